@@ -1,0 +1,21 @@
+// ESM entry point: re-exports the CommonJS build's named exports so that
+// `import { Runtime, Client, PostgresProvider } from 'durox'` works.
+import durox from '../dist/src/index.js';
+
+export const {
+  Runtime,
+  Client,
+  PostgresProvider,
+  SqliteProvider,
+  PGliteProvider,
+  OrchestrationContext,
+  ActivityContext,
+  initTracing,
+  MAX_WORKER_TAGS,
+  MAX_TAG_NAME_BYTES,
+  MAX_KV_KEYS,
+  MAX_KV_VALUE_BYTES,
+  MAX_NAME_BYTES,
+} = durox;
+
+export default durox;

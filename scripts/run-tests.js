@@ -1,0 +1,71 @@
+// Runs every compiled test (dist/test/**/*.test.js) with node's test runner against a real
+// PostgreSQL: DATABASE_URL (default: the local server). If that server is not reachable it starts
+// the local PostgreSQL cluster with pg_ctlcluster when available, otherwise an embedded
+// PostgreSQL 18 for the duration of the run. Node 20's --test has no glob, so files are listed here.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Client } = require('pg');
+
+const root = path.join(__dirname, '..');
+const DEFAULT_URL = 'postgres://root@127.0.0.1:5432/test';
+
+function findTests(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) return findTests(full);
+      return entry.isFile() && entry.name.endsWith('.test.js') ? [full] : [];
+    })
+    .sort();
+}
+
+async function reachable(url) {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function startClusters() {
+  const probe = spawnSync('sh', ['-c', 'command -v pg_ctlcluster'], { encoding: 'utf8' });
+  if (probe.status !== 0 || !fs.existsSync('/etc/postgresql')) return false;
+  for (const version of fs.readdirSync('/etc/postgresql')) {
+    spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start'], { stdio: 'inherit' });
+  }
+  return true;
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const files = args.length > 0 ? args : findTests(path.join(root, 'dist', 'test'));
+  if (files.length === 0) throw new Error('no compiled tests found: run `npm run build` first');
+  const env = { ...process.env, DATABASE_URL: process.env.DATABASE_URL || DEFAULT_URL };
+  let embedded;
+  if (!(await reachable(env.DATABASE_URL))) {
+    if (!(startClusters() && (await reachable(env.DATABASE_URL)))) {
+      const { startEmbeddedPostgres } = require(path.join(root, 'dist', 'test', 'helpers', 'embedded-postgres.js'));
+      embedded = await startEmbeddedPostgres();
+      env.DATABASE_URL = embedded.url;
+      console.log(`run-tests: ${process.env.DATABASE_URL || DEFAULT_URL} unreachable, using an embedded PostgreSQL 18`);
+    }
+  }
+  const child = spawn(process.execPath, ['--test', ...files], { stdio: 'inherit', env, cwd: root });
+  const code = await new Promise((resolve) => child.on('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0))));
+  if (embedded) await embedded.stop();
+  process.exitCode = code;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,307 @@
+/**
+ * The control plane (runtime-and-api.md sections 3, 4.8 and 4.9): starts instances, raises
+ * events, cancels, and reads status, key-value data and management information. It needs only a
+ * provider, no running Runtime.
+ *
+ * Every argument is checked before the provider is called (see ./validation.ts for the limits),
+ * so bad input fails with an error naming the operation and the instance and nothing is written.
+ */
+import type { ExecutionStatus } from '../core/types';
+import type { Provider } from '../provider/contract';
+import { toJsEvent, type JsEvent } from './history-shapes';
+import {
+  toJsExecutionInfo,
+  toJsInstanceInfo,
+  toJsStatus,
+  type JsExecutionInfo,
+  type JsInstanceInfo,
+  type JsOrchestrationStatus,
+  type JsQueueDepths,
+  type JsSystemMetrics,
+} from './status-shapes';
+import { encodeValue, requireCount, requireInstanceId, requireName } from './validation';
+
+const FIRST_POLL_MS = 5;
+const MAX_POLL_MS = 100;
+const DEFAULT_WAIT_MS = 30_000;
+const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Talks to the store of a Durox (or duroxide) deployment. */
+export class Client {
+  readonly #provider: Provider;
+
+  constructor(provider: Provider) {
+    if (provider === null || typeof provider !== 'object' || typeof provider.enqueueOrchestratorWork !== 'function') {
+      throw new Error('new Client(provider): provider must be a Durox provider (e.g. PostgresProvider)');
+    }
+    this.#provider = provider;
+  }
+
+  // --- starting and messaging -----------------------------------------------------------------
+
+  /** Starts an instance of the latest registered version of `orchestrationName`. */
+  async startOrchestration(instanceId: string, orchestrationName: string, input?: unknown): Promise<void> {
+    await this.start('startOrchestration', instanceId, orchestrationName, input, null);
+  }
+
+  /** Starts an instance pinned to `version` (note: version comes last, as in the reference). */
+  async startOrchestrationVersioned(
+    instanceId: string,
+    orchestrationName: string,
+    input: unknown,
+    version: string,
+  ): Promise<void> {
+    await this.start('startOrchestrationVersioned', instanceId, orchestrationName, input, version);
+  }
+
+  /** Alias of {@link startOrchestration}. */
+  async startOrchestrationTyped<TInput = unknown>(instanceId: string, orchestrationName: string, input?: TInput): Promise<void> {
+    await this.start('startOrchestrationTyped', instanceId, orchestrationName, input, null);
+  }
+
+  /** Alias of {@link startOrchestrationVersioned}. */
+  async startOrchestrationVersionedTyped<TInput = unknown>(
+    instanceId: string,
+    orchestrationName: string,
+    input: TInput,
+    version: string,
+  ): Promise<void> {
+    await this.start('startOrchestrationVersionedTyped', instanceId, orchestrationName, input, version);
+  }
+
+  private async start(
+    operation: string,
+    instanceId: unknown,
+    name: unknown,
+    input: unknown,
+    version: unknown,
+  ): Promise<void> {
+    const instance = requireInstanceId(operation, instanceId);
+    const orchestration = requireName(operation, 'orchestration name', name, instance);
+    const pinned = version === null || version === undefined ? null : requireName(operation, 'version', version, instance);
+    const encoded = encodeValue(operation, 'input', input, instance);
+    await this.#provider.enqueueOrchestratorWork({
+      type: 'StartOrchestration',
+      instance,
+      orchestration,
+      input: encoded,
+      version: pinned,
+      parentInstance: null,
+      parentId: null,
+      parentExecutionId: null,
+      executionId: 1,
+    });
+  }
+
+  /** Raises an external event; delivered only to a `waitForEvent` already recorded (section 2.4). */
+  async raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void> {
+    await this.raise('raiseEvent', instanceId, eventName, data);
+  }
+
+  /** Alias of {@link raiseEvent}. */
+  async raiseEventTyped<T = unknown>(instanceId: string, eventName: string, data?: T): Promise<void> {
+    await this.raise('raiseEventTyped', instanceId, eventName, data);
+  }
+
+  private async raise(operation: string, instanceId: unknown, eventName: unknown, data: unknown): Promise<void> {
+    const instance = requireInstanceId(operation, instanceId);
+    const name = requireName(operation, 'event name', eventName, instance);
+    const encoded = encodeValue(operation, 'event data', data, instance);
+    await this.#provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name, data: encoded });
+  }
+
+  /** Puts a message on an instance's persistent queue (`dequeueEvent`, section 2.5). */
+  async enqueueEvent(instanceId: string, queueName: string, data?: unknown): Promise<void> {
+    await this.enqueue('enqueueEvent', instanceId, queueName, data);
+  }
+
+  /** Alias of {@link enqueueEvent}. */
+  async enqueueEventTyped<T = unknown>(instanceId: string, queueName: string, data?: T): Promise<void> {
+    await this.enqueue('enqueueEventTyped', instanceId, queueName, data);
+  }
+
+  private async enqueue(operation: string, instanceId: unknown, queueName: unknown, data: unknown): Promise<void> {
+    const instance = requireInstanceId(operation, instanceId);
+    const name = requireName(operation, 'queue name', queueName, instance);
+    const encoded = encodeValue(operation, 'message data', data, instance);
+    await this.#provider.enqueueOrchestratorWork({ type: 'QueueMessage', instance, name, data: encoded });
+  }
+
+  /** Requests cancellation; the instance fails with `canceled: <reason>` on its next turn. */
+  async cancelInstance(instanceId: string, reason?: string): Promise<void> {
+    const instance = requireInstanceId('cancelInstance', instanceId);
+    const text = reason === undefined || reason === null ? '' : String(reason);
+    await this.#provider.enqueueOrchestratorWork({ type: 'CancelInstance', instance, reason: text });
+  }
+
+  // --- status -----------------------------------------------------------------------------------
+
+  /** Status of the latest execution; `output` stays raw JSON text. */
+  async getStatus(instanceId: string): Promise<JsOrchestrationStatus> {
+    const instance = requireInstanceId('getStatus', instanceId);
+    return toJsStatus(await this.#provider.getInstanceStatus(instance), false);
+  }
+
+  /**
+   * Waits until the instance Completed or Failed (following continue-as-new); `output` is parsed.
+   * @throws `Operation timed out` after `timeoutMs`.
+   */
+  async waitForOrchestration(instanceId: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<JsOrchestrationStatus> {
+    const instance = requireInstanceId('waitForOrchestration', instanceId);
+    const timeout = requireCount('waitForOrchestration', 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    const deadline = Date.now() + timeout;
+    let pause = FIRST_POLL_MS;
+    for (;;) {
+      const status = await this.#provider.getInstanceStatus(instance);
+      if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error('Operation timed out');
+      await delay(Math.min(pause, remaining));
+      pause = Math.min(pause * 2, MAX_POLL_MS);
+    }
+  }
+
+  /**
+   * Waits for completion and returns the parsed output.
+   * @throws the instance's error message (or `Orchestration failed`) when it Failed.
+   */
+  async waitForOrchestrationTyped<T = unknown>(instanceId: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<T> {
+    const result = await this.waitForOrchestration(instanceId, timeoutMs);
+    if (result.status === 'Failed') throw new Error(result.error || 'Orchestration failed');
+    return result.output as T;
+  }
+
+  /**
+   * Returns once the custom status version exceeds `lastSeenVersion` or the instance is terminal.
+   * @throws `Operation timed out` after `timeoutMs`.
+   */
+  async waitForStatusChange(
+    instanceId: string,
+    lastSeenVersion: number,
+    pollIntervalMs: number = 500,
+    timeoutMs: number = DEFAULT_WAIT_MS,
+  ): Promise<JsOrchestrationStatus> {
+    const op = 'waitForStatusChange';
+    const instance = requireInstanceId(op, instanceId);
+    const seen = requireCount(op, 'lastSeenVersion', lastSeenVersion, 0, instance);
+    const poll = Math.max(1, requireCount(op, 'pollIntervalMs', pollIntervalMs, 500, instance));
+    const deadline = Date.now() + requireCount(op, 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    for (;;) {
+      const status = await this.#provider.getInstanceStatus(instance);
+      if (status.customStatusVersion > seen || status.status === 'Completed' || status.status === 'Failed') {
+        return toJsStatus(status, true);
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error('Operation timed out');
+      await delay(Math.min(poll, remaining));
+    }
+  }
+
+  // --- key-value store ----------------------------------------------------------------------
+
+  /** Current value of a key of the instance's KV store, or null. */
+  async getValue(instanceId: string, key: string): Promise<string | null> {
+    const instance = requireInstanceId('getValue', instanceId);
+    return this.#provider.getKvValue(instance, requireName('getValue', 'key', key, instance));
+  }
+
+  /**
+   * Waits until the key exists and returns its value.
+   * @throws `Timed out waiting for value '<key>' on instance '<id>'` after `timeoutMs`.
+   */
+  async waitForValue(instanceId: string, key: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<string> {
+    const instance = requireInstanceId('waitForValue', instanceId);
+    const name = requireName('waitForValue', 'key', key, instance);
+    const deadline = Date.now() + requireCount('waitForValue', 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    let pause = FIRST_POLL_MS;
+    for (;;) {
+      const value = await this.#provider.getKvValue(instance, name);
+      if (value !== null) return value;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`Timed out waiting for value '${name}' on instance '${instance}'`);
+      await delay(Math.min(pause, remaining));
+      pause = Math.min(pause * 2, MAX_POLL_MS);
+    }
+  }
+
+  /** Every key and value of the instance's KV store (`{}` when none). */
+  async getKvAllValues(instanceId: string): Promise<Record<string, string>> {
+    return this.#provider.getKvAllValues(requireInstanceId('getKvAllValues', instanceId));
+  }
+
+  // --- management -----------------------------------------------------------------------------
+
+  async getSystemMetrics(): Promise<JsSystemMetrics> {
+    const m = await this.#provider.getSystemMetrics();
+    return {
+      totalInstances: m.totalInstances,
+      totalExecutions: m.totalExecutions,
+      runningInstances: m.runningInstances,
+      completedInstances: m.completedInstances,
+      failedInstances: m.failedInstances,
+      totalEvents: m.totalEvents,
+    };
+  }
+
+  async getQueueDepths(): Promise<JsQueueDepths> {
+    const d = await this.#provider.getQueueDepths();
+    return { orchestratorQueue: d.orchestratorQueue, workerQueue: d.workerQueue, timerQueue: 0 };
+  }
+
+  /** Every instance id, newest first. */
+  async listAllInstances(): Promise<string[]> {
+    return this.#provider.listInstances();
+  }
+
+  /**
+   * Instances whose current execution has `status` (`Running`, `Completed`, `Failed` or
+   * `ContinuedAsNew`); any other string matches nothing, as in the reference.
+   */
+  async listInstancesByStatus(status: string): Promise<string[]> {
+    if (typeof status !== 'string') throw new Error(`listInstancesByStatus: status must be a string, got ${typeof status}`);
+    if (!EXECUTION_STATUSES.has(status)) return [];
+    return this.#provider.listInstances({ status: status as ExecutionStatus });
+  }
+
+  /** @throws `Instance <id> not found` for an unknown instance. */
+  async getInstanceInfo(instanceId: string): Promise<JsInstanceInfo> {
+    const instance = requireInstanceId('getInstanceInfo', instanceId);
+    const info = await this.#provider.getInstanceInfo(instance);
+    if (info === null) throw new Error(`Instance ${instance} not found`);
+    return toJsInstanceInfo(info);
+  }
+
+  /** @throws `Execution <n> of instance <id> not found` for an unknown execution. */
+  async getExecutionInfo(instanceId: string, executionId: number): Promise<JsExecutionInfo> {
+    const instance = requireInstanceId('getExecutionInfo', instanceId);
+    const execution = requireExecutionId('getExecutionInfo', executionId, instance);
+    const info = await this.#provider.getExecutionInfo(instance, execution);
+    if (info === null) throw new Error(`Execution ${execution} of instance ${instance} not found`);
+    return toJsExecutionInfo(info);
+  }
+
+  /** Execution ids of the instance, ascending. */
+  async listExecutions(instanceId: string): Promise<number[]> {
+    return this.#provider.listExecutions(requireInstanceId('listExecutions', instanceId));
+  }
+
+  /** Events of one execution, ordered by event id. */
+  async readExecutionHistory(instanceId: string, executionId: number): Promise<JsEvent[]> {
+    const instance = requireInstanceId('readExecutionHistory', instanceId);
+    const execution = requireExecutionId('readExecutionHistory', executionId, instance);
+    const events = await this.#provider.readHistory(instance, execution);
+    return events.map(toJsEvent);
+  }
+}
+
+function requireExecutionId(operation: string, executionId: unknown, instanceId: string): number {
+  if (typeof executionId !== 'number' || !Number.isInteger(executionId) || executionId < 1) {
+    throw new Error(`${operation} (instance '${instanceId}'): execution id must be a positive integer, got ${String(executionId)}`);
+  }
+  return executionId;
+}
+

@@ -1,0 +1,67 @@
+/**
+ * Argument checks and value encoding done by the Client before any provider call, so that bad
+ * input fails with a clear error naming the operation and the instance, and nothing is enqueued.
+ *
+ * Limits: instance ids and names (orchestration, event, queue, key, version) are non-empty
+ * strings of at most {@link MAX_NAME_BYTES} UTF-8 bytes without NUL characters.
+ */
+
+/** Longest accepted instance id or name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 512;
+
+function where(operation: string, instanceId: unknown): string {
+  return typeof instanceId === 'string' && instanceId !== '' ? `${operation} (instance '${instanceId}')` : operation;
+}
+
+/** Throws unless `value` is a usable identifier; `field` names it in the error. */
+export function requireName(operation: string, field: string, value: unknown, instanceId?: unknown): string {
+  const at = where(operation, instanceId);
+  if (typeof value !== 'string') throw new Error(`${at}: ${field} must be a string, got ${typeof value}`);
+  if (value.length === 0) throw new Error(`${at}: ${field} must not be empty`);
+  if (value.includes('\u0000')) throw new Error(`${at}: ${field} must not contain NUL characters`);
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_NAME_BYTES) {
+    throw new Error(`${at}: ${field} is ${bytes} bytes long; the limit is ${MAX_NAME_BYTES} bytes`);
+  }
+  return value;
+}
+
+/** Checks the instance id argument of an operation. */
+export function requireInstanceId(operation: string, instanceId: unknown): string {
+  return requireName(operation, 'instance id', instanceId);
+}
+
+/**
+ * Encodes a user value as the reference does: `JSON.stringify(v === undefined ? null : v)`.
+ * Values JSON cannot represent (circular structures, BigInt) are refused with a clear error.
+ */
+export function encodeValue(operation: string, field: string, value: unknown, instanceId: string): string {
+  let encoded: string | undefined;
+  try {
+    encoded = JSON.stringify(value === undefined ? null : value);
+  } catch (error) {
+    throw new Error(`${where(operation, instanceId)}: ${field} cannot be encoded as JSON: ${(error as Error).message}`);
+  }
+  if (encoded === undefined) {
+    throw new Error(`${where(operation, instanceId)}: ${field} cannot be encoded as JSON (got a ${typeof value})`);
+  }
+  return encoded;
+}
+
+/** Checks an optional non-negative integer (timeouts, versions); returns the default when undefined. */
+export function requireCount(operation: string, field: string, value: unknown, fallback: number, instanceId?: string): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new Error(`${where(operation, instanceId)}: ${field} must be a non-negative number, got ${String(value)}`);
+  }
+  return Math.floor(value);
+}
+
+/** JSON.parse that keeps the raw text when it is not JSON (the reference's post-processing). */
+export function parseLenient(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

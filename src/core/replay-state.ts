@@ -1,0 +1,237 @@
+/**
+ * The mutable state of one replay: emitted actions waiting for their events, token bindings,
+ * delivered results, event subscriptions, queue mailboxes, custom status and key-value state.
+ * Tasks read it when polled; the replay loop feeds it from history. It is also the host of the
+ * synchronous `ctx` methods.
+ */
+import type { Action, EmittedAction } from './actions';
+import type { OrchestrationContextHost } from './orchestration-context';
+import type { KvEntry } from './turn-types';
+import type { TraceLevel } from './turn-api';
+import type { HistoryEvent } from './types';
+
+/** A task's settled value: decoded on success, the error display string on failure. */
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: string };
+
+/** What a schedule delivered, before decoding. */
+export type RawResult = { ok: true; raw: string | null } | { ok: false; error: string };
+
+/** Kinds of futures that leave a breadcrumb when dropped (timers leave none). */
+export type DroppableKind = 'activity' | 'subOrchestration' | 'waitEvent' | 'dequeue';
+
+interface ExternalSubscription {
+  token: number;
+  name: string;
+  arrival: string | undefined;
+  cancelled: boolean;
+}
+
+interface QueueSubscription {
+  token: number;
+  name: string;
+  message: string | undefined;
+  cancelled: boolean;
+}
+
+interface QueueArrival {
+  name: string;
+  data: string;
+  consumed: boolean;
+}
+
+export interface ReplayStateOptions {
+  nowMs: number;
+  /** Schedule/side-effect events of the working history, in order (for key-value timestamps). */
+  actionEvents: HistoryEvent[];
+  kvSnapshot: Record<string, KvEntry>;
+  initialCustomStatus: string | null;
+  trace: (level: TraceLevel, message: string) => void;
+}
+
+export class ReplayState implements OrchestrationContextHost {
+  replaying = false;
+  /** Emitted actions not yet bound to an event, in emission order. */
+  readonly pending: EmittedAction[] = [];
+  readonly tokenToEvent = new Map<number, number>();
+  readonly eventToToken = new Map<number, number>();
+  readonly results = new Map<number, RawResult>();
+  /** Dropped futures in drop order (token → kind). */
+  readonly dropped = new Map<number, DroppableKind>();
+  continueAsNew: { input: string; version: string | null } | null = null;
+  customStatus: string | null;
+  readonly kv = new Map<string, KvEntry>();
+
+  private nextToken = 1;
+  private emittedCount = 0;
+  private readonly externalByName = new Map<string, ExternalSubscription[]>();
+  private readonly externalByToken = new Map<number, ExternalSubscription>();
+  private readonly queueByToken = new Map<number, QueueSubscription>();
+  private readonly queueArrivals: QueueArrival[] = [];
+
+  constructor(private readonly options: ReplayStateOptions) {
+    this.customStatus = options.initialCustomStatus;
+    for (const [key, entry] of Object.entries(options.kvSnapshot)) this.kv.set(key, { ...entry });
+  }
+
+  // --- actions and bindings -----------------------------------------------------------------
+
+  /** Records an action requested by the code and returns its token. */
+  emit(action: Action): number {
+    const token = this.nextToken++;
+    this.emittedCount++;
+    this.pending.push({ token, action });
+    return token;
+  }
+
+  bind(token: number, eventId: number): void {
+    this.tokenToEvent.set(token, eventId);
+    this.eventToToken.set(eventId, token);
+  }
+
+  isBound(token: number): boolean {
+    return this.tokenToEvent.has(token);
+  }
+
+  /** Marks a future as dropped (race loser); subscriptions stop matching at once. */
+  drop(token: number, kind: DroppableKind): void {
+    if (this.dropped.has(token)) return;
+    this.dropped.set(token, kind);
+    const external = this.externalByToken.get(token);
+    if (external) external.cancelled = true;
+    const queue = this.queueByToken.get(token);
+    if (queue) queue.cancelled = true;
+  }
+
+  // --- external events ----------------------------------------------------------------------
+
+  registerExternalSubscription(token: number, name: string): void {
+    const sub: ExternalSubscription = { token, name, arrival: undefined, cancelled: this.dropped.has(token) };
+    this.externalByToken.set(token, sub);
+    const list = this.externalByName.get(name) ?? [];
+    list.push(sub);
+    this.externalByName.set(name, list);
+  }
+
+  /**
+   * Delivers a raised event to the earliest active subscription of that name that has no
+   * arrival yet (positional, causal). Returns false when there is none: the event is dropped.
+   */
+  deliverExternal(name: string, data: string): boolean {
+    const target = this.externalByName.get(name)?.find((sub) => !sub.cancelled && sub.arrival === undefined);
+    if (!target) return false;
+    target.arrival = data;
+    return true;
+  }
+
+  externalArrival(token: number): string | undefined {
+    return this.externalByToken.get(token)?.arrival;
+  }
+
+  cancelExternalByEvent(eventId: number): void {
+    const token = this.eventToToken.get(eventId);
+    const sub = token === undefined ? undefined : this.externalByToken.get(token);
+    if (sub) sub.cancelled = true;
+  }
+
+  // --- queues -------------------------------------------------------------------------------
+
+  registerQueueSubscription(token: number, name: string): void {
+    this.queueByToken.set(token, { token, name, message: undefined, cancelled: this.dropped.has(token) });
+  }
+
+  addQueueMessage(name: string, data: string): void {
+    this.queueArrivals.push({ name, data, consumed: false });
+  }
+
+  /** A bound dequeue takes the oldest unconsumed message of its queue (once; later polls see the same). */
+  dequeue(token: number): string | undefined {
+    const sub = this.queueByToken.get(token);
+    if (!sub || sub.cancelled) return undefined;
+    if (sub.message !== undefined) return sub.message;
+    const arrival = this.queueArrivals.find((a) => a.name === sub.name && !a.consumed);
+    if (!arrival) return undefined;
+    arrival.consumed = true;
+    sub.message = arrival.data;
+    return sub.message;
+  }
+
+  cancelQueueByEvent(eventId: number): void {
+    const token = this.eventToToken.get(eventId);
+    const sub = token === undefined ? undefined : this.queueByToken.get(token);
+    if (sub) sub.cancelled = true;
+  }
+
+  /** Messages no dequeue consumed, oldest first across all queues. */
+  unconsumedQueueMessages(): Array<[string, string]> {
+    return this.queueArrivals.filter((a) => !a.consumed).map((a) => [a.name, a.data]);
+  }
+
+  /** Bound subscriptions that never received anything, as event ids by kind (breadcrumbs are checked by the caller). */
+  outstandingSubscriptions(): { external: number[]; queue: number[] } {
+    const external: number[] = [];
+    const queue: number[] = [];
+    for (const sub of this.externalByToken.values()) {
+      const eventId = this.tokenToEvent.get(sub.token);
+      if (eventId !== undefined && sub.arrival === undefined) external.push(eventId);
+    }
+    for (const sub of this.queueByToken.values()) {
+      const eventId = this.tokenToEvent.get(sub.token);
+      if (eventId !== undefined && sub.message === undefined) queue.push(eventId);
+    }
+    return { external, queue };
+  }
+
+  // --- context host -------------------------------------------------------------------------
+
+  isReplaying(): boolean {
+    return this.replaying;
+  }
+
+  getCustomStatus(): string | null {
+    return this.customStatus;
+  }
+
+  setCustomStatus(status: string | null): void {
+    this.customStatus = status;
+    this.emit({ kind: 'customStatus', status });
+  }
+
+  getValue(key: string): string | null {
+    return this.kv.get(key)?.value ?? null;
+  }
+
+  setValue(key: string, value: string): void {
+    const lastUpdatedAtMs = this.recordedSetTimestamp(key, value) ?? this.options.nowMs;
+    this.kv.set(key, { value, lastUpdatedAtMs });
+    this.emit({ kind: 'kvSet', key, value, lastUpdatedAtMs });
+  }
+
+  clearValue(key: string): void {
+    this.kv.delete(key);
+    this.emit({ kind: 'kvClear', key });
+  }
+
+  clearAllValues(): void {
+    this.kv.clear();
+    this.emit({ kind: 'kvClearAll' });
+  }
+
+  kvEntries(): Array<[string, KvEntry]> {
+    return [...this.kv.entries()];
+  }
+
+  trace(level: TraceLevel, message: string): void {
+    if (!this.replaying) this.options.trace(level, message);
+  }
+
+  /**
+   * Emitted actions bind to action events strictly in order, so the action about to be emitted
+   * will bind to the n-th action event. When that event is the matching KeyValueSet, its
+   * recorded time is reused so replayed reads (pruning) see the original timestamps.
+   */
+  private recordedSetTimestamp(key: string, value: string): number | undefined {
+    const event = this.options.actionEvents[this.emittedCount];
+    if (event && event.kind === 'KeyValueSet' && event.key === key && event.value === value) return event.lastUpdatedAtMs;
+    return undefined;
+  }
+}

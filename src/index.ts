@@ -1,0 +1,29 @@
+/**
+ * Durox: durable orchestrations for TypeScript on PostgreSQL, a drop-in for the `duroxide`
+ * package (runtime-and-api.md section 4.1). Change the import, keep the program.
+ */
+export { Runtime } from './runtime/runtime';
+export type { ActivityHandler, OrchestrationHandler } from './runtime/runtime';
+export { ActivityContext } from './runtime/activity-context';
+export { initTracing } from './runtime/logger';
+export type { TracingOptions } from './runtime/logger';
+export type { RuntimeOptions, TagFilter } from './runtime/options';
+export type { JsMetricsSnapshot } from './runtime/metrics';
+export { Client } from './client/client';
+export { MAX_NAME_BYTES } from './client/validation';
+export type {
+  JsExecutionInfo,
+  JsInstanceInfo,
+  JsOrchestrationStatus,
+  JsQueueDepths,
+  JsSystemMetrics,
+  JsSystemStats,
+  JsSystemStats as SystemStats,
+} from './client/status-shapes';
+export type { JsEvent } from './client/history-shapes';
+export { OrchestrationContext } from './core/orchestration-context';
+export type { JoinResult, RaceResult, RetryPolicy, ScheduledTask } from './core/descriptors';
+export { PostgresProvider } from './postgres';
+export { PGliteProvider, SqliteProvider } from './pglite';
+
+export { MAX_KV_KEYS, MAX_KV_VALUE_BYTES, MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from './core/limits';

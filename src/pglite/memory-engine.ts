@@ -1,0 +1,108 @@
+/**
+ * One in-memory PGlite engine per process, shared by every in-memory provider.
+ *
+ * Creating a PGlite database runs initdb inside WebAssembly, which costs seconds; creating a schema
+ * and running the migrations in it costs tens of milliseconds. So the first in-memory store of a
+ * process pays for the engine and every later one only for its own schema (`mem_<n>`), which keeps
+ * stores isolated from each other. The engine closes once no store has used it for a moment
+ * (a short grace period lets back-to-back tests reuse it).
+ */
+import type { Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
+import { PGliteExecutor } from './pglite-executor';
+import { createPGlite } from './pglite-factory';
+
+/** How long an unused engine stays open for the next store (the timer never keeps the process alive). */
+const IDLE_CLOSE_MS = 500;
+
+interface Engine {
+  executor: Promise<PGliteExecutor>;
+  users: number;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+let engine: Engine | null = null;
+let schemasHandedOut = 0;
+
+/** A schema of its own on the shared engine. */
+export interface MemoryStoreLease {
+  schema: string;
+  /** Statements go to the shared engine; `close()` runs `beforeRelease` then gives the engine back. */
+  executor: SqlExecutor;
+}
+
+function acquireEngine(): Engine {
+  if (engine === null) {
+    const created: Engine = {
+      executor: createPGlite().then((db) => new PGliteExecutor(db)),
+      users: 0,
+      idleTimer: undefined,
+    };
+    created.executor.catch(() => {
+      if (engine === created) engine = null;
+    });
+    engine = created;
+  }
+  clearTimeout(engine.idleTimer);
+  engine.users++;
+  return engine;
+}
+
+function releaseEngine(used: Engine): void {
+  used.users--;
+  if (used.users > 0) return;
+  used.idleTimer = setTimeout(() => {
+    if (used.users > 0) return;
+    if (engine === used) engine = null;
+    void used.executor.then((executor) => executor.close()).catch(() => undefined);
+  }, IDLE_CLOSE_MS);
+  used.idleTimer.unref();
+}
+
+/**
+ * Leases a fresh schema name on the shared engine (creating the engine if needed). The caller
+ * applies the migrations to it. `beforeRelease` runs on close while the engine is still open
+ * (the provider drops its schema there).
+ */
+export async function leaseMemoryStore(
+  beforeRelease: (shared: SqlExecutor, schema: string) => Promise<void>,
+): Promise<MemoryStoreLease> {
+  const used = acquireEngine();
+  let shared: PGliteExecutor;
+  try {
+    shared = await used.executor;
+  } catch (error) {
+    releaseEngine(used);
+    throw error;
+  }
+  schemasHandedOut++;
+  const schema = `mem_${schemasHandedOut}`;
+  let closed = false;
+  const assertOpen = (): void => {
+    if (closed) throw new Error(`The in-memory store ${schema} is closed`);
+  };
+  const executor: SqlExecutor = {
+    query(text: string, params?: unknown[]): Promise<Row[]> {
+      assertOpen();
+      return shared.query(text, params);
+    },
+    withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
+      assertOpen();
+      return shared.withSession(work);
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      try {
+        await beforeRelease(shared, schema);
+      } finally {
+        releaseEngine(used);
+      }
+    },
+  };
+  return { schema, executor };
+}
+
+/** Number of in-memory stores currently open (for tests of the engine's lifetime). */
+export function openMemoryStoreCount(): number {
+  return engine?.users ?? 0;
+}

@@ -1,0 +1,103 @@
+/**
+ * {@link SqlExecutor} on an in-process PGlite database (PostgreSQL compiled to WebAssembly).
+ *
+ * How this differs from the `pg` pool on a server, in one place:
+ * - One connection. PGlite is a single backend, so every statement of every caller runs one after
+ *   the other. PGlite queues statements itself; this executor additionally runs each call (and each
+ *   whole {@link PGliteExecutor.withSession}) under its own mutex, so the migration runner's
+ *   `BEGIN ... COMMIT` and session advisory lock can never interleave with a procedure call of a
+ *   dispatcher. `FOR UPDATE SKIP LOCKED` and advisory locks still work; they simply never contend.
+ * - A session's parameterless statement goes through PGlite's `exec` (simple-query protocol), so a
+ *   whole migration file can run as one call, as it does with `pg`.
+ * - "Round trips" are in-process function calls (about a millisecond per procedure call).
+ * - Notifications are delivered in-process: `NOTIFY` from a procedure reaches callbacks registered
+ *   with {@link PGliteExecutor.listen} (PGlite's `db.listen`) right after the statement that
+ *   committed it, because that statement ran on the same and only connection.
+ * - Values are decoded like `pg` does by default (int8 as a decimal string, jsonb parsed,
+ *   timestamptz as `Date`), so the provider code sees the same shapes on both drivers.
+ */
+import type { PGlite } from '@electric-sql/pglite';
+import type { Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
+
+/** OID of PostgreSQL `int8`: `pg` returns it as a string, PGlite as a number; we follow `pg`. */
+const INT8_OID = 20;
+
+/** PGlite options that make its decoding match the `pg` driver's defaults. */
+export const PG_COMPATIBLE_PARSERS: Record<number, (text: string) => unknown> = {
+  [INT8_OID]: (text) => text,
+};
+
+/** Runs async tasks strictly one after another, in call order. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task, task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** A `SqlExecutor` backed by one PGlite database. */
+export class PGliteExecutor implements SqlExecutor {
+  private readonly mutex = new Mutex();
+  private closed = false;
+
+  /**
+   * @param db an open PGlite database, ideally created with `parsers: PG_COMPATIBLE_PARSERS`.
+   * @param onClose called by {@link close} instead of closing `db` (lets a shared engine count users).
+   */
+  constructor(
+    readonly db: PGlite,
+    private readonly onClose: () => Promise<void> = () => db.close(),
+  ) {}
+
+  query(text: string, params?: unknown[]): Promise<Row[]> {
+    return this.mutex.run(async () => {
+      this.assertOpen();
+      const result = await this.db.query<Row>(text, params);
+      return result.rows;
+    });
+  }
+
+  withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      this.assertOpen();
+      const session: SqlSession = {
+        query: async (text, params) => {
+          if (params !== undefined && params.length > 0) return (await this.db.query<Row>(text, params)).rows;
+          // Like `pg`'s simple-query protocol: a parameterless text may hold several statements
+          // (a whole migration file); the rows are those of the last statement.
+          const results = await this.db.exec(text);
+          return (results[results.length - 1]?.rows ?? []) as Row[];
+        },
+      };
+      return work(session);
+    });
+  }
+
+  /**
+   * Calls `onPayload` for every notification on `channel`; resolves to a function that stops it.
+   * PGlite folds unquoted channel names to lower case like PostgreSQL does.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+    return this.mutex.run(async () => {
+      this.assertOpen();
+      const stop = await this.db.listen(channel, onPayload);
+      return () => this.mutex.run(async () => (this.db.closed ? undefined : stop()));
+    });
+  }
+
+  /** Waits for queued statements, then releases the database. Idempotent. */
+  close(): Promise<void> {
+    return this.mutex.run(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await this.onClose();
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('The embedded PostgreSQL (PGlite) store is closed');
+  }
+}

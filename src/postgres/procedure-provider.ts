@@ -1,0 +1,344 @@
+/**
+ * The stored-procedure provider: every operation is exactly one call
+ * `SELECT "<schema>".<procedure>($1, ...) AS result` returning one json value, so each operation
+ * is one round trip and one transaction. Runs on any {@link SqlExecutor}: the `pg` pool
+ * (PostgresProvider) and PGlite (embedded mode) share it.
+ */
+import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails, ExecutionStatus, HistoryEvent, OrchestratorWorkItem } from '../core/types';
+import type { KvEntry, OrchestrationTurnAck } from '../core/turn-types';
+import type {
+  ExecutionInfo,
+  InstanceInfo,
+  InstanceStatus,
+  OrchestrationItem,
+  Provider,
+  QueueDepths,
+  SystemMetrics,
+  TagFilter,
+  WorkItemLease,
+} from '../provider/contract';
+import { buildAckArgument, orchestratorRow, workerRow } from './ack-arguments';
+import { toProviderError } from './error-mapping';
+import {
+  asRecord,
+  decodeHistory,
+  decodeMessages,
+  historyProblem,
+  numberField,
+  optionalNumberField,
+  optionalStringField,
+  resultValue,
+} from './row-decoding';
+import { quoteSchemaName } from './schema-name';
+import type { SqlExecutor } from './sql-executor';
+import {
+  invalidArgument,
+  optionalDuration,
+  requireId,
+  requireInteger,
+  requirePositiveDuration,
+  requireText,
+  type CallContext,
+} from './validation';
+
+const TAG_MODES = new Set(['defaultOnly', 'any', 'none', 'tags', 'defaultAnd']);
+const STATUSES = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
+
+/** Provider over the Durox stored procedures of one schema. */
+export class ProcedureProvider implements Provider {
+  readonly name: string;
+  /** Validated, quoted schema name used as the procedure prefix. */
+  readonly schema: string;
+  private readonly executor: SqlExecutor;
+  private readonly quotedSchema: string;
+  private readonly callTexts = new Map<string, string>();
+
+  /**
+   * @param executor driver surface (pool or PGlite); the schema must already be migrated.
+   * @param schema schema holding the procedures, validated against `^[a-z_][a-z0-9_]{0,62}$`.
+   * @param name provider name reported to the runtime (e.g. `postgres`).
+   */
+  constructor(executor: SqlExecutor, schema: string, name: string) {
+    this.quotedSchema = quoteSchemaName(schema, 'create_provider');
+    this.executor = executor;
+    this.schema = schema;
+    this.name = name;
+  }
+
+  // --- orchestration turns ------------------------------------------------------------------
+
+  async fetchOrchestrationItem(options: { lockTimeoutMs: number }): Promise<OrchestrationItem | null> {
+    const operation = 'fetch_orchestration_item';
+    const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', { operation });
+    const record = asRecord(await this.call(operation, [lockTimeoutMs]));
+    if (record === null) return null;
+    const instanceId = String(record.instanceId);
+    const messages = decodeMessages(record.messages, operation, instanceId);
+
+    let history: HistoryEvent[] = [];
+    let historyError = optionalStringField(record, 'historyError') ?? undefined;
+    if (historyError === undefined) {
+      historyError = historyProblem(record.history);
+      if (historyError === undefined) history = record.history as HistoryEvent[];
+      else historyError = `stored history is corrupted: ${historyError}`;
+    }
+
+    let orchestrationName = optionalStringField(record, 'orchestrationName');
+    let orchestrationVersion = optionalStringField(record, 'orchestrationVersion');
+    let executionId = optionalNumberField(record, 'executionId');
+    if (orchestrationName === null) {
+      // New instance: the procedure only fetches it when the batch holds its start message.
+      const start = messages.find((m) => m.type === 'StartOrchestration' || m.type === 'ContinueAsNew');
+      if (start === undefined || (start.type !== 'StartOrchestration' && start.type !== 'ContinueAsNew')) {
+        throw toProviderError(new Error('fetched a new instance without a start message'), operation, instanceId);
+      }
+      orchestrationName = start.orchestration;
+      orchestrationVersion = start.version;
+      executionId = start.type === 'StartOrchestration' ? start.executionId : 1;
+    }
+
+    const item: OrchestrationItem = {
+      instanceId,
+      orchestrationName,
+      orchestrationVersion,
+      executionId: executionId ?? 1,
+      history,
+      messages,
+      lockToken: String(record.lockToken),
+      attemptCount: numberField(record, 'attemptCount'),
+      kvSnapshot: (asRecord(record.kvSnapshot) ?? {}) as Record<string, KvEntry>,
+      customStatus: optionalStringField(record, 'customStatus'),
+      nowMs: numberField(record, 'nowMs'),
+    };
+    if (historyError !== undefined) item.historyError = historyError;
+    return item;
+  }
+
+  async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck): Promise<void> {
+    const context = { operation: 'ack_orchestration_item', instanceId: ack?.instanceId };
+    const token = requireId(lockToken, 'lockToken', context);
+    const argument = buildAckArgument(ack);
+    await this.call(context.operation, [token, argument], context.instanceId);
+  }
+
+  async abandonOrchestrationItem(lockToken: string, options: { delayMs?: number; ignoreAttempt?: boolean } = {}): Promise<void> {
+    const context = { operation: 'abandon_orchestration_item' };
+    const token = requireId(lockToken, 'lockToken', context);
+    const delayMs = optionalDuration(options.delayMs, 'delayMs', context);
+    await this.call(context.operation, [token, delayMs, options.ignoreAttempt === true]);
+  }
+
+  async renewOrchestrationItemLock(lockToken: string, extendMs: number): Promise<void> {
+    const context = { operation: 'renew_orchestration_item_lock' };
+    const token = requireId(lockToken, 'lockToken', context);
+    await this.call(context.operation, [token, requirePositiveDuration(extendMs, 'extendMs', context)]);
+  }
+
+  async enqueueOrchestratorWork(item: OrchestratorWorkItem, options: { delayMs?: number } = {}): Promise<void> {
+    const context: CallContext = { operation: 'enqueue_orchestrator_work', instanceId: instanceOf(item) };
+    const row = orchestratorRow(item, context);
+    const delayMs = optionalDuration(options.delayMs, 'delayMs', context);
+    const fireAtMs = item.type === 'TimerFired' ? item.fireAtMs : null;
+    await this.call(context.operation, [row.targetInstance, row.kind, row.workItem, delayMs, fireAtMs], row.targetInstance);
+  }
+
+  // --- activities -----------------------------------------------------------------------------
+
+  async enqueueWorkerWork(item: ActivityExecuteItem): Promise<void> {
+    const context: CallContext = { operation: 'enqueue_worker_work', instanceId: instanceOf(item) };
+    const row = workerRow(item, context);
+    await this.call(context.operation, [row.instanceId, row.executionId, row.activityId, row.tag, row.workItem], row.instanceId);
+  }
+
+  async fetchWorkItem(options: { lockTimeoutMs: number; tagFilter: TagFilter }): Promise<WorkItemLease | null> {
+    const context = { operation: 'fetch_work_item' };
+    const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', context);
+    const filter = options.tagFilter;
+    if (typeof filter !== 'object' || filter === null || !TAG_MODES.has(filter.mode)) {
+      throw invalidArgument(context, `unknown tag filter ${JSON.stringify(filter)}`);
+    }
+    const tags = filter.mode === 'tags' || filter.mode === 'defaultAnd' ? filter.tags : [];
+    if (!Array.isArray(tags)) throw invalidArgument(context, 'tagFilter.tags must be an array of strings');
+    tags.forEach((tag, i) => requireText(tag, `tagFilter.tags[${i}]`, context));
+    const record = asRecord(await this.call(context.operation, [lockTimeoutMs, filter.mode, JSON.stringify(tags)]));
+    if (record === null) return null;
+    const item = asRecord(record.workItem);
+    if (item === null || item.type !== 'ActivityExecute') {
+      throw toProviderError(new Error('stored work item is corrupted'), context.operation);
+    }
+    return {
+      item: item as unknown as ActivityExecuteItem,
+      lockToken: String(record.lockToken),
+      attemptCount: numberField(record, 'attemptCount'),
+      orchestrationName: String(record.orchestrationName),
+      orchestrationVersion: String(record.orchestrationVersion),
+    };
+  }
+
+  async ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null): Promise<void> {
+    const context: CallContext = { operation: 'ack_work_item', instanceId: completion?.instance };
+    const token = requireId(lockToken, 'lockToken', context);
+    if (completion === null || completion === undefined) {
+      await this.call(context.operation, [token, null, null, null]);
+      return;
+    }
+    if (completion.type !== 'ActivityCompleted' && completion.type !== 'ActivityFailed') {
+      throw invalidArgument(context, 'a work item completion must be ActivityCompleted or ActivityFailed');
+    }
+    const row = orchestratorRow(completion, context);
+    await this.call(context.operation, [token, row.targetInstance, row.kind, row.workItem], row.targetInstance);
+  }
+
+  async renewWorkItemLock(lockToken: string, extendMs: number): Promise<void> {
+    const context = { operation: 'renew_work_item_lock' };
+    const token = requireId(lockToken, 'lockToken', context);
+    await this.call(context.operation, [token, requirePositiveDuration(extendMs, 'extendMs', context)]);
+  }
+
+  async abandonWorkItem(lockToken: string, options: { delayMs?: number; ignoreAttempt?: boolean } = {}): Promise<void> {
+    const context = { operation: 'abandon_work_item' };
+    const token = requireId(lockToken, 'lockToken', context);
+    const delayMs = optionalDuration(options.delayMs, 'delayMs', context);
+    await this.call(context.operation, [token, delayMs, options.ignoreAttempt === true]);
+  }
+
+  // --- reads ----------------------------------------------------------------------------------
+
+  async readHistory(instanceId: string, executionId?: number): Promise<HistoryEvent[]> {
+    const context = { operation: 'read_history', instanceId };
+    const id = requireId(instanceId, 'instanceId', context);
+    const execution = executionId === undefined ? null : requireInteger(executionId, 'executionId', context, 1);
+    const record = asRecord(await this.call(context.operation, [id, execution], id));
+    return decodeHistory(record?.events ?? [], context.operation, id);
+  }
+
+  async getInstanceStatus(instanceId: string): Promise<InstanceStatus> {
+    const context = { operation: 'get_instance_status', instanceId };
+    const id = requireId(instanceId, 'instanceId', context);
+    const record = asRecord(await this.call(context.operation, [id], id)) ?? {};
+    const status: InstanceStatus = {
+      status: record.status as InstanceStatus['status'],
+      customStatus: optionalStringField(record, 'customStatus'),
+      customStatusVersion: numberField(record, 'customStatusVersion'),
+    };
+    if (status.status === 'Completed') status.output = optionalStringField(record, 'output') ?? '';
+    if (status.status === 'Failed') {
+      status.error = optionalStringField(record, 'error') ?? '';
+      const details = asRecord(record.failureDetails);
+      if (details !== null) status.errorDetails = details as unknown as ErrorDetails;
+    }
+    return status;
+  }
+
+  async getKvValue(instanceId: string, key: string): Promise<string | null> {
+    const context = { operation: 'get_kv_value', instanceId };
+    const id = requireId(instanceId, 'instanceId', context);
+    const record = asRecord(await this.call(context.operation, [id, requireText(key, 'key', context)], id));
+    return record?.found === true ? String(record.value) : null;
+  }
+
+  async getKvAllValues(instanceId: string): Promise<Record<string, string>> {
+    const context = { operation: 'get_kv_all_values', instanceId };
+    const id = requireId(instanceId, 'instanceId', context);
+    return (asRecord(await this.call(context.operation, [id], id)) ?? {}) as Record<string, string>;
+  }
+
+  // --- management -----------------------------------------------------------------------------
+
+  async listInstances(options: { status?: ExecutionStatus } = {}): Promise<string[]> {
+    const context = { operation: 'list_instances' };
+    if (options.status !== undefined && !STATUSES.has(options.status)) {
+      throw invalidArgument(context, `unknown status ${JSON.stringify(options.status)}`);
+    }
+    return (await this.call(context.operation, [options.status ?? null])) as string[];
+  }
+
+  async listExecutions(instanceId: string): Promise<number[]> {
+    const context = { operation: 'list_executions', instanceId };
+    const id = requireId(instanceId, 'instanceId', context);
+    return ((await this.call(context.operation, [id], id)) as unknown[]).map(Number);
+  }
+
+  async getInstanceInfo(instanceId: string): Promise<InstanceInfo | null> {
+    const context = { operation: 'get_instance_info', instanceId };
+    const id = requireId(instanceId, 'instanceId', context);
+    const record = asRecord(await this.call(context.operation, [id], id));
+    if (record === null) return null;
+    return {
+      instanceId: String(record.instanceId),
+      orchestrationName: String(record.orchestrationName),
+      orchestrationVersion: String(record.orchestrationVersion),
+      currentExecutionId: numberField(record, 'currentExecutionId'),
+      status: record.status as ExecutionStatus,
+      output: optionalStringField(record, 'output'),
+      createdAt: numberField(record, 'createdAt'),
+      updatedAt: numberField(record, 'updatedAt'),
+      parentInstanceId: optionalStringField(record, 'parentInstanceId'),
+    };
+  }
+
+  async getExecutionInfo(instanceId: string, executionId: number): Promise<ExecutionInfo | null> {
+    const context = { operation: 'get_execution_info', instanceId };
+    const id = requireId(instanceId, 'instanceId', context);
+    const execution = requireInteger(executionId, 'executionId', context, 1);
+    const record = asRecord(await this.call(context.operation, [id, execution], id));
+    if (record === null) return null;
+    return {
+      executionId: numberField(record, 'executionId'),
+      status: record.status as ExecutionStatus,
+      output: optionalStringField(record, 'output'),
+      startedAt: numberField(record, 'startedAt'),
+      completedAt: optionalNumberField(record, 'completedAt'),
+      eventCount: numberField(record, 'eventCount'),
+    };
+  }
+
+  async getSystemMetrics(): Promise<SystemMetrics> {
+    const record = asRecord(await this.call('get_system_metrics', [])) ?? {};
+    return {
+      totalInstances: numberField(record, 'totalInstances'),
+      totalExecutions: numberField(record, 'totalExecutions'),
+      runningInstances: numberField(record, 'runningInstances'),
+      completedInstances: numberField(record, 'completedInstances'),
+      failedInstances: numberField(record, 'failedInstances'),
+      totalEvents: numberField(record, 'totalEvents'),
+    };
+  }
+
+  async getQueueDepths(): Promise<QueueDepths> {
+    const record = asRecord(await this.call('get_queue_depths', [])) ?? {};
+    return {
+      orchestratorQueue: numberField(record, 'orchestratorQueue'),
+      workerQueue: numberField(record, 'workerQueue'),
+      timerQueue: numberField(record, 'timerQueue'),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.executor.close();
+  }
+
+  // --- plumbing -------------------------------------------------------------------------------
+
+  /** The one round trip of an operation: calls procedure `operation` and returns its json value. */
+  protected async call(operation: string, params: unknown[], instanceId?: string): Promise<unknown> {
+    let text = this.callTexts.get(operation);
+    if (text === undefined) {
+      const placeholders = params.map((_, i) => `$${i + 1}`).join(', ');
+      text = `SELECT ${this.quotedSchema}.${operation}(${placeholders}) AS result`;
+      this.callTexts.set(operation, text);
+    }
+    try {
+      return resultValue(await this.executor.query(text, params));
+    } catch (error) {
+      throw toProviderError(error, operation, instanceId);
+    }
+  }
+}
+
+function instanceOf(item: unknown): string | undefined {
+  const record = asRecord(item);
+  if (record === null) return undefined;
+  const id = record.type === 'SubOrchCompleted' || record.type === 'SubOrchFailed' ? record.parentInstance : record.instance;
+  return typeof id === 'string' ? id : undefined;
+}

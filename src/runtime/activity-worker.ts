@@ -1,0 +1,293 @@
+/**
+ * The activity worker (runtime-and-api.md sections 1.8-1.10): `workerConcurrency` slots, each
+ * fetching one work item at a time, running its handler under a renewed lock and acknowledging
+ * the result. Activities are at-least-once: a crash or lost lock makes the item run again.
+ */
+import { displayMessage } from '../core/error-details';
+import { decodeActivityInput } from '../core/codec';
+import { isSystemActivityName } from '../core/system-activities';
+import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
+import type { Provider, WorkItemLease } from '../provider/contract';
+import { isRetryable, ProviderError } from '../provider/errors';
+import { ActivityContext, CancellationToken } from './activity-context';
+import { FaultLog, messageOf } from './fault-log';
+import { LockRenewer, renewalIntervalMs } from './lock-renewal';
+import { log, RUNTIME_TARGET } from './logger';
+import type { RuntimeMetrics } from './metrics';
+import { FIXED, type ResolvedRuntimeOptions } from './options';
+import type { ActivityRegistry } from './registry';
+import { SYSTEM_ACTIVITIES } from './system-activities';
+import { exponentialBackoffMs, sleep, unregisteredBackoffMs, withRetries } from './timing';
+
+/** What the worker pool needs from its runtime. */
+export interface ActivityWorkerDeps {
+  provider: Provider;
+  options: ResolvedRuntimeOptions;
+  activities: ActivityRegistry<ActivityContext>;
+  metrics: RuntimeMetrics;
+  faults: FaultLog;
+  /** Identity used in worker ids when no workerNodeId is configured. */
+  runtimeId: string;
+}
+
+/** An activity whose work item this runtime holds. */
+interface HeldActivity {
+  lease: WorkItemLease;
+  cancellation: CancellationToken;
+  renewer: LockRenewer | null;
+  /** Set at shutdown: the item was given back and any later result must be dropped. */
+  released: boolean;
+}
+
+type HandlerOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+const isLockLost = (error: unknown): boolean => error instanceof ProviderError && error.code === 'lock_lost';
+
+function activityFailure(message: string): ErrorDetails {
+  return { category: 'application', kind: 'ActivityFailed', message, retryable: false };
+}
+
+function completion(item: ActivityExecuteItem, outcome: { result: string } | { details: ErrorDetails }): ActivityCompletionItem {
+  const base = { instance: item.instance, executionId: item.executionId, id: item.id };
+  return 'result' in outcome
+    ? { type: 'ActivityCompleted', ...base, result: outcome.result }
+    : { type: 'ActivityFailed', ...base, details: outcome.details };
+}
+
+/** Encodes a handler's return value; values JSON cannot represent fail the activity. */
+function encodeResult(name: string, value: unknown): { result: string } | { details: ErrorDetails } {
+  try {
+    return { result: JSON.stringify(value === undefined ? null : value) ?? 'null' };
+  } catch (error) {
+    return {
+      details: activityFailure(`Activity '${name}' returned a value that cannot be encoded as JSON: ${messageOf(error)}`),
+    };
+  }
+}
+
+export class ActivityWorkerPool {
+  private readonly stopping = new AbortController();
+  private readonly held = new Set<HeldActivity>();
+  private loops: Array<Promise<void>> = [];
+
+  constructor(private readonly deps: ActivityWorkerDeps) {}
+
+  /** Starts the slots (none when the tag filter is `none`: this node runs no activities). */
+  start(): void {
+    const { workerConcurrency, tagFilter } = this.deps.options;
+    const slots = tagFilter.mode === 'none' ? 0 : workerConcurrency;
+    this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot));
+  }
+
+  /** Stops fetching and waits up to `timeoutMs` for running activities; true when all finished. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.stopping.abort();
+    const all = Promise.all(this.loops).then(() => true);
+    return timeoutMs <= 0 ? this.held.size === 0 : Promise.race([all, sleep(timeoutMs).then(() => false)]);
+  }
+
+  /** Gives back every work item still held: the handler is told to stop and its result is dropped. */
+  async releaseHeld(): Promise<void> {
+    const releases = [...this.held].map(async (activity) => {
+      activity.released = true;
+      activity.renewer?.stop();
+      activity.cancellation.cancel();
+      this.held.delete(activity);
+      try {
+        await this.deps.provider.abandonWorkItem(activity.lease.lockToken);
+      } catch (error) {
+        log('warn', RUNTIME_TARGET, `could not release activity at shutdown; it runs again after its lock expires: ${messageOf(error)}`, {
+          instance_id: activity.lease.item.instance,
+          activity_name: activity.lease.item.name,
+        });
+      }
+    });
+    await Promise.all(releases);
+  }
+
+  private async runSlot(slot: number): Promise<void> {
+    const { provider, options, metrics, faults } = this.deps;
+    const signal = this.stopping.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      let lease: WorkItemLease | null;
+      try {
+        lease = await provider.fetchWorkItem({ lockTimeoutMs: options.workerLockTimeoutMs, tagFilter: options.tagFilter });
+        faults.recovered('fetch_work_item');
+        failures = 0;
+      } catch (error) {
+        metrics.increment('providerErrors');
+        faults.failed('fetch_work_item', error);
+        await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
+        continue;
+      }
+      if (lease === null) {
+        await sleep(options.dispatcherPollIntervalMs, signal);
+        continue;
+      }
+      metrics.increment('workerDispatcherItemsFetched');
+      if (signal.aborted) {
+        await this.giveBack(lease);
+        return;
+      }
+      await this.process(lease, slot);
+    }
+  }
+
+  /** Returns an item fetched while shutting down, without counting the delivery. */
+  private async giveBack(lease: WorkItemLease): Promise<void> {
+    try {
+      await this.deps.provider.abandonWorkItem(lease.lockToken, { ignoreAttempt: true });
+    } catch {
+      // The lock expires on its own; nothing else to do while shutting down.
+    }
+  }
+
+  private async process(lease: WorkItemLease, slot: number): Promise<void> {
+    const { item } = lease;
+    if (lease.attemptCount > FIXED.maxAttempts) {
+      this.deps.metrics.increment('activityPoison');
+      const details: ErrorDetails = {
+        category: 'poison',
+        attemptCount: lease.attemptCount,
+        maxAttempts: FIXED.maxAttempts,
+        messageType: {
+          kind: 'Activity',
+          instance: item.instance,
+          executionId: item.executionId,
+          activityName: item.name,
+          activityId: item.id,
+        },
+        message: '',
+      };
+      details.message = displayMessage(details);
+      await this.acknowledge(lease, completion(item, { details }));
+      return;
+    }
+    if (isSystemActivityName(item.name)) {
+      await this.runSystemActivity(lease);
+      return;
+    }
+    const handler = this.deps.activities.get(item.name);
+    if (handler === undefined) {
+      const { unregisteredBackoffBaseMs, unregisteredBackoffMaxMs } = this.deps.options;
+      const delayMs = unregisteredBackoffMs(lease.attemptCount, unregisteredBackoffBaseMs, unregisteredBackoffMaxMs);
+      log('warn', RUNTIME_TARGET, `activity '${item.name}' is not registered on this runtime; retrying in ${delayMs} ms`, {
+        instance_id: item.instance,
+        attempt: lease.attemptCount,
+      });
+      await this.abandon(lease, delayMs);
+      return;
+    }
+    await this.runUserActivity(lease, slot, (ctx, input) => handler(ctx, input));
+  }
+
+  private async runSystemActivity(lease: WorkItemLease): Promise<void> {
+    const { item } = lease;
+    const run = SYSTEM_ACTIVITIES.get(item.name);
+    let outcome: { result: string } | { details: ErrorDetails };
+    if (run === undefined) {
+      outcome = { details: activityFailure(`unknown system activity '${item.name}'`) };
+    } else {
+      try {
+        outcome = { result: await run(this.deps.provider, item.input) };
+      } catch (error) {
+        outcome = { details: activityFailure(`${item.name} failed: ${messageOf(error)}`) };
+      }
+    }
+    this.deps.metrics.increment('result' in outcome ? 'activitySuccess' : 'activityAppErrors');
+    await this.acknowledge(lease, completion(item, outcome));
+  }
+
+  private async runUserActivity(
+    lease: WorkItemLease,
+    slot: number,
+    handler: (ctx: ActivityContext, input: unknown) => unknown,
+  ): Promise<void> {
+    const { provider, options, runtimeId } = this.deps;
+    const { item } = lease;
+    const held: HeldActivity = { lease, cancellation: new CancellationToken(), renewer: null, released: false };
+    let signalLost: () => void = () => undefined;
+    const lockLost = new Promise<'lost'>((resolve) => (signalLost = () => resolve('lost')));
+    held.renewer = new LockRenewer(
+      () => provider.renewWorkItemLock(lease.lockToken, options.workerLockTimeoutMs),
+      renewalIntervalMs(options.workerLockTimeoutMs, FIXED.workerRenewalBufferMs),
+      isLockLost,
+      () => {
+        held.cancellation.cancel();
+        signalLost();
+      },
+      (error) => this.deps.faults.failed('renew_work_item_lock', error),
+    ).start();
+    this.held.add(held);
+
+    const ctx = new ActivityContext({
+      instanceId: item.instance,
+      executionId: item.executionId,
+      orchestrationName: lease.orchestrationName,
+      orchestrationVersion: lease.orchestrationVersion,
+      activityName: item.name,
+      activityId: item.id,
+      workerId: `work-${slot}-${options.workerNodeId ?? runtimeId}`,
+      sessionId: item.sessionId,
+      tag: item.tag,
+      provider,
+      cancellation: held.cancellation,
+    });
+    const outcome: Promise<HandlerOutcome> = Promise.resolve()
+      .then(() => handler(ctx, decodeActivityInput(item.input)))
+      .then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+
+    try {
+      const first = await Promise.race([outcome, lockLost]);
+      if (first === 'lost') {
+        // Cancelled (terminal orchestration, lost race) or expired: give the handler a grace
+        // period to notice isCancelled(), then drop whatever it produces.
+        await Promise.race([outcome, sleep(FIXED.activityCancellationGraceMs)]);
+        log('info', RUNTIME_TARGET, `activity '${item.name}' lost its lock; its result is dropped`, { instance_id: item.instance });
+        return;
+      }
+      held.renewer.stop();
+      if (held.released) return;
+      const encoded = first.ok
+        ? encodeResult(item.name, first.value)
+        : { details: activityFailure(first.error instanceof Error ? first.error.message : String(first.error)) };
+      this.deps.metrics.increment('result' in encoded ? 'activitySuccess' : 'activityAppErrors');
+      await this.acknowledge(lease, completion(item, encoded));
+    } finally {
+      held.renewer.stop();
+      this.held.delete(held);
+    }
+  }
+
+  private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<void> {
+    try {
+      await withRetries(
+        () => this.deps.provider.ackWorkItem(lease.lockToken, result),
+        FIXED.ackRetries,
+        FIXED.ackRetryBaseMs,
+        isRetryable,
+      );
+    } catch (error) {
+      this.deps.metrics.increment('activityInfraErrors');
+      log('warn', RUNTIME_TARGET, `activity result discarded: ${messageOf(error)}`, {
+        instance_id: lease.item.instance,
+        activity_name: lease.item.name,
+      });
+    }
+  }
+
+  private async abandon(lease: WorkItemLease, delayMs: number): Promise<void> {
+    try {
+      await this.deps.provider.abandonWorkItem(lease.lockToken, { delayMs });
+    } catch (error) {
+      this.deps.metrics.increment('providerErrors');
+      log('warn', RUNTIME_TARGET, `abandon_work_item failed; the item returns when its lock expires: ${messageOf(error)}`, {
+        instance_id: lease.item.instance,
+      });
+    }
+  }
+}

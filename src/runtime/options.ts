@@ -1,0 +1,149 @@
+/**
+ * Runtime options (runtime-and-api.md section 4.4) and the defaults Durox applies.
+ *
+ * Our defaults, stated truthfully (they differ from the reference's typings on purpose):
+ * - `orchestrationConcurrency`: 4 turn workers (the reference's typings also say 4; its Rust core uses 2).
+ * - `workerConcurrency`: 8 activity slots (the reference's typings also say 8; its Rust core uses 2).
+ * - `dispatcherPollIntervalMs`: 100 ms between empty fetches.
+ * - `workerLockTimeoutMs`: 30000 ms.
+ * - `logFormat`: `pretty`; `logLevel`: `info`; `serviceName`: `duroxide`.
+ * - `maxSessionsPerRuntime`: 10; `sessionIdleTimeoutMs`: 300000 (accepted and validated; sessions
+ *   are not routed by this build's provider contract).
+ * - `workerTagFilter`: `defaultOnly`.
+ * Unknown keys are ignored, as in the reference.
+ */
+import type { TagFilter as ProviderTagFilter } from '../provider/contract';
+
+/** Which activity tags this runtime's workers serve. */
+export type TagFilter = 'defaultOnly' | 'any' | 'none' | { tags: string[] } | { defaultAnd: string[] };
+
+/** Options accepted by `new Runtime(provider, options)`. All are optional. */
+export interface RuntimeOptions {
+  /** Orchestration turn workers; 0 runs no orchestration dispatcher (worker-only node). Default 4. */
+  orchestrationConcurrency?: number;
+  /** Concurrent activity slots; 0 runs no activity worker. Default 8. */
+  workerConcurrency?: number;
+  /** Pause between two empty fetches of one worker, in ms. Default 100. */
+  dispatcherPollIntervalMs?: number;
+  /** Lock timeout of an activity work item, in ms; renewal and cancellation latency follow it. Default 30000. */
+  workerLockTimeoutMs?: number;
+  /** Log line format: `json`, `pretty` or `compact` (unknown strings mean compact). Default `pretty`. */
+  logFormat?: string;
+  /** Level of orchestration and activity traces. Default `info`. */
+  logLevel?: string;
+  /** Service name written into logs. Default `duroxide`. */
+  serviceName?: string;
+  /** Service version written into logs. */
+  serviceVersion?: string;
+  /** Most distinct sessions one runtime owns at once. Default 10. */
+  maxSessionsPerRuntime?: number;
+  /** A session unpins after this long without activity, in ms. Default 300000. */
+  sessionIdleTimeoutMs?: number;
+  /** Stable identity of this worker node (used in `ActivityContext.workerId`). */
+  workerNodeId?: string;
+  /** Which activity tags this runtime serves. Default `defaultOnly`. */
+  workerTagFilter?: TagFilter;
+}
+
+/**
+ * Test hook, not part of the public API: shortens the fixed delays so tests of the poison path
+ * do not take five minutes. Passed as `_testHooks` in the options object.
+ */
+export interface RuntimeTestHooks {
+  /** First delay of the unregistered-handler backoff (default 1000 ms). */
+  unregisteredBackoffBaseMs?: number;
+  /** Cap of the unregistered-handler backoff (default 60000 ms). */
+  unregisteredBackoffMaxMs?: number;
+}
+
+/** The options with every default applied. */
+export interface ResolvedRuntimeOptions {
+  orchestrationConcurrency: number;
+  workerConcurrency: number;
+  dispatcherPollIntervalMs: number;
+  workerLockTimeoutMs: number;
+  logFormat: 'json' | 'pretty' | 'compact';
+  logLevel: string;
+  serviceName: string;
+  serviceVersion: string | null;
+  maxSessionsPerRuntime: number;
+  sessionIdleTimeoutMs: number;
+  workerNodeId: string | null;
+  tagFilter: ProviderTagFilter;
+  unregisteredBackoffBaseMs: number;
+  unregisteredBackoffMaxMs: number;
+}
+
+/** Fixed values of the reference that JavaScript cannot configure (section 4.4). */
+export const FIXED = {
+  orchestrationLockTimeoutMs: 5000,
+  orchestrationRenewalBufferMs: 2000,
+  workerRenewalBufferMs: 5000,
+  maxAttempts: 10,
+  historyErrorBackoffMs: 1000,
+  activityCancellationGraceMs: 10_000,
+  ackRetries: 5,
+  ackRetryBaseMs: 10,
+  fetchErrorBackoffBaseMs: 100,
+  fetchErrorBackoffMaxMs: 3000,
+} as const;
+
+function count(value: unknown, fallback: number, field: string): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new Error(`Invalid runtime option ${field}: expected a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function positive(value: unknown, fallback: number, field: string): number {
+  const n = count(value, fallback, field);
+  if (n === 0) throw new Error(`Invalid runtime option ${field}: must be greater than 0`);
+  return n;
+}
+
+function tagList(value: unknown, field: string): string[] {
+  if (!Array.isArray(value) || value.some((t) => typeof t !== 'string' || t.length === 0)) {
+    throw new Error(`Invalid runtime option workerTagFilter.${field}: expected an array of non-empty strings`);
+  }
+  return [...(value as string[])];
+}
+
+/** Maps the JavaScript tag filter onto the provider's; unrecognised strings mean `defaultOnly`. */
+export function toProviderTagFilter(filter: unknown): ProviderTagFilter {
+  if (filter === 'any') return { mode: 'any' };
+  if (filter === 'none') return { mode: 'none' };
+  if (filter !== null && typeof filter === 'object') {
+    const record = filter as Record<string, unknown>;
+    if ('tags' in record) return { mode: 'tags', tags: tagList(record.tags, 'tags') };
+    if ('defaultAnd' in record) return { mode: 'defaultAnd', tags: tagList(record.defaultAnd, 'defaultAnd') };
+  }
+  return { mode: 'defaultOnly' };
+}
+
+function logFormatOf(value: unknown): 'json' | 'pretty' | 'compact' {
+  if (value === undefined || value === null) return 'pretty';
+  return value === 'json' || value === 'pretty' ? value : 'compact';
+}
+
+/** Applies defaults and validates; throws a clear error for a malformed option. */
+export function resolveRuntimeOptions(options: RuntimeOptions | undefined): ResolvedRuntimeOptions {
+  const o = (options ?? {}) as RuntimeOptions & { _testHooks?: RuntimeTestHooks };
+  const hooks = o._testHooks ?? {};
+  return {
+    orchestrationConcurrency: count(o.orchestrationConcurrency, 4, 'orchestrationConcurrency'),
+    workerConcurrency: count(o.workerConcurrency, 8, 'workerConcurrency'),
+    dispatcherPollIntervalMs: positive(o.dispatcherPollIntervalMs, 100, 'dispatcherPollIntervalMs'),
+    workerLockTimeoutMs: positive(o.workerLockTimeoutMs, 30_000, 'workerLockTimeoutMs'),
+    logFormat: logFormatOf(o.logFormat),
+    logLevel: typeof o.logLevel === 'string' && o.logLevel !== '' ? o.logLevel : 'info',
+    serviceName: typeof o.serviceName === 'string' ? o.serviceName : 'duroxide',
+    serviceVersion: typeof o.serviceVersion === 'string' ? o.serviceVersion : null,
+    maxSessionsPerRuntime: positive(o.maxSessionsPerRuntime, 10, 'maxSessionsPerRuntime'),
+    sessionIdleTimeoutMs: positive(o.sessionIdleTimeoutMs, 300_000, 'sessionIdleTimeoutMs'),
+    workerNodeId: typeof o.workerNodeId === 'string' && o.workerNodeId !== '' ? o.workerNodeId : null,
+    tagFilter: toProviderTagFilter(o.workerTagFilter),
+    unregisteredBackoffBaseMs: positive(hooks.unregisteredBackoffBaseMs, 1000, '_testHooks.unregisteredBackoffBaseMs'),
+    unregisteredBackoffMaxMs: positive(hooks.unregisteredBackoffMaxMs, 60_000, '_testHooks.unregisteredBackoffMaxMs'),
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * The orchestration dispatcher (runtime-and-api.md section 1.4): `orchestrationConcurrency`
+ * workers, each fetching a locked batch of one instance, running one turn through the replay
+ * engine and committing the result atomically.
+ */
+import type { TurnEngine, TurnOutcome, TurnRequest } from '../core/turn-api';
+import type { OrchestrationTurnAck } from '../core/turn-types';
+import type { OrchestrationItem, Provider } from '../provider/contract';
+import { isRetryable, ProviderError } from '../provider/errors';
+import { FaultLog, messageOf } from './fault-log';
+import { infrastructureFailureAck } from './infrastructure-failure';
+import { LockRenewer, renewalIntervalMs } from './lock-renewal';
+import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
+import type { RuntimeMetrics } from './metrics';
+import { FIXED, type ResolvedRuntimeOptions } from './options';
+import type { OrchestrationRegistry } from './registry';
+import { exponentialBackoffMs, sleep, unregisteredBackoffMs, withRetries } from './timing';
+
+/** What the dispatcher needs from its runtime. */
+export interface OrchestrationDispatcherDeps {
+  provider: Provider;
+  engine: TurnEngine;
+  options: ResolvedRuntimeOptions;
+  orchestrations: OrchestrationRegistry;
+  metrics: RuntimeMetrics;
+  faults: FaultLog;
+}
+
+const isLockLost = (error: unknown): boolean => error instanceof ProviderError && error.code === 'lock_lost';
+
+export class OrchestrationDispatcher {
+  private readonly stopping = new AbortController();
+  private loops: Array<Promise<void>> = [];
+
+  constructor(private readonly deps: OrchestrationDispatcherDeps) {}
+
+  start(): void {
+    this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker());
+  }
+
+  /** Stops fetching and waits up to `timeoutMs` for turns in progress; true when all finished. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.stopping.abort();
+    if (timeoutMs <= 0) return false;
+    const all = Promise.all(this.loops).then(() => true);
+    return Promise.race([all, sleep(timeoutMs).then(() => false)]);
+  }
+
+  private async runWorker(): Promise<void> {
+    const { provider, options, metrics, faults } = this.deps;
+    const signal = this.stopping.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      let item: OrchestrationItem | null;
+      try {
+        item = await provider.fetchOrchestrationItem({ lockTimeoutMs: FIXED.orchestrationLockTimeoutMs });
+        faults.recovered('fetch_orchestration_item');
+        failures = 0;
+      } catch (error) {
+        metrics.increment('providerErrors');
+        faults.failed('fetch_orchestration_item', error);
+        await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
+        continue;
+      }
+      if (item === null) {
+        await sleep(options.dispatcherPollIntervalMs, signal);
+        continue;
+      }
+      metrics.increment('orchDispatcherItemsFetched');
+      if (signal.aborted) {
+        await this.abandon(item, 0, true);
+        return;
+      }
+      await this.processWithRenewal(item);
+    }
+  }
+
+  private async processWithRenewal(item: OrchestrationItem): Promise<void> {
+    const { provider } = this.deps;
+    const lockMs = FIXED.orchestrationLockTimeoutMs;
+    const renewer = new LockRenewer(
+      () => provider.renewOrchestrationItemLock(item.lockToken, lockMs),
+      renewalIntervalMs(lockMs, FIXED.orchestrationRenewalBufferMs),
+      isLockLost,
+      () => log('warn', RUNTIME_TARGET, 'orchestration lock lost during a turn', { instance_id: item.instanceId }),
+      (error) => this.deps.faults.failed('renew_orchestration_item_lock', error),
+    ).start();
+    try {
+      await this.process(item);
+    } finally {
+      renewer.stop();
+    }
+  }
+
+  private async process(item: OrchestrationItem): Promise<void> {
+    const { engine, metrics, orchestrations, options } = this.deps;
+    const base: Omit<TurnRequest, 'resolveHandler' | 'trace'> = {
+      instanceId: item.instanceId,
+      orchestrationName: item.orchestrationName,
+      orchestrationVersion: item.orchestrationVersion,
+      executionId: item.executionId,
+      history: item.history,
+      messages: item.messages,
+      kvSnapshot: item.kvSnapshot,
+      customStatus: item.customStatus,
+      nowMs: item.nowMs,
+    };
+    if (item.attemptCount > FIXED.maxAttempts) {
+      metrics.increment('orchStarts');
+      metrics.increment('orchFailures');
+      metrics.increment('orchPoison');
+      await this.commit(item, engine.poisonTurn(base, item.attemptCount, FIXED.maxAttempts));
+      return;
+    }
+    if (item.historyError !== undefined) {
+      log('error', RUNTIME_TARGET, `history cannot be decoded: ${item.historyError}`, { instance_id: item.instanceId });
+      await this.abandon(item, FIXED.historyErrorBackoffMs, false);
+      return;
+    }
+    let result;
+    try {
+      result = engine.runTurn({
+        ...base,
+        resolveHandler: (name, version) => orchestrations.resolve(name, version),
+        trace: (level, message, fields) => log(level, ORCHESTRATION_TARGET, message, fields),
+      });
+    } catch (error) {
+      log('error', RUNTIME_TARGET, `turn crashed: ${messageOf(error)}`, { instance_id: item.instanceId });
+      await this.abandon(item, FIXED.historyErrorBackoffMs, false);
+      return;
+    }
+    if (result.kind === 'unregistered') {
+      const delayMs = unregisteredBackoffMs(item.attemptCount, options.unregisteredBackoffBaseMs, options.unregisteredBackoffMaxMs);
+      log('warn', RUNTIME_TARGET, `orchestration '${result.name}' version ${result.version ?? 'latest'} is not registered; retrying in ${delayMs} ms`, {
+        instance_id: item.instanceId,
+        attempt: item.attemptCount,
+      });
+      await this.abandon(item, delayMs, false);
+      return;
+    }
+    this.count(result.outcome, result.ack);
+    await this.commit(item, result.ack);
+  }
+
+  private count(outcome: TurnOutcome, ack: OrchestrationTurnAck): void {
+    const { metrics } = this.deps;
+    metrics.increment('orchStarts');
+    const children = ack.orchestratorItems.filter((w) => w.type === 'StartOrchestration' && w.parentInstance !== null);
+    if (children.length > 0) metrics.increment('suborchestrationCalls', children.length);
+    if (outcome.kind === 'completed') metrics.increment('orchCompletions');
+    else if (outcome.kind === 'continuedAsNew') metrics.increment('orchContinueAsNew');
+    else if (outcome.kind === 'failed') {
+      metrics.increment('orchFailures');
+      const category = outcome.details.category;
+      if (category === 'application') metrics.increment('orchApplicationErrors');
+      else if (category === 'configuration') metrics.increment('orchConfigurationErrors');
+      else if (category === 'infrastructure') metrics.increment('orchInfrastructureErrors');
+      else metrics.increment('orchPoison');
+    }
+  }
+
+  /** Acks the turn, retrying transient errors; a refused turn becomes an infrastructure failure. */
+  private async commit(item: OrchestrationItem, ack: OrchestrationTurnAck): Promise<void> {
+    const { provider, metrics } = this.deps;
+    try {
+      await withRetries(() => provider.ackOrchestrationItem(item.lockToken, ack), FIXED.ackRetries, FIXED.ackRetryBaseMs, isRetryable);
+      return;
+    } catch (error) {
+      metrics.increment('providerErrors');
+      if (isLockLost(error)) {
+        log('warn', RUNTIME_TARGET, `turn discarded, another worker owns the instance now: ${messageOf(error)}`, { instance_id: item.instanceId });
+        return;
+      }
+      if (isRetryable(error)) {
+        await this.abandon(item, FIXED.historyErrorBackoffMs, false);
+        return;
+      }
+      log('error', RUNTIME_TARGET, `turn refused by the store; failing the orchestration: ${messageOf(error)}`, { instance_id: item.instanceId });
+      try {
+        await provider.ackOrchestrationItem(item.lockToken, infrastructureFailureAck(item, ack, messageOf(error)));
+        metrics.increment('orchInfrastructureErrors');
+      } catch (second) {
+        log('error', RUNTIME_TARGET, `could not record the failure either: ${messageOf(second)}`, { instance_id: item.instanceId });
+        await this.abandon(item, FIXED.historyErrorBackoffMs, false);
+      }
+    }
+  }
+
+  private async abandon(item: OrchestrationItem, delayMs: number, ignoreAttempt: boolean): Promise<void> {
+    try {
+      await this.deps.provider.abandonOrchestrationItem(item.lockToken, { delayMs, ignoreAttempt });
+    } catch (error) {
+      this.deps.metrics.increment('providerErrors');
+      log('warn', RUNTIME_TARGET, `abandon_orchestration_item failed; the batch returns when its lock expires: ${messageOf(error)}`, {
+        instance_id: item.instanceId,
+      });
+    }
+  }
+}

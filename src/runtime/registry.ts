@@ -1,0 +1,93 @@
+/**
+ * Registries of orchestrations (name -> semver -> handler, Latest policy) and activities
+ * (runtime-and-api.md sections 1.1, 2.14 and 4.4).
+ *
+ * Registration never throws: like the reference, mistakes (bad semver, a version that is not
+ * strictly greater than the ones already registered, a reserved name) are collected and make
+ * `Runtime.start()` fail with all of them listed.
+ */
+import * as semver from 'semver';
+import { SYSTEM_ACTIVITY_PREFIX } from '../core/system-activities';
+import type { OrchestrationFunction, ResolvedHandler } from '../core/turn-api';
+
+/** Version given to plain (unversioned) registrations. */
+export const DEFAULT_VERSION = '1.0.0';
+
+/** An activity implementation as registered by users. */
+// Activity inputs and results are arbitrary JSON values chosen by the user.
+export type ActivityFunction<Ctx> = (ctx: Ctx, input: any) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function nameProblem(kind: string, name: unknown): string | null {
+  if (typeof name !== 'string' || name.length === 0) return `${kind} name must be a non-empty string`;
+  if (name.startsWith(SYSTEM_ACTIVITY_PREFIX)) {
+    return `${kind} name '${name}' uses the reserved prefix '${SYSTEM_ACTIVITY_PREFIX}'`;
+  }
+  return null;
+}
+
+/** Orchestration handlers by name and exact version. */
+export class OrchestrationRegistry {
+  /** Versions of each name in registration (= ascending) order. */
+  private readonly byName = new Map<string, Array<{ version: string; handler: OrchestrationFunction }>>();
+  readonly problems: string[] = [];
+
+  register(name: string, version: string, handler: unknown): void {
+    const problem = nameProblem('orchestration', name);
+    if (problem !== null) return void this.problems.push(problem);
+    if (typeof handler !== 'function') {
+      return void this.problems.push(`orchestration '${name}': handler must be a generator function`);
+    }
+    const exact = typeof version === 'string' ? semver.valid(version) : null;
+    if (exact === null) {
+      return void this.problems.push(`orchestration '${name}': invalid semver version '${String(version)}'`);
+    }
+    const versions = this.byName.get(name) ?? [];
+    const existing = versions.find((v) => v.version === exact);
+    if (existing !== undefined) {
+      // Same name and version again: the newest function wins (the reference's function map does the same).
+      existing.handler = handler as OrchestrationFunction;
+      return;
+    }
+    const latest = versions[versions.length - 1];
+    if (latest !== undefined && !semver.gt(exact, latest.version)) {
+      return void this.problems.push(
+        `orchestration '${name}': version ${exact} must be registered after versions lower than it ` +
+          `(versions must be registered in strictly increasing order; ${latest.version} is already registered)`,
+      );
+    }
+    versions.push({ version: exact, handler: handler as OrchestrationFunction });
+    this.byName.set(name, versions);
+  }
+
+  /** Exact version when one is requested, else the latest registered; null when none matches. */
+  resolve(name: string, requestedVersion: string | null): ResolvedHandler | null {
+    const versions = this.byName.get(name);
+    if (versions === undefined || versions.length === 0) return null;
+    if (requestedVersion === null) {
+      const latest = versions[versions.length - 1];
+      return { version: latest.version, handler: latest.handler };
+    }
+    const wanted = semver.valid(requestedVersion);
+    const match = versions.find((v) => v.version === wanted);
+    return match === undefined ? null : { version: match.version, handler: match.handler };
+  }
+}
+
+/** Activity handlers by name (activities are not versioned). */
+export class ActivityRegistry<Ctx> {
+  private readonly handlers = new Map<string, ActivityFunction<Ctx>>();
+  readonly problems: string[] = [];
+
+  register(name: string, handler: unknown): void {
+    const problem = nameProblem('activity', name);
+    if (problem !== null) return void this.problems.push(problem);
+    if (typeof handler !== 'function') {
+      return void this.problems.push(`activity '${name}': handler must be a function`);
+    }
+    this.handlers.set(name, handler as ActivityFunction<Ctx>);
+  }
+
+  get(name: string): ActivityFunction<Ctx> | undefined {
+    return this.handlers.get(name);
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The public Runtime (runtime-and-api.md sections 1.12 and 4.4): registries plus the
+ * orchestration dispatcher and the activity worker, started and stopped together.
+ */
+import { randomBytes } from 'node:crypto';
+import { turnEngine } from '../core';
+import type { ScheduledTask } from '../core/descriptors';
+import type { OrchestrationContext } from '../core/orchestration-context';
+import type { Provider } from '../provider/contract';
+import type { ActivityContext } from './activity-context';
+import { ActivityWorkerPool } from './activity-worker';
+import { FaultLog } from './fault-log';
+import { installDefaultLogger } from './logger';
+import { RuntimeMetrics, type JsMetricsSnapshot } from './metrics';
+import { OrchestrationDispatcher } from './orchestration-dispatcher';
+import { FIXED, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options';
+import { ActivityRegistry, DEFAULT_VERSION, OrchestrationRegistry } from './registry';
+
+/** An activity: receives its context and decoded input; its (awaited) return value is the result. */
+export type ActivityHandler<TInput = any, TOutput = unknown> = (ctx: ActivityContext, input: TInput) => TOutput | Promise<TOutput>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** An orchestration: a generator that yields tasks created by `ctx` and returns the output. */
+export type OrchestrationHandler<TInput = any, TOutput = unknown> = ( // eslint-disable-line @typescript-eslint/no-explicit-any
+  ctx: OrchestrationContext,
+  input: TInput,
+) => Generator<ScheduledTask, TOutput, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+type State = 'new' | 'running' | 'stopped';
+
+/** Runs orchestrations and activities against a provider. */
+export class Runtime {
+  readonly #provider: Provider;
+  readonly #options: ResolvedRuntimeOptions;
+  readonly #orchestrations = new OrchestrationRegistry();
+  readonly #activities = new ActivityRegistry<ActivityContext>();
+  readonly #runtimeId = randomBytes(4).toString('hex');
+  #state: State = 'new';
+  #metrics: RuntimeMetrics | null = null;
+  #dispatcher: OrchestrationDispatcher | null = null;
+  #workers: ActivityWorkerPool | null = null;
+
+  /** @throws when an option has the wrong type (unknown keys are ignored). */
+  constructor(provider: Provider, options?: RuntimeOptions) {
+    if (provider === null || typeof provider !== 'object' || typeof provider.fetchOrchestrationItem !== 'function') {
+      throw new Error('new Runtime(provider): provider must be a Durox provider (e.g. PostgresProvider)');
+    }
+    this.#provider = provider;
+    this.#options = resolveRuntimeOptions(options);
+  }
+
+  /** Registers an activity. Registrations after `start()` are ignored. */
+  registerActivity<TInput = any, TOutput = unknown>(name: string, fn: ActivityHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (this.#state === 'new') this.#activities.register(name, fn);
+  }
+
+  /** Same as {@link registerActivity}. */
+  registerActivityTyped<TInput = any, TOutput = unknown>(name: string, fn: ActivityHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.registerActivity(name, fn);
+  }
+
+  /** Registers an orchestration as version 1.0.0. */
+  registerOrchestration<TInput = any, TOutput = unknown>(name: string, fn: OrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.registerOrchestrationVersioned(name, DEFAULT_VERSION, fn);
+  }
+
+  /** Same as {@link registerOrchestration}. */
+  registerOrchestrationTyped<TInput = any, TOutput = unknown>(name: string, fn: OrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.registerOrchestrationVersioned(name, DEFAULT_VERSION, fn);
+  }
+
+  /**
+   * Registers an orchestration under a semver version. Versions of one name must be registered
+   * in strictly increasing order (a plain registration counts as 1.0.0); `start()` fails otherwise.
+   */
+  registerOrchestrationVersioned<TInput = any, TOutput = unknown>( // eslint-disable-line @typescript-eslint/no-explicit-any
+    name: string,
+    version: string,
+    fn: OrchestrationHandler<TInput, TOutput>,
+  ): void {
+    if (this.#state === 'new') this.#orchestrations.register(name, version, fn);
+  }
+
+  /** Same as {@link registerOrchestrationVersioned}. */
+  registerOrchestrationVersionedTyped<TInput = any, TOutput = unknown>( // eslint-disable-line @typescript-eslint/no-explicit-any
+    name: string,
+    version: string,
+    fn: OrchestrationHandler<TInput, TOutput>,
+  ): void {
+    this.registerOrchestrationVersioned(name, version, fn);
+  }
+
+  /**
+   * Starts the dispatchers and resolves once they run (it does not wait for shutdown).
+   * @throws listing every registration mistake, or when the runtime was already shut down.
+   */
+  async start(): Promise<void> {
+    if (this.#state === 'running') return;
+    if (this.#state === 'stopped') {
+      throw new Error('Failed to start runtime: it has been shut down; create a new Runtime');
+    }
+    const problems = [...this.#orchestrations.problems, ...this.#activities.problems];
+    const minimumIdle = Math.max(this.#options.workerLockTimeoutMs - FIXED.workerRenewalBufferMs, 1000);
+    if (this.#options.sessionIdleTimeoutMs <= minimumIdle) {
+      problems.push(`sessionIdleTimeoutMs (${this.#options.sessionIdleTimeoutMs}) must exceed ${minimumIdle} ms (workerLockTimeoutMs - 5000)`);
+    }
+    if (problems.length > 0) throw new Error(`Failed to start runtime: ${problems.join('; ')}`);
+
+    installDefaultLogger(this.#options.logFormat, this.#options.logLevel);
+    const metrics = new RuntimeMetrics();
+    const faults = new FaultLog();
+    const deps = { provider: this.#provider, options: this.#options, metrics, faults };
+    this.#dispatcher = new OrchestrationDispatcher({ ...deps, engine: turnEngine, orchestrations: this.#orchestrations });
+    this.#workers = new ActivityWorkerPool({ ...deps, activities: this.#activities, runtimeId: this.#runtimeId });
+    this.#metrics = metrics;
+    this.#state = 'running';
+    this.#dispatcher.start();
+    this.#workers.start();
+  }
+
+  /**
+   * Stops fetching new work, waits up to `timeoutMs` (default 1000; 0 = do not wait) for turns
+   * and activities in progress, then gives back the activities still running (they run again
+   * elsewhere; their late results are dropped). Returns early when nothing is in flight.
+   */
+  async shutdown(timeoutMs?: number): Promise<void> {
+    if (this.#state !== 'running' || this.#dispatcher === null || this.#workers === null) return;
+    this.#state = 'stopped';
+    this.#metrics = null;
+    const timeout = typeof timeoutMs === 'number' && timeoutMs > 0 ? timeoutMs : timeoutMs === 0 ? 0 : 1000;
+    await Promise.all([this.#dispatcher.drain(timeout), this.#workers.drain(timeout)]);
+    await this.#workers.releaseHeld();
+  }
+
+  /** Counters since `start()`; null before `start()` and after `shutdown()`. */
+  metricsSnapshot(): JsMetricsSnapshot | null {
+    return this.#metrics === null ? null : this.#metrics.snapshot();
+  }
+}

@@ -1,0 +1,41 @@
+/** A SqlExecutor wrapper that counts round trips (statements sent), for round-trip assertions. */
+import type { Row, SqlExecutor, SqlSession } from '../../src/postgres/sql-executor';
+
+export class CountingExecutor implements SqlExecutor {
+  /** Statements sent through `query` since creation or the last {@link take}. */
+  count = 0;
+  /** Texts of those statements. */
+  texts: string[] = [];
+
+  constructor(private readonly inner: SqlExecutor) {}
+
+  query(text: string, params?: unknown[]): Promise<Row[]> {
+    this.count += 1;
+    this.texts.push(text);
+    return this.inner.query(text, params);
+  }
+
+  withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
+    return this.inner.withSession((session) =>
+      work({
+        query: (text, params) => {
+          this.count += 1;
+          this.texts.push(text);
+          return session.query(text, params);
+        },
+      }),
+    );
+  }
+
+  /** Returns the statements counted so far and resets the counter. */
+  take(): string[] {
+    const texts = this.texts;
+    this.count = 0;
+    this.texts = [];
+    return texts;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
