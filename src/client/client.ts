@@ -8,6 +8,7 @@
  */
 import type { ExecutionStatus } from '../core/types';
 import type { Provider } from '../provider/contract';
+import { notifyLocal, wakeSignal } from '../runtime/local-wakeups';
 import { toJsEvent, type JsEvent } from './history-shapes';
 import {
   toJsExecutionInfo,
@@ -26,9 +27,6 @@ const MAX_POLL_MS = 100;
 const DEFAULT_WAIT_MS = 30_000;
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Talks to the store of a Durox (or duroxide) deployment. */
 export class Client {
@@ -95,6 +93,7 @@ export class Client {
       parentExecutionId: null,
       executionId: 1,
     });
+    notifyLocal(this.#provider, 'orchestrator');
   }
 
   /** Raises an external event; delivered only to a `waitForEvent` already recorded (section 2.4). */
@@ -112,6 +111,7 @@ export class Client {
     const name = requireName(operation, 'event name', eventName, instance);
     const encoded = encodeValue(operation, 'event data', data, instance);
     await this.#provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name, data: encoded });
+    notifyLocal(this.#provider, 'orchestrator');
   }
 
   /** Puts a message on an instance's persistent queue (`dequeueEvent`, section 2.5). */
@@ -129,6 +129,7 @@ export class Client {
     const name = requireName(operation, 'queue name', queueName, instance);
     const encoded = encodeValue(operation, 'message data', data, instance);
     await this.#provider.enqueueOrchestratorWork({ type: 'QueueMessage', instance, name, data: encoded });
+    notifyLocal(this.#provider, 'orchestrator');
   }
 
   /** Requests cancellation; the instance fails with `canceled: <reason>` on its next turn. */
@@ -136,6 +137,7 @@ export class Client {
     const instance = requireInstanceId('cancelInstance', instanceId);
     const text = reason === undefined || reason === null ? '' : String(reason);
     await this.#provider.enqueueOrchestratorWork({ type: 'CancelInstance', instance, reason: text });
+    notifyLocal(this.#provider, 'orchestrator');
   }
 
   // --- status -----------------------------------------------------------------------------------
@@ -154,13 +156,15 @@ export class Client {
     const instance = requireInstanceId('waitForOrchestration', instanceId);
     const timeout = requireCount('waitForOrchestration', 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
     const deadline = Date.now() + timeout;
+    const wake = wakeSignal(this.#provider, 'status');
     let pause = FIRST_POLL_MS;
     for (;;) {
+      const generation = wake.generation;
       const status = await this.#provider.getInstanceStatus(instance);
       if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error('Operation timed out');
-      await delay(Math.min(pause, remaining));
+      await wake.wait(Math.min(pause, remaining), generation);
       pause = Math.min(pause * 2, MAX_POLL_MS);
     }
   }
@@ -190,14 +194,16 @@ export class Client {
     const seen = requireCount(op, 'lastSeenVersion', lastSeenVersion, 0, instance);
     const poll = Math.max(1, requireCount(op, 'pollIntervalMs', pollIntervalMs, 500, instance));
     const deadline = Date.now() + requireCount(op, 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    const wake = wakeSignal(this.#provider, 'status');
     for (;;) {
+      const generation = wake.generation;
       const status = await this.#provider.getInstanceStatus(instance);
       if (status.customStatusVersion > seen || status.status === 'Completed' || status.status === 'Failed') {
         return toJsStatus(status, true);
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error('Operation timed out');
-      await delay(Math.min(poll, remaining));
+      await wake.wait(Math.min(poll, remaining), generation);
     }
   }
 
@@ -217,13 +223,15 @@ export class Client {
     const instance = requireInstanceId('waitForValue', instanceId);
     const name = requireName('waitForValue', 'key', key, instance);
     const deadline = Date.now() + requireCount('waitForValue', 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    const wake = wakeSignal(this.#provider, 'status');
     let pause = FIRST_POLL_MS;
     for (;;) {
+      const generation = wake.generation;
       const value = await this.#provider.getKvValue(instance, name);
       if (value !== null) return value;
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error(`Timed out waiting for value '${name}' on instance '${instance}'`);
-      await delay(Math.min(pause, remaining));
+      await wake.wait(Math.min(pause, remaining), generation);
       pause = Math.min(pause * 2, MAX_POLL_MS);
     }
   }

@@ -102,7 +102,7 @@ async function main(): Promise<void> {
         .raiseEvent(orderId, APPROVAL_EVENT, { approvedBy: 'demo-manager' })
         .then(() => progress.set(orderId, 'running'))
         .catch((error: Error) => process.stderr.write(`approval of ${orderId} failed: ${error.message}\n`));
-    }, 20);
+    }, 150);
   });
 
   const runId = Date.now().toString(36);

@@ -12,6 +12,7 @@ import { isRetryable, ProviderError } from '../provider/errors';
 import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
+import { notifyLocal, wakeSignal } from './local-wakeups';
 import { log, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -89,13 +90,16 @@ export class ActivityWorkerPool {
   /** Gives back every work item still held: the handler is told to stop and its result is dropped. */
   async releaseHeld(): Promise<void> {
     const releases = [...this.held].map(async (activity) => {
+      const lockAlreadyLost = activity.cancellation.isCancelled;
       activity.released = true;
       activity.renewer?.stop();
       activity.cancellation.cancel();
       this.held.delete(activity);
+      if (lockAlreadyLost) return;
       try {
         await this.deps.provider.abandonWorkItem(activity.lease.lockToken);
       } catch (error) {
+        if (isLockLost(error)) return;
         log('warn', RUNTIME_TARGET, `could not release activity at shutdown; it runs again after its lock expires: ${messageOf(error)}`, {
           instance_id: activity.lease.item.instance,
           activity_name: activity.lease.item.name,
@@ -108,8 +112,10 @@ export class ActivityWorkerPool {
   private async runSlot(slot: number): Promise<void> {
     const { provider, options, metrics, faults } = this.deps;
     const signal = this.stopping.signal;
+    const wake = wakeSignal(provider, 'worker');
     let failures = 0;
     while (!signal.aborted) {
+      const generation = wake.generation;
       let lease: WorkItemLease | null;
       try {
         lease = await provider.fetchWorkItem({ lockTimeoutMs: options.workerLockTimeoutMs, tagFilter: options.tagFilter });
@@ -122,7 +128,7 @@ export class ActivityWorkerPool {
         continue;
       }
       if (lease === null) {
-        await sleep(options.dispatcherPollIntervalMs, signal);
+        await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
         continue;
       }
       metrics.increment('workerDispatcherItemsFetched');
@@ -271,6 +277,7 @@ export class ActivityWorkerPool {
         FIXED.ackRetryBaseMs,
         isRetryable,
       );
+      notifyLocal(this.deps.provider, 'orchestrator');
     } catch (error) {
       this.deps.metrics.increment('activityInfraErrors');
       log('warn', RUNTIME_TARGET, `activity result discarded: ${messageOf(error)}`, {

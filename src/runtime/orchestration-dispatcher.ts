@@ -10,6 +10,7 @@ import { isRetryable, ProviderError } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { infrastructureFailureAck } from './infrastructure-failure';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
+import { notifyLocal, wakeSignal } from './local-wakeups';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -49,8 +50,10 @@ export class OrchestrationDispatcher {
   private async runWorker(): Promise<void> {
     const { provider, options, metrics, faults } = this.deps;
     const signal = this.stopping.signal;
+    const wake = wakeSignal(provider, 'orchestrator');
     let failures = 0;
     while (!signal.aborted) {
+      const generation = wake.generation;
       let item: OrchestrationItem | null;
       try {
         item = await provider.fetchOrchestrationItem({ lockTimeoutMs: FIXED.orchestrationLockTimeoutMs });
@@ -63,7 +66,7 @@ export class OrchestrationDispatcher {
         continue;
       }
       if (item === null) {
-        await sleep(options.dispatcherPollIntervalMs, signal);
+        await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
         continue;
       }
       metrics.increment('orchDispatcherItemsFetched');
@@ -164,6 +167,9 @@ export class OrchestrationDispatcher {
     const { provider, metrics } = this.deps;
     try {
       await withRetries(() => provider.ackOrchestrationItem(item.lockToken, ack), FIXED.ackRetries, FIXED.ackRetryBaseMs, isRetryable);
+      if (ack.workerItems.length > 0) notifyLocal(provider, 'worker');
+      if (ack.orchestratorItems.length > 0) notifyLocal(provider, 'orchestrator');
+      notifyLocal(provider, 'status');
       return;
     } catch (error) {
       metrics.increment('providerErrors');

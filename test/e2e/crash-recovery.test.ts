@@ -67,11 +67,16 @@ test('a runtime stopped mid-activity with shutdown(0): the activity runs again e
 
 test('a worker process killed with SIGKILL mid-activity: the activity runs again after its lock expires', async () => {
   const script = join(__dirname, 'fixtures', 'crash-worker.js');
-  const child = spawn(process.execPath, [script, DATABASE_URL, schema], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [script, DATABASE_URL, schema], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
+  let errors = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-  await eventually(async () => (output.includes('ready') ? true : undefined), 15_000, 'the worker process to start');
+  await eventually(async () => (output.includes('ready') ? true : undefined), 15_000, 'the worker process to start').catch((error: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${error.message}; worker stdout: ${output}; stderr: ${errors}`);
+  });
 
   const id = uid('crash');
   await client.startOrchestration(id, 'CrashFlow');

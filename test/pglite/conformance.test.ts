@@ -33,12 +33,8 @@ async function createHarness(): Promise<ProviderTestHarness> {
       await store.executor.query(`SELECT ${schema}.set_test_clock_offset($1)`, [offsetMs]);
     },
     corruptHistory: async (instanceId) => {
-      await store.executor.query(
-        `UPDATE ${schema}.history h SET event_data = 'not json {'
-           FROM ${schema}.instances i
-          WHERE h.instance_id = $1 AND i.instance_id = h.instance_id AND h.execution_id = i.current_execution_id`,
-        [instanceId],
-      );
+      // Simulated storage damage: test code only, on the engine-chosen schema name.
+      await store.executor.query(`UPDATE ${schema}.history SET event_data = 'not json {' WHERE instance_id = $1`, [instanceId]);
     },
     close: () => provider.close(),
   };

@@ -1,7 +1,7 @@
 /** Atomicity, error handling and instance creation. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { withHarness, type ProviderTestFactory } from '../kit';
+import { withHarness, type ProviderTestFactory } from '../harness';
 import { activity, event, fetchItem, LOCK_MS, rejectsWith, seedInstance, started, startItem, turn } from '../fixtures';
 
 export function defineAtomicityTests(factory: ProviderTestFactory): void {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OrchestrationItem, Provider } from '../../../src/provider/contract';
-import { withHarness, type ProviderTestFactory } from '../kit';
+import { withHarness, type ProviderTestFactory } from '../harness';
 import { fetchItem, LOCK_MS, rejectsWith, seedInstance, started, startItem, turn } from '../fixtures';
 
 async function openPeers(open: () => Promise<Provider>, count: number): Promise<Provider[]> {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Provider, TagFilter } from '../../../src/provider/contract';
-import { withHarness, type ProviderTestFactory } from '../kit';
+import { withHarness, type ProviderTestFactory } from '../harness';
 import { activity, event, fetchItem, LOCK_MS, rejectsWith, seedInstance, started, startItem, turn } from '../fixtures';
 
 async function drainTags(provider: Provider, tagFilter: TagFilter): Promise<Array<string | null>> {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HistoryEvent, HistoryEventData } from '../../../src/core/types';
 import type { ExecutionMetadata, Provider } from '../../../src/provider/contract';
-import { withHarness, type ProviderTestFactory } from '../kit';
+import { withHarness, type ProviderTestFactory } from '../harness';
 import { event, fetchItem, seedInstance, started, turn } from '../fixtures';
 
 /** Runs one turn on an existing instance with the given events (ids from `firstId`). */
