@@ -18,6 +18,7 @@ before(async () => {
     rt.registerOrchestration('WaitTwo', function* (ctx) {
       const first = yield ctx.waitForEvent('go');
       ctx.setCustomStatus('got first');
+      yield ctx.scheduleTimer(300);
       const second = yield ctx.waitForEvent('go');
       return [first, second];
     });
@@ -69,8 +70,10 @@ test('a second event while only one wait is outstanding is dropped', async () =>
   await client.raiseEvent(id, 'go', 1);
   await client.raiseEvent(id, 'go', 2);
   await waitForCustomStatus(id, 'got first');
-  await sleep(200);
-  assert.equal((await client.getStatus(id)).status, 'Running');
+  const subscribed = async (): Promise<true | undefined> =>
+    (await historyKinds(client, id)).filter((k) => k === 'ExternalSubscribed').length === 2 ? true : undefined;
+  await eventually(subscribed, 10_000, 'the second wait');
+  assert.equal((await client.getStatus(id)).status, 'Running', 'event 2 arrived while no wait was outstanding');
   await client.raiseEvent(id, 'go', 3);
   assert.deepEqual((await client.waitForOrchestration(id, 10_000)).output, [1, 3]);
 });
