@@ -27,7 +27,9 @@
 -- Corrupted history (not JSON) is reported in historyError while the lock is held, so the
 -- runtime can abandon or poison the batch.
 -- Locks: pg_try_advisory_xact_lock(instance) (a busy instance is skipped, never waited for),
--- then the instance_locks row FOR UPDATE, then the instance's queue rows.
+-- then the instance_locks row FOR UPDATE (when one exists), then the instance's queue rows, then
+-- the instance_locks row is written. A batch emptied by a concurrent ack is skipped, never
+-- returned empty.
 -- Result: {instanceId, orchestrationName, orchestrationVersion, executionId, history,
 -- historyError, messages, lockToken, attemptCount, kvSnapshot, customStatus, nowMs};
 -- name/version/executionId are NULL for an instance that does not exist yet.
@@ -113,18 +115,24 @@ BEGIN
             CONTINUE;
         END IF;
 
+        -- Tag the batch: every visible message, including those of an expired previous holder.
+        -- The peek ran without locks, so the previous holder may have acknowledged (and deleted)
+        -- the whole batch since: then there is nothing to hand out and the loop moves on.
         v_lock_token := gen_random_uuid()::TEXT;
+        UPDATE orchestrator_queue
+        SET lock_token = v_lock_token, attempt_count = attempt_count + 1
+        WHERE instance_id = v_instance_id AND visible_at_ms <= v_now;
+        IF NOT FOUND THEN
+            v_skipped := v_skipped || v_instance_id;
+            CONTINUE;
+        END IF;
+
         INSERT INTO instance_locks (instance_id, lock_token, locked_until_ms, locked_at_ms)
         VALUES (v_instance_id, v_lock_token, v_now + p_lock_timeout_ms, v_now)
         ON CONFLICT (instance_id) DO UPDATE
             SET lock_token = EXCLUDED.lock_token,
                 locked_until_ms = EXCLUDED.locked_until_ms,
                 locked_at_ms = EXCLUDED.locked_at_ms;
-
-        -- Tag the batch: every visible message, including those of an expired previous holder.
-        UPDATE orchestrator_queue
-        SET lock_token = v_lock_token, attempt_count = attempt_count + 1
-        WHERE instance_id = v_instance_id AND visible_at_ms <= v_now;
 
         SELECT json_agg(q.work_item::json ORDER BY q.id), max(q.attempt_count)
         INTO v_messages, v_attempt_count
