@@ -73,6 +73,33 @@ export function defineLockingTests(factory: ProviderTestFactory): void {
         assert.equal((await provider.getSystemMetrics()).totalInstances, instances);
       }));
 
+    // Regression: a fetch whose lock-free peek saw a batch that a concurrent ack then consumed
+    // used to return a locked item with no messages.
+    it('fetches racing acks and new messages never hand out an empty batch', () =>
+      withHarness(factory, async ({ provider, openPeer }) => {
+        const peers = [provider, ...(await openPeers(openPeer, 3))];
+        const instances = 6;
+        for (let i = 0; i < instances; i += 1) await seedInstance(provider, `r${i}`);
+        for (let i = 0; i < instances; i += 1) {
+          await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: `r${i}`, name: 'go', data: '0' });
+        }
+        let budget = 300;
+        const worker = async (p: Provider, seed: number): Promise<void> => {
+          let next = seed;
+          while (budget > 0) {
+            const item = await p.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+            if (item === null) continue;
+            assert.ok(item.messages.length > 0, `empty batch handed out for ${item.instanceId}`);
+            budget -= 1;
+            next = (next * 7 + 3) % instances;
+            const ping = { type: 'ExternalRaised' as const, instance: `r${next}`, name: 'go', data: String(budget) };
+            await p.ackOrchestrationItem(item.lockToken, turn(item.instanceId, { orchestratorItems: [ping] }));
+          }
+        };
+        await Promise.all(peers.flatMap((p, i) => [worker(p, i), worker(p, i + peers.length)]));
+        assert.ok(budget <= 0);
+      }));
+
     it('one instance fetched by many concurrent fetchers is won by exactly one', () =>
       withHarness(factory, async ({ provider, openPeer }) => {
         const peers = [provider, ...(await openPeers(openPeer, 3))];
