@@ -21,6 +21,13 @@ export type {
   JsSystemStats as SystemStats,
 } from './client/status-shapes';
 export type { JsEvent } from './client/history-shapes';
+export type {
+  JsDeleteInstanceResult,
+  JsInstanceFilter,
+  JsInstanceTree,
+  JsPruneOptions,
+  JsPruneResult,
+} from './client/management-shapes';
 export { OrchestrationContext } from './core/orchestration-context';
 export type { JoinResult, RaceResult, RetryPolicy, ScheduledTask } from './core/descriptors';
 export { PostgresProvider } from './postgres';

@@ -7,9 +7,21 @@
  * so bad input fails with an error naming the operation and the instance and nothing is written.
  */
 import type { ExecutionStatus } from '../core/types';
-import type { Provider } from '../provider/contract';
+import type { InstancePageCursor, InstancePageQuery, InstanceSummary, Provider, ThroughputBucket } from '../provider/contract';
 import { notifyLocal, wakeSignal } from '../runtime/local-wakeups';
+import { pushWakeups, STATUS_SAFETY_MS } from '../runtime/push-wakeups';
 import { toJsEvent, type JsEvent } from './history-shapes';
+import {
+  toInstanceFilter,
+  toJsDeleteResult,
+  toJsPruneResult,
+  toPruneOptions,
+  type JsDeleteInstanceResult,
+  type JsInstanceFilter,
+  type JsInstanceTree,
+  type JsPruneOptions,
+  type JsPruneResult,
+} from './management-shapes';
 import {
   toJsExecutionInfo,
   toJsInstanceInfo,
@@ -19,8 +31,9 @@ import {
   type JsOrchestrationStatus,
   type JsQueueDepths,
   type JsSystemMetrics,
+  type JsSystemStats,
 } from './status-shapes';
-import { encodeValue, requireCount, requireInstanceId, requireName } from './validation';
+import { encodeValue, requireCount, requireInstanceId, requireName, requireVersion } from './validation';
 
 const FIRST_POLL_MS = 5;
 const MAX_POLL_MS = 100;
@@ -80,7 +93,7 @@ export class Client {
   ): Promise<void> {
     const instance = requireInstanceId(operation, instanceId);
     const orchestration = requireName(operation, 'orchestration name', name, instance);
-    const pinned = version === null || version === undefined ? null : requireName(operation, 'version', version, instance);
+    const pinned = version === null || version === undefined ? null : requireVersion(operation, version, instance);
     const encoded = encodeValue(operation, 'input', input, instance);
     await this.#provider.enqueueOrchestratorWork({
       type: 'StartOrchestration',
@@ -157,15 +170,30 @@ export class Client {
     const timeout = requireCount('waitForOrchestration', 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
     const deadline = Date.now() + timeout;
     const wake = wakeSignal(this.#provider, 'status');
+    // Push: sleep until the store announces a status change of this instance (one read after
+    // it); without a live push channel, poll with backoff as before.
+    const push = pushWakeups(this.#provider);
+    const release = push.acquire();
+    const watch = push.watchStatus(instance);
     let pause = FIRST_POLL_MS;
-    for (;;) {
-      const generation = wake.generation;
-      const status = await this.#provider.getInstanceStatus(instance);
-      if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error('Operation timed out');
-      await wake.wait(Math.min(pause, remaining), generation);
-      pause = Math.min(pause * 2, MAX_POLL_MS);
+    try {
+      for (;;) {
+        const generation = wake.generation;
+        watch.reset();
+        const status = await this.#provider.getInstanceStatus(instance);
+        if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new Error('Operation timed out');
+        if (push.live) {
+          await watch.wait(Math.min(STATUS_SAFETY_MS, remaining));
+        } else {
+          await wake.wait(Math.min(pause, remaining), generation);
+          pause = Math.min(pause * 2, MAX_POLL_MS);
+        }
+      }
+    } finally {
+      watch.close();
+      release();
     }
   }
 
@@ -297,6 +325,76 @@ export class Client {
     return this.#provider.listExecutions(requireInstanceId('listExecutions', instanceId));
   }
 
+  /**
+   * One page of instances, newest first, filtered by current status, orchestration name and
+   * creation time. Pass the returned `nextCursor` back as `cursor` for the next page (null: last page).
+   * @throws for a limit outside 1..1000, an unknown status or a cursor this method did not produce.
+   */
+  async listInstancesPage(filter: InstanceListFilter = {}): Promise<InstanceListPage> {
+    const provider = this.#provider;
+    if (provider.listInstancesPage === undefined) throw new Error(`listInstancesPage: provider '${provider.name}' cannot page instances`);
+    const page = await provider.listInstancesPage(toPageQuery(filter));
+    return { items: page.items, nextCursor: page.nextCursor === null ? null : encodeCursor(page.nextCursor) };
+  }
+
+  /** Executions started/completed/failed per `bucketMs` bucket since `sinceMs` (epoch ms), up to now. */
+  async getThroughput(sinceMs: number, bucketMs: number): Promise<ThroughputBucket[]> {
+    const provider = this.#provider;
+    if (provider.getThroughput === undefined) throw new Error(`getThroughput: provider '${provider.name}' cannot report throughput`);
+    return provider.getThroughput(sinceMs, bucketMs);
+  }
+
+  /** The instance and all its sub-orchestrations (root first). @throws for an unknown instance. */
+  async getInstanceTree(instanceId: string): Promise<JsInstanceTree> {
+    const tree = await this.#provider.getInstanceTree(requireInstanceId('getInstanceTree', instanceId));
+    return { rootId: tree.rootId, allIds: tree.allIds, size: tree.allIds.length };
+  }
+
+  /**
+   * Deletes a root instance with its whole tree of sub-orchestrations, atomically.
+   * @throws `Instance <id> not found`; `Cannot delete sub-orchestration <id> directly. Delete the
+   * root orchestration instead.`; `Instance <id> is still running. Use force=true or cancel first.`
+   * (unless `force`). Force-delete does not stop work in flight; its results are dropped.
+   */
+  async deleteInstance(instanceId: string, force: boolean = false): Promise<JsDeleteInstanceResult> {
+    const instance = requireInstanceId('deleteInstance', instanceId);
+    if (typeof force !== 'boolean') throw new Error(`deleteInstance (instance '${instance}'): force must be a boolean, got ${typeof force}`);
+    return toJsDeleteResult(await this.#provider.deleteInstance(instance, { force }));
+  }
+
+  /**
+   * Deletes, in one atomic call, the terminal (Completed, Failed, ContinuedAsNew) root instances
+   * matching the filter, each with its tree; running ones are skipped.
+   */
+  async deleteInstanceBulk(filter: JsInstanceFilter = {}): Promise<JsDeleteInstanceResult> {
+    return toJsDeleteResult(await this.#provider.deleteInstanceBulk(toInstanceFilter('deleteInstanceBulk', filter)));
+  }
+
+  /** Deletes old executions of an instance (never the current one). @throws for an unknown instance. */
+  async pruneExecutions(instanceId: string, options: JsPruneOptions = {}): Promise<JsPruneResult> {
+    const instance = requireInstanceId('pruneExecutions', instanceId);
+    return toJsPruneResult(await this.#provider.pruneExecutions(instance, toPruneOptions('pruneExecutions', options)));
+  }
+
+  /** {@link pruneExecutions} for every instance matching the filter, in one call; counts summed. */
+  async pruneExecutionsBulk(filter: JsInstanceFilter = {}, options: JsPruneOptions = {}): Promise<JsPruneResult> {
+    const op = 'pruneExecutionsBulk';
+    return toJsPruneResult(await this.#provider.pruneExecutionsBulk(toInstanceFilter(op, filter), toPruneOptions(op, options)));
+  }
+
+  /** Size statistics of an instance, or null when it does not exist. */
+  async getOrchestrationStats(instanceId: string): Promise<JsSystemStats | null> {
+    const stats = await this.#provider.getInstanceStats(requireInstanceId('getOrchestrationStats', instanceId));
+    if (stats === null) return null;
+    return {
+      historyEventCount: stats.historyEventCount,
+      historySizeBytes: stats.historySizeBytes,
+      queuePendingCount: stats.queuePendingCount,
+      kvUserKeyCount: stats.kvUserKeyCount,
+      kvTotalValueBytes: stats.kvTotalValueBytes,
+    };
+  }
+
   /** Events of one execution, ordered by event id. */
   async readExecutionHistory(instanceId: string, executionId: number): Promise<JsEvent[]> {
     const instance = requireInstanceId('readExecutionHistory', instanceId);
@@ -304,6 +402,73 @@ export class Client {
     const events = await this.#provider.readHistory(instance, execution);
     return events.map(toJsEvent);
   }
+}
+
+/** Filter of {@link Client.listInstancesPage}; times are epoch ms. */
+export interface InstanceListFilter {
+  /** `Running`, `Completed`, `Failed` or `ContinuedAsNew` (status of the current execution). */
+  status?: string;
+  orchestrationName?: string;
+  /** Created at or after. */
+  createdFrom?: number;
+  /** Created strictly before. */
+  createdTo?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+  /** Rows per page, 1..1000 (default 50). */
+  limit?: number;
+}
+
+/** A page of {@link Client.listInstancesPage}. */
+export interface InstanceListPage {
+  items: InstanceSummary[];
+  /** Opaque position of the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+function toPageQuery(filter: InstanceListFilter): InstancePageQuery {
+  const op = 'listInstancesPage';
+  if (filter === null || typeof filter !== 'object') throw new Error(`${op}: filter must be an object`);
+  const limit = filter.limit ?? 50;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new Error(`${op}: limit must be an integer between 1 and 1000, got ${String(limit)}`);
+  }
+  const query: InstancePageQuery = { limit };
+  if (filter.status !== undefined) {
+    if (typeof filter.status !== 'string' || !EXECUTION_STATUSES.has(filter.status)) {
+      throw new Error(`${op}: status must be one of ${[...EXECUTION_STATUSES].join(', ')}, got ${JSON.stringify(filter.status)}`);
+    }
+    query.status = filter.status as ExecutionStatus;
+  }
+  if (filter.orchestrationName !== undefined) query.orchestrationName = requireName(op, 'orchestration name', filter.orchestrationName);
+  if (filter.createdFrom !== undefined) query.createdFromMs = requireTime(op, 'createdFrom', filter.createdFrom);
+  if (filter.createdTo !== undefined) query.createdToMs = requireTime(op, 'createdTo', filter.createdTo);
+  if (filter.cursor !== undefined) query.cursor = decodeCursor(op, filter.cursor);
+  return query;
+}
+
+function requireTime(operation: string, field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${operation}: ${field} must be epoch milliseconds (a non-negative integer), got ${String(value)}`);
+  }
+  return value;
+}
+
+function encodeCursor(cursor: InstancePageCursor): string {
+  return Buffer.from(JSON.stringify([cursor.createdAt, cursor.instanceId]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(operation: string, text: unknown): InstancePageCursor {
+  const invalid = new Error(`${operation}: cursor must be a nextCursor returned by listInstancesPage`);
+  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]{1,2000}$/.test(text)) throw invalid;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2 || !Number.isSafeInteger(parsed[0]) || typeof parsed[1] !== 'string') throw invalid;
+  return { createdAt: parsed[0] as number, instanceId: requireName(operation, 'cursor instance id', parsed[1]) };
 }
 
 function requireExecutionId(operation: string, executionId: unknown, instanceId: string): number {

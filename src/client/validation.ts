@@ -3,14 +3,30 @@
  * input fails with a clear error naming the operation and the instance, and nothing is enqueued.
  *
  * Limits: instance ids and names (orchestration, event, queue, key, version) are non-empty
- * strings of at most {@link MAX_NAME_BYTES} UTF-8 bytes without NUL characters.
+ * strings of at most {@link MAX_NAME_BYTES} UTF-8 bytes without NUL characters or lone UTF-16
+ * surrogates (PostgreSQL stores text as UTF-8, so neither could be read back exactly). Values
+ * (inputs, event data) are encoded as JSON of at most {@link MAX_PAYLOAD_BYTES} UTF-8 bytes.
  */
+
+import * as semver from 'semver';
 
 /** Longest accepted instance id or name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 512;
 
+/** Largest accepted encoded value (input, event data), in UTF-8 bytes of its JSON text: 16 MiB. */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+
 function where(operation: string, instanceId: unknown): string {
   return typeof instanceId === 'string' && instanceId !== '' ? `${operation} (instance '${instanceId}')` : operation;
+}
+
+/** Checks a pinned orchestration version: a name that is also a valid semver version. */
+export function requireVersion(operation: string, value: unknown, instanceId: string): string {
+  const version = requireName(operation, 'version', value, instanceId);
+  if (semver.valid(version) === null) {
+    throw new Error(`${where(operation, instanceId)}: version '${version}' is not a valid semver version (e.g. 1.2.0)`);
+  }
+  return version;
 }
 
 /** Throws unless `value` is a usable identifier; `field` names it in the error. */
@@ -19,6 +35,9 @@ export function requireName(operation: string, field: string, value: unknown, in
   if (typeof value !== 'string') throw new Error(`${at}: ${field} must be a string, got ${typeof value}`);
   if (value.length === 0) throw new Error(`${at}: ${field} must not be empty`);
   if (value.includes('\u0000')) throw new Error(`${at}: ${field} must not contain NUL characters`);
+  if (/\p{Surrogate}/u.test(value)) {
+    throw new Error(`${at}: ${field} must not contain lone UTF-16 surrogates (they cannot be stored as UTF-8)`);
+  }
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > MAX_NAME_BYTES) {
     throw new Error(`${at}: ${field} is ${bytes} bytes long; the limit is ${MAX_NAME_BYTES} bytes`);
@@ -44,6 +63,12 @@ export function encodeValue(operation: string, field: string, value: unknown, in
   }
   if (encoded === undefined) {
     throw new Error(`${where(operation, instanceId)}: ${field} cannot be encoded as JSON (got a ${typeof value})`);
+  }
+  const bytes = Buffer.byteLength(encoded, 'utf8');
+  if (bytes > MAX_PAYLOAD_BYTES) {
+    throw new Error(
+      `${where(operation, instanceId)}: ${field} is ${bytes} bytes as JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes (16 MiB)`,
+    );
   }
   return encoded;
 }

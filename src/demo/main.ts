@@ -57,14 +57,14 @@ async function openProvider(options: DemoOptions): Promise<{ provider: Provider;
     return {
       provider,
       where: `PostgreSQL ${options.database.replace(/:[^:@/]*@/, ':***@')} (schema ${DEMO_SCHEMA})`,
-      inspect: `node dist/src/demo/inspect.js --database ${options.database}`,
+      inspect: `node dist/src/cli/main.js --database ${options.database} --schema ${DEMO_SCHEMA}`,
     };
   }
   const provider = await PGliteProvider.open(options.dataDir);
   return {
     provider,
     where: `embedded PostgreSQL (PGlite) in ${provider.location}`,
-    inspect: `node dist/src/demo/inspect.js --data-dir ${options.dataDir}`,
+    inspect: `node dist/src/cli/main.js --data-dir ${options.dataDir}`,
   };
 }
 
@@ -151,7 +151,10 @@ async function main(): Promise<void> {
   if (firstFailure !== undefined) {
     process.stdout.write(`\nfirst failure (${firstFailure.order.orderId}): ${firstFailure.status.error ?? 'unknown'}\n`);
   }
-  process.stdout.write(`\ndata: ${where}\ninspect: ${inspect} ${orders[0].orderId}\n`);
+  process.stdout.write(
+    `\ndata: ${where}\ninspect (the durox CLI; stop a --keep-running demo first on the embedded store):\n` +
+      `  ${inspect} list\n  ${inspect} history ${orders[0].orderId}\n`,
+  );
 
   if (options.keepRunning) {
     process.stdout.write('\nruntime still running (--keep-running); press Ctrl+C to stop.\n');

@@ -1,13 +1,17 @@
 /**
  * One in-memory PGlite engine per process, shared by every in-memory provider.
  *
- * Creating a PGlite database runs initdb inside WebAssembly, which costs seconds; creating a schema
- * and running the migrations in it costs tens of milliseconds. So the first in-memory store of a
- * process pays for the engine and every later one only for its own schema (`mem_<n>`), which keeps
- * stores isolated from each other. The engine closes once no store has used it for a moment
- * (a short grace period lets back-to-back tests reuse it).
+ * Why a shared engine with a schema per store rather than a database per store (measured with
+ * bench/pglite-startup.ts, PGlite 0.5.16, this machine):
+ * - a new PGlite database: initdb 1.8-3.9 s, or 0.35-0.9 s when loaded from a dumped fresh
+ *   cluster (`loadDataDir`, see pglite-factory.ts);
+ * - a new schema on a running engine with all migrations applied: 18-62 ms; dropping it 9-35 ms.
+ * So the first in-memory store of a process pays for the engine (0.9 s with the cached dump,
+ * 2.4 s without) and every later one only for its own schema (`mem_<n>`), which keeps stores
+ * isolated from each other. The engine closes once no store has used it for a moment (a short
+ * grace period lets back-to-back tests reuse it).
  */
-import type { Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
 import { PGliteExecutor } from './pglite-executor';
 import { createPGlite } from './pglite-factory';
 
@@ -89,6 +93,10 @@ export async function leaseMemoryStore(
       assertOpen();
       return shared.withSession(work);
     },
+    subscribe(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void> {
+      assertOpen();
+      return shared.subscribe(setupText, onEvent);
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
@@ -100,9 +108,4 @@ export async function leaseMemoryStore(
     },
   };
   return { schema, executor };
-}
-
-/** Number of in-memory stores currently open (for tests of the engine's lifetime). */
-export function openMemoryStoreCount(): number {
-  return engine?.users ?? 0;
 }

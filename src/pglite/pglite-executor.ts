@@ -10,14 +10,15 @@
  * - A session's parameterless statement goes through PGlite's `exec` (simple-query protocol), so a
  *   whole migration file can run as one call, as it does with `pg`.
  * - "Round trips" are in-process function calls (about a millisecond per procedure call).
- * - Notifications are delivered in-process: `NOTIFY` from a procedure reaches callbacks registered
- *   with {@link PGliteExecutor.listen} (PGlite's `db.listen`) right after the statement that
- *   committed it, because that statement ran on the same and only connection.
+ * - Notifications are delivered in-process: a `NOTIFY` sent by a procedure reaches the callbacks
+ *   of {@link PGliteExecutor.subscribe} (PGlite's `onNotification`) right after the statement
+ *   that committed it, because that statement ran on the same and only connection. The
+ *   subscription never disconnects, so there is nothing to reconnect.
  * - Values are decoded like `pg` does by default (int8 as a decimal string, jsonb parsed,
  *   timestamptz as `Date`), so the provider code sees the same shapes on both drivers.
  */
 import type { PGlite } from '@electric-sql/pglite';
-import type { Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
 
 /** OID of PostgreSQL `int8`: `pg` returns it as a string, PGlite as a number; we follow `pg`. */
 const INT8_OID = 20;
@@ -77,15 +78,28 @@ export class PGliteExecutor implements SqlExecutor {
   }
 
   /**
-   * Calls `onPayload` for every notification on `channel`; resolves to a function that stops it.
-   * PGlite folds unquoted channel names to lower case like PostgreSQL does.
+   * Push channel (see {@link SqlExecutor.subscribe}). `setupText` runs like any statement (its
+   * LISTEN applies to the one and only connection); then every notification the engine delivers
+   * is reported, whatever its channel (the caller filters). There is no connection to lose, so
+   * `disconnected` is reported only when the setup statement itself fails.
    */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
-    return this.mutex.run(async () => {
-      this.assertOpen();
-      const stop = await this.db.listen(channel, onPayload);
-      return () => this.mutex.run(async () => (this.db.closed ? undefined : stop()));
+  subscribe(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void> {
+    let stopped = false;
+    const stopNotifications = this.db.onNotification((channel, payload) => {
+      if (!stopped) onEvent({ type: 'notification', channel, payload });
     });
+    this.query(setupText).then(
+      (rows) => {
+        if (!stopped) onEvent({ type: 'connected', rows });
+      },
+      (error: unknown) => {
+        if (!stopped) onEvent({ type: 'disconnected', error: error instanceof Error ? error : new Error(String(error)) });
+      },
+    );
+    return async () => {
+      stopped = true;
+      stopNotifications();
+    };
   }
 
   /** Waits for queued statements, then releases the database. Idempotent. */

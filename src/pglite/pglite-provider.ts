@@ -102,6 +102,10 @@ function reason(error: unknown): string {
  *
  * The embedded engine has a single connection, so all calls run one after the other; see
  * src/pglite/pglite-executor.ts for every difference from a server.
+ *
+ * Call `close()` when done: it releases the directory's lock at once, and lets the process exit
+ * promptly (an open engine keeps Node alive up to ~10 s after its last statement, because of
+ * PostgreSQL's idle statistics timer).
  */
 export class PGliteProvider extends ProcedureProvider {
   /** Internal marker used by the JavaScript API. */

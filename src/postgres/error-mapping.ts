@@ -1,6 +1,6 @@
 /**
  * Turns driver errors into {@link ProviderError}s. Our procedures raise their own SQLSTATEs
- * (DX001 lock lost, DX002 not found, DX003 invalid argument, DX005 corrupted data), so the mapping
+ * (DX001 lock lost, DX002 not found, DX003 invalid argument, DX004 conflict, DX005 corrupted data), so the mapping
  * never depends on message text except for two well-known driver messages.
  */
 import { ProviderError, type ProviderErrorCode } from '../provider/errors';
@@ -9,6 +9,7 @@ const SQLSTATE_CODES: Readonly<Record<string, ProviderErrorCode>> = {
   DX001: 'lock_lost',
   DX002: 'not_found',
   DX003: 'invalid_argument',
+  DX004: 'conflict',
   DX005: 'internal',
   '23505': 'conflict',
   '40P01': 'transient',

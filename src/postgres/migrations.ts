@@ -68,6 +68,11 @@ export async function applyMigrations(
 ): Promise<void> {
   const quoted = quoteSchemaName(schema, OPERATION);
   const migrations = loadMigrations().filter((m) => options.upToVersion === undefined || m.version <= options.upToVersion);
+  if (options.upToVersion === undefined && (await currentVersion(executor, quoted)) === latestMigrationVersion()) {
+    // Up to date: no DDL, no advisory lock. This is what lets an application role that may only
+    // EXECUTE the procedures (0009_least_privilege.sql) connect to a schema its owner migrated.
+    return;
+  }
   await executor.withSession(async (session) => {
     await session.query("SELECT pg_advisory_lock(hashtext('durox:migrations:' || $1))", [schema]);
     try {
@@ -96,8 +101,10 @@ async function migrateLocked(session: SqlSession, schema: string, quoted: string
       `schema "${schema}" is at migration ${newest} but this build only knows up to ${latestMigrationVersion()}; upgrade Durox`,
     );
   }
+  let ranAny = false;
   for (const migration of migrations) {
     if (applied.has(migration.version)) continue;
+    ranAny = true;
     await session.query('BEGIN');
     try {
       await session.query("SELECT set_config('search_path', quote_ident($1) || ', pg_catalog', true)", [schema]);
@@ -115,6 +122,27 @@ async function migrateLocked(session: SqlSession, schema: string, quoted: string
       });
     }
   }
+  if (ranAny) await secureProcedures(session, schema, quoted);
+}
+
+/** The schema's recorded migration version through its procedure, or null when it has none yet. */
+async function currentVersion(executor: SqlExecutor, quoted: string): Promise<number | null> {
+  try {
+    const rows = await executor.query(`SELECT ${quoted}.schema_version() AS result`);
+    return Number(rows[0]?.result);
+  } catch {
+    // No schema, or a schema from before 0009: the locked path below finds out and migrates.
+    return null;
+  }
+}
+
+/**
+ * Re-applies the least-privilege rules (SECURITY DEFINER, pinned search_path, no PUBLIC EXECUTE)
+ * once the schema has them: a CREATE OR REPLACE FUNCTION in any migration resets those attributes.
+ */
+async function secureProcedures(session: SqlSession, schema: string, quoted: string): Promise<void> {
+  const present = await session.query("SELECT to_regprocedure(quote_ident($1) || '.secure_procedures()') IS NOT NULL AS present", [schema]);
+  if (present[0]?.present === true) await session.query(`SELECT ${quoted}.secure_procedures()`);
 }
 
 function describe(error: unknown): string {

@@ -1,6 +1,10 @@
 /** A {@link SqlExecutor} over a `pg` connection pool (PostgreSQL server). */
-import { Pool, type PoolConfig } from 'pg';
-import type { Row, SqlExecutor, SqlSession } from './sql-executor';
+import { Client, Pool, type PoolConfig } from 'pg';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from './sql-executor';
+
+/** Reconnect backoff of the notification connection: 100 ms doubling up to 5 s. */
+const LISTEN_RETRY_BASE_MS = 100;
+const LISTEN_RETRY_MAX_MS = 5000;
 
 /** Default pool size when DUROXIDE_PG_POOL_MAX is not set. */
 export const DEFAULT_POOL_MAX = 10;
@@ -15,9 +19,11 @@ export function poolMaxFromEnvironment(env: NodeJS.ProcessEnv = process.env): nu
 /** Runs each statement on a pooled connection; sessions pin one connection. */
 export class PgExecutor implements SqlExecutor {
   private readonly pool: Pool;
+  private readonly config: PoolConfig;
   private closed = false;
 
   constructor(config: PoolConfig) {
+    this.config = config;
     this.pool = new Pool(config);
     // An idle client that loses its server must not crash the process; the next query reports it.
     this.pool.on('error', () => undefined);
@@ -51,6 +57,52 @@ export class PgExecutor implements SqlExecutor {
     } finally {
       client.release(broken);
     }
+  }
+
+  /**
+   * One dedicated connection outside the pool (TCP keep-alive on, so an idle listener sends no
+   * queries). After a loss it reconnects with exponential backoff and runs `setupText` again.
+   */
+  subscribe(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void> {
+    let stopped = false;
+    let current: Client | null = null;
+    let retry: NodeJS.Timeout | undefined;
+    let failures = 0;
+    const connect = async (): Promise<void> => {
+      if (stopped) return;
+      const client = new Client({ ...this.config, keepAlive: true });
+      current = client;
+      let lost = false;
+      const onLost = (error: Error): void => {
+        if (lost) return;
+        lost = true;
+        client.removeAllListeners('notification');
+        client.end().catch(() => undefined);
+        if (current === client) current = null;
+        if (stopped) return;
+        onEvent({ type: 'disconnected', error });
+        retry = setTimeout(() => void connect(), Math.min(LISTEN_RETRY_BASE_MS * 2 ** Math.min(failures++, 10), LISTEN_RETRY_MAX_MS));
+      };
+      client.on('error', onLost);
+      client.on('end', () => onLost(new Error('the notification connection was closed')));
+      client.on('notification', (message) => onEvent({ type: 'notification', channel: message.channel, payload: message.payload ?? '' }));
+      try {
+        await client.connect();
+        const result = await client.query(setupText);
+        failures = 0;
+        if (!stopped && !lost) onEvent({ type: 'connected', rows: result.rows as Row[] });
+      } catch (error) {
+        onLost(error instanceof Error ? error : new Error(String(error)));
+      }
+    };
+    void connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const client = current;
+      current = null;
+      if (client !== null) await client.end().catch(() => undefined);
+    };
   }
 
   async close(): Promise<void> {

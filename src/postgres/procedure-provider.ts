@@ -7,14 +7,27 @@
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails, ExecutionStatus, HistoryEvent, OrchestratorWorkItem } from '../core/types';
 import type { KvEntry, OrchestrationTurnAck } from '../core/turn-types';
 import type {
+  DeleteInstancesResult,
   ExecutionInfo,
+  FetchWorkItemOptions,
+  InstanceFilter,
+  InstanceStats,
+  InstanceTree,
+  PruneOptions,
+  PruneResult,
+  VersionRange,
   InstanceInfo,
+  InstancePage,
+  InstancePageQuery,
+  InstanceSummary,
   InstanceStatus,
   OrchestrationItem,
   Provider,
   QueueDepths,
+  ThroughputBucket,
   SystemMetrics,
-  TagFilter,
+  WakeupEvent,
+  WakeupSubscription,
   WorkItemLease,
 } from '../provider/contract';
 import { buildAckArgument, orchestratorRow, workerRow } from './ack-arguments';
@@ -31,6 +44,8 @@ import {
 } from './row-decoding';
 import { quoteSchemaName } from './schema-name';
 import type { SqlExecutor } from './sql-executor';
+import { WakeupHub } from './wakeup-hub';
+import * as parity from './parity-operations';
 import {
   invalidArgument,
   optionalDuration,
@@ -41,7 +56,6 @@ import {
   type CallContext,
 } from './validation';
 
-const TAG_MODES = new Set(['defaultOnly', 'any', 'none', 'tags', 'defaultAnd']);
 const STATUSES = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
 
 /** Provider over the Durox stored procedures of one schema. */
@@ -52,6 +66,7 @@ export class ProcedureProvider implements Provider {
   private readonly executor: SqlExecutor;
   private readonly quotedSchema: string;
   private readonly callTexts = new Map<string, string>();
+  private readonly wakeups: WakeupHub;
 
   /**
    * @param executor driver surface (pool or PGlite); the schema must already be migrated.
@@ -63,14 +78,16 @@ export class ProcedureProvider implements Provider {
     this.executor = executor;
     this.schema = schema;
     this.name = name;
+    this.wakeups = new WakeupHub(executor, `SELECT ${this.quotedSchema}.listen_for_wakeups() AS result`);
   }
 
   // --- orchestration turns ------------------------------------------------------------------
 
-  async fetchOrchestrationItem(options: { lockTimeoutMs: number }): Promise<OrchestrationItem | null> {
+  async fetchOrchestrationItem(options: { lockTimeoutMs: number; versionRange?: VersionRange | null }): Promise<OrchestrationItem | null> {
     const operation = 'fetch_orchestration_item';
     const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', { operation });
-    const record = asRecord(await this.call(operation, [lockTimeoutMs]));
+    const [minVersion, maxVersion] = parity.versionRangeArguments(options.versionRange);
+    const record = asRecord(await this.call(operation, [lockTimeoutMs, minVersion, maxVersion]));
     if (record === null) return null;
     const instanceId = String(record.instanceId);
     const messages = decodeMessages(record.messages, operation, instanceId);
@@ -150,29 +167,20 @@ export class ProcedureProvider implements Provider {
     await this.call(context.operation, [row.instanceId, row.executionId, row.activityId, row.tag, row.workItem], row.instanceId);
   }
 
-  async fetchWorkItem(options: { lockTimeoutMs: number; tagFilter: TagFilter }): Promise<WorkItemLease | null> {
-    const context = { operation: 'fetch_work_item' };
-    const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', context);
-    const filter = options.tagFilter;
-    if (typeof filter !== 'object' || filter === null || !TAG_MODES.has(filter.mode)) {
-      throw invalidArgument(context, `unknown tag filter ${JSON.stringify(filter)}`);
-    }
-    const tags = filter.mode === 'tags' || filter.mode === 'defaultAnd' ? filter.tags : [];
-    if (!Array.isArray(tags)) throw invalidArgument(context, 'tagFilter.tags must be an array of strings');
-    tags.forEach((tag, i) => requireText(tag, `tagFilter.tags[${i}]`, context));
-    const record = asRecord(await this.call(context.operation, [lockTimeoutMs, filter.mode, JSON.stringify(tags)]));
-    if (record === null) return null;
-    const item = asRecord(record.workItem);
-    if (item === null || item.type !== 'ActivityExecute') {
-      throw toProviderError(new Error('stored work item is corrupted'), context.operation);
-    }
-    return {
-      item: item as unknown as ActivityExecuteItem,
-      lockToken: String(record.lockToken),
-      attemptCount: numberField(record, 'attemptCount'),
-      orchestrationName: String(record.orchestrationName),
-      orchestrationVersion: String(record.orchestrationVersion),
-    };
+  async fetchWorkItem(options: FetchWorkItemOptions): Promise<WorkItemLease | null> {
+    return (await parity.fetchWorkLeases(this.procedureCall, options, 1))[0] ?? null;
+  }
+
+  async fetchWorkItems(options: FetchWorkItemOptions & { maxItems: number }): Promise<WorkItemLease[]> {
+    return parity.fetchWorkLeases(this.procedureCall, options, options?.maxItems);
+  }
+
+  async renewSessionLocks(ownerIds: string[], extendMs: number, idleTimeoutMs: number): Promise<number> {
+    return parity.renewSessionLocks(this.procedureCall, ownerIds, extendMs, idleTimeoutMs);
+  }
+
+  async cleanupOrphanedSessions(): Promise<number> {
+    return parity.cleanupOrphanedSessions(this.procedureCall);
   }
 
   async ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null): Promise<void> {
@@ -314,11 +322,84 @@ export class ProcedureProvider implements Provider {
     };
   }
 
+  async listInstancesPage(query: InstancePageQuery): Promise<InstancePage> {
+    const context = { operation: 'list_instances_page' };
+    const filter = pageFilterArgument(query, context);
+    const record = asRecord(await this.call(context.operation, [JSON.stringify(filter)])) ?? {};
+    const items = Array.isArray(record.items) ? record.items : [];
+    const next = asRecord(record.nextCursor);
+    return {
+      items: items.map((row) => instanceSummary(asRecord(row) ?? {})),
+      nextCursor: next === null ? null : { createdAt: numberField(next, 'createdAt'), instanceId: String(next.instanceId) },
+    };
+  }
+
+  async getThroughput(sinceMs: number, bucketMs: number): Promise<ThroughputBucket[]> {
+    const context = { operation: 'get_throughput' };
+    const since = requireInteger(sinceMs, 'sinceMs', context, 0);
+    const bucket = requireInteger(bucketMs, 'bucketMs', context, 1000);
+    const rows = (await this.call(context.operation, [since, bucket])) as unknown[];
+    return rows.map((row) => {
+      const r = asRecord(row) ?? {};
+      return {
+        bucketStart: numberField(r, 'bucketStart'),
+        started: numberField(r, 'started'),
+        completed: numberField(r, 'completed'),
+        failed: numberField(r, 'failed'),
+      };
+    });
+  }
+
+  // --- push wake-ups --------------------------------------------------------------------------
+
+  /**
+   * Push hints from migration 0005's NOTIFY triggers over one shared LISTEN connection per
+   * provider (opened on the first subscriber, closed 5 s after the last one leaves). An executor
+   * without `subscribe` yields a subscription that is never live (the runtime polls).
+   */
+  subscribeToWakeups(listener: (event: WakeupEvent) => void): WakeupSubscription {
+    return this.wakeups.subscribe(listener);
+  }
+
+  // --- deletion, pruning, trees and statistics (migration 0008) ------------------------------
+
+  async deleteInstance(instanceId: string, options?: { force?: boolean }): Promise<DeleteInstancesResult> {
+    return parity.deleteInstance(this.procedureCall, instanceId, options);
+  }
+
+  async deleteInstances(instanceIds: string[], options?: { force?: boolean }): Promise<DeleteInstancesResult> {
+    return parity.deleteInstances(this.procedureCall, instanceIds, options);
+  }
+
+  async deleteInstanceBulk(filter?: InstanceFilter): Promise<DeleteInstancesResult> {
+    return parity.deleteInstanceBulk(this.procedureCall, filter);
+  }
+
+  async getInstanceTree(instanceId: string): Promise<InstanceTree> {
+    return parity.getInstanceTree(this.procedureCall, instanceId);
+  }
+
+  async pruneExecutions(instanceId: string, options?: PruneOptions): Promise<PruneResult> {
+    return parity.pruneExecutions(this.procedureCall, instanceId, options);
+  }
+
+  async pruneExecutionsBulk(filter?: InstanceFilter, options?: PruneOptions): Promise<PruneResult> {
+    return parity.pruneExecutionsBulk(this.procedureCall, filter, options);
+  }
+
+  async getInstanceStats(instanceId: string): Promise<InstanceStats | null> {
+    return parity.getInstanceStats(this.procedureCall, instanceId);
+  }
+
   async close(): Promise<void> {
+    await this.wakeups.close();
     await this.executor.close();
   }
 
   // --- plumbing -------------------------------------------------------------------------------
+
+  /** {@link call} bound to this provider, for the operation modules. */
+  private readonly procedureCall: parity.ProcedureCall = (operation, params, instanceId) => this.call(operation, params, instanceId);
 
   /** The one round trip of an operation: calls procedure `operation` and returns its json value. */
   protected async call(operation: string, params: unknown[], instanceId?: string): Promise<unknown> {
@@ -341,4 +422,40 @@ function instanceOf(item: unknown): string | undefined {
   if (record === null) return undefined;
   const id = record.type === 'SubOrchCompleted' || record.type === 'SubOrchFailed' ? record.parentInstance : record.instance;
   return typeof id === 'string' ? id : undefined;
+}
+
+/** The json filter of list_instances_page, validated so bad input never reaches the database. */
+function pageFilterArgument(query: InstancePageQuery, context: CallContext): Record<string, unknown> {
+  if (query === null || typeof query !== 'object') throw invalidArgument(context, 'query must be an object');
+  const filter: Record<string, unknown> = { limit: requireInteger(query.limit, 'limit', context, 1) };
+  if ((filter.limit as number) > 1000) throw invalidArgument(context, `limit must be at most 1000, got ${String(query.limit)}`);
+  if (query.status !== undefined) {
+    if (!STATUSES.has(query.status)) throw invalidArgument(context, `unknown status ${JSON.stringify(query.status)}`);
+    filter.status = query.status;
+  }
+  if (query.orchestrationName !== undefined) filter.orchestrationName = requireText(query.orchestrationName, 'orchestrationName', context);
+  if (query.createdFromMs !== undefined) filter.createdFromMs = requireInteger(query.createdFromMs, 'createdFromMs', context, 0);
+  if (query.createdToMs !== undefined) filter.createdToMs = requireInteger(query.createdToMs, 'createdToMs', context, 0);
+  if (query.cursor !== undefined) {
+    const cursor = asRecord(query.cursor);
+    if (cursor === null) throw invalidArgument(context, 'cursor must be {createdAt, instanceId}');
+    filter.cursorCreatedAt = requireInteger(cursor.createdAt, 'cursor.createdAt', context, 0);
+    filter.cursorInstanceId = requireId(cursor.instanceId, 'cursor.instanceId', context);
+  }
+  return filter;
+}
+
+function instanceSummary(r: Record<string, unknown>): InstanceSummary {
+  return {
+    instanceId: String(r.instanceId),
+    orchestrationName: String(r.orchestrationName),
+    orchestrationVersion: String(r.orchestrationVersion),
+    status: r.status as ExecutionStatus,
+    currentExecutionId: numberField(r, 'currentExecutionId'),
+    createdAt: numberField(r, 'createdAt'),
+    updatedAt: numberField(r, 'updatedAt'),
+    parentInstanceId: optionalStringField(r, 'parentInstanceId'),
+    customStatus: optionalStringField(r, 'customStatus'),
+    error: optionalStringField(r, 'error'),
+  };
 }

@@ -12,6 +12,12 @@ export interface SqlSession {
   query(text: string, params?: unknown[]): Promise<Row[]>;
 }
 
+/** What a notification subscription reports (see {@link SqlExecutor.subscribe}). */
+export type NotificationEvent =
+  | { type: 'connected'; rows: Row[] }
+  | { type: 'notification'; channel: string; payload: string }
+  | { type: 'disconnected'; error: Error };
+
 export interface SqlExecutor {
   /** Runs one statement in its own implicit transaction: exactly one round trip. */
   query(text: string, params?: unknown[]): Promise<Row[]>;
@@ -21,4 +27,11 @@ export interface SqlExecutor {
    */
   withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * Optional push channel: keeps one dedicated connection that runs `setupText` (a procedure call
+   * that LISTENs) after every (re)connect, reports `connected` with its rows, then every
+   * notification, and `disconnected` when the connection is lost (it reconnects with backoff).
+   * Returns a function that stops it.
+   */
+  subscribe?(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void>;
 }

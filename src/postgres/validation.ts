@@ -16,11 +16,26 @@ function fail(context: CallContext, message: string): never {
   throw invalidArgument(context, message);
 }
 
-/** A string PostgreSQL TEXT can store (no U+0000). */
+/**
+ * Largest JSON text the provider stores for one payload (work item, event, output), in UTF-8
+ * bytes: 16 MiB. PostgreSQL itself accepts up to 1 GB per value, but a turn carries its whole
+ * history in one fetch, so one oversized payload would slow every later turn of its instance.
+ */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+
+/** A string PostgreSQL TEXT can store exactly (no U+0000, no lone UTF-16 surrogate). */
 export function requireText(value: unknown, what: string, context: CallContext): string {
   if (typeof value !== 'string') fail(context, `${what} must be a string, got ${typeof value}`);
   if (value.includes('\u0000')) fail(context, `${what} contains a NUL character (U+0000), which PostgreSQL text cannot store`);
+  if (!isWellFormedUtf16(value)) {
+    fail(context, `${what} contains a lone UTF-16 surrogate, which cannot be stored as UTF-8 text without being altered`);
+  }
   return value;
+}
+
+/** True when every surrogate of `text` is part of a pair (String.prototype.isWellFormed, Node 20+). */
+export function isWellFormedUtf16(text: string): boolean {
+  return !/\p{Surrogate}/u.test(text);
 }
 
 /** A non-empty identifier (instance id, lock token, name, key). */
@@ -70,5 +85,9 @@ export function toJsonText(value: unknown, what: string, context: CallContext): 
     fail(context, `${what} cannot be encoded as JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (text === undefined) fail(context, `${what} cannot be encoded as JSON`);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_PAYLOAD_BYTES) {
+    fail(context, `${what} is ${bytes} bytes as JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes (16 MiB)`);
+  }
   return text;
 }

@@ -56,6 +56,80 @@ export type TagFilter =
   | { mode: 'tags'; tags: string[] }
   | { mode: 'defaultAnd'; tags: string[] };
 
+/**
+ * Session side of an activity fetch (runtime-and-api.md section 1.8). With it, items pinned to a
+ * session owned by `ownerId`, or to an unowned or expired session, are eligible too, and fetching
+ * one claims or refreshes its session until now + `lockTimeoutMs`. Without it only items without
+ * a session are fetched (a runtime at its session capacity).
+ */
+export interface SessionFetchConfig {
+  /** Worker identity owning the sessions (`workerNodeId`, or one per worker slot). */
+  ownerId: string;
+  /** Session lease length in ms. */
+  lockTimeoutMs: number;
+}
+
+/** Inclusive range of Durox versions whose executions a runtime can run ('major.minor.patch'). */
+export interface VersionRange {
+  min: string;
+  max: string;
+}
+
+/** Options of an activity fetch. */
+export interface FetchWorkItemOptions {
+  lockTimeoutMs: number;
+  tagFilter: TagFilter;
+  /** Null or absent: only items without a session. */
+  session?: SessionFetchConfig | null;
+}
+
+/** Counts of a deletion (runtime-and-api.md section 4.9). */
+export interface DeleteInstancesResult {
+  instancesDeleted: number;
+  executionsDeleted: number;
+  eventsDeleted: number;
+  queueMessagesDeleted: number;
+}
+
+/** Selects instances for bulk deletion or pruning; fields are ANDed. */
+export interface InstanceFilter {
+  /** Only these ids; an empty list selects nothing. */
+  instanceIds?: string[];
+  /** Only instances whose current execution completed before this time (epoch ms). */
+  completedBefore?: number;
+  /** At most this many instances (default 1000). */
+  limit?: number;
+}
+
+/** Which old executions pruning removes (the current one is always kept). */
+export interface PruneOptions {
+  /** Keep the newest N executions; absent, 0 and 1 all keep only the current one. */
+  keepLast?: number;
+  /** Only executions completed before this time (epoch ms). */
+  completedBefore?: number;
+}
+
+export interface PruneResult {
+  instancesProcessed: number;
+  executionsDeleted: number;
+  eventsDeleted: number;
+}
+
+/** An instance and all its descendants through parent links, root first. */
+export interface InstanceTree {
+  rootId: string;
+  allIds: string[];
+}
+
+/** Per-instance statistics (current execution; merged KV view). */
+export interface InstanceStats {
+  historyEventCount: number;
+  historySizeBytes: number;
+  queuePendingCount: number;
+  kvUserKeyCount: number;
+  kvTotalValueBytes: number;
+}
+
 /** A locked activity work item. */
 export interface WorkItemLease {
   item: ActivityExecuteItem;
@@ -121,6 +195,79 @@ export interface QueueDepths {
   timerQueue: number;
 }
 
+/** Filter and keyset position of one page of the instance list (times in epoch ms). */
+export interface InstancePageQuery {
+  /** Status of the current execution. */
+  status?: ExecutionStatus;
+  orchestrationName?: string;
+  /** Inclusive lower bound of the creation time. */
+  createdFromMs?: number;
+  /** Exclusive upper bound of the creation time. */
+  createdToMs?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: InstancePageCursor;
+  /** Rows per page, 1..1000. */
+  limit: number;
+}
+
+/** Position after the last row of a page: the list is ordered by (createdAt, instanceId) descending. */
+export interface InstancePageCursor {
+  createdAt: number;
+  instanceId: string;
+}
+
+/** One row of the instance list. */
+export interface InstanceSummary {
+  instanceId: string;
+  orchestrationName: string;
+  orchestrationVersion: string;
+  status: ExecutionStatus;
+  currentExecutionId: number;
+  createdAt: number;
+  updatedAt: number;
+  parentInstanceId: string | null;
+  customStatus: string | null;
+  /** First 500 characters of a Failed instance's error message, else null. */
+  error: string | null;
+}
+
+/** One page of the instance list; `nextCursor` is null on the last page. */
+export interface InstancePage {
+  items: InstanceSummary[];
+  nextCursor: InstancePageCursor | null;
+}
+
+/** Executions started, completed and failed in one time bucket starting at `bucketStart` (epoch ms). */
+export interface ThroughputBucket {
+  bucketStart: number;
+  started: number;
+  completed: number;
+  failed: number;
+}
+
+/**
+ * A push hint from the store (see {@link Provider.subscribeToWakeups}). Hints are never the source
+ * of truth: receivers still fetch, so a lost or duplicated hint costs at most one empty fetch.
+ * Delays are relative (`dueInMs` from the store's clock), so skewed local clocks do not matter.
+ */
+export type WakeupEvent =
+  /** The push channel is (again) connected; counts of what was already waiting. */
+  | { kind: 'live'; orchestratorReady: number; orchestratorDueInMs: number | null; workerReady: number; workerDueInMs: number | null }
+  /** The push channel is down: fall back to polling until the next `live`. */
+  | { kind: 'lost'; error: Error }
+  /** `ready` items became visible now; the earliest delayed one becomes visible in `dueInMs`. */
+  | { kind: 'queue'; queue: 'orchestrator' | 'worker'; ready: number; dueInMs: number | null }
+  /** The instance reached Completed/Failed or changed its custom status. */
+  | { kind: 'status'; instanceId: string };
+
+/** A registration made by {@link Provider.subscribeToWakeups}. */
+export interface WakeupSubscription {
+  /** True while the push channel is connected (hints are flowing). */
+  readonly live: boolean;
+  /** Stops delivery to this listener. Idempotent. */
+  unsubscribe(): void;
+}
+
 /** Storage for a durable runtime. See the module comment for the rules. */
 export interface Provider {
   /** Short provider name, e.g. `postgres` or `pglite`. */
@@ -133,7 +280,14 @@ export interface Provider {
    * visible messages (incrementing their delivery counts) and returns them with the current
    * execution's history. Null means there is no eligible work (never "lost a race").
    */
-  fetchOrchestrationItem(options: { lockTimeoutMs: number }): Promise<OrchestrationItem | null>;
+  fetchOrchestrationItem(options: {
+    lockTimeoutMs: number;
+    /**
+     * Capability filter: only instances whose current execution is unpinned or pinned to a Durox
+     * version inside the range; others are skipped before any lock or history read.
+     */
+    versionRange?: VersionRange | null;
+  }): Promise<OrchestrationItem | null>;
 
   /** Commits a turn atomically and releases the lock; fails with `lock_lost` if the lock is gone. */
   ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck): Promise<void>;
@@ -155,8 +309,20 @@ export interface Provider {
   /** Enqueues an activity, visible at once. */
   enqueueWorkerWork(item: ActivityExecuteItem): Promise<void>;
 
-  /** Locks the oldest visible work item that matches the tag filter. */
-  fetchWorkItem(options: { lockTimeoutMs: number; tagFilter: TagFilter }): Promise<WorkItemLease | null>;
+  /** Locks the oldest visible work item that matches the tag filter and the session rule. */
+  fetchWorkItem(options: FetchWorkItemOptions): Promise<WorkItemLease | null>;
+
+  /** Locks up to `maxItems` work items in one call, oldest first, each with its own lock token. */
+  fetchWorkItems(options: FetchWorkItemOptions & { maxItems: number }): Promise<WorkItemLease[]>;
+
+  /**
+   * Extends the sessions owned by `ownerIds` that are still locked and were active within
+   * `idleTimeoutMs` to now + `extendMs`; returns how many. Idle sessions are left to lapse.
+   */
+  renewSessionLocks(ownerIds: string[], extendMs: number, idleTimeoutMs: number): Promise<number>;
+
+  /** Removes expired sessions no work item refers to; returns how many. */
+  cleanupOrphanedSessions(): Promise<number>;
 
   /**
    * Deletes the locked work item and, when given, enqueues its completion, atomically. Fails with
@@ -196,6 +362,37 @@ export interface Provider {
   getExecutionInfo(instanceId: string, executionId: number): Promise<ExecutionInfo | null>;
   getSystemMetrics(): Promise<SystemMetrics>;
   getQueueDepths(): Promise<QueueDepths>;
+  /** One page of instances, newest first (optional: providers without it cannot serve operators' lists). */
+  listInstancesPage?(query: InstancePageQuery): Promise<InstancePage>;
+  /** Executions started/completed/failed per bucket of `bucketMs` since `sinceMs` (optional). */
+  getThroughput?(sinceMs: number, bucketMs: number): Promise<ThroughputBucket[]>;
+
+  // --- push wake-ups (optional) ----------------------------------------------------------------
+
+  /**
+   * Optional: delivers {@link WakeupEvent}s so idle dispatchers and waiting clients sleep instead
+   * of polling. Providers without it are polled at `dispatcherPollIntervalMs`.
+   */
+  subscribeToWakeups?(listener: (event: WakeupEvent) => void): WakeupSubscription;
+
+  /**
+   * Deletes a root instance with its sub-orchestrations, atomically. Fails with `not_found`, with
+   * `invalid_argument` for a sub-orchestration, and (unless `force`) with `conflict` when any
+   * instance of the tree is running.
+   */
+  deleteInstance(instanceId: string, options?: { force?: boolean }): Promise<DeleteInstancesResult>;
+  /** Deletes exactly these instances atomically; `conflict` for a running one (unless `force`) or an orphaned child. */
+  deleteInstances(instanceIds: string[], options?: { force?: boolean }): Promise<DeleteInstancesResult>;
+  /** Deletes terminal root instances matching the filter, each with its tree, in one atomic call. */
+  deleteInstanceBulk(filter?: InstanceFilter): Promise<DeleteInstancesResult>;
+  /** The instance and its descendants; `not_found` for an unknown instance. */
+  getInstanceTree(instanceId: string): Promise<InstanceTree>;
+  /** Removes old executions of an instance; `not_found` for an unknown instance. */
+  pruneExecutions(instanceId: string, options?: PruneOptions): Promise<PruneResult>;
+  /** Prunes every instance matching the filter in one call. */
+  pruneExecutionsBulk(filter?: InstanceFilter, options?: PruneOptions): Promise<PruneResult>;
+  /** Null for an unknown instance. */
+  getInstanceStats(instanceId: string): Promise<InstanceStats | null>;
 
   /** Releases connections. The provider is unusable afterwards. */
   close(): Promise<void>;

@@ -5,6 +5,7 @@
  */
 import { displayMessage } from '../core/error-details';
 import { decodeActivityInput } from '../core/codec';
+import { MAX_PAYLOAD_BYTES } from '../client/validation';
 import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
 import type { Provider, WorkItemLease } from '../provider/contract';
@@ -13,10 +14,12 @@ import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
+import { pushWakeups, type WakeReason } from './push-wakeups';
 import { log, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
 import type { ActivityRegistry } from './registry';
+import type { SessionManager } from './session-manager';
 import { SYSTEM_ACTIVITIES } from './system-activities';
 import { exponentialBackoffMs, sleep, unregisteredBackoffMs, withRetries } from './timing';
 
@@ -29,6 +32,8 @@ export interface ActivityWorkerDeps {
   faults: FaultLog;
   /** Identity used in worker ids when no workerNodeId is configured. */
   runtimeId: string;
+  /** Session ownership, capacity and lock renewal of this runtime. */
+  sessions: SessionManager;
 }
 
 /** An activity whose work item this runtime holds. */
@@ -58,7 +63,15 @@ function completion(item: ActivityExecuteItem, outcome: { result: string } | { d
 /** Encodes a handler's return value; values JSON cannot represent fail the activity. */
 function encodeResult(name: string, value: unknown): { result: string } | { details: ErrorDetails } {
   try {
-    return { result: JSON.stringify(value === undefined ? null : value) ?? 'null' };
+    const result = JSON.stringify(value === undefined ? null : value) ?? 'null';
+    const bytes = Buffer.byteLength(result, 'utf8');
+    if (bytes > MAX_PAYLOAD_BYTES) {
+      // The store would refuse the ack and the activity would run again and again until poisoned.
+      return {
+        details: activityFailure(`Activity '${name}' returned ${bytes} bytes of JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`),
+      };
+    }
+    return { result };
   } catch (error) {
     return {
       details: activityFailure(`Activity '${name}' returned a value that cannot be encoded as JSON: ${messageOf(error)}`),
@@ -113,30 +126,57 @@ export class ActivityWorkerPool {
     const { provider, options, metrics, faults } = this.deps;
     const signal = this.stopping.signal;
     const wake = wakeSignal(provider, 'worker');
+    const push = pushWakeups(provider);
+    const gate = push.workerGate(options.tagFilter);
+    const release = push.acquire();
+    // Same scheme as the orchestration dispatcher (see push-wakeups.ts).
+    let reason: WakeReason | 'idle' = 'drain';
     let failures = 0;
-    while (!signal.aborted) {
-      const generation = wake.generation;
-      let lease: WorkItemLease | null;
-      try {
-        lease = await provider.fetchWorkItem({ lockTimeoutMs: options.workerLockTimeoutMs, tagFilter: options.tagFilter });
-        faults.recovered('fetch_work_item');
-        failures = 0;
-      } catch (error) {
-        metrics.increment('providerErrors');
-        faults.failed('fetch_work_item', error);
-        await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
-        continue;
+    try {
+      while (!signal.aborted) {
+        if (reason === 'idle' && push.live) {
+          reason = await gate.wait(signal);
+          continue;
+        }
+        const generation = wake.generation;
+        const mark = gate.mark;
+        let lease: WorkItemLease | null;
+        try {
+          lease = await provider.fetchWorkItem({
+            lockTimeoutMs: options.workerLockTimeoutMs,
+            tagFilter: options.tagFilter,
+            session: this.deps.sessions.fetchConfig(slot),
+          });
+          faults.recovered('fetch_work_item');
+          failures = 0;
+        } catch (error) {
+          metrics.increment('providerErrors');
+          faults.failed('fetch_work_item', error);
+          await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
+          continue;
+        }
+        if (lease === null) {
+          if (push.live) {
+            gate.fetchedNothing(mark);
+            reason = gate.take() ?? 'idle';
+          } else {
+            await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
+            reason = 'drain';
+          }
+          continue;
+        }
+        metrics.increment('workerDispatcherItemsFetched');
+        if (signal.aborted) {
+          await this.giveBack(lease);
+          return;
+        }
+        this.deps.sessions.touch(lease.item.sessionId ?? null);
+        await this.process(lease, slot);
+        this.deps.sessions.touch(lease.item.sessionId ?? null);
+        if (reason !== 'drain') reason = gate.take() ?? 'idle';
       }
-      if (lease === null) {
-        await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
-        continue;
-      }
-      metrics.increment('workerDispatcherItemsFetched');
-      if (signal.aborted) {
-        await this.giveBack(lease);
-        return;
-      }
-      await this.process(lease, slot);
+    } finally {
+      release();
     }
   }
 

@@ -5,12 +5,14 @@
  */
 import type { TurnEngine, TurnOutcome, TurnRequest } from '../core/turn-api';
 import type { OrchestrationTurnAck } from '../core/turn-types';
+import { DUROX_VERSION } from '../core/types';
 import type { OrchestrationItem, Provider } from '../provider/contract';
 import { isRetryable, ProviderError } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { infrastructureFailureAck } from './infrastructure-failure';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
+import { pushWakeups, type WakeReason } from './push-wakeups';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -26,6 +28,13 @@ export interface OrchestrationDispatcherDeps {
   metrics: RuntimeMetrics;
   faults: FaultLog;
 }
+
+/**
+ * Capability filter: this runtime runs executions started by any Durox up to its own version
+ * (the pinned version is the duroxVersion of an execution's OrchestrationStarted); executions
+ * started by a newer Durox wait for a node that can run them (rolling upgrades).
+ */
+const RUNNABLE_VERSIONS = { min: '0.0.0', max: DUROX_VERSION } as const;
 
 const isLockLost = (error: unknown): boolean => error instanceof ProviderError && error.code === 'lock_lost';
 
@@ -51,30 +60,51 @@ export class OrchestrationDispatcher {
     const { provider, options, metrics, faults } = this.deps;
     const signal = this.stopping.signal;
     const wake = wakeSignal(provider, 'orchestrator');
+    const push = pushWakeups(provider);
+    const gate = push.orchestrator;
+    const release = push.acquire();
+    // 'drain': fetch until empty; 'once': one fetch for one announced item; 'idle': sleep.
+    let reason: WakeReason | 'idle' = 'drain';
     let failures = 0;
-    while (!signal.aborted) {
-      const generation = wake.generation;
-      let item: OrchestrationItem | null;
-      try {
-        item = await provider.fetchOrchestrationItem({ lockTimeoutMs: FIXED.orchestrationLockTimeoutMs });
-        faults.recovered('fetch_orchestration_item');
-        failures = 0;
-      } catch (error) {
-        metrics.increment('providerErrors');
-        faults.failed('fetch_orchestration_item', error);
-        await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
-        continue;
+    try {
+      while (!signal.aborted) {
+        if (reason === 'idle' && push.live) {
+          reason = await gate.wait(signal);
+          continue;
+        }
+        const generation = wake.generation;
+        const mark = gate.mark;
+        let item: OrchestrationItem | null;
+        try {
+          item = await provider.fetchOrchestrationItem({ lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS });
+          faults.recovered('fetch_orchestration_item');
+          failures = 0;
+        } catch (error) {
+          metrics.increment('providerErrors');
+          faults.failed('fetch_orchestration_item', error);
+          await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
+          continue;
+        }
+        if (item === null) {
+          if (push.live) {
+            gate.fetchedNothing(mark);
+            reason = gate.take() ?? 'idle';
+          } else {
+            await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
+            reason = 'drain';
+          }
+          continue;
+        }
+        metrics.increment('orchDispatcherItemsFetched');
+        if (signal.aborted) {
+          await this.abandon(item, 0, true);
+          return;
+        }
+        await this.processWithRenewal(item);
+        if (reason !== 'drain') reason = gate.take() ?? 'idle';
       }
-      if (item === null) {
-        await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
-        continue;
-      }
-      metrics.increment('orchDispatcherItemsFetched');
-      if (signal.aborted) {
-        await this.abandon(item, 0, true);
-        return;
-      }
-      await this.processWithRenewal(item);
+    } finally {
+      release();
     }
   }
 

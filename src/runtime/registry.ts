@@ -7,6 +7,7 @@
  * `Runtime.start()` fail with all of them listed.
  */
 import * as semver from 'semver';
+import { MAX_NAME_BYTES } from '../client/validation';
 import { SYSTEM_ACTIVITY_PREFIX } from '../core/system-activities';
 import type { OrchestrationFunction, ResolvedHandler } from '../core/turn-api';
 
@@ -19,6 +20,11 @@ export type ActivityFunction<Ctx> = (ctx: Ctx, input: any) => unknown; // eslint
 
 function nameProblem(kind: string, name: unknown): string | null {
   if (typeof name !== 'string' || name.length === 0) return `${kind} name must be a non-empty string`;
+  // The same limits the Client enforces, so a registered name can always be started and stored.
+  if (name.includes('\u0000')) return `${kind} name must not contain NUL characters`;
+  if (/\p{Surrogate}/u.test(name)) return `${kind} name must not contain lone UTF-16 surrogates`;
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_NAME_BYTES) return `${kind} name is ${bytes} bytes long; the limit MAX_NAME_BYTES is ${MAX_NAME_BYTES} bytes`;
   if (name.startsWith(SYSTEM_ACTIVITY_PREFIX)) {
     return `${kind} name '${name}' uses the reserved prefix '${SYSTEM_ACTIVITY_PREFIX}'`;
   }

@@ -15,6 +15,7 @@ import { RuntimeMetrics, type JsMetricsSnapshot } from './metrics';
 import { OrchestrationDispatcher } from './orchestration-dispatcher';
 import { FIXED, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options';
 import { ActivityRegistry, DEFAULT_VERSION, OrchestrationRegistry } from './registry';
+import { SessionManager } from './session-manager';
 
 /** An activity: receives its context and decoded input; its (awaited) return value is the result. */
 export type ActivityHandler<TInput = any, TOutput = unknown> = (ctx: ActivityContext, input: TInput) => TOutput | Promise<TOutput>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -38,6 +39,7 @@ export class Runtime {
   #metrics: RuntimeMetrics | null = null;
   #dispatcher: OrchestrationDispatcher | null = null;
   #workers: ActivityWorkerPool | null = null;
+  #sessions: SessionManager | null = null;
 
   /** @throws when an option has the wrong type (unknown keys are ignored). */
   constructor(provider: Provider, options?: RuntimeOptions) {
@@ -110,11 +112,14 @@ export class Runtime {
     const faults = new FaultLog();
     const deps = { provider: this.#provider, options: this.#options, metrics, faults };
     this.#dispatcher = new OrchestrationDispatcher({ ...deps, engine: turnEngine, orchestrations: this.#orchestrations });
-    this.#workers = new ActivityWorkerPool({ ...deps, activities: this.#activities, runtimeId: this.#runtimeId });
+    const sessions = new SessionManager(this.#provider, { ...this.#options, runtimeId: this.#runtimeId }, faults);
+    this.#sessions = sessions;
+    this.#workers = new ActivityWorkerPool({ ...deps, activities: this.#activities, runtimeId: this.#runtimeId, sessions });
     this.#metrics = metrics;
     this.#state = 'running';
     this.#dispatcher.start();
     this.#workers.start();
+    sessions.start(this.#options.tagFilter.mode === 'none' ? 0 : this.#options.workerConcurrency);
   }
 
   /**
@@ -129,6 +134,7 @@ export class Runtime {
     const timeout = typeof timeoutMs === 'number' && timeoutMs > 0 ? timeoutMs : timeoutMs === 0 ? 0 : 1000;
     await Promise.all([this.#dispatcher.drain(timeout), this.#workers.drain(timeout)]);
     await this.#workers.releaseHeld();
+    this.#sessions?.stop();
   }
 
   /** Counters since `start()`; null before `start()` and after `shutdown()`. */

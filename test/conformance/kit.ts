@@ -8,6 +8,9 @@ import { defineAtomicityTests } from './groups/atomicity';
 import { defineLockingTests } from './groups/locking';
 import { defineQueueTests } from './groups/queues';
 import { defineStateTests } from './groups/state';
+import { defineCapabilityTests } from './groups/capabilities';
+import { defineDeletionTests } from './groups/deletion';
+import { defineSessionTests } from './groups/sessions';
 
 /** Registers the conformance suite for a provider (node:test describe/it). */
 export function defineProviderConformanceTests(factory: ProviderTestFactory): void {
@@ -15,6 +18,9 @@ export function defineProviderConformanceTests(factory: ProviderTestFactory): vo
   defineLockingTests(factory);
   defineQueueTests(factory);
   defineStateTests(factory);
+  defineSessionTests(factory);
+  defineDeletionTests(factory);
+  defineCapabilityTests(factory);
 }
 
 export { withHarness, type ProviderTestFactory, type ProviderTestHarness } from './harness';

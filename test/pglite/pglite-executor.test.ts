@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { PGlite } from '@electric-sql/pglite';
 import { PG_COMPATIBLE_PARSERS, PGliteExecutor } from '../../src/pglite/pglite-executor';
 import { applyMigrations, latestMigrationVersion } from '../../src/postgres/migrations';
+import type { NotificationEvent } from '../../src/postgres/sql-executor';
 
 let executor: PGliteExecutor;
 
@@ -42,13 +43,24 @@ test('a parameterless session statement may hold several statements', async () =
   assert.deepEqual(rows, [{ b: 2 }]);
 });
 
-test('notifications reach listeners in process', async () => {
-  const received: string[] = [];
-  const stop = await executor.listen('durox_probe', (payload) => received.push(payload));
+test('notifications reach subscribers in process, after the setup statement reports connected', async () => {
+  const events: NotificationEvent[] = [];
+  const stop = executor.subscribe('LISTEN durox_probe', (event) => events.push(event));
   await executor.query("SELECT pg_notify('durox_probe', $1)", ['hello']);
   await stop();
   await executor.query("SELECT pg_notify('durox_probe', $1)", ['after-stop']);
-  assert.deepEqual(received, ['hello']);
+  assert.deepEqual(events, [
+    { type: 'connected', rows: [] },
+    { type: 'notification', channel: 'durox_probe', payload: 'hello' },
+  ]);
+});
+
+test('a failing setup statement is reported as disconnected', async () => {
+  const events: NotificationEvent[] = [];
+  executor.subscribe('SELECT no_such_function()', (event) => events.push(event));
+  await executor.query('SELECT 1');
+  assert.equal(events.length, 1);
+  assert.equal(events[0].type, 'disconnected');
 });
 
 test('the migrations apply to PGlite and are idempotent', async () => {
@@ -59,8 +71,12 @@ test('the migrations apply to PGlite and are idempotent', async () => {
 });
 
 test('a closed executor refuses statements with a clear error', async () => {
-  const own = new PGliteExecutor(await PGlite.create({ parsers: PG_COMPATIBLE_PARSERS }));
+  let released = 0;
+  const own = new PGliteExecutor(executor.db, async () => {
+    released++;
+  });
   await own.close();
   await own.close();
   await assert.rejects(own.query('SELECT 1'), /embedded PostgreSQL \(PGlite\) store is closed/);
+  assert.equal(released, 1, 'the second close is a no-op');
 });

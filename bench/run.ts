@@ -1,0 +1,241 @@
+/**
+ * `npm run bench [-- --quick]`: the Durox benchmark suite (performance issue 7).
+ *
+ * Targets: the PostgreSQL server at DATABASE_URL (default postgres://root@127.0.0.1:5432/test),
+ * embedded PGlite (in memory), and the server through a latency proxy started here that delays
+ * every chunk by 0, 5 or 35 ms each way (RTT + 0, 10, 70 ms). The 0 ms proxy exists to count round
+ * trips at the wire. Prints one table per scenario and writes bench/results/<timestamp>[-quick].json.
+ * `--quick` runs small sizes in under a minute.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { Client, PGliteProvider, PostgresProvider, type RuntimeOptions } from '../src/index';
+import { PgExecutor } from '../src/postgres/pg-executor';
+import { quoteSchemaName } from '../src/postgres/schema-name';
+import { LatencyProxy } from './latency-proxy';
+import * as scenarios from './scenarios';
+import type { Target } from './scenarios';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
+const QUICK = process.argv.includes('--quick');
+
+/** Runtime options of every target: the documented defaults. */
+const DEFAULT_OPTIONS: RuntimeOptions = {};
+
+let schemaCounter = 0;
+function newSchema(): string {
+  schemaCounter += 1;
+  return `bench_${process.pid}_${schemaCounter}`;
+}
+
+/** Drops a bench schema (bench-only cleanup of data it created, on a validated name). */
+async function dropSchema(schema: string): Promise<void> {
+  const admin = PgExecutor.fromUrl(DATABASE_URL, 1);
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${quoteSchemaName(schema, 'bench')} CASCADE`);
+  } finally {
+    await admin.close();
+  }
+}
+
+function serverTarget(): Target {
+  return {
+    name: 'server',
+    runtimeOptions: DEFAULT_OPTIONS,
+    open: () => PostgresProvider.connectWithSchema(DATABASE_URL, newSchema()),
+    dispose: (provider) => dropSchema((provider as PostgresProvider).schema),
+  };
+}
+
+function pgliteTarget(): Target {
+  return {
+    name: 'pglite',
+    runtimeOptions: DEFAULT_OPTIONS,
+    open: () => PGliteProvider.inMemory(),
+    dispose: async () => undefined,
+  };
+}
+
+async function proxyTarget(delayMs: number): Promise<Target> {
+  const server = new URL(DATABASE_URL);
+  const proxy = await LatencyProxy.start(server.hostname, Number(server.port || 5432), delayMs);
+  const viaProxy = new URL(DATABASE_URL);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(proxy.port);
+  return {
+    name: `server+proxy ${delayMs} ms each way`,
+    proxy,
+    runtimeOptions: DEFAULT_OPTIONS,
+    open: async () => {
+      const schema = newSchema();
+      // Migrate directly; only the workload goes through the proxy.
+      await (await PostgresProvider.connectWithSchema(DATABASE_URL, schema)).close();
+      return new PostgresProvider(PgExecutor.fromUrl(viaProxy.toString()), schema, 'postgres');
+    },
+    dispose: (provider) => dropSchema((provider as PostgresProvider).schema),
+  };
+}
+
+// --- backlog: several runtime processes drain one queue ------------------------------------------
+
+interface BacklogResult {
+  processes: number;
+  orchestrations: number;
+  seconds: number;
+  orchestrationsPerSecond: number;
+  speedupVs1: number | null;
+  peakRssMbPerProcess: number[];
+  callsPerOrchestration: number;
+}
+
+async function backlog(orchestrations: number, processes: number): Promise<Omit<BacklogResult, 'speedupVs1'>> {
+  const schema = newSchema();
+  const provider = await PostgresProvider.connectWithSchema(DATABASE_URL, schema);
+  const client = new Client(provider);
+  try {
+    for (let i = 0; i < orchestrations; i += 50) {
+      const batch = Array.from({ length: Math.min(50, orchestrations - i) }, (_, j) => client.startOrchestration(`b-${i + j}`, 'One', i + j));
+      await Promise.all(batch);
+    }
+    const children = Array.from({ length: processes }, () =>
+      spawn(process.execPath, [join(__dirname, 'backlog-worker.js'), DATABASE_URL, schema], { stdio: ['pipe', 'pipe', 'inherit'] }),
+    );
+    const lines = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
+    for (const line of lines) {
+      const first = await line.next();
+      if (first.value !== 'READY') throw new Error(`backlog worker said ${String(first.value)}`);
+    }
+    const started = performance.now();
+    for (const child of children) child.stdin.write('GO\n');
+    for (;;) {
+      const metrics = await provider.getSystemMetrics();
+      if (metrics.completedInstances >= orchestrations) break;
+      if (performance.now() - started > 600_000) throw new Error('backlog did not drain in 10 minutes');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    for (const child of children) child.stdin.write('STOP\n');
+    const reports = await Promise.all(
+      lines.map(async (line) => JSON.parse(String((await line.next()).value)) as { peakRssMb: number; providerCalls: number }),
+    );
+    const calls = reports.reduce((sum, r) => sum + r.providerCalls, 0);
+    return {
+      processes,
+      orchestrations,
+      seconds: Math.round(seconds * 100) / 100,
+      orchestrationsPerSecond: Math.round((orchestrations / seconds) * 10) / 10,
+      peakRssMbPerProcess: reports.map((r) => r.peakRssMb),
+      // Start calls are made by this process before the clock starts: one per orchestration.
+      callsPerOrchestration: Math.round(((calls + orchestrations) / orchestrations) * 100) / 100,
+    };
+  } finally {
+    await provider.close();
+    await dropSchema(schema);
+  }
+}
+
+// --- output --------------------------------------------------------------------------------------
+
+type Row = Record<string, string | number | null | number[]>;
+
+function printTable(title: string, rows: Row[]): void {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]);
+  const cell = (value: Row[string]): string => (value === null ? '-' : Array.isArray(value) ? value.join('/') : String(value));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]): string => values.map((v, i) => v.padEnd(widths[i])).join('  ');
+  process.stdout.write(`\n${title}\n${line(columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
+  for (const row of rows) process.stdout.write(`${line(columns.map((c) => cell(row[c])))}\n`);
+}
+
+/** Minimum round trips per orchestration of each scenario (each provider operation is one). */
+const FLOORS = {
+  latency: { floor: 7, breakdown: 'start 1 + turn 2 (fetch, ack) + activity 2 (fetch, ack) + turn 2; +1 status read for the waiting client = 8' },
+  sequential5: { floor: 23, breakdown: 'start 1 + 6 turns x 2 + 5 activities x 2; +1 status read = 24' },
+  fanOutFanIn5: { floor: 13, breakdown: 'start 1 + 2 turns x 2 (all 5 completions in one batch) + 5 activities x 2; +1 status read = 14' },
+  wideFanOut1000: { floor: 2005, breakdown: 'start 1 + 2 turns x 2 + 1000 activities x 2 (no batch fetch/ack of work items yet)' },
+  timers: { floor: 5, breakdown: 'start 1 + 2 turns x 2; +1 status read = 6' },
+  backlog: { floor: 7, breakdown: 'as latency, without a waiting client' },
+};
+
+async function main(): Promise<void> {
+  const sizes = QUICK
+    ? { latencyRuns: 30, proxyRuns: 10, idleSeconds: 2, seq5: 50, fan: 100, wide: 200, timers: 50, backlog: 500 }
+    : { latencyRuns: 200, proxyRuns: 200, idleSeconds: 5, seq5: 200, fan: 1000, wide: 1000, timers: 500, backlog: 10_000 };
+  const results: Record<string, unknown> = {
+    startedAt: new Date().toISOString(),
+    quick: QUICK,
+    databaseUrl: DATABASE_URL.replace(/\/\/[^@]*@/, '//'),
+    runtimeOptions: 'defaults (orchestrationConcurrency 4, workerConcurrency 8, pool 10 connections + 1 LISTEN connection)',
+    sizes,
+    floors: FLOORS,
+  };
+  const server = serverTarget();
+  const pglite = pgliteTarget();
+  const wire = await proxyTarget(0);
+  const proxy5 = await proxyTarget(5);
+  const proxy35 = await proxyTarget(35);
+  const all = [server, pglite, wire, proxy5, proxy35];
+  try {
+    const latency: Row[] = [];
+    for (const target of all) {
+      const runs = target.proxy !== undefined && target !== wire ? sizes.proxyRuns : sizes.latencyRuns;
+      latency.push({ target: target.name, ...(await scenarios.latency(target, runs)) });
+    }
+    printTable(`latency: 1-activity orchestration, start to completion (floor ${FLOORS.latency.floor} round trips + 1 status read)`, latency);
+    results.latency = latency;
+
+    const idle: Row[] = [];
+    for (const target of [server, pglite, wire]) idle.push({ target: target.name, ...(await scenarios.idle(target, sizes.idleSeconds)) });
+    printTable('idle runtime: round trips per second', idle);
+    results.idle = idle;
+
+    const seq5: Row[] = [];
+    for (const target of QUICK ? [server, pglite, proxy35] : all) {
+      seq5.push({ target: target.name, ...(await scenarios.sequential5(target, sizes.seq5)) });
+    }
+    printTable(`throughput: ${sizes.seq5} orchestrations x 5 sequential activities (floor ${FLOORS.sequential5.floor})`, seq5);
+    results.sequential5 = seq5;
+
+    const fan: Row[] = [];
+    for (const target of [server, pglite]) fan.push({ target: target.name, ...(await scenarios.fanOutFanIn(target, sizes.fan, 5)) });
+    printTable(`fan-out/fan-in: ${sizes.fan} orchestrations x 5 parallel activities (floor ${FLOORS.fanOutFanIn5.floor})`, fan);
+    results.fanOutFanIn = fan;
+
+    const wide: Row[] = [];
+    for (const target of [server, pglite]) wide.push({ target: target.name, ...(await scenarios.wideFanOut(target, sizes.wide)) });
+    printTable(`fan-out: 1 orchestration x ${sizes.wide} parallel activities`, wide);
+    results.wideFanOut = wide;
+
+    const timer: Row[] = [];
+    for (const target of [server, pglite]) timer.push({ target: target.name, ...(await scenarios.timers(target, sizes.timers, 1000)) });
+    printTable(`timers: ${sizes.timers} orchestrations x 1 s timer, lateness of the code after it`, timer);
+    results.timers = timer;
+
+    const drained: BacklogResult[] = [];
+    for (const processes of [1, 2, 4]) {
+      const result = await backlog(sizes.backlog, processes);
+      drained.push({ ...result, speedupVs1: drained.length === 0 ? 1 : Math.round((result.orchestrationsPerSecond / drained[0].orchestrationsPerSecond) * 100) / 100 });
+    }
+    printTable(`backlog: ${sizes.backlog} queued 1-activity orchestrations drained by runtimes in separate processes (server)`, drained as unknown as Row[]);
+    results.backlog = drained;
+  } finally {
+    for (const target of [wire, proxy5, proxy35]) await target.proxy?.close();
+  }
+
+  results.finishedAt = new Date().toISOString();
+  const dir = join(__dirname, '..', '..', 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${String(results.startedAt).replace(/[:.]/g, '-')}${QUICK ? '-quick' : ''}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`\nresults written to ${file}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
+

@@ -1,0 +1,38 @@
+/** `durox dashboard`: serves the web dashboard (and /metrics) until interrupted. */
+import type { Command } from 'commander';
+import { startDashboard } from '../dashboard/server';
+import { DuroxMetrics } from '../observability/prometheus';
+import { openStore, type ConnectionOptions } from './connection';
+import { consoleOutput } from './output';
+import { parseInteger } from './parsing';
+
+/** Registers `dashboard` on `program`. */
+export function registerDashboardCommand(program: Command): void {
+  program
+    .command('dashboard')
+    .description('serve the web dashboard (127.0.0.1 only unless --host says otherwise)')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 = any free port)', '8080')
+    .option('--token <token>', 'require this token (default: $DUROX_DASHBOARD_TOKEN; none = no sign-in)')
+    .option('--read-only', 'hide and refuse every action (cancel, raise, delete)')
+    .action(async (_options: unknown, self: Command) => {
+      const globals = self.optsWithGlobals<ConnectionOptions & { json: boolean; host: string; port: string; token?: string; readOnly?: boolean }>();
+      const out = consoleOutput(globals.json === true, false);
+      const port = parseInteger('--port', globals.port, 0, 65_535);
+      const token = globals.token ?? process.env.DUROX_DASHBOARD_TOKEN;
+      const store = await openStore(globals);
+      const metrics = new DuroxMetrics().attachClient(store.client);
+      try {
+        const dashboard = await startDashboard(store.client, { host: globals.host, port, token, readOnly: globals.readOnly === true, metrics });
+        if (out.json) out.data({ url: dashboard.url, location: store.location, readOnly: globals.readOnly === true, token: token !== undefined });
+        else out.line(`Durox dashboard for ${store.location} at ${dashboard.url}${token === undefined ? '' : ' (token required)'}`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await dashboard.close();
+      } finally {
+        await store.close();
+      }
+    });
+}

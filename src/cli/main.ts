@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * The durox command line: operate a Durox store (PostgreSQL schema or embedded data directory).
+ * Exit codes are listed in ./errors.ts. Run `durox --help` for the commands.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerCommands } from './commands';
+import { registerDashboardCommand } from './dashboard-command';
+import { EXIT_OK, EXIT_USAGE, exitCodeOf } from './errors';
+import { printable } from './output';
+
+/** The program with every command; `exitOverride` keeps commander from exiting on its own. */
+export function buildProgram(): Command {
+  const program = new Command('durox')
+    .description('Operate Durox durable orchestrations stored in PostgreSQL')
+    .option('--database <url>', 'PostgreSQL URL (default: $DUROX_DATABASE_URL)')
+    .option('--schema <name>', 'schema holding the Durox tables (default: $DUROX_SCHEMA or public)')
+    .option('--data-dir <dir>', 'embedded store directory instead of a PostgreSQL server')
+    .option('--json', 'print JSON for scripts instead of tables', false)
+    .option('--no-color', 'never colour the output')
+    .showHelpAfterError()
+    .exitOverride();
+  registerCommands(program);
+  registerDashboardCommand(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI on `argv` and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed the message (or the help / version text).
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`durox: ${printable(message)}\n`);
+    return exitCodeOf(error);
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

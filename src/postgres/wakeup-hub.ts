@@ -1,0 +1,115 @@
+/**
+ * Push wake-ups of one provider: a single LISTEN connection (opened through the executor's
+ * optional `subscribe`) shared by every subscriber in the process, decoded into
+ * {@link WakeupEvent}s. Payloads are written by migration 0005_notifications.sql.
+ */
+import type { WakeupEvent, WakeupSubscription } from '../provider/contract';
+import type { NotificationEvent, Row, SqlExecutor } from './sql-executor';
+
+type Listener = (event: WakeupEvent) => void;
+
+/** How long the connection stays open after the last subscriber left (a new wait reuses it). */
+const LINGER_MS = 5000;
+
+function count(value: unknown): number {
+  const n = Number(value ?? 0);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+function delay(value: unknown): number | null {
+  if (value === null || value === undefined || value === '') return null;
+  const n = Number(value);
+  return Number.isFinite(n) ? Math.max(0, n) : null;
+}
+
+/** Decodes one payload of our channel; unknown payloads yield null (ignored). */
+export function decodeWakeupPayload(payload: string): WakeupEvent | null {
+  if (payload.startsWith('s:')) return { kind: 'status', instanceId: payload.slice(2) };
+  const match = /^([ow]):(\d+):(\d*)$/.exec(payload);
+  if (match === null) return null;
+  return { kind: 'queue', queue: match[1] === 'o' ? 'orchestrator' : 'worker', ready: count(match[2]), dueInMs: delay(match[3]) };
+}
+
+function liveEvent(rows: Row[]): WakeupEvent & { kind: 'live' } {
+  const raw = rows[0]?.result;
+  const state = (typeof raw === 'string' ? JSON.parse(raw) : raw ?? {}) as Record<string, unknown>;
+  return {
+    kind: 'live',
+    orchestratorReady: count(state.orchestratorReady),
+    orchestratorDueInMs: delay(state.orchestratorDueInMs),
+    workerReady: count(state.workerReady),
+    workerDueInMs: delay(state.workerDueInMs),
+  };
+}
+
+export class WakeupHub {
+  private readonly listeners = new Set<Listener>();
+  private stop: (() => Promise<void>) | null = null;
+  private linger: NodeJS.Timeout | undefined;
+  private channel: string | null = null;
+  private closed = false;
+  /** True while the LISTEN connection is up. */
+  live = false;
+
+  /** @param setupText the `listen_for_wakeups()` procedure call of the provider's schema. */
+  constructor(
+    private readonly executor: SqlExecutor,
+    private readonly setupText: string,
+  ) {}
+
+  subscribe(listener: Listener): WakeupSubscription {
+    const hub = this;
+    if (this.closed || this.executor.subscribe === undefined) return { live: false, unsubscribe: () => undefined };
+    this.listeners.add(listener);
+    clearTimeout(this.linger);
+    if (this.stop === null) this.stop = this.executor.subscribe(this.setupText, (event) => this.onEvent(event));
+    return {
+      get live() {
+        return hub.live && hub.listeners.has(listener);
+      },
+      unsubscribe: () => {
+        if (!this.listeners.delete(listener) || this.listeners.size > 0) return;
+        clearTimeout(this.linger);
+        this.linger = setTimeout(() => void this.disconnect(), LINGER_MS);
+        this.linger.unref();
+      },
+    };
+  }
+
+  /** Closes the connection for good. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    clearTimeout(this.linger);
+    await this.disconnect();
+  }
+
+  private async disconnect(): Promise<void> {
+    if (this.listeners.size > 0) return;
+    const stop = this.stop;
+    this.stop = null;
+    this.live = false;
+    if (stop !== null) await stop();
+  }
+
+  private onEvent(event: NotificationEvent): void {
+    let decoded: WakeupEvent | null;
+    if (event.type === 'connected') {
+      const live = liveEvent(event.rows);
+      const raw = event.rows[0]?.result;
+      const state = (typeof raw === 'string' ? JSON.parse(raw) : raw ?? {}) as Record<string, unknown>;
+      this.channel = typeof state.channel === 'string' ? state.channel : null;
+      this.live = true;
+      decoded = live;
+    } else if (event.type === 'disconnected') {
+      if (!this.live && this.channel !== null) return;
+      this.live = false;
+      decoded = { kind: 'lost', error: event.error };
+    } else {
+      if (event.channel !== this.channel) return;
+      decoded = decodeWakeupPayload(event.payload);
+    }
+    if (decoded === null) return;
+    for (const listener of [...this.listeners]) listener(decoded);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Worker sessions of one runtime (runtime-and-api.md sections 1.8 and 1.10).
+ *
+ * - Owner identity: `workerNodeId` when set (shared by every slot, so a restarted node keeps its
+ *   sessions), otherwise one identity per slot, `work-<idx>-<runtimeId>`.
+ * - Capacity: while this runtime holds fewer than `maxSessionsPerRuntime` distinct active
+ *   sessions its slots fetch with a session config (session items become eligible); at capacity
+ *   they fetch only items without a session, so sessions spread over runtimes.
+ * - A background task renews the locks of sessions that are not idle and sweeps orphaned session
+ *   rows. A session unpins once it has been idle for `sessionIdleTimeoutMs`: its lock is no longer
+ *   renewed and lapses at most one session lock later. The session lock is 30 s, shortened to the
+ *   idle timeout when that is smaller, so a short idle timeout also unpins quickly.
+ */
+import type { Provider, SessionFetchConfig } from '../provider/contract';
+import type { FaultLog } from './fault-log';
+import { renewalIntervalMs } from './lock-renewal';
+
+/** Session lease length of the reference (not configurable from JS). */
+export const SESSION_LOCK_TIMEOUT_MS = 30_000;
+/** Renewal buffer of session locks (section 1.10). */
+export const SESSION_RENEWAL_BUFFER_MS = 5_000;
+/** How often expired sessions without work items are removed. */
+export const SESSION_CLEANUP_INTERVAL_MS = 5 * 60_000;
+
+export interface SessionManagerOptions {
+  maxSessionsPerRuntime: number;
+  sessionIdleTimeoutMs: number;
+  workerNodeId: string | null;
+  runtimeId: string;
+}
+
+export class SessionManager {
+  /** Session id -> local time (ms) of its last fetch or completion on this runtime. */
+  private readonly active = new Map<string, number>();
+  private readonly lockTimeoutMs: number;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private cleanupTimer: NodeJS.Timeout | null = null;
+  private ownerIds: string[] = [];
+
+  constructor(
+    private readonly provider: Provider,
+    private readonly options: SessionManagerOptions,
+    private readonly faults: FaultLog,
+  ) {
+    this.lockTimeoutMs = Math.min(SESSION_LOCK_TIMEOUT_MS, options.sessionIdleTimeoutMs);
+  }
+
+  /** The session owner identity of worker slot `slot`. */
+  ownerFor(slot: number): string {
+    return this.options.workerNodeId ?? `work-${slot}-${this.options.runtimeId}`;
+  }
+
+  /** Session side of the next fetch of `slot`: null at capacity (only items without a session). */
+  fetchConfig(slot: number): SessionFetchConfig | null {
+    this.forgetIdle();
+    if (this.active.size >= this.options.maxSessionsPerRuntime) return null;
+    return { ownerId: this.ownerFor(slot), lockTimeoutMs: this.lockTimeoutMs };
+  }
+
+  /** Records activity on a session this runtime fetched or completed an item of. */
+  touch(sessionId: string | null): void {
+    if (sessionId !== null) this.active.set(sessionId, Date.now());
+  }
+
+  /** Number of distinct sessions this runtime currently counts as active. */
+  get activeCount(): number {
+    this.forgetIdle();
+    return this.active.size;
+  }
+
+  /** Starts renewal and cleanup for the owner identities of `slots` worker slots. */
+  start(slots: number): void {
+    if (slots === 0) return;
+    this.ownerIds = this.options.workerNodeId !== null
+      ? [this.options.workerNodeId]
+      : Array.from({ length: slots }, (_, slot) => this.ownerFor(slot));
+    const renewEvery = renewalIntervalMs(this.lockTimeoutMs, SESSION_RENEWAL_BUFFER_MS);
+    this.renewTimer = setInterval(() => void this.renew(), renewEvery);
+    this.renewTimer.unref();
+    this.cleanupTimer = setInterval(() => void this.cleanup(), SESSION_CLEANUP_INTERVAL_MS);
+    this.cleanupTimer.unref();
+    void this.cleanup();
+  }
+
+  stop(): void {
+    if (this.renewTimer !== null) clearInterval(this.renewTimer);
+    if (this.cleanupTimer !== null) clearInterval(this.cleanupTimer);
+    this.renewTimer = null;
+    this.cleanupTimer = null;
+  }
+
+  private forgetIdle(): void {
+    const cutoff = Date.now() - this.options.sessionIdleTimeoutMs;
+    for (const [sessionId, last] of this.active) if (last <= cutoff) this.active.delete(sessionId);
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      await this.provider.renewSessionLocks(this.ownerIds, this.lockTimeoutMs, this.options.sessionIdleTimeoutMs);
+      this.faults.recovered('renew_session_locks');
+    } catch (error) {
+      this.faults.failed('renew_session_locks', error);
+    }
+  }
+
+  private async cleanup(): Promise<void> {
+    try {
+      await this.provider.cleanupOrphanedSessions();
+      this.faults.recovered('cleanup_orphaned_sessions');
+    } catch (error) {
+      this.faults.failed('cleanup_orphaned_sessions', error);
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Process crashes: CHAOS_ORCHESTRATIONS (default 2000) orchestrations of the mixed workload run on
+ * CHAOS_WORKERS (default 4) worker processes sharing one schema, while the driver SIGKILLs a random
+ * worker every 750-2250 ms (CHAOS_KILL_EVERY_MS) and starts a replacement. Kills land mid-activity (the driver counts
+ * them from the workers' activity lines) and mid-turn (every worker runs 4 turn loops). After the
+ * last kill the survivors must finish everything: every orchestration Completed with exactly its
+ * expected output, every stored history sound (see invariants.ts), and both queues empty.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { DATABASE_URL, durox, sleep, type Client, type Provider } from '../e2e/helpers';
+import { instanceProblems } from './invariants';
+import { WorkerPool } from './worker-pool';
+import { expectedOutput, inputOf, instanceIdOf, messagesFor, shapeOf } from './workload';
+
+const ORCHESTRATIONS = Number(process.env.CHAOS_ORCHESTRATIONS ?? 2000);
+const WORKERS = Number(process.env.CHAOS_WORKERS ?? 4);
+/** Kills stop once this share of orchestrations completed, so the run ends with a quiet drain. */
+const KILL_UNTIL_SHARE = 0.97;
+const RUN_BUDGET_MS = 6 * 60_000;
+/** Mean pause between two kills. */
+const KILL_EVERY_MS = Number(process.env.CHAOS_KILL_EVERY_MS ?? 1500);
+
+let provider: Provider;
+let client: Client;
+let pool: WorkerPool;
+const schema = `chaos_crash_${randomBytes(4).toString('hex')}`;
+const run = `c${randomBytes(3).toString('hex')}`;
+
+before(async () => {
+  provider = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema);
+  client = new durox.Client(provider);
+  pool = new WorkerPool(DATABASE_URL, schema);
+  await pool.start(WORKERS);
+});
+
+after(async () => {
+  await pool?.stop();
+  await provider?.close();
+});
+
+async function startAll(): Promise<void> {
+  const numbers = Array.from({ length: ORCHESTRATIONS }, (_, n) => n);
+  const lanes = Array.from({ length: 16 }, async (_, lane) => {
+    for (let n = lane; n < numbers.length; n += 16) {
+      const id = instanceIdOf(run, n);
+      await client.startOrchestration(id, shapeOf(n), inputOf(n));
+      for (const message of messagesFor(n)) await client.enqueueEvent(id, 'mail', message);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+async function completedCount(): Promise<number> {
+  const ids = await provider.listInstances({ status: 'Completed' });
+  return ids.filter((id) => id.startsWith(`${run}-`)).length;
+}
+
+test(`${ORCHESTRATIONS} orchestrations survive SIGKILLed worker processes with exact outputs and sound histories`, { timeout: RUN_BUDGET_MS + 120_000 }, async () => {
+  const startedAt = Date.now();
+  const starting = startAll();
+  let done = 0;
+  let kills = 0;
+  const deadline = startedAt + RUN_BUDGET_MS;
+  while (Date.now() < deadline) {
+    await sleep(KILL_EVERY_MS / 2 + Math.floor(Math.random() * KILL_EVERY_MS));
+    done = await completedCount();
+    if (done >= ORCHESTRATIONS) break;
+    if (done < ORCHESTRATIONS * KILL_UNTIL_SHARE) {
+      await pool.killRandom();
+      kills += 1;
+    }
+  }
+  await starting;
+  const elapsedMs = Date.now() - startedAt;
+  assert.deepEqual(pool.unexpectedExits, [], 'no worker died on its own');
+
+  let wrong = 0;
+  let lost = 0;
+  const problems: string[] = [];
+  for (let n = 0; n < ORCHESTRATIONS; n += 1) {
+    const id = instanceIdOf(run, n);
+    const status = await provider.getInstanceStatus(id);
+    if (status.status !== 'Completed') {
+      lost += 1;
+      problems.push(`${id}: ${status.status} ${status.error ?? ''}`);
+      continue;
+    }
+    if (JSON.parse(status.output ?? 'null') !== expectedOutput(n)) {
+      wrong += 1;
+      problems.push(`${id}: output ${status.output}, expected ${expectedOutput(n)}`);
+    }
+  }
+  const everyInstance = (await provider.listInstances()).filter((id) => !id.startsWith('chaos-'));
+  let duplicated = 0;
+  for (const id of everyInstance) {
+    const found = await instanceProblems(provider, id, true);
+    duplicated += found.filter((p) => p.includes('answered twice')).length;
+    problems.push(...found);
+  }
+  const depths = await provider.getQueueDepths();
+  const withActivity = pool.kills.filter((k) => k.activitiesInFlight > 0).length;
+  const figures = {
+    orchestrations: ORCHESTRATIONS,
+    instancesChecked: everyInstance.length,
+    workers: WORKERS,
+    processesKilled: kills,
+    killsWithActivityInFlight: withActivity,
+    lost,
+    wrongOutput: wrong,
+    duplicated,
+    invariantViolations: problems.length,
+    elapsedMs,
+    queues: depths,
+  };
+  console.log(`CHAOS process-crash ${JSON.stringify(figures)}`);
+  assert.deepEqual(problems.slice(0, 20), [], 'every orchestration completes exactly once with a sound history');
+  assert.equal(lost, 0);
+  assert.equal(duplicated, 0);
+  assert.ok(kills >= 10, `the run was long enough to kill workers repeatedly (killed ${kills})`);
+  assert.ok(withActivity > 0, 'some kills landed while an activity was running');
+  assert.equal(depths.orchestratorQueue, 0);
+  assert.equal(depths.workerQueue, 0);
+});

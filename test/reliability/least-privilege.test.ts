@@ -1,0 +1,155 @@
+/**
+ * Least privilege (migration 0009): the schema owner migrates and calls grant_execute_role(role);
+ * the application then runs under `role`, which may only EXECUTE the procedures. The runtime and
+ * the client work under it; the role cannot read, change or create tables, cannot call the
+ * administrative functions or the test clock, and cannot shadow a table with a temporary one.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import type { Client as PgClient } from 'pg';
+import { DATABASE_URL, durox, type Provider, type Runtime } from '../e2e/helpers';
+import { adminConnection, dropSchema, freshSchema, urlAs } from './support';
+
+const role = `durox_app_${randomBytes(4).toString('hex')}`;
+const password = randomBytes(12).toString('hex');
+const schema = freshSchema('rel_least');
+let admin: PgClient;
+let owner: Provider;
+let appUrl: string;
+
+before(async () => {
+  admin = await adminConnection();
+  owner = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema);
+  // Test set-up as the database superuser: a login role with no privileges of its own.
+  await admin.query(`CREATE ROLE "${role}" LOGIN PASSWORD '${password}' NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+  await admin.query(`SELECT "${schema}".grant_execute_role($1)`, [role]);
+  appUrl = urlAs(DATABASE_URL, role, password);
+});
+
+after(async () => {
+  await owner.close();
+  await dropSchema(schema);
+  await admin.query(`DROP OWNED BY "${role}"`);
+  await admin.query(`DROP ROLE IF EXISTS "${role}"`);
+  await admin.end();
+});
+
+async function asApp<T>(work: (client: PgClient) => Promise<T>): Promise<T> {
+  const client = await adminConnection(appUrl);
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function sqlState(client: PgClient, text: string): Promise<string> {
+  try {
+    await client.query(text);
+    return 'succeeded';
+  } catch (error) {
+    return String((error as { code?: string }).code);
+  }
+}
+
+test('the runtime and the client work under a role that can only EXECUTE the procedures', async () => {
+  const provider = await durox.PostgresProvider.connectWithSchema(appUrl, schema);
+  const runtime: Runtime = new durox.Runtime(provider, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
+  try {
+    runtime.registerActivity('Greet', async (_ctx, name: string) => `hello ${name}`);
+    runtime.registerOrchestration('Greeter', function* (ctx, name: string) {
+      ctx.setValue('who', name);
+      yield ctx.scheduleTimer(20);
+      const child: string = yield ctx.scheduleSubOrchestration('Child', name);
+      const greeting: string = yield ctx.scheduleActivity('Greet', name);
+      return `${greeting} / ${child}`;
+    });
+    runtime.registerOrchestration('Child', function* (ctx, name: string) {
+      return yield ctx.scheduleActivity('Greet', `child ${name}`);
+    });
+    await runtime.start();
+    const client = new durox.Client(provider);
+    await client.startOrchestration('lp-1', 'Greeter', 'world');
+    const status = await client.waitForOrchestration('lp-1', 20_000);
+    assert.equal(status.status, 'Completed');
+    assert.equal(status.output, 'hello world / hello child world');
+    assert.equal(await client.getValue('lp-1', 'who'), 'world');
+    assert.ok((await client.readExecutionHistory('lp-1', 1)).length > 5);
+    assert.ok((await client.listAllInstances()).includes('lp-1'));
+  } finally {
+    await runtime.shutdown(100);
+    await provider.close();
+  }
+});
+
+test('the role cannot read, change or create tables, nor call the administrative functions', async () => {
+  await asApp(async (client) => {
+    for (const table of ['instances', 'executions', 'history', 'orchestrator_queue', 'worker_queue', 'kv_store', 'schema_migrations']) {
+      assert.equal(await sqlState(client, `SELECT * FROM "${schema}".${table}`), '42501', `SELECT on ${table} is refused`);
+      assert.equal(await sqlState(client, `DELETE FROM "${schema}".${table}`), '42501', `DELETE on ${table} is refused`);
+    }
+    assert.equal(await sqlState(client, `UPDATE "${schema}".instances SET custom_status = 'x'`), '42501');
+    assert.equal(await sqlState(client, `INSERT INTO "${schema}".history VALUES ('i', 1, 1, 'x', '{}', 0)`), '42501');
+    assert.equal(await sqlState(client, `CREATE TABLE "${schema}".intruder (x int)`), '42501');
+    assert.equal(await sqlState(client, `CREATE FUNCTION "${schema}".intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'`), '42501');
+    assert.equal(await sqlState(client, `SELECT "${schema}".set_test_clock_offset(100000)`), '42501', 'the test clock is not granted');
+    assert.equal(await sqlState(client, `SELECT "${schema}".secure_procedures()`), '42501');
+    assert.equal(await sqlState(client, `SELECT "${schema}".grant_execute_role('${role}')`), '42501');
+    assert.equal(await sqlState(client, `SELECT "${schema}".get_queue_depths()`), 'succeeded', 'procedures are callable');
+  });
+});
+
+test('a temporary table cannot shadow a table used by an elevated procedure (pg_temp is searched last)', async () => {
+  await asApp(async (client) => {
+    await client.query('CREATE TEMP TABLE instances (LIKE pg_catalog.pg_class)');
+    await client.query(
+      `CREATE TEMP TABLE executions AS SELECT 'ghost'::text AS instance_id, 1::bigint AS execution_id, 'Completed'::text AS status,
+         'ghost output'::text AS output, NULL::text AS failure_details, 0::bigint AS started_at_ms, 0::bigint AS completed_at_ms`,
+    );
+    const status = await client.query(`SELECT "${schema}".get_instance_status('ghost') AS result`);
+    assert.equal(status.rows[0].result.status, 'NotFound', 'the procedure read the real table, not the temporary one');
+    const info = await client.query(`SELECT "${schema}".get_instance_info('lp-1') AS result`);
+    assert.equal(info.rows[0].result.instanceId, 'lp-1');
+  });
+});
+
+test('every elevated procedure pins its search_path and nobody else may execute it', async () => {
+  const rows = await admin.query(
+    `SELECT p.proname AS name, p.prosecdef AS definer, p.proconfig AS config,
+            has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
+            has_function_privilege($2, p.oid, 'EXECUTE') AS role_execute
+     FROM pg_proc p WHERE p.pronamespace = $1::regnamespace ORDER BY 1`,
+    [schema, role],
+  );
+  const administrative = new Set(['secure_procedures', 'grant_execute_role', 'set_test_clock_offset']);
+  assert.ok(rows.rows.length > 20);
+  for (const row of rows.rows) {
+    const paths = (row.config as string[]).filter((setting) => setting.startsWith('search_path='));
+    assert.deepEqual(paths, [`search_path=${schema}, pg_catalog, pg_temp`], `${row.name} pins its search_path`);
+    assert.equal(row.public_execute, false, `${row.name} is not executable by PUBLIC`);
+    assert.equal(row.definer, !administrative.has(row.name), `${row.name} security`);
+    assert.equal(row.role_execute, !administrative.has(row.name), `${row.name} granted to the app role`);
+  }
+});
+
+test('functions (re)created by a migration after 0009 are secured by the migration runner', async () => {
+  // Simulate a later migration's CREATE OR REPLACE, which resets SECURITY DEFINER and the grants.
+  await admin.query(`ALTER FUNCTION "${schema}".get_queue_depths() SECURITY INVOKER RESET search_path`);
+  await admin.query(`GRANT EXECUTE ON FUNCTION "${schema}".get_queue_depths() TO PUBLIC`);
+  await admin.query(`DELETE FROM "${schema}".schema_migrations WHERE version = (SELECT max(version) FROM "${schema}".schema_migrations)`);
+  const again = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema);
+  await again.close();
+  const row = await admin.query(
+    `SELECT prosecdef, proconfig, has_function_privilege('public', oid, 'EXECUTE') AS public_execute
+     FROM pg_proc WHERE oid = $1::regprocedure`,
+    [`"${schema}".get_queue_depths()`],
+  );
+  assert.equal(row.rows[0].prosecdef, true);
+  assert.ok(row.rows[0].proconfig.includes(`search_path=${schema}, pg_catalog, pg_temp`));
+  assert.equal(row.rows[0].public_execute, false);
+});
+
+test('grant_execute_role refuses an unknown role with a clear error', async () => {
+  await assert.rejects(admin.query(`SELECT "${schema}".grant_execute_role($1)`, ['no_such_role_x']), /grant_execute_role: role 'no_such_role_x' does not exist/);
+});
