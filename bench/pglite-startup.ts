@@ -11,9 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-if (process.argv.includes('--no-template')) {
-  process.env.DUROX_PGLITE_CACHE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'durox-bench-cache-'));
-}
+const emptyCache = process.argv.includes('--no-template') ? fs.mkdtempSync(path.join(os.tmpdir(), 'durox-bench-cache-')) : undefined;
+if (emptyCache !== undefined) process.env.DUROX_PGLITE_CACHE_DIR = emptyCache;
 
 // Loaded after the cache directory is chosen.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -55,6 +54,7 @@ async function main(): Promise<void> {
   const reopened = await timed('open(dir) existing directory', () => PGliteProvider.open(store));
   await reopened.close();
   fs.rmSync(dir, { recursive: true, force: true });
+  if (emptyCache !== undefined) fs.rmSync(emptyCache, { recursive: true, force: true });
 }
 
 main().catch((error: Error) => {

@@ -21,6 +21,9 @@ import type { Target } from './scenarios';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const QUICK = process.argv.includes('--quick');
+/** `--only=latency,backlog` runs a subset (scenario keys as in the results JSON). */
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
+const selected = (key: string): boolean => ONLY === null || ONLY.includes(key);
 
 /** Runtime options of every target: the documented defaults. */
 const DEFAULT_OPTIONS: RuntimeOptions = {};
@@ -181,7 +184,7 @@ async function main(): Promise<void> {
   const all = [server, pglite, wire, proxy5, proxy35];
   try {
     const latency: Row[] = [];
-    for (const target of all) {
+    for (const target of selected('latency') ? all : []) {
       const runs = target.proxy !== undefined && target !== wire ? sizes.proxyRuns : sizes.latencyRuns;
       latency.push({ target: target.name, ...(await scenarios.latency(target, runs)) });
     }
@@ -189,34 +192,34 @@ async function main(): Promise<void> {
     results.latency = latency;
 
     const idle: Row[] = [];
-    for (const target of [server, pglite, wire]) idle.push({ target: target.name, ...(await scenarios.idle(target, sizes.idleSeconds)) });
+    for (const target of selected('idle') ? [server, pglite, wire] : []) idle.push({ target: target.name, ...(await scenarios.idle(target, sizes.idleSeconds)) });
     printTable('idle runtime: round trips per second', idle);
     results.idle = idle;
 
     const seq5: Row[] = [];
-    for (const target of QUICK ? [server, pglite, proxy35] : all) {
+    for (const target of !selected('sequential5') ? [] : QUICK ? [server, pglite, proxy35] : all) {
       seq5.push({ target: target.name, ...(await scenarios.sequential5(target, sizes.seq5)) });
     }
     printTable(`throughput: ${sizes.seq5} orchestrations x 5 sequential activities (floor ${FLOORS.sequential5.floor})`, seq5);
     results.sequential5 = seq5;
 
     const fan: Row[] = [];
-    for (const target of [server, pglite]) fan.push({ target: target.name, ...(await scenarios.fanOutFanIn(target, sizes.fan, 5)) });
+    for (const target of selected('fanOutFanIn') ? [server, pglite] : []) fan.push({ target: target.name, ...(await scenarios.fanOutFanIn(target, sizes.fan, 5)) });
     printTable(`fan-out/fan-in: ${sizes.fan} orchestrations x 5 parallel activities (floor ${FLOORS.fanOutFanIn5.floor})`, fan);
     results.fanOutFanIn = fan;
 
     const wide: Row[] = [];
-    for (const target of [server, pglite]) wide.push({ target: target.name, ...(await scenarios.wideFanOut(target, sizes.wide)) });
+    for (const target of selected('wideFanOut') ? [server, pglite] : []) wide.push({ target: target.name, ...(await scenarios.wideFanOut(target, sizes.wide)) });
     printTable(`fan-out: 1 orchestration x ${sizes.wide} parallel activities`, wide);
     results.wideFanOut = wide;
 
     const timer: Row[] = [];
-    for (const target of [server, pglite]) timer.push({ target: target.name, ...(await scenarios.timers(target, sizes.timers, 1000)) });
+    for (const target of selected('timers') ? [server, pglite] : []) timer.push({ target: target.name, ...(await scenarios.timers(target, sizes.timers, 1000)) });
     printTable(`timers: ${sizes.timers} orchestrations x 1 s timer, lateness of the code after it`, timer);
     results.timers = timer;
 
     const drained: BacklogResult[] = [];
-    for (const processes of [1, 2, 4]) {
+    for (const processes of selected('backlog') ? [1, 2, 4] : []) {
       const result = await backlog(sizes.backlog, processes);
       drained.push({ ...result, speedupVs1: drained.length === 0 ? 1 : Math.round((result.orchestrationsPerSecond / drained[0].orchestrationsPerSecond) * 100) / 100 });
     }

@@ -37,8 +37,11 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`durox: ${printable(message)}\n`);
-    return exitCodeOf(error);
+    const code = exitCodeOf(error);
+    // Scripts asking for --json get the failure as JSON too (on stderr, so stdout stays empty).
+    if (argv.includes('--json')) process.stderr.write(`${JSON.stringify({ error: message, exitCode: code })}\n`);
+    else process.stderr.write(`durox: ${printable(message)}\n`);
+    return code;
   }
 }
 

@@ -60,6 +60,7 @@ export function page(frame: PageFrame, body: Html): string {
 <meta name="durox-csrf" content="${frame.csrfToken}">
 <meta name="durox-read-only" content="${frame.readOnly ? 'true' : 'false'}">
 <title>${frame.title} · Durox</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/dashboard.css">
 <script src="/static/chart.umd.min.js" defer></script>
 <script src="/static/dashboard.js" defer></script>

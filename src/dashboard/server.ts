@@ -44,8 +44,11 @@ const CHART_JS = join(dirname(require.resolve('chart.js')), 'chart.umd.min.js');
 
 type Env = { Variables: { bearer: boolean } };
 
+/** The statuses the dashboard answers with. */
+type Status = 200 | 202 | 400 | 401 | 403 | 404 | 409 | 500 | 503;
+
 /** HTTP status for an error of the Client or of argument parsing. */
-export function httpStatusOf(error: unknown): number {
+export function httpStatusOf(error: unknown): Status {
   const code = exitCodeOf(error);
   if (code === EXIT_USAGE) return 400;
   if (code === EXIT_NOT_FOUND) return 404;
@@ -67,8 +70,8 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
   const readOnly = options.readOnly === true;
   const app = new Hono<Env>();
   const frame = (title: string, section: PageFrame['section']): PageFrame => ({ title, section, readOnly, csrfToken: security.csrfToken });
-  const htmlPage = (c: Context, title: string, section: PageFrame['section'], body: Parameters<typeof page>[1], status = 200) =>
-    c.html(page(frame(title, section), body), status as 200);
+  const htmlPage = (c: Context, title: string, section: PageFrame['section'], body: Parameters<typeof page>[1], status: Status = 200) =>
+    c.html(page(frame(title, section), body), status);
 
   app.use(
     '*',
@@ -109,7 +112,7 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
 
   app.onError((error, c) => {
     const status = httpStatusOf(error);
-    if (isApi(c.req.path)) return c.json({ error: messageOf(error) }, status as 400);
+    if (isApi(c.req.path)) return c.json({ error: messageOf(error) }, status);
     return htmlPage(c, 'Error', 'instances', errorBody(status === 404 ? 'Not found' : 'Error', messageOf(error)), status);
   });
   app.notFound((c) => (isApi(c.req.path) ? c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404) : htmlPage(c, 'Not found', 'overview', errorBody('Not found', `No page at ${c.req.path}`), 404)));

@@ -29,7 +29,11 @@ export interface InstrumentOptions {
   metrics?: DuroxMetrics;
   /** Tracer for the spans (default: `trace.getTracer('durox')` of the registered OpenTelemetry SDK). */
   tracer?: Tracer;
-  /** Level of the per-turn and per-activity log records (default `debug`). */
+  /**
+   * Level of a structured log record per turn and per activity (instance_id, execution_id, name,
+   * duration_ms) through the process logger (`initTracing` with logFormat 'json' makes them JSON
+   * lines). Omitted: no records, so the instrumentation never installs a logger by itself.
+   */
   logLevel?: LogLevel;
 }
 
@@ -80,7 +84,7 @@ function isLockLost(error: unknown): boolean {
 export function instrumentProvider<P extends Provider>(provider: P, options: InstrumentOptions = {}): P {
   const metrics = options.metrics;
   const tracer = options.tracer ?? trace.getTracer('durox');
-  const logLevel = options.logLevel ?? 'debug';
+  const logLevel = options.logLevel;
   const turns = new Map<string, Lease>();
   const activities = new Map<string, Lease>();
 
@@ -97,7 +101,7 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
     const duration = seconds(lease.startedAt);
     if (leases === turns) metrics?.turnDuration.observe({ orchestration: lease.label, outcome }, duration);
     else metrics?.activityDuration.observe({ activity: lease.label, outcome }, duration);
-    log(logLevel, OBSERVABILITY_TARGET, `${leases === turns ? 'turn' : 'activity'} ${outcome}`, {
+    if (logLevel !== undefined) log(logLevel, OBSERVABILITY_TARGET, `${leases === turns ? 'turn' : 'activity'} ${outcome}`, {
       instance_id: lease.instanceId,
       execution_id: lease.executionId,
       name: lease.label,

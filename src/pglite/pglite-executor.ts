@@ -14,6 +14,10 @@
  *   of {@link PGliteExecutor.subscribe} (PGlite's `onNotification`) right after the statement
  *   that committed it, because that statement ran on the same and only connection. The
  *   subscription never disconnects, so there is nothing to reconnect.
+ * - One process: a data directory may be open in one process only (lock file, store-lock.ts); there
+ *   is no sharing between processes as there is on a server.
+ * - An open engine keeps Node alive up to ~10 s after its last statement (PostgreSQL's idle
+ *   statistics timer runs as a WebAssembly timer), so providers should be closed.
  * - Values are decoded like `pg` does by default (int8 as a decimal string, jsonb parsed,
  *   timestamptz as `Date`), so the provider code sees the same shapes on both drivers.
  */

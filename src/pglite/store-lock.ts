@@ -4,7 +4,8 @@
  * PGlite is a single in-process backend with no shared memory between processes: two processes
  * writing the same data directory would corrupt it. The owner therefore holds a lock file naming
  * its pid and host. A lock whose pid no longer runs on this host is stale (the owner crashed or was
- * killed) and is taken over.
+ * killed) and is taken over. Known limit: two processes taking over the same stale lock at the
+ * same instant could both remove it; node offers no portable flock() to close that window.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

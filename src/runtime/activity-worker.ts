@@ -142,11 +142,7 @@ export class ActivityWorkerPool {
         const mark = gate.mark;
         let lease: WorkItemLease | null;
         try {
-          lease = await provider.fetchWorkItem({
-            lockTimeoutMs: options.workerLockTimeoutMs,
-            tagFilter: options.tagFilter,
-            session: this.deps.sessions.fetchConfig(slot),
-          });
+          lease = await this.fetchLease(slot);
           faults.recovered('fetch_work_item');
           failures = 0;
         } catch (error) {
@@ -170,13 +166,31 @@ export class ActivityWorkerPool {
           await this.giveBack(lease);
           return;
         }
-        this.deps.sessions.touch(lease.item.sessionId ?? null);
-        await this.process(lease, slot);
-        this.deps.sessions.touch(lease.item.sessionId ?? null);
+        const sessionDone = this.deps.sessions.begin(lease.item.sessionId ?? null);
+        try {
+          await this.process(lease, slot);
+        } finally {
+          sessionDone();
+        }
         if (reason !== 'drain') reason = gate.take() ?? 'idle';
       }
     } finally {
       release();
+    }
+  }
+
+  /** One fetch of `slot`, session-capable while this runtime is below its session capacity. */
+  private async fetchLease(slot: number): Promise<WorkItemLease | null> {
+    const { provider, options, sessions } = this.deps;
+    const reservation = sessions.reserveFetch(slot);
+    try {
+      return await provider.fetchWorkItem({
+        lockTimeoutMs: options.workerLockTimeoutMs,
+        tagFilter: options.tagFilter,
+        session: reservation.config,
+      });
+    } finally {
+      reservation.release();
     }
   }
 

@@ -12,6 +12,7 @@
  * - `workerTagFilter`: `defaultOnly`.
  * Unknown keys are ignored, as in the reference.
  */
+import { MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from '../core/limits';
 import type { TagFilter as ProviderTagFilter } from '../provider/contract';
 
 /** Which activity tags this runtime's workers serve. */
@@ -105,6 +106,15 @@ function positive(value: unknown, fallback: number, field: string): number {
 function tagList(value: unknown, field: string): string[] {
   if (!Array.isArray(value) || value.some((t) => typeof t !== 'string' || t.length === 0)) {
     throw new Error(`Invalid runtime option workerTagFilter.${field}: expected an array of non-empty strings`);
+  }
+  if (value.length > MAX_WORKER_TAGS) {
+    throw new Error(`Invalid runtime option workerTagFilter.${field}: ${value.length} tags exceed MAX_WORKER_TAGS (${MAX_WORKER_TAGS})`);
+  }
+  for (const tag of value as string[]) {
+    const bytes = Buffer.byteLength(tag, 'utf8');
+    if (bytes > MAX_TAG_NAME_BYTES) {
+      throw new Error(`Invalid runtime option workerTagFilter.${field}: tag of ${bytes} bytes exceeds MAX_TAG_NAME_BYTES (${MAX_TAG_NAME_BYTES})`);
+    }
   }
   return [...(value as string[])];
 }

@@ -3,9 +3,10 @@
  *
  * - Owner identity: `workerNodeId` when set (shared by every slot, so a restarted node keeps its
  *   sessions), otherwise one identity per slot, `work-<idx>-<runtimeId>`.
- * - Capacity: while this runtime holds fewer than `maxSessionsPerRuntime` distinct active
- *   sessions its slots fetch with a session config (session items become eligible); at capacity
- *   they fetch only items without a session, so sessions spread over runtimes.
+ * - Capacity: a runtime works on at most `maxSessionsPerRuntime` distinct sessions at once (those
+ *   with an activity running here, plus fetches that could claim one). Below that its slots fetch
+ *   with a session config (session items become eligible); at capacity they fetch only items
+ *   without a session, so further sessions go to other runtimes.
  * - A background task renews the locks of sessions that are not idle and sweeps orphaned session
  *   rows. A session unpins once it has been idle for `sessionIdleTimeoutMs`: its lock is no longer
  *   renewed and lapses at most one session lock later. The session lock is 30 s, shortened to the
@@ -30,8 +31,10 @@ export interface SessionManagerOptions {
 }
 
 export class SessionManager {
-  /** Session id -> local time (ms) of its last fetch or completion on this runtime. */
-  private readonly active = new Map<string, number>();
+  /** Session id -> number of its activities running on this runtime. */
+  private readonly running = new Map<string, number>();
+  /** Session-capable fetches in flight: each may claim one more session. */
+  private pendingFetches = 0;
   private readonly lockTimeoutMs: number;
   private renewTimer: NodeJS.Timeout | null = null;
   private cleanupTimer: NodeJS.Timeout | null = null;
@@ -50,22 +53,42 @@ export class SessionManager {
     return this.options.workerNodeId ?? `work-${slot}-${this.options.runtimeId}`;
   }
 
-  /** Session side of the next fetch of `slot`: null at capacity (only items without a session). */
-  fetchConfig(slot: number): SessionFetchConfig | null {
-    this.forgetIdle();
-    if (this.active.size >= this.options.maxSessionsPerRuntime) return null;
-    return { ownerId: this.ownerFor(slot), lockTimeoutMs: this.lockTimeoutMs };
+  /**
+   * Session side of the next fetch of `slot`, reserved until `release` is called (right after the
+   * fetch): null at capacity, meaning only items without a session.
+   */
+  reserveFetch(slot: number): { config: SessionFetchConfig | null; release: () => void } {
+    if (this.running.size + this.pendingFetches >= this.options.maxSessionsPerRuntime) {
+      return { config: null, release: () => undefined };
+    }
+    this.pendingFetches += 1;
+    let released = false;
+    return {
+      config: { ownerId: this.ownerFor(slot), lockTimeoutMs: this.lockTimeoutMs },
+      release: () => {
+        if (!released) this.pendingFetches -= 1;
+        released = true;
+      },
+    };
   }
 
-  /** Records activity on a session this runtime fetched or completed an item of. */
-  touch(sessionId: string | null): void {
-    if (sessionId !== null) this.active.set(sessionId, Date.now());
+  /** Counts an activity of `sessionId` running here; call the returned function when it ends. */
+  begin(sessionId: string | null): () => void {
+    if (sessionId === null) return () => undefined;
+    this.running.set(sessionId, (this.running.get(sessionId) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      const left = (this.running.get(sessionId) ?? 1) - 1;
+      if (left <= 0) this.running.delete(sessionId);
+      else this.running.set(sessionId, left);
+    };
   }
 
-  /** Number of distinct sessions this runtime currently counts as active. */
+  /** Distinct sessions with an activity running on this runtime. */
   get activeCount(): number {
-    this.forgetIdle();
-    return this.active.size;
+    return this.running.size;
   }
 
   /** Starts renewal and cleanup for the owner identities of `slots` worker slots. */
@@ -87,11 +110,6 @@ export class SessionManager {
     if (this.cleanupTimer !== null) clearInterval(this.cleanupTimer);
     this.renewTimer = null;
     this.cleanupTimer = null;
-  }
-
-  private forgetIdle(): void {
-    const cutoff = Date.now() - this.options.sessionIdleTimeoutMs;
-    for (const [sessionId, last] of this.active) if (last <= cutoff) this.active.delete(sessionId);
   }
 
   private async renew(): Promise<void> {

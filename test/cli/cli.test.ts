@@ -3,7 +3,7 @@
  * real PostgreSQL schema, checking exit codes, --json documents and what changed in the store.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,6 +180,41 @@ describe('durox CLI', () => {
     assert.equal(badSchema.code, 2);
     const down = await durox(['--database', 'postgres://nobody@127.0.0.1:1/none', 'list']);
     assert.equal(down.code, 5, down.stderr);
+  });
+
+  it('reports failures as JSON on stderr under --json', async () => {
+    const run = await durox([...s, '--json', 'show', 'no-such']);
+    assert.equal(run.code, 3);
+    assert.equal(run.stdout, '');
+    assert.deepEqual(JSON.parse(run.stderr), { error: 'Instance no-such not found', exitCode: 3 });
+  });
+
+  it('dashboard serves until SIGTERM and exits 0', async () => {
+    const child = spawn(process.execPath, [BIN, ...s, '--json', 'dashboard', '--port', '0', '--read-only'], {
+      env: { PATH: process.env.PATH, DUROX_DATABASE_URL: DATABASE_URL },
+    });
+    try {
+      const started = await new Promise<{ url: string; readOnly: boolean }>((resolve, reject) => {
+        let buffered = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString('utf8');
+          try {
+            resolve(JSON.parse(buffered));
+          } catch {
+            // The JSON document is not complete yet.
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`dashboard exited early with ${code}`)));
+      });
+      assert.match(started.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(started.readOnly, true);
+      assert.equal((await fetch(`${started.url}/healthz`)).status, 200);
+      assert.match(await (await fetch(`${started.url}/metrics`)).text(), /durox_instances\{status="completed"\} [1-9]\d*/);
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    }
   });
 
   it('works on an embedded data directory with --data-dir', async () => {

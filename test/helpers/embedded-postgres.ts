@@ -17,6 +17,8 @@ import { dirname, join } from 'node:path';
 export interface EmbeddedPostgres {
   /** Connection URL (user postgres). */
   url: string;
+  /** Fast shutdown (open connections are terminated) and start again on the same data and port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,7 +90,8 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
     user: 'postgres',
     password: PASSWORD,
     authMethod: 'scram-sha-256',
-    persistent: false,
+    // Kept across restart(); stop() removes the whole parent directory itself.
+    persistent: true,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${parent}`, '-c', 'max_connections=300'],
     onLog: () => undefined,
     onError: () => undefined,
@@ -104,6 +107,10 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
   }
   return {
     url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/durox`,
+    restart: async () => {
+      await server.stop();
+      await server.start();
+    },
     stop: async () => {
       await server.stop();
       rmSync(parent, { recursive: true, force: true });

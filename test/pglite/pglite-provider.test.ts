@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,8 +9,16 @@ import type { StartOrchestrationItem } from '../../src/core/types';
 import { PGliteProvider } from '../../src/pglite';
 import { latestMigrationVersion } from '../../src/postgres/migrations';
 
+const tempDirs: string[] = [];
+after(() => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory, removed after the file's tests (data directories weigh ~40 MB). */
 function tempDir(label: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `durox-pglite-${label}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `durox-pglite-${label}-`));
+  tempDirs.push(dir);
+  return dir;
 }
 
 function start(instance: string): StartOrchestrationItem {
@@ -169,4 +177,25 @@ test('in-memory stores are isolated from each other and discarded on close', asy
   const c = await PGliteProvider.inMemory();
   assert.equal((await c.getQueueDepths()).orchestratorQueue, 0);
   await c.close();
+});
+
+test('the shared in-memory engine closes once its last store is closed, so the process can exit', async () => {
+  const entry = path.join(__dirname, '..', '..', 'src', 'pglite', 'index.js');
+  // An engine left open keeps Node alive ~10 s after its last statement; a closed one does not.
+  const script = `const { PGliteProvider } = require(${JSON.stringify(entry)});
+    (async () => {
+      const a = await PGliteProvider.inMemory();
+      const b = await PGliteProvider.inMemory();
+      await a.close();
+      await b.getQueueDepths();
+      await b.close();
+      process.stdout.write(String(Date.now()));
+    })();`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let closedAt = '';
+  child.stdout.on('data', (chunk: Buffer) => (closedAt += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0);
+  const lingerMs = Date.now() - Number(closedAt);
+  assert.ok(lingerMs < 5000, `process exited ${lingerMs} ms after the last close`);
 });

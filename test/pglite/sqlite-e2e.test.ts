@@ -14,6 +14,14 @@ const { SqliteProvider, Client, Runtime } = require('durox') as typeof import('.
 
 type Provider = Awaited<ReturnType<typeof SqliteProvider.inMemory>>;
 let provider: Provider;
+const tempDirs: string[] = [];
+
+/** A fresh directory, removed after the file's tests (data directories weigh ~40 MB). */
+function tempDir(label: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `durox-${label}-`));
+  tempDirs.push(dir);
+  return dir;
+}
 let client: InstanceType<typeof Client>;
 let runtime: InstanceType<typeof Runtime>;
 const chargeAttempts = new Map<string, number>();
@@ -52,6 +60,7 @@ before(async () => {
 after(async () => {
   await runtime.shutdown(100);
   await provider.close();
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('hello world runs on SqliteProvider.inMemory()', async () => {
@@ -92,7 +101,7 @@ test('in-memory providers do not see each other', async () => {
 });
 
 test('open() takes sqlite: paths, creates parent directories and keeps the data', async () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'durox-sqlite-'));
+  const root = tempDir('sqlite');
   const file = path.join(root, 'a', 'b', 'app.db');
   const first = await SqliteProvider.open(`sqlite:${file}`);
   await new Client(first).startOrchestration('kept', 'HelloWorld', 'disk');
@@ -119,7 +128,7 @@ test('open() takes sqlite: paths, creates parent directories and keeps the data'
 });
 
 test('open() failures use the documented texts', async () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'durox-sqlite-bad-'));
+  const root = tempDir('sqlite-bad');
   fs.writeFileSync(path.join(root, 'report.txt'), 'not a store');
   await assert.rejects(SqliteProvider.open(root), /^Error: Failed to open SQLite: .*not a Durox data directory/);
   const blocker = path.join(root, 'report.txt');
@@ -127,7 +136,7 @@ test('open() failures use the documented texts', async () => {
 });
 
 test('npm start demo runs orders to completion on the embedded store and exits 0', () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durox-demo-'));
+  const dataDir = tempDir('demo');
   const demo = path.join(__dirname, '..', '..', 'src', 'demo', 'main.js');
   const run = spawnSync(process.execPath, [demo, '--orders', '6', '--data-dir', dataDir], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(run.status, 0, run.stderr + run.stdout);

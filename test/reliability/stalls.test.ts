@@ -66,7 +66,11 @@ test('a worker paused mid-activity past its lock timeout: another takes over, th
     assert.equal(status.output, 'survivor did the job');
     worker.child.kill('SIGCONT');
     await eventually(async () => (worker.output().includes('activity finished') ? true : undefined), 15_000, 'the paused activity to finish');
-    await sleep(1500);
+    await eventually(
+      async () => (/activity result discarded|lost its lock/.test(worker.output()) ? true : undefined),
+      10_000,
+      'the paused worker to report its refused result',
+    );
     const after = await client.getStatus(id);
     assert.equal(after.output, JSON.stringify('survivor did the job'), 'the late result changed nothing');
     const kinds = (await provider.readHistory(id)).map((e) => e.kind);

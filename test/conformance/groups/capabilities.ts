@@ -10,12 +10,16 @@ function startedAt(instanceId: string, duroxVersion: string, executionId = 1): H
   return { ...started(instanceId, executionId), duroxVersion };
 }
 
-/** Creates an instance whose execution 1 was started by Durox `duroxVersion`, with one message queued. */
-async function pinned(provider: Provider, instanceId: string, duroxVersion: string): Promise<void> {
-  await provider.enqueueOrchestratorWork(startItem(instanceId));
-  const item = await fetchItem(provider, instanceId);
-  await provider.ackOrchestrationItem(item.lockToken, turn(instanceId, { historyDelta: [startedAt(instanceId, duroxVersion)] }));
-  await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: instanceId, name: 'e', data: '1' });
+/** Creates instances whose execution 1 was started by Durox `duroxVersion`, then queues one message for each. */
+async function pinned(provider: Provider, ...instances: Array<[instanceId: string, duroxVersion: string]>): Promise<void> {
+  for (const [instanceId, duroxVersion] of instances) {
+    await provider.enqueueOrchestratorWork(startItem(instanceId));
+    const item = await fetchItem(provider, instanceId);
+    await provider.ackOrchestrationItem(item.lockToken, turn(instanceId, { historyDelta: [startedAt(instanceId, duroxVersion)] }));
+  }
+  for (const [instanceId] of instances) {
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: instanceId, name: 'e', data: '1' });
+  }
 }
 
 function fetchIn(provider: Provider, versionRange: VersionRange | null) {
@@ -26,9 +30,7 @@ export function defineCapabilityTests(factory: ProviderTestFactory): void {
   describe(`${factory.name}: capability filtering`, () => {
     it('serves only instances pinned inside the inclusive range; no filter serves all', () =>
       withHarness(factory, async ({ provider }) => {
-        await pinned(provider, 'v1', '1.0.0');
-        await pinned(provider, 'v1-top', '1.9.99');
-        await pinned(provider, 'v2', '2.0.0');
+        await pinned(provider, ['v1', '1.0.0'], ['v1-top', '1.9.99'], ['v2', '2.0.0']);
         const v1 = { min: '1.0.0', max: '1.9.99' };
         const first = await fetchIn(provider, v1);
         const second = await fetchIn(provider, v1);
@@ -42,7 +44,7 @@ export function defineCapabilityTests(factory: ProviderTestFactory): void {
     it('a skipped instance is never locked, and a second filtered fetch of a locked one gets nothing', () =>
       withHarness(factory, async ({ provider, openPeer }) => {
         const peer = await openPeer();
-        await pinned(provider, 'new', '3.1.0');
+        await pinned(provider, ['new', '3.1.0']);
         assert.equal(await fetchIn(provider, { min: '0.0.0', max: '3.0.99' }), null);
         const item = await fetchIn(peer, { min: '3.0.0', max: '3.99.0' });
         assert.equal(item?.instanceId, 'new', 'a compatible fetcher gets it at once');
@@ -54,13 +56,13 @@ export function defineCapabilityTests(factory: ProviderTestFactory): void {
       withHarness(factory, async ({ provider }) => {
         await provider.enqueueOrchestratorWork(startItem('brand-new'));
         assert.equal((await fetchIn(provider, { min: '9.0.0', max: '9.0.0' }))?.instanceId, 'brand-new');
-        await pinned(provider, 'odd', 'not-a-version');
+        await pinned(provider, ['odd', 'not-a-version']);
         assert.equal((await fetchIn(provider, { min: '9.0.0', max: '9.0.0' }))?.instanceId, 'odd');
       }));
 
     it('the pinned version stays for the execution, and a continue-as-new execution gets its own', () =>
       withHarness(factory, async ({ provider }) => {
-        await pinned(provider, 'can', '1.0.0');
+        await pinned(provider, ['can', '1.0.0']);
         let item = await fetchIn(provider, { min: '1.0.0', max: '1.0.0' });
         await provider.ackOrchestrationItem(item!.lockToken, turn('can', { historyDelta: [event('can', 1, 2, { kind: 'CustomStatusUpdated', status: 'x' })] }));
         await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'can', name: 'e', data: '1' });
@@ -83,7 +85,7 @@ export function defineCapabilityTests(factory: ProviderTestFactory): void {
 
     it('the filter runs before history is decoded: an excluded corrupted instance yields nothing, not a history error', () =>
       withHarness(factory, async ({ provider, corruptHistory }) => {
-        await pinned(provider, 'broken', '99.0.0');
+        await pinned(provider, ['broken', '99.0.0']);
         await corruptHistory('broken');
         assert.equal(await fetchIn(provider, { min: '0.0.0', max: '1.0.0' }), null);
         const item = await fetchIn(provider, null);

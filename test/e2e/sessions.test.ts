@@ -1,0 +1,141 @@
+/**
+ * Worker sessions end to end (runtime-and-api.md sections 1.8, 2.2 and 2.13): affinity of a
+ * session to one worker identity, retry on a session, maxSessionsPerRuntime spreading sessions
+ * over runtimes, idle unpinning, and the start-up validation of sessionIdleTimeoutMs.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { connect, durox, sleep, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+
+let provider: Provider;
+let client: Client;
+const runtimes: Runtime[] = [];
+const failuresLeft = new Map<string, number>();
+
+/** Activities that report which node ran them; `Flaky` fails its first two attempts per key. */
+function registerActivities(rt: Runtime, node: string): void {
+  rt.registerActivity('Where', async (_ctx, delayMs: number) => {
+    await sleep(delayMs);
+    return node;
+  });
+  rt.registerActivity('Flaky', (ctx, key: string) => {
+    const left = failuresLeft.get(key) ?? 2;
+    failuresLeft.set(key, left - 1);
+    if (left > 0) throw new Error(`attempt on ${node} fails`);
+    return { node, session: ctx.sessionId };
+  });
+}
+
+function registerOrchestrations(rt: Runtime): void {
+  rt.registerOrchestration('SameSession', function* (ctx, input: { session: string; count: number }) {
+    const nodes: string[] = [];
+    for (let i = 0; i < input.count; i += 1) nodes.push(yield ctx.scheduleActivityOnSession('Where', 5, input.session));
+    const parallel: string[] = yield ctx.all(
+      Array.from({ length: 4 }, () => ctx.scheduleActivityOnSession('Where', 20, input.session)),
+    );
+    return [...nodes, ...parallel];
+  });
+  rt.registerOrchestration('RetryOnSession', function* (ctx, input: { session: string; key: string }) {
+    const first = yield ctx.scheduleActivityOnSession('Where', 0, input.session);
+    const retried = yield ctx.scheduleActivityWithRetryOnSession(
+      'Flaky',
+      input.key,
+      { maxAttempts: 3, backoff: 'fixed', timeoutMs: 10_000 },
+      input.session,
+    );
+    return { first, retried };
+  });
+  rt.registerOrchestration('TwoSessions', function* (ctx, input: { a: string; b: string }) {
+    return yield ctx.all([ctx.scheduleActivityOnSession('Where', 600, input.a), ctx.scheduleActivityOnSession('Where', 600, input.b)]);
+  });
+}
+
+before(async () => {
+  provider = await connect('sessions');
+  client = new durox.Client(provider);
+  for (const node of ['node-a', 'node-b']) {
+    runtimes.push(
+      await startRuntime(
+        provider,
+        (rt) => {
+          registerActivities(rt, node);
+          registerOrchestrations(rt);
+        },
+        { workerNodeId: node, workerConcurrency: 3, maxSessionsPerRuntime: 1 },
+      ),
+    );
+  }
+});
+
+after(async () => {
+  for (const runtime of runtimes) await runtime.shutdown(100);
+  await provider.close();
+});
+
+test('every activity of a session runs on the worker that owns it, sequential and parallel alike', async () => {
+  for (const session of ['plain-session', "hostile'); DROP TABLE sessions; --\u{1F600}"]) {
+    const id = uid('same');
+    await client.startOrchestration(id, 'SameSession', { session, count: 4 });
+    const status = await client.waitForOrchestration(id, 20_000);
+    assert.equal(status.status, 'Completed', status.error);
+    const nodes = status.output as unknown as string[];
+    assert.equal(nodes.length, 8);
+    assert.equal(new Set(nodes).size, 1, `one node ran session ${JSON.stringify(session)}: ${nodes.join(', ')}`);
+  }
+});
+
+test('retry on a session keeps every attempt on the session owner', async () => {
+  const id = uid('retry');
+  const session = uid('retry-session');
+  await client.startOrchestration(id, 'RetryOnSession', { session, key: id });
+  const status = await client.waitForOrchestration(id, 20_000);
+  assert.equal(status.status, 'Completed', status.error);
+  const output = status.output as unknown as { first: string; retried: { node: string; session: string } };
+  assert.equal(output.retried.node, output.first, 'the successful third attempt ran where the session lives');
+  assert.equal(output.retried.session, session, 'the activity context reports its session');
+  assert.equal(failuresLeft.get(id), -1, 'two failed attempts, then success');
+});
+
+test('with maxSessionsPerRuntime 1, two concurrent sessions are spread over the two runtimes', async () => {
+  const id = uid('two');
+  await client.startOrchestration(id, 'TwoSessions', { a: uid('sa'), b: uid('sb') });
+  const status = await client.waitForOrchestration(id, 20_000);
+  assert.equal(status.status, 'Completed', status.error);
+  assert.deepEqual([...(status.output as unknown as string[])].sort(), ['node-a', 'node-b']);
+});
+
+test('a session unpins after its idle timeout and moves to another worker', async () => {
+  const local = await connect('sessions_idle');
+  const localClient = new durox.Client(local);
+  const options = { workerLockTimeoutMs: 2_000, sessionIdleTimeoutMs: 1_500 };
+  const first = await startRuntime(local, (rt) => {
+    registerActivities(rt, 'first');
+    registerOrchestrations(rt);
+  }, { ...options, workerNodeId: 'first' });
+  const session = uid('idle-session');
+  const one = uid('idle');
+  await localClient.startOrchestration(one, 'SameSession', { session, count: 1 });
+  assert.deepEqual(new Set((await localClient.waitForOrchestration(one, 20_000)).output as unknown as string[]), new Set(['first']));
+  await first.shutdown(100);
+  const second = await startRuntime(local, (rt) => {
+    registerActivities(rt, 'second');
+    registerOrchestrations(rt);
+  }, { ...options, workerNodeId: 'second' });
+  try {
+    const started = Date.now();
+    const two = uid('idle');
+    await localClient.startOrchestration(two, 'SameSession', { session, count: 1 });
+    const status = await localClient.waitForOrchestration(two, 20_000);
+    assert.deepEqual(new Set(status.output as unknown as string[]), new Set(['second']), 'the lapsed session is claimed by the new worker');
+    assert.ok(Date.now() - started < 10_000, 'unpinned within a few idle timeouts, not the 30 s session lock');
+  } finally {
+    await second.shutdown(100);
+    await local.close();
+  }
+});
+
+test('start refuses an idle timeout not above workerLockTimeoutMs - 5 s, naming the option', async () => {
+  const runtime = new durox.Runtime(provider, { workerLockTimeoutMs: 30_000, sessionIdleTimeoutMs: 20_000 });
+  await assert.rejects(runtime.start(), /sessionIdleTimeoutMs \(20000\) must exceed 25000 ms/);
+  assert.throws(() => new durox.Runtime(provider, { maxSessionsPerRuntime: 0 }), /maxSessionsPerRuntime/);
+});
