@@ -10,7 +10,9 @@
  * Those statements, the EXPLAINs and the final DROP SCHEMA are bench scaffolding on a validated
  * schema name, never product code.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Client } from '../src/client/client';
 import { applyMigrations } from '../src/postgres/migrations';
 import { PgExecutor } from '../src/postgres/pg-executor';
@@ -76,6 +78,17 @@ async function main(): Promise<void> {
       ['throughput 1h/1min', () => client.getThroughput(Date.now() - 3_600_000, 60_000)],
     ];
     for (const [name, work] of cases) console.log(`${name.padEnd(30)} median ${(await timeMs(work)).toFixed(2)} ms over ${RUNS} runs`);
+
+    // The whole CLI: process start, connect (migrations already applied), one page, print.
+    const bin = join(__dirname, '..', 'src', 'cli', 'main.js');
+    const cli = (args: string[]) => async () =>
+      execFileSync(process.execPath, [bin, '--database', DATABASE_URL, '--schema', schema, ...args], { stdio: 'pipe' });
+    for (const args of [['list'], ['list', '--status', 'Failed'], ['--json', 'list', '--limit', '1000']]) {
+      const start = process.hrtime.bigint();
+      const runs = 5;
+      for (let i = 0; i < runs; i++) await cli(args)();
+      console.log(`${`durox ${args.join(' ')}`.padEnd(30)} ${(Number(process.hrtime.bigint() - start) / 1e6 / runs).toFixed(0)} ms per process (mean of ${runs})`);
+    }
 
     // The plans: the same statement shapes list_instances_page assembles, run through EXPLAIN.
     const plans: Array<[string, string, unknown[]]> = [

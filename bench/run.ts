@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Client, PGliteProvider, PostgresProvider, type RuntimeOptions } from '../src/index';
 import { PgExecutor } from '../src/postgres/pg-executor';
@@ -62,24 +63,50 @@ function pgliteTarget(): Target {
   };
 }
 
-async function proxyTarget(delayMs: number): Promise<Target> {
+/** Options of the "wide" proxied target: enough slots and connections to fill a 70 ms link. */
+const WIDE_OPTIONS: RuntimeOptions = { orchestrationConcurrency: 32, workerConcurrency: 32 };
+const WIDE_POOL = 64;
+
+async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
   const server = new URL(DATABASE_URL);
   const proxy = await LatencyProxy.start(server.hostname, Number(server.port || 5432), delayMs);
   const viaProxy = new URL(DATABASE_URL);
   viaProxy.hostname = '127.0.0.1';
   viaProxy.port = String(proxy.port);
   return {
-    name: `server+proxy ${delayMs} ms each way`,
+    name: `server+proxy ${delayMs} ms each way${wide ? ` (32+32 slots, pool ${WIDE_POOL})` : ''}`,
     proxy,
-    runtimeOptions: DEFAULT_OPTIONS,
+    runtimeOptions: wide ? WIDE_OPTIONS : DEFAULT_OPTIONS,
     open: async () => {
       const schema = newSchema();
       // Migrate directly; only the workload goes through the proxy.
       await (await PostgresProvider.connectWithSchema(DATABASE_URL, schema)).close();
-      return new PostgresProvider(PgExecutor.fromUrl(viaProxy.toString()), schema, 'postgres');
+      return new PostgresProvider(PgExecutor.fromUrl(viaProxy.toString(), wide ? WIDE_POOL : undefined), schema, 'postgres');
     },
     dispose: (provider) => dropSchema((provider as PostgresProvider).schema),
   };
+}
+
+/**
+ * Runs one measurement and adds what the whole machine was doing meanwhile: CPU busy % over both
+ * cores (this bench, PostgreSQL and anything else running) and the 1-minute load average. A busy
+ * % near 100 says the CPU, not round trips, bounded the result.
+ */
+async function withMachine<T extends object>(work: () => Promise<T>): Promise<T & { machineCpuBusyPct: number; load1: number }> {
+  const total = (): { busy: number; all: number } =>
+    cpus().reduce(
+      (sum, cpu) => {
+        const t = cpu.times;
+        const all = t.user + t.nice + t.sys + t.idle + t.irq;
+        return { busy: sum.busy + all - t.idle, all: sum.all + all };
+      },
+      { busy: 0, all: 0 },
+    );
+  const before = total();
+  const result = await work();
+  const after = total();
+  const busy = (after.busy - before.busy) / Math.max(1, after.all - before.all);
+  return { ...result, machineCpuBusyPct: Math.round(busy * 100), load1: Math.round(loadavg()[0] * 10) / 10 };
 }
 
 // --- backlog: several runtime processes drain one queue ------------------------------------------
@@ -166,7 +193,7 @@ const FLOORS = {
 
 async function main(): Promise<void> {
   const sizes = QUICK
-    ? { latencyRuns: 30, proxyRuns: 10, idleSeconds: 2, seq5: 50, fan: 100, wide: 200, timers: 50, backlog: 500 }
+    ? { latencyRuns: 30, proxyRuns: 8, idleSeconds: 2, seq5: 50, fan: 100, wide: 200, timers: 50, backlog: 300 }
     : { latencyRuns: 200, proxyRuns: 200, idleSeconds: 5, seq5: 200, fan: 1000, wide: 1000, timers: 500, backlog: 10_000 };
   const results: Record<string, unknown> = {
     startedAt: new Date().toISOString(),
@@ -181,52 +208,53 @@ async function main(): Promise<void> {
   const wire = await proxyTarget(0);
   const proxy5 = await proxyTarget(5);
   const proxy35 = await proxyTarget(35);
+  const proxy35wide = await proxyTarget(35, true);
   const all = [server, pglite, wire, proxy5, proxy35];
   try {
     const latency: Row[] = [];
     for (const target of selected('latency') ? all : []) {
       const runs = target.proxy !== undefined && target !== wire ? sizes.proxyRuns : sizes.latencyRuns;
-      latency.push({ target: target.name, ...(await scenarios.latency(target, runs)) });
+      latency.push({ target: target.name, ...(await withMachine(() => scenarios.latency(target, runs))) });
     }
     printTable(`latency: 1-activity orchestration, start to completion (floor ${FLOORS.latency.floor} round trips + 1 status read)`, latency);
     results.latency = latency;
 
     const idle: Row[] = [];
-    for (const target of selected('idle') ? [server, pglite, wire] : []) idle.push({ target: target.name, ...(await scenarios.idle(target, sizes.idleSeconds)) });
+    for (const target of selected('idle') ? [server, pglite, wire] : []) idle.push({ target: target.name, ...(await withMachine(() => scenarios.idle(target, sizes.idleSeconds))) });
     printTable('idle runtime: round trips per second', idle);
     results.idle = idle;
 
     const seq5: Row[] = [];
-    for (const target of !selected('sequential5') ? [] : QUICK ? [server, pglite, proxy35] : all) {
-      seq5.push({ target: target.name, ...(await scenarios.sequential5(target, sizes.seq5)) });
+    for (const target of !selected('sequential5') ? [] : QUICK ? [server, pglite, proxy35wide] : [...all, proxy35wide]) {
+      seq5.push({ target: target.name, ...(await withMachine(() => scenarios.sequential5(target, sizes.seq5))) });
     }
     printTable(`throughput: ${sizes.seq5} orchestrations x 5 sequential activities (floor ${FLOORS.sequential5.floor})`, seq5);
     results.sequential5 = seq5;
 
     const fan: Row[] = [];
-    for (const target of selected('fanOutFanIn') ? [server, pglite] : []) fan.push({ target: target.name, ...(await scenarios.fanOutFanIn(target, sizes.fan, 5)) });
+    for (const target of selected('fanOutFanIn') ? [server, pglite] : []) fan.push({ target: target.name, ...(await withMachine(() => scenarios.fanOutFanIn(target, sizes.fan, 5))) });
     printTable(`fan-out/fan-in: ${sizes.fan} orchestrations x 5 parallel activities (floor ${FLOORS.fanOutFanIn5.floor})`, fan);
     results.fanOutFanIn = fan;
 
     const wide: Row[] = [];
-    for (const target of selected('wideFanOut') ? [server, pglite] : []) wide.push({ target: target.name, ...(await scenarios.wideFanOut(target, sizes.wide)) });
+    for (const target of selected('wideFanOut') ? [server, pglite] : []) wide.push({ target: target.name, ...(await withMachine(() => scenarios.wideFanOut(target, sizes.wide))) });
     printTable(`fan-out: 1 orchestration x ${sizes.wide} parallel activities`, wide);
     results.wideFanOut = wide;
 
     const timer: Row[] = [];
-    for (const target of selected('timers') ? [server, pglite] : []) timer.push({ target: target.name, ...(await scenarios.timers(target, sizes.timers, 1000)) });
+    for (const target of selected('timers') ? [server, pglite] : []) timer.push({ target: target.name, ...(await withMachine(() => scenarios.timers(target, sizes.timers, 1000))) });
     printTable(`timers: ${sizes.timers} orchestrations x 1 s timer, lateness of the code after it`, timer);
     results.timers = timer;
 
     const drained: BacklogResult[] = [];
     for (const processes of selected('backlog') ? [1, 2, 4] : []) {
-      const result = await backlog(sizes.backlog, processes);
+      const result = await withMachine(() => backlog(sizes.backlog, processes));
       drained.push({ ...result, speedupVs1: drained.length === 0 ? 1 : Math.round((result.orchestrationsPerSecond / drained[0].orchestrationsPerSecond) * 100) / 100 });
     }
     printTable(`backlog: ${sizes.backlog} queued 1-activity orchestrations drained by runtimes in separate processes (server)`, drained as unknown as Row[]);
     results.backlog = drained;
   } finally {
-    for (const target of [wire, proxy5, proxy35]) await target.proxy?.close();
+    for (const target of [wire, proxy5, proxy35, proxy35wide]) await target.proxy?.close();
   }
 
   results.finishedAt = new Date().toISOString();

@@ -4,7 +4,6 @@
  * Opening migrates the schema to this build's latest version, as every Durox provider does.
  */
 import { Client } from '../client/client';
-import { PGliteProvider } from '../pglite';
 import { PostgresProvider } from '../postgres';
 import type { Provider } from '../provider/contract';
 import { CliError, EXIT_UNAVAILABLE, usageError } from './errors';
@@ -45,6 +44,8 @@ export async function openStore(options: ConnectionOptions, env: NodeJS.ProcessE
   }
   if (options.dataDir !== undefined) {
     if (options.dataDir.trim() === '') throw usageError('--data-dir must not be empty');
+    // The embedded engine is loaded only when asked for.
+    const { PGliteProvider } = await import('../pglite');
     const provider = await open(() => PGliteProvider.open(options.dataDir as string));
     return { provider, client: new Client(provider), location: provider.location, close: () => provider.close() };
   }

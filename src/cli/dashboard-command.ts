@@ -1,7 +1,5 @@
 /** `durox dashboard`: serves the web dashboard (and /metrics) until interrupted. */
 import type { Command } from 'commander';
-import { startDashboard } from '../dashboard/server';
-import { DuroxMetrics } from '../observability/prometheus';
 import { openStore, type ConnectionOptions } from './connection';
 import { consoleOutput } from './output';
 import { parseInteger } from './parsing';
@@ -20,6 +18,9 @@ export function registerDashboardCommand(program: Command): void {
       const out = consoleOutput(globals.json === true, false);
       const port = parseInteger('--port', globals.port, 0, 65_535);
       const token = globals.token ?? process.env.DUROX_DASHBOARD_TOKEN;
+      // Loaded here so the other commands do not pay for the HTTP server and prom-client at start-up.
+      const { startDashboard } = await import('../dashboard/server');
+      const { DuroxMetrics } = await import('../observability/prometheus');
       const store = await openStore(globals);
       const metrics = new DuroxMetrics().attachClient(store.client);
       try {

@@ -45,11 +45,15 @@ export async function fetchWorkLeases(call: ProcedureCall, options: FetchWorkIte
   tags.forEach((tag, i) => requireText(tag, `tagFilter.tags[${i}]`, context));
   let ownerId: string | null = null;
   let sessionLockMs: number | null = null;
+  let claimNew = true;
   if (options.session !== undefined && options.session !== null) {
     ownerId = requireSessionOwner(options.session.ownerId, 'session.ownerId', context);
     sessionLockMs = requirePositiveDuration(options.session.lockTimeoutMs, 'session.lockTimeoutMs', context);
+    const flag = options.session.claimNewSessions;
+    if (flag !== undefined && typeof flag !== 'boolean') throw invalidArgument(context, 'session.claimNewSessions must be a boolean');
+    claimNew = flag !== false;
   }
-  const rows = await call(context.operation, [lockTimeoutMs, filter.mode, JSON.stringify(tags), ownerId, sessionLockMs, max]);
+  const rows = await call(context.operation, [lockTimeoutMs, filter.mode, JSON.stringify(tags), ownerId, sessionLockMs, max, claimNew]);
   if (!Array.isArray(rows)) throw toProviderError(new Error('fetch_work_item returned no lease array'), context.operation);
   return rows.map((row) => decodeLease(row, context.operation));
 }

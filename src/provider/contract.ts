@@ -67,6 +67,11 @@ export interface SessionFetchConfig {
   ownerId: string;
   /** Session lease length in ms. */
   lockTimeoutMs: number;
+  /**
+   * False at session capacity: only sessions `ownerId` already owns (and items without a session)
+   * are served, no new session is claimed. Default true.
+   */
+  claimNewSessions?: boolean;
 }
 
 /** Inclusive range of Durox versions whose executions a runtime can run ('major.minor.patch'). */

@@ -14,7 +14,7 @@ import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
-import { pushWakeups, type WakeReason } from './push-wakeups';
+import { allowWaiters, pushWakeups, type WakeReason } from './push-wakeups';
 import { log, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -90,6 +90,7 @@ export class ActivityWorkerPool {
   start(): void {
     const { workerConcurrency, tagFilter } = this.deps.options;
     const slots = tagFilter.mode === 'none' ? 0 : workerConcurrency;
+    allowWaiters(this.stopping.signal, slots);
     this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot));
   }
 
@@ -127,14 +128,16 @@ export class ActivityWorkerPool {
     const signal = this.stopping.signal;
     const wake = wakeSignal(provider, 'worker');
     const push = pushWakeups(provider);
-    const gate = push.workerGate(options.tagFilter);
+    // One gate per runtime: credits of one runtime are never consumed by another in this process.
+    const gate = push.workerGate({ tagFilter: options.tagFilter, node: options.workerNodeId ?? this.deps.runtimeId });
     const release = push.acquire();
     // Same scheme as the orchestration dispatcher (see push-wakeups.ts).
     let reason: WakeReason | 'idle' = 'drain';
     let failures = 0;
     try {
       while (!signal.aborted) {
-        if (reason === 'idle' && push.live) {
+        // While sessions are in use here, poll: a wake-up may go to a worker that cannot take the item.
+        if (reason === 'idle' && push.live && !this.deps.sessions.holdsSessions) {
           reason = await gate.wait(signal);
           continue;
         }
@@ -152,7 +155,7 @@ export class ActivityWorkerPool {
           continue;
         }
         if (lease === null) {
-          if (push.live) {
+          if (push.live && !this.deps.sessions.holdsSessions) {
             gate.fetchedNothing(mark);
             reason = gate.take() ?? 'idle';
           } else {

@@ -4,7 +4,15 @@
  * Our defaults, stated truthfully (they differ from the reference's typings on purpose):
  * - `orchestrationConcurrency`: 4 turn workers (the reference's typings also say 4; its Rust core uses 2).
  * - `workerConcurrency`: 8 activity slots (the reference's typings also say 8; its Rust core uses 2).
- * - `dispatcherPollIntervalMs`: 100 ms between empty fetches.
+ * - `dispatcherPollIntervalMs`: 100 ms between empty fetches, used only while push wake-ups are
+ *   unavailable (a provider without `subscribeToWakeups`, or its LISTEN connection is down). With
+ *   push live an idle runtime sends nothing but one safety fetch per queue every 10 s
+ *   (SAFETY_FETCH_MS in push-wakeups.ts), which also finds work whose holder died.
+ * - Concurrency for an I/O-bound Node process: idle slots cost no round trips (they sleep on push
+ *   wake-ups, and one announced item wakes one slot), so the limit that matters is connections:
+ *   4 turn workers + 8 activity slots share the provider's pool (10 connections by default,
+ *   DUROXIDE_PG_POOL_MAX). Raise both the slots and the pool when the database is far away:
+ *   throughput is bounded by pool size / round-trip time / round trips per orchestration.
  * - `workerLockTimeoutMs`: 30000 ms.
  * - `logFormat`: `pretty`; `logLevel`: `info`; `serviceName`: `duroxide`.
  * - `maxSessionsPerRuntime`: 10; `sessionIdleTimeoutMs`: 300000 (accepted and validated; sessions
@@ -24,7 +32,10 @@ export interface RuntimeOptions {
   orchestrationConcurrency?: number;
   /** Concurrent activity slots; 0 runs no activity worker. Default 8. */
   workerConcurrency?: number;
-  /** Pause between two empty fetches of one worker, in ms. Default 100. */
+  /**
+   * Pause between two empty fetches of one worker, in ms, while push wake-ups are unavailable.
+   * Default 100.
+   */
   dispatcherPollIntervalMs?: number;
   /** Lock timeout of an activity work item, in ms; renewal and cancellation latency follow it. Default 30000. */
   workerLockTimeoutMs?: number;

@@ -12,7 +12,7 @@ import { FaultLog, messageOf } from './fault-log';
 import { infrastructureFailureAck } from './infrastructure-failure';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
-import { pushWakeups, type WakeReason } from './push-wakeups';
+import { allowWaiters, pushWakeups, type WakeReason } from './push-wakeups';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -45,6 +45,7 @@ export class OrchestrationDispatcher {
   constructor(private readonly deps: OrchestrationDispatcherDeps) {}
 
   start(): void {
+    allowWaiters(this.stopping.signal, this.deps.options.orchestrationConcurrency);
     this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker());
   }
 

@@ -15,6 +15,7 @@
  *   no notification announces: work whose lock expired because its holder died.
  * - While the push channel is down (or the provider has none), workers poll as before.
  */
+import { setMaxListeners } from 'node:events';
 import type { Provider, WakeupEvent, WakeupSubscription } from '../provider/contract';
 import { log, RUNTIME_TARGET } from './logger';
 
@@ -25,6 +26,14 @@ export const STATUS_SAFETY_MS = 5_000;
 
 /** Why an idle worker woke: fetch once, or fetch until the queue is empty. */
 export type WakeReason = 'once' | 'drain';
+
+/**
+ * Every idle slot of a pool waits with one abort listener on the pool's shared stop signal; allow
+ * as many as there are slots (Node warns above 10 by default).
+ */
+export function allowWaiters(signal: AbortSignal, slots: number): void {
+  if (slots > 10) setMaxListeners(slots + 10, signal);
+}
 
 interface Waiter {
   resolve: (reason: WakeReason) => void;
@@ -229,6 +238,11 @@ export class PushWakeups {
     };
   }
 
+  private grant(queue: 'orchestrator' | 'worker', ready: number): void {
+    const gates = queue === 'orchestrator' ? [this.orchestrator] : [...this.workerGates.values()];
+    for (const gate of gates) gate.grant(ready);
+  }
+
   /** The gate of activity workers using `tagFilter` (compared by value). */
   workerGate(tagFilter: unknown): QueueGate {
     const key = JSON.stringify(tagFilter);
@@ -261,11 +275,9 @@ export class PushWakeups {
 
   private onEvent(event: WakeupEvent): void {
     if (event.kind === 'queue') {
+      this.grant(event.queue, event.ready);
       const gates = event.queue === 'orchestrator' ? [this.orchestrator] : [...this.workerGates.values()];
-      for (const gate of gates) {
-        gate.grant(event.ready);
-        if (event.dueInMs !== null) gate.due(event.dueInMs);
-      }
+      if (event.dueInMs !== null) for (const gate of gates) gate.due(event.dueInMs);
     } else if (event.kind === 'status') {
       for (const watch of [...(this.statusWatches.get(event.instanceId) ?? [])]) watch.fire();
     } else if (event.kind === 'live') {

@@ -33,6 +33,8 @@ export interface SessionManagerOptions {
 export class SessionManager {
   /** Session id -> number of its activities running on this runtime. */
   private readonly running = new Map<string, number>();
+  /** Local time (ms) this runtime last started or finished a session activity. */
+  private lastSessionWork: number | null = null;
   /** Session-capable fetches in flight: each may claim one more session. */
   private pendingFetches = 0;
   private readonly lockTimeoutMs: number;
@@ -55,11 +57,14 @@ export class SessionManager {
 
   /**
    * Session side of the next fetch of `slot`, reserved until `release` is called (right after the
-   * fetch): null at capacity, meaning only items without a session.
+   * fetch). At capacity the fetch serves only sessions the slot's identity already owns.
    */
-  reserveFetch(slot: number): { config: SessionFetchConfig | null; release: () => void } {
+  reserveFetch(slot: number): { config: SessionFetchConfig; release: () => void } {
     if (this.running.size + this.pendingFetches >= this.options.maxSessionsPerRuntime) {
-      return { config: null, release: () => undefined };
+      return {
+        config: { ownerId: this.ownerFor(slot), lockTimeoutMs: this.lockTimeoutMs, claimNewSessions: false },
+        release: () => undefined,
+      };
     }
     this.pendingFetches += 1;
     let released = false;
@@ -76,14 +81,25 @@ export class SessionManager {
   begin(sessionId: string | null): () => void {
     if (sessionId === null) return () => undefined;
     this.running.set(sessionId, (this.running.get(sessionId) ?? 0) + 1);
+    this.lastSessionWork = Date.now();
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
+      this.lastSessionWork = Date.now();
       const left = (this.running.get(sessionId) ?? 1) - 1;
       if (left <= 0) this.running.delete(sessionId);
       else this.running.set(sessionId, left);
     };
+  }
+
+  /**
+   * True while this runtime worked on a session within the idle timeout. The next item of a
+   * session can only be fetched by its owner identity, and a push wake-up may be consumed by a
+   * worker that cannot take it, so slots keep polling while sessions are in use here.
+   */
+  get holdsSessions(): boolean {
+    return this.lastSessionWork !== null && Date.now() - this.lastSessionWork < this.options.sessionIdleTimeoutMs;
   }
 
   /** Distinct sessions with an activity running on this runtime. */

@@ -1,7 +1,7 @@
 /**
  * Worker processes for the chaos tests: starts N copies of worker-process.js on one schema, kills
  * them with SIGKILL (or stops them with SIGSTOP) on request and restarts them, and keeps track of
- * the activities each one had in flight from the lines it prints.
+ * the activities and turns each one had in flight from the lines it prints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ interface Worker {
   child: ChildProcess;
   ready: Promise<void>;
   inFlight: Set<string>;
+  turnsInFlight: Set<string>;
   exited: Promise<void>;
 }
 
@@ -18,6 +19,7 @@ interface Worker {
 export interface KillRecord {
   slot: number;
   activitiesInFlight: number;
+  turnsInFlight: number;
 }
 
 export class WorkerPool {
@@ -42,6 +44,7 @@ export class WorkerPool {
   private spawnWorker(slot: number): Worker {
     const child = spawn(process.execPath, [this.script, this.databaseUrl, this.schema], { stdio: ['ignore', 'pipe', 'pipe'] });
     const inFlight = new Set<string>();
+    const turnsInFlight = new Set<string>();
     let stderr = '';
     let buffer = '';
     let markReady: () => void = () => undefined;
@@ -54,6 +57,8 @@ export class WorkerPool {
         if (line === 'ready') markReady();
         else if (line.startsWith('activity+ ')) inFlight.add(line.slice(10));
         else if (line.startsWith('activity- ')) inFlight.delete(line.slice(10));
+        else if (line.startsWith('turn+ ')) turnsInFlight.add(line.slice(6));
+        else if (line.startsWith('turn- ')) turnsInFlight.delete(line.slice(6));
       }
     });
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -64,14 +69,14 @@ export class WorkerPool {
         resolve();
       }),
     );
-    return { slot, child, ready, inFlight, exited };
+    return { slot, child, ready, inFlight, turnsInFlight, exited };
   }
 
   /** SIGKILLs a random worker, waits for it to die and starts a replacement in its slot. */
   async killRandom(): Promise<KillRecord> {
     const slot = Math.floor(Math.random() * this.workers.length);
     const worker = this.workers[slot];
-    const record = { slot, activitiesInFlight: worker.inFlight.size };
+    const record = { slot, activitiesInFlight: worker.inFlight.size, turnsInFlight: worker.turnsInFlight.size };
     worker.child.kill('SIGKILL');
     await worker.exited;
     this.kills.push(record);

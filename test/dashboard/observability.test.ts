@@ -16,6 +16,8 @@ import { instrumentProvider } from '../../src/observability/instrument';
 import { DuroxMetrics } from '../../src/observability/prometheus';
 import { startMetricsServer } from '../../src/observability/metrics-server';
 import { PostgresProvider } from '../../src/postgres';
+import { PgExecutor } from '../../src/postgres/pg-executor';
+import { quoteSchemaName } from '../../src/postgres/schema-name';
 import type { Provider } from '../../src/provider/contract';
 import { initTracing } from '../../src/runtime/logger';
 import { Runtime } from '../../src/runtime/runtime';
@@ -119,6 +121,10 @@ describe('observability', () => {
     await runtime.shutdown(2000);
     await raw.close();
     rmSync(logFile, { force: true });
+    // Test cleanup only: drop the scratch schema (validated name).
+    const admin = PgExecutor.fromUrl(DATABASE_URL, 1);
+    await admin.query(`DROP SCHEMA IF EXISTS ${quoteSchemaName(schema, 'test')} CASCADE`);
+    await admin.close();
   });
 
   it('counts starts, completions and failures by orchestration name and times turns and activities', async () => {

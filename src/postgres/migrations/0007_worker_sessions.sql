@@ -31,7 +31,8 @@ DROP FUNCTION IF EXISTS fetch_work_item(BIGINT, TEXT, json);
 -- defaultAnd = untagged or tag in p_tags.
 -- Session rule: without p_owner_id only items without a session are eligible. With an owner, an
 -- item is eligible when it has no session, or its session is owned by p_owner_id, or its session
--- is unowned or expired; fetching a session item claims (or refreshes) the session for the owner
+-- is unowned or expired (only when p_claim_new_sessions is not FALSE: a runtime at its session
+-- capacity still serves the sessions it owns); fetching a session item claims (or refreshes) the session for the owner
 -- until now + p_session_lock_timeout_ms (p_lock_timeout_ms when NULL) and stamps its activity.
 -- Guarantees: FOR UPDATE SKIP LOCKED, so concurrent workers never get the same row and never wait
 -- for each other; a session is never owned by two identities at once (the claim is an upsert
@@ -43,7 +44,7 @@ DROP FUNCTION IF EXISTS fetch_work_item(BIGINT, TEXT, json);
 -- orchestrationVersion, sessionId, nowMs}, oldest first.
 CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode TEXT, p_tags json,
                                            p_owner_id TEXT, p_session_lock_timeout_ms BIGINT,
-                                           p_max_items INTEGER)
+                                           p_max_items INTEGER, p_claim_new_sessions BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
@@ -99,7 +100,8 @@ BEGIN
                   ELSE w.tag IS NULL OR w.tag = ANY (v_tags)
               END
           AND (w.session_id IS NULL
-               OR (p_owner_id IS NOT NULL AND (s.session_id IS NULL OR s.worker_id = p_owner_id)))
+               OR (p_owner_id IS NOT NULL
+                   AND ((s.session_id IS NULL AND COALESCE(p_claim_new_sessions, TRUE)) OR s.worker_id = p_owner_id)))
         ORDER BY w.id
         LIMIT 1
         FOR UPDATE OF w SKIP LOCKED;

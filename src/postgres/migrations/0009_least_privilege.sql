@@ -1,4 +1,5 @@
--- Least privilege (must stay the LAST migration; see README "Running under a least-privilege role").
+-- Least privilege (must stay the LAST migration). How to use it: test/reliability/README.md,
+-- "Running under a least-privilege role".
 --
 -- Model: the role that runs the migrations owns the tables and the procedures. Applications may run
 -- under a separate role that can only EXECUTE the procedures: every procedure of the schema runs
