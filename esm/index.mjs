@@ -16,6 +16,7 @@ export const {
   MAX_KV_KEYS,
   MAX_KV_VALUE_BYTES,
   MAX_NAME_BYTES,
+  MAX_PAYLOAD_BYTES,
 } = durox;
 
 export default durox;

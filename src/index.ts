@@ -10,7 +10,7 @@ export type { TracingOptions } from './runtime/logger';
 export type { RuntimeOptions, TagFilter } from './runtime/options';
 export type { JsMetricsSnapshot } from './runtime/metrics';
 export { Client } from './client/client';
-export { MAX_NAME_BYTES } from './client/validation';
+export { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from './client/validation';
 export type {
   JsExecutionInfo,
   JsInstanceInfo,

@@ -89,13 +89,13 @@ export function registerCommands(program: Command): void {
     fields(out, [
       ['instance', d.info.instanceId],
       ['orchestration', `${d.info.orchestrationName} ${d.info.orchestrationVersion}`],
-      ['status', paint(out, statusColour(d.status.status), d.status.status)],
+      ['status', d.status.status, statusColour(d.status.status)],
       ['parent', d.info.parentInstanceId],
       ['created', isoTime(d.info.createdAt)],
       ['updated', isoTime(d.info.updatedAt)],
       ['input', d.input],
       ['output', d.status.output],
-      ['error', d.status.error === undefined ? undefined : paint(out, 'red', d.status.error)],
+      ['error', d.status.error, 'red'],
       ['custom status', d.status.customStatus === undefined ? undefined : `${d.status.customStatus} (version ${d.status.customStatusVersion})`],
       ['sub-orchestrations', d.children.length === 0 ? undefined : d.children.join(', ')],
       ['history', d.stats === null ? undefined : `${d.stats.historyEventCount} events, ${d.stats.historySizeBytes} bytes; ${d.stats.queuePendingCount} queued message(s)`],
@@ -220,9 +220,9 @@ export function registerCommands(program: Command): void {
     if (out.json) return out.data({ system, queues });
     fields(out, [
       ['instances', String(system.totalInstances)],
-      ['running', paint(out, 'yellow', String(system.runningInstances))],
-      ['completed', paint(out, 'green', String(system.completedInstances))],
-      ['failed', paint(out, 'red', String(system.failedInstances))],
+      ['running', String(system.runningInstances), 'yellow'],
+      ['completed', String(system.completedInstances), 'green'],
+      ['failed', String(system.failedInstances), 'red'],
       ['executions', String(system.totalExecutions)],
       ['events', String(system.totalEvents)],
       ['orchestrator queue', String(queues.orchestratorQueue)],

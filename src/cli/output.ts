@@ -74,12 +74,13 @@ export function table<T>(out: Output, rows: T[], columns: Array<Column<T>>): voi
   });
 }
 
-/** Prints `label: value` lines with aligned labels; undefined values are skipped. */
-export function fields(out: Output, pairs: Array<[string, string | undefined]>): void {
-  const shown = pairs.filter((p): p is [string, string] => p[1] !== undefined);
+/** Prints `label: value` lines with aligned labels; undefined values are skipped, a colour paints the value. */
+export function fields(out: Output, pairs: Array<[string, string | undefined, Colour?]>): void {
+  const shown = pairs.filter((p): p is [string, string, Colour?] => p[1] !== undefined);
   const width = Math.max(0, ...shown.map(([k]) => k.length));
-  for (const [label, value] of shown) {
-    out.line(`${paint(out, 'gray', `${label}:`.padEnd(width + 1))} ${printable(value).replace(/\n/g, `\n${' '.repeat(width + 2)}`)}`);
+  for (const [label, value, colour] of shown) {
+    const text = printable(value).replace(/\n/g, `\n${' '.repeat(width + 2)}`);
+    out.line(`${paint(out, 'gray', `${label}:`.padEnd(width + 1))} ${colour === undefined ? text : paint(out, colour, text)}`);
   }
 }
 

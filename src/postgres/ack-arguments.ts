@@ -51,6 +51,8 @@ export interface WorkerRow {
   activityId: number;
   tag: string | null;
   workItem: string;
+  /** Session the activity is pinned to (stored inside workItem; validated here). */
+  sessionId: string | null;
 }
 
 /** Validates an orchestrator message and computes its queue row. */
@@ -78,6 +80,9 @@ export function workerRow(item: ActivityExecuteItem, context: CallContext): Work
     activityId: requireInteger(item.id, 'ActivityExecute.id', context, 1),
     tag: optionalText(item.tag, 'ActivityExecute.tag', context),
     workItem: toJsonText(item, 'ActivityExecute work item', context),
+    // Checked because the stored JSON is read back as the session column (0007): text PostgreSQL
+    // cannot hold (U+0000, lone surrogates) must be refused here, naming the field.
+    sessionId: optionalText(item.sessionId, 'ActivityExecute.sessionId', context),
   };
 }
 

@@ -12,7 +12,7 @@ import { FaultLog, messageOf } from './fault-log';
 import { infrastructureFailureAck } from './infrastructure-failure';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
-import { allowWaiters, pushWakeups, type WakeReason } from './push-wakeups';
+import { allowWaiters, pushWakeups, type PushWakeups, type QueueGate, type WakeReason } from './push-wakeups';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -46,7 +46,10 @@ export class OrchestrationDispatcher {
 
   start(): void {
     allowWaiters(this.stopping.signal, this.deps.options.orchestrationConcurrency);
-    this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker());
+    const push = pushWakeups(this.deps.provider);
+    const { gate, release } = push.openGate('orchestrator');
+    this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker(push, gate));
+    void Promise.all(this.loops).finally(release);
   }
 
   /** Stops fetching and waits up to `timeoutMs` for turns in progress; true when all finished. */
@@ -57,55 +60,48 @@ export class OrchestrationDispatcher {
     return Promise.race([all, sleep(timeoutMs).then(() => false)]);
   }
 
-  private async runWorker(): Promise<void> {
+  private async runWorker(push: PushWakeups, gate: QueueGate): Promise<void> {
     const { provider, options, metrics, faults } = this.deps;
     const signal = this.stopping.signal;
     const wake = wakeSignal(provider, 'orchestrator');
-    const push = pushWakeups(provider);
-    const gate = push.orchestrator;
-    const release = push.acquire();
     // 'drain': fetch until empty; 'once': one fetch for one announced item; 'idle': sleep.
     let reason: WakeReason | 'idle' = 'drain';
     let failures = 0;
-    try {
-      while (!signal.aborted) {
-        if (reason === 'idle' && push.live) {
-          reason = await gate.wait(signal);
-          continue;
-        }
-        const generation = wake.generation;
-        const mark = gate.mark;
-        let item: OrchestrationItem | null;
-        try {
-          item = await provider.fetchOrchestrationItem({ lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS });
-          faults.recovered('fetch_orchestration_item');
-          failures = 0;
-        } catch (error) {
-          metrics.increment('providerErrors');
-          faults.failed('fetch_orchestration_item', error);
-          await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
-          continue;
-        }
-        if (item === null) {
-          if (push.live) {
-            gate.fetchedNothing(mark);
-            reason = gate.take() ?? 'idle';
-          } else {
-            await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
-            reason = 'drain';
-          }
-          continue;
-        }
-        metrics.increment('orchDispatcherItemsFetched');
-        if (signal.aborted) {
-          await this.abandon(item, 0, true);
-          return;
-        }
-        await this.processWithRenewal(item);
-        if (reason !== 'drain') reason = gate.take() ?? 'idle';
+    while (!signal.aborted) {
+      if (reason === 'idle' && push.live) {
+        reason = await gate.wait(signal);
+        continue;
       }
-    } finally {
-      release();
+      const generation = wake.generation;
+      const mark = gate.mark;
+      let item: OrchestrationItem | null;
+      try {
+        item = await provider.fetchOrchestrationItem({ lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS });
+        faults.recovered('fetch_orchestration_item');
+        failures = 0;
+      } catch (error) {
+        metrics.increment('providerErrors');
+        faults.failed('fetch_orchestration_item', error);
+        await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
+        continue;
+      }
+      if (item === null) {
+        if (push.live) {
+          gate.fetchedNothing(mark);
+          reason = gate.take() ?? 'idle';
+        } else {
+          await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
+          reason = 'drain';
+        }
+        continue;
+      }
+      metrics.increment('orchDispatcherItemsFetched');
+      if (signal.aborted) {
+        await this.abandon(item, 0, true);
+        return;
+      }
+      await this.processWithRenewal(item);
+      if (reason !== 'drain') reason = gate.take() ?? 'idle';
     }
   }
 

@@ -3,7 +3,8 @@
  * says there is news, instead of polling every `dispatcherPollIntervalMs`.
  *
  * One {@link PushWakeups} per provider object subscribes to `provider.subscribeToWakeups` while
- * anything in the process uses it. Each queue has a {@link QueueGate}:
+ * anything in the process uses it. Each worker pool (a runtime's dispatcher, its activity
+ * slots) has a {@link QueueGate} of its own:
  * - A notification of `ready` items grants `ready` credits; each credit wakes ONE idle worker for
  *   ONE fetch (no thundering herd: an item announced once costs one fetch, not one per worker).
  * - A worker that finished an item fetches again only if a credit is left; otherwise it sleeps.
@@ -76,7 +77,8 @@ export class QueueGate {
   drainAll(): void {
     const waiters = this.waiters;
     this.waiters = [];
-    this.pendingDrain = true;
+    // With nobody idle, the next worker to finish an item drains instead.
+    if (waiters.length === 0) this.pendingDrain = true;
     for (const waiter of waiters) waiter.resolve('drain');
   }
 
@@ -199,12 +201,13 @@ export class StatusWatch {
 
 /** Push wake-ups of one provider object, shared by its runtimes and clients in this process. */
 export class PushWakeups {
-  readonly orchestrator = new QueueGate();
   /**
-   * One gate per tag filter: workers with different filters cannot answer each other's credits
-   * (an empty fetch of a `gpu` worker says nothing about default items), so each gate gets them all.
+   * One gate per worker pool (each runtime's dispatcher and activity pool): every gate gets every
+   * credit, as if each pool ran in a process of its own. Pools differ in what they can run (tag
+   * filters, registrations), so one pool's empty fetch or abandon must not use up another's wake-up.
    */
-  private readonly workerGates = new Map<string, QueueGate>();
+  private readonly gates = { orchestrator: new Set<QueueGate>(), worker: new Set<QueueGate>() };
+  private readonly keyedWorkerGates = new Map<string, QueueGate>();
   private subscription: WakeupSubscription | null = null;
   private users = 0;
   private readonly statusWatches = new Map<string, Set<StatusWatch>>();
@@ -232,26 +235,46 @@ export class PushWakeups {
       this.subscription.unsubscribe();
       this.subscription = null;
       this.wasLive = false;
-      this.orchestrator.dispose();
-      for (const gate of this.workerGates.values()) gate.dispose();
-      this.workerGates.clear();
+      for (const gate of this.keyedWorkerGates.values()) {
+        gate.dispose();
+        this.gates.worker.delete(gate);
+      }
+      this.keyedWorkerGates.clear();
     };
   }
 
   private grant(queue: 'orchestrator' | 'worker', ready: number): void {
-    const gates = queue === 'orchestrator' ? [this.orchestrator] : [...this.workerGates.values()];
-    for (const gate of gates) gate.grant(ready);
+    for (const gate of [...this.gates[queue]]) gate.grant(ready);
   }
 
-  /** The gate of activity workers using `tagFilter` (compared by value). */
-  workerGate(tagFilter: unknown): QueueGate {
-    const key = JSON.stringify(tagFilter);
-    let gate = this.workerGates.get(key);
+  /**
+   * The worker gate of the pool identified by `key` (compared as JSON; include something unique
+   * per runtime), kept until nothing in the process uses push wake-ups any more.
+   */
+  workerGate(key: unknown): QueueGate {
+    const text = JSON.stringify(key);
+    let gate = this.keyedWorkerGates.get(text);
     if (gate === undefined) {
       gate = new QueueGate();
-      this.workerGates.set(key, gate);
+      this.keyedWorkerGates.set(text, gate);
+      this.gates.worker.add(gate);
     }
     return gate;
+  }
+
+  /** A gate for one worker pool on `queue`, with its release (call when the pool stopped). */
+  openGate(queue: 'orchestrator' | 'worker'): { gate: QueueGate; release: () => void } {
+    const gate = new QueueGate();
+    const releaseUse = this.acquire();
+    this.gates[queue].add(gate);
+    return {
+      gate,
+      release: () => {
+        if (!this.gates[queue].delete(gate)) return;
+        gate.dispose();
+        releaseUse();
+      },
+    };
   }
 
   /**
@@ -276,20 +299,17 @@ export class PushWakeups {
   private onEvent(event: WakeupEvent): void {
     if (event.kind === 'queue') {
       this.grant(event.queue, event.ready);
-      const gates = event.queue === 'orchestrator' ? [this.orchestrator] : [...this.workerGates.values()];
-      if (event.dueInMs !== null) for (const gate of gates) gate.due(event.dueInMs);
+      if (event.dueInMs !== null) for (const gate of this.gates[event.queue]) gate.due(event.dueInMs);
     } else if (event.kind === 'status') {
       for (const watch of [...(this.statusWatches.get(event.instanceId) ?? [])]) watch.fire();
     } else if (event.kind === 'live') {
       if (this.outageLogged) log('info', RUNTIME_TARGET, 'push wake-ups restored');
       this.wasLive = true;
       this.outageLogged = false;
-      this.orchestrator.grant(event.orchestratorReady);
-      if (event.orchestratorDueInMs !== null) this.orchestrator.due(event.orchestratorDueInMs);
-      for (const gate of this.workerGates.values()) {
-        gate.grant(event.workerReady);
-        if (event.workerDueInMs !== null) gate.due(event.workerDueInMs);
-      }
+      this.grant('orchestrator', event.orchestratorReady);
+      this.grant('worker', event.workerReady);
+      if (event.orchestratorDueInMs !== null) for (const gate of this.gates.orchestrator) gate.due(event.orchestratorDueInMs);
+      if (event.workerDueInMs !== null) for (const gate of this.gates.worker) gate.due(event.workerDueInMs);
       this.wakeEverything();
     } else {
       if (this.wasLive && !this.outageLogged) {
@@ -302,8 +322,7 @@ export class PushWakeups {
 
   /** After a reconnect or an outage nothing missed may be assumed: everyone looks again. */
   private wakeEverything(): void {
-    this.orchestrator.drainAll();
-    for (const gate of this.workerGates.values()) gate.drainAll();
+    for (const gate of [...this.gates.orchestrator, ...this.gates.worker]) gate.drainAll();
     for (const watches of [...this.statusWatches.values()]) for (const watch of [...watches]) watch.fire();
   }
 }

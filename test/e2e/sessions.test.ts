@@ -145,3 +145,38 @@ test('start refuses an idle timeout not above workerLockTimeoutMs - 5 s, naming 
   await assert.rejects(runtime.start(), /sessionIdleTimeoutMs \(20000\) must exceed 25000 ms/);
   assert.throws(() => new durox.Runtime(provider, { maxSessionsPerRuntime: 0 }), /maxSessionsPerRuntime/);
 });
+
+test('a restarted node with the same workerNodeId keeps its sessions at once', async () => {
+  const local = await connect('sessions_node');
+  const localClient = new durox.Client(local);
+  const register = (rt: Runtime, node: string): void => {
+    registerActivities(rt, node);
+    registerOrchestrations(rt);
+  };
+  const session = uid('stable-session');
+  let node = await startRuntime(local, (rt) => register(rt, 'before'), { workerNodeId: 'stable' });
+  try {
+    const one = uid('stable');
+    await localClient.startOrchestration(one, 'SameSession', { session, count: 1 });
+    assert.equal((await localClient.waitForOrchestration(one, 20_000)).status, 'Completed');
+    await node.shutdown(100);
+    node = await startRuntime(local, (rt) => register(rt, 'after'), { workerNodeId: 'stable' });
+    const started = Date.now();
+    const two = uid('stable');
+    await localClient.startOrchestration(two, 'SameSession', { session, count: 1 });
+    const status = await localClient.waitForOrchestration(two, 20_000);
+    assert.deepEqual(new Set(status.output as unknown as string[]), new Set(['after']));
+    assert.ok(Date.now() - started < 5_000, 'no wait for the 30 s session lock: the identity still owns it');
+  } finally {
+    await node.shutdown(100);
+    await local.close();
+  }
+});
+
+test('a session id PostgreSQL text cannot hold fails the orchestration with an error naming it', async () => {
+  const id = uid('nul');
+  await client.startOrchestration(id, 'SameSession', { session: 'bad\u0000session', count: 1 });
+  const status = await client.waitForOrchestration(id, 20_000);
+  assert.equal(status.status, 'Failed');
+  assert.match(status.error ?? '', /sessionId/);
+});

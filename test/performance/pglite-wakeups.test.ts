@@ -1,0 +1,88 @@
+/**
+ * Push wake-ups on the embedded store: the same NOTIFY triggers reach the runtime through PGlite's
+ * in-process notifications, so an idle embedded runtime sends nothing and a timer fires on time.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Client, Runtime } from '../../src/index';
+import { applyMigrations } from '../../src/postgres/migrations';
+import { ProcedureProvider } from '../../src/postgres/procedure-provider';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/postgres/sql-executor';
+import { PGliteExecutor } from '../../src/pglite/pglite-executor';
+import { createPGlite } from '../../src/pglite/pglite-factory';
+
+/** Counts procedure calls on the embedded executor; keeps its notification channel. */
+class CountingExecutor implements SqlExecutor {
+  texts: string[] = [];
+
+  constructor(private readonly inner: PGliteExecutor) {}
+
+  query(text: string, params?: unknown[]): Promise<Row[]> {
+    this.texts.push(text);
+    return this.inner.query(text, params);
+  }
+
+  withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
+    return this.inner.withSession(work);
+  }
+
+  subscribe(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void> {
+    return this.inner.subscribe(setupText, onEvent);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+let executor: CountingExecutor;
+let provider: ProcedureProvider;
+let runtime: Runtime;
+const timerRuns = new Map<string, { dueAt: number; ranAt?: number }>();
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+before(async () => {
+  const db = await createPGlite();
+  executor = new CountingExecutor(new PGliteExecutor(db));
+  await applyMigrations(executor, 'perf_embedded');
+  provider = new ProcedureProvider(executor, 'perf_embedded', 'pglite');
+  runtime = new Runtime(provider, { dispatcherPollIntervalMs: 100, logLevel: 'warn' });
+  runtime.registerActivity('Noop', (_ctx, input: unknown) => input);
+  runtime.registerOrchestration('One', function* (ctx, input: number) {
+    return yield ctx.scheduleActivity('Noop', input);
+  });
+  runtime.registerOrchestration('Timer', function* (ctx, delayMs: number) {
+    if (!ctx.isReplaying) timerRuns.set(ctx.instanceId, { dueAt: Date.now() + delayMs });
+    yield ctx.scheduleTimer(delayMs);
+    const run = timerRuns.get(ctx.instanceId);
+    if (!ctx.isReplaying && run !== undefined && run.ranAt === undefined) run.ranAt = Date.now();
+    return 'fired';
+  });
+  await runtime.start();
+  await sleep(300);
+});
+
+after(async () => {
+  await runtime.shutdown(100);
+  await provider.close();
+});
+
+test('an idle embedded runtime sends no statements for 2 s', async () => {
+  executor.texts = [];
+  await sleep(2000);
+  assert.deepEqual(executor.texts, []);
+});
+
+test('an embedded 1-activity orchestration takes 9 procedure calls and a timer fires on time', async () => {
+  const client = new Client(provider);
+  executor.texts = [];
+  await client.startOrchestration('one-1', 'One', 5);
+  assert.equal((await client.waitForOrchestration('one-1', 10_000)).output, 5);
+  assert.ok(executor.texts.length <= 9, `procedure calls: ${executor.texts.length}`);
+
+  await client.startOrchestration('timer-1', 'Timer', 500);
+  assert.equal((await client.waitForOrchestration('timer-1', 10_000)).status, 'Completed');
+  const run = timerRuns.get('timer-1');
+  assert.ok(run?.ranAt !== undefined);
+  assert.ok(run.ranAt - run.dueAt < 250, `ran ${run.ranAt - run.dueAt} ms after due`);
+});
