@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { DATABASE_URL, durox, sleep, type Client, type Provider } from '../e2e/helpers';
+import { dropSchema } from '../reliability/support';
 import { instanceProblems } from './invariants';
 import { WorkerPool } from './worker-pool';
 import { expectedOutput, inputOf, instanceIdOf, messagesFor, shapeOf } from './workload';
@@ -39,6 +40,7 @@ before(async () => {
 after(async () => {
   await pool?.stop();
   await provider?.close();
+  await dropSchema(schema);
 });
 
 async function startAll(): Promise<void> {

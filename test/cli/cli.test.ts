@@ -76,22 +76,6 @@ describe('durox CLI', () => {
     assert.ok(!run.stdout.includes('\u001b['), 'no ANSI escapes in piped output');
   });
 
-  it('colours a terminal (not with NO_COLOR) and keeps stored control characters from reaching it', async () => {
-    // `script` gives the CLI a pseudo-terminal, as an interactive shell would.
-    const inTerminal = (env: Record<string, string>) =>
-      new Promise<string>((resolve, reject) => {
-        execFile('script', ['-qec', `${process.execPath} ${BIN} --schema ${f.schema} show ${f.ids.failed}`, '/dev/null'], { env: { PATH: process.env.PATH, DUROX_DATABASE_URL: DATABASE_URL, ...env } }, (error, stdout) =>
-          error === null ? resolve(stdout) : reject(error),
-        );
-      });
-    const coloured = await inTerminal({});
-    assert.match(coloured, /\u001b\[31mFailed\u001b\[0m/);
-    assert.ok(!coloured.includes('\\u001b'), 'colour codes are emitted, not escaped');
-    const plain = await inTerminal({ NO_COLOR: '1' });
-    assert.match(plain, /status:\s+Failed/);
-    assert.ok(!plain.includes('\u001b['));
-  });
-
   it('malformed filters and absurd page sizes exit 2 with a message naming the option', async () => {
     for (const [args, pattern] of [
       [['list', '--limit', '100000'], /--limit must be between 1 and 1000/],

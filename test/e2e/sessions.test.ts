@@ -180,3 +180,37 @@ test('a session id PostgreSQL text cannot hold fails the orchestration with an e
   assert.equal(status.status, 'Failed');
   assert.match(status.error ?? '', /sessionId/);
 });
+
+test('session locks are renewed while the owner works, so a long activity keeps its session pinned', async () => {
+  const local = await connect('sessions_renew');
+  const localClient = new durox.Client(local);
+  // Session lock = idle timeout = 1.5 s, renewed every second; the activity runs 3 s.
+  const options = { workerLockTimeoutMs: 2_000, sessionIdleTimeoutMs: 1_500, workerConcurrency: 1 };
+  const nodes: Runtime[] = [];
+  const start = async (node: string): Promise<void> => {
+    nodes.push(await startRuntime(local, (rt) => {
+      registerActivities(rt, node);
+      rt.registerOrchestration('LongThenShort', function* (ctx, session: string) {
+        const results: Array<{ ok: string }> = yield ctx.all([
+          ctx.scheduleActivityOnSession('Where', 3_000, session),
+          ctx.scheduleActivityOnSession('Where', 0, session),
+        ]);
+        return results.map((result) => result.ok);
+      });
+    }, { ...options, workerNodeId: node }));
+  };
+  try {
+    await start('owner');
+    const id = uid('renew');
+    await localClient.startOrchestration(id, 'LongThenShort', uid('renew-session'));
+    // Another node starts (and fetches at once) after the first session lease would have lapsed.
+    await sleep(2_200);
+    await start('other');
+    const status = await localClient.waitForOrchestration(id, 20_000);
+    const ran = status.output as unknown as string[];
+    assert.equal(new Set(ran).size, 1, `both activities ran on the session owner, not ${ran.join(' and ')}`);
+  } finally {
+    for (const node of nodes) await node.shutdown(100);
+    await local.close();
+  }
+});
