@@ -59,10 +59,23 @@ async function main() {
       console.log(`run-tests: ${process.env.DATABASE_URL || DEFAULT_URL} unreachable, using an embedded PostgreSQL 18`);
     }
   }
-  const child = spawn(process.execPath, ['--test', ...files], { stdio: 'inherit', env, cwd: root });
-  const code = await new Promise((resolve) => child.on('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0))));
+  let code = await runNodeTests(files, env);
+  if (args.length === 0) {
+    // The end-to-end suite once more on the embedded store (test/e2e/helpers.ts reads
+    // DUROX_E2E_STORE). Two files need one store shared by several processes or providers,
+    // which an in-memory PGlite cannot be: they run on the server only.
+    const serverOnly = new Set(['crash-recovery.test.js', 'multi-runtime.test.js']);
+    const e2e = findTests(path.join(root, 'dist', 'test', 'e2e')).filter((f) => !serverOnly.has(path.basename(f)));
+    console.log(`run-tests: the end-to-end suite on PGlite (${e2e.length} files)`);
+    code = Math.max(code, await runNodeTests(e2e, { ...env, DUROX_E2E_STORE: 'pglite' }));
+  }
   if (embedded) await embedded.stop();
   process.exitCode = code;
+}
+
+function runNodeTests(files, env) {
+  const child = spawn(process.execPath, ['--test', ...files], { stdio: 'inherit', env, cwd: root });
+  return new Promise((resolve) => child.on('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0))));
 }
 
 main().catch((error) => {

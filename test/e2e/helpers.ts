@@ -1,6 +1,8 @@
 /**
  * Shared set-up of the end-to-end tests: every test file works in its own PostgreSQL schema on
- * the real server, and loads Durox through the package entry exactly as users do.
+ * the real server, or in its own in-memory embedded store when `DUROX_E2E_STORE=pglite`
+ * (scripts/run-tests.js runs the suite both ways), and loads Durox through the package entry
+ * exactly as users do.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -8,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const durox: typeof import('../../src/index') = require('durox');
 
-export type Provider = Awaited<ReturnType<typeof durox.PostgresProvider.connectWithSchema>>;
+export type Provider = Awaited<ReturnType<typeof durox.PostgresProvider.connectWithSchema>> | Awaited<ReturnType<typeof durox.PGliteProvider.inMemory>>;
 export type Runtime = InstanceType<typeof durox.Runtime>;
 export type Client = InstanceType<typeof durox.Client>;
 
@@ -20,8 +22,12 @@ export function schemaFor(file: string): string {
   return `e2e_${tag}_${randomBytes(4).toString('hex')}`;
 }
 
-/** Connects to a fresh schema for the test file `file`. */
+/** The store the suite runs on: the PostgreSQL server (default) or the embedded PGlite. */
+export const E2E_STORE: 'postgres' | 'pglite' = process.env.DUROX_E2E_STORE === 'pglite' ? 'pglite' : 'postgres';
+
+/** Connects to a fresh store for the test file `file`: its own schema, or its own in-memory PGlite. */
 export async function connect(file: string): Promise<Provider> {
+  if (E2E_STORE === 'pglite') return durox.PGliteProvider.inMemory();
   return durox.PostgresProvider.connectWithSchema(DATABASE_URL, schemaFor(file));
 }
 

@@ -35,6 +35,8 @@ test('an unregistered orchestration stays pending with backoff, then becomes poi
   const kinds = (await client.readExecutionHistory(id, 1)).map((e) => e.kind);
   assert.deepEqual(kinds, ['OrchestrationStarted', 'OrchestrationFailed']);
   assert.ok((fast.metricsSnapshot()?.orchPoison ?? 0) >= 1);
+  // This runtime knows no orchestration: left running it would abandon (and poison) the next test's.
+  await fast.shutdown(100);
 });
 
 test('an unregistered activity becomes poison and fails the orchestration uncatchably', async () => {
