@@ -15,7 +15,16 @@
  */
 import { SpanKind, SpanStatusCode, context, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { ActivityCompletionItem, ActivityExecuteItem, OrchestratorWorkItem } from '../core/types';
-import type { OrchestrationItem, OrchestrationTurnAck, Provider, WorkItemLease } from '../provider/contract';
+import type {
+  ActivityClaim,
+  OrchestrationItem,
+  OrchestrationTurnAck,
+  Provider,
+  TurnClaim,
+  WorkItemAck,
+  WorkItemAckOutcome,
+  WorkItemLease,
+} from '../provider/contract';
 import { ProviderError } from '../provider/errors';
 import { log, type LogLevel } from '../runtime/logger';
 import type { DuroxMetrics } from './prometheus';
@@ -122,6 +131,59 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
     }
   }
 
+  /** Starts the span of a turn whose batch was fetched or claimed. */
+  function openTurn(item: OrchestrationItem): void {
+    if (item.attemptCount > 1) metrics?.retries.inc({ kind: 'orchestration' });
+    const parent = item.messages.map(carried).find((c) => c !== undefined);
+    const span = tracer.startSpan(
+      'durox.turn',
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'durox.instance_id': item.instanceId,
+          'durox.execution_id': item.executionId,
+          'durox.orchestration': item.orchestrationName,
+          'durox.attempt': item.attemptCount,
+        },
+      },
+      contextFrom(parent),
+    );
+    turns.set(item.lockToken, {
+      span,
+      startedAt: process.hrtime.bigint(),
+      label: item.orchestrationName,
+      instanceId: item.instanceId,
+      executionId: item.executionId,
+    });
+  }
+
+  /** Starts the span of an activity whose work item was fetched or claimed. */
+  function openActivity(lease: WorkItemLease): void {
+    if (lease.attemptCount > 1) metrics?.retries.inc({ kind: 'activity' });
+    const item: ActivityExecuteItem = lease.item;
+    const span = tracer.startSpan(
+      'durox.activity',
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'durox.instance_id': item.instance,
+          'durox.execution_id': item.executionId,
+          'durox.activity': item.name,
+          'durox.activity_id': item.id,
+          'durox.attempt': lease.attemptCount,
+        },
+      },
+      contextFrom(carried(item)),
+    );
+    activities.set(lease.lockToken, {
+      span,
+      startedAt: process.hrtime.bigint(),
+      label: item.name,
+      instanceId: item.instance,
+      executionId: item.executionId,
+    });
+  }
+
   const overrides: Partial<Provider> = {
     async enqueueOrchestratorWork(item: OrchestratorWorkItem, opts?: { delayMs?: number }): Promise<void> {
       if (item?.type !== 'StartOrchestration') return provider.enqueueOrchestratorWork(item, opts);
@@ -142,33 +204,17 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
 
     async fetchOrchestrationItem(opts: { lockTimeoutMs: number }): Promise<OrchestrationItem | null> {
       const item = await provider.fetchOrchestrationItem(opts);
-      if (item === null) return null;
-      if (item.attemptCount > 1) metrics?.retries.inc({ kind: 'orchestration' });
-      const parent = item.messages.map(carried).find((c) => c !== undefined);
-      const span = tracer.startSpan(
-        'durox.turn',
-        {
-          kind: SpanKind.CONSUMER,
-          attributes: {
-            'durox.instance_id': item.instanceId,
-            'durox.execution_id': item.executionId,
-            'durox.orchestration': item.orchestrationName,
-            'durox.attempt': item.attemptCount,
-          },
-        },
-        contextFrom(parent),
-      );
-      turns.set(item.lockToken, {
-        span,
-        startedAt: process.hrtime.bigint(),
-        label: item.orchestrationName,
-        instanceId: item.instanceId,
-        executionId: item.executionId,
-      });
+      if (item !== null) openTurn(item);
       return item;
     },
 
-    async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck): Promise<void> {
+    async fetchOrchestrationItems(opts: { lockTimeoutMs: number; maxItems: number }): Promise<OrchestrationItem[]> {
+      const items = await provider.fetchOrchestrationItems(opts);
+      items.forEach(openTurn);
+      return items;
+    },
+
+    async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]> {
       const lease = turns.get(lockToken);
       const parent = lease === undefined ? undefined : traceparentOf(lease.span);
       const traced: OrchestrationTurnAck = {
@@ -179,13 +225,15 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
         ),
       };
       const status = ack.metadata?.status;
-      await guarded(turns, lockToken, 'orchestration', () => provider.ackOrchestrationItem(lockToken, traced), status ?? 'running');
+      const claimed = await guarded(turns, lockToken, 'orchestration', () => provider.ackOrchestrationItem(lockToken, traced, claim), status ?? 'running');
+      claimed.forEach(openActivity);
       const name = ack.metadata?.orchestrationName ?? lease?.label ?? 'unknown';
       if (status === 'Completed' || status === 'ContinuedAsNew') metrics?.orchestrationsCompleted.inc({ orchestration: name });
       if (status === 'Failed') metrics?.orchestrationsFailed.inc({ orchestration: name });
       for (const o of ack.orchestratorItems) {
         if (o.type === 'StartOrchestration') metrics?.orchestrationsStarted.inc({ orchestration: o.orchestration });
       }
+      return claimed;
     },
 
     async abandonOrchestrationItem(lockToken: string, opts?: { delayMs?: number; ignoreAttempt?: boolean }): Promise<void> {
@@ -203,39 +251,44 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
 
     async fetchWorkItem(opts): Promise<WorkItemLease | null> {
       const lease = await provider.fetchWorkItem(opts);
-      if (lease === null) return null;
-      if (lease.attemptCount > 1) metrics?.retries.inc({ kind: 'activity' });
-      const item: ActivityExecuteItem = lease.item;
-      const span = tracer.startSpan(
-        'durox.activity',
-        {
-          kind: SpanKind.CONSUMER,
-          attributes: {
-            'durox.instance_id': item.instance,
-            'durox.execution_id': item.executionId,
-            'durox.activity': item.name,
-            'durox.activity_id': item.id,
-            'durox.attempt': lease.attemptCount,
-          },
-        },
-        contextFrom(carried(item)),
-      );
-      activities.set(lease.lockToken, {
-        span,
-        startedAt: process.hrtime.bigint(),
-        label: item.name,
-        instanceId: item.instance,
-        executionId: item.executionId,
-      });
+      if (lease !== null) openActivity(lease);
       return lease;
     },
 
-    async ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null): Promise<void> {
+    async ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null, claim?: TurnClaim | null): Promise<OrchestrationItem | null> {
       const lease = activities.get(lockToken);
       const parent = lease === undefined ? undefined : traceparentOf(lease.span);
       const traced = completion === null ? null : withContext(completion, parent);
       const outcome = completion === null ? 'dropped' : completion.type === 'ActivityFailed' ? 'failed' : 'completed';
-      await guarded(activities, lockToken, 'activity', () => provider.ackWorkItem(lockToken, traced), outcome);
+      const turn = await guarded(activities, lockToken, 'activity', () => provider.ackWorkItem(lockToken, traced, claim), outcome);
+      if (turn !== null) openTurn(turn);
+      return turn;
+    },
+
+    async ackWorkItems(acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]> {
+      const traced = acks.map((ack) => {
+        const parent = activities.get(ack.lockToken);
+        const completion = ack.completion === null ? null : withContext(ack.completion, parent === undefined ? undefined : traceparentOf(parent.span));
+        return { ...ack, completion };
+      });
+      let outcomes: WorkItemAckOutcome[];
+      try {
+        outcomes = await provider.ackWorkItems(traced);
+      } catch (error) {
+        for (const ack of acks) finish(activities, ack.lockToken, 'error', error);
+        throw error;
+      }
+      outcomes.forEach((outcome, index) => {
+        const ack = acks[index];
+        if (outcome.ok) {
+          finish(activities, ack.lockToken, ack.completion === null ? 'dropped' : ack.completion.type === 'ActivityFailed' ? 'failed' : 'completed');
+          if (outcome.claimedTurn !== null) openTurn(outcome.claimedTurn);
+        } else {
+          if (isLockLost(outcome.error)) metrics?.lockSteals.inc({ kind: 'activity' });
+          finish(activities, ack.lockToken, isLockLost(outcome.error) ? 'lock_lost' : 'error', outcome.error);
+        }
+      });
+      return outcomes;
     },
 
     async abandonWorkItem(lockToken: string, opts?: { delayMs?: number; ignoreAttempt?: boolean }): Promise<void> {

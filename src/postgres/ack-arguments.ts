@@ -9,11 +9,14 @@
  */
 import { targetInstanceOf, type ActivityExecuteItem, type OrchestratorWorkItem } from '../core/types';
 import type { OrchestrationTurnAck } from '../core/turn-types';
+import type { ActivityClaim, TurnClaim } from '../provider/contract';
+import { versionRangeArguments } from './parity-operations';
 import {
   invalidArgument as invalid,
   optionalText,
   requireId,
   requireInteger,
+  requirePositiveDuration,
   requireText,
   toJsonText,
   type CallContext,
@@ -86,9 +89,50 @@ export function workerRow(item: ActivityExecuteItem, context: CallContext): Work
   };
 }
 
-/** JSON text of the `p_ack` argument; throws `invalid_argument` before any SQL on bad input. */
-export function buildAckArgument(ack: OrchestrationTurnAck): string {
+/**
+ * JSON texts of the `p_ack` and `p_claim` arguments of ack_orchestration_item: the activities
+ * at `claim.workerItemIndexes` move from the ack's workerItems to the claim. Throws
+ * `invalid_argument` before any SQL on bad input.
+ */
+export function buildAckArguments(ack: OrchestrationTurnAck, claim?: ActivityClaim | null): { ack: string; claim: string | null } {
   const context: CallContext = { operation: 'ack_orchestration_item', instanceId: ack?.instanceId };
+  const claimed = claimedIndexes(ack, claim, context);
+  const workerRows = Array.isArray(ack?.workerItems) ? ack.workerItems.map((item) => workerRow(item, context)) : [];
+  const claimedRows = workerRows.filter((_, index) => claimed.has(index));
+  if (claimedRows.some((row) => row.sessionId !== null)) {
+    throw invalid(context, 'activities pinned to a session cannot be claimed by an ack');
+  }
+  return {
+    ack: buildAckArgument(ack, context, workerRows.filter((_, index) => !claimed.has(index))),
+    claim: claim === null || claim === undefined ? null : JSON.stringify({ workerItems: claimedRows, lockTimeoutMs: claim.lockTimeoutMs }),
+  };
+}
+
+function claimedIndexes(ack: OrchestrationTurnAck, claim: ActivityClaim | null | undefined, context: CallContext): Set<number> {
+  const claimed = new Set<number>();
+  if (claim === null || claim === undefined) return claimed;
+  if (typeof claim !== 'object' || !Array.isArray(claim.workerItemIndexes)) throw invalid(context, 'claim.workerItemIndexes must be an array');
+  requirePositiveDuration(claim.lockTimeoutMs, 'claim.lockTimeoutMs', context);
+  const count = Array.isArray(ack?.workerItems) ? ack.workerItems.length : 0;
+  for (const index of claim.workerItemIndexes) {
+    if (!Number.isInteger(index) || index < 0 || index >= count || claimed.has(index)) {
+      throw invalid(context, `claim.workerItemIndexes must be distinct indexes into workerItems (0..${count - 1}), got ${JSON.stringify(index)}`);
+    }
+    claimed.add(index);
+  }
+  return claimed;
+}
+
+/** JSON text of ack_work_item's `p_claim_turn`, or null without a claim. */
+export function turnClaimArgument(claim: TurnClaim | null | undefined, context: CallContext): string | null {
+  if (claim === null || claim === undefined) return null;
+  if (typeof claim !== 'object') throw invalid(context, 'claim must be an object');
+  const [minVersion, maxVersion] = versionRangeArguments(claim.versionRange);
+  return JSON.stringify({ lockTimeoutMs: requirePositiveDuration(claim.lockTimeoutMs, 'claim.lockTimeoutMs', context), minVersion, maxVersion });
+}
+
+/** JSON text of the `p_ack` argument, with the (validated) worker rows it queues. */
+function buildAckArgument(ack: OrchestrationTurnAck, context: CallContext, workerRows: WorkerRow[]): string {
   const instanceId = requireId(ack.instanceId, 'instanceId', context);
   const executionId = requireInteger(ack.executionId, 'executionId', context, 1);
   const metadata = ack.metadata;
@@ -158,7 +202,7 @@ export function buildAckArgument(ack: OrchestrationTurnAck): string {
     customStatusChanged,
     customStatus,
     kv: { clearAll, entries: [...kv.values()] },
-    workerItems: ack.workerItems.map((item) => workerRow(item, context)),
+    workerItems: workerRows,
     cancelledActivities: ack.cancelledActivities.map((activity, index) => ({
       instance: requireId(activity?.instance, `cancelledActivities[${index}].instance`, context),
       executionId: requireInteger(activity.executionId, `cancelledActivities[${index}].executionId`, context, 1),

@@ -3,7 +3,6 @@
  * procedures of migrations 0007 and 0008. Each operation validates its arguments (so bad input
  * never reaches the database) and then makes exactly one procedure call.
  */
-import type { ActivityExecuteItem } from '../core/types';
 import type {
   DeleteInstancesResult,
   FetchWorkItemOptions,
@@ -15,7 +14,7 @@ import type {
   VersionRange,
   WorkItemLease,
 } from '../provider/contract';
-import { toProviderError } from './error-mapping';
+import { decodeWorkLeases } from './item-decoding';
 import { asRecord, numberField } from './row-decoding';
 import { invalidArgument, requireId, requireInteger, requirePositiveDuration, requireText, type CallContext } from './validation';
 
@@ -54,23 +53,7 @@ export async function fetchWorkLeases(call: ProcedureCall, options: FetchWorkIte
     claimNew = flag !== false;
   }
   const rows = await call(context.operation, [lockTimeoutMs, filter.mode, JSON.stringify(tags), ownerId, sessionLockMs, max, claimNew]);
-  if (!Array.isArray(rows)) throw toProviderError(new Error('fetch_work_item returned no lease array'), context.operation);
-  return rows.map((row) => decodeLease(row, context.operation));
-}
-
-function decodeLease(row: unknown, operation: string): WorkItemLease {
-  const record = asRecord(row);
-  const item = asRecord(record?.workItem);
-  if (record === null || item === null || item.type !== 'ActivityExecute') {
-    throw toProviderError(new Error('stored work item is corrupted'), operation);
-  }
-  return {
-    item: item as unknown as ActivityExecuteItem,
-    lockToken: String(record.lockToken),
-    attemptCount: numberField(record, 'attemptCount'),
-    orchestrationName: String(record.orchestrationName),
-    orchestrationVersion: String(record.orchestrationVersion),
-  };
+  return decodeWorkLeases(rows, context.operation);
 }
 
 function requireSessionOwner(value: unknown, what: string, context: CallContext): string {

@@ -5,8 +5,9 @@
  * (PostgresProvider) and PGlite (embedded mode) share it.
  */
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails, ExecutionStatus, HistoryEvent, OrchestratorWorkItem } from '../core/types';
-import type { KvEntry, OrchestrationTurnAck } from '../core/turn-types';
+import type { OrchestrationTurnAck } from '../core/turn-types';
 import type {
+  ActivityClaim,
   DeleteInstancesResult,
   ExecutionInfo,
   FetchWorkItemOptions,
@@ -26,17 +27,19 @@ import type {
   QueueDepths,
   ThroughputBucket,
   SystemMetrics,
+  TurnClaim,
+  WorkItemAck,
+  WorkItemAckOutcome,
   WakeupEvent,
   WakeupSubscription,
   WorkItemLease,
 } from '../provider/contract';
-import { buildAckArgument, orchestratorRow, workerRow } from './ack-arguments';
+import { buildAckArguments, orchestratorRow, turnClaimArgument, workerRow } from './ack-arguments';
+import { decodeOrchestrationItem, decodeWorkLeases } from './item-decoding';
 import { toProviderError } from './error-mapping';
 import {
   asRecord,
   decodeHistory,
-  decodeMessages,
-  historyProblem,
   numberField,
   optionalNumberField,
   optionalStringField,
@@ -57,6 +60,24 @@ import {
 } from './validation';
 
 const STATUSES = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
+/** Most turns one fetch may lock (the procedure enforces the same bound). */
+const MAX_TURN_BATCH = 100;
+/** Most work items one group commit may acknowledge (the procedure enforces the same bound). */
+const MAX_ACK_BATCH = 1000;
+
+/** One element of ack_work_items' json argument, validated as ackWorkItem validates its input. */
+function workItemAckElement(ack: WorkItemAck, context: CallContext, index: number): Record<string, unknown> {
+  if (ack === null || typeof ack !== 'object') throw invalidArgument(context, `acks[${index}] must be an object`);
+  const lockToken = requireId(ack.lockToken, `acks[${index}].lockToken`, context);
+  const completion = ack.completion;
+  if (completion === null || completion === undefined) return { lockToken, instanceId: null, kind: null, workItem: null, claimTurn: null };
+  if (completion.type !== 'ActivityCompleted' && completion.type !== 'ActivityFailed') {
+    throw invalidArgument(context, `acks[${index}]: a work item completion must be ActivityCompleted or ActivityFailed`);
+  }
+  const row = orchestratorRow(completion, context);
+  const claim = turnClaimArgument(ack.claim, context);
+  return { lockToken, instanceId: row.targetInstance, kind: row.kind, workItem: row.workItem, claimTurn: claim === null ? null : JSON.parse(claim) };
+}
 
 /** Provider over the Durox stored procedures of one schema. */
 export class ProcedureProvider implements Provider {
@@ -87,55 +108,26 @@ export class ProcedureProvider implements Provider {
     const operation = 'fetch_orchestration_item';
     const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', { operation });
     const [minVersion, maxVersion] = parity.versionRangeArguments(options.versionRange);
-    const record = asRecord(await this.call(operation, [lockTimeoutMs, minVersion, maxVersion]));
-    if (record === null) return null;
-    const instanceId = String(record.instanceId);
-    const messages = decodeMessages(record.messages, operation, instanceId);
-
-    let history: HistoryEvent[] = [];
-    let historyError = optionalStringField(record, 'historyError') ?? undefined;
-    if (historyError === undefined) {
-      historyError = historyProblem(record.history);
-      if (historyError === undefined) history = record.history as HistoryEvent[];
-      else historyError = `stored history is corrupted: ${historyError}`;
-    }
-
-    let orchestrationName = optionalStringField(record, 'orchestrationName');
-    let orchestrationVersion = optionalStringField(record, 'orchestrationVersion');
-    let executionId = optionalNumberField(record, 'executionId');
-    if (orchestrationName === null) {
-      // New instance: the procedure only fetches it when the batch holds its start message.
-      const start = messages.find((m) => m.type === 'StartOrchestration' || m.type === 'ContinueAsNew');
-      if (start === undefined || (start.type !== 'StartOrchestration' && start.type !== 'ContinueAsNew')) {
-        throw toProviderError(new Error('fetched a new instance without a start message'), operation, instanceId);
-      }
-      orchestrationName = start.orchestration;
-      orchestrationVersion = start.version;
-      executionId = start.type === 'StartOrchestration' ? start.executionId : 1;
-    }
-
-    const item: OrchestrationItem = {
-      instanceId,
-      orchestrationName,
-      orchestrationVersion,
-      executionId: executionId ?? 1,
-      history,
-      messages,
-      lockToken: String(record.lockToken),
-      attemptCount: numberField(record, 'attemptCount'),
-      kvSnapshot: (asRecord(record.kvSnapshot) ?? {}) as Record<string, KvEntry>,
-      customStatus: optionalStringField(record, 'customStatus'),
-      nowMs: numberField(record, 'nowMs'),
-    };
-    if (historyError !== undefined) item.historyError = historyError;
-    return item;
+    return decodeOrchestrationItem(await this.call(operation, [lockTimeoutMs, minVersion, maxVersion]), operation);
   }
 
-  async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck): Promise<void> {
+  async fetchOrchestrationItems(options: { lockTimeoutMs: number; versionRange?: VersionRange | null; maxItems: number }): Promise<OrchestrationItem[]> {
+    const context = { operation: 'fetch_orchestration_items' };
+    const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', context);
+    const maxItems = requireInteger(options.maxItems, 'maxItems', context, 1);
+    if (maxItems > MAX_TURN_BATCH) throw invalidArgument(context, `maxItems must be at most ${MAX_TURN_BATCH}, got ${maxItems}`);
+    const [minVersion, maxVersion] = parity.versionRangeArguments(options.versionRange);
+    const rows = await this.call(context.operation, [lockTimeoutMs, minVersion, maxVersion, maxItems]);
+    if (!Array.isArray(rows)) throw toProviderError(new Error('fetch_orchestration_items returned no array'), context.operation);
+    return rows.map((row) => decodeOrchestrationItem(row, context.operation)).filter((item) => item !== null);
+  }
+
+  async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]> {
     const context = { operation: 'ack_orchestration_item', instanceId: ack?.instanceId };
     const token = requireId(lockToken, 'lockToken', context);
-    const argument = buildAckArgument(ack);
-    await this.call(context.operation, [token, argument], context.instanceId);
+    const argument = buildAckArguments(ack, claim);
+    const result = asRecord(await this.call(context.operation, [token, argument.ack, argument.claim], context.instanceId));
+    return argument.claim === null ? [] : decodeWorkLeases(result?.claimedWorkItems, context.operation);
   }
 
   async abandonOrchestrationItem(lockToken: string, options: { delayMs?: number; ignoreAttempt?: boolean } = {}): Promise<void> {
@@ -183,18 +175,39 @@ export class ProcedureProvider implements Provider {
     return parity.cleanupOrphanedSessions(this.procedureCall);
   }
 
-  async ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null): Promise<void> {
+  async ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null, claim?: TurnClaim | null): Promise<OrchestrationItem | null> {
     const context: CallContext = { operation: 'ack_work_item', instanceId: completion?.instance };
     const token = requireId(lockToken, 'lockToken', context);
     if (completion === null || completion === undefined) {
-      await this.call(context.operation, [token, null, null, null]);
-      return;
+      await this.call(context.operation, [token, null, null, null, null]);
+      return null;
     }
     if (completion.type !== 'ActivityCompleted' && completion.type !== 'ActivityFailed') {
       throw invalidArgument(context, 'a work item completion must be ActivityCompleted or ActivityFailed');
     }
     const row = orchestratorRow(completion, context);
-    await this.call(context.operation, [token, row.targetInstance, row.kind, row.workItem], row.targetInstance);
+    const claimArgument = turnClaimArgument(claim, context);
+    const result = asRecord(await this.call(context.operation, [token, row.targetInstance, row.kind, row.workItem, claimArgument], row.targetInstance));
+    return claimArgument === null ? null : decodeOrchestrationItem(result?.claimedTurn, context.operation);
+  }
+
+  async ackWorkItems(acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]> {
+    const context: CallContext = { operation: 'ack_work_items' };
+    if (!Array.isArray(acks)) throw invalidArgument(context, 'acks must be an array');
+    if (acks.length > MAX_ACK_BATCH) throw invalidArgument(context, `at most ${MAX_ACK_BATCH} acks per call, got ${acks.length}`);
+    if (acks.length === 0) return [];
+    const elements = acks.map((ack, index) => workItemAckElement(ack, { operation: context.operation, instanceId: ack?.completion?.instance }, index));
+    const results = await this.call(context.operation, [JSON.stringify(elements)]);
+    if (!Array.isArray(results) || results.length !== acks.length) {
+      throw toProviderError(new Error('ack_work_items returned no outcome per ack'), context.operation);
+    }
+    return results.map((value, index): WorkItemAckOutcome => {
+      const record = asRecord(value) ?? {};
+      const instanceId = acks[index].completion?.instance;
+      if (record.ok === true) return { ok: true, claimedTurn: decodeOrchestrationItem(record.claimedTurn, context.operation) };
+      const refusal = Object.assign(new Error(String(record.message)), { code: String(record.code) });
+      return { ok: false, error: toProviderError(refusal, context.operation, instanceId) };
+    });
   }
 
   async renewWorkItemLock(lockToken: string, extendMs: number): Promise<void> {

@@ -25,7 +25,7 @@ function delay(value: unknown): number | null {
 /** Decodes one payload of our channel; unknown payloads yield null (ignored). */
 export function decodeWakeupPayload(payload: string): WakeupEvent | null {
   if (payload.startsWith('s:')) return { kind: 'status', instanceId: payload.slice(2) };
-  const match = /^([ow]):(\d+):(\d*)$/.exec(payload);
+  const match = /^([ow]):(\d+):(\d*)(?::\d+)?$/.exec(payload);
   if (match === null) return null;
   return { kind: 'queue', queue: match[1] === 'o' ? 'orchestrator' : 'worker', ready: count(match[2]), dueInMs: delay(match[3]) };
 }

@@ -19,6 +19,7 @@ import type {
   OrchestratorWorkItem,
 } from '../core/types';
 import type { KvEntry, OrchestrationTurnAck } from '../core/turn-types';
+import type { ProviderError } from './errors';
 
 export type { ExecutionMetadata, KvEntry, OrchestrationTurnAck, ScheduledActivityId } from '../core/turn-types';
 
@@ -145,6 +146,35 @@ export interface WorkItemLease {
   orchestrationName: string;
   orchestrationVersion: string;
 }
+
+/**
+ * Eager dispatch from a turn's ack: which scheduled activities to lock for the caller. Only ask
+ * for items an idle slot of the caller can run now; items pinned to a session cannot be claimed.
+ */
+export interface ActivityClaim {
+  /** Indexes into the ack's `workerItems`. */
+  workerItemIndexes: number[];
+  /** Lock length of the claimed work items, in ms. */
+  lockTimeoutMs: number;
+}
+
+/** Eager dispatch from an activity's ack: lock the turn its completion makes ready. */
+export interface TurnClaim {
+  /** Lock length of the claimed instance, in ms. */
+  lockTimeoutMs: number;
+  /** Capability filter, as for {@link Provider.fetchOrchestrationItem}. */
+  versionRange?: VersionRange | null;
+}
+
+/** One element of {@link Provider.ackWorkItems}. */
+export interface WorkItemAck {
+  lockToken: string;
+  completion: ActivityCompletionItem | null;
+  claim?: TurnClaim | null;
+}
+
+/** What became of one {@link WorkItemAck}, in input order. */
+export type WorkItemAckOutcome = { ok: true; claimedTurn: OrchestrationItem | null } | { ok: false; error: ProviderError };
 
 /** Status of an instance as the client reports it. */
 export interface InstanceStatus {
@@ -294,8 +324,19 @@ export interface Provider {
     versionRange?: VersionRange | null;
   }): Promise<OrchestrationItem | null>;
 
-  /** Commits a turn atomically and releases the lock; fails with `lock_lost` if the lock is gone. */
-  ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck): Promise<void>;
+  /**
+   * Like {@link fetchOrchestrationItem} for up to `maxItems` instances in one call, oldest first,
+   * each batch under its own lock; an empty array when there is no eligible work.
+   */
+  fetchOrchestrationItems(options: { lockTimeoutMs: number; versionRange?: VersionRange | null; maxItems: number }): Promise<OrchestrationItem[]>;
+
+  /**
+   * Commits a turn atomically and releases the lock; fails with `lock_lost` if the lock is gone.
+   * With `claim`, the activities of `ack.workerItems` at `claim.workerItemIndexes` are queued
+   * already locked for the caller (eager dispatch) and returned as leases, in the same call;
+   * the others are queued and announced as usual. Without `claim` the result is empty.
+   */
+  ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]>;
 
   /**
    * Releases the lock without committing; the messages become visible again after `delayMs`.
@@ -332,8 +373,17 @@ export interface Provider {
   /**
    * Deletes the locked work item and, when given, enqueues its completion, atomically. Fails with
    * `lock_lost` when the item was withdrawn (cancelled), re-delivered or its lock expired.
+   * With `claim` and a completion, the turn the completion makes ready is locked for the caller
+   * in the same call when its instance is free now (eager dispatch) and returned; otherwise null.
    */
-  ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null): Promise<void>;
+  ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null, claim?: TurnClaim | null): Promise<OrchestrationItem | null>;
+
+  /**
+   * Acknowledges several work items in one call (group commit). Each behaves as
+   * {@link ackWorkItem} and has its own outcome: one refused item (lock lost, invalid) leaves the
+   * others committed. Fails as a whole only when the call itself fails.
+   */
+  ackWorkItems(acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]>;
 
   /** Extends a work-item lock to now + `extendMs`; `lock_lost` tells the worker it was cancelled. */
   renewWorkItemLock(lockToken: string, extendMs: number): Promise<void>;

@@ -14,7 +14,9 @@ import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
-import { allowWaiters, pushWakeups, type WakeReason } from './push-wakeups';
+import { WorkItemAckBatcher } from './ack-batcher';
+import { reserveIdle, tagAccepted, type ActivityTaker, type Reservation, type TurnTaker } from './eager-dispatch';
+import { allowWaiters, pushWakeups, type QueueGate, type WakeReason } from './push-wakeups';
 import { log, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -79,19 +81,44 @@ function encodeResult(name: string, value: unknown): { result: string } | { deta
   }
 }
 
-export class ActivityWorkerPool {
+export class ActivityWorkerPool implements ActivityTaker {
   private readonly stopping = new AbortController();
   private readonly held = new Set<HeldActivity>();
   private loops: Array<Promise<void>> = [];
+  private gate: QueueGate<WorkItemLease> | null = null;
+  private turns: TurnTaker | null = null;
+  private readonly acks: WorkItemAckBatcher;
 
-  constructor(private readonly deps: ActivityWorkerDeps) {}
+  constructor(private readonly deps: ActivityWorkerDeps) {
+    this.acks = new WorkItemAckBatcher(deps.provider, FIXED.maxAckCallsInFlight);
+  }
+
+  /** Lets activity acks claim the next turn for `turns` (eager dispatch). */
+  handTurnsTo(turns: TurnTaker): void {
+    this.turns = turns;
+  }
+
+  reserveFor(items: readonly ActivityExecuteItem[]): { indexes: number[]; reservation: Reservation<WorkItemLease> } | null {
+    if (this.stopping.signal.aborted) return null;
+    const { options, activities } = this.deps;
+    const indexes: number[] = [];
+    items.forEach((item, index) => {
+      const runnable = isSystemActivityName(item.name) || activities.get(item.name) !== undefined;
+      if (runnable && (item.sessionId ?? null) === null && tagAccepted(options.tagFilter, item.tag)) indexes.push(index);
+    });
+    const reservation = reserveIdle(this.gate, indexes.length, (lease) => this.giveBack(lease));
+    return reservation === null ? null : { indexes: indexes.slice(0, reservation.count), reservation };
+  }
 
   /** Starts the slots (none when the tag filter is `none`: this node runs no activities). */
   start(): void {
     const { workerConcurrency, tagFilter } = this.deps.options;
     const slots = tagFilter.mode === 'none' ? 0 : workerConcurrency;
     allowWaiters(this.stopping.signal, slots);
-    this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot));
+    // One gate per runtime: credits of one runtime are never consumed by another in this process.
+    const gate = pushWakeups(this.deps.provider).workerGate<WorkItemLease>({ tagFilter, node: this.deps.options.workerNodeId ?? this.deps.runtimeId });
+    this.gate = gate;
+    this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot, gate));
   }
 
   /** Stops fetching and waits up to `timeoutMs` for running activities; true when all finished. */
@@ -123,13 +150,11 @@ export class ActivityWorkerPool {
     await Promise.all(releases);
   }
 
-  private async runSlot(slot: number): Promise<void> {
+  private async runSlot(slot: number, gate: QueueGate<WorkItemLease>): Promise<void> {
     const { provider, options, metrics, faults } = this.deps;
     const signal = this.stopping.signal;
     const wake = wakeSignal(provider, 'worker');
     const push = pushWakeups(provider);
-    // One gate per runtime: credits of one runtime are never consumed by another in this process.
-    const gate = push.workerGate({ tagFilter: options.tagFilter, node: options.workerNodeId ?? this.deps.runtimeId });
     const release = push.acquire();
     // Same scheme as the orchestration dispatcher (see push-wakeups.ts).
     let reason: WakeReason | 'idle' = 'drain';
@@ -138,7 +163,14 @@ export class ActivityWorkerPool {
       while (!signal.aborted) {
         // While sessions are in use here, poll: a wake-up may go to a worker that cannot take the item.
         if (reason === 'idle' && push.live && !this.deps.sessions.holdsSessions) {
-          reason = await gate.wait(signal);
+          const wake = await gate.wait(signal);
+          if (typeof wake === 'string') {
+            reason = wake;
+            continue;
+          }
+          metrics.increment('workerDispatcherItemsFetched');
+          await this.process(wake.handedOff, slot);
+          reason = gate.take() ?? 'idle';
           continue;
         }
         const generation = wake.generation;
@@ -326,16 +358,23 @@ export class ActivityWorkerPool {
     }
   }
 
+  /** Acks the result; when a turn worker is idle, the ack also claims the turn it makes ready. */
   private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<void> {
+    const turns = this.stopping.signal.aborted ? null : this.turns;
+    const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
+    const claim = reservation === null ? null : (turns?.turnClaim ?? null);
     try {
-      await withRetries(
-        () => this.deps.provider.ackWorkItem(lease.lockToken, result),
+      const turn = await withRetries(
+        () => this.acks.ack({ lockToken: lease.lockToken, completion: result, claim }),
         FIXED.ackRetries,
         FIXED.ackRetryBaseMs,
         isRetryable,
       );
+      reservation?.deliver(turn === null ? [] : [turn]);
+      // Also wakes a polling turn worker for a claimed turn left in the dispatcher's inbox.
       notifyLocal(this.deps.provider, 'orchestrator');
     } catch (error) {
+      reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
       log('warn', RUNTIME_TARGET, `activity result discarded: ${messageOf(error)}`, {
         instance_id: lease.item.instance,

@@ -6,12 +6,13 @@
 import type { TurnEngine, TurnOutcome, TurnRequest } from '../core/turn-api';
 import type { OrchestrationTurnAck } from '../core/turn-types';
 import { DUROX_VERSION } from '../core/types';
-import type { OrchestrationItem, Provider } from '../provider/contract';
+import type { OrchestrationItem, Provider, TurnClaim } from '../provider/contract';
 import { isRetryable, ProviderError } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { infrastructureFailureAck } from './infrastructure-failure';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
+import { Reservation, reserveIdle, type ActivityTaker, type TurnTaker } from './eager-dispatch';
 import { allowWaiters, pushWakeups, type PushWakeups, type QueueGate, type WakeReason } from './push-wakeups';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
@@ -38,29 +39,50 @@ const RUNNABLE_VERSIONS = { min: '0.0.0', max: DUROX_VERSION } as const;
 
 const isLockLost = (error: unknown): boolean => error instanceof ProviderError && error.code === 'lock_lost';
 
-export class OrchestrationDispatcher {
+/** Most batches one fetch takes beyond the worker's own (bounded further by the inbox). */
+const MAX_EXTRA_TURNS_PER_FETCH = 15;
+
+export class OrchestrationDispatcher implements TurnTaker {
   private readonly stopping = new AbortController();
   private loops: Array<Promise<void>> = [];
+  private gate: QueueGate<OrchestrationItem> | null = null;
+  private activities: ActivityTaker | null = null;
+  readonly turnClaim: TurnClaim = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
 
   constructor(private readonly deps: OrchestrationDispatcherDeps) {}
 
   start(): void {
     allowWaiters(this.stopping.signal, this.deps.options.orchestrationConcurrency);
     const push = pushWakeups(this.deps.provider);
-    const { gate, release } = push.openGate('orchestrator');
+    const { gate, release } = push.openGate<OrchestrationItem>('orchestrator');
+    // Turns are short, so a claimed turn may wait for the next free worker (see eager-dispatch.ts).
+    gate.setInboxCapacity(this.deps.options.orchestrationConcurrency);
+    this.gate = gate;
     this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker(push, gate));
     void Promise.all(this.loops).finally(release);
+  }
+
+  /** Lets turn acks claim activities for `activities` (eager dispatch). */
+  handActivitiesTo(activities: ActivityTaker): void {
+    this.activities = activities;
+  }
+
+  reserveFor(orchestrationName: string): Reservation<OrchestrationItem> | null {
+    if (this.stopping.signal.aborted || this.deps.orchestrations.resolve(orchestrationName, null) === null) return null;
+    return reserveIdle(this.gate, 1, (item) => this.abandon(item, 0, true));
   }
 
   /** Stops fetching and waits up to `timeoutMs` for turns in progress; true when all finished. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.stopping.abort();
+    this.gate?.setInboxCapacity(0);
+    for (const item of this.gate?.clearInbox() ?? []) void this.abandon(item, 0, true);
     if (timeoutMs <= 0) return false;
     const all = Promise.all(this.loops).then(() => true);
     return Promise.race([all, sleep(timeoutMs).then(() => false)]);
   }
 
-  private async runWorker(push: PushWakeups, gate: QueueGate): Promise<void> {
+  private async runWorker(push: PushWakeups, gate: QueueGate<OrchestrationItem>): Promise<void> {
     const { provider, options, metrics, faults } = this.deps;
     const signal = this.stopping.signal;
     const wake = wakeSignal(provider, 'orchestrator');
@@ -68,15 +90,28 @@ export class OrchestrationDispatcher {
     let reason: WakeReason | 'idle' = 'drain';
     let failures = 0;
     while (!signal.aborted) {
+      const claimed = gate.takeHandedOff();
+      if (claimed !== undefined) {
+        metrics.increment('orchDispatcherItemsFetched');
+        await this.processWithRenewal(claimed);
+        continue;
+      }
       if (reason === 'idle' && push.live) {
-        reason = await gate.wait(signal);
+        const wake = await gate.wait(signal);
+        if (typeof wake === 'string') {
+          reason = wake;
+          continue;
+        }
+        metrics.increment('orchDispatcherItemsFetched');
+        await this.processWithRenewal(wake.handedOff);
+        reason = gate.take() ?? 'idle';
         continue;
       }
       const generation = wake.generation;
       const mark = gate.mark;
       let item: OrchestrationItem | null;
       try {
-        item = await provider.fetchOrchestrationItem({ lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS });
+        item = await this.fetch(gate, reason === 'drain');
         faults.recovered('fetch_orchestration_item');
         failures = 0;
       } catch (error) {
@@ -102,6 +137,25 @@ export class OrchestrationDispatcher {
       }
       await this.processWithRenewal(item);
       if (reason !== 'drain') reason = gate.take() ?? 'idle';
+    }
+  }
+
+  /**
+   * Fetches a batch for this worker and, when more work is waiting (announced, or while draining),
+   * for as many places as the inbox has: the extra batches go there for the next free workers,
+   * so a burst costs one fetch per several turns instead of one each.
+   */
+  private async fetch(gate: QueueGate<OrchestrationItem>, draining: boolean): Promise<OrchestrationItem | null> {
+    const { provider } = this.deps;
+    const options = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
+    const extra = new Reservation(gate, gate.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, !draining), (item) => this.abandon(item, 0, true));
+    if (extra.count === 0) return provider.fetchOrchestrationItem(options);
+    try {
+      const [first, ...others] = await provider.fetchOrchestrationItems({ ...options, maxItems: 1 + extra.count });
+      extra.deliver(others);
+      return first ?? null;
+    } finally {
+      extra.cancel();
     }
   }
 
@@ -189,16 +243,23 @@ export class OrchestrationDispatcher {
     }
   }
 
-  /** Acks the turn, retrying transient errors; a refused turn becomes an infrastructure failure. */
+  /**
+   * Acks the turn, retrying transient errors; a refused turn becomes an infrastructure failure.
+   * Activities this runtime's idle slots can run now are claimed by the ack and handed to them.
+   */
   private async commit(item: OrchestrationItem, ack: OrchestrationTurnAck): Promise<void> {
-    const { provider, metrics } = this.deps;
+    const { provider, metrics, options } = this.deps;
+    const eager = this.stopping.signal.aborted ? null : (this.activities?.reserveFor(ack.workerItems) ?? null);
+    const claim = eager === null ? null : { workerItemIndexes: eager.indexes, lockTimeoutMs: options.workerLockTimeoutMs };
     try {
-      await withRetries(() => provider.ackOrchestrationItem(item.lockToken, ack), FIXED.ackRetries, FIXED.ackRetryBaseMs, isRetryable);
-      if (ack.workerItems.length > 0) notifyLocal(provider, 'worker');
+      const claimed = await withRetries(() => provider.ackOrchestrationItem(item.lockToken, ack, claim), FIXED.ackRetries, FIXED.ackRetryBaseMs, isRetryable);
+      eager?.reservation.deliver(claimed);
+      if (ack.workerItems.length > (claim?.workerItemIndexes.length ?? 0)) notifyLocal(provider, 'worker');
       if (ack.orchestratorItems.length > 0) notifyLocal(provider, 'orchestrator');
       notifyLocal(provider, 'status');
       return;
     } catch (error) {
+      eager?.reservation.cancel();
       metrics.increment('providerErrors');
       if (isLockLost(error)) {
         log('warn', RUNTIME_TARGET, `turn discarded, another worker owns the instance now: ${messageOf(error)}`, { instance_id: item.instanceId });

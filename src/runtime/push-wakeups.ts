@@ -36,17 +36,32 @@ export function allowWaiters(signal: AbortSignal, slots: number): void {
   if (slots > 10) setMaxListeners(slots + 10, signal);
 }
 
-interface Waiter {
-  resolve: (reason: WakeReason) => void;
+/** What woke an idle worker: a reason to fetch, or an item handed to it (eager dispatch). */
+export type Wake<T> = WakeReason | { handedOff: T };
+
+interface Waiter<T> {
+  resolve: (wake: Wake<T>) => void;
 }
 
-/** Credits and timers of one queue. */
-export class QueueGate {
+/**
+ * Credits and timers of one queue, and the idle workers waiting on it. `T` is what another pool
+ * may hand straight to an idle worker (see eager-dispatch.ts).
+ */
+export class QueueGate<T = never> {
   private credits = 0;
   /** Total credits ever granted; lets an empty fetch discard only credits it has answered. */
   private received = 0;
   private pendingDrain = false;
-  private waiters: Waiter[] = [];
+  private waiters: Array<Waiter<T>> = [];
+  /** Idle workers set aside for items another pool is about to hand over. */
+  private reserved: Array<Waiter<T>> = [];
+  /**
+   * Handed-off items no idle worker took: the next worker to look runs them before fetching. At
+   * most `inboxCapacity` are promised at once, so none waits longer than about one item's work.
+   */
+  private inbox: T[] = [];
+  private inboxCapacity = 0;
+  private inboxPromised = 0;
   private dueTimes: number[] = [];
   private dueTimer: NodeJS.Timeout | undefined;
   private safetyTimer: NodeJS.Timeout | undefined;
@@ -57,7 +72,7 @@ export class QueueGate {
   }
 
   grant(count: number): void {
-    if (count <= 0) return;
+    if (count < 0) return;
     this.received += count;
     this.credits += count;
     while (this.credits > 0 && this.waiters.length > 0) {
@@ -109,19 +124,94 @@ export class QueueGate {
     this.credits = Math.min(this.credits, this.received - mark);
   }
 
-  /** Sleeps until a credit, a due item, the safety fetch or `signal`. */
-  wait(signal: AbortSignal): Promise<WakeReason> {
+  /** Lets up to `capacity` handed-off items wait for a busy worker (0: only idle workers take them). */
+  setInboxCapacity(capacity: number): void {
+    this.inboxCapacity = capacity;
+  }
+
+  /**
+   * Promises up to `max` items a worker: idle workers are set aside first, then places in the
+   * inbox. Returns how many; call {@link handOff} for each item that comes and
+   * {@link unreserve} for each that does not.
+   */
+  reserve(max: number): number {
+    const idle = this.waiters.splice(0, Math.max(0, max));
+    this.reserved.push(...idle);
+    const queued = Math.max(0, Math.min(max - idle.length, this.inboxCapacity - this.inbox.length - this.inboxPromised));
+    this.inboxPromised += queued;
+    return idle.length + queued;
+  }
+
+  /**
+   * Promises up to `max` inbox places to items the caller is about to fetch along with its own
+   * (a batch fetch). With `announcedOnly`, at most as many as there are credits, which it uses up:
+   * those items were announced, and this fetch answers the announcements.
+   */
+  promiseQueued(max: number, announcedOnly: boolean): number {
+    let count = Math.max(0, Math.min(max, this.inboxCapacity - this.inbox.length - this.inboxPromised));
+    if (announcedOnly) {
+      count = Math.min(count, this.credits);
+      this.credits -= count;
+    }
+    this.inboxPromised += count;
+    return count;
+  }
+
+  /** Gives back `count` promises (their items did not come): reserved workers are idle again. */
+  unreserve(count: number): void {
+    const back = this.reserved.splice(0, count);
+    this.waiters.unshift(...back);
+    this.inboxPromised = Math.max(0, this.inboxPromised - (count - back.length));
+    if (back.length > 0 && this.credits > 0) this.grant(0);
+  }
+
+  /** Gives `item` to a reserved, else idle, worker, else to the inbox; false when the pool is full. */
+  handOff(item: T): boolean {
+    const reserved = this.reserved.shift();
+    if (reserved !== undefined) {
+      reserved.resolve({ handedOff: item });
+      return true;
+    }
+    // Otherwise the item uses up an inbox promise, wherever it goes.
+    const promised = this.inboxPromised > 0;
+    if (promised) this.inboxPromised -= 1;
+    const idle = this.waiters.shift();
+    if (idle !== undefined) {
+      idle.resolve({ handedOff: item });
+      return true;
+    }
+    if (!promised && this.inbox.length >= this.inboxCapacity) return false;
+    this.inbox.push(item);
+    return true;
+  }
+
+  /** The oldest handed-off item waiting for a worker, if any. */
+  takeHandedOff(): T | undefined {
+    return this.inbox.shift();
+  }
+
+  /** Empties the inbox (the pool is stopping); the caller gives the items back. */
+  clearInbox(): T[] {
+    const items = this.inbox;
+    this.inbox = [];
+    this.inboxPromised = 0;
+    return items;
+  }
+
+  /** Sleeps until a credit, a due item, the safety fetch, a handed-off item or `signal`. */
+  wait(signal: AbortSignal): Promise<Wake<T>> {
     const ready = this.take();
     if (ready !== null || signal.aborted) return Promise.resolve(ready ?? 'once');
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        resolve: (reason) => {
+      const waiter: Waiter<T> = {
+        resolve: (wake) => {
           signal.removeEventListener('abort', onAbort);
-          resolve(reason);
+          resolve(wake);
         },
       };
       const onAbort = (): void => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
+        this.reserved = this.reserved.filter((w) => w !== waiter);
         resolve('once');
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -206,8 +296,8 @@ export class PushWakeups {
    * credit, as if each pool ran in a process of its own. Pools differ in what they can run (tag
    * filters, registrations), so one pool's empty fetch or abandon must not use up another's wake-up.
    */
-  private readonly gates = { orchestrator: new Set<QueueGate>(), worker: new Set<QueueGate>() };
-  private readonly keyedWorkerGates = new Map<string, QueueGate>();
+  private readonly gates = { orchestrator: new Set<QueueGate<unknown>>(), worker: new Set<QueueGate<unknown>>() };
+  private readonly keyedWorkerGates = new Map<string, QueueGate<unknown>>();
   private subscription: WakeupSubscription | null = null;
   private users = 0;
   private readonly statusWatches = new Map<string, Set<StatusWatch>>();
@@ -251,26 +341,26 @@ export class PushWakeups {
    * The worker gate of the pool identified by `key` (compared as JSON; include something unique
    * per runtime), kept until nothing in the process uses push wake-ups any more.
    */
-  workerGate(key: unknown): QueueGate {
+  workerGate<T>(key: unknown): QueueGate<T> {
     const text = JSON.stringify(key);
     let gate = this.keyedWorkerGates.get(text);
     if (gate === undefined) {
-      gate = new QueueGate();
+      gate = new QueueGate<unknown>();
       this.keyedWorkerGates.set(text, gate);
       this.gates.worker.add(gate);
     }
-    return gate;
+    return gate as QueueGate<T>;
   }
 
   /** A gate for one worker pool on `queue`, with its release (call when the pool stopped). */
-  openGate(queue: 'orchestrator' | 'worker'): { gate: QueueGate; release: () => void } {
-    const gate = new QueueGate();
+  openGate<T>(queue: 'orchestrator' | 'worker'): { gate: QueueGate<T>; release: () => void } {
+    const gate = new QueueGate<T>();
     const releaseUse = this.acquire();
-    this.gates[queue].add(gate);
+    this.gates[queue].add(gate as QueueGate<unknown>);
     return {
       gate,
       release: () => {
-        if (!this.gates[queue].delete(gate)) return;
+        if (!this.gates[queue].delete(gate as QueueGate<unknown>)) return;
         gate.dispose();
         releaseUse();
       },

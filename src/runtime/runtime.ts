@@ -117,6 +117,8 @@ export class Runtime {
     this.#workers = new ActivityWorkerPool({ ...deps, activities: this.#activities, runtimeId: this.#runtimeId, sessions });
     this.#metrics = metrics;
     this.#state = 'running';
+    this.#dispatcher.handActivitiesTo(this.#workers);
+    this.#workers.handTurnsTo(this.#dispatcher);
     this.#dispatcher.start();
     this.#workers.start();
     sessions.start(this.#options.tagFilter.mode === 'none' ? 0 : this.#options.workerConcurrency);

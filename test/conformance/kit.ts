@@ -11,6 +11,7 @@ import { defineStateTests } from './groups/state';
 import { defineCapabilityTests } from './groups/capabilities';
 import { defineDeletionTests } from './groups/deletion';
 import { defineSessionTests } from './groups/sessions';
+import { defineBatchingTests } from './groups/batching';
 
 /** Registers the conformance suite for a provider (node:test describe/it). */
 export function defineProviderConformanceTests(factory: ProviderTestFactory): void {
@@ -21,6 +22,7 @@ export function defineProviderConformanceTests(factory: ProviderTestFactory): vo
   defineSessionTests(factory);
   defineDeletionTests(factory);
   defineCapabilityTests(factory);
+  defineBatchingTests(factory);
 }
 
 export { withHarness, type ProviderTestFactory, type ProviderTestHarness } from './harness';

@@ -81,11 +81,39 @@ describe('postgres: one round trip per provider operation', () => {
     assert.equal((await once('get_queue_depths', () => provider.getQueueDepths())).orchestratorQueue, 1);
   });
 
+  it('batch fetch, group commit and acks that claim work are one statement each too', async () => {
+    await provider.enqueueOrchestratorWork(startItem('rb1'));
+    await provider.enqueueOrchestratorWork(startItem('rb2'));
+    const items = await once('fetch_orchestration_items', () => provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 3 }));
+    const token = (id: string): string => items.find((item) => item.instanceId === id)?.lockToken ?? assert.fail(`${id} not fetched`);
+    assert.equal(items.length, 3, 'rb1, rb2 and the completion left for rt by the first test');
+    await provider.abandonOrchestrationItem(token('rt'));
+    const claimed = await once('ack_orchestration_item', () =>
+      provider.ackOrchestrationItem(token('rb1'), turn('rb1', { historyDelta: [started('rb1')], workerItems: [activity('rb1', 2), activity('rb1', 3)] }), {
+        workerItemIndexes: [0, 1],
+        lockTimeoutMs: LOCK_MS,
+      }),
+    );
+    assert.equal(claimed.length, 2);
+    await provider.ackOrchestrationItem(token('rb2'), turn('rb2', { historyDelta: [started('rb2')] }));
+    const claimedTurn = await once('ack_work_item', () =>
+      provider.ackWorkItem(claimed[0].lockToken, { type: 'ActivityCompleted', instance: 'rb1', executionId: 1, id: 2, result: '1' }, { lockTimeoutMs: LOCK_MS }),
+    );
+    assert.equal(claimedTurn?.instanceId, 'rb1');
+    const outcomes = await once('ack_work_items', () =>
+      provider.ackWorkItems([{ lockToken: claimed[1].lockToken, completion: { type: 'ActivityCompleted', instance: 'rb1', executionId: 1, id: 3, result: '1' } }]),
+    );
+    assert.deepEqual(outcomes, [{ ok: true, claimedTurn: null }]);
+  });
+
   it('sends nothing at all for arguments refused before SQL', async () => {
     counter.take();
     await assert.rejects(provider.readHistory(''));
     await assert.rejects(provider.getKvValue('a\u0000b', 'k'));
     await assert.rejects(provider.fetchWorkItem({ lockTimeoutMs: 0, tagFilter: { mode: 'any' } }));
+    await assert.rejects(provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 101 }));
+    await assert.rejects(provider.ackWorkItems([{ lockToken: '', completion: null }]));
+    await assert.rejects(provider.ackOrchestrationItem('token', turn('rt', { workerItems: [activity('rt', 9)] }), { workerItemIndexes: [3], lockTimeoutMs: LOCK_MS }));
     assert.equal(counter.take().length, 0);
   });
 });

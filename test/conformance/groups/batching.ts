@@ -1,0 +1,142 @@
+/**
+ * Batching and eager dispatch (performance issue 7, migration 0010): several turns per fetch,
+ * several activity acks per call, and acks that claim the next piece of work for their caller.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ActivityCompletionItem, ActivityExecuteItem } from '../../../src/core/types';
+import type { Provider } from '../../../src/provider/contract';
+import { withHarness, type ProviderTestFactory } from '../harness';
+import { activity, event, fetchItem, LOCK_MS, rejectsWith, seedInstance, startItem, turn } from '../fixtures';
+
+const ANY_TAG = { mode: 'defaultOnly' } as const;
+
+function completed(item: ActivityExecuteItem, result = '"done"'): ActivityCompletionItem {
+  return { type: 'ActivityCompleted', instance: item.instance, executionId: item.executionId, id: item.id, result };
+}
+
+/** Seeds `instanceId` and acks a turn scheduling activities 2..(1+count), claiming those at `claim`. */
+async function scheduleActivities(provider: Provider, instanceId: string, count: number, claim: number[]) {
+  await seedInstance(provider, instanceId);
+  await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: instanceId, name: 'go', data: '1' });
+  const item = await fetchItem(provider, instanceId);
+  const workerItems = Array.from({ length: count }, (_, i) => activity(instanceId, i + 2));
+  const historyDelta = workerItems.map((w) => event(instanceId, 1, w.id, { kind: 'ActivityScheduled', name: w.name, input: w.input }));
+  return provider.ackOrchestrationItem(item.lockToken, turn(instanceId, { historyDelta, workerItems }), { workerItemIndexes: claim, lockTimeoutMs: LOCK_MS });
+}
+
+export function defineBatchingTests(factory: ProviderTestFactory): void {
+  describe(`${factory.name}: batch fetch and group commit`, () => {
+    it('fetchOrchestrationItems locks several instances at once, each under its own token', () =>
+      withHarness(factory, async ({ provider }) => {
+        for (const id of ['b1', 'b2', 'b3']) await provider.enqueueOrchestratorWork(startItem(id));
+        const items = await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 2 });
+        assert.deepEqual(items.map((i) => i.instanceId), ['b1', 'b2']);
+        assert.notEqual(items[0].lockToken, items[1].lockToken);
+        const rest = await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 5 });
+        assert.deepEqual(rest.map((i) => i.instanceId), ['b3'], 'locked instances are not handed out twice');
+        assert.deepEqual(await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 5 }), []);
+        await provider.abandonOrchestrationItem(items[1].lockToken);
+        assert.equal((await fetchItem(provider)).instanceId, 'b2', 'each batch is released on its own');
+        await rejectsWith(provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 0 }), 'invalid_argument');
+      }));
+
+    it('ackWorkItems commits each ack on its own: a refused one leaves the others committed', () =>
+      withHarness(factory, async ({ provider }) => {
+        await seedInstance(provider, 'gc');
+        for (const id of [2, 3]) await provider.enqueueWorkerWork(activity('gc', id));
+        const leases = await provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG, maxItems: 2 });
+        assert.equal(leases.length, 2);
+        const outcomes = await provider.ackWorkItems([
+          { lockToken: leases[0].lockToken, completion: completed(leases[0].item) },
+          { lockToken: 'no-such-token', completion: completed(leases[1].item) },
+          { lockToken: leases[1].lockToken, completion: completed(leases[1].item, '"second"') },
+        ]);
+        assert.deepEqual(outcomes.map((o) => o.ok), [true, false, true]);
+        const refused = outcomes[1];
+        assert.ok(!refused.ok && refused.error.code === 'lock_lost' && refused.error.operation === 'ack_work_items');
+        const next = await fetchItem(provider, 'gc');
+        assert.deepEqual(next.messages.map((m) => (m.type === 'ActivityCompleted' ? m.result : m.type)), ['"done"', '"second"']);
+        assert.equal(await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG }), null);
+      }));
+  });
+
+  describe(`${factory.name}: eager dispatch`, () => {
+    it('a turn ack claims the activities it is asked to, locked for the caller and invisible to fetches', () =>
+      withHarness(factory, async ({ provider }) => {
+        const claimed = await scheduleActivities(provider, 'ea', 3, [0, 2]);
+        assert.deepEqual(claimed.map((lease) => lease.item.id), [2, 4]);
+        assert.ok(claimed.every((lease) => lease.attemptCount === 1 && lease.orchestrationName === 'Orch'));
+        const fetched = await provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG, maxItems: 10 });
+        assert.deepEqual(fetched.map((lease) => lease.item.id), [3], 'only the unclaimed activity is fetchable');
+        await provider.ackWorkItem(claimed[0].lockToken, completed(claimed[0].item));
+        await rejectsWith(provider.ackWorkItem(claimed[0].lockToken, completed(claimed[0].item)), 'lock_lost');
+      }));
+
+    it('a turn ack does not claim an activity the same turn cancels, nor one pinned to a session', () =>
+      withHarness(factory, async ({ provider }) => {
+        await seedInstance(provider, 'ec');
+        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'ec', name: 'go', data: '1' });
+        let item = await fetchItem(provider, 'ec');
+        const work = activity('ec', 2);
+        const claimed = await provider.ackOrchestrationItem(
+          item.lockToken,
+          turn('ec', {
+            historyDelta: [event('ec', 1, 2, { kind: 'ActivityScheduled', name: work.name, input: work.input })],
+            workerItems: [work],
+            cancelledActivities: [{ instance: 'ec', executionId: 1, activityId: 2 }],
+          }),
+          { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS },
+        );
+        assert.deepEqual(claimed, []);
+        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'ec', name: 'go', data: '2' });
+        item = await fetchItem(provider, 'ec');
+        const pinned = { ...activity('ec', 3), sessionId: 's1' };
+        await rejectsWith(
+          provider.ackOrchestrationItem(item.lockToken, turn('ec', { workerItems: [pinned] }), { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS }),
+          'invalid_argument',
+        );
+        await rejectsWith(
+          provider.ackOrchestrationItem(item.lockToken, turn('ec', { workerItems: [activity('ec', 3)] }), { workerItemIndexes: [1], lockTimeoutMs: LOCK_MS }),
+          'invalid_argument',
+        );
+      }));
+
+    it('an activity ack claims the turn its completion makes ready, with the completion in the batch', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'et', 1, [0]);
+        const claimedTurn = await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS });
+        assert.ok(claimedTurn, 'the free instance is claimed');
+        assert.equal(claimedTurn.instanceId, 'et');
+        assert.deepEqual(claimedTurn.messages.map((m) => m.type), ['ActivityCompleted']);
+        assert.equal(claimedTurn.history.length, 2);
+        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'the claimed instance is locked');
+        await provider.ackOrchestrationItem(claimedTurn.lockToken, turn('et', { historyDelta: [event('et', 1, 3, { kind: 'ActivityCompleted', result: '"done"' })] }));
+        assert.equal((await provider.readHistory('et')).length, 3);
+      }));
+
+    it('an activity ack does not claim a locked instance: the completion waits for the next turn', () =>
+      withHarness(factory, async ({ provider }) => {
+        const leases = await scheduleActivities(provider, 'el', 2, [0, 1]);
+        const first = await provider.ackWorkItem(leases[0].lockToken, completed(leases[0].item), { lockTimeoutMs: LOCK_MS });
+        assert.ok(first);
+        const second = await provider.ackWorkItem(leases[1].lockToken, completed(leases[1].item), { lockTimeoutMs: LOCK_MS });
+        assert.equal(second, null, 'the instance is held by the first claim');
+        await provider.ackOrchestrationItem(first.lockToken, turn('el'));
+        const next = await fetchItem(provider, 'el');
+        assert.deepEqual(next.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)), [3]);
+      }));
+
+    it('an activity ack respects the capability filter of its claim', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'ev', 1, [0]);
+        const claimedTurn = await provider.ackWorkItem(lease.lockToken, completed(lease.item), {
+          lockTimeoutMs: LOCK_MS,
+          versionRange: { min: '0.0.0', max: '0.0.1' },
+        });
+        assert.equal(claimedTurn, null, 'pinned to a version outside the range');
+        const item = await fetchItem(provider, 'ev');
+        assert.deepEqual(item.messages.map((m) => m.type), ['ActivityCompleted'], 'the completion was queued instead');
+      }));
+  });
+}
