@@ -77,11 +77,12 @@ describe('postgres: wake-up ordering', () => {
     // While w2's turn runs, a message arrives for it; its ack then starts a child: two 'o:1:'
     // announcements (the child's start, w2's own waiting message) in one transaction.
     await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'w2', name: 'e', data: '1' });
+    await sleep(100);
     payloads.length = 0;
     await provider.ackOrchestrationItem(parent.lockToken, turn('w2', { historyDelta: [started('w2')], orchestratorItems: [startItem('w2-child')] }));
     await sleep(100);
     const queueWakeups = payloads.filter((p) => p.startsWith('o:'));
     assert.equal(queueWakeups.length, 2, `two wake-ups for two ready instances: ${JSON.stringify(payloads)}`);
-    assert.notEqual(queueWakeups[0], queueWakeups[1]);
+    assert.deepEqual(queueWakeups.map((p) => p.split(':').pop()), ['1', '2'], 'numbered within the transaction');
   });
 });
