@@ -20,6 +20,8 @@ import type {
   OrchestrationItem,
   OrchestrationTurnAck,
   Provider,
+  TurnAck,
+  TurnAckOutcome,
   TurnClaim,
   WorkItemAck,
   WorkItemAckOutcome,
@@ -131,6 +133,30 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
     }
   }
 
+  /** The ack with the turn's trace context on the work it sends (activities, children, parents). */
+  function withTurnContext(lockToken: string, ack: OrchestrationTurnAck): OrchestrationTurnAck {
+    const lease = turns.get(lockToken);
+    const parent = lease === undefined ? undefined : traceparentOf(lease.span);
+    return {
+      ...ack,
+      workerItems: ack.workerItems.map((w) => withContext(w, parent)),
+      orchestratorItems: ack.orchestratorItems.map((o) =>
+        o.type === 'StartOrchestration' || o.type === 'SubOrchCompleted' || o.type === 'SubOrchFailed' ? withContext(o, parent) : o,
+      ),
+    };
+  }
+
+  /** Counts a committed turn's outcome and the orchestrations it started. */
+  function countTurn(ack: OrchestrationTurnAck, label: string | undefined): void {
+    const status = ack.metadata?.status;
+    const name = ack.metadata?.orchestrationName ?? label ?? 'unknown';
+    if (status === 'Completed' || status === 'ContinuedAsNew') metrics?.orchestrationsCompleted.inc({ orchestration: name });
+    if (status === 'Failed') metrics?.orchestrationsFailed.inc({ orchestration: name });
+    for (const o of ack.orchestratorItems) {
+      if (o.type === 'StartOrchestration') metrics?.orchestrationsStarted.inc({ orchestration: o.orchestration });
+    }
+  }
+
   /** Starts the span of a turn whose batch was fetched or claimed. */
   function openTurn(item: OrchestrationItem): void {
     if (item.attemptCount > 1) metrics?.retries.inc({ kind: 'orchestration' });
@@ -215,25 +241,38 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
     },
 
     async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]> {
-      const lease = turns.get(lockToken);
-      const parent = lease === undefined ? undefined : traceparentOf(lease.span);
-      const traced: OrchestrationTurnAck = {
-        ...ack,
-        workerItems: ack.workerItems.map((w) => withContext(w, parent)),
-        orchestratorItems: ack.orchestratorItems.map((o) =>
-          o.type === 'StartOrchestration' || o.type === 'SubOrchCompleted' || o.type === 'SubOrchFailed' ? withContext(o, parent) : o,
-        ),
-      };
-      const status = ack.metadata?.status;
-      const claimed = await guarded(turns, lockToken, 'orchestration', () => provider.ackOrchestrationItem(lockToken, traced, claim), status ?? 'running');
+      const label = turns.get(lockToken)?.label;
+      const traced = withTurnContext(lockToken, ack);
+      const claimed = await guarded(turns, lockToken, 'orchestration', () => provider.ackOrchestrationItem(lockToken, traced, claim), ack.metadata?.status ?? 'running');
+      countTurn(ack, label);
       claimed.forEach(openActivity);
-      const name = ack.metadata?.orchestrationName ?? lease?.label ?? 'unknown';
-      if (status === 'Completed' || status === 'ContinuedAsNew') metrics?.orchestrationsCompleted.inc({ orchestration: name });
-      if (status === 'Failed') metrics?.orchestrationsFailed.inc({ orchestration: name });
-      for (const o of ack.orchestratorItems) {
-        if (o.type === 'StartOrchestration') metrics?.orchestrationsStarted.inc({ orchestration: o.orchestration });
-      }
       return claimed;
+    },
+
+    async ackOrchestrationItems(acks: readonly TurnAck[]): Promise<TurnAckOutcome[]> {
+      const outcomes: TurnAckOutcome[] = [];
+      const labels = acks.map((turn) => turns.get(turn.lockToken)?.label);
+      const traced = acks.map((turn) => ({ ...turn, ack: withTurnContext(turn.lockToken, turn.ack) }));
+      let results: TurnAckOutcome[];
+      try {
+        results = await provider.ackOrchestrationItems(traced);
+      } catch (error) {
+        for (const turn of acks) finish(turns, turn.lockToken, 'error', error);
+        throw error;
+      }
+      results.forEach((outcome, index) => {
+        const turn = acks[index];
+        if (outcome.ok) {
+          finish(turns, turn.lockToken, turn.ack.metadata?.status ?? 'running');
+          countTurn(turn.ack, labels[index]);
+          outcome.claimedWorkItems.forEach(openActivity);
+        } else {
+          if (isLockLost(outcome.error)) metrics?.lockSteals.inc({ kind: 'orchestration' });
+          finish(turns, turn.lockToken, isLockLost(outcome.error) ? 'lock_lost' : 'error', outcome.error);
+        }
+        outcomes.push(outcome);
+      });
+      return outcomes;
     },
 
     async abandonOrchestrationItem(lockToken: string, opts?: { delayMs?: number; ignoreAttempt?: boolean }): Promise<void> {

@@ -27,6 +27,8 @@ import type {
   QueueDepths,
   ThroughputBucket,
   SystemMetrics,
+  TurnAck,
+  TurnAckOutcome,
   TurnClaim,
   WorkItemAck,
   WorkItemAckOutcome,
@@ -48,6 +50,7 @@ import {
 import { quoteSchemaName } from './schema-name';
 import type { SqlExecutor } from './sql-executor';
 import { WakeupHub } from './wakeup-hub';
+import * as batch from './batch-operations';
 import * as parity from './parity-operations';
 import {
   invalidArgument,
@@ -60,25 +63,6 @@ import {
 } from './validation';
 
 const STATUSES = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
-/** Most turns one fetch may lock (the procedure enforces the same bound). */
-const MAX_TURN_BATCH = 100;
-/** Most work items one group commit may acknowledge (the procedure enforces the same bound). */
-const MAX_ACK_BATCH = 1000;
-
-/** One element of ack_work_items' json argument, validated as ackWorkItem validates its input. */
-function workItemAckElement(ack: WorkItemAck, context: CallContext, index: number): Record<string, unknown> {
-  if (ack === null || typeof ack !== 'object') throw invalidArgument(context, `acks[${index}] must be an object`);
-  const lockToken = requireId(ack.lockToken, `acks[${index}].lockToken`, context);
-  const completion = ack.completion;
-  if (completion === null || completion === undefined) return { lockToken, instanceId: null, kind: null, workItem: null, claimTurn: null };
-  if (completion.type !== 'ActivityCompleted' && completion.type !== 'ActivityFailed') {
-    throw invalidArgument(context, `acks[${index}]: a work item completion must be ActivityCompleted or ActivityFailed`);
-  }
-  const row = orchestratorRow(completion, context);
-  const claim = turnClaimArgument(ack.claim, context);
-  return { lockToken, instanceId: row.targetInstance, kind: row.kind, workItem: row.workItem, claimTurn: claim === null ? null : JSON.parse(claim) };
-}
-
 /** Provider over the Durox stored procedures of one schema. */
 export class ProcedureProvider implements Provider {
   readonly name: string;
@@ -112,14 +96,7 @@ export class ProcedureProvider implements Provider {
   }
 
   async fetchOrchestrationItems(options: { lockTimeoutMs: number; versionRange?: VersionRange | null; maxItems: number }): Promise<OrchestrationItem[]> {
-    const context = { operation: 'fetch_orchestration_items' };
-    const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', context);
-    const maxItems = requireInteger(options.maxItems, 'maxItems', context, 1);
-    if (maxItems > MAX_TURN_BATCH) throw invalidArgument(context, `maxItems must be at most ${MAX_TURN_BATCH}, got ${maxItems}`);
-    const [minVersion, maxVersion] = parity.versionRangeArguments(options.versionRange);
-    const rows = await this.call(context.operation, [lockTimeoutMs, minVersion, maxVersion, maxItems]);
-    if (!Array.isArray(rows)) throw toProviderError(new Error('fetch_orchestration_items returned no array'), context.operation);
-    return rows.map((row) => decodeOrchestrationItem(row, context.operation)).filter((item) => item !== null);
+    return batch.fetchOrchestrationItems(this.procedureCall, options);
   }
 
   async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]> {
@@ -128,6 +105,10 @@ export class ProcedureProvider implements Provider {
     const argument = buildAckArguments(ack, claim);
     const result = asRecord(await this.call(context.operation, [token, argument.ack, argument.claim], context.instanceId));
     return argument.claim === null ? [] : decodeWorkLeases(result?.claimedWorkItems, context.operation);
+  }
+
+  async ackOrchestrationItems(acks: readonly TurnAck[]): Promise<TurnAckOutcome[]> {
+    return batch.ackOrchestrationItems(this.procedureCall, acks);
   }
 
   async abandonOrchestrationItem(lockToken: string, options: { delayMs?: number; ignoreAttempt?: boolean } = {}): Promise<void> {
@@ -192,22 +173,7 @@ export class ProcedureProvider implements Provider {
   }
 
   async ackWorkItems(acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]> {
-    const context: CallContext = { operation: 'ack_work_items' };
-    if (!Array.isArray(acks)) throw invalidArgument(context, 'acks must be an array');
-    if (acks.length > MAX_ACK_BATCH) throw invalidArgument(context, `at most ${MAX_ACK_BATCH} acks per call, got ${acks.length}`);
-    if (acks.length === 0) return [];
-    const elements = acks.map((ack, index) => workItemAckElement(ack, { operation: context.operation, instanceId: ack?.completion?.instance }, index));
-    const results = await this.call(context.operation, [JSON.stringify(elements)]);
-    if (!Array.isArray(results) || results.length !== acks.length) {
-      throw toProviderError(new Error('ack_work_items returned no outcome per ack'), context.operation);
-    }
-    return results.map((value, index): WorkItemAckOutcome => {
-      const record = asRecord(value) ?? {};
-      const instanceId = acks[index].completion?.instance;
-      if (record.ok === true) return { ok: true, claimedTurn: decodeOrchestrationItem(record.claimedTurn, context.operation) };
-      const refusal = Object.assign(new Error(String(record.message)), { code: String(record.code) });
-      return { ok: false, error: toProviderError(refusal, context.operation, instanceId) };
-    });
+    return batch.ackWorkItems(this.procedureCall, acks);
   }
 
   async renewWorkItemLock(lockToken: string, extendMs: number): Promise<void> {

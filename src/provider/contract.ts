@@ -166,6 +166,16 @@ export interface TurnClaim {
   versionRange?: VersionRange | null;
 }
 
+/** One element of {@link Provider.ackOrchestrationItems}. */
+export interface TurnAck {
+  lockToken: string;
+  ack: OrchestrationTurnAck;
+  claim?: ActivityClaim | null;
+}
+
+/** What became of one {@link TurnAck}, in input order. */
+export type TurnAckOutcome = { ok: true; claimedWorkItems: WorkItemLease[] } | { ok: false; error: ProviderError };
+
 /** One element of {@link Provider.ackWorkItems}. */
 export interface WorkItemAck {
   lockToken: string;
@@ -337,6 +347,13 @@ export interface Provider {
    * the others are queued and announced as usual. Without `claim` the result is empty.
    */
   ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]>;
+
+  /**
+   * Commits several turns in one call (group commit). Each behaves as
+   * {@link ackOrchestrationItem} and has its own outcome: one refused turn leaves the others
+   * committed. Fails as a whole only when the call itself fails.
+   */
+  ackOrchestrationItems(acks: readonly TurnAck[]): Promise<TurnAckOutcome[]>;
 
   /**
    * Releases the lock without committing; the messages become visible again after `delayMs`.

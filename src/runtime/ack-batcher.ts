@@ -1,31 +1,39 @@
 /**
- * Group commit of activity acks (performance issue 7). An ack is sent at once while fewer than
+ * Group commit of acks (performance issue 7). An ack is sent at once while fewer than
  * `maxInFlight` ack calls are out; otherwise it waits, and every ack that waited goes out
- * together in the next call (`ack_work_items`), each with its own lock and outcome. Under load
- * this turns one round trip per activity into one per batch; alone, an ack costs what it did.
+ * together in the next call, each with its own lock and outcome. Under load this turns one round
+ * trip per ack into one per batch; alone, an ack costs what it did.
  */
-import type { OrchestrationItem, Provider, WorkItemAck } from '../provider/contract';
 
-interface PendingAck {
-  ack: WorkItemAck;
-  resolve: (turn: OrchestrationItem | null) => void;
+/** One ack's outcome in a batch call. */
+export type AckOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+/** How to send one ack, and several in one call (outcomes in input order). */
+export interface AckCalls<A, R> {
+  one(ack: A): Promise<R>;
+  many(acks: A[]): Promise<Array<AckOutcome<R>>>;
+}
+
+interface PendingAck<A, R> {
+  ack: A;
+  resolve: (value: R) => void;
   reject: (error: unknown) => void;
 }
 
 /** Most acks in one call. */
 const MAX_ACKS_PER_CALL = 100;
 
-export class WorkItemAckBatcher {
-  private waiting: PendingAck[] = [];
+export class GroupCommit<A, R> {
+  private waiting: Array<PendingAck<A, R>> = [];
   private inFlight = 0;
 
   constructor(
-    private readonly provider: Provider,
+    private readonly calls: AckCalls<A, R>,
     private readonly maxInFlight: number,
   ) {}
 
-  /** Acknowledges one work item; resolves with the turn it claimed, rejects with its own error. */
-  ack(ack: WorkItemAck): Promise<OrchestrationItem | null> {
+  /** Sends `ack` (alone or with others); resolves with its result, rejects with its own error. */
+  ack(ack: A): Promise<R> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ ack, resolve, reject });
       this.pump();
@@ -43,16 +51,15 @@ export class WorkItemAckBatcher {
     }
   }
 
-  private async send(batch: PendingAck[]): Promise<void> {
+  private async send(batch: Array<PendingAck<A, R>>): Promise<void> {
     try {
       if (batch.length === 1) {
-        const [only] = batch;
-        only.resolve(await this.provider.ackWorkItem(only.ack.lockToken, only.ack.completion, only.ack.claim));
+        batch[0].resolve(await this.calls.one(batch[0].ack));
         return;
       }
-      const outcomes = await this.provider.ackWorkItems(batch.map((pending) => pending.ack));
+      const outcomes = await this.calls.many(batch.map((pending) => pending.ack));
       outcomes.forEach((outcome, index) => {
-        if (outcome.ok) batch[index].resolve(outcome.claimedTurn);
+        if (outcome.ok) batch[index].resolve(outcome.value);
         else batch[index].reject(outcome.error);
       });
     } catch (error) {

@@ -8,13 +8,13 @@ import { decodeActivityInput } from '../core/codec';
 import { MAX_PAYLOAD_BYTES } from '../client/validation';
 import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
-import type { Provider, WorkItemLease } from '../provider/contract';
+import type { OrchestrationItem, Provider, WorkItemAck, WorkItemLease } from '../provider/contract';
 import { isRetryable, ProviderError } from '../provider/errors';
 import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
-import { WorkItemAckBatcher } from './ack-batcher';
+import { GroupCommit } from './ack-batcher';
 import { reserveIdle, tagAccepted, type ActivityTaker, type Reservation, type TurnTaker } from './eager-dispatch';
 import { allowWaiters, pushWakeups, type QueueGate, type WakeReason } from './push-wakeups';
 import { log, RUNTIME_TARGET } from './logger';
@@ -87,10 +87,21 @@ export class ActivityWorkerPool implements ActivityTaker {
   private loops: Array<Promise<void>> = [];
   private gate: QueueGate<WorkItemLease> | null = null;
   private turns: TurnTaker | null = null;
-  private readonly acks: WorkItemAckBatcher;
+  private readonly acks: GroupCommit<WorkItemAck, OrchestrationItem | null>;
+  /** Acks on their way while their slots already run the next activity (see acknowledge). */
+  private readonly pendingAcks = new Set<Promise<void>>();
+  private slotCount = 0;
 
   constructor(private readonly deps: ActivityWorkerDeps) {
-    this.acks = new WorkItemAckBatcher(deps.provider, FIXED.maxAckCallsInFlight);
+    const { provider } = deps;
+    this.acks = new GroupCommit(
+      {
+        one: (ack) => provider.ackWorkItem(ack.lockToken, ack.completion, ack.claim),
+        many: async (acks) =>
+          (await provider.ackWorkItems(acks)).map((outcome) => (outcome.ok ? { ok: true, value: outcome.claimedTurn } : outcome)),
+      },
+      FIXED.maxAckCallsInFlight,
+    );
   }
 
   /** Lets activity acks claim the next turn for `turns` (eager dispatch). */
@@ -114,6 +125,7 @@ export class ActivityWorkerPool implements ActivityTaker {
   start(): void {
     const { workerConcurrency, tagFilter } = this.deps.options;
     const slots = tagFilter.mode === 'none' ? 0 : workerConcurrency;
+    this.slotCount = slots;
     allowWaiters(this.stopping.signal, slots);
     // One gate per runtime: credits of one runtime are never consumed by another in this process.
     const gate = pushWakeups(this.deps.provider).workerGate<WorkItemLease>({ tagFilter, node: this.deps.options.workerNodeId ?? this.deps.runtimeId });
@@ -124,8 +136,10 @@ export class ActivityWorkerPool implements ActivityTaker {
   /** Stops fetching and waits up to `timeoutMs` for running activities; true when all finished. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.stopping.abort();
-    const all = Promise.all(this.loops).then(() => true);
-    return timeoutMs <= 0 ? this.held.size === 0 : Promise.race([all, sleep(timeoutMs).then(() => false)]);
+    const all = Promise.all(this.loops)
+      .then(() => Promise.all(this.pendingAcks))
+      .then(() => true);
+    return timeoutMs <= 0 ? this.held.size === 0 && this.pendingAcks.size === 0 : Promise.race([all, sleep(timeoutMs).then(() => false)]);
   }
 
   /** Gives back every work item still held: the handler is told to stop and its result is dropped. */
@@ -358,8 +372,19 @@ export class ActivityWorkerPool implements ActivityTaker {
     }
   }
 
-  /** Acks the result; when a turn worker is idle, the ack also claims the turn it makes ready. */
+  /**
+   * Hands the result to the group commit and frees the slot at once (pipelining): the slot runs
+   * its next activity while the ack is on its way. With as many acks pending as there are slots,
+   * the slot waits for one of them first.
+   */
   private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<void> {
+    const pending: Promise<void> = this.commitAck(lease, result).finally(() => this.pendingAcks.delete(pending));
+    this.pendingAcks.add(pending);
+    if (this.pendingAcks.size > this.slotCount) await Promise.race(this.pendingAcks);
+  }
+
+  /** Acks the result; when a turn worker is idle, the ack also claims the turn it makes ready. */
+  private async commitAck(lease: WorkItemLease, result: ActivityCompletionItem): Promise<void> {
     const turns = this.stopping.signal.aborted ? null : this.turns;
     const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
     const claim = reservation === null ? null : (turns?.turnClaim ?? null);

@@ -98,7 +98,7 @@ export const FIXED = {
   ackRetryBaseMs: 10,
   fetchErrorBackoffBaseMs: 100,
   fetchErrorBackoffMaxMs: 3000,
-  /** Activity ack calls one pool keeps out at once; acks beyond wait and go together (ack-batcher.ts). */
+  /** Ack calls a pool (turns, activities) keeps out at once; acks beyond wait and go together (ack-batcher.ts). */
   maxAckCallsInFlight: 4,
 } as const;
 

@@ -6,7 +6,8 @@
 import type { TurnEngine, TurnOutcome, TurnRequest } from '../core/turn-api';
 import type { OrchestrationTurnAck } from '../core/turn-types';
 import { DUROX_VERSION } from '../core/types';
-import type { OrchestrationItem, Provider, TurnClaim } from '../provider/contract';
+import type { OrchestrationItem, Provider, TurnAck, TurnClaim, WorkItemLease } from '../provider/contract';
+import { GroupCommit } from './ack-batcher';
 import { isRetryable, ProviderError } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { infrastructureFailureAck } from './infrastructure-failure';
@@ -49,7 +50,19 @@ export class OrchestrationDispatcher implements TurnTaker {
   private activities: ActivityTaker | null = null;
   readonly turnClaim: TurnClaim = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
 
-  constructor(private readonly deps: OrchestrationDispatcherDeps) {}
+  private readonly acks: GroupCommit<TurnAck, WorkItemLease[]>;
+
+  constructor(private readonly deps: OrchestrationDispatcherDeps) {
+    const { provider } = deps;
+    this.acks = new GroupCommit(
+      {
+        one: (turn) => provider.ackOrchestrationItem(turn.lockToken, turn.ack, turn.claim),
+        many: async (turns) =>
+          (await provider.ackOrchestrationItems(turns)).map((outcome) => (outcome.ok ? { ok: true, value: outcome.claimedWorkItems } : outcome)),
+      },
+      FIXED.maxAckCallsInFlight,
+    );
+  }
 
   start(): void {
     allowWaiters(this.stopping.signal, this.deps.options.orchestrationConcurrency);
@@ -252,7 +265,7 @@ export class OrchestrationDispatcher implements TurnTaker {
     const eager = this.stopping.signal.aborted ? null : (this.activities?.reserveFor(ack.workerItems) ?? null);
     const claim = eager === null ? null : { workerItemIndexes: eager.indexes, lockTimeoutMs: options.workerLockTimeoutMs };
     try {
-      const claimed = await withRetries(() => provider.ackOrchestrationItem(item.lockToken, ack, claim), FIXED.ackRetries, FIXED.ackRetryBaseMs, isRetryable);
+      const claimed = await withRetries(() => this.acks.ack({ lockToken: item.lockToken, ack, claim }), FIXED.ackRetries, FIXED.ackRetryBaseMs, isRetryable);
       eager?.reservation.deliver(claimed);
       if (ack.workerItems.length > (claim?.workerItemIndexes.length ?? 0)) notifyLocal(provider, 'worker');
       if (ack.orchestratorItems.length > 0) notifyLocal(provider, 'orchestrator');

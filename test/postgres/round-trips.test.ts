@@ -112,7 +112,8 @@ describe('postgres: one round trip per provider operation', () => {
     await assert.rejects(provider.getKvValue('a\u0000b', 'k'));
     await assert.rejects(provider.fetchWorkItem({ lockTimeoutMs: 0, tagFilter: { mode: 'any' } }));
     await assert.rejects(provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 101 }));
-    await assert.rejects(provider.ackWorkItems([{ lockToken: '', completion: null }]));
+    const [refused] = await provider.ackWorkItems([{ lockToken: '', completion: null }]);
+    assert.ok(!refused.ok && refused.error.code === 'invalid_argument', 'a group commit refuses a bad ack on its own');
     await assert.rejects(provider.ackOrchestrationItem('token', turn('rt', { workerItems: [activity('rt', 9)] }), { workerItemIndexes: [3], lockTimeoutMs: LOCK_MS }));
     assert.equal(counter.take().length, 0);
   });

@@ -564,8 +564,8 @@ $$;
 
 -- Acknowledges several work items in one call (group commit): each element of p_acks,
 -- {lockToken, instanceId, kind, workItem, claimTurn}, is handled exactly as ack_work_item handles
--- it, in its own subtransaction, so one item refused (DX001 lock lost, DX003 invalid) leaves the
--- others committed. Any other error fails the whole call.
+-- it, in its own subtransaction, so one item refused (lock lost, invalid, even a deadlock) leaves
+-- the others committed; its SQLSTATE is reported so the caller can tell retryable from permanent.
 -- Result: json array in input order of {ok: true, claimedTurn} or {ok: false, code, message}.
 -- Locks: first the advisory locks of every completion's instance in ascending key order (TRIED
 -- exclusively where a claim is asked for, else shared and waited for), then item by item as
@@ -606,7 +606,46 @@ BEGIN
             v_result := ack_work_item(v_ack->>'lockToken', v_ack->>'instanceId', v_ack->>'kind', v_ack->>'workItem',
                                       CASE WHEN json_typeof(v_ack->'claimTurn') = 'object' THEN v_ack->'claimTurn' END);
             v_results := v_results || json_build_object('ok', TRUE, 'claimedTurn', v_result->'claimedTurn');
-        EXCEPTION WHEN SQLSTATE 'DX001' OR SQLSTATE 'DX003' THEN
+        EXCEPTION WHEN OTHERS THEN
+            v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
+        END;
+    END LOOP;
+    RETURN array_to_json(v_results);
+END;
+$$;
+
+-- Commits several turns in one call (group commit): each element of p_acks, {lockToken, ack,
+-- claim}, is committed exactly as ack_orchestration_item commits it, in its own subtransaction,
+-- so one turn refused (lock lost, invalid, duplicate event) leaves the others committed.
+-- Result: json array in input order of {ok: true, claimedWorkItems} or {ok: false, code, message}.
+-- Locks: first the advisory locks of every element in ascending key order (exclusive: the
+-- instances whose locks are released; shared: the instances they send messages to), then element
+-- by element as ack_orchestration_item (whose own advisory locks are then already held).
+CREATE OR REPLACE FUNCTION ack_orchestration_items(p_acks json) RETURNS json
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_element json;
+    v_result  json;
+    v_results json[] := ARRAY[]::json[];
+BEGIN
+    IF p_acks IS NULL OR json_typeof(p_acks) <> 'array' OR json_array_length(p_acks) > 100 THEN
+        RAISE EXCEPTION 'acks must be a json array of at most 100 elements' USING ERRCODE = 'DX003';
+    END IF;
+
+    PERFORM lock_instances_in_key_order(
+        ARRAY(SELECT l.instance_id FROM json_array_elements(p_acks) AS e
+              JOIN instance_locks l ON l.lock_token = e->>'lockToken'),
+        ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_acks) AS e,
+                     json_array_elements(COALESCE(e->'ack'->'orchestratorItems', '[]'::json)) AS o));
+
+    FOR v_element IN SELECT e FROM json_array_elements(p_acks) AS e LOOP
+        BEGIN
+            v_result := ack_orchestration_item(v_element->>'lockToken', v_element->'ack',
+                                               CASE WHEN json_typeof(v_element->'claim') = 'object' THEN v_element->'claim' END);
+            v_results := v_results || json_build_object('ok', TRUE, 'claimedWorkItems', v_result->'claimedWorkItems');
+        EXCEPTION WHEN OTHERS THEN
             v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
         END;
     END LOOP;

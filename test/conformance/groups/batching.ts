@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import type { ActivityCompletionItem, ActivityExecuteItem } from '../../../src/core/types';
 import type { Provider } from '../../../src/provider/contract';
 import { withHarness, type ProviderTestFactory } from '../harness';
-import { activity, event, fetchItem, LOCK_MS, rejectsWith, seedInstance, startItem, turn } from '../fixtures';
+import { activity, event, fetchItem, LOCK_MS, rejectsWith, seedInstance, started, startItem, turn } from '../fixtures';
 
 const ANY_TAG = { mode: 'defaultOnly' } as const;
 
@@ -58,6 +58,33 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         const next = await fetchItem(provider, 'gc');
         assert.deepEqual(next.messages.map((m) => (m.type === 'ActivityCompleted' ? m.result : m.type)), ['"done"', '"second"']);
         assert.equal(await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG }), null);
+      }));
+  });
+
+  describe(`${factory.name}: group commit of turns`, () => {
+    it('ackOrchestrationItems commits each turn on its own, with its own claims', () =>
+      withHarness(factory, async ({ provider }) => {
+        for (const id of ['t1', 't2', 't3']) await provider.enqueueOrchestratorWork(startItem(id));
+        const items = await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 3 });
+        const token = (id: string): string => items.find((i) => i.instanceId === id)?.lockToken ?? assert.fail(`${id} not fetched`);
+        const outcomes = await provider.ackOrchestrationItems([
+          { lockToken: token('t1'), ack: turn('t1', { historyDelta: [started('t1')], workerItems: [activity('t1', 2)] }), claim: { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS } },
+          { lockToken: token('t2'), ack: turn('t2', { historyDelta: [started('t2'), started('t2')] }) },
+          { lockToken: 'stale-token', ack: turn('t3', { historyDelta: [started('t3')] }) },
+          { lockToken: token('t3'), ack: turn('t3', { historyDelta: [started('t3')] }) },
+        ]);
+        assert.equal(outcomes.length, 4);
+        const [first, invalid, stale, fourth] = outcomes;
+        assert.ok(first.ok && first.claimedWorkItems.length === 1 && first.claimedWorkItems[0].item.instance === 't1');
+        assert.ok(!invalid.ok && invalid.error.code === 'invalid_argument' && invalid.error.instanceId === 't2', 'refused before SQL, alone');
+        assert.ok(!stale.ok && stale.error.code === 'lock_lost' && stale.error.operation === 'ack_orchestration_items');
+        assert.ok(fourth.ok);
+        assert.equal((await provider.readHistory('t1')).length, 1);
+        assert.equal((await provider.readHistory('t3')).length, 1);
+        assert.equal((await provider.getInstanceStatus('t2')).status, 'NotFound', 'the refused turn wrote nothing');
+        await rejectsWith(provider.ackOrchestrationItem(token('t1'), turn('t1')), 'lock_lost');
+        const retried = await provider.ackOrchestrationItem(token('t2'), turn('t2', { historyDelta: [started('t2')] }));
+        assert.deepEqual(retried, [], 'the refused turn kept its lock and commits on retry');
       }));
   });
 

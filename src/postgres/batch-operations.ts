@@ -1,0 +1,135 @@
+/**
+ * Batch fetch and group commit over the procedures of migration 0010: several turns per fetch,
+ * several turn or activity acks per call, each item with its own lock and outcome. Arguments are
+ * validated before any SQL, as everywhere; each operation makes exactly one procedure call.
+ */
+import type {
+  OrchestrationItem,
+  TurnAck,
+  TurnAckOutcome,
+  VersionRange,
+  WorkItemAck,
+  WorkItemAckOutcome,
+} from '../provider/contract';
+import type { ProviderError } from '../provider/errors';
+import { buildAckArguments, orchestratorRow, turnClaimArgument } from './ack-arguments';
+import { toProviderError } from './error-mapping';
+import { decodeOrchestrationItem, decodeWorkLeases } from './item-decoding';
+import { versionRangeArguments, type ProcedureCall } from './parity-operations';
+import { asRecord } from './row-decoding';
+import { invalidArgument, requireId, requireInteger, requirePositiveDuration, type CallContext } from './validation';
+
+/** Most turns one fetch may lock (the procedure enforces the same bound). */
+const MAX_TURN_BATCH = 100;
+/** Most work items one group commit may acknowledge (the procedure enforces the same bound). */
+const MAX_ACK_BATCH = 1000;
+
+type Refusal = { ok: false; error: ProviderError };
+
+/**
+ * One group-commit call. Each ack is encoded by `encode` (JSON text); one that fails validation
+ * gets its own refusal and is left out of the call, so it never fails the others. The procedure's
+ * `ok` elements are decoded by `decodeOk`, its refusals become ProviderErrors naming the operation
+ * and the item's instance (retryable when their SQLSTATE is).
+ */
+async function groupCommit<A, T>(
+  call: ProcedureCall,
+  operation: string,
+  acks: readonly A[],
+  instanceOf: (ack: A) => string | undefined,
+  encode: (ack: A, index: number) => string,
+  decodeOk: (record: Record<string, unknown>) => T,
+): Promise<Array<T | Refusal>> {
+  const outcomes: Array<T | Refusal | undefined> = [];
+  const sent: number[] = [];
+  const elements: string[] = [];
+  acks.forEach((ack, index) => {
+    try {
+      elements.push(encode(ack, index));
+      sent.push(index);
+    } catch (error) {
+      outcomes[index] = { ok: false, error: toProviderError(error, operation, instanceOf(ack)) };
+    }
+  });
+  if (elements.length > 0) {
+    const results = await call(operation, [`[${elements.join(',')}]`]);
+    if (!Array.isArray(results) || results.length !== elements.length) {
+      throw toProviderError(new Error(`${operation} returned no outcome per ack`), operation);
+    }
+    results.forEach((value, position) => {
+      const index = sent[position];
+      const record = asRecord(value) ?? {};
+      if (record.ok === true) {
+        outcomes[index] = decodeOk(record);
+        return;
+      }
+      const refusal = Object.assign(new Error(String(record.message)), { code: String(record.code) });
+      outcomes[index] = { ok: false, error: toProviderError(refusal, operation, instanceOf(acks[index])) };
+    });
+  }
+  return outcomes as Array<T | Refusal>;
+}
+
+/** One element of ack_work_items' json argument, validated as ackWorkItem validates its input. */
+function workItemAckElement(ack: WorkItemAck, context: CallContext, index: number): Record<string, unknown> {
+  if (ack === null || typeof ack !== 'object') throw invalidArgument(context, `acks[${index}] must be an object`);
+  const lockToken = requireId(ack.lockToken, `acks[${index}].lockToken`, context);
+  const completion = ack.completion;
+  if (completion === null || completion === undefined) return { lockToken, instanceId: null, kind: null, workItem: null, claimTurn: null };
+  if (completion.type !== 'ActivityCompleted' && completion.type !== 'ActivityFailed') {
+    throw invalidArgument(context, `acks[${index}]: a work item completion must be ActivityCompleted or ActivityFailed`);
+  }
+  const row = orchestratorRow(completion, context);
+  const claim = turnClaimArgument(ack.claim, context);
+  return { lockToken, instanceId: row.targetInstance, kind: row.kind, workItem: row.workItem, claimTurn: claim === null ? null : JSON.parse(claim) };
+}
+
+/** fetch_orchestration_items: up to `maxItems` locked batches, oldest first. */
+export async function fetchOrchestrationItems(call: ProcedureCall, options: { lockTimeoutMs: number; versionRange?: VersionRange | null; maxItems: number }): Promise<OrchestrationItem[]> {
+  const context = { operation: 'fetch_orchestration_items' };
+  const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', context);
+  const maxItems = requireInteger(options.maxItems, 'maxItems', context, 1);
+  if (maxItems > MAX_TURN_BATCH) throw invalidArgument(context, `maxItems must be at most ${MAX_TURN_BATCH}, got ${maxItems}`);
+  const [minVersion, maxVersion] = versionRangeArguments(options.versionRange);
+  const rows = await call(context.operation, [lockTimeoutMs, minVersion, maxVersion, maxItems]);
+  if (!Array.isArray(rows)) throw toProviderError(new Error('fetch_orchestration_items returned no array'), context.operation);
+  return rows.map((row) => decodeOrchestrationItem(row, context.operation)).filter((item) => item !== null);
+}
+
+/** ack_orchestration_items: several turns in one call, an outcome each. */
+export async function ackOrchestrationItems(call: ProcedureCall, acks: readonly TurnAck[]): Promise<TurnAckOutcome[]> {
+  const context: CallContext = { operation: 'ack_orchestration_items' };
+  if (!Array.isArray(acks)) throw invalidArgument(context, 'acks must be an array');
+  if (acks.length > MAX_TURN_BATCH) throw invalidArgument(context, `at most ${MAX_TURN_BATCH} acks per call, got ${acks.length}`);
+  if (acks.length === 0) return [];
+  // Each ack is already JSON text (buildAckArguments), so elements are assembled, not re-encoded.
+  return groupCommit(
+    call,
+    context.operation,
+    acks,
+    (element) => element?.ack?.instanceId,
+    (element, index) => {
+      if (element === null || typeof element !== 'object') throw invalidArgument(context, `acks[${index}] must be an object`);
+      const lockToken = requireId(element.lockToken, `acks[${index}].lockToken`, { ...context, instanceId: element.ack?.instanceId });
+      const argument = buildAckArguments(element.ack, element.claim);
+      return `{"lockToken":${JSON.stringify(lockToken)},"ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`;
+    },
+    (record) => ({ ok: true, claimedWorkItems: decodeWorkLeases(record.claimedWorkItems ?? [], context.operation) }),
+  );
+}
+
+/** ack_work_items: several activity acks in one call, an outcome each. */
+export async function ackWorkItems(call: ProcedureCall, acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]> {
+  const context: CallContext = { operation: 'ack_work_items' };
+  if (!Array.isArray(acks)) throw invalidArgument(context, 'acks must be an array');
+  if (acks.length > MAX_ACK_BATCH) throw invalidArgument(context, `at most ${MAX_ACK_BATCH} acks per call, got ${acks.length}`);
+  if (acks.length === 0) return [];
+  return groupCommit(
+    call,
+    context.operation,
+    acks,
+    (ack) => ack?.completion?.instance,
+    (ack, index) => JSON.stringify(workItemAckElement(ack, { operation: context.operation, instanceId: ack?.completion?.instance }, index)),
+    (record) => ({ ok: true, claimedTurn: decodeOrchestrationItem(record.claimedTurn, context.operation) }),
+  );
+}
