@@ -8,7 +8,7 @@
  * `--quick` runs small sizes in under a minute.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
@@ -63,8 +63,11 @@ function pgliteTarget(): Target {
   };
 }
 
-/** Options of the "wide" proxied target: enough slots and connections to fill a 70 ms link. */
-const WIDE_OPTIONS: RuntimeOptions = { orchestrationConcurrency: 32, workerConcurrency: 32 };
+/**
+ * Options of the "wide" proxied target: enough turn workers, activity slots and connections to
+ * fill a 70 ms link (each turn worker waits one round trip for its ack; activity slots do not).
+ */
+const WIDE_OPTIONS: RuntimeOptions = { orchestrationConcurrency: 64, workerConcurrency: 32 };
 const WIDE_POOL = 64;
 
 async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
@@ -74,7 +77,7 @@ async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
   viaProxy.hostname = '127.0.0.1';
   viaProxy.port = String(proxy.port);
   return {
-    name: `server+proxy ${delayMs} ms each way${wide ? ` (32+32 slots, pool ${WIDE_POOL})` : ''}`,
+    name: `server+proxy ${delayMs} ms each way${wide ? ` (64 turn workers, 32 slots, pool ${WIDE_POOL})` : ''}`,
     proxy,
     runtimeOptions: wide ? WIDE_OPTIONS : DEFAULT_OPTIONS,
     open: async () => {
@@ -92,7 +95,9 @@ async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
  * cores (this bench, PostgreSQL and anything else running) and the 1-minute load average. A busy
  * % near 100 says the CPU, not round trips, bounded the result.
  */
-async function withMachine<T extends object>(work: () => Promise<T>): Promise<T & { machineCpuBusyPct: number; load1: number; attempts: number }> {
+async function withMachine<T extends object>(
+  work: () => Promise<T>,
+): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; attempts: number }> {
   try {
     return { ...(await measureMachine(work)), attempts: 1 };
   } catch (error) {
@@ -103,7 +108,29 @@ async function withMachine<T extends object>(work: () => Promise<T>): Promise<T 
   }
 }
 
-async function measureMachine<T extends object>(work: () => Promise<T>): Promise<T & { machineCpuBusyPct: number; load1: number }> {
+/** CPU seconds used so far by the PostgreSQL server(s) on this machine (Linux /proc). */
+function postgresCpuSeconds(): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue;
+      const fields = stat.slice(close + 2).split(' ');
+      // utime + stime, and cutime + cstime: backends that exited are counted in the postmaster's.
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+const CLOCK_TICKS_PER_SECOND = 100;
+
+async function measureMachine<T extends object>(
+  work: () => Promise<T>,
+): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number }> {
   const total = (): { busy: number; all: number } =>
     cpus().reduce(
       (sum, cpu) => {
@@ -114,10 +141,22 @@ async function measureMachine<T extends object>(work: () => Promise<T>): Promise
       { busy: 0, all: 0 },
     );
   const before = total();
+  const postgresBefore = postgresCpuSeconds();
+  const processBefore = process.cpuUsage();
+  const started = performance.now();
   const result = await work();
+  const seconds = (performance.now() - started) / 1000;
   const after = total();
   const busy = (after.busy - before.busy) / Math.max(1, after.all - before.all);
-  return { ...result, machineCpuBusyPct: Math.round(busy * 100), load1: Math.round(loadavg()[0] * 10) / 10 };
+  const own = process.cpuUsage(processBefore);
+  return {
+    ...result,
+    machineCpuBusyPct: Math.round(busy * 100),
+    // Percent of one core; the database server and this process (runtime, client, proxy).
+    postgresCpuPct: Math.round(((postgresCpuSeconds() - postgresBefore) / seconds) * 100),
+    benchProcessCpuPct: Math.round(((own.user + own.system) / 1e6 / seconds) * 100),
+    load1: Math.round(loadavg()[0] * 10) / 10,
+  };
 }
 
 // --- backlog: several runtime processes drain one queue ------------------------------------------
