@@ -18,6 +18,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Provider, WakeupEvent, WakeupSubscription } from '../provider/contract';
+import { notifyLocal } from './local-wakeups';
 import { log, RUNTIME_TARGET } from './logger';
 
 /** Idle safety fetch per queue while push wake-ups are live (finds work of crashed peers). */
@@ -413,6 +414,9 @@ export class PushWakeups {
   /** After a reconnect or an outage nothing missed may be assumed: everyone looks again. */
   private wakeEverything(): void {
     for (const gate of [...this.gates.orchestrator, ...this.gates.worker]) gate.drainAll();
+    // Workers that polled while the channel was down sleep out their poll interval on the local
+    // signals, not on the gates: wake them too, or work announced now waits up to one interval.
+    for (const channel of ['orchestrator', 'worker', 'status'] as const) notifyLocal(this.provider, channel);
     for (const watches of [...this.statusWatches.values()]) for (const watch of [...watches]) watch.fire();
   }
 }

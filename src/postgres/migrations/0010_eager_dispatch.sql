@@ -87,47 +87,47 @@ BEGIN
 END;
 $$;
 
--- The three queue triggers of 0005, unchanged except that they send through send_queue_wakeup.
-CREATE OR REPLACE FUNCTION notify_orchestrator_rows() RETURNS trigger
+-- Announces the unlocked rows a statement inserted into or updated in a queue (transition table
+-- `new_rows`): TG_ARGV[0] = 'o' counts instances (one turn each), 'w' counts work items. Replaces
+-- 0005's notify_orchestrator_rows and notify_worker_rows, which differed only in that.
+CREATE OR REPLACE FUNCTION notify_queue_rows() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $$
 DECLARE
-    v_now   BIGINT := current_time_ms();
-    v_ready BIGINT;
-    v_due   BIGINT;
+    v_now       BIGINT := current_time_ms();
+    v_instances BIGINT;
+    v_items     BIGINT;
+    v_due       BIGINT;
 BEGIN
     SELECT count(DISTINCT n.instance_id) FILTER (WHERE n.visible_at_ms <= v_now),
+           count(*) FILTER (WHERE n.visible_at_ms <= v_now),
            min(n.visible_at_ms) FILTER (WHERE n.visible_at_ms > v_now)
-    INTO v_ready, v_due
+    INTO v_instances, v_items, v_due
     FROM new_rows n WHERE n.lock_token IS NULL;
-    IF v_ready > 0 OR v_due IS NOT NULL THEN
-        PERFORM send_queue_wakeup('o', v_ready, v_due - v_now);
+    IF v_items > 0 OR v_due IS NOT NULL THEN
+        PERFORM send_queue_wakeup(TG_ARGV[0], CASE WHEN TG_ARGV[0] = 'o' THEN v_instances ELSE v_items END, v_due - v_now);
     END IF;
     RETURN NULL;
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION notify_worker_rows() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path FROM CURRENT
-AS $$
-DECLARE
-    v_now   BIGINT := current_time_ms();
-    v_ready BIGINT;
-    v_due   BIGINT;
-BEGIN
-    SELECT count(*) FILTER (WHERE n.visible_at_ms <= v_now),
-           min(n.visible_at_ms) FILTER (WHERE n.visible_at_ms > v_now)
-    INTO v_ready, v_due
-    FROM new_rows n WHERE n.lock_token IS NULL;
-    IF v_ready > 0 OR v_due IS NOT NULL THEN
-        PERFORM send_queue_wakeup('w', v_ready, v_due - v_now);
-    END IF;
-    RETURN NULL;
-END;
-$$;
+CREATE OR REPLACE TRIGGER orchestrator_queue_wakeup_insert
+    AFTER INSERT ON orchestrator_queue REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_queue_rows('o');
+CREATE OR REPLACE TRIGGER orchestrator_queue_wakeup_update
+    AFTER UPDATE ON orchestrator_queue REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_queue_rows('o');
+CREATE OR REPLACE TRIGGER worker_queue_wakeup_insert
+    AFTER INSERT ON worker_queue REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_queue_rows('w');
+CREATE OR REPLACE TRIGGER worker_queue_wakeup_update
+    AFTER UPDATE ON worker_queue REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_queue_rows('w');
+DROP FUNCTION IF EXISTS notify_orchestrator_rows();
+DROP FUNCTION IF EXISTS notify_worker_rows();
 
+-- 0005's release trigger, unchanged except that it sends through send_queue_wakeup.
 CREATE OR REPLACE FUNCTION notify_released_instances() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
@@ -316,7 +316,10 @@ BEGIN
     SELECT * INTO v_range FROM parse_version_range(p_min_version, p_max_version);
 
     WHILE COALESCE(array_length(v_items, 1), 0) < p_max_items LOOP
-        -- Peek without row locks.
+        -- Peek without row locks. The start rule's EXISTS tests are ORed, so PostgreSQL cannot
+        -- turn them into joins and would hash each subquery over the WHOLE queue on every fetch
+        -- (2.8 ms with 5,000 queued starts). OFFSET 0 keeps them per candidate row, on the
+        -- (instance_id, kind) index (0.18 ms), and the oldest candidate is almost always eligible.
         SELECT q.instance_id INTO v_instance_id
         FROM orchestrator_queue q
         WHERE q.visible_at_ms <= v_now
@@ -324,13 +327,13 @@ BEGIN
           AND (v_range.out_min IS NULL OR version_in_range(q.instance_id, v_range.out_min, v_range.out_max))
           AND NOT EXISTS (SELECT 1 FROM instance_locks l
                           WHERE l.instance_id = q.instance_id AND l.locked_until_ms > v_now)
-          AND (EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = q.instance_id)
+          AND (EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = q.instance_id OFFSET 0)
                OR EXISTS (SELECT 1 FROM orchestrator_queue s
                           WHERE s.instance_id = q.instance_id AND s.visible_at_ms <= v_now
-                            AND s.kind IN ('StartOrchestration', 'ContinueAsNew'))
+                            AND s.kind IN ('StartOrchestration', 'ContinueAsNew') OFFSET 0)
                OR NOT EXISTS (SELECT 1 FROM orchestrator_queue o
                               WHERE o.instance_id = q.instance_id AND o.visible_at_ms <= v_now
-                                AND o.kind <> 'QueueMessage'))
+                                AND o.kind <> 'QueueMessage' OFFSET 0))
         ORDER BY q.visible_at_ms, q.id
         LIMIT 1;
         EXIT WHEN NOT FOUND;
