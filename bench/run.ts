@@ -248,8 +248,8 @@ const FLOORS = {
 
 async function main(): Promise<void> {
   const sizes = QUICK
-    ? { latencyRuns: 30, proxyRuns: 8, idleSeconds: 2, seq5: 50, fan: 100, wide: 200, timers: 50, backlog: 300 }
-    : { latencyRuns: 200, proxyRuns: 200, idleSeconds: 5, seq5: 200, fan: 1000, wide: 1000, timers: 500, backlog: 10_000 };
+    ? { latencyRuns: 20, proxyRuns: 6, warmUpRuns: 2, idleSeconds: 1, seq5: 50, fan: 60, wide: 200, timers: 50, backlog: 300 }
+    : { latencyRuns: 200, proxyRuns: 200, warmUpRuns: 5, idleSeconds: 5, seq5: 200, fan: 1000, wide: 1000, timers: 500, backlog: 10_000 };
   const results: Record<string, unknown> = {
     startedAt: new Date().toISOString(),
     quick: QUICK,
@@ -273,7 +273,7 @@ async function main(): Promise<void> {
     const latency: Row[] = [];
     for (const target of selected('latency') ? all : []) {
       const runs = target.proxy !== undefined && target !== wire ? sizes.proxyRuns : sizes.latencyRuns;
-      latency.push({ target: target.name, ...(await withMachine(() => scenarios.latency(target, runs))) });
+      latency.push({ target: target.name, ...(await withMachine(() => scenarios.latency(target, runs, sizes.warmUpRuns))) });
     }
     printTable(`latency: 1-activity orchestration, start to completion (floor ${FLOORS.latency.floor}, with eager dispatch ${FLOORS.latency.eager}, + 1 status read)`, latency);
     results.latency = latency;

@@ -121,12 +121,15 @@ export interface LatencyResult {
   wirePerOrchestration: number | null;
 }
 
-/** One orchestration with one no-op activity, start to `waitForOrchestration` returning. */
-export async function latency(target: Target, runs: number): Promise<LatencyResult> {
+/**
+ * One orchestration with one no-op activity, start to `waitForOrchestration` returning; the first
+ * `warmUp` runs (connections, JIT, plan caches) are not measured.
+ */
+export async function latency(target: Target, runs: number, warmUp = 5): Promise<LatencyResult> {
   return withStore(target, async (client) => {
     const times: number[] = [];
     let counted: Mark = { calls: 0, wire: 0 };
-    for (let i = 0; i < runs + 5; i += 1) {
+    for (let i = 0; i < runs + warmUp; i += 1) {
       const id = `lat-${i}`;
       const before = mark(target);
       const started = performance.now();
@@ -134,7 +137,7 @@ export async function latency(target: Target, runs: number): Promise<LatencyResu
       const status = await client.waitForOrchestration(id, 30_000);
       const elapsed = performance.now() - started;
       if (status.status !== 'Completed') throw new Error(`latency run ${i} ended ${status.status}`);
-      if (i < 5) continue; // warm-up: connections, JIT, plan caches
+      if (i < warmUp) continue;
       times.push(elapsed);
       const delta = since(target, before);
       counted = { calls: counted.calls + delta.calls, wire: counted.wire + delta.wire };
@@ -159,7 +162,7 @@ export interface IdleResult {
 /** A started runtime with nothing to do: round trips it makes per second. */
 export async function idle(target: Target, seconds: number): Promise<IdleResult> {
   return withStore(target, async () => {
-    await sleep(1000);
+    await sleep(500); // the first drain fetches of each worker
     const before = mark(target);
     await sleep(seconds * 1000);
     const delta = since(target, before);
