@@ -33,6 +33,21 @@
 -- step and a wrapper with the public name takes the advisory locks first and then calls it. Each
 -- rename runs only once, so the migration can be re-applied (as every migration can).
 
+-- --- Renaming once --------------------------------------------------------------------------
+
+-- Renames function p_signature to p_new_name, unless p_new_name exists already (the migration ran
+-- before): keeps this migration re-runnable. Dropped at the end of this migration.
+CREATE OR REPLACE FUNCTION rename_function_once(p_signature TEXT, p_new_name TEXT) RETURNS VOID
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace AND p.proname = p_new_name) THEN
+        EXECUTE format('ALTER FUNCTION %s RENAME TO %I', p_signature::regprocedure, p_new_name);
+    END IF;
+END;
+$$;
+
 -- --- Advisory locks ---------------------------------------------------------------------------
 
 -- The advisory lock key of an instance (the same key fetch and delete_instances have used since
@@ -359,13 +374,7 @@ $$;
 
 -- --- Orchestration ack with claimed activities ---------------------------------------------------
 
-DO $$
-BEGIN
-    IF to_regprocedure('commit_orchestration_turn(text, json)') IS NULL THEN
-        ALTER FUNCTION ack_orchestration_item(TEXT, json) RENAME TO commit_orchestration_turn;
-    END IF;
-END
-$$;
+SELECT rename_function_once('ack_orchestration_item(text, json)', 'commit_orchestration_turn');
 
 -- Commits a turn exactly as 0002's ack_orchestration_item (now commit_orchestration_turn) did,
 -- after taking the advisory locks of the instance (exclusive) and of every instance it sends a
@@ -448,13 +457,7 @@ $$;
 
 -- --- Abandon and enqueue take the advisory lock ---------------------------------------------------
 
-DO $$
-BEGIN
-    IF to_regprocedure('release_orchestration_item(text, bigint, boolean)') IS NULL THEN
-        ALTER FUNCTION abandon_orchestration_item(TEXT, BIGINT, BOOLEAN) RENAME TO release_orchestration_item;
-    END IF;
-END
-$$;
+SELECT rename_function_once('abandon_orchestration_item(text, bigint, boolean)', 'release_orchestration_item');
 
 -- abandon_orchestration_item of 0002 (now release_orchestration_item), under the instance's
 -- exclusive advisory lock, since releasing the lock may make waiting messages fetchable.
@@ -474,13 +477,7 @@ BEGIN
 END;
 $$;
 
-DO $$
-BEGIN
-    IF to_regprocedure('insert_orchestrator_message(text, text, text, bigint, bigint)') IS NULL THEN
-        ALTER FUNCTION enqueue_orchestrator_work(TEXT, TEXT, TEXT, BIGINT, BIGINT) RENAME TO insert_orchestrator_message;
-    END IF;
-END
-$$;
+SELECT rename_function_once('enqueue_orchestrator_work(text, text, text, bigint, bigint)', 'insert_orchestrator_message');
 
 -- enqueue_orchestrator_work of 0002 (now insert_orchestrator_message), under the target
 -- instance's shared advisory lock (see 2. above).
@@ -498,13 +495,7 @@ $$;
 
 -- --- Activity ack with a claimed turn ----------------------------------------------------------
 
-DO $$
-BEGIN
-    IF to_regprocedure('finish_work_item(text, text, text, text)') IS NULL THEN
-        ALTER FUNCTION ack_work_item(TEXT, TEXT, TEXT, TEXT) RENAME TO finish_work_item;
-    END IF;
-END
-$$;
+SELECT rename_function_once('ack_work_item(text, text, text, text)', 'finish_work_item');
 
 -- Acknowledges a work item as 0007's ack_work_item (now finish_work_item) did: deletes the locked
 -- item and, when p_work_item is given, enqueues its completion for p_instance_id, atomically.
@@ -658,13 +649,7 @@ $$;
 
 -- --- Deletion in key order ----------------------------------------------------------------------
 
-DO $$
-BEGIN
-    IF to_regprocedure('remove_instances(json, boolean)') IS NULL THEN
-        ALTER FUNCTION delete_instances(json, BOOLEAN) RENAME TO remove_instances;
-    END IF;
-END
-$$;
+SELECT rename_function_once('delete_instances(json, boolean)', 'remove_instances');
 
 -- delete_instances of 0008 (now remove_instances), taking the advisory locks in key order first,
 -- like every other procedure; remove_instances then re-takes them (already held, no wait).
@@ -679,3 +664,5 @@ BEGIN
     RETURN remove_instances(p_instance_ids, p_force);
 END;
 $$;
+
+DROP FUNCTION rename_function_once(TEXT, TEXT);
