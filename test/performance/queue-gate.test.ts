@@ -1,0 +1,67 @@
+/**
+ * The hand-off bookkeeping of a queue gate (eager dispatch and batch fetch): reserved idle
+ * workers, inbox places promised to items on their way, and what happens to promises that are
+ * not kept. Pure in-memory: no store involved.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { QueueGate, type Wake } from '../../src/runtime/push-wakeups';
+import { Reservation, reserveIdle } from '../../src/runtime/eager-dispatch';
+
+/** Starts `count` idle workers on `gate`; each promise says what woke it. */
+function idleWorkers(gate: QueueGate<string>, count: number, signal: AbortSignal): Array<Promise<Wake<string>>> {
+  return Array.from({ length: count }, () => gate.wait(signal));
+}
+
+test('reserved idle workers get the claimed items; unclaimed reservations become idle again', async () => {
+  const gate = new QueueGate<string>();
+  const stop = new AbortController();
+  const [first, second] = idleWorkers(gate, 2, stop.signal);
+  const reservation = reserveIdle(gate, 5, async () => assert.fail('nothing is given back'));
+  assert.equal(reservation?.count, 2, 'only as many as are idle');
+  gate.grant(1); // a notification meanwhile must not take a reserved worker
+  reservation.deliver(['turn-a']);
+  assert.deepEqual(await first, { handedOff: 'turn-a' });
+  // The unclaimed reservation returned its worker to the idle ones, which the pending credit wakes.
+  assert.equal(await second, 'once');
+  stop.abort();
+});
+
+test('without idle workers, items wait in the inbox up to its capacity, and a full pool gives back', async () => {
+  const gate = new QueueGate<string>();
+  gate.setInboxCapacity(2);
+  const givenBack: string[] = [];
+  const reservation = new Reservation(gate, gate.reserve(3), async (item) => void givenBack.push(item));
+  assert.equal(reservation.count, 2, 'two inbox places promised');
+  reservation.deliver(['a', 'b']);
+  assert.equal(gate.takeHandedOff(), 'a');
+  assert.equal(gate.handOff('c'), true, 'a free place takes an unannounced item');
+  assert.equal(gate.handOff('d'), false, 'the inbox is full');
+  assert.deepEqual(gate.clearInbox(), ['b', 'c']);
+  assert.deepEqual(givenBack, []);
+});
+
+test('promised inbox places are released when fewer items come, and credits pay for a batch', () => {
+  const gate = new QueueGate<string>();
+  gate.setInboxCapacity(4);
+  gate.grant(3);
+  assert.equal(gate.promiseQueued(10, true), 3, 'announced only: as many as there are credits');
+  assert.equal(gate.take(), null, 'the batch used the credits up');
+  const extra = new Reservation(gate, 3, async () => undefined);
+  extra.deliver(['x']);
+  assert.equal(gate.promiseQueued(10, false), 3, 'one place used by x, the two unkept promises are free again');
+  assert.deepEqual(gate.clearInbox(), ['x']);
+});
+
+test('a cancelled reservation is settled once: delivering later hands nothing over', async () => {
+  const gate = new QueueGate<string>();
+  const stop = new AbortController();
+  const [worker] = idleWorkers(gate, 1, stop.signal);
+  const reservation = reserveIdle(gate, 1, async () => undefined);
+  assert.ok(reservation);
+  reservation.cancel();
+  reservation.deliver(['late']);
+  assert.equal(gate.takeHandedOff(), undefined);
+  stop.abort();
+  assert.equal(await worker, 'once', 'the worker was idle again and only the stop woke it');
+});
