@@ -27,7 +27,8 @@ const MAX_ACK_BATCH = 1000;
 type Refusal = { ok: false; error: ProviderError };
 
 /**
- * One group-commit call. Each ack is encoded by `encode` (JSON text); one that fails validation
+ * One group-commit call of at most `max` acks (none: no call). Each ack is encoded by `encode`
+ * (JSON text); one that fails validation
  * gets its own refusal and is left out of the call, so it never fails the others. The procedure's
  * `ok` elements are decoded by `decodeOk`, its refusals become ProviderErrors naming the operation
  * and the item's instance (retryable when their SQLSTATE is).
@@ -36,10 +37,13 @@ async function groupCommit<A, T>(
   call: ProcedureCall,
   operation: string,
   acks: readonly A[],
+  max: number,
   instanceOf: (ack: A) => string | undefined,
   encode: (ack: A, index: number) => string,
   decodeOk: (record: Record<string, unknown>) => T,
 ): Promise<Array<T | Refusal>> {
+  if (!Array.isArray(acks)) throw invalidArgument({ operation }, 'acks must be an array');
+  if (acks.length > max) throw invalidArgument({ operation }, `at most ${max} acks per call, got ${acks.length}`);
   const outcomes: Array<T | Refusal | undefined> = [];
   const sent: number[] = [];
   const elements: string[] = [];
@@ -99,14 +103,12 @@ export async function fetchOrchestrationItems(call: ProcedureCall, options: { lo
 /** ack_orchestration_items: several turns in one call, an outcome each. */
 export async function ackOrchestrationItems(call: ProcedureCall, acks: readonly TurnAck[]): Promise<TurnAckOutcome[]> {
   const context: CallContext = { operation: 'ack_orchestration_items' };
-  if (!Array.isArray(acks)) throw invalidArgument(context, 'acks must be an array');
-  if (acks.length > MAX_TURN_BATCH) throw invalidArgument(context, `at most ${MAX_TURN_BATCH} acks per call, got ${acks.length}`);
-  if (acks.length === 0) return [];
   // Each ack is already JSON text (buildAckArguments), so elements are assembled, not re-encoded.
   return groupCommit(
     call,
     context.operation,
     acks,
+    MAX_TURN_BATCH,
     (element) => element?.ack?.instanceId,
     (element, index) => {
       if (element === null || typeof element !== 'object') throw invalidArgument(context, `acks[${index}] must be an object`);
@@ -121,13 +123,11 @@ export async function ackOrchestrationItems(call: ProcedureCall, acks: readonly 
 /** ack_work_items: several activity acks in one call, an outcome each. */
 export async function ackWorkItems(call: ProcedureCall, acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]> {
   const context: CallContext = { operation: 'ack_work_items' };
-  if (!Array.isArray(acks)) throw invalidArgument(context, 'acks must be an array');
-  if (acks.length > MAX_ACK_BATCH) throw invalidArgument(context, `at most ${MAX_ACK_BATCH} acks per call, got ${acks.length}`);
-  if (acks.length === 0) return [];
   return groupCommit(
     call,
     context.operation,
     acks,
+    MAX_ACK_BATCH,
     (ack) => ack?.completion?.instance,
     (ack, index) => JSON.stringify(workItemAckElement(ack, { operation: context.operation, instanceId: ack?.completion?.instance }, index)),
     (record) => ({ ok: true, claimedTurn: decodeOrchestrationItem(record.claimedTurn, context.operation) }),

@@ -48,6 +48,7 @@ export class OrchestrationDispatcher implements TurnTaker {
   private loops: Array<Promise<void>> = [];
   private gate: QueueGate<OrchestrationItem> | null = null;
   private activities: ActivityTaker | null = null;
+  /** Lock length and capability filter of every turn this dispatcher takes, fetched or claimed. */
   readonly turnClaim: TurnClaim = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
 
   private readonly acks: GroupCommit<TurnAck, WorkItemLease[]>;
@@ -160,7 +161,7 @@ export class OrchestrationDispatcher implements TurnTaker {
    */
   private async fetch(gate: QueueGate<OrchestrationItem>, draining: boolean): Promise<OrchestrationItem | null> {
     const { provider } = this.deps;
-    const options = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
+    const options = this.turnClaim;
     const extra = new Reservation(gate, gate.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, !draining), (item) => this.abandon(item, 0, true));
     if (extra.count === 0) return provider.fetchOrchestrationItem(options);
     try {
