@@ -138,9 +138,15 @@ test('an activity whose lock is taken by another worker sees isCancelled(), and 
     await client.startOrchestration(id, 'Watched');
     await eventually(async () => (seen.includes('started') ? true : undefined), 15_000, 'the activity to start');
     // Move this schema's database clock past the lock, then take the item as another worker would.
-    await admin.query(`SELECT "${schema}".set_test_clock_offset(60000)`);
+    // The runtime renews its 2 s lock every second; a renewal landing between the jump and the
+    // fetch extends the lock from the new time, so each attempt jumps a minute further.
+    let offsetMs = 0;
     const stolen = await eventually(
-      async () => (await thief.fetchWorkItem({ lockTimeoutMs: 30_000, tagFilter: { mode: 'defaultOnly' } })) ?? undefined,
+      async () => {
+        offsetMs += 60_000;
+        await admin.query(`SELECT "${schema}".set_test_clock_offset(${offsetMs})`);
+        return (await thief.fetchWorkItem({ lockTimeoutMs: 30_000, tagFilter: { mode: 'defaultOnly' } })) ?? undefined;
+      },
       5000,
       'the expired item to be fetchable',
     );
