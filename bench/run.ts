@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
-import { Client, PGliteProvider, PostgresProvider, type RuntimeOptions } from '../src/index';
+import { Client, PGliteProvider, PostgresProvider, safetyFetchHits, type RuntimeOptions } from '../src/index';
 import { PgExecutor } from '../src/postgres/pg-executor';
 import { quoteSchemaName } from '../src/postgres/schema-name';
 import { LatencyProxy } from './latency-proxy';
@@ -97,7 +97,7 @@ async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
  */
 async function withMachine<T extends object>(
   work: () => Promise<T>,
-): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; attempts: number }> {
+): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; lostWakeups: number; attempts: number }> {
   try {
     return { ...(await measureMachine(work)), attempts: 1 };
   } catch (error) {
@@ -130,7 +130,7 @@ const CLOCK_TICKS_PER_SECOND = 100;
 
 async function measureMachine<T extends object>(
   work: () => Promise<T>,
-): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number }> {
+): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; lostWakeups: number }> {
   const total = (): { busy: number; all: number } =>
     cpus().reduce(
       (sum, cpu) => {
@@ -143,6 +143,7 @@ async function measureMachine<T extends object>(
   const before = total();
   const postgresBefore = postgresCpuSeconds();
   const processBefore = process.cpuUsage();
+  const lostBefore = lostWakeups();
   const started = performance.now();
   const result = await work();
   const seconds = (performance.now() - started) / 1000;
@@ -156,7 +157,16 @@ async function measureMachine<T extends object>(
     postgresCpuPct: Math.round(((postgresCpuSeconds() - postgresBefore) / seconds) * 100),
     benchProcessCpuPct: Math.round(((own.user + own.system) / 1e6 / seconds) * 100),
     load1: Math.round(loadavg()[0] * 10) / 10,
+    // Work that only the safety fetch found in this process (see src/runtime/liveness.ts); the
+    // backlog's worker processes add their own to their result. Expected 0.
+    lostWakeups: lostWakeups() - lostBefore + (('lostWakeups' in result && typeof result.lostWakeups === 'number') ? result.lostWakeups : 0),
   };
+}
+
+/** Items this process found only through the safety fetch although never locked before. */
+function lostWakeups(): number {
+  const hits = safetyFetchHits();
+  return hits.orchestrator.unannounced + hits.worker.unannounced;
 }
 
 // --- backlog: several runtime processes drain one queue ------------------------------------------
@@ -169,6 +179,7 @@ interface BacklogResult {
   speedupVs1: number | null;
   peakRssMbPerProcess: number[];
   callsPerOrchestration: number;
+  lostWakeups: number;
 }
 
 async function backlog(orchestrations: number, processes: number): Promise<Omit<BacklogResult, 'speedupVs1'>> {
@@ -199,7 +210,7 @@ async function backlog(orchestrations: number, processes: number): Promise<Omit<
     const seconds = (performance.now() - started) / 1000;
     for (const child of children) child.stdin.write('STOP\n');
     const reports = await Promise.all(
-      lines.map(async (line) => JSON.parse(String((await line.next()).value)) as { peakRssMb: number; providerCalls: number }),
+      lines.map(async (line) => JSON.parse(String((await line.next()).value)) as { peakRssMb: number; providerCalls: number; lostWakeups: number }),
     );
     const calls = reports.reduce((sum, r) => sum + r.providerCalls, 0);
     return {
@@ -210,6 +221,7 @@ async function backlog(orchestrations: number, processes: number): Promise<Omit<
       peakRssMbPerProcess: reports.map((r) => r.peakRssMb),
       // Start calls are made by this process before the clock starts: one per orchestration.
       callsPerOrchestration: Math.round(((calls + orchestrations) / orchestrations) * 100) / 100,
+      lostWakeups: reports.reduce((sum, r) => sum + r.lostWakeups, 0),
     };
   } finally {
     await provider.close();
@@ -324,7 +336,9 @@ async function main(): Promise<void> {
   }
 
   results.finishedAt = new Date().toISOString();
+  results.safetyFetchHits = safetyFetchHits();
   save();
+  process.stdout.write(`\nwork that only the safety fetch found, this process (each scenario's lostWakeups adds its worker processes): ${JSON.stringify(results.safetyFetchHits)}\n`);
   process.stdout.write(`\nresults written to ${file}\n`);
 }
 
