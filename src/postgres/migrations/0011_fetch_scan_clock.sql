@@ -1,4 +1,4 @@
--- Fetch scans read the clock after their snapshot.
+-- Fetch scans read the clock after their snapshot; listeners learn every delayed item.
 --
 -- current_time_ms() is the transaction's start time. A fetch scans in a snapshot taken later,
 -- when its statement runs; a message committed in between (announced already, so the woken
@@ -6,6 +6,9 @@
 -- time and was filtered out by `visible_at_ms <= v_now`: the fetch came back empty or short and
 -- the message waited for the runtime's safety fetch (~10 s), about one orchestration in two
 -- hundred under a burst on two cores.
+--
+-- Also: listen_for_wakeups reports every delayed item's time, not only the soonest, so that a
+-- listener that (re)connects can wake for each (see its definition at the end).
 --
 -- Rule: a fetch filters visibility with wall_clock_ms(), read in the scanning statement itself
 -- (an InitPlan, evaluated once after the statement's snapshot, still an index condition), so
@@ -83,7 +86,7 @@ BEGIN
 END;
 $$;
 
--- As in 0007, except for the clock of the scan.
+-- As in 0007, except for the clock of the scan and the lease's sessionTakenOver flag.
 CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode TEXT, p_tags json,
                                            p_owner_id TEXT, p_session_lock_timeout_ms BIGINT,
                                            p_max_items INTEGER, p_claim_new_sessions BOOLEAN)
@@ -104,6 +107,7 @@ DECLARE
     v_row        worker_queue%ROWTYPE;
     v_name       TEXT;
     v_version    TEXT;
+    v_taken_over BOOLEAN;
 BEGIN
     IF p_lock_timeout_ms IS NULL OR p_lock_timeout_ms <= 0 THEN
         RAISE EXCEPTION 'lock timeout must be a positive number of milliseconds, got %', p_lock_timeout_ms
@@ -150,7 +154,13 @@ BEGIN
         FOR UPDATE OF w SKIP LOCKED;
         EXIT WHEN NOT FOUND;
 
+        v_taken_over := FALSE;
         IF v_session IS NOT NULL THEN
+            -- Whether the session was another owner's, whose lock lapsed: no statement announced
+            -- that, so the caller knows this item was blocked by a dead or departed owner.
+            SELECT s.worker_id IS DISTINCT FROM p_owner_id INTO v_taken_over
+            FROM sessions s WHERE s.session_id = v_session;
+            v_taken_over := COALESCE(v_taken_over, FALSE);
             -- Claim or refresh the session; only an expired or self-owned row is overwritten.
             INSERT INTO sessions (session_id, worker_id, locked_until_ms, last_activity_at_ms, created_at_ms)
             VALUES (v_session, p_owner_id, v_now + v_session_ms, v_now, v_now)
@@ -185,9 +195,44 @@ BEGIN
             'orchestrationName', COALESCE(v_name, 'unknown'),
             'orchestrationVersion', COALESCE(v_version, 'unknown'),
             'sessionId', v_row.session_id,
+            'sessionTakenOver', v_taken_over,
             'nowMs', v_now);
     END LOOP;
 
     RETURN array_to_json(v_leases);
+END;
+$$;
+
+-- As in 0005, except that it reports every delayed item's time (soonest 1,000 per queue), not
+-- only the soonest: a listener that (re)connects learns all timers and retries queued while it was
+-- not listening, not just the first of them.
+-- Result: {channel, orchestratorReady, orchestratorDueInMs: [ms], workerReady, workerDueInMs: [ms]}.
+CREATE OR REPLACE FUNCTION listen_for_wakeups() RETURNS json
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_now     BIGINT := current_time_ms();
+    v_channel TEXT := wakeup_channel();
+    v_o_ready BIGINT;
+    v_w_ready BIGINT;
+BEGIN
+    EXECUTE format('LISTEN %I', v_channel);
+    SELECT count(DISTINCT q.instance_id) INTO v_o_ready
+    FROM orchestrator_queue q WHERE q.lock_token IS NULL AND q.visible_at_ms <= v_now;
+    SELECT count(*) INTO v_w_ready
+    FROM worker_queue w WHERE w.lock_token IS NULL AND w.visible_at_ms <= v_now;
+    RETURN json_build_object(
+        'channel', v_channel,
+        'orchestratorReady', v_o_ready,
+        'orchestratorDueInMs', COALESCE((SELECT json_agg(d.due ORDER BY d.due) FROM (
+            SELECT DISTINCT q.visible_at_ms - v_now AS due FROM orchestrator_queue q
+            WHERE q.lock_token IS NULL AND q.visible_at_ms > v_now
+            ORDER BY 1 LIMIT 1000) d), '[]'::json),
+        'workerReady', v_w_ready,
+        'workerDueInMs', COALESCE((SELECT json_agg(d.due ORDER BY d.due) FROM (
+            SELECT DISTINCT w.visible_at_ms - v_now AS due FROM worker_queue w
+            WHERE w.lock_token IS NULL AND w.visible_at_ms > v_now
+            ORDER BY 1 LIMIT 1000) d), '[]'::json));
 END;
 $$;
