@@ -87,8 +87,8 @@ export interface FunctionStat {
 
 /**
  * The functions of `schema` in `pg_stat_user_functions`. Backends report their counts when they
- * go idle or exit, so read after the workload's connections are closed: this polls until two
- * reads 200 ms apart agree (at most ~3 s).
+ * exit, or about a second after they go idle (PostgreSQL 15+), so read when the store is idle or
+ * closed: this waits 1.1 s, then polls until two reads 200 ms apart agree (at most ~3 s more).
  */
 export async function readFunctionStats(url: string, schema: string): Promise<FunctionStat[]> {
   const admin = PgExecutor.fromUrl(url, 1);
@@ -101,17 +101,29 @@ export async function readFunctionStats(url: string, schema: string): Promise<Fu
         )
       ).map((row) => ({ function: String(row.funcname), calls: Number(row.calls), selfMs: Number(row.self_time), totalMs: Number(row.total_time) }));
     const total = (stats: FunctionStat[]): string => stats.reduce((sum, s) => sum + s.calls, 0) + ':' + stats.reduce((sum, s) => sum + s.selfMs, 0);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     let last = await read();
     for (let attempt = 0; attempt < 15; attempt += 1) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const next = await read();
-      if (total(next) === total(last) && next.length > 0) return next;
+      if (total(next) === total(last)) return next;
       last = next;
     }
     return last;
   } finally {
     await admin.close();
   }
+}
+
+/** `after` minus `before`, function by function (a window's own calls and time). */
+export function subtractStats(after: FunctionStat[], before: FunctionStat[]): FunctionStat[] {
+  const earlier = new Map(before.map((s) => [s.function, s]));
+  return after
+    .map((s) => {
+      const b = earlier.get(s.function);
+      return b === undefined ? s : { function: s.function, calls: s.calls - b.calls, selfMs: s.selfMs - b.selfMs, totalMs: s.totalMs - b.totalMs };
+    })
+    .filter((s) => s.calls > 0);
 }
 
 export interface ProcedureCost {

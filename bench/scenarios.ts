@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, Runtime, type RuntimeOptions } from '../src/index';
 import { ProcedureProvider } from '../src/postgres/procedure-provider';
 import type { Provider } from '../src/provider/contract';
-import { postgresCpuSeconds, procedureCost, type FunctionStat, type ProcedureCost } from './db-cost';
+import { postgresCpuSeconds, procedureCost, subtractStats, type FunctionStat, type ProcedureCost } from './db-cost';
 import type { LatencyProxy } from './latency-proxy';
 
 /** A store to run scenarios on. */
@@ -101,12 +101,21 @@ function newRuntime(provider: Provider, options: RuntimeOptions): Runtime {
   return runtime;
 }
 
-/** PostgreSQL server CPU over the measured part of a scenario (warm-up left out). */
+/**
+ * PostgreSQL server CPU and the store's function statistics over the measured part of a scenario
+ * (migrations and warm-up left out).
+ */
 class CpuWindow {
   private startedAt: number | null = null;
   seconds: number | null = null;
+  /** Function statistics when the window opened (null: not read). */
+  functionsBefore: FunctionStat[] | null = null;
 
-  start(): void {
+  constructor(private readonly readFunctions: (() => Promise<FunctionStat[]>) | null) {}
+
+  /** Opens the window; first waits for the store's idle backends to report their function counts. */
+  async start(): Promise<void> {
+    if (this.readFunctions !== null) this.functionsBefore = await this.readFunctions();
     this.startedAt = postgresCpuSeconds();
   }
 
@@ -119,7 +128,7 @@ class CpuWindow {
 export interface DbCost {
   /** PostgreSQL server CPU (all its processes on this machine) in the measured window / orchestrations measured; null on PGlite. */
   postgresCpuMsPerOrchestration: number | null;
-  /** Self time of the store's functions / orchestrations run in the store (warm-up included); null where not measured. */
+  /** Self time of the store's functions in the measured window / orchestrations measured; null where not measured. */
   procedureMsPerOrchestration: number | null;
   /** The top 5 functions by self time (results JSON; printed in a table of its own). */
   topFunctions: ProcedureCost['topFunctions'] | null;
@@ -127,17 +136,19 @@ export interface DbCost {
 
 /**
  * Runs `work` with a started runtime and a client on a fresh store, then cleans up. `measured`
- * orchestrations run inside the CPU window that `work` opens; `total` run in the store in all.
+ * orchestrations run inside the window that `work` opens (the window closes for function
+ * statistics when the store is closed: a runtime's shutdown adds little).
  */
 async function withStore<T extends object>(
   target: Target,
-  counts: { measured: number; total: number },
+  counts: { measured: number },
   work: (client: Client, provider: Provider, cpu: CpuWindow) => Promise<T>,
 ): Promise<T & DbCost> {
   const provider = await target.open();
   const runtime = newRuntime(provider, target.runtimeOptions);
   const client = new Client(provider);
-  const cpu = new CpuWindow();
+  const readFunctions = target.functionStats;
+  const cpu = new CpuWindow(readFunctions === undefined ? null : () => readFunctions(provider));
   let result: T;
   let procedures: ProcedureCost | null = null;
   try {
@@ -148,7 +159,9 @@ async function withStore<T extends object>(
     await provider.close();
   }
   try {
-    if (target.functionStats !== undefined && counts.total > 0) procedures = procedureCost(await target.functionStats(provider), counts.total);
+    if (readFunctions !== undefined && cpu.functionsBefore !== null && counts.measured > 0) {
+      procedures = procedureCost(subtractStats(await readFunctions(provider), cpu.functionsBefore), counts.measured);
+    }
   } finally {
     await target.dispose(provider);
   }
@@ -183,11 +196,11 @@ export interface LatencyResult {
  * `warmUp` runs (connections, JIT, plan caches) are not measured.
  */
 export async function latency(target: Target, runs: number, warmUp = 5): Promise<LatencyResult & DbCost> {
-  return withStore(target, { measured: runs, total: runs + warmUp }, async (client, _provider, cpu) => {
+  return withStore(target, { measured: runs }, async (client, _provider, cpu) => {
     const times: number[] = [];
     let counted: Mark = { calls: 0, wire: 0 };
     for (let i = 0; i < runs + warmUp; i += 1) {
-      if (i === warmUp) cpu.start();
+      if (i === warmUp) await cpu.start();
       const id = `lat-${i}`;
       const before = mark(target);
       const started = performance.now();
@@ -220,7 +233,7 @@ export interface IdleResult {
 
 /** A started runtime with nothing to do: round trips it makes per second. */
 export async function idle(target: Target, seconds: number): Promise<IdleResult & DbCost> {
-  return withStore(target, { measured: 0, total: 0 }, async () => {
+  return withStore(target, { measured: 0 }, async () => {
     await sleep(500); // the first drain fetches of each worker
     const before = mark(target);
     await sleep(seconds * 1000);
@@ -252,10 +265,10 @@ async function throughput(
   input: number,
   activitiesEach: number,
 ): Promise<ThroughputResult & DbCost> {
-  return withStore(target, { measured: count, total: count + 2 }, async (client, _provider, cpu) => {
+  return withStore(target, { measured: count }, async (client, _provider, cpu) => {
     await startAndWaitAll(client, ['warm-a', 'warm-b'], name, input, 120_000);
     const before = mark(target);
-    cpu.start();
+    await cpu.start();
     const started = performance.now();
     const ids = Array.from({ length: count }, (_, i) => `${label}-${i}`);
     await startAndWaitAll(client, ids, name, input, 600_000);
@@ -300,10 +313,10 @@ export interface TimerResult {
 
 /** `count` orchestrations each waiting on a `delayMs` timer: how late the code after it runs. */
 export async function timers(target: Target, count: number, delayMs: number): Promise<TimerResult & DbCost> {
-  return withStore(target, { measured: count, total: count }, async (client, _provider, cpu) => {
+  return withStore(target, { measured: count }, async (client, _provider, cpu) => {
     const ids = Array.from({ length: count }, (_, i) => `timer-${i}-${Date.now()}`);
     const before = mark(target);
-    cpu.start();
+    await cpu.start();
     await startAndWaitAll(client, ids, 'Timer', delayMs, 120_000);
     cpu.stop();
     const delta = since(target, before);
