@@ -32,8 +32,8 @@ const PEER = ((): string | null => {
   if (index >= 0) return process.argv[index + 1] ?? 'dbos';
   return process.argv.find((a) => a.startsWith('--peer='))?.slice('--peer='.length) ?? null;
 })();
-/** The peer scenario runs only when asked for; `--only=peer` runs it alone. */
-const selected = (key: string): boolean => (key === 'peer' ? PEER !== null : ONLY === null || ONLY.includes(key));
+/** The peer scenario runs only when asked for (`--peer`, or `--only=peer`, which runs it alone). */
+const selected = (key: string): boolean => (key === 'peer' ? PEER !== null || (ONLY?.includes('peer') ?? false) : ONLY === null || ONLY.includes(key));
 /** `--no-function-stats` leaves `track_functions` off (no procedure columns). */
 const FUNCTION_STATS = !process.argv.includes('--no-function-stats');
 /**
@@ -385,7 +385,7 @@ async function main(): Promise<void> {
     printTable('procedures: top 5 functions by self time per orchestration in the measured window (pg_stat_user_functions)', procedureRows);
 
     if (selected('peer')) {
-      if (PEER !== 'dbos') throw new Error(`unknown peer ${String(PEER)}: only dbos is supported`);
+      if ((PEER ?? 'dbos') !== 'dbos') throw new Error(`unknown peer ${String(PEER)}: only dbos is supported`);
       const peer = await runPeer({ databaseUrl: DATABASE_URL, quick: QUICK });
       printTable(peer.title, peer.rows);
       results.peer = peer;
