@@ -205,7 +205,8 @@ export async function replayInOneTurn(recorded: Run, handlers: Handlers): Promis
   const sim = new Sim(handlers);
   const last = recorded.executions[recorded.executions.length - 1]!;
   let cut = last.length;
-  while (cut > 0 && !DELIVERIES.has(last[cut - 1]!.kind)) cut--;
+  // OrchestrationStarted stays persisted even when the code finished without any delivery.
+  while (cut > 1 && !DELIVERIES.has(last[cut - 1]!.kind)) cut--;
   sim.history = last.slice(0, cut);
   sim.executionId = last[0]!.executionId;
   sim.nowMs = recorded.turns[recorded.turns.length - 1]!.before.nowMs;
@@ -213,4 +214,118 @@ export async function replayInOneTurn(recorded: Run, handlers: Handlers): Promis
   const written = sim.history.slice(cut).filter((e) => !terminalOnly(e)).map(normalise);
   assert.deepEqual(written, last.slice(cut).filter((e) => !terminalOnly(e)).map(normalise), 'replaying the whole history writes what the last turn wrote');
   return outcomeOf(result);
+}
+
+/** What a delivery answers, independent of event ids: `kind|name|input#occurrence`. */
+function deliveryKey(history: HistoryEvent[], message: OrchestratorWorkItem, raisedSoFar: Map<string, number>): string {
+  const occurrence = (target: HistoryEvent, same: (e: HistoryEvent) => boolean): number => history.filter((e) => e.eventId < target.eventId && same(e)).length;
+  const byId = (id: number): HistoryEvent => history.find((e) => e.eventId === id)!;
+  switch (message.type) {
+    case 'ActivityCompleted':
+    case 'ActivityFailed': {
+      const s = byId(message.id) as HistoryEvent & { name: string; input: string };
+      return `activity|${s.name}|${s.input}#${occurrence(s, (e) => e.kind === 'ActivityScheduled' && e.name === s.name && e.input === s.input)}`;
+    }
+    case 'TimerFired':
+      return `timer#${occurrence(byId(message.id), (e) => e.kind === 'TimerCreated')}`;
+    case 'SubOrchCompleted':
+    case 'SubOrchFailed': {
+      const s = byId(message.parentId) as HistoryEvent & { name: string; input: string };
+      return `sub|${s.name}|${s.input}#${occurrence(s, (e) => e.kind === 'SubOrchestrationScheduled' && e.name === s.name && e.input === s.input)}`;
+    }
+    case 'ExternalRaised':
+    case 'QueueMessage': {
+      const key = `${message.type}|${message.name}`;
+      const n = raisedSoFar.get(key) ?? 0;
+      raisedSoFar.set(key, n + 1);
+      return `${key}#${n}`;
+    }
+    default:
+      throw new Error(`no key for ${message.type}`);
+  }
+}
+
+/** The delivery for `key` against the current history, or null while its schedule is not there yet. */
+function messageFor(sim: Sim, key: string, template: OrchestratorWorkItem): OrchestratorWorkItem | null {
+  const [what, occurrenceText] = key.split('#') as [string, string];
+  const occurrence = Number(occurrenceText);
+  const [, name, input] = what.split('|');
+  const nth = (match: (e: HistoryEvent) => boolean): HistoryEvent | undefined => sim.history.filter(match)[occurrence];
+  switch (template.type) {
+    case 'ActivityCompleted':
+    case 'ActivityFailed': {
+      const s = nth((e) => e.kind === 'ActivityScheduled' && `activity|${e.name}|${e.input}` === what);
+      return s === undefined ? null : { ...template, id: s.eventId };
+    }
+    case 'TimerFired': {
+      const s = nth((e) => e.kind === 'TimerCreated');
+      return s === undefined || s.kind !== 'TimerCreated' ? null : { ...template, id: s.eventId, fireAtMs: s.fireAtMs };
+    }
+    case 'SubOrchCompleted':
+    case 'SubOrchFailed': {
+      const s = nth((e) => e.kind === 'SubOrchestrationScheduled' && e.name === name && e.input === input);
+      return s === undefined ? null : { ...template, parentId: s.eventId };
+    }
+    case 'ExternalRaised': {
+      // Raised only while a recorded subscription waits for it, as in the recorded run (an event
+      // with no waiting subscription is dropped by design, whatever the grouping).
+      const cancelled = new Set(sim.history.filter((e) => e.kind === 'ExternalSubscribedCancelled').map((e) => e.sourceEventId));
+      const waiting = sim.history.filter((e) => e.kind === 'ExternalSubscribed' && e.name === name && !cancelled.has(e.eventId)).length;
+      const delivered = sim.history.filter((e) => e.kind === 'ExternalEvent' && e.name === name).length;
+      return waiting > delivered ? template : null;
+    }
+    case 'QueueMessage':
+      return nth((e) => e.kind === 'QueueSubscribed' && e.name === name) === undefined ? null : template;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Runs `recorded` again with `handlers`, delivering the same completions in the same order but
+ * grouped into turns differently (up to `maxBatch` per turn, as many as already have their
+ * schedule). Returns the new run; a delivery whose schedule never appears fails the test.
+ */
+export async function replayRegrouped(recorded: Run, handlers: Handlers, seed: number, maxBatch: number): Promise<Run> {
+  const random = rng(seed);
+  const raised = new Map<string, number>();
+  const deliveries: Array<{ key: string; template: OrchestratorWorkItem }> = [];
+  for (const turn of recorded.turns.slice(1)) {
+    for (const message of turn.messages) deliveries.push({ key: deliveryKey(turn.before.history, message, raised), template: message });
+  }
+  const sim = new Sim(handlers);
+  const turns: Run['turns'] = [];
+  let messages: OrchestratorWorkItem[] = [recorded.turns[0]!.messages[0]!];
+  let outcome = 'stuck';
+  for (;;) {
+    const before: Snapshot = { history: sim.history, executionId: sim.executionId, kv: { ...sim.kv }, customStatus: sim.customStatus, nowMs: sim.nowMs };
+    const result = await sim.turnAsync(messages);
+    turns.push({ before, messages, delta: result.kind === 'ack' ? result.ack.historyDelta : [] });
+    outcome = outcomeOf(result);
+    if (deliveries.length === 0 || sim.history.some((e) => TERMINAL.has(e.kind))) break;
+    const wanted = 1 + Math.floor(random() * maxBatch);
+    messages = [];
+    while (messages.length < wanted && deliveries.length > 0) {
+      // An external event goes to whichever subscription waits when it is applied, so it opens a
+      // group: a delivery before it in the same turn could change who waits (by design of events).
+      if (messages.length > 0 && deliveries[0]!.template.type === 'ExternalRaised') break;
+      const message = messageFor(sim, deliveries[0]!.key, deliveries[0]!.template);
+      if (message === null) break;
+      messages.push(message);
+      deliveries.shift();
+    }
+    assert.ok(messages.length > 0, `the schedule of ${deliveries[0]?.key} never appeared: the regrouped run diverged`);
+    sim.nowMs += 1000;
+  }
+  return { outcome, history: sim.history, executions: [sim.history], turns, sim };
+}
+
+/** The schedule and side-effect events of a history, without ids: the order the code asked for things. */
+export function actionsOf(history: HistoryEvent[]): string[] {
+  return history
+    .filter((e) => ['ActivityScheduled', 'TimerCreated', 'ExternalSubscribed', 'QueueSubscribed', 'SubOrchestrationScheduled', 'OrchestrationChained', 'CustomStatusUpdated', 'KeyValueSet'].includes(e.kind))
+    .map((e) => {
+      const { eventId: _e, timestampMs: _t, duroxVersion: _v, fireAtMs: _f, instance: _i, lastUpdatedAtMs: _l, ...rest } = e as HistoryEvent & { fireAtMs?: number; instance?: string; lastUpdatedAtMs?: number };
+      return JSON.stringify(rest);
+    });
 }
