@@ -186,12 +186,13 @@ export class AsyncDriver implements TaskStarter, DriveScope {
   }
 
   private settleFunction(result: DriverResult): void {
-    if (this.result === null && !this.state.isSealed()) this.result = result;
+    // A failure found while the code ran wins: the error it threw at the code says less.
+    if (this.result === null && !this.state.isSealed()) this.result = this.pendingFailure ?? result;
   }
 
   private async quiesce(): Promise<void> {
     await drain();
-    if (this.pendingFailure !== null && this.result === null) this.result = this.pendingFailure;
+    if (this.pendingFailure !== null) this.result = this.pendingFailure;
   }
 
   /**
