@@ -55,8 +55,8 @@ const ownedPromises = new WeakMap<object, DriveScope>();
 /** The first stack frame outside Node internals and this file: where orchestration code made the resource. */
 function callSite(): string {
   const lines = (new Error().stack ?? '').split('\n').slice(1);
-  const frame = lines.find((line) => !line.includes('node:') && !line.includes(__filename));
-  return frame === undefined ? 'an unknown location' : frame.trim().replace(/^at /, '');
+  const frame = lines.find((line) => !line.includes('node:') && !line.includes('<anonymous>') && !line.includes(__filename));
+  return frame === undefined ? 'a place inside Node (no orchestration frame on the stack)' : frame.trim().replace(/^at /, '');
 }
 
 const hook = createHook({
