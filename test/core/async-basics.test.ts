@@ -33,3 +33,23 @@ test('generator twin writes the same history', () => {
   sim.ack([sim.done(5, 2)]);
   assert.equal(outcomeOf(sim.turn([sim.done(4, 1)])), 'completed:3');
 });
+
+test('types: awaited ctx tasks carry their declared types under strict', async () => {
+  // Compile-time checks: the @ts-expect-error lines fail the build if the types were too loose.
+  const typed = async (ctx: AsyncOrchestrationContext): Promise<number> => {
+    const n: number = await ctx.scheduleActivity<number>('N').withTag('t');
+    // @ts-expect-error an activity typed as number is not a string
+    const s: string = await ctx.scheduleActivity<number>('N');
+    const now: number = await ctx.utcNow();
+    const guid: string = await ctx.newGuid();
+    const fired: null = await ctx.scheduleTimer(1);
+    const joined = await ctx.all<number>([ctx.scheduleActivity<number>('A')]);
+    const first: number | undefined = joined[0]?.ok;
+    const raced = await ctx.race<string>(ctx.waitForEvent<string>('e'), ctx.scheduleTimer(1));
+    const index: number = raced.index;
+    // @ts-expect-error a race result is not a number
+    const wrong: number = raced;
+    return n + now + guid.length + (fired ?? 0) + (first ?? 0) + index + s.length + Number(wrong);
+  };
+  assert.equal(typeof typed, 'function');
+});
