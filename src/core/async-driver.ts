@@ -35,6 +35,11 @@ export function isAsyncFunction(fn: unknown): boolean {
   return Object.prototype.toString.call(fn) === '[object AsyncFunction]';
 }
 
+/**
+ * The async counterpart of the generator driver: starts ctx tasks as the code creates them
+ * ({@link TaskStarter}), settles them one at a time when polled, and receives what the
+ * process-level hooks attribute to this drive ({@link DriveScope}).
+ */
 export class AsyncDriver implements TaskStarter, DriveScope {
   /** Set once the function settled, or the drive failed. */
   result: DriverResult | null = null;
