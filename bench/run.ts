@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { Client, PGliteProvider, PostgresProvider, safetyFetchHits, type RuntimeOptions } from '../src/index';
 import { PgExecutor } from '../src/postgres/pg-executor';
 import { quoteSchemaName } from '../src/postgres/schema-name';
+import { asyncReplay } from './async-replay';
 import { functionTrackingAllowed, postgresCpuSeconds, procedureCost, readFunctionStats, subtractStats, withFunctionTracking, type ProcedureCost } from './db-cost';
 import { LatencyProxy } from './latency-proxy';
 import { runPeer } from './peer';
@@ -372,6 +373,14 @@ async function main(): Promise<void> {
     printTable(`timers: ${sizes.timers} orchestrations x 1 s timer, lateness of the code after it`, timer);
     results.timers = timer;
     save();
+
+    if (selected('asyncReplay')) {
+      const replay = await asyncReplay(QUICK);
+      printTable('async orchestrations: replay time per applied event, generator vs async (no database; median of repeated one-turn replays)', replay.replay);
+      printTable('async orchestrations: short-turn latency in microseconds (no database)', replay.latency);
+      results.asyncReplay = replay;
+      save();
+    }
 
     const drained: BacklogResult[] = [];
     for (const processes of selected('backlog') ? [1, 2, 4] : []) {
