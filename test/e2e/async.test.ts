@@ -129,7 +129,12 @@ test('differential end to end: the same workflow as a generator and as an async 
     const async = await runToEnd('WorkflowAsync', 'ChildAsync');
     assert.deepEqual(async.output, gen.output);
     assert.deepEqual(gen.output, { total: 56, retried: 'recovered', raced: { index: 0, value: 57 }, child: 112, go: { round: 2 } });
-    assert.deepEqual(await comparableHistory(async.id), await comparableHistory(gen.id));
+    // How completions are batched into turns depends on timing on a real store (two completions
+    // in one turn put the next scheduling after both, in two turns between them), so end to end
+    // the two histories must hold the same events; the exact order under every batching is the
+    // job of test/core/async-differential.test.ts and async-properties.test.ts.
+    const sorted = (events: unknown[]): string[] => events.map((e) => JSON.stringify(e)).sort();
+    assert.deepEqual(sorted(await comparableHistory(async.id)), sorted(await comparableHistory(gen.id)));
   } finally {
     await runtime.shutdown(100);
   }
