@@ -15,6 +15,19 @@
  * - A rare safety fetch (every {@link SAFETY_FETCH_MS} per queue, by one worker) finds what
  *   no notification announces: work whose lock expired because its holder died.
  * - While the push channel is down (or the provider has none), workers poll as before.
+ *
+ * What keeps this free of lost wake-ups (each rule is tested; a break shows as a safety-fetch
+ * hit, see liveness.ts):
+ * - The store's side: a fetch returns every fetchable message committed before its scan (fetch
+ *   scans read the clock after their snapshot), and whatever it skips because its instance is
+ *   held is announced again when the holder releases it (the release trigger).
+ * - So a fetch that comes back short answers every credit received before it was sent (its
+ *   mark); credits received after the mark stay. A fetch that comes back full leaves the credits
+ *   alone.
+ * - Every claimed or reserved item has exactly one owner: a reserved worker, an inbox place that
+ *   a worker drains before it sleeps, or the queue again (given back at once).
+ * - A delayed item's due time reaches every pool, including pools that open after it was
+ *   announced (PushWakeups remembers due times; the provider replays them to late subscribers).
  */
 import { setMaxListeners } from 'node:events';
 import type { Provider, WakeupEvent, WakeupSubscription } from '../provider/contract';
