@@ -1,7 +1,7 @@
 /** The migration runner: concurrency, idempotence, upgrades, version guard, hostile schema names. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyMigrations, latestMigrationVersion, loadMigrations } from '../../src/postgres/migrations';
+import { applyMigrations, latestMigrationVersion, loadMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { PostgresProvider } from '../../src/postgres/postgres-provider';
 import { ProcedureProvider } from '../../src/postgres/procedure-provider';
@@ -50,7 +50,7 @@ describe('postgres: migrations', () => {
     try {
       for (const { version } of loadMigrations()) {
         const schema = uniqueSchemaName(`mig_up${version}`);
-        await applyMigrations(admin, schema, { upToVersion: version });
+        await applyMigrations(admin, schema);
         assert.equal(Math.max(...(await appliedVersions(admin, schema))), version);
         await applyMigrations(admin, schema);
         assert.deepEqual(await appliedVersions(admin, schema), loadMigrations().map((m) => m.version));
