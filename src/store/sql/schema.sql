@@ -183,7 +183,6 @@ FUNCTION grant_execute_role(p_role text) RETURNS json LANGUAGE plpgsql VOLATILE 
 FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_current_time_ms() RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_insert_orchestrator_message(p_instance_id text, p_kind text, p_work_item text, p_delay_ms bigint, p_fire_at_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
@@ -197,8 +196,6 @@ FUNCTION internal_parse_semver(p_version text, p_what text) RETURNS integer[] LA
 FUNCTION internal_parse_version_range(p_min_version text, p_max_version text, OUT out_min integer[], OUT out_max integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_pin_execution_version() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_prune_instance_executions(p_instance_id text, p_keep_last integer, p_completed_before_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_release_orchestration_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_remove_instances(p_instance_ids json, p_force boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p_roots_only boolean) RETURNS text[] LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_version_in_range(p_instance_id text, p_min integer[], p_max integer[]) RETURNS boolean LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp

@@ -1,4 +1,8 @@
--- @@ current_time_ms (from 0001_tables.sql)
+-- Internal helpers: every function here is named internal_*, runs with its caller's rights
+-- (always a public procedure, as the schema owner) and is NOT executable by the application
+-- role (see admin.sql). Calling one directly would skip the advisory-lock order of the procedure
+-- that wraps it. Conventions: docs/sql.md.
+
 -- The database clock: transaction time in epoch ms plus the test offset. Every procedure reads
 -- time here, never from the application, so workers with skewed clocks agree.
 CREATE OR REPLACE FUNCTION internal_current_time_ms() RETURNS BIGINT
@@ -8,16 +12,14 @@ AS $$
     FROM test_clock c
 $$;
 
--- @@ instance_advisory_key (from 0010_eager_dispatch.sql)
--- The advisory lock key of an instance (the same key fetch and delete_instances have used since
--- 0002/0008). Keys are 32-bit hashes: two instances may share one, which only serialises them.
+-- The advisory lock key of an instance, taken by every procedure that writes the instance's
+-- queue or turn. Keys are 32-bit hashes: two instances may share one, which only serialises them.
 CREATE OR REPLACE FUNCTION internal_instance_advisory_key(p_instance_id TEXT) RETURNS BIGINT
 LANGUAGE sql STABLE
 AS $$
     SELECT hashtext(current_schema() || ':' || p_instance_id)::BIGINT
 $$;
 
--- @@ lock_instances_in_key_order (from 0010_eager_dispatch.sql)
 -- Takes the transaction advisory locks of p_exclusive (exclusive) and p_shared (shared) in
 -- ascending key order, waiting for each; a key in both lists is taken exclusively once.
 CREATE OR REPLACE FUNCTION internal_lock_instances_in_key_order(p_exclusive TEXT[], p_shared TEXT[]) RETURNS VOID
@@ -43,7 +45,6 @@ BEGIN
 END;
 $$;
 
--- @@ parse_semver (from 0008_parity.sql)
 -- Parses 'major.minor.patch' (pre-release/build suffixes ignored) into an INTEGER[3]; DX003 otherwise.
 CREATE OR REPLACE FUNCTION internal_parse_semver(p_version TEXT, p_what TEXT) RETURNS INTEGER[]
 LANGUAGE plpgsql IMMUTABLE
@@ -59,7 +60,6 @@ BEGIN
 END;
 $$;
 
--- @@ version_in_range (from 0008_parity.sql)
 -- True when the current execution of the instance is unpinned (or the instance does not exist
 -- yet) or pinned to a version within [p_min, p_max] (INTEGER[3] each, inclusive). No locks.
 CREATE OR REPLACE FUNCTION internal_version_in_range(p_instance_id TEXT, p_min INTEGER[], p_max INTEGER[]) RETURNS BOOLEAN
@@ -75,7 +75,6 @@ AS $$
                OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) > ROW(p_max[1], p_max[2], p_max[3])))
 $$;
 
--- @@ parse_version_range (from 0010_eager_dispatch.sql)
 -- Parses the version range of a fetch or claim: both bounds or neither ('major.minor.patch').
 CREATE OR REPLACE FUNCTION internal_parse_version_range(p_min_version TEXT, p_max_version TEXT,
                                                OUT out_min INTEGER[], OUT out_max INTEGER[])
@@ -92,7 +91,6 @@ BEGIN
 END;
 $$;
 
--- @@ pin_execution_version (from 0008_parity.sql)
 -- Stores the pinned version carried by the OrchestrationStarted event an ack appends, in the same
 -- transaction as the ack (the executions row is written before the history rows). Every later
 -- ack appends other events, so the pinned version never changes for the life of the execution;
@@ -123,7 +121,6 @@ CREATE OR REPLACE TRIGGER history_pin_execution_version
     FOR EACH ROW WHEN (NEW.event_type = 'OrchestrationStarted')
     EXECUTE FUNCTION internal_pin_execution_version();
 
--- @@ lock_orchestration_batch (from 0010_eager_dispatch.sql)
 -- Locks the visible batch of p_instance_id for a turn and returns it as fetch_orchestration_item
 -- does, or NULL when the instance cannot be taken now: its advisory lock is busy (never waited
 -- for), its instance lock is held, its pinned version is outside [p_min, p_max], it does not
@@ -239,7 +236,6 @@ BEGIN
 END;
 $$;
 
--- @@ commit_orchestration_turn (from 0002_orchestration_procedures.sql, formerly ack_orchestration_item)
 -- Commits one orchestration turn atomically and releases the instance lock.
 -- p_ack (built by TypeScript, payloads as JSON strings):
 --   {instanceId, executionId, orchestrationName, orchestrationVersion, parentInstanceId,
@@ -376,64 +372,6 @@ BEGIN
 END;
 $$;
 
--- @@ release_orchestration_item (from 0002_orchestration_procedures.sql, formerly abandon_orchestration_item)
--- Releases an instance lock without committing anything.
--- Guarantees: the batch becomes fetchable again; with p_delay_ms > 0 it becomes visible only after
--- the delay, without a delay visibility is left exactly as it was (never pushed later);
--- p_ignore_attempt gives back the delivery counted by the fetch, never below 0. A token that is
--- unknown or was taken over raises DX001.
--- Locks: the instance_locks row (DELETE), then the tagged orchestrator_queue rows.
-CREATE OR REPLACE FUNCTION internal_release_orchestration_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
-RETURNS json
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    v_now         BIGINT := internal_current_time_ms();
-    v_instance_id TEXT;
-BEGIN
-    DELETE FROM instance_locks WHERE lock_token = p_lock_token RETURNING instance_id INTO v_instance_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'Invalid lock token: unknown or already released' USING ERRCODE = 'DX001';
-    END IF;
-
-    UPDATE orchestrator_queue
-    SET lock_token = NULL,
-        visible_at_ms = CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN v_now + p_delay_ms ELSE visible_at_ms END,
-        attempt_count = CASE WHEN COALESCE(p_ignore_attempt, FALSE) THEN GREATEST(0, attempt_count - 1)
-                             ELSE attempt_count END
-    WHERE lock_token = p_lock_token;
-
-    RETURN json_build_object('instanceId', v_instance_id);
-END;
-$$;
-
--- @@ insert_orchestrator_message (from 0002_orchestration_procedures.sql, formerly enqueue_orchestrator_work)
--- Enqueues one message for an orchestration. Never creates the instance (only ack does).
--- Visibility: now + p_delay_ms; a TimerFired (p_fire_at_ms > 0) is visible at its fire time, or
--- at the later of fire time and now + delay when a delay is given.
--- Locks: none on existing rows (plain insert).
-CREATE OR REPLACE FUNCTION internal_insert_orchestrator_message(p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
-                                                     p_delay_ms BIGINT, p_fire_at_ms BIGINT)
-RETURNS json
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    v_now     BIGINT := internal_current_time_ms();
-    v_visible BIGINT := v_now + GREATEST(COALESCE(p_delay_ms, 0), 0);
-    v_id      BIGINT;
-BEGIN
-    IF p_fire_at_ms IS NOT NULL AND p_fire_at_ms > 0 THEN
-        v_visible := CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN GREATEST(p_fire_at_ms, v_visible)
-                          ELSE p_fire_at_ms END;
-    END IF;
-    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
-    VALUES (p_instance_id, p_kind, p_work_item, v_visible, 0, v_now)
-    RETURNING id INTO v_id;
-    RETURN json_build_object('id', v_id, 'visibleAtMs', v_visible);
-END;
-$$;
-
--- @@ finish_work_item (from 0007_worker_sessions.sql, formerly ack_work_item)
 -- Deletes a locked work item and, when p_work_item is given, enqueues its completion for
 -- p_instance_id, atomically; stamps the activity of the item's session (if still owned).
 -- Guarantees: refuses (DX001) a token that is unknown, already acknowledged, withdrawn by a
@@ -468,92 +406,6 @@ BEGIN
 END;
 $$;
 
--- @@ remove_instances (from 0008_parity.sql, formerly delete_instances)
--- Deletes exactly the listed instances (json array of ids) and everything they own, atomically:
--- history, executions, queued orchestrator messages and activities addressed to them, instance
--- locks, KV store and delta, and the instance rows.
--- Guarantees: all or nothing. Unless p_force, any listed instance whose current execution is
--- Running refuses the whole call (DX004 'Instance <id> is still running. Use force=true or cancel
--- first.'). After locking, an instance whose parent is listed but which is not listed itself
--- (a child that appeared concurrently, or a partial tree) refuses the whole call (DX004 'Orphan
--- detected: ...'). Deleting the instance lock makes an in-flight turn's ack fail (DX001), so a
--- force-deleted instance is never recreated by a late ack; a late activity ack fails too because
--- its worker_queue row is gone. Sessions rows are left to cleanup_orphaned_sessions.
--- Locks, in ascending instance id order: advisory lock of each instance (as fetch uses), its
--- instance_locks row, its instances row; then executions, history, kv, worker_queue,
--- orchestrator_queue rows are deleted.
--- Result: {instancesDeleted, executionsDeleted, eventsDeleted, queueMessagesDeleted}.
-CREATE OR REPLACE FUNCTION internal_remove_instances(p_instance_ids json, p_force BOOLEAN) RETURNS json
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    v_ids        TEXT[];
-    v_id         TEXT;
-    v_running    TEXT;
-    v_orphan     RECORD;
-    v_instances  INTEGER := 0;
-    v_executions INTEGER := 0;
-    v_events     INTEGER := 0;
-    v_queue      INTEGER := 0;
-    v_count      INTEGER;
-BEGIN
-    IF p_instance_ids IS NULL OR json_typeof(p_instance_ids) <> 'array' THEN
-        RAISE EXCEPTION 'instance ids must be a json array' USING ERRCODE = 'DX003';
-    END IF;
-    v_ids := ARRAY(SELECT DISTINCT x FROM json_array_elements_text(p_instance_ids) AS x ORDER BY x);
-    IF array_length(v_ids, 1) IS NULL THEN
-        RETURN json_build_object('instancesDeleted', 0, 'executionsDeleted', 0, 'eventsDeleted', 0,
-                                 'queueMessagesDeleted', 0);
-    END IF;
-
-    FOREACH v_id IN ARRAY v_ids LOOP
-        PERFORM pg_advisory_xact_lock(hashtext(current_schema() || ':' || v_id));
-    END LOOP;
-    PERFORM 1 FROM instance_locks l WHERE l.instance_id = ANY (v_ids) ORDER BY l.instance_id FOR UPDATE;
-    PERFORM 1 FROM instances i WHERE i.instance_id = ANY (v_ids) ORDER BY i.instance_id FOR UPDATE;
-
-    IF NOT COALESCE(p_force, FALSE) THEN
-        SELECT i.instance_id INTO v_running
-        FROM instances i
-        JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
-        WHERE i.instance_id = ANY (v_ids) AND e.status = 'Running'
-        ORDER BY i.instance_id LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'Instance % is still running. Use force=true or cancel first.', v_running
-                USING ERRCODE = 'DX004';
-        END IF;
-    END IF;
-
-    SELECT c.instance_id, c.parent_instance_id INTO v_orphan
-    FROM instances c
-    WHERE c.parent_instance_id = ANY (v_ids) AND NOT (c.instance_id = ANY (v_ids))
-    ORDER BY c.instance_id LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'Orphan detected: instance % has parent % in the deletion set but is not in it; delete the whole tree',
-            v_orphan.instance_id, v_orphan.parent_instance_id USING ERRCODE = 'DX004';
-    END IF;
-
-    DELETE FROM instance_locks WHERE instance_id = ANY (v_ids);
-    DELETE FROM executions WHERE instance_id = ANY (v_ids);
-    GET DIAGNOSTICS v_executions = ROW_COUNT;
-    DELETE FROM history WHERE instance_id = ANY (v_ids);
-    GET DIAGNOSTICS v_events = ROW_COUNT;
-    DELETE FROM kv_store WHERE instance_id = ANY (v_ids);
-    DELETE FROM kv_delta WHERE instance_id = ANY (v_ids);
-    DELETE FROM worker_queue WHERE instance_id = ANY (v_ids);
-    GET DIAGNOSTICS v_queue = ROW_COUNT;
-    DELETE FROM orchestrator_queue WHERE instance_id = ANY (v_ids);
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    v_queue := v_queue + v_count;
-    DELETE FROM instances WHERE instance_id = ANY (v_ids);
-    GET DIAGNOSTICS v_instances = ROW_COUNT;
-
-    RETURN json_build_object('instancesDeleted', v_instances, 'executionsDeleted', v_executions,
-                             'eventsDeleted', v_events, 'queueMessagesDeleted', v_queue);
-END;
-$$;
-
--- @@ instance_tree_ids (from 0008_parity.sql)
 -- The instance and all its descendants through parent links (no lock). Result: TEXT[], root first.
 CREATE OR REPLACE FUNCTION internal_instance_tree_ids(p_instance_id TEXT) RETURNS TEXT[]
 LANGUAGE sql STABLE
@@ -568,7 +420,6 @@ AS $$
     SELECT array_agg(instance_id ORDER BY depth, instance_id) FROM tree
 $$;
 
--- @@ select_instances_by_filter (from 0008_parity.sql)
 -- Root instances selected by a filter json {instanceIds?, completedBefore?, limit?} whose current
 -- execution has one of p_statuses (NULL = any status), oldest first. instanceIds present but empty
 -- selects nothing; limit defaults to 1000.
@@ -606,7 +457,6 @@ BEGIN
 END;
 $$;
 
--- @@ prune_instance_executions (from 0008_parity.sql)
 -- Deletes old executions of one instance (history and execution rows): never the current one,
 -- never a Running one; only those completed before p_completed_before_ms when given, and not among
 -- the p_keep_last newest execution ids when given (NULL, 0 and 1 all keep just the current one).
@@ -643,4 +493,3 @@ BEGIN
     RETURN json_build_object('executionsDeleted', v_executions, 'eventsDeleted', v_events);
 END;
 $$;
-

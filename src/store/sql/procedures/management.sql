@@ -1,7 +1,44 @@
--- @@ read_history (from 0004_read_procedures.sql)
--- Events of one execution (default: the current one), ordered by event id.
--- Result: {executionId, events}; executionId NULL and events [] for an unknown instance.
--- Guarantees: corrupted stored history raises DX005; it is never silently shortened.
+-- Reads and management: history, status, KV, instance lists (simple and keyset-paged), metrics,
+-- throughput, instance trees and statistics, deletion (one, tree, bulk) and pruning.
+-- Conventions: docs/sql.md. DX004 = conflict with stored state (a running instance, an orphan
+-- that appeared concurrently). Deletion takes the instances' advisory locks in key order first,
+-- like every procedure that writes an instance (orchestration.sql).
+--
+-- Query plans of list_instances_page and get_throughput, checked with 100,000 instances
+-- (bench/list-100k.ts seeds them: PostgreSQL 15, 60% Completed, 30% Running, 10% Failed, 20
+-- orchestration names; EXPLAIN ANALYZE of the statements list_instances_page assembles, LIMIT
+-- 50, no parallel workers; indexes in the baseline migration):
+--
+-- * no filter / later pages:
+--     Limit -> Index Scan using instances_page_idx on instances i
+--              Index Cond: (ROW(created_at_ms, instance_id) < ROW($5, $6))      (cursor pages)
+--     (+ Nested Loop Left Join -> Index Scan using executions_pkey, one probe per row)  0.06 ms
+-- * orchestration name:
+--     Limit -> Index Scan using instances_name_page_idx  Index Cond: (orchestration_name = $2)
+--                                                                                   0.07 ms
+-- * status = 'Failed' (10%):
+--     Limit -> Nested Loop -> Index Scan using instances_page_idx (491 rows)
+--                          -> Index Scan using executions_pkey  Filter: (status = 'Failed')
+--                                                                                   1.3 ms
+-- * status that is rare or absent ('ContinuedAsNew', 0 rows):
+--     Limit -> Sort -> Nested Loop -> Index Only Scan Backward using executions_status_idx
+--                                     Index Cond: (status = 'ContinuedAsNew')
+--                                  -> Index Scan using instances_pkey                0.04 ms
+--   (with COALESCE(e.status, 'Running') = $1 instead, the planner walked all 100,000 instances:
+--    105 ms; that is why non-Running statuses use a plain equality.)
+-- * status = 'Running': Nested Loop Left Join over instances_page_idx, Filter on e.status  0.4 ms
+-- * created time range: Index Cond on created_at_ms in instances_page_idx.
+-- Client.listInstancesPage end to end (median of 20, one pool connection): first page 1.3 ms,
+-- page 201 1.5 ms, Failed 2.8 ms, absent status 0.7 ms, name 1.3 ms, 1000 rows 13 ms;
+-- get_throughput over the last hour in 1-minute buckets 3 ms (executions_started_idx and
+-- executions_completed_idx read only the window).
+
+-- Keyset order of the list: newest first, instance id breaking ties (both descending, so a
+
+-- read_history: the events of one execution (default: the current one), ordered by event id.
+-- Lock order: none (read-only).
+-- Errors: DX005 for stored history that is not valid JSON (never silently shortened).
+-- Returns: {executionId, events}; executionId NULL and events [] for an unknown instance.
 CREATE OR REPLACE FUNCTION read_history(p_instance_id TEXT, p_execution_id BIGINT) RETURNS json
 LANGUAGE plpgsql STABLE
 AS $$
@@ -26,10 +63,13 @@ BEGIN
 END;
 $$;
 
--- @@ get_instance_status (from 0004_read_procedures.sql)
--- Client view of an instance: status of the current execution (ContinuedAsNew reads as Running,
--- a missing instance as NotFound), output when Completed, error message and failure details when
--- Failed, and the custom status with its version (incremented once per turn that changed it).
+-- get_instance_status: the client view of an instance: status of the current execution
+-- (ContinuedAsNew reads as Running, a missing instance as NotFound), output when Completed, error
+-- message and failure details when Failed, and the custom status with its version (incremented
+-- once per turn that changed it).
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {status, output, error, failureDetails, customStatus, customStatusVersion}.
 CREATE OR REPLACE FUNCTION get_instance_status(p_instance_id TEXT) RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -48,9 +88,11 @@ AS $$
         json_build_object('status', 'NotFound', 'customStatus', NULL, 'customStatusVersion', 0))
 $$;
 
--- @@ get_kv_value (from 0004_read_procedures.sql)
--- Current value of one key: this execution's delta wins over the store, a tombstone hides it.
--- Result: {found, value}.
+-- get_kv_value: the current value of one key: this execution's delta wins over the store, a
+-- tombstone hides it.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {found, value}.
 CREATE OR REPLACE FUNCTION get_kv_value(p_instance_id TEXT, p_key TEXT) RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -62,8 +104,11 @@ AS $$
         json_build_object('found', FALSE, 'value', NULL))
 $$;
 
--- @@ get_kv_all_values (from 0004_read_procedures.sql)
--- All current keys of an instance as {key: value}: store overlaid by the delta, tombstones removed.
+-- get_kv_all_values: all current keys of an instance: store overlaid by the delta, tombstones
+-- removed.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {key: value}.
 CREATE OR REPLACE FUNCTION get_kv_all_values(p_instance_id TEXT) RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -78,8 +123,11 @@ AS $$
     WHERE merged.value IS NOT NULL
 $$;
 
--- @@ list_instances (from 0004_read_procedures.sql)
--- Instance ids, newest first; with p_status only those whose current execution has it.
+-- list_instances: instance ids, newest first; with p_status only those whose current execution
+-- has it.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: json array of ids.
 CREATE OR REPLACE FUNCTION list_instances(p_status TEXT) RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -92,8 +140,10 @@ AS $$
     ) x
 $$;
 
--- @@ list_executions (from 0004_read_procedures.sql)
--- Execution ids of an instance, ascending ([] when unknown).
+-- list_executions: the execution ids of an instance, ascending.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: json array of ids ([] when unknown).
 CREATE OR REPLACE FUNCTION list_executions(p_instance_id TEXT) RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -101,8 +151,11 @@ AS $$
     FROM executions e WHERE e.instance_id = p_instance_id
 $$;
 
--- @@ get_instance_info (from 0004_read_procedures.sql)
--- Metadata of an instance with the status and output of its current execution; NULL when unknown.
+-- get_instance_info: metadata of an instance with the status and output of its current execution.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {instanceId, orchestrationName, orchestrationVersion, currentExecutionId, status,
+-- output, createdAt, updatedAt, parentInstanceId}, or NULL when unknown.
 CREATE OR REPLACE FUNCTION get_instance_info(p_instance_id TEXT) RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -121,8 +174,10 @@ AS $$
     WHERE i.instance_id = p_instance_id
 $$;
 
--- @@ get_execution_info (from 0004_read_procedures.sql)
--- Metadata of one execution with its history event count; NULL when unknown.
+-- get_execution_info: metadata of one execution with its history event count.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {executionId, status, output, startedAt, completedAt, eventCount}, or NULL when unknown.
 CREATE OR REPLACE FUNCTION get_execution_info(p_instance_id TEXT, p_execution_id BIGINT) RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -138,9 +193,12 @@ AS $$
     WHERE e.instance_id = p_instance_id AND e.execution_id = p_execution_id
 $$;
 
--- @@ get_system_metrics (from 0004_read_procedures.sql)
--- Counts over the whole schema; running/completed/failed use each instance's current execution
--- (ContinuedAsNew counts as running).
+-- get_system_metrics: counts over the whole schema; running/completed/failed use each
+-- instance's current execution (ContinuedAsNew counts as running).
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {totalInstances, totalExecutions, runningInstances, completedInstances,
+-- failedInstances, totalEvents}.
 CREATE OR REPLACE FUNCTION get_system_metrics() RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -155,9 +213,11 @@ AS $$
     LEFT JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
 $$;
 
--- @@ get_queue_depths (from 0004_read_procedures.sql)
--- Visible, unlocked messages per queue (rows, not instances). An orchestrator message counts as
--- locked while its instance holds an unexpired lock.
+-- get_queue_depths: visible, unlocked messages per queue (rows, not instances). An orchestrator
+-- message counts as locked while its instance holds an unexpired lock.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {orchestratorQueue, workerQueue, timerQueue}.
 CREATE OR REPLACE FUNCTION get_queue_depths() RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -174,19 +234,19 @@ AS $$
         'timerQueue', 0)
 $$;
 
--- @@ list_instances_page (from 0006_management.sql)
--- One page of instances, newest first.
+-- list_instances_page: one page of instances, newest first.
 -- p_filter: {status?, orchestrationName?, createdFromMs?, createdToMs?, cursorCreatedAt?,
 --            cursorInstanceId?, limit}; createdFromMs is inclusive, createdToMs exclusive; the
 --            cursor is the (createdAt, instanceId) of the last row of the previous page.
--- Result: {items: [{instanceId, orchestrationName, orchestrationVersion, status,
+-- The statement is assembled from fixed fragments only (values travel as parameters), so each
+-- filter combination gets its own plan with the matching index (plans: top of this file).
+-- Lock order: none (read-only).
+-- Errors: DX003 for a limit outside 1..1000, an unknown status or a half cursor.
+-- Returns: {items: [{instanceId, orchestrationName, orchestrationVersion, status,
 --          currentExecutionId, createdAt, updatedAt, parentInstanceId, customStatus, error}],
 --          nextCursor: {createdAt, instanceId} | null}. status is the current execution's status
 --          (Running when the execution row does not exist yet); error is the first 500 characters
 --          of a Failed instance's message.
--- Guarantees: DX003 for a limit outside 1..1000, an unknown status or a half cursor.
--- The statement is assembled from fixed fragments only (values travel as parameters), so each
--- filter combination gets its own plan with the matching index.
 CREATE OR REPLACE FUNCTION list_instances_page(p_filter json) RETURNS json
 LANGUAGE plpgsql STABLE
 -- A page is at most 1000 index-ordered rows: starting parallel workers costs more than it saves.
@@ -259,11 +319,12 @@ BEGIN
 END;
 $$;
 
--- @@ get_throughput (from 0006_management.sql)
--- Executions started, completed and failed per time bucket since p_since_ms (bucket starts are
--- multiples of p_bucket_ms). ContinuedAsNew counts as completed work of that execution.
--- Result: [{bucketStart, started, completed, failed}] ascending, every bucket up to now present.
--- Guarantees: DX003 for a bucket width below 1 second or more than 1000 buckets.
+-- get_throughput: executions started, completed and failed per time bucket since p_since_ms
+-- (bucket starts are multiples of p_bucket_ms). ContinuedAsNew counts as completed work of that
+-- execution.
+-- Lock order: none (read-only).
+-- Errors: DX003 for a bucket width below 1 second or more than 1000 buckets.
+-- Returns: [{bucketStart, started, completed, failed}] ascending, every bucket up to now present.
 CREATE OR REPLACE FUNCTION get_throughput(p_since_ms BIGINT, p_bucket_ms BIGINT) RETURNS json
 LANGUAGE plpgsql STABLE
 AS $$
@@ -299,9 +360,10 @@ BEGIN
 END;
 $$;
 
--- @@ get_instance_tree (from 0008_parity.sql)
--- The instance and all its descendants. DX002 'Instance <id> not found' for an unknown instance.
--- Result: {rootId, allIds} (root first). No locks.
+-- get_instance_tree: the instance and all its descendants.
+-- Lock order: none (read-only).
+-- Errors: DX002 'Instance <id> not found' for an unknown instance.
+-- Returns: {rootId, allIds} (root first).
 CREATE OR REPLACE FUNCTION get_instance_tree(p_instance_id TEXT) RETURNS json
 LANGUAGE plpgsql STABLE
 AS $$
@@ -313,13 +375,14 @@ BEGIN
 END;
 $$;
 
--- @@ get_instance_stats (from 0008_parity.sql)
--- Per-instance statistics, or NULL for an unknown instance. History figures cover the current
--- execution; queuePendingCount = events carried forward into it by continue-as-new (length of
+-- get_instance_stats: per-instance statistics. History figures cover the current execution;
+-- queuePendingCount = events carried forward into it by continue-as-new (length of
 -- carryForwardEvents of its OrchestrationStarted; 0 when absent or undecodable); KV figures are
 -- the merged view clients read (store overridden by this execution's delta, tombstones hidden).
--- No locks. Result: {historyEventCount, historySizeBytes, queuePendingCount, kvUserKeyCount,
--- kvTotalValueBytes}.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {historyEventCount, historySizeBytes, queuePendingCount, kvUserKeyCount,
+-- kvTotalValueBytes}, or NULL for an unknown instance.
 CREATE OR REPLACE FUNCTION get_instance_stats(p_instance_id TEXT) RETURNS json
 LANGUAGE plpgsql STABLE
 AS $$
@@ -358,13 +421,13 @@ BEGIN
 END;
 $$;
 
--- @@ delete_instance (from 0008_parity.sql)
--- Deletes a root instance with its whole tree of sub-orchestrations, atomically (one call).
--- Refuses: an unknown instance (DX002 'Instance <id> not found'); a sub-orchestration (DX003
--- 'Cannot delete sub-orchestration <id> directly. Delete the root orchestration instead.'), with
--- or without force; and, unless p_force, a tree with a running instance (DX004, see
--- delete_instances). Force-delete does not stop work in flight; its acks fail afterwards.
--- Locks: as delete_instances. Result: as delete_instances.
+-- delete_instance: deletes a root instance with its whole tree of sub-orchestrations,
+-- atomically. Force-delete does not stop work in flight; its acks fail afterwards.
+-- Lock order: as delete_instances, over the tree.
+-- Errors: DX002 'Instance <id> not found'; DX003 'Cannot delete sub-orchestration <id>
+-- directly. Delete the root orchestration instead.' (with or without force); unless p_force,
+-- DX004 for a tree with a running instance; DX004 for a concurrent orphan (see delete_instances).
+-- Returns: as delete_instances.
 CREATE OR REPLACE FUNCTION delete_instance(p_instance_id TEXT, p_force BOOLEAN) RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -383,26 +446,93 @@ BEGIN
 END;
 $$;
 
--- @@ delete_instances (from 0010_eager_dispatch.sql)
--- delete_instances of 0008 (now internal_remove_instances), taking the advisory locks in key order first,
--- like every other procedure; internal_remove_instances then re-takes them (already held, no wait).
+-- delete_instances: deletes exactly the listed instances (json array of ids) and everything they
+-- own, atomically: history, executions, queued orchestrator messages and activities addressed to
+-- them, instance locks, KV store and delta, and the instance rows. All or nothing. Deleting the
+-- instance lock makes an in-flight turn's ack fail (DX001), so a force-deleted instance is never
+-- recreated by a late ack; a late activity ack fails too because its worker_queue row is gone.
+-- Sessions rows are left to cleanup_orphaned_sessions.
+-- Lock order: the advisory locks of the instances in ascending key order (exclusive, waited
+-- for) -> their instance_locks rows -> their instances rows (both in ascending id order) ->
+-- executions, history, kv, worker_queue and orchestrator_queue rows are deleted.
+-- Errors: DX003 when p_instance_ids is not a json array; unless p_force, DX004 'Instance <id> is
+-- still running. Use force=true or cancel first.'; DX004 'Orphan detected: ...' when, after
+-- locking, an instance whose parent is listed is not listed itself (a child that appeared
+-- concurrently, or a partial tree).
+-- Returns: {instancesDeleted, executionsDeleted, eventsDeleted, queueMessagesDeleted}.
 CREATE OR REPLACE FUNCTION delete_instances(p_instance_ids json, p_force BOOLEAN) RETURNS json
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    v_ids        TEXT[];
+    v_running    TEXT;
+    v_orphan     RECORD;
+    v_instances  INTEGER := 0;
+    v_executions INTEGER := 0;
+    v_events     INTEGER := 0;
+    v_queue      INTEGER := 0;
+    v_count      INTEGER;
 BEGIN
-    IF p_instance_ids IS NOT NULL AND json_typeof(p_instance_ids) = 'array' THEN
-        PERFORM internal_lock_instances_in_key_order(ARRAY(SELECT json_array_elements_text(p_instance_ids)), ARRAY[]::TEXT[]);
+    IF p_instance_ids IS NULL OR json_typeof(p_instance_ids) <> 'array' THEN
+        RAISE EXCEPTION 'instance ids must be a json array' USING ERRCODE = 'DX003';
     END IF;
-    RETURN internal_remove_instances(p_instance_ids, p_force);
+    v_ids := ARRAY(SELECT DISTINCT x FROM json_array_elements_text(p_instance_ids) AS x ORDER BY x);
+    IF array_length(v_ids, 1) IS NULL THEN
+        RETURN json_build_object('instancesDeleted', 0, 'executionsDeleted', 0, 'eventsDeleted', 0,
+                                 'queueMessagesDeleted', 0);
+    END IF;
+
+    PERFORM internal_lock_instances_in_key_order(v_ids, ARRAY[]::TEXT[]);
+    PERFORM 1 FROM instance_locks l WHERE l.instance_id = ANY (v_ids) ORDER BY l.instance_id FOR UPDATE;
+    PERFORM 1 FROM instances i WHERE i.instance_id = ANY (v_ids) ORDER BY i.instance_id FOR UPDATE;
+
+    IF NOT COALESCE(p_force, FALSE) THEN
+        SELECT i.instance_id INTO v_running
+        FROM instances i
+        JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+        WHERE i.instance_id = ANY (v_ids) AND e.status = 'Running'
+        ORDER BY i.instance_id LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'Instance % is still running. Use force=true or cancel first.', v_running
+                USING ERRCODE = 'DX004';
+        END IF;
+    END IF;
+
+    SELECT c.instance_id, c.parent_instance_id INTO v_orphan
+    FROM instances c
+    WHERE c.parent_instance_id = ANY (v_ids) AND NOT (c.instance_id = ANY (v_ids))
+    ORDER BY c.instance_id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'Orphan detected: instance % has parent % in the deletion set but is not in it; delete the whole tree',
+            v_orphan.instance_id, v_orphan.parent_instance_id USING ERRCODE = 'DX004';
+    END IF;
+
+    DELETE FROM instance_locks WHERE instance_id = ANY (v_ids);
+    DELETE FROM executions WHERE instance_id = ANY (v_ids);
+    GET DIAGNOSTICS v_executions = ROW_COUNT;
+    DELETE FROM history WHERE instance_id = ANY (v_ids);
+    GET DIAGNOSTICS v_events = ROW_COUNT;
+    DELETE FROM kv_store WHERE instance_id = ANY (v_ids);
+    DELETE FROM kv_delta WHERE instance_id = ANY (v_ids);
+    DELETE FROM worker_queue WHERE instance_id = ANY (v_ids);
+    GET DIAGNOSTICS v_queue = ROW_COUNT;
+    DELETE FROM orchestrator_queue WHERE instance_id = ANY (v_ids);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_queue := v_queue + v_count;
+    DELETE FROM instances WHERE instance_id = ANY (v_ids);
+    GET DIAGNOSTICS v_instances = ROW_COUNT;
+
+    RETURN json_build_object('instancesDeleted', v_instances, 'executionsDeleted', v_executions,
+                             'eventsDeleted', v_events, 'queueMessagesDeleted', v_queue);
 END;
 $$;
 
--- @@ delete_instance_bulk (from 0008_parity.sql)
--- Deletes, in one atomic call, every root instance matching p_filter {instanceIds?,
--- completedBefore?, limit?} whose current execution is Completed, Failed or ContinuedAsNew,
--- each with its whole tree. Running roots are skipped silently; a concurrent orphan refuses the
--- whole call (DX004) and nothing is deleted.
--- Locks: as delete_instances, over the union of the trees. Result: as delete_instances.
+-- delete_instance_bulk: deletes, in one atomic call, every root instance matching p_filter
+-- {instanceIds?, completedBefore?, limit?} whose current execution is Completed, Failed or
+-- ContinuedAsNew, each with its whole tree. Running roots are skipped silently.
+-- Lock order: as delete_instances, over the union of the trees.
+-- Errors: DX003 for an invalid filter; DX004 for a concurrent orphan (nothing is deleted).
+-- Returns: as delete_instances.
 CREATE OR REPLACE FUNCTION delete_instance_bulk(p_filter json) RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -415,10 +545,12 @@ BEGIN
 END;
 $$;
 
--- @@ prune_executions (from 0008_parity.sql)
--- Prunes one instance (see internal_prune_instance_executions). DX002 'Instance <id> not found' for an
--- unknown instance; DX003 for a negative keep-last. Result: {instancesProcessed: 1,
--- executionsDeleted, eventsDeleted}.
+-- prune_executions: prunes the old executions of one instance (see
+-- internal_prune_instance_executions): keeps the current one and the last p_keep_last, and only
+-- deletes those completed before p_completed_before_ms when given.
+-- Lock order: the instances row -> its executions and history rows.
+-- Errors: DX002 'Instance <id> not found'; DX003 for a negative keep-last.
+-- Returns: {instancesProcessed: 1, executionsDeleted, eventsDeleted}.
 CREATE OR REPLACE FUNCTION prune_executions(p_instance_id TEXT, p_keep_last INTEGER, p_completed_before_ms BIGINT)
 RETURNS json
 LANGUAGE plpgsql
@@ -439,11 +571,13 @@ BEGIN
 END;
 $$;
 
--- @@ prune_executions_bulk (from 0008_parity.sql)
--- Prunes, in one atomic call, every instance (any status, sub-orchestrations included) matching
--- p_filter {instanceIds?, completedBefore?, limit?}; each keeps its current execution.
--- Locks: the matching instances rows one by one in creation order, then their executions and
--- history. Result: {instancesProcessed, executionsDeleted, eventsDeleted} summed.
+-- prune_executions_bulk: prunes, in one atomic call, every instance (any status,
+-- sub-orchestrations included) matching p_filter {instanceIds?, completedBefore?, limit?}; each
+-- keeps its current execution.
+-- Lock order: the matching instances rows one by one in creation order -> their executions and
+-- history rows.
+-- Errors: DX003 for an invalid filter or a negative keep-last.
+-- Returns: {instancesProcessed, executionsDeleted, eventsDeleted} summed.
 CREATE OR REPLACE FUNCTION prune_executions_bulk(p_filter json, p_keep_last INTEGER, p_completed_before_ms BIGINT)
 RETURNS json
 LANGUAGE plpgsql
@@ -470,4 +604,3 @@ BEGIN
                              'eventsDeleted', v_events);
 END;
 $$;
-

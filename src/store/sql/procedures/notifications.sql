@@ -1,4 +1,22 @@
--- @@ wakeup_channel (from 0005_notifications.sql)
+-- Push wake-ups: LISTEN/NOTIFY on one channel per schema, so idle runtimes and waiting clients
+-- sleep instead of polling. Conventions: docs/sql.md.
+--
+-- Every notification is a hint, never a source of truth: a receiver still fetches through the
+-- normal procedures, so a lost, duplicated or early notification costs at most one empty fetch.
+-- Payloads (short ASCII, well under the 8000-byte NOTIFY limit):
+--   'o:<ready>:<dueInMs>:<n>'  orchestrator messages: <ready> instances with messages visible
+--                              now, <dueInMs> ms until the earliest delayed one becomes visible
+--                              (empty if none)
+--   'w:<ready>:<dueInMs>:<n>'  activity work items, counted per item
+--   's:<instanceId>'           the instance reached Completed/Failed or changed its custom status
+-- <n> numbers the notifications of one transaction: PostgreSQL delivers identical payloads sent
+-- in one transaction once, so without it two announcements (say, a child's start and the
+-- release of the parent's own waiting message) would merge into one wake-up for two instances.
+-- Delays are relative to the database clock so receivers with skewed clocks still wake on time.
+-- Triggers are statement-level with transition tables: one notification per statement, not per
+-- row. Rows still locked by a fetch (lock_token set) never notify: fetch and renew stay silent.
+-- Only listen_for_wakeups is public; the trigger functions and helpers are internal_*.
+
 -- The channel of this schema: 'durox_<schema>', or 'durox_<md5>' when that would exceed the
 -- 63-byte identifier limit.
 CREATE OR REPLACE FUNCTION internal_wakeup_channel() RETURNS TEXT
@@ -8,9 +26,8 @@ AS $$
                 ELSE 'durox_' || md5(current_schema()) END
 $$;
 
--- @@ send_queue_wakeup (from 0010_eager_dispatch.sql)
 -- Sends '<queue>:<ready>:<dueInMs>:<n>' on this schema's channel, n counting the notifications of
--- the current transaction (so none is merged with an identical one, see 3. above).
+-- the current transaction (so none is merged with an identical one, see the top of this file).
 CREATE OR REPLACE FUNCTION internal_send_queue_wakeup(p_queue TEXT, p_ready BIGINT, p_due_in_ms BIGINT) RETURNS VOID
 LANGUAGE plpgsql
 AS $$
@@ -23,11 +40,12 @@ BEGIN
 END;
 $$;
 
--- @@ listen_for_wakeups (from 0005_notifications.sql)
--- Starts listening on this schema's channel (effective when the calling transaction commits) and
--- reports what is already waiting, so a (re)connected listener knows about work and timers
--- queued while it was not listening.
--- Result: {channel, orchestratorReady, orchestratorDueInMs, workerReady, workerDueInMs}.
+-- listen_for_wakeups: starts listening on this schema's channel (effective when the calling
+-- transaction commits) and reports what is already waiting, so a (re)connected listener knows
+-- about work and timers queued while it was not listening.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {channel, orchestratorReady, orchestratorDueInMs, workerReady, workerDueInMs}.
 CREATE OR REPLACE FUNCTION listen_for_wakeups() RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -54,10 +72,8 @@ BEGIN
 END;
 $$;
 
--- @@ notify_queue_rows (from 0010_eager_dispatch.sql)
 -- Announces the unlocked rows a statement inserted into or updated in a queue (transition table
--- `new_rows`): TG_ARGV[0] = 'o' counts instances (one turn each), 'w' counts work items. Replaces
--- 0005's notify_orchestrator_rows and notify_worker_rows, which differed only in that.
+-- `new_rows`): TG_ARGV[0] = 'o' counts instances (one turn each), 'w' counts work items.
 CREATE OR REPLACE FUNCTION internal_notify_queue_rows() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
@@ -79,8 +95,8 @@ BEGIN
 END;
 $$;
 
--- @@ notify_released_instances (from 0010_eager_dispatch.sql)
--- 0005's release trigger, unchanged except that it sends through internal_send_queue_wakeup.
+-- Announces, when instance locks are released (transition table `old_rows`), the instances whose
+-- messages wait visible or delayed, so a message that arrived during a turn is not left asleep.
 CREATE OR REPLACE FUNCTION internal_notify_released_instances() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
@@ -102,7 +118,6 @@ BEGIN
 END;
 $$;
 
--- @@ notify_terminal_executions (from 0005_notifications.sql)
 -- 's:<id>' when an execution becomes Completed or Failed (what waitForOrchestration waits for).
 CREATE OR REPLACE FUNCTION internal_notify_terminal_executions() RETURNS trigger
 LANGUAGE plpgsql
@@ -114,7 +129,6 @@ BEGIN
 END;
 $$;
 
--- @@ notify_custom_status_insert (from 0005_notifications.sql)
 -- 's:<id>' when a custom status changes (what waitForStatusChange waits for).
 CREATE OR REPLACE FUNCTION internal_notify_custom_status_insert() RETURNS trigger
 LANGUAGE plpgsql
@@ -126,7 +140,6 @@ BEGIN
 END;
 $$;
 
--- @@ notify_custom_status_update (from 0005_notifications.sql)
 CREATE OR REPLACE FUNCTION internal_notify_custom_status_update() RETURNS trigger
 LANGUAGE plpgsql
 AS $$

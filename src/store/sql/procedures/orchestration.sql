@@ -1,11 +1,33 @@
--- @@ fetch_orchestration_items (from 0010_eager_dispatch.sql)
--- Locks up to p_max_items instances, each the oldest visible message's instance that is not
--- locked, and returns their batches (see internal_lock_orchestration_batch) as a json array, oldest
--- first, each under its own lock token; an empty array means no eligible work, never "lost a
--- race": a candidate that cannot be taken is skipped and the next one tried. The capability
--- filter and the start and orphan rules are those of 0008's fetch_orchestration_item.
--- Locks: per instance as internal_lock_orchestration_batch, one instance after the other, each only
--- TRIED (a busy instance is skipped), so batches never wait for each other.
+-- Orchestration turns: fetch, ack (single and group commit), abandon, renew, enqueue.
+-- Conventions (json results, DX error codes, pinned search_path, database clock): docs/sql.md.
+--
+-- Lock order of every procedure, to avoid deadlocks (as DurableTask.SqlServer documents its own):
+-- advisory locks of instances first, in ascending key order (internal_instance_advisory_key;
+-- exclusive for an instance whose lock is released, shared for instances only written to) ->
+-- instance_locks row -> instances -> executions -> history -> kv tables -> worker_queue rows ->
+-- orchestrator_queue rows. A procedure that already holds advisory locks only ever TRIES another
+-- one (fetch, claims), so waits cannot form a cycle. Every writer of an instance's orchestrator
+-- queue holds that instance's advisory lock until it commits: an ack or abandon that releases
+-- the instance lock holds it exclusively, an enqueue shared. Either the enqueue commits first and
+-- the release sees its message, or it waits for the release and its own notification finds the
+-- instance free (no lost wake-up).
+
+-- fetch_orchestration_items: locks up to p_max_items (1..100) instances for a turn, each the
+-- oldest visible message's instance that is not locked, and returns their batches with history
+-- and KV snapshot, oldest first, each under its own lock token. An empty array means no eligible
+-- work, never "lost a race": a candidate that cannot be taken is skipped and the next one tried.
+-- Capability filter: with a version range only instances whose pinned version is inside it (or
+-- unpinned). Start rule: an instance that does not exist yet is eligible only when its visible
+-- batch holds a StartOrchestration or ContinueAsNew; QueueMessages alone for a never-created
+-- instance are deleted (orphan rule); other early messages wait for their start. Corrupted
+-- history is reported in historyError while the lock is held.
+-- Lock order: per candidate, as internal_lock_orchestration_batch: the instance's advisory lock
+-- (only TRIED: a busy instance is skipped, never waited for) -> its instance_locks row ->
+-- its visible orchestrator_queue rows; one instance after the other, so fetches never wait.
+-- Errors: DX003 for a lock timeout <= 0, max items outside 1..100, a half or malformed version range.
+-- Returns: json array of {instanceId, orchestrationName, orchestrationVersion, executionId,
+-- history, historyError, messages, lockToken, attemptCount, kvSnapshot, customStatus, nowMs};
+-- name/version/executionId are NULL for an instance that does not exist yet.
 CREATE OR REPLACE FUNCTION fetch_orchestration_items(p_lock_timeout_ms BIGINT, p_min_version TEXT,
                                                      p_max_version TEXT, p_max_items INTEGER)
 RETURNS json
@@ -61,8 +83,10 @@ BEGIN
 END;
 $$;
 
--- @@ fetch_orchestration_item (from 0010_eager_dispatch.sql)
--- One batch (fetch_orchestration_items with p_max_items 1), or NULL: the contract of 0008.
+-- fetch_orchestration_item: one batch, as fetch_orchestration_items with p_max_items = 1.
+-- Lock order: as fetch_orchestration_items.
+-- Errors: as fetch_orchestration_items (DX003).
+-- Returns: the batch object, or NULL when no instance is eligible.
 CREATE OR REPLACE FUNCTION fetch_orchestration_item(p_lock_timeout_ms BIGINT, p_min_version TEXT DEFAULT NULL,
                                                     p_max_version TEXT DEFAULT NULL) RETURNS json
 LANGUAGE sql
@@ -70,16 +94,19 @@ AS $$
     SELECT fetch_orchestration_items(p_lock_timeout_ms, p_min_version, p_max_version, 1) -> 0
 $$;
 
--- @@ ack_orchestration_item (from 0010_eager_dispatch.sql)
--- Commits a turn exactly as 0002's ack_orchestration_item (now internal_commit_orchestration_turn) did,
--- after taking the advisory locks of the instance (exclusive) and of every instance it sends a
--- message to (shared). With p_claim = {workerItems, lockTimeoutMs}, the activities in
--- p_claim.workerItems (same shape as p_ack.workerItems, which must not repeat them; none pinned
--- to a session) are queued already locked for the caller, each under its own token, unless the
--- same turn cancels them; they are never announced.
--- Result: {instanceId, nowMs, claimedWorkItems: [lease as fetch_work_item returns it]}.
--- Locks: advisory locks in key order, then as internal_commit_orchestration_turn; the claimed rows are
--- new rows.
+-- ack_orchestration_item: commits one orchestration turn atomically (history, execution status,
+-- custom status, KV, activities scheduled and cancelled, messages to other instances; see
+-- internal_commit_orchestration_turn for p_ack) and releases the instance lock. With p_claim =
+-- {workerItems, lockTimeoutMs}, the activities in p_claim.workerItems (same shape as
+-- p_ack.workerItems, which must not repeat them; none pinned to a session) are queued already
+-- locked for the caller, each under its own token, unless the same turn cancels them; they are
+-- never announced.
+-- Lock order: advisory locks in ascending key order (internal_lock_instances_in_key_order:
+-- the instance exclusively, every instance it sends a message to shared) -> instance_locks row
+-- -> instances -> executions -> history -> kv rows -> worker_queue rows -> orchestrator_queue rows.
+-- Errors: DX001 for a lock token that is unknown, released or expired (nothing is written);
+-- DX003 for an invalid ack or claim; unique_violation (23505) for a duplicate event id.
+-- Returns: {instanceId, nowMs, claimedWorkItems: [lease as fetch_work_item returns it]}.
 CREATE OR REPLACE FUNCTION ack_orchestration_item(p_lock_token TEXT, p_ack json, p_claim json DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
@@ -149,14 +176,16 @@ BEGIN
 END;
 $$;
 
--- @@ ack_orchestration_items (from 0010_eager_dispatch.sql)
--- Commits several turns in one call (group commit): each element of p_acks, {lockToken, ack,
--- claim}, is committed exactly as ack_orchestration_item commits it, in its own subtransaction,
--- so one turn refused (lock lost, invalid, duplicate event) leaves the others committed.
--- Result: json array in input order of {ok: true, claimedWorkItems} or {ok: false, code, message}.
--- Locks: first the advisory locks of every element in ascending key order (exclusive: the
+-- ack_orchestration_items: commits several turns in one call (group commit). Each element of
+-- p_acks (at most 100), {lockToken, ack, claim}, is committed exactly as ack_orchestration_item
+-- commits it, in its own subtransaction, so one turn refused (lock lost, invalid, duplicate
+-- event) leaves the others committed.
+-- Lock order: first the advisory locks of every element in ascending key order (exclusive: the
 -- instances whose locks are released; shared: the instances they send messages to), then element
 -- by element as ack_orchestration_item (whose own advisory locks are then already held).
+-- Errors: DX003 when p_acks is not an array of at most 100 elements; per element, its SQLSTATE
+-- (DX001, DX003, 23505, ...) is reported in the result instead of raised.
+-- Returns: json array in input order of {ok: true, claimedWorkItems} or {ok: false, code, message}.
 CREATE OR REPLACE FUNCTION ack_orchestration_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -188,28 +217,50 @@ BEGIN
 END;
 $$;
 
--- @@ abandon_orchestration_item (from 0010_eager_dispatch.sql)
--- abandon_orchestration_item of 0002 (now internal_release_orchestration_item), under the instance's
--- exclusive advisory lock, since releasing the lock may make waiting messages fetchable.
+-- abandon_orchestration_item: releases an instance lock without committing anything. The batch
+-- becomes fetchable again; with p_delay_ms > 0 it becomes visible only after the delay, without
+-- a delay visibility is left exactly as it was (never pushed later); p_ignore_attempt gives back
+-- the delivery counted by the fetch, never below 0.
+-- Lock order: the instance's advisory lock (exclusive, waited for: releasing the lock may make
+-- waiting messages fetchable, see notifications.sql) -> instance_locks row (DELETE) -> the
+-- tagged orchestrator_queue rows.
+-- Errors: DX001 for a lock token that is unknown, released or taken over.
+-- Returns: {instanceId}.
 CREATE OR REPLACE FUNCTION abandon_orchestration_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    v_now         BIGINT := internal_current_time_ms();
     v_instance_id TEXT;
 BEGIN
+    -- The token's instance, read without a lock, then its advisory lock before the release.
     SELECT l.instance_id INTO v_instance_id FROM instance_locks l WHERE l.lock_token = p_lock_token;
     IF FOUND THEN
         PERFORM pg_advisory_xact_lock(internal_instance_advisory_key(v_instance_id));
     END IF;
-    RETURN internal_release_orchestration_item(p_lock_token, p_delay_ms, p_ignore_attempt);
+
+    DELETE FROM instance_locks WHERE lock_token = p_lock_token RETURNING instance_id INTO v_instance_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Invalid lock token: unknown or already released' USING ERRCODE = 'DX001';
+    END IF;
+
+    UPDATE orchestrator_queue
+    SET lock_token = NULL,
+        visible_at_ms = CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN v_now + p_delay_ms ELSE visible_at_ms END,
+        attempt_count = CASE WHEN COALESCE(p_ignore_attempt, FALSE) THEN GREATEST(0, attempt_count - 1)
+                             ELSE attempt_count END
+    WHERE lock_token = p_lock_token;
+
+    RETURN json_build_object('instanceId', v_instance_id);
 END;
 $$;
 
--- @@ renew_orchestration_item_lock (from 0002_orchestration_procedures.sql)
--- Extends a held, unexpired instance lock to now + p_extend_ms (milliseconds, no truncation).
--- Guarantees: an expired, released or taken-over lock is never revived (DX001).
--- Locks: the instance_locks row.
+-- renew_orchestration_item_lock: extends a held, unexpired instance lock to now + p_extend_ms
+-- (milliseconds, no truncation). An expired, released or taken-over lock is never revived.
+-- Lock order: the instance_locks row.
+-- Errors: DX001 for a lock that is unknown, released, taken over or expired; DX003 for p_extend_ms <= 0.
+-- Returns: {instanceId, lockedUntilMs}.
 CREATE OR REPLACE FUNCTION renew_orchestration_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -233,17 +284,32 @@ BEGIN
 END;
 $$;
 
--- @@ enqueue_orchestrator_work (from 0010_eager_dispatch.sql)
--- enqueue_orchestrator_work of 0002 (now internal_insert_orchestrator_message), under the target
--- instance's shared advisory lock (see 2. above).
+-- enqueue_orchestrator_work: enqueues one message for an orchestration (never creates the
+-- instance: only an ack does). Visible at now + p_delay_ms; a TimerFired (p_fire_at_ms > 0) is
+-- visible at its fire time, or at the later of fire time and now + delay when a delay is given.
+-- Lock order: the target instance's advisory lock, shared (waits for an ack or abandon releasing
+-- that instance, so either its release sees this message or this message's notification finds
+-- the instance free); no lock on existing rows (plain insert).
+-- Errors: none of its own.
+-- Returns: {id, visibleAtMs}.
 CREATE OR REPLACE FUNCTION enqueue_orchestrator_work(p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
-                                                     p_delay_ms BIGINT, p_fire_at_ms BIGINT)
+                                                   p_delay_ms BIGINT, p_fire_at_ms BIGINT)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    v_now     BIGINT := internal_current_time_ms();
+    v_visible BIGINT := v_now + GREATEST(COALESCE(p_delay_ms, 0), 0);
+    v_id      BIGINT;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
-    RETURN internal_insert_orchestrator_message(p_instance_id, p_kind, p_work_item, p_delay_ms, p_fire_at_ms);
+    IF p_fire_at_ms IS NOT NULL AND p_fire_at_ms > 0 THEN
+        v_visible := CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN GREATEST(p_fire_at_ms, v_visible)
+                          ELSE p_fire_at_ms END;
+    END IF;
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+    VALUES (p_instance_id, p_kind, p_work_item, v_visible, 0, v_now)
+    RETURNING id INTO v_id;
+    RETURN json_build_object('id', v_id, 'visibleAtMs', v_visible);
 END;
 $$;
-

@@ -1,8 +1,14 @@
--- @@ renew_session_locks (from 0007_worker_sessions.sql)
--- Extends to now + p_extend_ms every session owned by one of p_owner_ids (json array of text)
--- that is still locked and not idle (activity within p_idle_timeout_ms). Idle and expired
--- sessions are deliberately left to lapse, so an idle session unpins and is never revived here.
--- Locks: the matching sessions rows. Result: {renewed}.
+-- Worker sessions: lease renewal and cleanup. Conventions: docs/sql.md.
+-- cleanup_orphaned_sessions locks only sessions rows and reads worker_queue without locks, so no
+-- cycle with the worker-queue procedures (worker_queue rows -> sessions rows) is possible.
+
+-- renew_session_locks: extends to now + p_extend_ms every session owned by one of p_owner_ids
+-- (json array of text) that is still locked and not idle (activity within p_idle_timeout_ms).
+-- Idle and expired sessions are deliberately left to lapse, so an idle session unpins and is
+-- never revived here.
+-- Lock order: the matching sessions rows.
+-- Errors: DX003 for invalid owner ids or durations.
+-- Returns: {renewed}.
 CREATE OR REPLACE FUNCTION renew_session_locks(p_owner_ids json, p_extend_ms BIGINT, p_idle_timeout_ms BIGINT)
 RETURNS json
 LANGUAGE plpgsql
@@ -29,10 +35,12 @@ BEGIN
 END;
 $$;
 
--- @@ cleanup_orphaned_sessions (from 0007_worker_sessions.sql)
--- Deletes expired sessions that no work item references any more (queued, locked or delayed).
--- A session with pending items is kept, so its items stay pinned until it is claimed again.
--- Locks: the deleted sessions rows; worker_queue is only read. Result: {removed}.
+-- cleanup_orphaned_sessions: deletes expired sessions that no work item references any more
+-- (queued, locked or delayed). A session with pending items is kept, so its items stay pinned
+-- until it is claimed again.
+-- Lock order: the deleted sessions rows; worker_queue is only read.
+-- Errors: none.
+-- Returns: {removed}.
 CREATE OR REPLACE FUNCTION cleanup_orphaned_sessions() RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -47,4 +55,3 @@ BEGIN
     RETURN json_build_object('removed', v_removed);
 END;
 $$;
-

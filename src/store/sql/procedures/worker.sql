@@ -1,5 +1,12 @@
--- @@ enqueue_worker_work (from 0003_worker_procedures.sql)
--- Enqueues an activity, visible at once and unlocked.
+-- Activity work items: enqueue, fetch (tags, sessions, batches), ack (single and group commit,
+-- with an optional claim of the turn the completion makes ready), renew, abandon.
+-- Conventions: docs/sql.md. Lock order of every worker-queue procedure: the advisory lock of the
+-- completion's instance (ack only) -> worker_queue rows (ascending id) -> the sessions row(s).
+
+-- enqueue_worker_work: enqueues an activity, visible at once and unlocked.
+-- Lock order: none on existing rows (plain insert).
+-- Errors: none of its own.
+-- Returns: {id}.
 CREATE OR REPLACE FUNCTION enqueue_worker_work(p_instance_id TEXT, p_execution_id BIGINT, p_activity_id BIGINT,
                                                p_tag TEXT, p_work_item TEXT)
 RETURNS json
@@ -17,24 +24,25 @@ BEGIN
 END;
 $$;
 
--- @@ fetch_work_item (from 0007_worker_sessions.sql)
--- Locks up to p_max_items (default 1) of the oldest visible work items that are unlocked (or whose
--- lease expired) and match the tag filter and the session rule, each under its own lock token.
+-- fetch_work_item: locks up to p_max_items (default 1) of the oldest visible work items that are
+-- unlocked (or whose lease expired) and match the tag filter and the session rule, each under
+-- its own lock token; each delivery increments attempt_count, and a re-delivery after an expired
+-- lease gets a new token, so the old holder's ack and renew fail.
 -- Tag filter: defaultOnly = untagged, any = everything, none = nothing, tags = tag in p_tags,
 -- defaultAnd = untagged or tag in p_tags.
 -- Session rule: without p_owner_id only items without a session are eligible. With an owner, an
 -- item is eligible when it has no session, or its session is owned by p_owner_id, or its session
 -- is unowned or expired (only when p_claim_new_sessions is not FALSE: a runtime at its session
--- capacity still serves the sessions it owns); fetching a session item claims (or refreshes) the session for the owner
--- until now + p_session_lock_timeout_ms (p_lock_timeout_ms when NULL) and stamps its activity.
--- Guarantees: FOR UPDATE SKIP LOCKED, so concurrent workers never get the same row and never wait
--- for each other; a session is never owned by two identities at once (the claim is an upsert
--- that only overwrites an expired or self-owned row); a lost session claim (another owner won
--- the race) gives the row back untouched and the loop tries the next candidate instead of
--- returning nothing (postgres-provider.md 6.3); each delivery increments attempt_count; a
--- re-delivery after an expired lease gets a new token, so the old holder's ack and renew fail.
--- Result: json array (possibly empty) of {workItem, lockToken, attemptCount, orchestrationName,
--- orchestrationVersion, sessionId, nowMs}, oldest first.
+-- capacity still serves the sessions it owns); fetching a session item claims (or refreshes) the
+-- session for the owner until now + p_session_lock_timeout_ms (p_lock_timeout_ms when NULL) and
+-- stamps its activity. A session is never owned by two identities at once (the claim is an
+-- upsert that only overwrites an expired or self-owned row); a lost session claim gives the row
+-- back untouched and the loop tries the next candidate instead of returning nothing.
+-- Lock order: worker_queue rows (FOR UPDATE SKIP LOCKED: concurrent workers never get the same
+-- row and never wait for each other) -> the sessions row.
+-- Errors: DX003 for a lock timeout <= 0, an unknown tag mode, bad tags or max items.
+-- Returns: json array (possibly empty) of {workItem, lockToken, attemptCount,
+-- orchestrationName, orchestrationVersion, sessionId, nowMs}, oldest first.
 CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode TEXT, p_tags json,
                                            p_owner_id TEXT, p_session_lock_timeout_ms BIGINT,
                                            p_max_items INTEGER, p_claim_new_sessions BOOLEAN)
@@ -141,17 +149,18 @@ BEGIN
 END;
 $$;
 
--- @@ ack_work_item (from 0010_eager_dispatch.sql)
--- Acknowledges a work item as 0007's ack_work_item (now internal_finish_work_item) did: deletes the locked
--- item and, when p_work_item is given, enqueues its completion for p_instance_id, atomically.
--- With p_claim_turn = {lockTimeoutMs, minVersion?, maxVersion?} and a completion, the turn the
--- completion makes ready is locked for the caller in the same transaction when the instance is
--- free now (not locked, no other writer in progress, pinned version in range) and returned as
+-- ack_work_item: deletes a locked work item and, when p_work_item is given, enqueues its
+-- completion for p_instance_id, atomically (internal_finish_work_item). With p_claim_turn =
+-- {lockTimeoutMs, minVersion?, maxVersion?} and a completion, the turn the completion makes
+-- ready is locked for the caller in the same transaction when the instance is free now (not
+-- locked, no other writer in progress, pinned version in range) and returned as
 -- fetch_orchestration_item returns it; the completion is then never announced.
--- Result: {instanceId, claimedTurn: item or NULL}.
--- Locks: the advisory lock of p_instance_id (exclusive when a claim is attempted and it is free
--- now, else shared, waiting), then as internal_finish_work_item (worker_queue row, sessions row), then
--- the claimed batch as internal_lock_orchestration_batch.
+-- Lock order: the advisory lock of p_instance_id (TRIED exclusively when a claim is asked for,
+-- else shared and waited for) -> worker_queue row (DELETE) -> sessions row -> the claimed
+-- batch as internal_lock_orchestration_batch.
+-- Errors: DX001 for a token that is unknown, already acknowledged, withdrawn by a cancellation,
+-- taken over or expired; DX003 for an invalid claim.
+-- Returns: {instanceId, claimedTurn: batch or NULL}.
 CREATE OR REPLACE FUNCTION ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
                                          p_claim_turn json DEFAULT NULL)
 RETURNS json
@@ -200,15 +209,16 @@ BEGIN
 END;
 $$;
 
--- @@ ack_work_items (from 0010_eager_dispatch.sql)
--- Acknowledges several work items in one call (group commit): each element of p_acks,
--- {lockToken, instanceId, kind, workItem, claimTurn}, is handled exactly as ack_work_item handles
--- it, in its own subtransaction, so one item refused (lock lost, invalid, even a deadlock) leaves
--- the others committed; its SQLSTATE is reported so the caller can tell retryable from permanent.
--- Result: json array in input order of {ok: true, claimedTurn} or {ok: false, code, message}.
--- Locks: first the advisory locks of every completion's instance in ascending key order (TRIED
--- exclusively where a claim is asked for, else shared and waited for), then item by item as
--- ack_work_item (whose own advisory locks are then already held).
+-- ack_work_items: acknowledges several work items in one call (group commit). Each element of
+-- p_acks (at most 1000), {lockToken, instanceId, kind, workItem, claimTurn}, is handled exactly
+-- as ack_work_item handles it, in its own subtransaction, so one item refused (lock lost,
+-- invalid, even a deadlock) leaves the others committed.
+-- Lock order: first the advisory locks of every completion's instance in ascending key order
+-- (TRIED exclusively where a claim is asked for, else shared and waited for), then item by item
+-- as ack_work_item (whose own advisory locks are then already held).
+-- Errors: DX003 when p_acks is not an array of at most 1000 elements; per element, its SQLSTATE
+-- is reported in the result instead of raised, so the caller can tell retryable from permanent.
+-- Returns: json array in input order of {ok: true, claimedTurn} or {ok: false, code, message}.
 CREATE OR REPLACE FUNCTION ack_work_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -252,11 +262,12 @@ BEGIN
 END;
 $$;
 
--- @@ renew_work_item_lock (from 0007_worker_sessions.sql)
--- Extends an unexpired work-item lease to now + p_extend_ms and stamps the activity of the item's
--- session. Failure (DX001) is how a worker learns that its activity was cancelled (row deleted)
--- or its lease lost.
--- Locks: the worker_queue row, then the sessions row.
+-- renew_work_item_lock: extends an unexpired work-item lease to now + p_extend_ms and stamps the
+-- activity of the item's session. Failure is how a worker learns that its activity was
+-- cancelled (row deleted) or its lease lost.
+-- Lock order: the worker_queue row -> the sessions row.
+-- Errors: DX001 for a lease that is unknown, deleted, taken over or expired; DX003 for p_extend_ms <= 0.
+-- Returns: {lockedUntilMs}.
 CREATE OR REPLACE FUNCTION renew_work_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -285,9 +296,11 @@ BEGIN
 END;
 $$;
 
--- @@ abandon_work_item (from 0003_worker_procedures.sql)
--- Unlocks a work item; it becomes visible at now + p_delay_ms (now without a delay).
--- p_ignore_attempt gives back the delivery counted by the fetch, never below 0.
+-- abandon_work_item: unlocks a work item; it becomes visible at now + p_delay_ms (now without a
+-- delay). p_ignore_attempt gives back the delivery counted by the fetch, never below 0.
+-- Lock order: the worker_queue row.
+-- Errors: DX001 for a lease that is unknown or taken over.
+-- Returns: {id}.
 CREATE OR REPLACE FUNCTION abandon_work_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
@@ -310,4 +323,3 @@ BEGIN
     RETURN json_build_object('id', v_id);
 END;
 $$;
-
