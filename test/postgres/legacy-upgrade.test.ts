@@ -13,6 +13,9 @@ import { dumpSchema } from '../../src/store/schema-dump';
 import { DATABASE_URL, durox, type Runtime } from '../e2e/helpers';
 import { createLegacyStore } from '../helpers/legacy-store';
 import { uniqueSchemaName } from '../helpers/postgres-harness';
+import { PGliteExecutor } from '../../src/pglite/pglite-executor';
+import { createPGlite } from '../../src/pglite/pglite-factory';
+import { LOCK_MS, startItem } from '../conformance/fixtures';
 
 function register(runtime: Runtime): void {
   runtime.registerActivity('Echo', async (ctx, value: string) => `${value}@${ctx.sessionId ?? 'none'}`);
@@ -146,6 +149,22 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await admin.close();
+    }
+  });
+
+  it('upgrades an embedded (PGlite) store of the earlier layout the same way', async () => {
+    const executor = new PGliteExecutor(await createPGlite());
+    try {
+      assert.equal(await createLegacyStore(executor, 'durox'), 10);
+      const old = new ProcedureProvider(executor, 'durox', 'pglite');
+      await old.enqueueOrchestratorWork(startItem('queued-before'));
+      await applyMigrations(executor, 'durox');
+      await applyMigrations(executor, 'fresh');
+      assert.equal(await dumpSchema(executor, 'durox'), await dumpSchema(executor, 'fresh'));
+      const provider = new ProcedureProvider(executor, 'durox', 'pglite');
+      assert.equal((await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }))?.instanceId, 'queued-before');
+    } finally {
+      await executor.close();
     }
   });
 });
