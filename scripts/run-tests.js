@@ -49,7 +49,12 @@ async function main() {
   const args = process.argv.slice(2);
   const files = args.length > 0 ? args : findTests(path.join(root, 'dist', 'test'));
   if (files.length === 0) throw new Error('no compiled tests found: run `npm run build` first');
-  const env = { ...process.env, DATABASE_URL: process.env.DATABASE_URL || DEFAULT_URL };
+  const guard = `--require ${JSON.stringify(path.join(__dirname, 'liveness-guard.js'))}`;
+  const env = {
+    ...process.env,
+    DATABASE_URL: process.env.DATABASE_URL || DEFAULT_URL,
+    NODE_OPTIONS: [process.env.NODE_OPTIONS, guard].filter(Boolean).join(' '),
+  };
   let embedded;
   if (!(await reachable(env.DATABASE_URL))) {
     if (!(startClusters() && (await reachable(env.DATABASE_URL)))) {

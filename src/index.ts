@@ -9,6 +9,8 @@ export { initTracing } from './runtime/logger';
 export type { TracingOptions } from './runtime/logger';
 export type { RuntimeOptions, TagFilter } from './runtime/options';
 export type { JsMetricsSnapshot } from './runtime/metrics';
+export { safetyFetchHits } from './runtime/liveness';
+export type { SafetyFetchCause, SafetyFetchQueue } from './runtime/liveness';
 export { Client } from './client/client';
 export { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from './client/validation';
 export type {

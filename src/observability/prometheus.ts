@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Client } from '../client/client';
+import { safetyFetchHits } from '../runtime/liveness';
 
 /** Seconds buckets for turns and activities: 1 ms .. 60 s. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -28,6 +29,7 @@ export class DuroxMetrics {
   readonly activityDuration: Histogram<'activity' | 'outcome'>;
   readonly lockSteals: Counter<'kind'>;
   readonly retries: Counter<'kind'>;
+  readonly safetyFetchHits: Counter<'queue' | 'cause'>;
   #client: Client | null = null;
 
   constructor(options: DuroxMetricsOptions = {}) {
@@ -78,6 +80,19 @@ export class DuroxMetrics {
       help: 'Redeliveries: orchestration turns and activities fetched with an attempt count above 1.',
       labelNames: ['kind'],
       registers,
+    });
+    this.safetyFetchHits = new Counter({
+      name: `${prefix}safety_fetch_hits_total`,
+      help: 'Items that only the idle safety fetch found, by queue and cause: unannounced (a lost wake-up, expected 0) or expired_lock (a dead holder).',
+      labelNames: ['queue', 'cause'],
+      registers,
+      // The runtime counts per process (runtime/liveness.ts); read at scrape time.
+      collect() {
+        this.reset();
+        for (const [queue, causes] of Object.entries(safetyFetchHits())) {
+          for (const [cause, count] of Object.entries(causes)) this.inc({ queue, cause }, count);
+        }
+      },
     });
     const metrics = this;
     // Gauges read at scrape time; the registry holds them, nothing else needs a reference.

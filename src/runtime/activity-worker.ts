@@ -17,6 +17,7 @@ import { notifyLocal, wakeSignal } from './local-wakeups';
 import { GroupCommit } from './ack-batcher';
 import { reserveIdle, tagAccepted, type ActivityTaker, type Reservation, type TurnTaker } from './eager-dispatch';
 import { allowWaiters, pushWakeups, type QueueGate, type WakeReason } from './push-wakeups';
+import { recordSafetyFetchHit } from './liveness';
 import { log, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -211,6 +212,11 @@ export class ActivityWorkerPool implements ActivityTaker {
           continue;
         }
         metrics.increment('workerDispatcherItemsFetched');
+        if (reason === 'safety') {
+          recordSafetyFetchHit({ queue: 'worker', instanceId: lease.item.instance, activityName: lease.item.name, attemptCount: lease.attemptCount });
+          metrics.increment('safetyFetchHits');
+          reason = 'drain';
+        }
         if (signal.aborted) {
           await this.giveBack(lease);
           return;

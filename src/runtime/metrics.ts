@@ -21,6 +21,8 @@ export interface JsMetricsSnapshot {
   orchContinueAsNew: number;
   suborchestrationCalls: number;
   providerErrors: number;
+  /** Items that only the safety fetch found (see liveness.ts); lost wake-ups when not redelivered. */
+  safetyFetchHits: number;
 }
 
 export type MetricName = keyof JsMetricsSnapshot;
@@ -45,6 +47,7 @@ export class RuntimeMetrics {
     orchContinueAsNew: 0,
     suborchestrationCalls: 0,
     providerErrors: 0,
+    safetyFetchHits: 0,
   };
 
   increment(name: MetricName, by = 1): void {

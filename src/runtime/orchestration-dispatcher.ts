@@ -15,6 +15,7 @@ import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
 import { Reservation, reserveIdle, type ActivityTaker, type TurnTaker } from './eager-dispatch';
 import { allowWaiters, pushWakeups, type PushWakeups, type QueueGate, type WakeReason } from './push-wakeups';
+import { recordSafetyFetchHit } from './liveness';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
@@ -100,7 +101,8 @@ export class OrchestrationDispatcher implements TurnTaker {
     const { provider, options, metrics, faults } = this.deps;
     const signal = this.stopping.signal;
     const wake = wakeSignal(provider, 'orchestrator');
-    // 'drain': fetch until empty; 'once': one fetch for one announced item; 'idle': sleep.
+    // 'drain': fetch until empty; 'once': one fetch for one announced item; 'safety': drain after
+    // the safety timer, counting what the first fetch finds; 'idle': sleep.
     let reason: WakeReason | 'idle' = 'drain';
     let failures = 0;
     while (!signal.aborted) {
@@ -125,7 +127,7 @@ export class OrchestrationDispatcher implements TurnTaker {
       const mark = gate.mark;
       let item: OrchestrationItem | null;
       try {
-        item = await this.fetch(gate, reason === 'drain');
+        item = await this.fetch(gate, reason === 'idle' ? 'once' : reason);
         faults.recovered('fetch_orchestration_item');
         failures = 0;
       } catch (error) {
@@ -150,7 +152,8 @@ export class OrchestrationDispatcher implements TurnTaker {
         return;
       }
       await this.processWithRenewal(item);
-      if (reason !== 'drain') reason = gate.take() ?? 'idle';
+      if (reason === 'safety') reason = 'drain';
+      else if (reason !== 'drain') reason = gate.take() ?? 'idle';
     }
   }
 
@@ -159,13 +162,20 @@ export class OrchestrationDispatcher implements TurnTaker {
    * for as many places as the inbox has: the extra batches go there for the next free workers,
    * so a burst costs one fetch per several turns instead of one each.
    */
-  private async fetch(gate: QueueGate<OrchestrationItem>, draining: boolean): Promise<OrchestrationItem | null> {
+  private async fetch(gate: QueueGate<OrchestrationItem>, reason: WakeReason): Promise<OrchestrationItem | null> {
     const { provider } = this.deps;
     const options = this.turnClaim;
-    const extra = new Reservation(gate, gate.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, !draining), (item) => this.abandon(item, 0, true));
-    if (extra.count === 0) return provider.fetchOrchestrationItem(options);
+    const extra = new Reservation(gate, gate.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, reason === 'once'), (item) => this.abandon(item, 0, true));
     try {
-      const [first, ...others] = await provider.fetchOrchestrationItems({ ...options, maxItems: 1 + extra.count });
+      const items =
+        extra.count === 0
+          ? [await provider.fetchOrchestrationItem(options)].filter((item) => item !== null)
+          : await provider.fetchOrchestrationItems({ ...options, maxItems: 1 + extra.count });
+      if (reason === 'safety') {
+        for (const item of items) recordSafetyFetchHit({ queue: 'orchestrator', instanceId: item.instanceId, attemptCount: item.attemptCount });
+        this.deps.metrics.increment('safetyFetchHits', items.length);
+      }
+      const [first, ...others] = items;
       extra.deliver(others);
       return first ?? null;
     } finally {

@@ -26,8 +26,12 @@ export const SAFETY_FETCH_MS = 10_000;
 /** While live, a waiting client re-reads status at least this often (a missed hint costs this). */
 export const STATUS_SAFETY_MS = 5_000;
 
-/** Why an idle worker woke: fetch once, or fetch until the queue is empty. */
-export type WakeReason = 'once' | 'drain';
+/**
+ * Why an idle worker woke: fetch once for announced work, fetch until the queue is empty, or
+ * fetch until empty for the safety net (what its first fetch finds, no wake-up announced: that
+ * is counted, see liveness.ts).
+ */
+export type WakeReason = 'once' | 'drain' | 'safety';
 
 /**
  * Every idle slot of a pool waits with one abort listener on the pool's shared stop signal; allow
@@ -248,7 +252,7 @@ export class QueueGate<T = never> {
     this.safetyTimer = setTimeout(() => {
       this.safetyTimer = undefined;
       if (this.waiters.length === 0) return;
-      this.waiters.shift()?.resolve('drain');
+      this.waiters.shift()?.resolve('safety');
       if (this.waiters.length > 0) this.armSafetyTimer();
     }, SAFETY_FETCH_MS);
   }

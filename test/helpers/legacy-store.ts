@@ -1,6 +1,6 @@
 /**
  * Stores of the earlier SQL layout, for upgrade tests: applies the frozen migrations of
- * test/fixtures/legacy-migrations (0001-0010, each creating or renaming functions) exactly as the
+ * test/fixtures/legacy-migrations (0001-0011, each creating or renaming functions) exactly as the
  * earlier migration runner did: each file in its own transaction with search_path set to the
  * schema, recorded in schema_migrations, then secure_procedures() once 0009 is there.
  */

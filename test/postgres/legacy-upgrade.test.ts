@@ -1,6 +1,6 @@
 /**
- * A store of the earlier SQL layout (migrations 0001-0010 defining and renaming functions, as
- * today's deployments have) is upgraded in place: filled with work in every state by a runtime
+ * A store of the earlier SQL layout (migrations 0001-0010 or 0001-0011 defining and renaming
+ * functions, as today's deployments have) is upgraded in place: filled with work in every state by a runtime
  * on the old procedures, upgraded, then run to completion by a runtime on the new ones; its
  * schema then equals a fresh store's.
  */
@@ -59,12 +59,12 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 describe('postgres: upgrade from the earlier SQL layout', () => {
-  it('upgrades a version-10 store holding work in every state, then runs it to completion; its schema equals a fresh one', async () => {
+  it('upgrades a version-11 store holding work in every state, then runs it to completion; its schema equals a fresh one', async () => {
     const schema = uniqueSchemaName('legacy_up');
     const fresh = uniqueSchemaName('legacy_fresh');
     const admin = PgExecutor.fromUrl(DATABASE_URL, 3);
     try {
-      assert.equal(await createLegacyStore(admin, schema), 10);
+      assert.equal(await createLegacyStore(admin, schema), 11);
       // A runtime of today's TypeScript on the old procedures (same public signatures).
       const old = new ProcedureProvider(admin, schema, 'postgres');
       const before: Runtime = new durox.Runtime(old, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
@@ -93,7 +93,7 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
       const leftovers = await admin.query(
         `SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace
            AND proname IN ('commit_orchestration_turn', 'release_orchestration_item', 'insert_orchestrator_message',
-                           'finish_work_item', 'remove_instances', 'rename_function_once', 'current_time_ms')`,
+                           'finish_work_item', 'remove_instances', 'rename_function_once', 'current_time_ms', 'wall_clock_ms')`,
         [schema],
       );
       assert.deepEqual(leftovers, [], 'the renamed bodies are gone');
@@ -152,10 +152,10 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
     }
   });
 
-  it('upgrades an embedded (PGlite) store of the earlier layout the same way', async () => {
+  it('upgrades an embedded (PGlite) store of the earlier layout at version 10 the same way', async () => {
     const executor = new PGliteExecutor(await createPGlite());
     try {
-      assert.equal(await createLegacyStore(executor, 'durox'), 10);
+      assert.equal(await createLegacyStore(executor, 'durox', 10), 10);
       const old = new ProcedureProvider(executor, 'durox', 'pglite');
       await old.enqueueOrchestratorWork(startItem('queued-before'));
       await applyMigrations(executor, 'durox');

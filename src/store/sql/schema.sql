@@ -200,6 +200,7 @@ FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_version_in_range(p_instance_id text, p_min integer[], p_max integer[]) RETURNS boolean LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_wakeup_channel() RETURNS text LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE sql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_executions(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_instances(p_status text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_instances_page(p_filter json) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET max_parallel_workers_per_gather=0 SET search_path=durox, pg_catalog, pg_temp

@@ -12,6 +12,21 @@ AS $$
     FROM test_clock c
 $$;
 
+-- The database clock read NOW (clock_timestamp, not the transaction's start) plus the test
+-- offset, in epoch ms. Only fetch scans use it, read in the scanning statement itself (an
+-- InitPlan, evaluated once after the statement's snapshot, still an index condition): a message
+-- committed after the fetch's transaction started but before its scan's snapshot carries a later
+-- transaction time, and filtering it with the transaction clock would leave it (already
+-- announced) for the safety fetch. Everything that writes rows keeps
+-- internal_current_time_ms(): one time for all rows of a transaction, so a notification trigger
+-- that compares visible_at_ms with the transaction time sees exactly the rows it inserted as ready.
+CREATE OR REPLACE FUNCTION internal_wall_clock_ms() RETURNS BIGINT
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT (floor(extract(epoch FROM clock_timestamp()) * 1000))::BIGINT + c.offset_ms
+    FROM test_clock c
+$$;
+
 -- The advisory lock key of an instance, taken by every procedure that writes the instance's
 -- queue or turn. Keys are 32-bit hashes: two instances may share one, which only serialises them.
 CREATE OR REPLACE FUNCTION internal_instance_advisory_key(p_instance_id TEXT) RETURNS BIGINT

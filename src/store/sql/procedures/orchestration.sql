@@ -21,6 +21,8 @@
 -- batch holds a StartOrchestration or ContinueAsNew; QueueMessages alone for a never-created
 -- instance are deleted (orphan rule); other early messages wait for their start. Corrupted
 -- history is reported in historyError while the lock is held.
+-- Clock: visibility is filtered with internal_wall_clock_ms(), read by the scan after its
+-- snapshot, so every message committed before the scan is seen (see internal.sql).
 -- Lock order: per candidate, as internal_lock_orchestration_batch: the instance's advisory lock
 -- (only TRIED: a busy instance is skipped, never waited for) -> its instance_locks row ->
 -- its visible orchestrator_queue rows; one instance after the other, so fetches never wait.
@@ -34,7 +36,7 @@ RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now         BIGINT := internal_current_time_ms();
+    v_now         BIGINT;
     v_skipped     TEXT[] := ARRAY[]::TEXT[];
     v_items       json[] := ARRAY[]::json[];
     v_instance_id TEXT;
@@ -57,21 +59,23 @@ BEGIN
         -- (instance_id, kind) index (0.18 ms), and the oldest candidate is almost always eligible.
         SELECT q.instance_id INTO v_instance_id
         FROM orchestrator_queue q
-        WHERE q.visible_at_ms <= v_now
+        WHERE q.visible_at_ms <= (SELECT internal_wall_clock_ms())
           AND q.instance_id <> ALL (v_skipped)
           AND (v_range.out_min IS NULL OR internal_version_in_range(q.instance_id, v_range.out_min, v_range.out_max))
           AND NOT EXISTS (SELECT 1 FROM instance_locks l
-                          WHERE l.instance_id = q.instance_id AND l.locked_until_ms > v_now)
+                          WHERE l.instance_id = q.instance_id AND l.locked_until_ms > (SELECT internal_wall_clock_ms()))
           AND (EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = q.instance_id OFFSET 0)
                OR EXISTS (SELECT 1 FROM orchestrator_queue s
-                          WHERE s.instance_id = q.instance_id AND s.visible_at_ms <= v_now
+                          WHERE s.instance_id = q.instance_id AND s.visible_at_ms <= (SELECT internal_wall_clock_ms())
                             AND s.kind IN ('StartOrchestration', 'ContinueAsNew') OFFSET 0)
                OR NOT EXISTS (SELECT 1 FROM orchestrator_queue o
-                              WHERE o.instance_id = q.instance_id AND o.visible_at_ms <= v_now
+                              WHERE o.instance_id = q.instance_id AND o.visible_at_ms <= (SELECT internal_wall_clock_ms())
                                 AND o.kind <> 'QueueMessage' OFFSET 0))
         ORDER BY q.visible_at_ms, q.id
         LIMIT 1;
         EXIT WHEN NOT FOUND;
+        -- Read after the scan, so the batch holds every message the scan could see.
+        v_now := internal_wall_clock_ms();
 
         v_item := internal_lock_orchestration_batch(v_instance_id, p_lock_timeout_ms, v_range.out_min, v_range.out_max, v_now);
         IF v_item IS NOT NULL THEN

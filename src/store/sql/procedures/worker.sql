@@ -38,6 +38,8 @@ $$;
 -- stamps its activity. A session is never owned by two identities at once (the claim is an
 -- upsert that only overwrites an expired or self-owned row); a lost session claim gives the row
 -- back untouched and the loop tries the next candidate instead of returning nothing.
+-- Clock: visibility is filtered with internal_wall_clock_ms(), read by the scan after its
+-- snapshot, so every item committed before the scan is seen (see internal.sql).
 -- Lock order: worker_queue rows (FOR UPDATE SKIP LOCKED: concurrent workers never get the same
 -- row and never wait for each other) -> the sessions row.
 -- Errors: DX003 for a lock timeout <= 0, an unknown tag mode, bad tags or max items.
@@ -50,7 +52,7 @@ RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now        BIGINT := internal_current_time_ms();
+    v_now        BIGINT;
     v_max        INTEGER := COALESCE(p_max_items, 1);
     v_session_ms BIGINT := COALESCE(p_session_lock_timeout_ms, p_lock_timeout_ms);
     v_tags       TEXT[];
@@ -87,10 +89,11 @@ BEGIN
     v_tags := ARRAY(SELECT json_array_elements_text(COALESCE(p_tags, '[]'::json)));
 
     WHILE COALESCE(array_length(v_leases, 1), 0) < v_max LOOP
+        v_now := internal_wall_clock_ms();
         SELECT w.id, w.session_id INTO v_id, v_session
         FROM worker_queue w
         LEFT JOIN sessions s ON s.session_id = w.session_id AND s.locked_until_ms > v_now
-        WHERE w.visible_at_ms <= v_now
+        WHERE w.visible_at_ms <= (SELECT internal_wall_clock_ms())
           AND (w.lock_token IS NULL OR w.locked_until_ms <= v_now)
           AND w.id <> ALL (v_skipped)
           AND CASE p_tag_mode

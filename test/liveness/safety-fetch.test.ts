@@ -1,0 +1,50 @@
+/**
+ * The safety net is visible: an idle worker woken by the safety timer is told so ('safety'), and
+ * what that fetch finds is counted by cause and exported to Prometheus. Timers are mocked: no
+ * ten-second waits.
+ */
+import assert from 'node:assert/strict';
+import { mock, test } from 'node:test';
+import { DuroxMetrics } from '../../src/observability/prometheus';
+import { recordSafetyFetchHit, safetyFetchHits } from '../../src/runtime/liveness';
+import { QueueGate, SAFETY_FETCH_MS } from '../../src/runtime/push-wakeups';
+
+test('an idle worker woken by the safety timer, and only by it, wakes with reason safety', async () => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    const gate = new QueueGate<string>();
+    const stop = new AbortController();
+    const announced = gate.wait(stop.signal);
+    gate.grant(1);
+    assert.equal(await announced, 'once', 'a credit wakes for one announced item');
+    const idle = gate.wait(stop.signal);
+    mock.timers.tick(SAFETY_FETCH_MS - 1);
+    let woke = false;
+    void idle.then(() => (woke = true));
+    await Promise.resolve();
+    assert.equal(woke, false, 'not before the interval');
+    mock.timers.tick(1);
+    assert.equal(await idle, 'safety');
+    gate.dispose();
+    stop.abort();
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test('a safety-fetch find of a redelivered item counts as an expired lock, not as a lost wake-up', async () => {
+  const before = safetyFetchHits();
+  assert.equal(recordSafetyFetchHit({ queue: 'worker', instanceId: 'i-1', activityName: 'A', attemptCount: 2 }), 'expired_lock');
+  const after = safetyFetchHits();
+  assert.equal(after.worker.expired_lock, before.worker.expired_lock + 1);
+  assert.equal(after.worker.unannounced, before.worker.unannounced);
+  assert.equal(after.orchestrator.expired_lock, before.orchestrator.expired_lock);
+});
+
+test('Prometheus exports durox_safety_fetch_hits_total by queue and cause', async () => {
+  const metrics = new DuroxMetrics();
+  const expired = safetyFetchHits().worker.expired_lock;
+  const text = await metrics.text();
+  assert.match(text, /^durox_safety_fetch_hits_total\{queue="orchestrator",cause="unannounced"\} 0$/m);
+  assert.match(text, new RegExp(`^durox_safety_fetch_hits_total\\{queue="worker",cause="expired_lock"\\} ${expired}$`, 'm'));
+});
