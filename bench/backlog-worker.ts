@@ -6,7 +6,7 @@
  *   node dist/bench/backlog-worker.js <databaseUrl> <schema>
  */
 import { createInterface } from 'node:readline';
-import { Runtime } from '../src/index';
+import { Runtime, safetyFetchHits } from '../src/index';
 import { PgExecutor } from '../src/postgres/pg-executor';
 import { ProcedureProvider } from '../src/postgres/procedure-provider';
 
@@ -36,7 +36,9 @@ async function main(): Promise<void> {
   await runtime.shutdown(1000);
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  process.stdout.write(`${JSON.stringify({ peakRssMb: Math.round(peakRss / 1048576), providerCalls: calls })}\n`);
+  const hits = safetyFetchHits();
+  const lostWakeups = hits.orchestrator.unannounced + hits.worker.unannounced;
+  process.stdout.write(`${JSON.stringify({ peakRssMb: Math.round(peakRss / 1048576), providerCalls: calls, lostWakeups })}\n`);
   await provider.close();
   lines.close();
 }

@@ -8,15 +8,18 @@
  * `--quick` runs small sizes in under a minute.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
-import { Client, PGliteProvider, PostgresProvider, type RuntimeOptions } from '../src/index';
+import { Client, PGliteProvider, PostgresProvider, safetyFetchHits, type RuntimeOptions } from '../src/index';
 import { PgExecutor } from '../src/postgres/pg-executor';
 import { quoteSchemaName } from '../src/postgres/schema-name';
+import { asyncReplay } from './async-replay';
+import { functionTrackingAllowed, postgresCpuSeconds, procedureCost, readFunctionStats, subtractStats, withFunctionTracking, type ProcedureCost } from './db-cost';
 import { LatencyProxy } from './latency-proxy';
+import { runPeer } from './peer';
 import * as scenarios from './scenarios';
 import type { Target } from './scenarios';
 
@@ -24,7 +27,21 @@ const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432
 const QUICK = process.argv.includes('--quick');
 /** `--only=latency,backlog` runs a subset (scenario keys as in the results JSON). */
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
-const selected = (key: string): boolean => ONLY === null || ONLY.includes(key);
+/** `--peer dbos` (or `--peer=dbos`) adds the side-by-side peer scenario (key `peer`). */
+const PEER = ((): string | null => {
+  const index = process.argv.indexOf('--peer');
+  if (index >= 0) return process.argv[index + 1] ?? 'dbos';
+  return process.argv.find((a) => a.startsWith('--peer='))?.slice('--peer='.length) ?? null;
+})();
+/** The peer scenario runs only when asked for (`--peer`, or `--only=peer`, which runs it alone). */
+const selected = (key: string): boolean => (key === 'peer' ? PEER !== null || (ONLY?.includes('peer') ?? false) : ONLY === null || ONLY.includes(key));
+/** `--no-function-stats` leaves `track_functions` off (no procedure columns). */
+const FUNCTION_STATS = !process.argv.includes('--no-function-stats');
+/**
+ * The URL the bench's Durox stores connect with: `track_functions = all` for its own sessions
+ * when the server allows it (decided in main), so `pg_stat_user_functions` counts the procedures.
+ */
+let storeUrl = DATABASE_URL;
 
 /** Runtime options of every target: the documented defaults. */
 const DEFAULT_OPTIONS: RuntimeOptions = {};
@@ -45,11 +62,25 @@ async function dropSchema(schema: string): Promise<void> {
   }
 }
 
+/** Function statistics of a bench schema (null when track_functions could not be switched on). */
+function schemaFunctionStats(): Target['functionStats'] {
+  return storeUrl === DATABASE_URL ? undefined : (provider) => readFunctionStats(DATABASE_URL, (provider as PostgresProvider).schema);
+}
+
 function serverTarget(): Target {
   return {
     name: 'server',
     runtimeOptions: DEFAULT_OPTIONS,
-    open: () => PostgresProvider.connectWithSchema(DATABASE_URL, newSchema()),
+    serverCpu: true,
+    functionStats: schemaFunctionStats(),
+    open: async () => {
+      const schema = newSchema();
+      // Migrate on connections that then close (a closing backend reports its function counts at
+      // once), so the migrations stay out of the procedure time; connecting again only reads the
+      // schema version.
+      await (await PostgresProvider.connectWithSchema(storeUrl, schema)).close();
+      return PostgresProvider.connectWithSchema(storeUrl, schema);
+    },
     dispose: (provider) => dropSchema((provider as PostgresProvider).schema),
   };
 }
@@ -58,6 +89,7 @@ function pgliteTarget(): Target {
   return {
     name: 'pglite',
     runtimeOptions: DEFAULT_OPTIONS,
+    serverCpu: false,
     open: () => PGliteProvider.inMemory(),
     dispose: async () => undefined,
   };
@@ -73,17 +105,19 @@ const WIDE_POOL = 64;
 async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
   const server = new URL(DATABASE_URL);
   const proxy = await LatencyProxy.start(server.hostname, Number(server.port || 5432), delayMs);
-  const viaProxy = new URL(DATABASE_URL);
+  const viaProxy = new URL(storeUrl);
   viaProxy.hostname = '127.0.0.1';
   viaProxy.port = String(proxy.port);
   return {
     name: `server+proxy ${delayMs} ms each way${wide ? ` (64 turn workers, 32 slots, pool ${WIDE_POOL})` : ''}`,
     proxy,
     runtimeOptions: wide ? WIDE_OPTIONS : DEFAULT_OPTIONS,
+    serverCpu: true,
+    functionStats: schemaFunctionStats(),
     open: async () => {
       const schema = newSchema();
       // Migrate directly; only the workload goes through the proxy.
-      await (await PostgresProvider.connectWithSchema(DATABASE_URL, schema)).close();
+      await (await PostgresProvider.connectWithSchema(storeUrl, schema)).close();
       return new PostgresProvider(PgExecutor.fromUrl(viaProxy.toString(), wide ? WIDE_POOL : undefined), schema, 'postgres');
     },
     dispose: (provider) => dropSchema((provider as PostgresProvider).schema),
@@ -97,7 +131,7 @@ async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
  */
 async function withMachine<T extends object>(
   work: () => Promise<T>,
-): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; attempts: number }> {
+): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; lostWakeups: number; attempts: number }> {
   try {
     return { ...(await measureMachine(work)), attempts: 1 };
   } catch (error) {
@@ -108,29 +142,9 @@ async function withMachine<T extends object>(
   }
 }
 
-/** CPU seconds used so far by the PostgreSQL server(s) on this machine (Linux /proc). */
-function postgresCpuSeconds(): number {
-  let ticks = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue;
-      const fields = stat.slice(close + 2).split(' ');
-      // utime + stime, and cutime + cstime: backends that exited are counted in the postmaster's.
-      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    } catch {
-      // The process ended meanwhile.
-    }
-  }
-  return ticks / CLOCK_TICKS_PER_SECOND;
-}
-const CLOCK_TICKS_PER_SECOND = 100;
-
 async function measureMachine<T extends object>(
   work: () => Promise<T>,
-): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number }> {
+): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; lostWakeups: number }> {
   const total = (): { busy: number; all: number } =>
     cpus().reduce(
       (sum, cpu) => {
@@ -143,6 +157,7 @@ async function measureMachine<T extends object>(
   const before = total();
   const postgresBefore = postgresCpuSeconds();
   const processBefore = process.cpuUsage();
+  const lostBefore = lostWakeups();
   const started = performance.now();
   const result = await work();
   const seconds = (performance.now() - started) / 1000;
@@ -156,7 +171,16 @@ async function measureMachine<T extends object>(
     postgresCpuPct: Math.round(((postgresCpuSeconds() - postgresBefore) / seconds) * 100),
     benchProcessCpuPct: Math.round(((own.user + own.system) / 1e6 / seconds) * 100),
     load1: Math.round(loadavg()[0] * 10) / 10,
+    // Work that only the safety fetch found in this process (see src/runtime/liveness.ts); the
+    // backlog's worker processes add their own to their result. Expected 0.
+    lostWakeups: lostWakeups() - lostBefore + (('lostWakeups' in result && typeof result.lostWakeups === 'number') ? result.lostWakeups : 0),
   };
+}
+
+/** Items this process found only through the safety fetch although never locked before. */
+function lostWakeups(): number {
+  const hits = safetyFetchHits();
+  return hits.orchestrator.unannounced + hits.worker.unannounced;
 }
 
 // --- backlog: several runtime processes drain one queue ------------------------------------------
@@ -169,25 +193,35 @@ interface BacklogResult {
   speedupVs1: number | null;
   peakRssMbPerProcess: number[];
   callsPerOrchestration: number;
+  lostWakeups: number;
+  postgresCpuMsPerOrchestration: number;
+  procedureMsPerOrchestration: number | null;
+  topFunctions: ProcedureCost['topFunctions'] | null;
 }
 
 async function backlog(orchestrations: number, processes: number): Promise<Omit<BacklogResult, 'speedupVs1'>> {
   const schema = newSchema();
-  const provider = await PostgresProvider.connectWithSchema(DATABASE_URL, schema);
+  // Migrated on connections that close first, as in serverTarget.
+  await (await PostgresProvider.connectWithSchema(storeUrl, schema)).close();
+  const provider = await PostgresProvider.connectWithSchema(storeUrl, schema);
   const client = new Client(provider);
+  let closed = false;
+  // Left out of the procedure time: the migrations.
+  const functionsBefore = storeUrl === DATABASE_URL ? null : await readFunctionStats(DATABASE_URL, schema);
   try {
     for (let i = 0; i < orchestrations; i += 50) {
       const batch = Array.from({ length: Math.min(50, orchestrations - i) }, (_, j) => client.startOrchestration(`b-${i + j}`, 'One', i + j));
       await Promise.all(batch);
     }
     const children = Array.from({ length: processes }, () =>
-      spawn(process.execPath, [join(__dirname, 'backlog-worker.js'), DATABASE_URL, schema], { stdio: ['pipe', 'pipe', 'inherit'] }),
+      spawn(process.execPath, [join(__dirname, 'backlog-worker.js'), storeUrl, schema], { stdio: ['pipe', 'pipe', 'inherit'] }),
     );
     const lines = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
     for (const line of lines) {
       const first = await line.next();
       if (first.value !== 'READY') throw new Error(`backlog worker said ${String(first.value)}`);
     }
+    const cpuBefore = postgresCpuSeconds();
     const started = performance.now();
     for (const child of children) child.stdin.write('GO\n');
     for (;;) {
@@ -197,11 +231,16 @@ async function backlog(orchestrations: number, processes: number): Promise<Omit<
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const seconds = (performance.now() - started) / 1000;
+    const cpuSeconds = postgresCpuSeconds() - cpuBefore;
     for (const child of children) child.stdin.write('STOP\n');
     const reports = await Promise.all(
-      lines.map(async (line) => JSON.parse(String((await line.next()).value)) as { peakRssMb: number; providerCalls: number }),
+      lines.map(async (line) => JSON.parse(String((await line.next()).value)) as { peakRssMb: number; providerCalls: number; lostWakeups: number }),
     );
     const calls = reports.reduce((sum, r) => sum + r.providerCalls, 0);
+    closed = true;
+    await provider.close();
+    // The start calls are counted too (made before the drain, one per orchestration).
+    const procedures = functionsBefore === null ? null : procedureCost(subtractStats(await readFunctionStats(DATABASE_URL, schema), functionsBefore), orchestrations);
     return {
       processes,
       orchestrations,
@@ -210,21 +249,37 @@ async function backlog(orchestrations: number, processes: number): Promise<Omit<
       peakRssMbPerProcess: reports.map((r) => r.peakRssMb),
       // Start calls are made by this process before the clock starts: one per orchestration.
       callsPerOrchestration: Math.round(((calls + orchestrations) / orchestrations) * 100) / 100,
+      lostWakeups: reports.reduce((sum, r) => sum + r.lostWakeups, 0),
+      postgresCpuMsPerOrchestration: Math.round(((cpuSeconds * 1000) / orchestrations) * 100) / 100,
+      procedureMsPerOrchestration: procedures?.procedureMsPerOrchestration ?? null,
+      topFunctions: procedures?.topFunctions ?? null,
     };
   } finally {
-    await provider.close();
+    if (!closed) await provider.close();
     await dropSchema(schema);
   }
 }
 
 // --- output --------------------------------------------------------------------------------------
 
-type Row = Record<string, string | number | null | number[]>;
+type Row = Record<string, unknown>;
+
+/** Columns kept out of the printed tables (in the results JSON only; topFunctions has its own table). */
+const UNPRINTED = new Set(['topFunctions']);
+
+/** Top functions by self time of every scenario row printed so far, printed as one table at the end. */
+const procedureRows: Row[] = [];
 
 function printTable(title: string, rows: Row[]): void {
   if (rows.length === 0) return;
-  const columns = Object.keys(rows[0]);
-  const cell = (value: Row[string]): string => (value === null ? '-' : Array.isArray(value) ? value.join('/') : String(value));
+  for (const row of rows) {
+    const top = row.topFunctions as ProcedureCost['topFunctions'] | null | undefined;
+    for (const f of top ?? []) {
+      procedureRows.push({ scenario: title.slice(0, title.indexOf(':')), target: row.target ?? `${String(row.processes)} processes`, ...f });
+    }
+  }
+  const columns = Object.keys(rows[0]).filter((c) => !UNPRINTED.has(c));
+  const cell = (value: unknown): string => (value === null || value === undefined ? '-' : Array.isArray(value) ? value.join('/') : String(value));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]): string => values.map((v, i) => v.padEnd(widths[i])).join('  ');
   process.stdout.write(`\n${title}\n${line(columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
@@ -258,6 +313,14 @@ async function main(): Promise<void> {
     sizes,
     floors: FLOORS,
   };
+  if (FUNCTION_STATS) {
+    const tracking = await functionTrackingAllowed(DATABASE_URL);
+    if (tracking.allowed) storeUrl = withFunctionTracking(DATABASE_URL);
+    results.functionStats = tracking.note;
+  } else {
+    results.functionStats = 'off (--no-function-stats)';
+  }
+  process.stdout.write(`procedure time: ${String(results.functionStats)}\n`);
   const dir = join(__dirname, '..', '..', 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${String(results.startedAt).replace(/[:.]/g, '-')}${QUICK ? '-quick' : ''}.json`);
@@ -311,6 +374,14 @@ async function main(): Promise<void> {
     results.timers = timer;
     save();
 
+    if (selected('asyncReplay')) {
+      const replay = await asyncReplay(QUICK);
+      printTable('async orchestrations: replay time per applied event, generator vs async (no database; median of repeated one-turn replays)', replay.replay);
+      printTable('async orchestrations: short-turn latency in microseconds (no database)', replay.latency);
+      results.asyncReplay = replay;
+      save();
+    }
+
     const drained: BacklogResult[] = [];
     for (const processes of selected('backlog') ? [1, 2, 4] : []) {
       const result = await withMachine(() => backlog(sizes.backlog, processes));
@@ -319,12 +390,24 @@ async function main(): Promise<void> {
     printTable(`backlog: ${sizes.backlog} queued 1-activity orchestrations drained by runtimes in separate processes (server)`, drained as unknown as Row[]);
     results.backlog = drained;
     save();
+
+    printTable('procedures: top 5 functions by self time per orchestration in the measured window (pg_stat_user_functions)', procedureRows);
+
+    if (selected('peer')) {
+      if ((PEER ?? 'dbos') !== 'dbos') throw new Error(`unknown peer ${String(PEER)}: only dbos is supported`);
+      const peer = await runPeer({ databaseUrl: DATABASE_URL, quick: QUICK });
+      printTable(peer.title, peer.rows);
+      results.peer = peer;
+      save();
+    }
   } finally {
     for (const target of [wire, proxy5, proxy35, proxy35wide]) await target.proxy?.close();
   }
 
   results.finishedAt = new Date().toISOString();
+  results.safetyFetchHits = safetyFetchHits();
   save();
+  process.stdout.write(`\nwork that only the safety fetch found, this process (each scenario's lostWakeups adds its worker processes): ${JSON.stringify(results.safetyFetchHits)}\n`);
   process.stdout.write(`\nresults written to ${file}\n`);
 }
 

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, Runtime, type RuntimeOptions } from '../src/index';
 import { ProcedureProvider } from '../src/postgres/procedure-provider';
 import type { Provider } from '../src/provider/contract';
+import { postgresCpuSeconds, procedureCost, subtractStats, type FunctionStat, type ProcedureCost } from './db-cost';
 import type { LatencyProxy } from './latency-proxy';
 
 /** A store to run scenarios on. */
@@ -21,6 +22,13 @@ export interface Target {
   proxy?: LatencyProxy;
   /** Runtime options used on this target (documented in the results). */
   runtimeOptions: RuntimeOptions;
+  /** Whether the PostgreSQL server does the store's work (false: PGlite, inside this process). */
+  serverCpu: boolean;
+  /**
+   * The store's function statistics, read after the provider is closed and before `dispose`
+   * (absent where they cannot be read).
+   */
+  functionStats?(provider: Provider): Promise<FunctionStat[]>;
 }
 
 // --- counting ---------------------------------------------------------------------------------
@@ -38,6 +46,11 @@ prototype.call = function countedCall(this: ProcedureProvider, operation, params
 export interface Mark {
   calls: number;
   wire: number;
+}
+
+/** Provider procedure calls made so far in this process (all providers). */
+export function providerCallCount(): number {
+  return providerCalls;
 }
 
 function mark(target: Target): Mark {
@@ -88,19 +101,76 @@ function newRuntime(provider: Provider, options: RuntimeOptions): Runtime {
   return runtime;
 }
 
-/** Runs `work` with a started runtime and a client on a fresh store, then cleans up. */
-async function withStore<T>(target: Target, work: (client: Client, provider: Provider) => Promise<T>): Promise<T> {
+/**
+ * PostgreSQL server CPU and the store's function statistics over the measured part of a scenario
+ * (migrations and warm-up left out).
+ */
+class CpuWindow {
+  private startedAt: number | null = null;
+  seconds: number | null = null;
+  /** Function statistics when the window opened (null: not read). */
+  functionsBefore: FunctionStat[] | null = null;
+
+  constructor(private readonly readFunctions: (() => Promise<FunctionStat[]>) | null) {}
+
+  /** Opens the window; first waits for the store's idle backends to report their function counts. */
+  async start(): Promise<void> {
+    if (this.readFunctions !== null) this.functionsBefore = await this.readFunctions();
+    this.startedAt = postgresCpuSeconds();
+  }
+
+  stop(): void {
+    if (this.startedAt !== null) this.seconds = postgresCpuSeconds() - this.startedAt;
+  }
+}
+
+/** What the database spent per orchestration (added to every scenario's result). */
+export interface DbCost {
+  /** PostgreSQL server CPU (all its processes on this machine) in the measured window / orchestrations measured; null on PGlite. */
+  postgresCpuMsPerOrchestration: number | null;
+  /** Self time of the store's functions in the measured window / orchestrations measured; null where not measured. */
+  procedureMsPerOrchestration: number | null;
+  /** The top 5 functions by self time (results JSON; printed in a table of its own). */
+  topFunctions: ProcedureCost['topFunctions'] | null;
+}
+
+/**
+ * Runs `work` with a started runtime and a client on a fresh store, then cleans up. `measured`
+ * orchestrations run inside the window that `work` opens (the window closes for function
+ * statistics when the store is closed: a runtime's shutdown adds little).
+ */
+async function withStore<T extends object>(
+  target: Target,
+  counts: { measured: number },
+  work: (client: Client, provider: Provider, cpu: CpuWindow) => Promise<T>,
+): Promise<T & DbCost> {
   const provider = await target.open();
   const runtime = newRuntime(provider, target.runtimeOptions);
   const client = new Client(provider);
-  await runtime.start();
+  const readFunctions = target.functionStats;
+  const cpu = new CpuWindow(readFunctions === undefined ? null : () => readFunctions(provider));
+  let result: T;
+  let procedures: ProcedureCost | null = null;
   try {
-    return await work(client, provider);
+    await runtime.start();
+    result = await work(client, provider, cpu);
   } finally {
     await runtime.shutdown(500);
     await provider.close();
+  }
+  try {
+    if (readFunctions !== undefined && cpu.functionsBefore !== null && counts.measured > 0) {
+      procedures = procedureCost(subtractStats(await readFunctions(provider), cpu.functionsBefore), counts.measured);
+    }
+  } finally {
     await target.dispose(provider);
   }
+  return {
+    ...result,
+    postgresCpuMsPerOrchestration: target.serverCpu && cpu.seconds !== null && counts.measured > 0 ? round((cpu.seconds * 1000) / counts.measured, 2) : null,
+    procedureMsPerOrchestration: procedures?.procedureMsPerOrchestration ?? null,
+    topFunctions: procedures?.topFunctions ?? null,
+  };
 }
 
 async function startAndWaitAll(client: Client, ids: string[], name: string, input: unknown, timeoutMs: number): Promise<void> {
@@ -125,11 +195,12 @@ export interface LatencyResult {
  * One orchestration with one no-op activity, start to `waitForOrchestration` returning; the first
  * `warmUp` runs (connections, JIT, plan caches) are not measured.
  */
-export async function latency(target: Target, runs: number, warmUp = 5): Promise<LatencyResult> {
-  return withStore(target, async (client) => {
+export async function latency(target: Target, runs: number, warmUp = 5): Promise<LatencyResult & DbCost> {
+  return withStore(target, { measured: runs }, async (client, _provider, cpu) => {
     const times: number[] = [];
     let counted: Mark = { calls: 0, wire: 0 };
     for (let i = 0; i < runs + warmUp; i += 1) {
+      if (i === warmUp) await cpu.start();
       const id = `lat-${i}`;
       const before = mark(target);
       const started = performance.now();
@@ -142,6 +213,7 @@ export async function latency(target: Target, runs: number, warmUp = 5): Promise
       const delta = since(target, before);
       counted = { calls: counted.calls + delta.calls, wire: counted.wire + delta.wire };
     }
+    cpu.stop();
     return {
       runs,
       p50Ms: round(percentile(times, 50)),
@@ -160,8 +232,8 @@ export interface IdleResult {
 }
 
 /** A started runtime with nothing to do: round trips it makes per second. */
-export async function idle(target: Target, seconds: number): Promise<IdleResult> {
-  return withStore(target, async () => {
+export async function idle(target: Target, seconds: number): Promise<IdleResult & DbCost> {
+  return withStore(target, { measured: 0 }, async () => {
     await sleep(500); // the first drain fetches of each worker
     const before = mark(target);
     await sleep(seconds * 1000);
@@ -192,14 +264,16 @@ async function throughput(
   name: string,
   input: number,
   activitiesEach: number,
-): Promise<ThroughputResult> {
-  return withStore(target, async (client) => {
+): Promise<ThroughputResult & DbCost> {
+  return withStore(target, { measured: count }, async (client, _provider, cpu) => {
     await startAndWaitAll(client, ['warm-a', 'warm-b'], name, input, 120_000);
     const before = mark(target);
+    await cpu.start();
     const started = performance.now();
     const ids = Array.from({ length: count }, (_, i) => `${label}-${i}`);
     await startAndWaitAll(client, ids, name, input, 600_000);
     const seconds = (performance.now() - started) / 1000;
+    cpu.stop();
     const delta = since(target, before);
     return {
       orchestrations: count,
@@ -214,17 +288,17 @@ async function throughput(
 }
 
 /** `count` orchestrations of 5 sequential no-op activities, started at once. */
-export function sequential5(target: Target, count: number): Promise<ThroughputResult> {
+export function sequential5(target: Target, count: number): Promise<ThroughputResult & DbCost> {
   return throughput(target, 'seq5', count, 'Seq5', 0, 5);
 }
 
 /** `count` orchestrations fanning out to `width` parallel activities and back in. */
-export function fanOutFanIn(target: Target, count: number, width: number): Promise<ThroughputResult> {
+export function fanOutFanIn(target: Target, count: number, width: number): Promise<ThroughputResult & DbCost> {
   return throughput(target, 'fan', count, 'Parallel', width, width);
 }
 
 /** One orchestration with `width` parallel activities. */
-export function wideFanOut(target: Target, width: number): Promise<ThroughputResult> {
+export function wideFanOut(target: Target, width: number): Promise<ThroughputResult & DbCost> {
   return throughput(target, 'wide', 1, 'Parallel', width, width);
 }
 
@@ -238,11 +312,13 @@ export interface TimerResult {
 }
 
 /** `count` orchestrations each waiting on a `delayMs` timer: how late the code after it runs. */
-export async function timers(target: Target, count: number, delayMs: number): Promise<TimerResult> {
-  return withStore(target, async (client) => {
+export async function timers(target: Target, count: number, delayMs: number): Promise<TimerResult & DbCost> {
+  return withStore(target, { measured: count }, async (client, _provider, cpu) => {
     const ids = Array.from({ length: count }, (_, i) => `timer-${i}-${Date.now()}`);
     const before = mark(target);
+    await cpu.start();
     await startAndWaitAll(client, ids, 'Timer', delayMs, 120_000);
+    cpu.stop();
     const delta = since(target, before);
     const lateness = ids.map((id) => {
       const stamp = timerStamps.get(id);

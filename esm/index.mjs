@@ -11,6 +11,7 @@ export const {
   OrchestrationContext,
   ActivityContext,
   initTracing,
+  safetyFetchHits,
   MAX_WORKER_TAGS,
   MAX_TAG_NAME_BYTES,
   MAX_KV_KEYS,

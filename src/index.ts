@@ -3,7 +3,7 @@
  * package (runtime-and-api.md section 4.1). Change the import, keep the program.
  */
 export { Runtime } from './runtime/runtime';
-export type { ActivityHandler, OrchestrationHandler } from './runtime/runtime';
+export type { ActivityHandler, AnyOrchestrationHandler, AsyncOrchestrationHandler, OrchestrationHandler } from './runtime/runtime';
 export { ActivityContext } from './runtime/activity-context';
 export { initTracing } from './runtime/logger';
 export type { TracingOptions } from './runtime/logger';
@@ -31,6 +31,7 @@ export type {
   JsPruneResult,
 } from './client/management-shapes';
 export { OrchestrationContext } from './core/orchestration-context';
+export type { AsyncOrchestrationContext, Durable, DurableActivity } from './core/async-context';
 export type { JoinResult, RaceResult, RetryPolicy, ScheduledTask } from './core/descriptors';
 export { PostgresProvider } from './postgres';
 export { PGliteProvider, SqliteProvider } from './pglite';

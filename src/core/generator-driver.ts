@@ -27,7 +27,7 @@ export function describeThrown(error: unknown): string {
 }
 
 /** Applies the typed variants' second parse to a settled top-level value. */
-function typedValue(task: ScheduledTask, value: unknown): unknown {
+export function typedValue(task: ScheduledTask, value: unknown): unknown {
   if (!('_typed' in task) || task._typed !== true) return value;
   switch (task.type) {
     case 'activity':
@@ -48,6 +48,19 @@ function typedValue(task: ScheduledTask, value: unknown): unknown {
   }
 }
 
+/** The result of an orchestration that returned `value`: its JSON output, or a failure when it has none. */
+export function returnedResult(value: unknown): DriverResult {
+  let output: string | undefined;
+  try {
+    output = JSON.stringify(value ?? null);
+  } catch (error) {
+    return { kind: 'failed', details: applicationError('OrchestrationFailed', `orchestration output is not JSON-serialisable: ${describeThrown(error)}`) };
+  }
+  // JSON.stringify returns undefined for functions and symbols.
+  return { kind: 'returned', output: output ?? 'null' };
+}
+
+/** Drives a generator orchestration synchronously. */
 export class GeneratorDriver {
   /** Set once the generator returned or failed. */
   result: DriverResult | null = null;
@@ -83,7 +96,7 @@ export class GeneratorDriver {
       const input = decodeOrchestrationInput(this.rawInput);
       const generator = this.handler(this.ctx, input) as unknown;
       if (typeof generator !== 'object' || generator === null || typeof (generator as Generator).next !== 'function') {
-        this.fail(applicationError('OrchestrationFailed', `orchestration '${this.ctx.orchestrationName}' must be a generator function (function*), it returned ${describeYielded(generator)}`));
+        this.fail(applicationError('OrchestrationFailed', `orchestration '${this.ctx.orchestrationName}' must be a generator function (function*) or an async function, it returned ${describeYielded(generator)}`));
         return null;
       }
       return generator as Generator<unknown, unknown, unknown>;
@@ -141,14 +154,7 @@ export class GeneratorDriver {
   }
 
   private complete(value: unknown): void {
-    let output: string | undefined;
-    try {
-      output = JSON.stringify(value ?? null);
-    } catch (error) {
-      return this.fail(applicationError('OrchestrationFailed', `orchestration output is not JSON-serialisable: ${describeThrown(error)}`));
-    }
-    // JSON.stringify returns undefined for functions and symbols.
-    this.result = { kind: 'returned', output: output ?? 'null' };
+    this.result = returnedResult(value);
   }
 
   private fail(details: ErrorDetails): void {

@@ -1,6 +1,7 @@
 /** The pure orchestration core: public context, descriptors, value codec and the turn engine. */
 export { OrchestrationContext } from './orchestration-context';
-export type { OrchestrationContextHost, OrchestrationContextInfo } from './orchestration-context';
+export type { OrchestrationContextHost, OrchestrationContextInfo, TaskStarter } from './orchestration-context';
+export type { AsyncOrchestrationContext, Durable, DurableActivity } from './async-context';
 export type {
   ActivityTask,
   ActivityWithRetryTask,

@@ -1,8 +1,10 @@
 /**
- * The `ctx` object handed to orchestration generators (runtime-and-api.md section 4.6).
- * Scheduling methods only build descriptors; the replay engine executes them when they are
- * yielded. The synchronous methods (custom status, key-value store, traces) act on the live
- * state of the current turn through an {@link OrchestrationContextHost}.
+ * The `ctx` object handed to orchestrations (runtime-and-api.md section 4.6).
+ * For generators, scheduling methods only build descriptors; the replay engine executes them
+ * when they are yielded. For async functions, a {@link TaskStarter} starts each descriptor the
+ * moment it is created (its action is emitted at call time) and makes it awaitable. The
+ * synchronous methods (custom status, key-value store, traces) act on the live state of the
+ * current turn through an {@link OrchestrationContextHost}.
  */
 import { encodeValue } from './codec';
 import type {
@@ -49,6 +51,16 @@ export interface OrchestrationContextHost {
   /** Current keys with the time they were last written. */
   kvEntries(): Array<[string, { value: string; lastUpdatedAtMs: number }]>;
   trace(level: TraceLevel, message: string): void;
+  /** Throws (and logs) when the turn this context belongs to has ended; `method` names the call. */
+  assertOpen(method: string): void;
+}
+
+/**
+ * Starts descriptors as they are created (async orchestrations): emits their actions and
+ * returns the same descriptor, made awaitable. Internal: the replay engine supplies it.
+ */
+export interface TaskStarter {
+  start<D extends ScheduledTask>(descriptor: D): D;
 }
 
 /** A host for contexts built outside a turn: state lives in memory, traces go nowhere. */
@@ -80,6 +92,7 @@ class DetachedHost implements OrchestrationContextHost {
     return [...this.kv.entries()];
   }
   trace(): void {}
+  assertOpen(): void {}
 }
 
 function activityTask(name: string, input: string, sessionId: string | undefined): ActivityTask {
@@ -120,19 +133,28 @@ export class OrchestrationContext {
   /** Resolved semver of the running orchestration, e.g. `"1.0.0"`. */
   readonly orchestrationVersion: string | null;
   readonly #host: OrchestrationContextHost;
+  readonly #starter: TaskStarter | undefined;
 
   /**
    * @param ctxInfo identity of the execution.
    * @param host live turn state; internal (the replay engine passes it). Without it the
    *   synchronous methods work on a private in-memory state.
+   * @param starter internal: present for async orchestrations, whose tasks start when created.
    */
-  constructor(ctxInfo: OrchestrationContextInfo, host?: OrchestrationContextHost) {
+  constructor(ctxInfo: OrchestrationContextInfo, host?: OrchestrationContextHost, starter?: TaskStarter) {
     this.instanceId = ctxInfo.instanceId;
     this.executionId = ctxInfo.executionId;
     this.orchestrationName = ctxInfo.orchestrationName;
     this.orchestrationVersion = ctxInfo.orchestrationVersion;
     this.#host = host ?? new DetachedHost();
+    this.#starter = starter;
     Object.freeze(this);
+  }
+
+  /** Checks the turn is still open, then starts the descriptor when the orchestration is async. */
+  #task<D extends ScheduledTask>(method: string, descriptor: D): D {
+    this.#host.assertOpen(method);
+    return this.#starter === undefined ? descriptor : this.#starter.start(descriptor);
   }
 
   /** True while the code re-runs over persisted history (traces are suppressed then). */
@@ -148,17 +170,17 @@ export class OrchestrationContext {
    * @param options.sessionId pins the activity to a worker session.
    */
   scheduleActivity<T = unknown>(name: string, input?: unknown, options?: { sessionId?: string }): ActivityTask & { readonly __result?: T } {
-    return activityTask(name, encodeValue(input), options?.sessionId);
+    return this.#task('scheduleActivity', activityTask(name, encodeValue(input), options?.sessionId));
   }
 
   /** Schedules an activity on a session (all activities of a session run on one worker). */
   scheduleActivityOnSession<T = unknown>(name: string, input: unknown, sessionId: string): ActivityTask & { readonly __result?: T } {
-    return activityTask(name, encodeValue(input), sessionId);
+    return this.#task('scheduleActivityOnSession', activityTask(name, encodeValue(input), sessionId));
   }
 
   /** Schedules an activity with retries, per-attempt timeout and backoff (durable timers). */
   scheduleActivityWithRetry<T = unknown>(name: string, input: unknown, retry: RetryPolicy): ActivityWithRetryTask & { readonly __result?: T } {
-    return { type: 'activityWithRetry', name, input: encodeValue(input), retry: retryFields(retry) };
+    return this.#task('scheduleActivityWithRetry', { type: 'activityWithRetry', name, input: encodeValue(input), retry: retryFields(retry) });
   }
 
   /** {@link scheduleActivityWithRetry} with every attempt on the given session. */
@@ -168,7 +190,7 @@ export class OrchestrationContext {
     retry: RetryPolicy,
     sessionId: string,
   ): ActivityWithRetryTask & { readonly __result?: T } {
-    return { type: 'activityWithRetry', name, input: encodeValue(input), retry: retryFields(retry), sessionId };
+    return this.#task('scheduleActivityWithRetryOnSession', { type: 'activityWithRetry', name, input: encodeValue(input), retry: retryFields(retry), sessionId });
   }
 
   /** Typed variant of {@link scheduleActivity}: a string result is JSON-parsed once more. */
@@ -200,12 +222,12 @@ export class OrchestrationContext {
 
   /** A durable timer of `delayMs` whole milliseconds; yields `null` when it fires. */
   scheduleTimer(delayMs: number): TimerTask {
-    return { type: 'timer', delayMs };
+    return this.#task('scheduleTimer', { type: 'timer', delayMs });
   }
 
   /** Waits for the next external event of that name raised after this wait is recorded. */
   waitForEvent<T = unknown>(name: string): WaitEventTask & { readonly __result?: T } {
-    return { type: 'waitEvent', name };
+    return this.#task('waitForEvent', { type: 'waitEvent', name });
   }
 
   /** Same as {@link waitForEvent} (no extra parse, like the reference). */
@@ -215,7 +237,7 @@ export class OrchestrationContext {
 
   /** Takes the next message of a persistent FIFO queue (messages survive continue-as-new). */
   dequeueEvent<T = unknown>(queueName: string): DequeueEventTask & { readonly __result?: T } {
-    return { type: 'dequeueEvent', queueName };
+    return this.#task('dequeueEvent', { type: 'dequeueEvent', queueName });
   }
 
   /** Same as {@link dequeueEvent} (no extra parse, like the reference). */
@@ -227,12 +249,12 @@ export class OrchestrationContext {
 
   /** Runs a child orchestration (id `<parent>::sub::<eventId>`); yields its output or throws its error. */
   scheduleSubOrchestration<T = unknown>(name: string, input?: unknown): SubOrchestrationTask & { readonly __result?: T } {
-    return { type: 'subOrchestration', name, input: encodeValue(input) };
+    return this.#task('scheduleSubOrchestration', { type: 'subOrchestration', name, input: encodeValue(input) });
   }
 
   /** Runs a child orchestration with an explicit instance id. */
   scheduleSubOrchestrationWithId<T = unknown>(name: string, instanceId: string, input?: unknown): SubOrchestrationWithIdTask & { readonly __result?: T } {
-    return { type: 'subOrchestrationWithId', name, instanceId, input: encodeValue(input) };
+    return this.#task('scheduleSubOrchestrationWithId', { type: 'subOrchestrationWithId', name, instanceId, input: encodeValue(input) });
   }
 
   /** Runs a child orchestration pinned to a version (falsy ⇒ latest). */
@@ -241,7 +263,7 @@ export class OrchestrationContext {
     version: string | null | undefined,
     input?: unknown,
   ): SubOrchestrationVersionedTask & { readonly __result?: T } {
-    return { type: 'subOrchestrationVersioned', name, version: version || null, input: encodeValue(input) };
+    return this.#task('scheduleSubOrchestrationVersioned', { type: 'subOrchestrationVersioned', name, version: version || null, input: encodeValue(input) });
   }
 
   /** Runs a child orchestration pinned to a version, with an explicit instance id. */
@@ -251,7 +273,7 @@ export class OrchestrationContext {
     instanceId: string,
     input?: unknown,
   ): SubOrchestrationVersionedWithIdTask & { readonly __result?: T } {
-    return { type: 'subOrchestrationVersionedWithId', name, version: version || null, instanceId, input: encodeValue(input) };
+    return this.#task('scheduleSubOrchestrationVersionedWithId', { type: 'subOrchestrationVersionedWithId', name, version: version || null, instanceId, input: encodeValue(input) });
   }
 
   /** Typed variant of {@link scheduleSubOrchestration}. */
@@ -266,12 +288,12 @@ export class OrchestrationContext {
 
   /** Starts another orchestration without waiting for it (not part of the instance tree); yields `null`. */
   startOrchestration(name: string, instanceId: string, input?: unknown): StartOrchestrationTask {
-    return { type: 'orchestration', name, instanceId, input: encodeValue(input) };
+    return this.#task('startOrchestration', { type: 'orchestration', name, instanceId, input: encodeValue(input) });
   }
 
   /** {@link startOrchestration} pinned to a version (falsy ⇒ latest). */
   startOrchestrationVersioned(name: string, version: string | null | undefined, instanceId: string, input?: unknown): StartOrchestrationVersionedTask {
-    return { type: 'orchestrationVersioned', name, version: version || null, instanceId, input: encodeValue(input) };
+    return this.#task('startOrchestrationVersioned', { type: 'orchestrationVersioned', name, version: version || null, instanceId, input: encodeValue(input) });
   }
 
   /** Alias of {@link startOrchestration}. */
@@ -288,29 +310,29 @@ export class OrchestrationContext {
 
   /** A deterministic GUID (recorded in history); yields a 36-character string. */
   newGuid(): NewGuidTask {
-    return { type: 'newGuid' };
+    return this.#task('newGuid', { type: 'newGuid' });
   }
 
   /** The current time in epoch ms, recorded in history; yields a number. */
   utcNow(): UtcNowTask {
-    return { type: 'utcNow' };
+    return this.#task('utcNow', { type: 'utcNow' });
   }
 
   /** Reads another instance's key-value entry (recorded in history); yields a string or `null`. */
   getValueFromInstance(instanceId: string, key: string): GetValueFromInstanceTask {
-    return { type: 'getValueFromInstance', instanceId, key: String(key) };
+    return this.#task('getValueFromInstance', { type: 'getValueFromInstance', instanceId, key: String(key) });
   }
 
   // --- continue-as-new -----------------------------------------------------------------------
 
   /** Ends this execution and starts a fresh one (latest version) with `input`; never resumes. */
   continueAsNew(input?: unknown): ContinueAsNewTask {
-    return { type: 'continueAsNew', input: encodeValue(input) };
+    return this.#task('continueAsNew', { type: 'continueAsNew', input: encodeValue(input) });
   }
 
   /** {@link continueAsNew} targeting an exact version (falsy ⇒ latest). */
   continueAsNewVersioned(input: unknown, version: string | null | undefined): ContinueAsNewVersionedTask {
-    return { type: 'continueAsNewVersioned', input: encodeValue(input), version: version || null };
+    return this.#task('continueAsNewVersioned', { type: 'continueAsNewVersioned', input: encodeValue(input), version: version || null });
   }
 
   /** Alias of {@link continueAsNew}. */
@@ -322,7 +344,7 @@ export class OrchestrationContext {
 
   /** Waits for all tasks; yields `[{ok: v} | {err: e}, ...]` in task order (never throws for members). */
   all(tasks: ScheduledTask[]): JoinTask {
-    return { type: 'join', tasks };
+    return this.#task('all', { type: 'join', tasks });
   }
 
   /** {@link all} with each `ok`/`err` string JSON-parsed once more. */
@@ -332,7 +354,7 @@ export class OrchestrationContext {
 
   /** Races exactly two tasks (the first is favoured on ties); yields `{index, value}`; the loser is cancelled. */
   race(...tasks: ScheduledTask[]): SelectTask {
-    return { type: 'select', tasks };
+    return this.#task('race', { type: 'select', tasks });
   }
 
   /** {@link race} with a string `value` JSON-parsed once more. */
@@ -344,16 +366,19 @@ export class OrchestrationContext {
 
   /** Sets the instance's custom status (coerced with `String`). */
   setCustomStatus(status: string): void {
+    this.#host.assertOpen('setCustomStatus');
     this.#host.setCustomStatus(String(status));
   }
 
   /** Clears the custom status. */
   resetCustomStatus(): void {
+    this.#host.assertOpen('resetCustomStatus');
     this.#host.setCustomStatus(null);
   }
 
   /** The current custom status, including values carried over continue-as-new. */
   getCustomStatus(): string | null {
+    this.#host.assertOpen('getCustomStatus');
     return this.#host.getCustomStatus();
   }
 
@@ -361,26 +386,31 @@ export class OrchestrationContext {
 
   /** Stores `String(value)` under `key` in this instance's key-value store. */
   setValue(key: string, value: string): void {
+    this.#host.assertOpen('setValue');
     this.#host.setValue(String(key), String(value));
   }
 
   /** The stored value of `key`, or `null`. */
   getValue(key: string): string | null {
+    this.#host.assertOpen('getValue');
     return this.#host.getValue(String(key));
   }
 
   /** Removes `key`. */
   clearValue(key: string): void {
+    this.#host.assertOpen('clearValue');
     this.#host.clearValue(String(key));
   }
 
   /** Removes every key. */
   clearAllValues(): void {
+    this.#host.assertOpen('clearAllValues');
     this.#host.clearAllValues();
   }
 
   /** Every key and value as an object. */
   getKvAllValues(): Record<string, string> {
+    this.#host.assertOpen('getKvAllValues');
     const all: Record<string, string> = {};
     for (const [key, entry] of this.#host.kvEntries()) all[key] = entry.value;
     return all;
@@ -388,16 +418,19 @@ export class OrchestrationContext {
 
   /** Every key. */
   getKvAllKeys(): string[] {
+    this.#host.assertOpen('getKvAllKeys');
     return this.#host.kvEntries().map(([key]) => key);
   }
 
   /** Number of keys. */
   getKvLength(): number {
+    this.#host.assertOpen('getKvLength');
     return this.#host.kvEntries().length;
   }
 
   /** Clears every key last written before `cutoffMs` (epoch ms); returns how many were cleared. */
   pruneKvValuesUpdatedBefore(cutoffMs: number): number {
+    this.#host.assertOpen('pruneKvValuesUpdatedBefore');
     const cutoff = Math.max(0, Math.trunc(Number(cutoffMs) || 0));
     let cleared = 0;
     for (const [key, entry] of this.#host.kvEntries()) {
@@ -413,21 +446,25 @@ export class OrchestrationContext {
 
   /** Logs at info level (suppressed while replaying). */
   traceInfo(message: unknown): void {
+    this.#host.assertOpen('traceInfo');
     this.#host.trace('info', String(message));
   }
 
   /** Logs at warn level (suppressed while replaying). */
   traceWarn(message: unknown): void {
+    this.#host.assertOpen('traceWarn');
     this.#host.trace('warn', String(message));
   }
 
   /** Logs at error level (suppressed while replaying). */
   traceError(message: unknown): void {
+    this.#host.assertOpen('traceError');
     this.#host.trace('error', String(message));
   }
 
   /** Logs at debug level (suppressed while replaying). */
   traceDebug(message: unknown): void {
+    this.#host.assertOpen('traceDebug');
     this.#host.trace('debug', String(message));
   }
 }

@@ -2,9 +2,14 @@
  * Stage B of a turn (runtime-and-api.md section 1.5): re-runs the orchestration from the start
  * over the working history, binds emitted actions to recorded events by position, converts new
  * actions to new events, and decides how the turn ends. Pure: no I/O, time comes in as `nowMs`.
+ *
+ * The replay loop is written once, as a generator that yields wherever the code must be polled:
+ * generators are polled synchronously, async functions are awaited (async-driver.ts), so both
+ * kinds see the same deliveries at the same history positions.
  */
 import { actionMatchesEvent, describeAction, describeEvent, isActionEvent, newEventData, type EmittedAction } from './actions';
 import { displayMessage, nondeterminismError } from './error-details';
+import { AsyncDriver, isAsyncFunction } from './async-driver';
 import { GeneratorDriver } from './generator-driver';
 import { OrchestrationContext } from './orchestration-context';
 import { ReplayState, type DroppableKind } from './replay-state';
@@ -43,6 +48,8 @@ export interface ReplayInput {
   initialCustomStatus: string | null;
   nowMs: number;
   trace: (level: TraceLevel, message: string) => void;
+  /** Async orchestrations: fail on non-durable resources (timers, I/O) created by the code. */
+  asyncGuards: boolean;
 }
 
 export interface ReplayOutput {
@@ -86,9 +93,12 @@ const BREADCRUMB_LABEL: Partial<Record<HistoryEventKind, string>> = {
   QueueSubscriptionCancelled: 'queue subscription',
 };
 
+/** A point in the replay loop where the code must be polled. */
+type PollDue = 'poll';
+
 class Replay {
   private readonly state: ReplayState;
-  private readonly driver: GeneratorDriver;
+  private readonly driver: GeneratorDriver | AsyncDriver;
   /** Open schedules: event id → schedule kind. */
   private readonly open = new Map<number, HistoryEventKind>();
   private readonly newEvents: NewEvent[] = [];
@@ -102,26 +112,57 @@ class Replay {
       initialCustomStatus: input.initialCustomStatus,
       trace: input.trace,
     });
-    const ctx = new OrchestrationContext(
-      {
-        instanceId: input.instanceId,
-        executionId: input.executionId,
-        orchestrationName: input.orchestrationName,
-        orchestrationVersion: input.orchestrationVersion,
-      },
-      this.state,
-    );
-    this.driver = new GeneratorDriver(input.handler, ctx, input.input, new TaskBuilder(this.state));
+    const info = {
+      instanceId: input.instanceId,
+      executionId: input.executionId,
+      orchestrationName: input.orchestrationName,
+      orchestrationVersion: input.orchestrationVersion,
+    };
+    this.driver = isAsyncFunction(input.handler)
+      ? new AsyncDriver(input.handler, info, this.state, input.input, { guarded: input.asyncGuards })
+      : new GeneratorDriver(input.handler, new OrchestrationContext(info, this.state), input.input, new TaskBuilder(this.state));
     this.nextEventId = input.history.reduce((max, event) => Math.max(max, event.eventId), 0) + 1;
   }
 
-  run(): ReplayOutput {
+  run(): ReplayOutput | Promise<ReplayOutput> {
+    if (this.driver instanceof AsyncDriver) return this.runAsync(this.driver);
+    const driver = this.driver;
     try {
-      return this.replay();
+      const steps = this.replay();
+      let step = steps.next();
+      while (!step.done) {
+        driver.poll();
+        step = steps.next();
+      }
+      return step.value;
     } catch (error) {
-      if (!(error instanceof NondeterminismError)) throw error;
-      return this.abort(nondeterminismError(error.message));
+      return this.caught(error);
+    } finally {
+      this.state.seal();
     }
+  }
+
+  private async runAsync(driver: AsyncDriver): Promise<ReplayOutput> {
+    driver.enter();
+    try {
+      const steps = this.replay();
+      let step = steps.next();
+      while (!step.done) {
+        await driver.poll();
+        step = steps.next();
+      }
+      return step.value;
+    } catch (error) {
+      return this.caught(error);
+    } finally {
+      this.state.seal();
+      driver.leave();
+    }
+  }
+
+  private caught(error: unknown): ReplayOutput {
+    if (!(error instanceof NondeterminismError)) throw error;
+    return this.abort(nondeterminismError(error.message));
   }
 
   private abort(details: ErrorDetails): ReplayOutput {
@@ -136,7 +177,7 @@ class Replay {
     };
   }
 
-  private replay(): ReplayOutput {
+  private *replay(): Generator<PollDue, ReplayOutput, void> {
     const history = this.input.history;
     if (history.length === 0 || history[0]!.kind !== 'OrchestrationStarted') {
       throw new NondeterminismError('corrupted history: the first event is not OrchestrationStarted');
@@ -146,14 +187,14 @@ class Replay {
     for (let i = 0; i < history.length; i++) {
       if (i >= this.input.persistedLen) this.state.replaying = false;
       if (mustPoll) {
-        this.driver.poll();
+        yield 'poll';
         mustPoll = false;
         if (this.driver.result) break;
       }
       mustPoll = this.apply(history[i]!, i);
     }
     this.state.replaying = false;
-    if (mustPoll) this.driver.poll();
+    if (mustPoll) yield 'poll';
 
     let converted = this.convertPending();
     let rounds = 0;
@@ -166,7 +207,7 @@ class Replay {
           retryable: false,
         });
       }
-      this.driver.poll();
+      yield 'poll';
       converted = this.convertPending();
     }
     return this.finalize();
@@ -269,7 +310,7 @@ class Replay {
       decision = { kind: 'continueAsNew', ...this.state.continueAsNew };
     } else {
       droppedThisTurn.push(...this.reconcileDroppedFutures());
-      const result = this.driver.result;
+      const result = this.driver.result ?? (this.driver instanceof AsyncDriver ? this.driver.stuckResult() : null);
       if (!result) decision = { kind: 'continue' };
       else if (result.kind === 'returned') decision = { kind: 'completed', output: result.output };
       else decision = { kind: 'failed', details: result.details };
@@ -345,7 +386,7 @@ class Replay {
   }
 }
 
-/** Runs Stage B for one turn. */
-export function replayOrchestration(input: ReplayInput): ReplayOutput {
+/** Runs Stage B for one turn: synchronously for generators, as a promise for async functions. */
+export function replayOrchestration(input: ReplayInput): ReplayOutput | Promise<ReplayOutput> {
   return new Replay(input).run();
 }

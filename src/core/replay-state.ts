@@ -61,6 +61,7 @@ export class ReplayState implements OrchestrationContextHost {
   customStatus: string | null;
   readonly kv = new Map<string, KvEntry>();
 
+  private sealed = false;
   private nextToken = 1;
   private emittedCount = 0;
   private readonly externalByName = new Map<string, ExternalSubscription[]>();
@@ -81,6 +82,19 @@ export class ReplayState implements OrchestrationContextHost {
     this.emittedCount++;
     this.pending.push({ token, action });
     return token;
+  }
+
+  /**
+   * Sets the tag of an activity action that is not bound yet. Async orchestrations emit an
+   * activity when `scheduleActivity` is called, so `withTag` right after it has to reach the
+   * already-emitted action.
+   */
+  retag(token: number, tag: string): void {
+    const emitted = this.pending.find((p) => p.token === token);
+    if (emitted === undefined || emitted.action.kind !== 'activity') {
+      throw new Error('withTag must be called on the task scheduleActivity returned, before anything is awaited');
+    }
+    emitted.action.tag = tag;
   }
 
   bind(token: number, eventId: number): void {
@@ -222,6 +236,29 @@ export class ReplayState implements OrchestrationContextHost {
 
   trace(level: TraceLevel, message: string): void {
     if (!this.replaying) this.options.trace(level, message);
+  }
+
+  /** Logs even while replaying: for engine diagnostics about the code, not the code's own traces. */
+  log(level: TraceLevel, message: string): void {
+    this.options.trace(level, message);
+  }
+
+  /** Ends the turn for the context: any later `ctx` call throws and is logged. */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  isSealed(): boolean {
+    return this.sealed;
+  }
+
+  assertOpen(method: string): void {
+    if (!this.sealed) return;
+    // Async code can outlive its turn (a continuation of a non-durable await); what it asks
+    // for would belong to no turn, so it fails loudly instead of being dropped silently.
+    const message = `ctx.${method}() called after the orchestration turn ended; orchestration code may only run while its turn drives it (did it await something that is not a ctx task?)`;
+    this.log('error', message);
+    throw new Error(message);
   }
 
   /**

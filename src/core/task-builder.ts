@@ -57,11 +57,33 @@ function validDelay(delayMs: unknown, what: string): number {
   return delayMs;
 }
 
+/** Descriptors that only run when yielded or awaited directly, never inside `all`/`race`. */
+const TOP_LEVEL_ONLY: ReadonlySet<ScheduledTask['type']> = new Set([
+  'orchestration',
+  'orchestrationVersioned',
+  'newGuid',
+  'utcNow',
+  'continueAsNew',
+  'continueAsNewVersioned',
+]);
+
 export class TaskBuilder {
-  constructor(private readonly state: ReplayState) {}
+  /**
+   * @param started finds the task of a descriptor that is already running (async
+   *   orchestrations start tasks when they are created, so `all`/`race` reuse them).
+   */
+  constructor(
+    private readonly state: ReplayState,
+    private readonly started: (task: ScheduledTask) => Task | undefined = () => undefined,
+  ) {}
 
   /** Builds the task for a yielded descriptor (validated by the caller with isScheduledTask). */
   build(task: ScheduledTask, placement: Placement = 'top'): Task {
+    if (placement !== 'top' && TOP_LEVEL_ONLY.has(task.type)) return this.unsupported(placement);
+    return this.started(task) ?? this.create(task);
+  }
+
+  private create(task: ScheduledTask): Task {
     switch (task.type) {
       case 'activity':
         return this.activity(requireString(task, 'name'), requireString(task, 'input'), optionalString(task, 'sessionId'), optionalString(task, 'tag'), decodeJson);
@@ -92,7 +114,6 @@ export class TaskBuilder {
       }
       case 'orchestration':
       case 'orchestrationVersioned':
-        if (placement !== 'top') return this.unsupported(placement);
         this.state.emit({
           kind: 'detached',
           name: requireString(task, 'name'),
@@ -102,14 +123,11 @@ export class TaskBuilder {
         });
         return new SettledTask({ ok: true, value: null });
       case 'newGuid':
-        if (placement !== 'top') return this.unsupported(placement);
         return this.activity(SYSCALL_NEW_GUID, '', null, null, decodeRaw);
       case 'utcNow':
-        if (placement !== 'top') return this.unsupported(placement);
         return this.activity(SYSCALL_UTC_NOW_MS, '', null, null, decodeUtcNow);
       case 'continueAsNew':
       case 'continueAsNewVersioned':
-        if (placement !== 'top') return this.unsupported(placement);
         this.state.continueAsNew ??= { input: requireString(task, 'input'), version: optionalString(task, 'version') };
         return new NeverTask();
       case 'join':

@@ -8,9 +8,12 @@
 import type { KvEntry, OrchestrationTurnAck } from './turn-types';
 import type { ErrorDetails, HistoryEvent, OrchestratorWorkItem } from './types';
 
-/** An orchestration function as registered by users: a sync generator `function*(ctx, input)`. */
+/**
+ * An orchestration function as registered by users: a sync generator `function*(ctx, input)`
+ * or an `async function (ctx, input)`.
+ */
 // The yielded and returned values are arbitrary user values; `unknown` keeps them honest.
-export type OrchestrationFunction<Ctx = unknown> = (ctx: Ctx, input: any) => Generator<unknown, unknown, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type OrchestrationFunction<Ctx = unknown> = (ctx: Ctx, input: any) => Generator<unknown, unknown, any> | Promise<unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A handler found in the registry for (name, requested version). */
 export interface ResolvedHandler {
@@ -44,6 +47,12 @@ export interface TurnRequest {
   nowMs: number;
   resolveHandler: HandlerResolver;
   trace: TraceSink;
+  /**
+   * Async orchestrations only: fail an orchestration that creates a non-durable resource (a
+   * timer, file or network I/O) with a message naming it. Off by default (it installs an
+   * async_hooks hook while async turns run).
+   */
+  asyncGuards?: boolean;
 }
 
 /** How the turn ended, for metrics and logs. */
@@ -62,7 +71,8 @@ export type TurnResult =
 
 /** The operations the runtime needs from the engine. */
 export interface TurnEngine {
-  runTurn(request: TurnRequest): TurnResult;
+  /** Synchronous for generator orchestrations; a promise for async ones (their code must be awaited). */
+  runTurn(request: TurnRequest): TurnResult | Promise<TurnResult>;
   /**
    * The ack that fails an instance whose batch exceeded its delivery attempts: synthesises
    * OrchestrationStarted if the history is empty, records OrchestrationFailed{poison} and

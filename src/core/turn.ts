@@ -221,7 +221,7 @@ function discarded(request: TurnRequest): TurnResult {
   return { kind: 'ack', ack: effects.ack(baseMetadata(started, name, version)), outcome: { kind: 'discarded' } };
 }
 
-function runTurn(request: TurnRequest): TurnResult {
+function runTurn(request: TurnRequest): TurnResult | Promise<TurnResult> {
   const startItem = request.messages.find(isStartItem);
   const terminal = request.history.find(isTerminalEvent);
   const restarts = terminal?.kind === 'OrchestrationContinuedAsNew' && startItem?.type === 'ContinueAsNew';
@@ -271,7 +271,7 @@ function runTurn(request: TurnRequest): TurnResult {
   staged.events.forEach((event) => effects.appendNew(event));
   if (staged.abort) return failExecution(effects, started, name, resolved.version, staged.abort);
 
-  const replay = replayOrchestration({
+  const replayed = replayOrchestration({
     instanceId: request.instanceId,
     executionId,
     orchestrationName: name,
@@ -290,14 +290,32 @@ function runTurn(request: TurnRequest): TurnResult {
         orchestration_name: name,
         orchestration_version: resolved.version,
       }),
+    asyncGuards: request.asyncGuards === true,
   });
-  if (replay.aborted && replay.decision.kind === 'failed') return failExecution(effects, started, name, resolved.version, replay.decision.details);
+  const context: ReplayedTurn = { request, effects, started, name, version: resolved.version, executionId };
+  // Generators replay synchronously; only async orchestrations pay for a promise.
+  return replayed instanceof Promise ? replayed.then((replay) => finishTurn(context, replay)) : finishTurn(context, replayed);
+}
+
+/** What a turn knows when its replay ends. */
+interface ReplayedTurn {
+  request: TurnRequest;
+  effects: TurnEffects;
+  started: Started | undefined;
+  name: string;
+  version: string;
+  executionId: number;
+}
+
+/** Applies the replay's decision: limits, new events, dispatch, terminal events. */
+function finishTurn({ request, effects, started, name, version, executionId }: ReplayedTurn, replay: ReplayOutput): TurnResult {
+  if (replay.aborted && replay.decision.kind === 'failed') return failExecution(effects, started, name, version, replay.decision.details);
   const limitViolation = checkTurnLimits(replay.newEvents, replay.kv);
-  if (limitViolation) return failExecution(effects, started, name, resolved.version, applicationError('OrchestrationFailed', limitViolation));
+  if (limitViolation) return failExecution(effects, started, name, version, applicationError('OrchestrationFailed', limitViolation));
 
   const historyBeforeReplay = effects.working;
   replay.newEvents.forEach((event) => effects.appendNew(event));
-  const metadata = baseMetadata(started, name, resolved.version);
+  const metadata = baseMetadata(started, name, version);
   const decision = replay.decision;
   switch (decision.kind) {
     case 'continue':
@@ -318,7 +336,7 @@ function runTurn(request: TurnRequest): TurnResult {
           outcome: { kind: 'completed', output: decision.output },
         };
       }
-      return failExecution(effects, started, name, resolved.version, decision.details);
+      return failExecution(effects, started, name, version, decision.details);
     }
     case 'cancelled': {
       const details = cancelledError(decision.reason);
@@ -326,7 +344,7 @@ function runTurn(request: TurnRequest): TurnResult {
       for (const child of outstandingChildren(historyBeforeReplay, request.instanceId)) {
         effects.orchestratorItems.push({ type: 'CancelInstance', instance: child, reason: 'parent canceled' });
       }
-      return failExecution(effects, started, name, resolved.version, details);
+      return failExecution(effects, started, name, version, details);
     }
     case 'continueAsNew': {
       const carryForwardEvents = replay.unconsumedQueueMessages.slice(0, MAX_CARRY_FORWARD_MESSAGES);
@@ -334,7 +352,7 @@ function runTurn(request: TurnRequest): TurnResult {
         request.trace(
           'warn',
           `continue-as-new carries at most ${MAX_CARRY_FORWARD_MESSAGES} queue messages; dropped ${replay.unconsumedQueueMessages.length - MAX_CARRY_FORWARD_MESSAGES}`,
-          { instance_id: request.instanceId, execution_id: executionId, orchestration_name: name, orchestration_version: resolved.version },
+          { instance_id: request.instanceId, execution_id: executionId, orchestration_name: name, orchestration_version: version },
         );
       }
       effects.append({ kind: 'OrchestrationContinuedAsNew', input: decision.input });

@@ -88,7 +88,8 @@ async function main(): Promise<void> {
   process.stdout.write(`Durox order demo: ${options.orders} orders on ${where} (opened in ${openMs} ms)\n`);
 
   const world = new OrderDemoWorld();
-  const runtime = new Runtime(provider, { orchestrationConcurrency: 4, workerConcurrency: 8, logLevel: 'error' });
+  // Guard mode: an async orchestration that awaits anything but ctx tasks fails loudly.
+  const runtime = new Runtime(provider, { orchestrationConcurrency: 4, workerConcurrency: 8, logLevel: 'error', asyncOrchestrationGuards: true });
   registerOrderDemo(runtime, world);
   await runtime.start();
   const client = new Client(provider);

@@ -4,10 +4,11 @@
  * ProcessOrder: reserve every item in parallel (fan-out of activities), charge the payment with
  * retries (the simulated card network fails the first attempt of every order), wait a short
  * cooling-off timer, ask a manager for approval and wait for the `Approval` event the demo raises
- * through `Client.raiseEvent`, then ship through the ShipOrder sub-orchestration.
+ * through `Client.raiseEvent`, then ship through the ShipOrder sub-orchestration (an async function).
  */
 import { EventEmitter } from 'node:events';
 import type { ActivityContext } from '../runtime/activity-context';
+import type { AsyncOrchestrationContext } from '../core/async-context';
 import type { ScheduledTask } from '../core/descriptors';
 import type { OrchestrationContext } from '../core/orchestration-context';
 import type { Runtime } from '../runtime/runtime';
@@ -91,12 +92,10 @@ function* processOrder(ctx: OrchestrationContext, order: Order): Generator<Sched
   };
 }
 
-function* shipOrder(
-  ctx: OrchestrationContext,
-  shipment: { orderId: string; itemCount: number },
-): Generator<ScheduledTask, { trackingNumber: string }, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  yield ctx.scheduleActivity('PackParcel', shipment);
-  const trackingNumber: string = yield ctx.scheduleActivity('BookCarrier', { orderId: shipment.orderId });
+/** The shipping child, written as an async function: it runs beside the generator parent. */
+async function shipOrder(ctx: AsyncOrchestrationContext, shipment: { orderId: string; itemCount: number }): Promise<{ trackingNumber: string }> {
+  await ctx.scheduleActivity('PackParcel', shipment);
+  const trackingNumber = await ctx.scheduleActivity<string>('BookCarrier', { orderId: shipment.orderId });
   return { trackingNumber };
 }
 

@@ -67,6 +67,7 @@ export function decodeWorkLease(row: unknown, operation: string): WorkItemLease 
     attemptCount: numberField(record, 'attemptCount'),
     orchestrationName: String(record.orchestrationName),
     orchestrationVersion: String(record.orchestrationVersion),
+    ...(record.sessionTakenOver === true ? { sessionTakenOver: true } : {}),
   };
 }
 

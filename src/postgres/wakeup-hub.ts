@@ -4,6 +4,7 @@
  * {@link WakeupEvent}s. Payloads are written by src/store/sql/procedures/notifications.sql.
  */
 import type { WakeupEvent, WakeupSubscription } from '../provider/contract';
+import { DueTimes } from '../provider/due-times';
 import type { NotificationEvent, Row, SqlExecutor } from './sql-executor';
 
 type Listener = (event: WakeupEvent) => void;
@@ -22,6 +23,11 @@ function delay(value: unknown): number | null {
   return Number.isFinite(n) ? Math.max(0, n) : null;
 }
 
+function delays(value: unknown): number[] {
+  if (!Array.isArray(value)) return [];
+  return value.map(delay).filter((d): d is number => d !== null);
+}
+
 /** Decodes one payload of our channel; unknown payloads yield null (ignored). */
 export function decodeWakeupPayload(payload: string): WakeupEvent | null {
   if (payload.startsWith('s:')) return { kind: 'status', instanceId: payload.slice(2) };
@@ -36,9 +42,9 @@ function liveEvent(rows: Row[]): WakeupEvent & { kind: 'live' } {
   return {
     kind: 'live',
     orchestratorReady: count(state.orchestratorReady),
-    orchestratorDueInMs: delay(state.orchestratorDueInMs),
+    orchestratorDueInMs: delays(state.orchestratorDueInMs),
     workerReady: count(state.workerReady),
-    workerDueInMs: delay(state.workerDueInMs),
+    workerDueInMs: delays(state.workerDueInMs),
   };
 }
 
@@ -50,6 +56,8 @@ export class WakeupHub {
   private closed = false;
   /** True while the LISTEN connection is up. */
   live = false;
+  /** Delayed items announced on this connection, replayed to subscribers that join while live. */
+  private readonly dueTimes = { orchestrator: new DueTimes(), worker: new DueTimes() };
 
   /** @param setupText the `listen_for_wakeups()` procedure call of the provider's schema. */
   constructor(
@@ -63,6 +71,9 @@ export class WakeupHub {
     this.listeners.add(listener);
     clearTimeout(this.linger);
     if (this.stop === null) this.stop = this.executor.subscribe(this.setupText, (event) => this.onEvent(event));
+    // Joining a connection that is live already: no `connected` comes for this subscriber, so
+    // tell it now what the connection knows is waiting (it drains what is visible itself).
+    else if (this.live) queueMicrotask(() => this.replayTo(listener));
     return {
       get live() {
         return hub.live && hub.listeners.has(listener);
@@ -92,6 +103,17 @@ export class WakeupHub {
     if (stop !== null) await stop();
   }
 
+  private replayTo(listener: Listener): void {
+    if (!this.live || !this.listeners.has(listener)) return;
+    listener({
+      kind: 'live',
+      orchestratorReady: 0,
+      orchestratorDueInMs: this.dueTimes.orchestrator.pending(),
+      workerReady: 0,
+      workerDueInMs: this.dueTimes.worker.pending(),
+    });
+  }
+
   private onEvent(event: NotificationEvent): void {
     let decoded: WakeupEvent | null;
     if (event.type === 'connected') {
@@ -100,6 +122,10 @@ export class WakeupHub {
       const state = (typeof raw === 'string' ? JSON.parse(raw) : raw ?? {}) as Record<string, unknown>;
       this.channel = typeof state.channel === 'string' ? state.channel : null;
       this.live = true;
+      for (const queue of ['orchestrator', 'worker'] as const) {
+        this.dueTimes[queue].clear();
+        for (const dueInMs of queue === 'orchestrator' ? live.orchestratorDueInMs : live.workerDueInMs) this.dueTimes[queue].add(dueInMs);
+      }
       decoded = live;
     } else if (event.type === 'disconnected') {
       if (!this.live && this.channel !== null) return;
@@ -108,6 +134,7 @@ export class WakeupHub {
     } else {
       if (event.channel !== this.channel) return;
       decoded = decodeWakeupPayload(event.payload);
+      if (decoded?.kind === 'queue' && decoded.dueInMs !== null) this.dueTimes[decoded.queue].add(decoded.dueInMs);
     }
     if (decoded === null) return;
     for (const listener of [...this.listeners]) listener(decoded);

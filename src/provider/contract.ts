@@ -145,6 +145,11 @@ export interface WorkItemLease {
   /** Name and version of the orchestration that scheduled it, or 'unknown'. */
   orchestrationName: string;
   orchestrationVersion: string;
+  /**
+   * True when the item's session was held by another owner whose session lock had lapsed: the
+   * item was blocked by a departed owner, which no notification can announce.
+   */
+  sessionTakenOver?: boolean;
 }
 
 /**
@@ -296,8 +301,11 @@ export interface ThroughputBucket {
  * Delays are relative (`dueInMs` from the store's clock), so skewed local clocks do not matter.
  */
 export type WakeupEvent =
-  /** The push channel is (again) connected; counts of what was already waiting. */
-  | { kind: 'live'; orchestratorReady: number; orchestratorDueInMs: number | null; workerReady: number; workerDueInMs: number | null }
+  /**
+   * The push channel is (again) connected: counts of what was already waiting, and when each
+   * waiting delayed item becomes visible (ms from now, soonest first, at most 1,000 per queue).
+   */
+  | { kind: 'live'; orchestratorReady: number; orchestratorDueInMs: number[]; workerReady: number; workerDueInMs: number[] }
   /** The push channel is down: fall back to polling until the next `live`. */
   | { kind: 'lost'; error: Error }
   /** `ready` items became visible now; the earliest delayed one becomes visible in `dueInMs`. */

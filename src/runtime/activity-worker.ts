@@ -213,7 +213,13 @@ export class ActivityWorkerPool implements ActivityTaker {
         }
         metrics.increment('workerDispatcherItemsFetched');
         if (reason === 'safety') {
-          recordSafetyFetchHit({ queue: 'worker', instanceId: lease.item.instance, activityName: lease.item.name, attemptCount: lease.attemptCount });
+          recordSafetyFetchHit({
+            queue: 'worker',
+            instanceId: lease.item.instance,
+            activityName: lease.item.name,
+            attemptCount: lease.attemptCount,
+            sessionTakenOver: lease.sessionTakenOver,
+          });
           metrics.increment('safetyFetchHits');
           reason = 'drain';
         }

@@ -11,7 +11,8 @@
  *
  * Cause: an item fetched for the first time (attempt 1) was never locked before, so nothing but
  * a wake-up could have announced it: `unannounced`. A redelivered item (attempt > 1) had a holder
- * whose lock ran out: `expired_lock`, the net doing its job.
+ * whose lock ran out, and an activity pinned to a session whose owner's session lock lapsed was
+ * blocked by that owner: `expired_lock`, the net doing its job.
  */
 import { log, RUNTIME_TARGET } from './logger';
 
@@ -26,6 +27,8 @@ export interface SafetyFetchHit {
   /** The activity's name for worker items. */
   activityName?: string;
   attemptCount: number;
+  /** The item's session was taken over from an owner whose session lock lapsed. */
+  sessionTakenOver?: boolean;
 }
 
 const totals: Record<SafetyFetchQueue, Record<SafetyFetchCause, number>> = {
@@ -35,7 +38,7 @@ const totals: Record<SafetyFetchQueue, Record<SafetyFetchCause, number>> = {
 
 /** Counts and logs one item that only the safety fetch found; returns its cause. */
 export function recordSafetyFetchHit(hit: Omit<SafetyFetchHit, 'cause'>): SafetyFetchCause {
-  const cause: SafetyFetchCause = hit.attemptCount > 1 ? 'expired_lock' : 'unannounced';
+  const cause: SafetyFetchCause = hit.attemptCount > 1 || hit.sessionTakenOver === true ? 'expired_lock' : 'unannounced';
   totals[hit.queue][cause] += 1;
   const message =
     cause === 'unannounced'

@@ -55,6 +55,13 @@ export interface RuntimeOptions {
   workerNodeId?: string;
   /** Which activity tags this runtime serves. Default `defaultOnly`. */
   workerTagFilter?: TagFilter;
+  /**
+   * Guard mode for `async` orchestrations: an orchestration that creates a timer, file or network
+   * I/O (anything it could await besides ctx tasks) fails at once with a message naming it and
+   * where it was created. Without it such an await is only caught when it leaves the function
+   * waiting on nothing durable. Costs an async_hooks hook while async turns run. Default false.
+   */
+  asyncOrchestrationGuards?: boolean;
 }
 
 /**
@@ -82,6 +89,7 @@ export interface ResolvedRuntimeOptions {
   sessionIdleTimeoutMs: number;
   workerNodeId: string | null;
   tagFilter: ProviderTagFilter;
+  asyncOrchestrationGuards: boolean;
   unregisteredBackoffBaseMs: number;
   unregisteredBackoffMaxMs: number;
 }
@@ -166,6 +174,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions | undefined): Reso
     sessionIdleTimeoutMs: positive(o.sessionIdleTimeoutMs, 300_000, 'sessionIdleTimeoutMs'),
     workerNodeId: typeof o.workerNodeId === 'string' && o.workerNodeId !== '' ? o.workerNodeId : null,
     tagFilter: toProviderTagFilter(o.workerTagFilter),
+    asyncOrchestrationGuards: o.asyncOrchestrationGuards === true,
     unregisteredBackoffBaseMs: positive(hooks.unregisteredBackoffBaseMs, 1000, '_testHooks.unregisteredBackoffBaseMs'),
     unregisteredBackoffMaxMs: positive(hooks.unregisteredBackoffMaxMs, 60_000, '_testHooks.unregisteredBackoffMaxMs'),
   };

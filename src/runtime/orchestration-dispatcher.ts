@@ -227,11 +227,14 @@ export class OrchestrationDispatcher implements TurnTaker {
     }
     let result;
     try {
-      result = engine.runTurn({
+      const turn = engine.runTurn({
         ...base,
         resolveHandler: (name, version) => orchestrations.resolve(name, version),
         trace: (level, message, fields) => log(level, ORCHESTRATION_TARGET, message, fields),
+        asyncGuards: options.asyncOrchestrationGuards,
       });
+      // Only async orchestrations return a promise; generator turns stay free of the extra hop.
+      result = turn instanceof Promise ? await turn : turn;
     } catch (error) {
       log('error', RUNTIME_TARGET, `turn crashed: ${messageOf(error)}`, { instance_id: item.instanceId });
       await this.abandon(item, FIXED.historyErrorBackoffMs, false);

@@ -18,6 +18,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Provider, WakeupEvent, WakeupSubscription } from '../provider/contract';
+import { DueTimes } from '../provider/due-times';
 import { notifyLocal } from './local-wakeups';
 import { log, RUNTIME_TARGET } from './logger';
 
@@ -308,6 +309,8 @@ export class PushWakeups {
   private readonly statusWatches = new Map<string, Set<StatusWatch>>();
   private wasLive = false;
   private outageLogged = false;
+  /** Delayed items announced so far: a pool that opens its gate later learns them too. */
+  private readonly dueTimes = { orchestrator: new DueTimes(), worker: new DueTimes() };
 
   constructor(private readonly provider: Provider) {}
 
@@ -330,6 +333,8 @@ export class PushWakeups {
       this.subscription.unsubscribe();
       this.subscription = null;
       this.wasLive = false;
+      this.dueTimes.orchestrator.clear();
+      this.dueTimes.worker.clear();
       for (const gate of this.keyedWorkerGates.values()) {
         gate.dispose();
         this.gates.worker.delete(gate);
@@ -353,6 +358,7 @@ export class PushWakeups {
       gate = new QueueGate<unknown>();
       this.keyedWorkerGates.set(text, gate);
       this.gates.worker.add(gate);
+      this.armKnownDueTimes('worker', gate);
     }
     return gate as QueueGate<T>;
   }
@@ -362,6 +368,7 @@ export class PushWakeups {
     const gate = new QueueGate<T>();
     const releaseUse = this.acquire();
     this.gates[queue].add(gate as QueueGate<unknown>);
+    this.armKnownDueTimes(queue, gate as QueueGate<unknown>);
     return {
       gate,
       release: () => {
@@ -391,10 +398,20 @@ export class PushWakeups {
     return watch;
   }
 
+  /** Records a delayed item and arms every gate of its queue. */
+  private due(queue: 'orchestrator' | 'worker', dueInMs: number): void {
+    this.dueTimes[queue].add(dueInMs);
+    for (const gate of this.gates[queue]) gate.due(dueInMs);
+  }
+
+  private armKnownDueTimes(queue: 'orchestrator' | 'worker', gate: QueueGate<unknown>): void {
+    for (const dueInMs of this.dueTimes[queue].pending()) gate.due(dueInMs);
+  }
+
   private onEvent(event: WakeupEvent): void {
     if (event.kind === 'queue') {
       this.grant(event.queue, event.ready);
-      if (event.dueInMs !== null) for (const gate of this.gates[event.queue]) gate.due(event.dueInMs);
+      if (event.dueInMs !== null) this.due(event.queue, event.dueInMs);
     } else if (event.kind === 'status') {
       for (const watch of [...(this.statusWatches.get(event.instanceId) ?? [])]) watch.fire();
     } else if (event.kind === 'live') {
@@ -403,8 +420,8 @@ export class PushWakeups {
       this.outageLogged = false;
       this.grant('orchestrator', event.orchestratorReady);
       this.grant('worker', event.workerReady);
-      if (event.orchestratorDueInMs !== null) for (const gate of this.gates.orchestrator) gate.due(event.orchestratorDueInMs);
-      if (event.workerDueInMs !== null) for (const gate of this.gates.worker) gate.due(event.workerDueInMs);
+      for (const dueInMs of event.orchestratorDueInMs) this.due('orchestrator', dueInMs);
+      for (const dueInMs of event.workerDueInMs) this.due('worker', dueInMs);
       this.wakeEverything();
     } else {
       if (this.wasLive && !this.outageLogged) {

@@ -41,7 +41,7 @@ export class OrchestrationRegistry {
     const problem = nameProblem('orchestration', name);
     if (problem !== null) return void this.problems.push(problem);
     if (typeof handler !== 'function') {
-      return void this.problems.push(`orchestration '${name}': handler must be a generator function`);
+      return void this.problems.push(`orchestration '${name}': handler must be a generator function or an async function`);
     }
     const exact = typeof version === 'string' ? semver.valid(version) : null;
     if (exact === null) {

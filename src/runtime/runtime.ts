@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { turnEngine } from '../core';
+import type { AsyncOrchestrationContext } from '../core/async-context';
 import type { ScheduledTask } from '../core/descriptors';
 import type { OrchestrationContext } from '../core/orchestration-context';
 import type { Provider } from '../provider/contract';
@@ -25,6 +26,26 @@ export type OrchestrationHandler<TInput = any, TOutput = unknown> = ( // eslint-
   ctx: OrchestrationContext,
   input: TInput,
 ) => Generator<ScheduledTask, TOutput, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * An orchestration written as an `async` function: `await` ctx tasks instead of yielding them.
+ * It writes the same history as the generator that yields the same calls, and either form can
+ * replay the other's history. Await only ctx tasks (or promises built from them).
+ */
+export type AsyncOrchestrationHandler<TInput = any, TOutput = unknown> = ( // eslint-disable-line @typescript-eslint/no-explicit-any
+  ctx: AsyncOrchestrationContext,
+  input: TInput,
+) => Promise<TOutput>;
+
+/**
+ * What the registration methods accept: a generator or an `async` function. `ctx` is typed for
+ * both uses, so an unannotated `async (ctx) => ...` gets awaitable tasks and a `function*`
+ * annotated with {@link OrchestrationContext} still fits.
+ */
+export type AnyOrchestrationHandler<TInput = any, TOutput = unknown> = ( // eslint-disable-line @typescript-eslint/no-explicit-any
+  ctx: AsyncOrchestrationContext & OrchestrationContext,
+  input: TInput,
+) => Generator<ScheduledTask, TOutput, any> | Promise<TOutput>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 type State = 'new' | 'running' | 'stopped';
 
@@ -60,35 +81,32 @@ export class Runtime {
     this.registerActivity(name, fn);
   }
 
-  /** Registers an orchestration as version 1.0.0. */
-  registerOrchestration<TInput = any, TOutput = unknown>(name: string, fn: OrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
-    this.registerOrchestrationVersioned(name, DEFAULT_VERSION, fn);
+  /** Registers an orchestration (a generator or an `async` function) as version 1.0.0. */
+  registerOrchestration<TInput = any, TOutput = unknown>(name: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.#register(name, DEFAULT_VERSION, fn);
   }
 
   /** Same as {@link registerOrchestration}. */
-  registerOrchestrationTyped<TInput = any, TOutput = unknown>(name: string, fn: OrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
-    this.registerOrchestrationVersioned(name, DEFAULT_VERSION, fn);
+  registerOrchestrationTyped<TInput = any, TOutput = unknown>(name: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.#register(name, DEFAULT_VERSION, fn);
   }
 
   /**
-   * Registers an orchestration under a semver version. Versions of one name must be registered
-   * in strictly increasing order (a plain registration counts as 1.0.0); `start()` fails otherwise.
+   * Registers an orchestration (a generator or an `async` function) under a semver version.
+   * Versions of one name must be registered in strictly increasing order (a plain registration
+   * counts as 1.0.0); `start()` fails otherwise.
    */
-  registerOrchestrationVersioned<TInput = any, TOutput = unknown>( // eslint-disable-line @typescript-eslint/no-explicit-any
-    name: string,
-    version: string,
-    fn: OrchestrationHandler<TInput, TOutput>,
-  ): void {
-    if (this.#state === 'new') this.#orchestrations.register(name, version, fn);
+  registerOrchestrationVersioned<TInput = any, TOutput = unknown>(name: string, version: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.#register(name, version, fn);
   }
 
   /** Same as {@link registerOrchestrationVersioned}. */
-  registerOrchestrationVersionedTyped<TInput = any, TOutput = unknown>( // eslint-disable-line @typescript-eslint/no-explicit-any
-    name: string,
-    version: string,
-    fn: OrchestrationHandler<TInput, TOutput>,
-  ): void {
-    this.registerOrchestrationVersioned(name, version, fn);
+  registerOrchestrationVersionedTyped<TInput = any, TOutput = unknown>(name: string, version: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.#register(name, version, fn);
+  }
+
+  #register(name: string, version: string, fn: unknown): void {
+    if (this.#state === 'new') this.#orchestrations.register(name, version, fn);
   }
 
   /**

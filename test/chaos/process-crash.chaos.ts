@@ -68,6 +68,7 @@ test(`${ORCHESTRATIONS} orchestrations survive SIGKILLed worker processes with e
   const starting = startAll();
   let done = 0;
   let kills = 0;
+  let lastKillAt = startedAt;
   const deadline = startedAt + RUN_BUDGET_MS;
   while (Date.now() < deadline) {
     await sleep(KILL_EVERY_MS / 2 + Math.floor(Math.random() * KILL_EVERY_MS));
@@ -76,10 +77,15 @@ test(`${ORCHESTRATIONS} orchestrations survive SIGKILLed worker processes with e
     if (done < ORCHESTRATIONS * KILL_UNTIL_SHARE) {
       await pool.killRandom();
       kills += 1;
+      lastKillAt = Date.now();
     }
   }
   await starting;
   const elapsedMs = Date.now() - startedAt;
+  // Liveness after faults: from the last kill until the last orchestration completed (the loop
+  // looks about once a second). Locks of killed workers expire after at most 5 s (turns) or 2 s
+  // (activities, workerLockTimeoutMs above); the safety fetch finds them within 10 s more.
+  const lastFaultToLastCompletionMs = Date.now() - lastKillAt;
   assert.deepEqual(pool.unexpectedExits, [], 'no worker died on its own');
 
   let wrong = 0;
@@ -120,12 +126,14 @@ test(`${ORCHESTRATIONS} orchestrations survive SIGKILLed worker processes with e
     duplicated,
     invariantViolations: problems.length,
     elapsedMs,
+    lastFaultToLastCompletionMs,
     queues: depths,
   };
   console.log(`CHAOS process-crash ${JSON.stringify(figures)}`);
   assert.deepEqual(problems.slice(0, 20), [], 'every orchestration completes exactly once with a sound history');
   assert.equal(lost, 0);
   assert.equal(duplicated, 0);
+  assert.ok(lastFaultToLastCompletionMs < 30_000, `everything completed within a few lock timeouts of the last kill (${lastFaultToLastCompletionMs} ms)`);
   assert.ok(kills >= 10, `the run was long enough to kill workers repeatedly (killed ${kills})`);
   assert.ok(withActivity > 0, 'some kills landed while an activity was running');
   assert.ok(midTurn > 0, 'some kills landed between the fetch and the ack of a turn');

@@ -28,9 +28,35 @@ export class Sim {
     this.instanceId = instanceId;
   }
 
-  /** Runs one turn and applies its ack; returns the turn result. */
+  /** Options of every turn this simulator runs (async guards are on, as in the tests' runtimes). */
+  asyncGuards = true;
+
+  /** Runs one turn of a generator orchestration and applies its ack; returns the turn result. */
   turn(messages: OrchestratorWorkItem[]): TurnResult {
-    const result = turnEngine.runTurn({
+    const result = this.run(messages);
+    if (result instanceof Promise) throw new Error('an async orchestration replays asynchronously: use turnAsync');
+    return this.settle(result);
+  }
+
+  /** Runs one turn of any orchestration (generator or async) and applies its ack. */
+  async turnAsync(messages: OrchestratorWorkItem[]): Promise<TurnResult> {
+    return this.settle(await this.run(messages));
+  }
+
+  /** {@link ack} for async orchestrations. */
+  async ackAsync(messages: OrchestratorWorkItem[]): Promise<OrchestrationTurnAck> {
+    const result = await this.turnAsync(messages);
+    if (result.kind !== 'ack') throw new Error(`expected an ack, got ${JSON.stringify(result)}`);
+    return result.ack;
+  }
+
+  private settle(result: TurnResult): TurnResult {
+    if (result.kind === 'ack') this.apply(result.ack);
+    return result;
+  }
+
+  private run(messages: OrchestratorWorkItem[]): TurnResult | Promise<TurnResult> {
+    return turnEngine.runTurn({
       instanceId: this.instanceId,
       orchestrationName: 'unknown',
       orchestrationVersion: null,
@@ -46,9 +72,8 @@ export class Sim {
         return handler ? { version: version ?? '1.0.0', handler } : null;
       },
       trace: (level, message) => this.traces.push({ level, message }),
+      asyncGuards: this.asyncGuards,
     });
-    if (result.kind === 'ack') this.apply(result.ack);
-    return result;
   }
 
   /** Runs a turn and returns its ack (fails the test when the turn was not acknowledged). */

@@ -73,3 +73,13 @@ test('a program written for duroxide-node', async () => {
   assert.deepEqual(JSON.parse(result.customStatus), { stage: 'validated', total: 27 });
   assert.equal(result.tracking, 'tracking-A-1');
 });
+
+test('async hello world and fan-out', async () => {
+  assert.deepEqual(await load('async-hello-world.js').main(provider, 10), { greeting: 'Hello, World!', sum: 385 });
+});
+
+test('a typed async orchestration (examples/async-typed.ts, compiled under strict)', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { main } = require('../../examples/async-typed') as typeof import('../../examples/async-typed');
+  assert.deepEqual(await main(provider), { id: 'o-1', total: 60, approvedBy: 'alice' });
+});
