@@ -45,7 +45,9 @@ $$;
 -- about work and timers queued while it was not listening.
 -- Lock order: none (read-only).
 -- Errors: none.
--- Returns: {channel, orchestratorReady, orchestratorDueInMs, workerReady, workerDueInMs}.
+-- Returns: {channel, orchestratorReady, orchestratorDueInMs: [ms], workerReady, workerDueInMs: [ms]}:
+-- every delayed item's time (the soonest 1,000 per queue), not only the soonest, so a listener
+-- that (re)connects can wake for each.
 CREATE OR REPLACE FUNCTION listen_for_wakeups() RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -53,22 +55,25 @@ DECLARE
     v_now     BIGINT := internal_current_time_ms();
     v_channel TEXT := internal_wakeup_channel();
     v_o_ready BIGINT;
-    v_o_due   BIGINT;
     v_w_ready BIGINT;
-    v_w_due   BIGINT;
 BEGIN
     EXECUTE format('LISTEN %I', v_channel);
-    SELECT count(DISTINCT q.instance_id) FILTER (WHERE q.visible_at_ms <= v_now),
-           min(q.visible_at_ms) FILTER (WHERE q.visible_at_ms > v_now)
-    INTO v_o_ready, v_o_due
-    FROM orchestrator_queue q WHERE q.lock_token IS NULL;
-    SELECT count(*) FILTER (WHERE w.visible_at_ms <= v_now),
-           min(w.visible_at_ms) FILTER (WHERE w.visible_at_ms > v_now)
-    INTO v_w_ready, v_w_due
-    FROM worker_queue w WHERE w.lock_token IS NULL;
-    RETURN json_build_object('channel', v_channel,
-                             'orchestratorReady', v_o_ready, 'orchestratorDueInMs', v_o_due - v_now,
-                             'workerReady', v_w_ready, 'workerDueInMs', v_w_due - v_now);
+    SELECT count(DISTINCT q.instance_id) INTO v_o_ready
+    FROM orchestrator_queue q WHERE q.lock_token IS NULL AND q.visible_at_ms <= v_now;
+    SELECT count(*) INTO v_w_ready
+    FROM worker_queue w WHERE w.lock_token IS NULL AND w.visible_at_ms <= v_now;
+    RETURN json_build_object(
+        'channel', v_channel,
+        'orchestratorReady', v_o_ready,
+        'orchestratorDueInMs', COALESCE((SELECT json_agg(d.due ORDER BY d.due) FROM (
+            SELECT DISTINCT q.visible_at_ms - v_now AS due FROM orchestrator_queue q
+            WHERE q.lock_token IS NULL AND q.visible_at_ms > v_now
+            ORDER BY 1 LIMIT 1000) d), '[]'::json),
+        'workerReady', v_w_ready,
+        'workerDueInMs', COALESCE((SELECT json_agg(d.due ORDER BY d.due) FROM (
+            SELECT DISTINCT w.visible_at_ms - v_now AS due FROM worker_queue w
+            WHERE w.lock_token IS NULL AND w.visible_at_ms > v_now
+            ORDER BY 1 LIMIT 1000) d), '[]'::json));
 END;
 $$;
 

@@ -44,7 +44,9 @@ $$;
 -- row and never wait for each other) -> the sessions row.
 -- Errors: DX003 for a lock timeout <= 0, an unknown tag mode, bad tags or max items.
 -- Returns: json array (possibly empty) of {workItem, lockToken, attemptCount,
--- orchestrationName, orchestrationVersion, sessionId, nowMs}, oldest first.
+-- orchestrationName, orchestrationVersion, sessionId, sessionTakenOver, nowMs}, oldest first;
+-- sessionTakenOver is true when the item's session was another owner's whose lock lapsed (no
+-- statement announces that, so the caller knows a departed owner blocked it).
 CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode TEXT, p_tags json,
                                            p_owner_id TEXT, p_session_lock_timeout_ms BIGINT,
                                            p_max_items INTEGER, p_claim_new_sessions BOOLEAN)
@@ -64,6 +66,7 @@ DECLARE
     v_row        worker_queue%ROWTYPE;
     v_name       TEXT;
     v_version    TEXT;
+    v_taken_over BOOLEAN;
 BEGIN
     IF p_lock_timeout_ms IS NULL OR p_lock_timeout_ms <= 0 THEN
         RAISE EXCEPTION 'lock timeout must be a positive number of milliseconds, got %', p_lock_timeout_ms
@@ -110,7 +113,13 @@ BEGIN
         FOR UPDATE OF w SKIP LOCKED;
         EXIT WHEN NOT FOUND;
 
+        v_taken_over := FALSE;
         IF v_session IS NOT NULL THEN
+            -- Whether the session was another owner's, whose lock lapsed: no statement announced
+            -- that, so the caller knows this item was blocked by a dead or departed owner.
+            SELECT s.worker_id IS DISTINCT FROM p_owner_id INTO v_taken_over
+            FROM sessions s WHERE s.session_id = v_session;
+            v_taken_over := COALESCE(v_taken_over, FALSE);
             -- Claim or refresh the session; only an expired or self-owned row is overwritten.
             INSERT INTO sessions (session_id, worker_id, locked_until_ms, last_activity_at_ms, created_at_ms)
             VALUES (v_session, p_owner_id, v_now + v_session_ms, v_now, v_now)
@@ -145,6 +154,7 @@ BEGIN
             'orchestrationName', COALESCE(v_name, 'unknown'),
             'orchestrationVersion', COALESCE(v_version, 'unknown'),
             'sessionId', v_row.session_id,
+            'sessionTakenOver', v_taken_over,
             'nowMs', v_now);
     END LOOP;
 
