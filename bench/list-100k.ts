@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from '../src/client/client';
-import { applyMigrations } from '../src/postgres/migrations';
+import { applyMigrations } from '../src/store/migrations';
 import { PgExecutor } from '../src/postgres/pg-executor';
 import { ProcedureProvider } from '../src/postgres/procedure-provider';
 import { quoteSchemaName } from '../src/postgres/schema-name';

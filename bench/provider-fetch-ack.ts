@@ -6,7 +6,7 @@
  *   node dist/bench/provider-fetch-ack.js
  */
 import { performance } from 'node:perf_hooks';
-import { applyMigrations } from '../src/postgres/migrations';
+import { applyMigrations } from '../src/store/migrations';
 import { PgExecutor } from '../src/postgres/pg-executor';
 import { ProcedureProvider } from '../src/postgres/procedure-provider';
 import { event, started, startItem, turn } from '../test/conformance/fixtures';

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { InstanceSummary } from '../provider/contract';
-import { latestMigrationVersion } from '../postgres/migrations';
+import { latestMigrationVersion } from '../store/migrations';
 import { loadInstanceDetails, resolveExecution } from './details';
 import { EXIT_CONFLICT, CliError, notFoundError, usageError } from './errors';
 import { openStore, type ConnectionOptions, type Store } from './connection';

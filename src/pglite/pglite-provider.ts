@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
-import { applyMigrations, latestMigrationVersion } from '../postgres/migrations';
+import { applyMigrations, latestMigrationVersion } from '../store/migrations';
 import { ProcedureProvider } from '../postgres/procedure-provider';
 import { quoteSchemaName } from '../postgres/schema-name';
 import type { SqlExecutor } from '../postgres/sql-executor';

@@ -1,5 +1,5 @@
 /**
- * Batch fetch and group commit over the procedures of migration 0010: several turns per fetch,
+ * Batch fetch and group commit over the group-commit procedures (orchestration.sql, worker.sql): several turns per fetch,
  * several turn or activity acks per call, each item with its own lock and outcome. Arguments are
  * validated before any SQL, as everywhere; each operation makes exactly one procedure call.
  */

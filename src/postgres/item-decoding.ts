@@ -1,5 +1,5 @@
 /**
- * Decodes what the fetch procedures (and the acks that claim work, migration 0010) return: a
+ * Decodes what the fetch procedures (and the acks that claim work) return: a
  * locked orchestration batch and activity leases. Shared so a claimed item is exactly what a
  * fetch would have returned.
  */

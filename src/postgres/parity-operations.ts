@@ -1,6 +1,6 @@
 /**
  * Worker sessions, batch activity fetch, deletion, pruning, instance trees and statistics over the
- * procedures of migrations 0007 and 0008. Each operation validates its arguments (so bad input
+ * procedures of worker.sql and management.sql. Each operation validates its arguments (so bad input
  * never reaches the database) and then makes exactly one procedure call.
  */
 import type {

@@ -1,5 +1,5 @@
 /** The PostgreSQL server provider: the stored-procedure provider on a `pg` pool. */
-import { applyMigrations } from './migrations';
+import { applyMigrations } from '../store/migrations';
 import { PgExecutor, poolMaxFromEnvironment } from './pg-executor';
 import { ProcedureProvider } from './procedure-provider';
 import { quoteSchemaName } from './schema-name';

@@ -332,7 +332,7 @@ export class ProcedureProvider implements Provider {
   // --- push wake-ups --------------------------------------------------------------------------
 
   /**
-   * Push hints from migration 0005's NOTIFY triggers over one shared LISTEN connection per
+   * Push hints from the NOTIFY triggers (notifications.sql) over one shared LISTEN connection per
    * provider (opened on the first subscriber, closed 5 s after the last one leaves). An executor
    * without `subscribe` yields a subscription that is never live (the runtime polls).
    */
@@ -340,7 +340,7 @@ export class ProcedureProvider implements Provider {
     return this.wakeups.subscribe(listener);
   }
 
-  // --- deletion, pruning, trees and statistics (migration 0008) ------------------------------
+  // --- deletion, pruning, trees and statistics (management.sql) ------------------------------
 
   async deleteInstance(instanceId: string, options?: { force?: boolean }): Promise<DeleteInstancesResult> {
     return parity.deleteInstance(this.procedureCall, instanceId, options);

@@ -1,7 +1,7 @@
 /**
  * Push wake-ups of one provider: a single LISTEN connection (opened through the executor's
  * optional `subscribe`) shared by every subscriber in the process, decoded into
- * {@link WakeupEvent}s. Payloads are written by migration 0005_notifications.sql.
+ * {@link WakeupEvent}s. Payloads are written by src/store/sql/procedures/notifications.sql.
  */
 import type { WakeupEvent, WakeupSubscription } from '../provider/contract';
 import { DueTimes } from '../provider/due-times';

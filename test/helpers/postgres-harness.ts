@@ -7,7 +7,7 @@
  * they live here, in test code only, on schema names validated by quoteSchemaName.
  */
 import { randomBytes } from 'node:crypto';
-import { applyMigrations } from '../../src/postgres/migrations';
+import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/postgres/procedure-provider';
 import { quoteSchemaName } from '../../src/postgres/schema-name';

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { Client, Runtime } from '../../src/index';
-import { applyMigrations } from '../../src/postgres/migrations';
+import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/postgres/procedure-provider';
 import { quoteSchemaName } from '../../src/postgres/schema-name';

@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PGlite } from '@electric-sql/pglite';
 import { PG_COMPATIBLE_PARSERS, PGliteExecutor } from '../../src/pglite/pglite-executor';
-import { applyMigrations, latestMigrationVersion } from '../../src/postgres/migrations';
+import { applyMigrations, latestMigrationVersion } from '../../src/store/migrations';
 import type { NotificationEvent } from '../../src/postgres/sql-executor';
 
 let executor: PGliteExecutor;

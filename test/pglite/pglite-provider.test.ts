@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { StartOrchestrationItem } from '../../src/core/types';
 import { PGliteProvider } from '../../src/pglite';
-import { latestMigrationVersion } from '../../src/postgres/migrations';
+import { latestMigrationVersion } from '../../src/store/migrations';
 
 const tempDirs: string[] = [];
 after(() => {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client as PgClient } from 'pg';
-import { applyMigrations } from '../../src/postgres/migrations';
+import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/postgres/procedure-provider';
 import { activity, LOCK_MS, startItem } from '../conformance/fixtures';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { applyMigrations } from '../../src/postgres/migrations';
+import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/postgres/procedure-provider';
 import { event, LOCK_MS, started, startItem, turn } from '../conformance/fixtures';
@@ -44,7 +44,7 @@ describe('postgres: stored columns', () => {
     assert.ok(item);
     await provider.renewOrchestrationItemLock(item.lockToken, 750);
     const [row] = await executor.query(
-      `SELECT locked_until_ms - ${schema}.current_time_ms() AS remaining FROM "${schema}".instance_locks WHERE instance_id = 'ms'`,
+      `SELECT locked_until_ms - ${schema}.internal_current_time_ms() AS remaining FROM "${schema}".instance_locks WHERE instance_id = 'ms'`,
     );
     const remaining = Number(row.remaining);
     assert.ok(remaining > 500 && remaining <= 750, `remaining ${remaining} ms`);

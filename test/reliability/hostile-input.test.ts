@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from '../../src/client/validation';
-import { applyMigrations } from '../../src/postgres/migrations';
+import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/postgres/procedure-provider';
 import { CountingExecutor } from '../helpers/counting-executor';

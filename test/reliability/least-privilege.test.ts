@@ -1,5 +1,5 @@
 /**
- * Least privilege (migration 0009): the schema owner migrates and calls grant_execute_role(role);
+ * Least privilege (src/store/sql/procedures/admin.sql): the schema owner migrates and calls grant_execute_role(role);
  * the application then runs under `role`, which may only EXECUTE the procedures. The runtime and
  * the client work under it; the role cannot read, change or create tables, cannot call the
  * administrative functions or the test clock, and cannot shadow a table with a temporary one.
@@ -85,7 +85,7 @@ test('the runtime and the client work under a role that can only EXECUTE the pro
 
 test('the role cannot read, change or create tables, nor call the administrative functions', async () => {
   await asApp(async (client) => {
-    for (const table of ['instances', 'executions', 'history', 'orchestrator_queue', 'worker_queue', 'kv_store', 'schema_migrations']) {
+    for (const table of ['instances', 'executions', 'history', 'orchestrator_queue', 'worker_queue', 'kv_store', 'schema_migrations', 'schema_procedures', 'sessions']) {
       assert.equal(await sqlState(client, `SELECT * FROM "${schema}".${table}`), '42501', `SELECT on ${table} is refused`);
       assert.equal(await sqlState(client, `DELETE FROM "${schema}".${table}`), '42501', `DELETE on ${table} is refused`);
     }
@@ -124,20 +124,53 @@ test('every elevated procedure pins its search_path and nobody else may execute 
   );
   const administrative = new Set(['secure_procedures', 'grant_execute_role', 'set_test_clock_offset']);
   assert.ok(rows.rows.length > 20);
+  let internal = 0;
   for (const row of rows.rows) {
     const paths = (row.config as string[]).filter((setting) => setting.startsWith('search_path='));
     assert.deepEqual(paths, [`search_path=${schema}, pg_catalog, pg_temp`], `${row.name} pins its search_path`);
     assert.equal(row.public_execute, false, `${row.name} is not executable by PUBLIC`);
-    assert.equal(row.definer, !administrative.has(row.name), `${row.name} security`);
-    assert.equal(row.role_execute, !administrative.has(row.name), `${row.name} granted to the app role`);
+    const isPublic = !administrative.has(row.name) && !String(row.name).startsWith('internal_');
+    if (String(row.name).startsWith('internal_')) internal += 1;
+    assert.equal(row.definer, isPublic, `${row.name} security`);
+    assert.equal(row.role_execute, isPublic, `${row.name} granted to the app role`);
+  }
+  assert.ok(internal > 10, 'helpers and trigger functions are internal');
+});
+
+test('the role cannot call an internal helper, which would skip the advisory-lock order', async () => {
+  await asApp(async (client) => {
+    const calls = [
+      `SELECT "${schema}".internal_commit_orchestration_turn('token', '{}'::json)`,
+      `SELECT "${schema}".internal_lock_instances_in_key_order(ARRAY['lp-1'], ARRAY[]::text[])`,
+      `SELECT "${schema}".internal_finish_work_item('token', NULL, NULL, NULL)`,
+      `SELECT "${schema}".internal_lock_orchestration_batch('lp-1', 1000, NULL, NULL, 0)`,
+      `SELECT "${schema}".internal_current_time_ms()`,
+    ];
+    for (const call of calls) assert.equal(await sqlState(client, call), '42501', `${call} is refused`);
+  });
+});
+
+test('procedures added by a later build reach a role granted earlier, and helpers never do', async () => {
+  // Simulate a later build: a new public procedure and a new helper, then a re-application.
+  await admin.query(`CREATE FUNCTION "${schema}".later_procedure() RETURNS int LANGUAGE sql AS 'SELECT 1'`);
+  await admin.query(`CREATE FUNCTION "${schema}".internal_later_helper() RETURNS int LANGUAGE sql AS 'SELECT 2'`);
+  try {
+    await admin.query(`SELECT "${schema}".secure_procedures()`);
+    await asApp(async (client) => {
+      assert.equal(await sqlState(client, `SELECT "${schema}".later_procedure()`), 'succeeded');
+      assert.equal(await sqlState(client, `SELECT "${schema}".internal_later_helper()`), '42501');
+    });
+  } finally {
+    await admin.query(`DROP FUNCTION "${schema}".later_procedure()`);
+    await admin.query(`DROP FUNCTION "${schema}".internal_later_helper()`);
   }
 });
 
-test('functions (re)created by a migration after 0009 are secured by the migration runner', async () => {
-  // Simulate a later migration's CREATE OR REPLACE, which resets SECURITY DEFINER and the grants.
+test('procedures re-applied by the migration runner (their text changed) are secured again', async () => {
+  // Simulate a re-application's CREATE OR REPLACE, which resets SECURITY DEFINER and the grants.
   await admin.query(`ALTER FUNCTION "${schema}".get_queue_depths() SECURITY INVOKER RESET search_path`);
   await admin.query(`GRANT EXECUTE ON FUNCTION "${schema}".get_queue_depths() TO PUBLIC`);
-  await admin.query(`DELETE FROM "${schema}".schema_migrations WHERE version = (SELECT max(version) FROM "${schema}".schema_migrations)`);
+  await admin.query(`UPDATE "${schema}".schema_procedures SET hash = 'changed'`);
   const again = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema);
   await again.close();
   const row = await admin.query(

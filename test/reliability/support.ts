@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client as PgClient } from 'pg';
-import { applyMigrations } from '../../src/postgres/migrations';
+import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/postgres/procedure-provider';
 import { CountingExecutor } from '../helpers/counting-executor';

@@ -1,0 +1,510 @@
+-- Internal helpers: every function here is named internal_*, runs with its caller's rights
+-- (always a public procedure, as the schema owner) and is NOT executable by the application
+-- role (see admin.sql). Calling one directly would skip the advisory-lock order of the procedure
+-- that wraps it. Conventions: docs/sql.md.
+
+-- The database clock: transaction time in epoch ms plus the test offset. Every procedure reads
+-- time here, never from the application, so workers with skewed clocks agree.
+CREATE OR REPLACE FUNCTION internal_current_time_ms() RETURNS BIGINT
+LANGUAGE sql STABLE
+AS $$
+    SELECT (floor(extract(epoch FROM transaction_timestamp()) * 1000))::BIGINT + c.offset_ms
+    FROM test_clock c
+$$;
+
+-- The database clock read NOW (clock_timestamp, not the transaction's start) plus the test
+-- offset, in epoch ms. Only fetch scans use it, read in the scanning statement itself (an
+-- InitPlan, evaluated once after the statement's snapshot, still an index condition): a message
+-- committed after the fetch's transaction started but before its scan's snapshot carries a later
+-- transaction time, and filtering it with the transaction clock would leave it (already
+-- announced) for the safety fetch. Everything that writes rows keeps
+-- internal_current_time_ms(): one time for all rows of a transaction, so a notification trigger
+-- that compares visible_at_ms with the transaction time sees exactly the rows it inserted as ready.
+CREATE OR REPLACE FUNCTION internal_wall_clock_ms() RETURNS BIGINT
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT (floor(extract(epoch FROM clock_timestamp()) * 1000))::BIGINT + c.offset_ms
+    FROM test_clock c
+$$;
+
+-- The advisory lock key of an instance, taken by every procedure that writes the instance's
+-- queue or turn. Keys are 32-bit hashes: two instances may share one, which only serialises them.
+CREATE OR REPLACE FUNCTION internal_instance_advisory_key(p_instance_id TEXT) RETURNS BIGINT
+LANGUAGE sql STABLE
+AS $$
+    SELECT hashtext(current_schema() || ':' || p_instance_id)::BIGINT
+$$;
+
+-- Takes the transaction advisory locks of p_exclusive (exclusive) and p_shared (shared) in
+-- ascending key order, waiting for each; a key in both lists is taken exclusively once.
+CREATE OR REPLACE FUNCTION internal_lock_instances_in_key_order(p_exclusive TEXT[], p_shared TEXT[]) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_lock RECORD;
+BEGIN
+    FOR v_lock IN
+        SELECT k.key, bool_or(k.exclusive) AS exclusive
+        FROM (SELECT internal_instance_advisory_key(x) AS key, TRUE AS exclusive FROM unnest(p_exclusive) AS x
+              UNION ALL
+              SELECT internal_instance_advisory_key(x), FALSE FROM unnest(p_shared) AS x) k
+        GROUP BY k.key
+        ORDER BY k.key
+    LOOP
+        IF v_lock.exclusive THEN
+            PERFORM pg_advisory_xact_lock(v_lock.key);
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(v_lock.key);
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Parses 'major.minor.patch' (pre-release/build suffixes ignored) into an INTEGER[3]; DX003 otherwise.
+CREATE OR REPLACE FUNCTION internal_parse_semver(p_version TEXT, p_what TEXT) RETURNS INTEGER[]
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    v_parts TEXT[] := regexp_match(p_version, '^(\d{1,9})\.(\d{1,9})\.(\d{1,9})(?:[-+].*)?$');
+BEGIN
+    IF v_parts IS NULL THEN
+        RAISE EXCEPTION '% must be a semantic version major.minor.patch, got %', p_what, quote_nullable(p_version)
+            USING ERRCODE = 'DX003';
+    END IF;
+    RETURN ARRAY[v_parts[1]::INTEGER, v_parts[2]::INTEGER, v_parts[3]::INTEGER];
+END;
+$$;
+
+-- True when the current execution of the instance is unpinned (or the instance does not exist
+-- yet) or pinned to a version within [p_min, p_max] (INTEGER[3] each, inclusive). No locks.
+CREATE OR REPLACE FUNCTION internal_version_in_range(p_instance_id TEXT, p_min INTEGER[], p_max INTEGER[]) RETURNS BOOLEAN
+LANGUAGE sql STABLE
+AS $$
+    SELECT NOT EXISTS (
+        SELECT 1
+        FROM instances i
+        JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+        WHERE i.instance_id = p_instance_id
+          AND e.pinned_major IS NOT NULL
+          AND (ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) < ROW(p_min[1], p_min[2], p_min[3])
+               OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) > ROW(p_max[1], p_max[2], p_max[3])))
+$$;
+
+-- Parses the version range of a fetch or claim: both bounds or neither ('major.minor.patch').
+CREATE OR REPLACE FUNCTION internal_parse_version_range(p_min_version TEXT, p_max_version TEXT,
+                                               OUT out_min INTEGER[], OUT out_max INTEGER[])
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF (p_min_version IS NULL) <> (p_max_version IS NULL) THEN
+        RAISE EXCEPTION 'a version range needs both a minimum and a maximum' USING ERRCODE = 'DX003';
+    END IF;
+    IF p_min_version IS NOT NULL THEN
+        out_min := internal_parse_semver(p_min_version, 'minimum version');
+        out_max := internal_parse_semver(p_max_version, 'maximum version');
+    END IF;
+END;
+$$;
+
+-- Stores the pinned version carried by the OrchestrationStarted event an ack appends, in the same
+-- transaction as the ack (the executions row is written before the history rows). Every later
+-- ack appends other events, so the pinned version never changes for the life of the execution;
+-- a continue-as-new execution gets its own from its own OrchestrationStarted. Event data that is
+-- not JSON or carries no semver leaves the execution unpinned instead of failing the ack.
+CREATE OR REPLACE FUNCTION internal_pin_execution_version() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_parts TEXT[];
+BEGIN
+    BEGIN
+        v_parts := regexp_match((NEW.event_data::json) ->> 'duroxVersion', '^(\d{1,9})\.(\d{1,9})\.(\d{1,9})');
+    EXCEPTION WHEN invalid_text_representation THEN
+        v_parts := NULL;
+    END;
+    IF v_parts IS NOT NULL THEN
+        UPDATE executions
+        SET pinned_major = v_parts[1]::INTEGER, pinned_minor = v_parts[2]::INTEGER, pinned_patch = v_parts[3]::INTEGER
+        WHERE instance_id = NEW.instance_id AND execution_id = NEW.execution_id;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER history_pin_execution_version
+    AFTER INSERT ON history
+    FOR EACH ROW WHEN (NEW.event_type = 'OrchestrationStarted')
+    EXECUTE FUNCTION internal_pin_execution_version();
+
+-- Locks the visible batch of p_instance_id for a turn and returns it as fetch_orchestration_item
+-- does, or NULL when the instance cannot be taken now: its advisory lock is busy (never waited
+-- for), its instance lock is held, its pinned version is outside [p_min, p_max], it does not
+-- exist and its batch holds no start (QueueMessages alone for a never-created instance are
+-- deleted: the orphan rule), or a concurrent ack emptied the batch.
+-- Locks: pg_try_advisory_xact_lock(instance), the instance_locks row FOR UPDATE, the instance's
+-- visible queue rows (tagged with the new token), then the instance_locks row is written.
+CREATE OR REPLACE FUNCTION internal_lock_orchestration_batch(p_instance_id TEXT, p_lock_timeout_ms BIGINT,
+                                                    p_min INTEGER[], p_max INTEGER[], p_now BIGINT)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_locked_until  BIGINT;
+    v_exists        BOOLEAN;
+    v_name          TEXT;
+    v_version       TEXT;
+    v_execution_id  BIGINT;
+    v_custom_status TEXT;
+    v_lock_token    TEXT;
+    v_messages      json;
+    v_attempt_count INTEGER;
+    v_history       json := '[]'::json;
+    v_history_error TEXT;
+    v_kv            json;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id)) THEN
+        RETURN NULL;
+    END IF;
+
+    SELECT l.locked_until_ms INTO v_locked_until
+    FROM instance_locks l WHERE l.instance_id = p_instance_id
+    FOR UPDATE;
+    IF FOUND AND v_locked_until > p_now THEN
+        RETURN NULL;
+    END IF;
+    IF p_min IS NOT NULL AND NOT internal_version_in_range(p_instance_id, p_min, p_max) THEN
+        RETURN NULL;
+    END IF;
+
+    SELECT i.orchestration_name, i.orchestration_version, i.current_execution_id, i.custom_status
+    INTO v_name, v_version, v_execution_id, v_custom_status
+    FROM instances i WHERE i.instance_id = p_instance_id;
+    v_exists := FOUND;
+
+    IF NOT v_exists AND NOT EXISTS (
+        SELECT 1 FROM orchestrator_queue s
+        WHERE s.instance_id = p_instance_id AND s.visible_at_ms <= p_now
+          AND s.kind IN ('StartOrchestration', 'ContinueAsNew')) THEN
+        IF NOT EXISTS (SELECT 1 FROM orchestrator_queue o
+                       WHERE o.instance_id = p_instance_id AND o.visible_at_ms <= p_now
+                         AND o.kind <> 'QueueMessage') THEN
+            DELETE FROM orchestrator_queue
+            WHERE instance_id = p_instance_id AND visible_at_ms <= p_now AND kind = 'QueueMessage';
+        END IF;
+        RETURN NULL;
+    END IF;
+
+    -- Tag every visible message, including those of an expired previous holder (and a message
+    -- its caller inserted pre-tagged). The caller's peek ran without locks, so the previous
+    -- holder may have acknowledged the whole batch since: then there is nothing to hand out.
+    v_lock_token := gen_random_uuid()::TEXT;
+    UPDATE orchestrator_queue
+    SET lock_token = v_lock_token, attempt_count = attempt_count + 1
+    WHERE instance_id = p_instance_id AND visible_at_ms <= p_now;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    INSERT INTO instance_locks (instance_id, lock_token, locked_until_ms, locked_at_ms)
+    VALUES (p_instance_id, v_lock_token, p_now + p_lock_timeout_ms, p_now)
+    ON CONFLICT (instance_id) DO UPDATE
+        SET lock_token = EXCLUDED.lock_token,
+            locked_until_ms = EXCLUDED.locked_until_ms,
+            locked_at_ms = EXCLUDED.locked_at_ms;
+
+    SELECT json_agg(q.work_item::json ORDER BY q.id), max(q.attempt_count)
+    INTO v_messages, v_attempt_count
+    FROM orchestrator_queue q WHERE q.lock_token = v_lock_token;
+
+    IF v_exists THEN
+        BEGIN
+            SELECT COALESCE(json_agg(h.event_data::json ORDER BY h.event_id), '[]'::json)
+            INTO v_history
+            FROM history h
+            WHERE h.instance_id = p_instance_id AND h.execution_id = v_execution_id;
+        EXCEPTION WHEN invalid_text_representation THEN
+            v_history := '[]'::json;
+            v_history_error := 'stored history of execution ' || v_execution_id
+                || ' is not valid JSON: ' || SQLERRM;
+        END;
+    END IF;
+
+    -- Snapshot of kv_store only: this execution's own writes are rebuilt by replay.
+    SELECT COALESCE(json_object_agg(k.key, json_build_object(
+               'value', k.value, 'lastUpdatedAtMs', k.last_updated_at_ms)), '{}'::json)
+    INTO v_kv
+    FROM kv_store k WHERE k.instance_id = p_instance_id;
+
+    RETURN json_build_object(
+        'instanceId', p_instance_id,
+        'orchestrationName', v_name,
+        'orchestrationVersion', v_version,
+        'executionId', v_execution_id,
+        'history', v_history,
+        'historyError', v_history_error,
+        'messages', v_messages,
+        'lockToken', v_lock_token,
+        'attemptCount', v_attempt_count,
+        'kvSnapshot', v_kv,
+        'customStatus', v_custom_status,
+        'nowMs', p_now);
+END;
+$$;
+
+-- Commits one orchestration turn atomically and releases the instance lock.
+-- p_ack (built by TypeScript, payloads as JSON strings):
+--   {instanceId, executionId, orchestrationName, orchestrationVersion, parentInstanceId,
+--    status, output, failureDetails,
+--    history: [{eventId, eventType, eventData}],
+--    customStatusChanged, customStatus,
+--    kv: {clearAll, entries: [{key, value|null, lastUpdatedAtMs}]}   (one entry per key),
+--    workerItems: [{instanceId, executionId, activityId, tag, workItem}],
+--    cancelledActivities: [{instance, executionId, activityId}],
+--    orchestratorItems: [{targetInstance, kind, visibleAtMs|null, workItem}]}
+-- Guarantees: refuses an unknown, released or expired lock (DX001) and then writes nothing; a
+-- duplicate event id raises unique_violation and the whole turn rolls back with the lock still
+-- held; worker items are inserted BEFORE cancelled activities are deleted, so an activity
+-- scheduled and cancelled in one turn is gone; cancelled activities are deleted even while a
+-- worker holds them (lock stealing); only the batch tagged by the fetch is consumed, messages
+-- that arrived during the turn stay for the next one; terminal statuses (ContinuedAsNew
+-- included) get completed_at_ms and merge kv_delta into kv_store.
+-- Locks: the instance_locks row FOR UPDATE first (a concurrent takeover fetch waits or makes this
+-- ack fail), then instances, executions, history, kv rows, worker_queue rows of this instance,
+-- then the tagged orchestrator_queue rows.
+CREATE OR REPLACE FUNCTION internal_commit_orchestration_turn(p_lock_token TEXT, p_ack json) RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now            BIGINT := internal_current_time_ms();
+    v_instance_id    TEXT;
+    v_execution_id   BIGINT := (p_ack->>'executionId')::BIGINT;
+    v_status         TEXT := p_ack->>'status';
+    v_status_changed BOOLEAN := COALESCE((p_ack->>'customStatusChanged')::BOOLEAN, FALSE);
+BEGIN
+    SELECT l.instance_id INTO v_instance_id
+    FROM instance_locks l
+    WHERE l.lock_token = p_lock_token AND l.locked_until_ms > v_now
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Invalid lock token: unknown, expired or already released'
+            USING ERRCODE = 'DX001';
+    END IF;
+    IF v_instance_id IS DISTINCT FROM p_ack->>'instanceId' THEN
+        RAISE EXCEPTION 'lock token belongs to instance %, not to %', v_instance_id, p_ack->>'instanceId'
+            USING ERRCODE = 'DX003';
+    END IF;
+    IF v_execution_id IS NULL OR v_execution_id <= 0 THEN
+        RAISE EXCEPTION 'execution id must be positive, got %', v_execution_id USING ERRCODE = 'DX003';
+    END IF;
+
+    INSERT INTO instances (instance_id, orchestration_name, orchestration_version, current_execution_id,
+                           parent_instance_id, custom_status, custom_status_version,
+                           created_at_ms, updated_at_ms)
+    VALUES (v_instance_id, p_ack->>'orchestrationName', p_ack->>'orchestrationVersion', v_execution_id,
+            p_ack->>'parentInstanceId',
+            CASE WHEN v_status_changed THEN p_ack->>'customStatus' END,
+            CASE WHEN v_status_changed THEN 1 ELSE 0 END,
+            v_now, v_now)
+    ON CONFLICT (instance_id) DO UPDATE
+        SET orchestration_name = EXCLUDED.orchestration_name,
+            orchestration_version = COALESCE(EXCLUDED.orchestration_version, instances.orchestration_version),
+            current_execution_id = GREATEST(instances.current_execution_id, EXCLUDED.current_execution_id),
+            parent_instance_id = COALESCE(instances.parent_instance_id, EXCLUDED.parent_instance_id),
+            custom_status = CASE WHEN v_status_changed THEN EXCLUDED.custom_status
+                                 ELSE instances.custom_status END,
+            custom_status_version = instances.custom_status_version
+                                    + CASE WHEN v_status_changed THEN 1 ELSE 0 END,
+            updated_at_ms = v_now;
+
+    INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
+    VALUES (v_instance_id, v_execution_id, 'Running', v_now)
+    ON CONFLICT (instance_id, execution_id) DO NOTHING;
+
+    -- No ON CONFLICT: a duplicate event id must fail the whole turn.
+    INSERT INTO history (instance_id, execution_id, event_id, event_type, event_data, created_at_ms)
+    SELECT v_instance_id, v_execution_id, (e->>'eventId')::BIGINT, e->>'eventType', e->>'eventData', v_now
+    FROM json_array_elements(p_ack->'history') AS e;
+
+    IF v_status IS NOT NULL THEN
+        UPDATE executions
+        SET status = v_status,
+            output = p_ack->>'output',
+            failure_details = p_ack->>'failureDetails',
+            completed_at_ms = CASE WHEN v_status = 'Running' THEN NULL ELSE v_now END
+        WHERE instance_id = v_instance_id AND execution_id = v_execution_id;
+    END IF;
+
+    -- Key-value mutations of this execution go to kv_delta (NULL value = tombstone).
+    IF COALESCE((p_ack->'kv'->>'clearAll')::BOOLEAN, FALSE) THEN
+        UPDATE kv_delta SET value = NULL, last_updated_at_ms = v_now WHERE instance_id = v_instance_id;
+        INSERT INTO kv_delta (instance_id, key, value, last_updated_at_ms)
+        SELECT s.instance_id, s.key, NULL, v_now FROM kv_store s WHERE s.instance_id = v_instance_id
+        ON CONFLICT (instance_id, key) DO NOTHING;
+    END IF;
+    INSERT INTO kv_delta (instance_id, key, value, last_updated_at_ms)
+    SELECT v_instance_id, e->>'key', e->>'value', COALESCE((e->>'lastUpdatedAtMs')::BIGINT, v_now)
+    FROM json_array_elements(COALESCE(p_ack->'kv'->'entries', '[]'::json)) AS e
+    ON CONFLICT (instance_id, key) DO UPDATE
+        SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+
+    -- At the end of an execution the delta becomes the store seen by the next fetch snapshots.
+    IF v_status IN ('Completed', 'Failed', 'ContinuedAsNew') THEN
+        DELETE FROM kv_store s USING kv_delta d
+        WHERE d.instance_id = v_instance_id AND d.value IS NULL
+          AND s.instance_id = d.instance_id AND s.key = d.key;
+        INSERT INTO kv_store (instance_id, key, value, last_updated_at_ms)
+        SELECT d.instance_id, d.key, d.value, d.last_updated_at_ms
+        FROM kv_delta d WHERE d.instance_id = v_instance_id AND d.value IS NOT NULL
+        ON CONFLICT (instance_id, key) DO UPDATE
+            SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+        DELETE FROM kv_delta WHERE instance_id = v_instance_id;
+    END IF;
+
+    -- Insert first, then cancel: schedule-and-cancel in one turn leaves nothing queued.
+    INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
+                              visible_at_ms, attempt_count, created_at_ms)
+    SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
+           w->>'tag', v_now, 0, v_now
+    FROM json_array_elements(COALESCE(p_ack->'workerItems', '[]'::json)) WITH ORDINALITY AS t(w, n)
+    ORDER BY n;
+
+    DELETE FROM worker_queue wq
+    USING json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
+    WHERE wq.instance_id = c.item->>'instance'
+      AND wq.execution_id = (c.item->>'executionId')::BIGINT
+      AND wq.activity_id = (c.item->>'activityId')::BIGINT;
+
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+    SELECT o->>'targetInstance', o->>'kind', o->>'workItem',
+           COALESCE((o->>'visibleAtMs')::BIGINT, v_now), 0, v_now
+    FROM json_array_elements(COALESCE(p_ack->'orchestratorItems', '[]'::json)) WITH ORDINALITY AS t(o, n)
+    ORDER BY n;
+
+    DELETE FROM orchestrator_queue WHERE lock_token = p_lock_token;
+    DELETE FROM instance_locks WHERE lock_token = p_lock_token;
+
+    RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now);
+END;
+$$;
+
+-- Deletes a locked work item and, when p_work_item is given, enqueues its completion for
+-- p_instance_id, atomically; stamps the activity of the item's session (if still owned).
+-- Guarantees: refuses (DX001) a token that is unknown, already acknowledged, withdrawn by a
+-- cancellation, taken over after expiry, or whose lease has expired even if nobody took it. An
+-- expired session does not block the ack of an item whose own lease is valid.
+-- Locks: the worker_queue row (DELETE), then the sessions row; the completion is a plain insert.
+CREATE OR REPLACE FUNCTION internal_finish_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now      BIGINT := internal_current_time_ms();
+    v_instance TEXT;
+    v_session  TEXT;
+BEGIN
+    DELETE FROM worker_queue
+    WHERE lock_token = p_lock_token AND locked_until_ms > v_now
+    RETURNING instance_id, session_id INTO v_instance, v_session;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Invalid lock token: work item unknown, expired, cancelled or already acknowledged'
+            USING ERRCODE = 'DX001';
+    END IF;
+    IF p_work_item IS NOT NULL THEN
+        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+        VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now);
+    END IF;
+    IF v_session IS NOT NULL THEN
+        UPDATE sessions SET last_activity_at_ms = v_now
+        WHERE session_id = v_session AND locked_until_ms > v_now;
+    END IF;
+    RETURN json_build_object('instanceId', v_instance);
+END;
+$$;
+
+-- The instance and all its descendants through parent links (no lock). Result: TEXT[], root first.
+CREATE OR REPLACE FUNCTION internal_instance_tree_ids(p_instance_id TEXT) RETURNS TEXT[]
+LANGUAGE sql STABLE
+AS $$
+    WITH RECURSIVE tree(instance_id, depth) AS (
+        SELECT p_instance_id, 0
+        UNION
+        SELECT c.instance_id, t.depth + 1
+        FROM instances c JOIN tree t ON c.parent_instance_id = t.instance_id
+        WHERE t.depth < 10000
+    )
+    SELECT array_agg(instance_id ORDER BY depth, instance_id) FROM tree
+$$;
+
+-- Root instances selected by a filter json {instanceIds?, completedBefore?, limit?} whose current
+-- execution has one of p_statuses (NULL = any status), oldest first. instanceIds present but empty
+-- selects nothing; limit defaults to 1000.
+CREATE OR REPLACE FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses TEXT[], p_roots_only BOOLEAN)
+RETURNS TEXT[]
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    v_filter    json := COALESCE(p_filter, '{}'::json);
+    v_ids       TEXT[];
+    v_before    BIGINT;
+    v_limit     BIGINT;
+BEGIN
+    IF json_typeof(v_filter) <> 'object' THEN
+        RAISE EXCEPTION 'filter must be a json object' USING ERRCODE = 'DX003';
+    END IF;
+    IF json_typeof(v_filter -> 'instanceIds') = 'array' THEN
+        v_ids := ARRAY(SELECT json_array_elements_text(v_filter -> 'instanceIds'));
+    END IF;
+    v_before := (v_filter ->> 'completedBefore')::BIGINT;
+    v_limit := COALESCE((v_filter ->> 'limit')::BIGINT, 1000);
+    IF v_limit < 0 THEN
+        RAISE EXCEPTION 'limit must not be negative, got %', v_limit USING ERRCODE = 'DX003';
+    END IF;
+    RETURN ARRAY(
+        SELECT i.instance_id
+        FROM instances i
+        JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+        WHERE (NOT p_roots_only OR i.parent_instance_id IS NULL)
+          AND (p_statuses IS NULL OR e.status = ANY (p_statuses))
+          AND (v_ids IS NULL OR i.instance_id = ANY (v_ids))
+          AND (v_before IS NULL OR e.completed_at_ms < v_before)
+        ORDER BY i.created_at_ms, i.instance_id
+        LIMIT v_limit);
+END;
+$$;
+
+-- Deletes old executions of one instance (history and execution rows): never the current one,
+-- never a Running one; only those completed before p_completed_before_ms when given, and not among
+-- the p_keep_last newest execution ids when given (NULL, 0 and 1 all keep just the current one).
+-- KV data is instance-scoped and never touched. Locks the instances row first (serialises with
+-- the ack of a turn and with deletion), then executions and history. NULL when the instance is
+-- unknown. Result: {executionsDeleted, eventsDeleted}.
+CREATE OR REPLACE FUNCTION internal_prune_instance_executions(p_instance_id TEXT, p_keep_last INTEGER, p_completed_before_ms BIGINT)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_current    BIGINT;
+    v_candidates BIGINT[];
+    v_executions INTEGER;
+    v_events     INTEGER;
+BEGIN
+    SELECT i.current_execution_id INTO v_current FROM instances i WHERE i.instance_id = p_instance_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    v_candidates := ARRAY(
+        SELECT e.execution_id FROM executions e
+        WHERE e.instance_id = p_instance_id
+          AND e.execution_id <> v_current
+          AND e.status <> 'Running'
+          AND (p_completed_before_ms IS NULL OR e.completed_at_ms < p_completed_before_ms)
+          AND (COALESCE(p_keep_last, 0) <= 1 OR e.execution_id NOT IN (
+                  SELECT k.execution_id FROM executions k WHERE k.instance_id = p_instance_id
+                  ORDER BY k.execution_id DESC LIMIT p_keep_last)));
+    DELETE FROM history WHERE instance_id = p_instance_id AND execution_id = ANY (v_candidates);
+    GET DIAGNOSTICS v_events = ROW_COUNT;
+    DELETE FROM executions WHERE instance_id = p_instance_id AND execution_id = ANY (v_candidates);
+    GET DIAGNOSTICS v_executions = ROW_COUNT;
+    RETURN json_build_object('executionsDeleted', v_executions, 'eventsDeleted', v_events);
+END;
+$$;

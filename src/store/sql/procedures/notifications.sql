@@ -1,0 +1,185 @@
+-- Push wake-ups: LISTEN/NOTIFY on one channel per schema, so idle runtimes and waiting clients
+-- sleep instead of polling. Conventions: docs/sql.md.
+--
+-- Every notification is a hint, never a source of truth: a receiver still fetches through the
+-- normal procedures, so a lost, duplicated or early notification costs at most one empty fetch.
+-- Payloads (short ASCII, well under the 8000-byte NOTIFY limit):
+--   'o:<ready>:<dueInMs>:<n>'  orchestrator messages: <ready> instances with messages visible
+--                              now, <dueInMs> ms until the earliest delayed one becomes visible
+--                              (empty if none)
+--   'w:<ready>:<dueInMs>:<n>'  activity work items, counted per item
+--   's:<instanceId>'           the instance reached Completed/Failed or changed its custom status
+-- <n> numbers the notifications of one transaction: PostgreSQL delivers identical payloads sent
+-- in one transaction once, so without it two announcements (say, a child's start and the
+-- release of the parent's own waiting message) would merge into one wake-up for two instances.
+-- Delays are relative to the database clock so receivers with skewed clocks still wake on time.
+-- Triggers are statement-level with transition tables: one notification per statement, not per
+-- row. Rows still locked by a fetch (lock_token set) never notify: fetch and renew stay silent.
+-- Only listen_for_wakeups is public; the trigger functions and helpers are internal_*.
+
+-- The channel of this schema: 'durox_<schema>', or 'durox_<md5>' when that would exceed the
+-- 63-byte identifier limit.
+CREATE OR REPLACE FUNCTION internal_wakeup_channel() RETURNS TEXT
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN octet_length('durox_' || current_schema()) <= 63 THEN 'durox_' || current_schema()
+                ELSE 'durox_' || md5(current_schema()) END
+$$;
+
+-- Sends '<queue>:<ready>:<dueInMs>:<n>' on this schema's channel, n counting the notifications of
+-- the current transaction (so none is merged with an identical one, see the top of this file).
+CREATE OR REPLACE FUNCTION internal_send_queue_wakeup(p_queue TEXT, p_ready BIGINT, p_due_in_ms BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_sequence INTEGER := COALESCE(NULLIF(current_setting('durox.wakeup_sequence', TRUE), ''), '0')::INTEGER + 1;
+BEGIN
+    PERFORM set_config('durox.wakeup_sequence', v_sequence::TEXT, TRUE);
+    PERFORM pg_notify(internal_wakeup_channel(),
+                      p_queue || ':' || p_ready || ':' || COALESCE(p_due_in_ms::TEXT, '') || ':' || v_sequence);
+END;
+$$;
+
+-- listen_for_wakeups: starts listening on this schema's channel (effective when the calling
+-- transaction commits) and reports what is already waiting, so a (re)connected listener knows
+-- about work and timers queued while it was not listening.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: {channel, orchestratorReady, orchestratorDueInMs: [ms], workerReady, workerDueInMs: [ms]}:
+-- every delayed item's time (the soonest 1,000 per queue), not only the soonest, so a listener
+-- that (re)connects can wake for each.
+CREATE OR REPLACE FUNCTION listen_for_wakeups() RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now     BIGINT := internal_current_time_ms();
+    v_channel TEXT := internal_wakeup_channel();
+    v_o_ready BIGINT;
+    v_w_ready BIGINT;
+BEGIN
+    EXECUTE format('LISTEN %I', v_channel);
+    SELECT count(DISTINCT q.instance_id) INTO v_o_ready
+    FROM orchestrator_queue q WHERE q.lock_token IS NULL AND q.visible_at_ms <= v_now;
+    SELECT count(*) INTO v_w_ready
+    FROM worker_queue w WHERE w.lock_token IS NULL AND w.visible_at_ms <= v_now;
+    RETURN json_build_object(
+        'channel', v_channel,
+        'orchestratorReady', v_o_ready,
+        'orchestratorDueInMs', COALESCE((SELECT json_agg(d.due ORDER BY d.due) FROM (
+            SELECT DISTINCT q.visible_at_ms - v_now AS due FROM orchestrator_queue q
+            WHERE q.lock_token IS NULL AND q.visible_at_ms > v_now
+            ORDER BY 1 LIMIT 1000) d), '[]'::json),
+        'workerReady', v_w_ready,
+        'workerDueInMs', COALESCE((SELECT json_agg(d.due ORDER BY d.due) FROM (
+            SELECT DISTINCT w.visible_at_ms - v_now AS due FROM worker_queue w
+            WHERE w.lock_token IS NULL AND w.visible_at_ms > v_now
+            ORDER BY 1 LIMIT 1000) d), '[]'::json));
+END;
+$$;
+
+-- Announces the unlocked rows a statement inserted into or updated in a queue (transition table
+-- `new_rows`): TG_ARGV[0] = 'o' counts instances (one turn each), 'w' counts work items.
+CREATE OR REPLACE FUNCTION internal_notify_queue_rows() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now       BIGINT := internal_current_time_ms();
+    v_instances BIGINT;
+    v_items     BIGINT;
+    v_due       BIGINT;
+BEGIN
+    SELECT count(DISTINCT n.instance_id) FILTER (WHERE n.visible_at_ms <= v_now),
+           count(*) FILTER (WHERE n.visible_at_ms <= v_now),
+           min(n.visible_at_ms) FILTER (WHERE n.visible_at_ms > v_now)
+    INTO v_instances, v_items, v_due
+    FROM new_rows n WHERE n.lock_token IS NULL;
+    IF v_items > 0 OR v_due IS NOT NULL THEN
+        PERFORM internal_send_queue_wakeup(TG_ARGV[0], CASE WHEN TG_ARGV[0] = 'o' THEN v_instances ELSE v_items END, v_due - v_now);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- Announces, when instance locks are released (transition table `old_rows`), the instances whose
+-- messages wait visible or delayed, so a message that arrived during a turn is not left asleep.
+CREATE OR REPLACE FUNCTION internal_notify_released_instances() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now   BIGINT := internal_current_time_ms();
+    v_ready BIGINT;
+    v_due   BIGINT;
+BEGIN
+    SELECT count(DISTINCT q.instance_id) FILTER (WHERE q.visible_at_ms <= v_now),
+           min(q.visible_at_ms) FILTER (WHERE q.visible_at_ms > v_now)
+    INTO v_ready, v_due
+    FROM old_rows o
+    JOIN orchestrator_queue q ON q.instance_id = o.instance_id
+    WHERE q.lock_token IS NULL;
+    IF v_ready > 0 OR v_due IS NOT NULL THEN
+        PERFORM internal_send_queue_wakeup('o', v_ready, v_due - v_now);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- 's:<id>' when an execution becomes Completed or Failed (what waitForOrchestration waits for).
+CREATE OR REPLACE FUNCTION internal_notify_terminal_executions() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM pg_notify(internal_wakeup_channel(), 's:' || t.instance_id)
+    FROM (SELECT DISTINCT n.instance_id FROM new_rows n WHERE n.status IN ('Completed', 'Failed')) t;
+    RETURN NULL;
+END;
+$$;
+
+-- 's:<id>' when a custom status changes (what waitForStatusChange waits for).
+CREATE OR REPLACE FUNCTION internal_notify_custom_status_insert() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM pg_notify(internal_wakeup_channel(), 's:' || n.instance_id)
+    FROM new_rows n WHERE n.custom_status_version > 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION internal_notify_custom_status_update() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM pg_notify(internal_wakeup_channel(), 's:' || n.instance_id)
+    FROM new_rows n JOIN old_rows o ON o.instance_id = n.instance_id
+    WHERE n.custom_status_version <> o.custom_status_version;
+    RETURN NULL;
+END;
+$$;
+
+-- --- Triggers ---------------------------------------------------------------------------------
+-- Statement-level, with transition tables: one notification per statement, not per row.
+
+CREATE OR REPLACE TRIGGER orchestrator_queue_wakeup_insert
+    AFTER INSERT ON orchestrator_queue REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('o');
+CREATE OR REPLACE TRIGGER orchestrator_queue_wakeup_update
+    AFTER UPDATE ON orchestrator_queue REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('o');
+CREATE OR REPLACE TRIGGER worker_queue_wakeup_insert
+    AFTER INSERT ON worker_queue REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('w');
+CREATE OR REPLACE TRIGGER worker_queue_wakeup_update
+    AFTER UPDATE ON worker_queue REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('w');
+CREATE OR REPLACE TRIGGER instance_locks_wakeup_release
+    AFTER DELETE ON instance_locks REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_released_instances();
+CREATE OR REPLACE TRIGGER executions_wakeup_terminal
+    AFTER UPDATE ON executions REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_terminal_executions();
+CREATE OR REPLACE TRIGGER instances_wakeup_custom_status_insert
+    AFTER INSERT ON instances REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_custom_status_insert();
+CREATE OR REPLACE TRIGGER instances_wakeup_custom_status_update
+    AFTER UPDATE ON instances REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_custom_status_update();

@@ -1,0 +1,319 @@
+-- Orchestration turns: fetch, ack (single and group commit), abandon, renew, enqueue.
+-- Conventions (json results, DX error codes, pinned search_path, database clock): docs/sql.md.
+--
+-- Lock order of every procedure, to avoid deadlocks (as DurableTask.SqlServer documents its own):
+-- advisory locks of instances first, in ascending key order (internal_instance_advisory_key;
+-- exclusive for an instance whose lock is released, shared for instances only written to) ->
+-- instance_locks row -> instances -> executions -> history -> kv tables -> worker_queue rows ->
+-- orchestrator_queue rows. A procedure that already holds advisory locks only ever TRIES another
+-- one (fetch, claims), so waits cannot form a cycle. Every writer of an instance's orchestrator
+-- queue holds that instance's advisory lock until it commits: an ack or abandon that releases
+-- the instance lock holds it exclusively, an enqueue shared. Either the enqueue commits first and
+-- the release sees its message, or it waits for the release and its own notification finds the
+-- instance free (no lost wake-up).
+
+-- fetch_orchestration_items: locks up to p_max_items (1..100) instances for a turn, each the
+-- oldest visible message's instance that is not locked, and returns their batches with history
+-- and KV snapshot, oldest first, each under its own lock token. An empty array means no eligible
+-- work, never "lost a race": a candidate that cannot be taken is skipped and the next one tried.
+-- Capability filter: with a version range only instances whose pinned version is inside it (or
+-- unpinned). Start rule: an instance that does not exist yet is eligible only when its visible
+-- batch holds a StartOrchestration or ContinueAsNew; QueueMessages alone for a never-created
+-- instance are deleted (orphan rule); other early messages wait for their start. Corrupted
+-- history is reported in historyError while the lock is held.
+-- Clock: visibility is filtered with internal_wall_clock_ms(), read by the scan after its
+-- snapshot, so every message committed before the scan is seen (see internal.sql).
+-- Lock order: per candidate, as internal_lock_orchestration_batch: the instance's advisory lock
+-- (only TRIED: a busy instance is skipped, never waited for) -> its instance_locks row ->
+-- its visible orchestrator_queue rows; one instance after the other, so fetches never wait.
+-- Errors: DX003 for a lock timeout <= 0, max items outside 1..100, a half or malformed version range.
+-- Returns: json array of {instanceId, orchestrationName, orchestrationVersion, executionId,
+-- history, historyError, messages, lockToken, attemptCount, kvSnapshot, customStatus, nowMs};
+-- name/version/executionId are NULL for an instance that does not exist yet.
+CREATE OR REPLACE FUNCTION fetch_orchestration_items(p_lock_timeout_ms BIGINT, p_min_version TEXT,
+                                                     p_max_version TEXT, p_max_items INTEGER)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now         BIGINT;
+    v_skipped     TEXT[] := ARRAY[]::TEXT[];
+    v_items       json[] := ARRAY[]::json[];
+    v_instance_id TEXT;
+    v_range       RECORD;
+    v_item        json;
+BEGIN
+    IF p_lock_timeout_ms IS NULL OR p_lock_timeout_ms <= 0 THEN
+        RAISE EXCEPTION 'lock timeout must be a positive number of milliseconds, got %', p_lock_timeout_ms
+            USING ERRCODE = 'DX003';
+    END IF;
+    IF p_max_items IS NULL OR p_max_items < 1 OR p_max_items > 100 THEN
+        RAISE EXCEPTION 'max items must be between 1 and 100, got %', p_max_items USING ERRCODE = 'DX003';
+    END IF;
+    SELECT * INTO v_range FROM internal_parse_version_range(p_min_version, p_max_version);
+
+    WHILE COALESCE(array_length(v_items, 1), 0) < p_max_items LOOP
+        -- Peek without row locks. The start rule's EXISTS tests are ORed, so PostgreSQL cannot
+        -- turn them into joins and would hash each subquery over the WHOLE queue on every fetch
+        -- (2.8 ms with 5,000 queued starts). OFFSET 0 keeps them per candidate row, on the
+        -- (instance_id, kind) index (0.18 ms), and the oldest candidate is almost always eligible.
+        SELECT q.instance_id INTO v_instance_id
+        FROM orchestrator_queue q
+        WHERE q.visible_at_ms <= (SELECT internal_wall_clock_ms())
+          AND q.instance_id <> ALL (v_skipped)
+          AND (v_range.out_min IS NULL OR internal_version_in_range(q.instance_id, v_range.out_min, v_range.out_max))
+          AND NOT EXISTS (SELECT 1 FROM instance_locks l
+                          WHERE l.instance_id = q.instance_id AND l.locked_until_ms > (SELECT internal_wall_clock_ms()))
+          AND (EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = q.instance_id OFFSET 0)
+               OR EXISTS (SELECT 1 FROM orchestrator_queue s
+                          WHERE s.instance_id = q.instance_id AND s.visible_at_ms <= (SELECT internal_wall_clock_ms())
+                            AND s.kind IN ('StartOrchestration', 'ContinueAsNew') OFFSET 0)
+               OR NOT EXISTS (SELECT 1 FROM orchestrator_queue o
+                              WHERE o.instance_id = q.instance_id AND o.visible_at_ms <= (SELECT internal_wall_clock_ms())
+                                AND o.kind <> 'QueueMessage' OFFSET 0))
+        ORDER BY q.visible_at_ms, q.id
+        LIMIT 1;
+        EXIT WHEN NOT FOUND;
+        -- Read after the scan, so the batch holds every message the scan could see.
+        v_now := internal_wall_clock_ms();
+
+        v_item := internal_lock_orchestration_batch(v_instance_id, p_lock_timeout_ms, v_range.out_min, v_range.out_max, v_now);
+        IF v_item IS NOT NULL THEN
+            v_items := v_items || v_item;
+        END IF;
+        v_skipped := v_skipped || v_instance_id;
+    END LOOP;
+    RETURN array_to_json(v_items);
+END;
+$$;
+
+-- fetch_orchestration_item: one batch, as fetch_orchestration_items with p_max_items = 1.
+-- Lock order: as fetch_orchestration_items.
+-- Errors: as fetch_orchestration_items (DX003).
+-- Returns: the batch object, or NULL when no instance is eligible.
+CREATE OR REPLACE FUNCTION fetch_orchestration_item(p_lock_timeout_ms BIGINT, p_min_version TEXT DEFAULT NULL,
+                                                    p_max_version TEXT DEFAULT NULL) RETURNS json
+LANGUAGE sql
+AS $$
+    SELECT fetch_orchestration_items(p_lock_timeout_ms, p_min_version, p_max_version, 1) -> 0
+$$;
+
+-- ack_orchestration_item: commits one orchestration turn atomically (history, execution status,
+-- custom status, KV, activities scheduled and cancelled, messages to other instances; see
+-- internal_commit_orchestration_turn for p_ack) and releases the instance lock. With p_claim =
+-- {workerItems, lockTimeoutMs}, the activities in p_claim.workerItems (same shape as
+-- p_ack.workerItems, which must not repeat them; none pinned to a session) are queued already
+-- locked for the caller, each under its own token, unless the same turn cancels them; they are
+-- never announced.
+-- Lock order: advisory locks in ascending key order (internal_lock_instances_in_key_order:
+-- the instance exclusively, every instance it sends a message to shared) -> instance_locks row
+-- -> instances -> executions -> history -> kv rows -> worker_queue rows -> orchestrator_queue rows.
+-- Errors: DX001 for a lock token that is unknown, released or expired (nothing is written);
+-- DX003 for an invalid ack or claim; unique_violation (23505) for a duplicate event id.
+-- Returns: {instanceId, nowMs, claimedWorkItems: [lease as fetch_work_item returns it]}.
+CREATE OR REPLACE FUNCTION ack_orchestration_item(p_lock_token TEXT, p_ack json, p_claim json DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now         BIGINT := internal_current_time_ms();
+    v_instance_id TEXT;
+    v_lock_ms     BIGINT := (p_claim->>'lockTimeoutMs')::BIGINT;
+    v_name        TEXT;
+    v_version     TEXT;
+    v_leases      json;
+BEGIN
+    IF p_claim IS NOT NULL THEN
+        IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
+            RAISE EXCEPTION 'claim lock timeout must be a positive number of milliseconds, got %', v_lock_ms
+                USING ERRCODE = 'DX003';
+        END IF;
+        IF EXISTS (SELECT 1 FROM json_array_elements(COALESCE(p_claim->'workerItems', '[]'::json)) AS w
+                   WHERE (w->>'workItem')::json->>'sessionId' IS NOT NULL) THEN
+            RAISE EXCEPTION 'activities pinned to a session cannot be claimed by an ack' USING ERRCODE = 'DX003';
+        END IF;
+    END IF;
+
+    -- The token's instance, read without a lock: internal_commit_orchestration_turn checks it under one.
+    SELECT l.instance_id INTO v_instance_id FROM instance_locks l WHERE l.lock_token = p_lock_token;
+    IF FOUND THEN
+        PERFORM internal_lock_instances_in_key_order(
+            ARRAY[v_instance_id],
+            ARRAY(SELECT o->>'targetInstance'
+                  FROM json_array_elements(COALESCE(p_ack->'orchestratorItems', '[]'::json)) AS o));
+    END IF;
+
+    PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack);
+    IF p_claim IS NULL THEN
+        RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now, 'claimedWorkItems', '[]'::json);
+    END IF;
+
+    SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
+    FROM instances i WHERE i.instance_id = v_instance_id;
+
+    WITH claimed AS (
+        INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag, visible_at_ms,
+                                  attempt_count, created_at_ms, lock_token, locked_until_ms)
+        SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
+               w->>'tag', v_now, 1, v_now, gen_random_uuid()::TEXT, v_now + v_lock_ms
+        FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
+            WHERE c.item->>'instance' = w->>'instanceId'
+              AND (c.item->>'executionId')::BIGINT = (w->>'executionId')::BIGINT
+              AND (c.item->>'activityId')::BIGINT = (w->>'activityId')::BIGINT)
+        ORDER BY n
+        RETURNING id, work_item, lock_token, attempt_count, session_id)
+    SELECT json_agg(json_build_object(
+               'workItem', c.work_item::json,
+               'lockToken', c.lock_token,
+               'attemptCount', c.attempt_count,
+               'orchestrationName', COALESCE(v_name, 'unknown'),
+               'orchestrationVersion', COALESCE(v_version, 'unknown'),
+               'sessionId', c.session_id,
+               'nowMs', v_now) ORDER BY c.id)
+    INTO v_leases
+    FROM claimed c;
+
+    RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now,
+                             'claimedWorkItems', COALESCE(v_leases, '[]'::json));
+END;
+$$;
+
+-- ack_orchestration_items: commits several turns in one call (group commit). Each element of
+-- p_acks (at most 100), {lockToken, ack, claim}, is committed exactly as ack_orchestration_item
+-- commits it, in its own subtransaction, so one turn refused (lock lost, invalid, duplicate
+-- event) leaves the others committed.
+-- Lock order: first the advisory locks of every element in ascending key order (exclusive: the
+-- instances whose locks are released; shared: the instances they send messages to), then element
+-- by element as ack_orchestration_item (whose own advisory locks are then already held).
+-- Errors: DX003 when p_acks is not an array of at most 100 elements; per element, its SQLSTATE
+-- (DX001, DX003, 23505, ...) is reported in the result instead of raised.
+-- Returns: json array in input order of {ok: true, claimedWorkItems} or {ok: false, code, message}.
+CREATE OR REPLACE FUNCTION ack_orchestration_items(p_acks json) RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_element json;
+    v_result  json;
+    v_results json[] := ARRAY[]::json[];
+BEGIN
+    IF p_acks IS NULL OR json_typeof(p_acks) <> 'array' OR json_array_length(p_acks) > 100 THEN
+        RAISE EXCEPTION 'acks must be a json array of at most 100 elements' USING ERRCODE = 'DX003';
+    END IF;
+
+    PERFORM internal_lock_instances_in_key_order(
+        ARRAY(SELECT l.instance_id FROM json_array_elements(p_acks) AS e
+              JOIN instance_locks l ON l.lock_token = e->>'lockToken'),
+        ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_acks) AS e,
+                     json_array_elements(COALESCE(e->'ack'->'orchestratorItems', '[]'::json)) AS o));
+
+    FOR v_element IN SELECT e FROM json_array_elements(p_acks) AS e LOOP
+        BEGIN
+            v_result := ack_orchestration_item(v_element->>'lockToken', v_element->'ack',
+                                               CASE WHEN json_typeof(v_element->'claim') = 'object' THEN v_element->'claim' END);
+            v_results := v_results || json_build_object('ok', TRUE, 'claimedWorkItems', v_result->'claimedWorkItems');
+        EXCEPTION WHEN OTHERS THEN
+            v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
+        END;
+    END LOOP;
+    RETURN array_to_json(v_results);
+END;
+$$;
+
+-- abandon_orchestration_item: releases an instance lock without committing anything. The batch
+-- becomes fetchable again; with p_delay_ms > 0 it becomes visible only after the delay, without
+-- a delay visibility is left exactly as it was (never pushed later); p_ignore_attempt gives back
+-- the delivery counted by the fetch, never below 0.
+-- Lock order: the instance's advisory lock (exclusive, waited for: releasing the lock may make
+-- waiting messages fetchable, see notifications.sql) -> instance_locks row (DELETE) -> the
+-- tagged orchestrator_queue rows.
+-- Errors: DX001 for a lock token that is unknown, released or taken over.
+-- Returns: {instanceId}.
+CREATE OR REPLACE FUNCTION abandon_orchestration_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now         BIGINT := internal_current_time_ms();
+    v_instance_id TEXT;
+BEGIN
+    -- The token's instance, read without a lock, then its advisory lock before the release.
+    SELECT l.instance_id INTO v_instance_id FROM instance_locks l WHERE l.lock_token = p_lock_token;
+    IF FOUND THEN
+        PERFORM pg_advisory_xact_lock(internal_instance_advisory_key(v_instance_id));
+    END IF;
+
+    DELETE FROM instance_locks WHERE lock_token = p_lock_token RETURNING instance_id INTO v_instance_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Invalid lock token: unknown or already released' USING ERRCODE = 'DX001';
+    END IF;
+
+    UPDATE orchestrator_queue
+    SET lock_token = NULL,
+        visible_at_ms = CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN v_now + p_delay_ms ELSE visible_at_ms END,
+        attempt_count = CASE WHEN COALESCE(p_ignore_attempt, FALSE) THEN GREATEST(0, attempt_count - 1)
+                             ELSE attempt_count END
+    WHERE lock_token = p_lock_token;
+
+    RETURN json_build_object('instanceId', v_instance_id);
+END;
+$$;
+
+-- renew_orchestration_item_lock: extends a held, unexpired instance lock to now + p_extend_ms
+-- (milliseconds, no truncation). An expired, released or taken-over lock is never revived.
+-- Lock order: the instance_locks row.
+-- Errors: DX001 for a lock that is unknown, released, taken over or expired; DX003 for p_extend_ms <= 0.
+-- Returns: {instanceId, lockedUntilMs}.
+CREATE OR REPLACE FUNCTION renew_orchestration_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now          BIGINT := internal_current_time_ms();
+    v_instance_id  TEXT;
+    v_locked_until BIGINT;
+BEGIN
+    IF p_extend_ms IS NULL OR p_extend_ms <= 0 THEN
+        RAISE EXCEPTION 'lock extension must be a positive number of milliseconds, got %', p_extend_ms
+            USING ERRCODE = 'DX003';
+    END IF;
+    UPDATE instance_locks
+    SET locked_until_ms = v_now + p_extend_ms
+    WHERE lock_token = p_lock_token AND locked_until_ms > v_now
+    RETURNING instance_id, locked_until_ms INTO v_instance_id, v_locked_until;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Invalid lock token: unknown, expired or already released' USING ERRCODE = 'DX001';
+    END IF;
+    RETURN json_build_object('instanceId', v_instance_id, 'lockedUntilMs', v_locked_until);
+END;
+$$;
+
+-- enqueue_orchestrator_work: enqueues one message for an orchestration (never creates the
+-- instance: only an ack does). Visible at now + p_delay_ms; a TimerFired (p_fire_at_ms > 0) is
+-- visible at its fire time, or at the later of fire time and now + delay when a delay is given.
+-- Lock order: the target instance's advisory lock, shared (waits for an ack or abandon releasing
+-- that instance, so either its release sees this message or this message's notification finds
+-- the instance free); no lock on existing rows (plain insert).
+-- Errors: none of its own.
+-- Returns: {id, visibleAtMs}.
+CREATE OR REPLACE FUNCTION enqueue_orchestrator_work(p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
+                                                   p_delay_ms BIGINT, p_fire_at_ms BIGINT)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now     BIGINT := internal_current_time_ms();
+    v_visible BIGINT := v_now + GREATEST(COALESCE(p_delay_ms, 0), 0);
+    v_id      BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
+    IF p_fire_at_ms IS NOT NULL AND p_fire_at_ms > 0 THEN
+        v_visible := CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN GREATEST(p_fire_at_ms, v_visible)
+                          ELSE p_fire_at_ms END;
+    END IF;
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+    VALUES (p_instance_id, p_kind, p_work_item, v_visible, 0, v_now)
+    RETURNING id INTO v_id;
+    RETURN json_build_object('id', v_id, 'visibleAtMs', v_visible);
+END;
+$$;

@@ -1,0 +1,338 @@
+-- Activity work items: enqueue, fetch (tags, sessions, batches), ack (single and group commit,
+-- with an optional claim of the turn the completion makes ready), renew, abandon.
+-- Conventions: docs/sql.md. Lock order of every worker-queue procedure: the advisory lock of the
+-- completion's instance (ack only) -> worker_queue rows (ascending id) -> the sessions row(s).
+
+-- enqueue_worker_work: enqueues an activity, visible at once and unlocked.
+-- Lock order: none on existing rows (plain insert).
+-- Errors: none of its own.
+-- Returns: {id}.
+CREATE OR REPLACE FUNCTION enqueue_worker_work(p_instance_id TEXT, p_execution_id BIGINT, p_activity_id BIGINT,
+                                               p_tag TEXT, p_work_item TEXT)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now BIGINT := internal_current_time_ms();
+    v_id  BIGINT;
+BEGIN
+    INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
+                              visible_at_ms, attempt_count, created_at_ms)
+    VALUES (p_work_item, p_instance_id, p_execution_id, p_activity_id, p_tag, v_now, 0, v_now)
+    RETURNING id INTO v_id;
+    RETURN json_build_object('id', v_id);
+END;
+$$;
+
+-- fetch_work_item: locks up to p_max_items (default 1) of the oldest visible work items that are
+-- unlocked (or whose lease expired) and match the tag filter and the session rule, each under
+-- its own lock token; each delivery increments attempt_count, and a re-delivery after an expired
+-- lease gets a new token, so the old holder's ack and renew fail.
+-- Tag filter: defaultOnly = untagged, any = everything, none = nothing, tags = tag in p_tags,
+-- defaultAnd = untagged or tag in p_tags.
+-- Session rule: without p_owner_id only items without a session are eligible. With an owner, an
+-- item is eligible when it has no session, or its session is owned by p_owner_id, or its session
+-- is unowned or expired (only when p_claim_new_sessions is not FALSE: a runtime at its session
+-- capacity still serves the sessions it owns); fetching a session item claims (or refreshes) the
+-- session for the owner until now + p_session_lock_timeout_ms (p_lock_timeout_ms when NULL) and
+-- stamps its activity. A session is never owned by two identities at once (the claim is an
+-- upsert that only overwrites an expired or self-owned row); a lost session claim gives the row
+-- back untouched and the loop tries the next candidate instead of returning nothing.
+-- Clock: visibility is filtered with internal_wall_clock_ms(), read by the scan after its
+-- snapshot, so every item committed before the scan is seen (see internal.sql).
+-- Lock order: worker_queue rows (FOR UPDATE SKIP LOCKED: concurrent workers never get the same
+-- row and never wait for each other) -> the sessions row.
+-- Errors: DX003 for a lock timeout <= 0, an unknown tag mode, bad tags or max items.
+-- Returns: json array (possibly empty) of {workItem, lockToken, attemptCount,
+-- orchestrationName, orchestrationVersion, sessionId, sessionTakenOver, nowMs}, oldest first;
+-- sessionTakenOver is true when the item's session was another owner's whose lock lapsed (no
+-- statement announces that, so the caller knows a departed owner blocked it).
+CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode TEXT, p_tags json,
+                                           p_owner_id TEXT, p_session_lock_timeout_ms BIGINT,
+                                           p_max_items INTEGER, p_claim_new_sessions BOOLEAN)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now        BIGINT;
+    v_max        INTEGER := COALESCE(p_max_items, 1);
+    v_session_ms BIGINT := COALESCE(p_session_lock_timeout_ms, p_lock_timeout_ms);
+    v_tags       TEXT[];
+    v_skipped    BIGINT[] := ARRAY[]::BIGINT[];
+    v_leases     json[] := ARRAY[]::json[];
+    v_id         BIGINT;
+    v_session    TEXT;
+    v_claimed    INTEGER;
+    v_row        worker_queue%ROWTYPE;
+    v_name       TEXT;
+    v_version    TEXT;
+    v_taken_over BOOLEAN;
+BEGIN
+    IF p_lock_timeout_ms IS NULL OR p_lock_timeout_ms <= 0 THEN
+        RAISE EXCEPTION 'lock timeout must be a positive number of milliseconds, got %', p_lock_timeout_ms
+            USING ERRCODE = 'DX003';
+    END IF;
+    IF v_session_ms <= 0 THEN
+        RAISE EXCEPTION 'session lock timeout must be a positive number of milliseconds, got %', v_session_ms
+            USING ERRCODE = 'DX003';
+    END IF;
+    IF v_max < 1 OR v_max > 1000 THEN
+        RAISE EXCEPTION 'max items must be between 1 and 1000, got %', v_max USING ERRCODE = 'DX003';
+    END IF;
+    IF p_owner_id IS NOT NULL AND (length(p_owner_id) = 0 OR octet_length(p_owner_id) > 512) THEN
+        RAISE EXCEPTION 'session owner id must be 1 to 512 bytes, got % bytes', octet_length(p_owner_id)
+            USING ERRCODE = 'DX003';
+    END IF;
+    IF p_tag_mode IS NULL OR p_tag_mode NOT IN ('defaultOnly', 'any', 'none', 'tags', 'defaultAnd') THEN
+        RAISE EXCEPTION 'unknown tag filter mode %', p_tag_mode USING ERRCODE = 'DX003';
+    END IF;
+    IF p_tag_mode = 'none' THEN
+        RETURN '[]'::json;
+    END IF;
+    v_tags := ARRAY(SELECT json_array_elements_text(COALESCE(p_tags, '[]'::json)));
+
+    WHILE COALESCE(array_length(v_leases, 1), 0) < v_max LOOP
+        v_now := internal_wall_clock_ms();
+        SELECT w.id, w.session_id INTO v_id, v_session
+        FROM worker_queue w
+        LEFT JOIN sessions s ON s.session_id = w.session_id AND s.locked_until_ms > v_now
+        WHERE w.visible_at_ms <= (SELECT internal_wall_clock_ms())
+          AND (w.lock_token IS NULL OR w.locked_until_ms <= v_now)
+          AND w.id <> ALL (v_skipped)
+          AND CASE p_tag_mode
+                  WHEN 'defaultOnly' THEN w.tag IS NULL
+                  WHEN 'any' THEN TRUE
+                  WHEN 'tags' THEN w.tag = ANY (v_tags)
+                  ELSE w.tag IS NULL OR w.tag = ANY (v_tags)
+              END
+          AND (w.session_id IS NULL
+               OR (p_owner_id IS NOT NULL
+                   AND ((s.session_id IS NULL AND COALESCE(p_claim_new_sessions, TRUE)) OR s.worker_id = p_owner_id)))
+        ORDER BY w.id
+        LIMIT 1
+        FOR UPDATE OF w SKIP LOCKED;
+        EXIT WHEN NOT FOUND;
+
+        v_taken_over := FALSE;
+        IF v_session IS NOT NULL THEN
+            -- Whether the session was another owner's, whose lock lapsed: no statement announced
+            -- that, so the caller knows this item was blocked by a dead or departed owner.
+            SELECT s.worker_id IS DISTINCT FROM p_owner_id INTO v_taken_over
+            FROM sessions s WHERE s.session_id = v_session;
+            v_taken_over := COALESCE(v_taken_over, FALSE);
+            -- Claim or refresh the session; only an expired or self-owned row is overwritten.
+            INSERT INTO sessions (session_id, worker_id, locked_until_ms, last_activity_at_ms, created_at_ms)
+            VALUES (v_session, p_owner_id, v_now + v_session_ms, v_now, v_now)
+            ON CONFLICT (session_id) DO UPDATE
+                SET worker_id = EXCLUDED.worker_id,
+                    locked_until_ms = EXCLUDED.locked_until_ms,
+                    last_activity_at_ms = EXCLUDED.last_activity_at_ms
+                WHERE sessions.locked_until_ms <= v_now OR sessions.worker_id = EXCLUDED.worker_id;
+            GET DIAGNOSTICS v_claimed = ROW_COUNT;
+            IF v_claimed = 0 THEN
+                -- Another owner won the session: leave this row alone and try the next candidate.
+                v_skipped := v_skipped || v_id;
+                CONTINUE;
+            END IF;
+        END IF;
+
+        UPDATE worker_queue
+        SET lock_token = gen_random_uuid()::TEXT,
+            locked_until_ms = v_now + p_lock_timeout_ms,
+            attempt_count = attempt_count + 1
+        WHERE id = v_id
+        RETURNING * INTO v_row;
+        v_skipped := v_skipped || v_id;
+
+        SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
+        FROM instances i WHERE i.instance_id = v_row.instance_id;
+
+        v_leases := v_leases || json_build_object(
+            'workItem', v_row.work_item::json,
+            'lockToken', v_row.lock_token,
+            'attemptCount', v_row.attempt_count,
+            'orchestrationName', COALESCE(v_name, 'unknown'),
+            'orchestrationVersion', COALESCE(v_version, 'unknown'),
+            'sessionId', v_row.session_id,
+            'sessionTakenOver', v_taken_over,
+            'nowMs', v_now);
+    END LOOP;
+
+    RETURN array_to_json(v_leases);
+END;
+$$;
+
+-- ack_work_item: deletes a locked work item and, when p_work_item is given, enqueues its
+-- completion for p_instance_id, atomically (internal_finish_work_item). With p_claim_turn =
+-- {lockTimeoutMs, minVersion?, maxVersion?} and a completion, the turn the completion makes
+-- ready is locked for the caller in the same transaction when the instance is free now (not
+-- locked, no other writer in progress, pinned version in range) and returned as
+-- fetch_orchestration_item returns it; the completion is then never announced.
+-- Lock order: the advisory lock of p_instance_id (TRIED exclusively when a claim is asked for,
+-- else shared and waited for) -> worker_queue row (DELETE) -> sessions row -> the claimed
+-- batch as internal_lock_orchestration_batch.
+-- Errors: DX001 for a token that is unknown, already acknowledged, withdrawn by a cancellation,
+-- taken over or expired; DX003 for an invalid claim.
+-- Returns: {instanceId, claimedTurn: batch or NULL}.
+CREATE OR REPLACE FUNCTION ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
+                                         p_claim_turn json DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now      BIGINT := internal_current_time_ms();
+    v_lock_ms  BIGINT := (p_claim_turn->>'lockTimeoutMs')::BIGINT;
+    v_range    RECORD;
+    v_claiming BOOLEAN := FALSE;
+    v_result   json;
+    v_id       BIGINT;
+    v_turn     json;
+BEGIN
+    IF p_work_item IS NULL THEN
+        RETURN internal_finish_work_item(p_lock_token, NULL, NULL, NULL);
+    END IF;
+    IF p_claim_turn IS NOT NULL THEN
+        IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
+            RAISE EXCEPTION 'claim lock timeout must be a positive number of milliseconds, got %', v_lock_ms
+                USING ERRCODE = 'DX003';
+        END IF;
+        SELECT * INTO v_range FROM internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion');
+        IF pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id)) THEN
+            v_claiming := NOT EXISTS (SELECT 1 FROM instance_locks l
+                                      WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now);
+        END IF;
+    END IF;
+    IF NOT v_claiming THEN
+        PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
+        v_result := internal_finish_work_item(p_lock_token, p_instance_id, p_kind, p_work_item);
+        RETURN json_build_object('instanceId', v_result->>'instanceId', 'claimedTurn', NULL);
+    END IF;
+
+    v_result := internal_finish_work_item(p_lock_token, NULL, NULL, NULL);
+    -- Inserted pre-tagged, so its insert announces nothing; internal_lock_orchestration_batch re-tags it.
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
+    VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, 'claim:' || p_lock_token)
+    RETURNING id INTO v_id;
+    v_turn := internal_lock_orchestration_batch(p_instance_id, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
+    IF v_turn IS NULL THEN
+        -- Not claimable after all (version filter, emptied batch): queue it like any completion.
+        UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
+    END IF;
+    RETURN json_build_object('instanceId', v_result->>'instanceId', 'claimedTurn', v_turn);
+END;
+$$;
+
+-- ack_work_items: acknowledges several work items in one call (group commit). Each element of
+-- p_acks (at most 1000), {lockToken, instanceId, kind, workItem, claimTurn}, is handled exactly
+-- as ack_work_item handles it, in its own subtransaction, so one item refused (lock lost,
+-- invalid, even a deadlock) leaves the others committed.
+-- Lock order: first the advisory locks of every completion's instance in ascending key order
+-- (TRIED exclusively where a claim is asked for, else shared and waited for), then item by item
+-- as ack_work_item (whose own advisory locks are then already held).
+-- Errors: DX003 when p_acks is not an array of at most 1000 elements; per element, its SQLSTATE
+-- is reported in the result instead of raised, so the caller can tell retryable from permanent.
+-- Returns: json array in input order of {ok: true, claimedTurn} or {ok: false, code, message}.
+CREATE OR REPLACE FUNCTION ack_work_items(p_acks json) RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_lock    RECORD;
+    v_ack     json;
+    v_result  json;
+    v_results json[] := ARRAY[]::json[];
+BEGIN
+    IF p_acks IS NULL OR json_typeof(p_acks) <> 'array' OR json_array_length(p_acks) > 1000 THEN
+        RAISE EXCEPTION 'acks must be a json array of at most 1000 elements' USING ERRCODE = 'DX003';
+    END IF;
+
+    FOR v_lock IN
+        SELECT internal_instance_advisory_key(a->>'instanceId') AS key,
+               bool_or(COALESCE(json_typeof(a->'claimTurn'), 'null') = 'object') AS claim
+        FROM json_array_elements(p_acks) AS a
+        WHERE a->>'workItem' IS NOT NULL
+        GROUP BY 1
+        ORDER BY 1
+    LOOP
+        IF v_lock.claim THEN
+            IF NOT pg_try_advisory_xact_lock(v_lock.key) THEN
+                PERFORM pg_advisory_xact_lock_shared(v_lock.key);
+            END IF;
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(v_lock.key);
+        END IF;
+    END LOOP;
+
+    FOR v_ack IN SELECT a FROM json_array_elements(p_acks) AS a LOOP
+        BEGIN
+            v_result := ack_work_item(v_ack->>'lockToken', v_ack->>'instanceId', v_ack->>'kind', v_ack->>'workItem',
+                                      CASE WHEN json_typeof(v_ack->'claimTurn') = 'object' THEN v_ack->'claimTurn' END);
+            v_results := v_results || json_build_object('ok', TRUE, 'claimedTurn', v_result->'claimedTurn');
+        EXCEPTION WHEN OTHERS THEN
+            v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
+        END;
+    END LOOP;
+    RETURN array_to_json(v_results);
+END;
+$$;
+
+-- renew_work_item_lock: extends an unexpired work-item lease to now + p_extend_ms and stamps the
+-- activity of the item's session. Failure is how a worker learns that its activity was
+-- cancelled (row deleted) or its lease lost.
+-- Lock order: the worker_queue row -> the sessions row.
+-- Errors: DX001 for a lease that is unknown, deleted, taken over or expired; DX003 for p_extend_ms <= 0.
+-- Returns: {lockedUntilMs}.
+CREATE OR REPLACE FUNCTION renew_work_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now          BIGINT := internal_current_time_ms();
+    v_locked_until BIGINT;
+    v_session      TEXT;
+BEGIN
+    IF p_extend_ms IS NULL OR p_extend_ms <= 0 THEN
+        RAISE EXCEPTION 'lock extension must be a positive number of milliseconds, got %', p_extend_ms
+            USING ERRCODE = 'DX003';
+    END IF;
+    UPDATE worker_queue
+    SET locked_until_ms = v_now + p_extend_ms
+    WHERE lock_token = p_lock_token AND locked_until_ms > v_now
+    RETURNING locked_until_ms, session_id INTO v_locked_until, v_session;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Invalid lock token: work item unknown, expired, cancelled or already acknowledged'
+            USING ERRCODE = 'DX001';
+    END IF;
+    IF v_session IS NOT NULL THEN
+        UPDATE sessions SET last_activity_at_ms = v_now
+        WHERE session_id = v_session AND locked_until_ms > v_now;
+    END IF;
+    RETURN json_build_object('lockedUntilMs', v_locked_until);
+END;
+$$;
+
+-- abandon_work_item: unlocks a work item; it becomes visible at now + p_delay_ms (now without a
+-- delay). p_ignore_attempt gives back the delivery counted by the fetch, never below 0.
+-- Lock order: the worker_queue row.
+-- Errors: DX001 for a lease that is unknown or taken over.
+-- Returns: {id}.
+CREATE OR REPLACE FUNCTION abandon_work_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now BIGINT := internal_current_time_ms();
+    v_id  BIGINT;
+BEGIN
+    UPDATE worker_queue
+    SET lock_token = NULL,
+        locked_until_ms = NULL,
+        visible_at_ms = v_now + GREATEST(COALESCE(p_delay_ms, 0), 0),
+        attempt_count = CASE WHEN COALESCE(p_ignore_attempt, FALSE) THEN GREATEST(0, attempt_count - 1)
+                             ELSE attempt_count END
+    WHERE lock_token = p_lock_token
+    RETURNING id INTO v_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Invalid lock token: work item unknown or already acknowledged' USING ERRCODE = 'DX001';
+    END IF;
+    RETURN json_build_object('id', v_id);
+END;
+$$;
