@@ -6,8 +6,9 @@
  * Every argument is checked before the provider is called (see ./validation.ts for the limits),
  * so bad input fails with an error naming the operation and the instance and nothing is written.
  */
-import type { ExecutionStatus } from '../core/types';
+import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type { InstancePageCursor, InstancePageQuery, InstanceSummary, Provider, ThroughputBucket } from '../provider/contract';
+import { reserveLocalTurn } from '../provider/local-turns';
 import { notifyLocal, wakeSignal } from '../runtime/local-wakeups';
 import { pushWakeups, STATUS_SAFETY_MS } from '../runtime/push-wakeups';
 import { toJsEvent, type JsEvent } from './history-shapes';
@@ -95,7 +96,7 @@ export class Client {
     const orchestration = requireName(operation, 'orchestration name', name, instance);
     const pinned = version === null || version === undefined ? null : requireVersion(operation, version, instance);
     const encoded = encodeValue(operation, 'input', input, instance);
-    await this.#provider.enqueueOrchestratorWork({
+    const item: StartOrchestrationItem = {
       type: 'StartOrchestration',
       instance,
       orchestration,
@@ -105,8 +106,32 @@ export class Client {
       parentId: null,
       parentExecutionId: null,
       executionId: 1,
-    });
-    notifyLocal(this.#provider, 'orchestrator');
+    };
+    if (!(await this.startEagerly(item))) {
+      await this.#provider.enqueueOrchestratorWork(item);
+      notifyLocal(this.#provider, 'orchestrator');
+    }
+  }
+
+  /**
+   * Eager start: when a runtime in this process on the same provider object has an idle turn
+   * worker for this orchestration, one call enqueues the start and locks the first turn for that
+   * worker (no notification, no fetch). False when nothing local could take it; the start is then
+   * enqueued as usual. A start that the store queued instead of claiming is announced by it.
+   */
+  private async startEagerly(item: StartOrchestrationItem): Promise<boolean> {
+    const provider = this.#provider;
+    if (provider.startOrchestrationClaimed === undefined) return false;
+    const local = reserveLocalTurn(provider, item.orchestration);
+    if (local === null) return false;
+    try {
+      const turn = await provider.startOrchestrationClaimed(item, local.claim);
+      local.reservation.deliver(turn === null ? [] : [turn]);
+      return true;
+    } catch (error) {
+      local.reservation.cancel();
+      throw error;
+    }
   }
 
   /** Raises an external event; delivered only to a `waitForEvent` already recorded (section 2.4). */

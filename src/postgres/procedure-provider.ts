@@ -4,7 +4,7 @@
  * is one round trip and one transaction. Runs on any {@link SqlExecutor}: the `pg` pool
  * (PostgresProvider) and PGlite (embedded mode) share it.
  */
-import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails, ExecutionStatus, HistoryEvent, OrchestratorWorkItem } from '../core/types';
+import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails, ExecutionStatus, HistoryEvent, OrchestratorWorkItem, StartOrchestrationItem } from '../core/types';
 import type { OrchestrationTurnAck } from '../core/turn-types';
 import type {
   ActivityClaim,
@@ -130,6 +130,16 @@ export class ProcedureProvider implements Provider {
     const delayMs = optionalDuration(options.delayMs, 'delayMs', context);
     const fireAtMs = item.type === 'TimerFired' ? item.fireAtMs : null;
     await this.call(context.operation, [row.targetInstance, row.kind, row.workItem, delayMs, fireAtMs], row.targetInstance);
+  }
+
+  async startOrchestrationClaimed(item: StartOrchestrationItem, claim: TurnClaim): Promise<OrchestrationItem | null> {
+    const context: CallContext = { operation: 'start_orchestration_claimed', instanceId: instanceOf(item) };
+    if (item?.type !== 'StartOrchestration') throw invalidArgument(context, 'an eager start takes a StartOrchestration item');
+    const row = orchestratorRow(item, context);
+    const claimArgument = turnClaimArgument(claim, context);
+    if (claimArgument === null) throw invalidArgument(context, 'an eager start needs a turn claim');
+    const result = asRecord(await this.call(context.operation, [row.targetInstance, row.workItem, claimArgument], row.targetInstance));
+    return decodeOrchestrationItem(result?.claimedTurn, context.operation);
   }
 
   // --- activities -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import type {
   ExecutionStatus,
   HistoryEvent,
   OrchestratorWorkItem,
+  StartOrchestrationItem,
 } from '../core/types';
 import type { KvEntry, OrchestrationTurnAck } from '../core/turn-types';
 import type { ProviderError } from './errors';
@@ -374,6 +375,12 @@ export interface Provider {
 
   /** Enqueues a message for an orchestration; it becomes visible after `delayMs` (default 0). */
   enqueueOrchestratorWork(item: OrchestratorWorkItem, options?: { delayMs?: number }): Promise<void>;
+  /**
+   * Optional (eager start): enqueues a start and, when the instance is free now, locks its first
+   * turn for the caller in the same call, returned as a fetch returns it; otherwise (null) the
+   * start is queued and announced as {@link enqueueOrchestratorWork} does.
+   */
+  startOrchestrationClaimed?(item: StartOrchestrationItem, claim: TurnClaim): Promise<OrchestrationItem | null>;
 
   // --- activities -----------------------------------------------------------------------------
 

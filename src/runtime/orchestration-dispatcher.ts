@@ -15,6 +15,7 @@ import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
 import { Reservation, reserveIdle, type ActivityTaker, type TurnTaker } from './eager-dispatch';
 import { allowWaiters, pushWakeups, type PushWakeups, type QueueGate, type WakeReason } from './push-wakeups';
+import { offerLocalTurns } from '../provider/local-turns';
 import { recordSafetyFetchHit } from './liveness';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
@@ -74,6 +75,9 @@ export class OrchestrationDispatcher implements TurnTaker {
     gate.setInboxCapacity(this.deps.options.orchestrationConcurrency);
     this.gate = gate;
     this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker(push, gate));
+    // Clients of this provider object may start instances straight into an idle worker here.
+    const withdraw = offerLocalTurns(this.deps.provider, this);
+    this.stopping.signal.addEventListener('abort', withdraw, { once: true });
     void Promise.all(this.loops).finally(release);
   }
 

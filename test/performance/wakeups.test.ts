@@ -160,7 +160,7 @@ test('a 1 s timer wakes its dispatcher when due, not a poll interval later', asy
   assert.ok(lateness < 250, `the code after the timer ran ${lateness} ms after it was due`);
 });
 
-test('a 1-activity orchestration needs at most 7 round trips, the client wait included', async () => {
+test('a 1-activity orchestration needs at most 6 round trips, the client wait included', async () => {
   const { provider, executor } = open();
   await startRuntime(provider);
   const client = new Client(provider);
@@ -170,13 +170,19 @@ test('a 1-activity orchestration needs at most 7 round trips, the client wait in
   for (let i = 0; i < 10; i += 1) {
     const id = uid('rt');
     executor.count = 0;
+    executor.texts = [];
     await client.startOrchestration(id, 'One', i);
     assert.equal((await client.waitForOrchestration(id, 10_000)).status, 'Completed');
     perRun.push(executor.count);
+    assert.ok(
+      executor.texts.some((text) => text.includes('.start_orchestration_claimed(')),
+      'the client in the runtime\'s process starts eagerly into an idle turn worker',
+    );
   }
-  // Floor with eager dispatch: start 1 + fetch 1 + 3 acks (each handing the next step over) +
-  // client reads 2 (before and after the hint); without it, 9.
-  assert.ok(Math.max(...perRun) <= 7, `round trips per orchestration: ${perRun.join(', ')}`);
+  // Floor with eager start and eager dispatch: the start claims the first turn 1 + 3 acks (each
+  // handing the next step over) + client reads 2 (before and after the hint); without eager
+  // start 7 (a fetch), without either 9.
+  assert.ok(Math.max(...perRun) <= 6, `round trips per orchestration: ${perRun.join(', ')}`);
 });
 
 test('after the LISTEN connection is lost the runtime keeps working and reconnects', async () => {

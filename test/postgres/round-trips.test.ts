@@ -104,6 +104,8 @@ describe('postgres: one round trip per provider operation', () => {
       provider.ackWorkItems([{ lockToken: claimed[1].lockToken, completion: { type: 'ActivityCompleted', instance: 'rb1', executionId: 1, id: 3, result: '1' } }]),
     );
     assert.deepEqual(outcomes, [{ ok: true, claimedTurn: null }]);
+    const eager = await once('start_orchestration_claimed', () => provider.startOrchestrationClaimed(startItem('rb3'), { lockTimeoutMs: LOCK_MS }));
+    assert.equal(eager?.instanceId, 'rb3');
   });
 
   it('sends nothing at all for arguments refused before SQL', async () => {
@@ -112,6 +114,7 @@ describe('postgres: one round trip per provider operation', () => {
     await assert.rejects(provider.getKvValue('a\u0000b', 'k'));
     await assert.rejects(provider.fetchWorkItem({ lockTimeoutMs: 0, tagFilter: { mode: 'any' } }));
     await assert.rejects(provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 101 }));
+    await assert.rejects(provider.startOrchestrationClaimed(startItem('rb4'), { lockTimeoutMs: -1 }));
     const [refused] = await provider.ackWorkItems([{ lockToken: '', completion: null }]);
     assert.ok(!refused.ok && refused.error.code === 'invalid_argument', 'a group commit refuses a bad ack on its own');
     await assert.rejects(provider.ackOrchestrationItem('token', turn('rt', { workerItems: [activity('rt', 9)] }), { workerItemIndexes: [3], lockTimeoutMs: LOCK_MS }));

@@ -214,3 +214,4 @@ FUNCTION renew_work_item_lock(p_lock_token text, p_extend_ms bigint) RETURNS jso
 FUNCTION schema_version() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION secure_procedures() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION set_test_clock_offset(p_offset_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION start_orchestration_claimed(p_instance_id text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp

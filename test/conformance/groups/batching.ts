@@ -27,6 +27,29 @@ async function scheduleActivities(provider: Provider, instanceId: string, count:
 
 export function defineBatchingTests(factory: ProviderTestFactory): void {
   describe(`${factory.name}: batch fetch and group commit`, () => {
+    it('startOrchestrationClaimed locks the first turn of a free instance for the caller, announced nowhere', () =>
+      withHarness(factory, async ({ provider }) => {
+        assert.ok(provider.startOrchestrationClaimed, 'the store offers eager start');
+        const turn = await provider.startOrchestrationClaimed(startItem('eager'), { lockTimeoutMs: LOCK_MS });
+        assert.equal(turn?.instanceId, 'eager');
+        assert.deepEqual(turn.messages.map((m) => m.type), ['StartOrchestration']);
+        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'nobody else can fetch it');
+        await provider.abandonOrchestrationItem(turn.lockToken, { ignoreAttempt: true });
+        assert.equal((await fetchItem(provider)).instanceId, 'eager', 'given back, it is an ordinary start');
+      }));
+
+    it('startOrchestrationClaimed queues the start when the instance is held, and refuses a bad claim', () =>
+      withHarness(factory, async ({ provider }) => {
+        await seedInstance(provider, 'held');
+        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'held', name: 'go', data: '1' });
+        const holding = await fetchItem(provider, 'held');
+        assert.equal(await provider.startOrchestrationClaimed?.(startItem('held'), { lockTimeoutMs: LOCK_MS }), null);
+        await provider.abandonOrchestrationItem(holding.lockToken, { ignoreAttempt: true });
+        const next = await fetchItem(provider, 'held');
+        assert.deepEqual(next.messages.map((m) => m.type), ['ExternalRaised', 'StartOrchestration'], 'queued behind the held batch');
+        await rejectsWith(provider.startOrchestrationClaimed!(startItem('bad'), { lockTimeoutMs: 0 }), 'invalid_argument');
+      }));
+
     it('fetchOrchestrationItems locks several instances at once, each under its own token', () =>
       withHarness(factory, async ({ provider }) => {
         for (const id of ['b1', 'b2', 'b3']) await provider.enqueueOrchestratorWork(startItem(id));

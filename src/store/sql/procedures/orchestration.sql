@@ -317,3 +317,49 @@ BEGIN
     RETURN json_build_object('id', v_id, 'visibleAtMs', v_visible);
 END;
 $$;
+
+-- start_orchestration_claimed: enqueues the StartOrchestration message p_work_item of
+-- p_instance_id and, when the instance is free now (no other writer in progress, not locked,
+-- pinned version in range), locks its first turn for the caller in the same transaction (eager
+-- start: a client whose process runs a turn worker with nothing to do saves the notification and
+-- the fetch). p_claim_turn = {lockTimeoutMs, minVersion?, maxVersion?} as ack_work_item's.
+-- Otherwise the message is queued and announced exactly as enqueue_orchestrator_work queues it.
+-- Lock order: the advisory lock of p_instance_id (TRIED exclusively; when busy, taken shared and
+-- waited for, as enqueue_orchestrator_work) -> the claimed batch as internal_lock_orchestration_batch.
+-- Errors: DX003 for an invalid claim.
+-- Returns: {claimedTurn: batch as fetch_orchestration_item returns it, or NULL}.
+CREATE OR REPLACE FUNCTION start_orchestration_claimed(p_instance_id TEXT, p_work_item TEXT, p_claim_turn json)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now     BIGINT := internal_current_time_ms();
+    v_lock_ms BIGINT := (p_claim_turn->>'lockTimeoutMs')::BIGINT;
+    v_range   RECORD;
+    v_id      BIGINT;
+    v_turn    json;
+BEGIN
+    IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
+        RAISE EXCEPTION 'claim lock timeout must be a positive number of milliseconds, got %', v_lock_ms
+            USING ERRCODE = 'DX003';
+    END IF;
+    SELECT * INTO v_range FROM internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion');
+    IF NOT pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id))
+       OR EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now) THEN
+        PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
+        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+        VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now);
+        RETURN json_build_object('claimedTurn', NULL);
+    END IF;
+    -- Inserted pre-tagged, so its insert announces nothing; internal_lock_orchestration_batch re-tags it.
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
+    VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now, 'claim:' || gen_random_uuid())
+    RETURNING id INTO v_id;
+    v_turn := internal_lock_orchestration_batch(p_instance_id, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
+    IF v_turn IS NULL THEN
+        -- Not claimable after all (version filter): queue it like any start.
+        UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
+    END IF;
+    RETURN json_build_object('claimedTurn', v_turn);
+END;
+$$;
