@@ -84,7 +84,29 @@ async function main() {
     code = Math.max(code, await runNodeTests(e2e, { ...env, DUROX_E2E_STORE: 'pglite' }));
   }
   if (embedded) await embedded.stop();
+  const missing = missingRequirements(files);
+  if (missing.length > 0) {
+    // Said last, so it is what a newcomer sees: the failing test above is explained here.
+    console.error(`\nrun-tests: some tests cannot pass on this machine because something is missing:`);
+    for (const line of missing) console.error(`  - ${line}`);
+    code = code || 1;
+  }
   process.exitCode = code;
+}
+
+/** What the selected tests need that this machine lacks, each with how to install it. */
+function missingRequirements(files) {
+  const missing = [];
+  const browser = files.some((f) => path.basename(f) === 'browser.test.js');
+  const chromium = process.env.DUROX_CHROMIUM || '/usr/bin/chromium';
+  if (browser && !fs.existsSync(chromium)) {
+    missing.push(
+      `chromium (${chromium}), for the dashboard's browser test (test/dashboard/browser.test.ts): ` +
+        'install it with `sudo apt-get install -y chromium` (Debian/Ubuntu; .ci/run does this), ' +
+        'or point DUROX_CHROMIUM at a Chromium binary',
+    );
+  }
+  return missing;
 }
 
 function runNodeTests(files, env) {

@@ -19,12 +19,12 @@ interface GlobalOptions extends ConnectionOptions {
 type Action = (store: Store, out: Output, args: string[], options: Record<string, unknown>) => Promise<void>;
 
 /** Wires `action` to `command`: global options, the store's lifetime and the output. */
-function run(command: Command, action: Action): Command {
+function run(command: Command, action: Action, create = false): Command {
   return command.action(async (...received: unknown[]) => {
     const self = received[received.length - 1] as Command;
     const globals = self.optsWithGlobals<GlobalOptions>();
     const out = consoleOutput(globals.json === true, globals.color !== false);
-    const store = await openStore(globals);
+    const store = await openStore({ ...globals, create });
     try {
       await action(store, out, self.args, self.opts());
     } finally {
@@ -44,11 +44,18 @@ function optional<T>(value: unknown, parse: (text: string) => T): T | undefined 
 
 /** Registers every subcommand on `program`. */
 export function registerCommands(program: Command): void {
-  run(program.command('migrate').description('create or upgrade the schema to this version of Durox'), async (store, out) => {
-    const result = { location: store.location, schemaVersion: latestMigrationVersion() };
-    if (out.json) out.data(result);
-    else out.line(`${store.location} is at migration ${result.schemaVersion}`);
-  });
+  run(
+    program
+      .command('migrate')
+      .alias('init')
+      .description('create the store, or upgrade it to this version of Durox (the only command that creates one)'),
+    async (store, out) => {
+      const result = { location: store.location, schemaVersion: latestMigrationVersion() };
+      if (out.json) out.data(result);
+      else out.line(`${store.location} is at migration ${result.schemaVersion}`);
+    },
+    true,
+  );
 
   run(
     program

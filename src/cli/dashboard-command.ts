@@ -25,8 +25,21 @@ export function registerDashboardCommand(program: Command): void {
       const metrics = new DuroxMetrics().attachClient(store.client);
       try {
         const dashboard = await startDashboard(store.client, { host: globals.host, port, token, readOnly: globals.readOnly === true, metrics });
-        if (out.json) out.data({ url: dashboard.url, location: store.location, readOnly: globals.readOnly === true, token: token !== undefined });
-        else out.line(`Durox dashboard for ${store.location} at ${dashboard.url}${token === undefined ? '' : ' (token required)'}`);
+        const open = token === undefined && dashboard.beyondLoopback;
+        if (open) {
+          process.stderr.write(
+            `durox: WARNING: the dashboard listens on ${dashboard.listening}, beyond this machine, without a token: ` +
+              'anyone who can reach it can read every instance' +
+              (globals.readOnly === true ? '' : ' and cancel, raise or delete') +
+              '. Pass --token (or set DUROX_DASHBOARD_TOKEN), or listen on 127.0.0.1.\n',
+          );
+        }
+        if (out.json) {
+          out.data({ url: dashboard.url, listening: dashboard.listening, location: store.location, readOnly: globals.readOnly === true, token: token !== undefined });
+        } else {
+          const where = dashboard.listening === dashboard.url ? dashboard.url : `${dashboard.listening} (from this machine: ${dashboard.url})`;
+          out.line(`Durox dashboard for ${store.location} listening on ${where}${token === undefined ? '' : ' (token required)'}`);
+        }
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);

@@ -9,11 +9,17 @@ import { registerDashboardCommand } from './dashboard-command';
 import { EXIT_OK, EXIT_USAGE, exitCodeOf } from './errors';
 import { printable } from './output';
 
+function packageVersion(): string {
+  // dist/src/cli/main.js -> the package root; require keeps it working from the installed package.
+  return (require('../../../package.json') as { version: string }).version;
+}
+
 /** The program with every command; `exitOverride` keeps commander from exiting on its own. */
 export function buildProgram(): Command {
   const program = new Command('durox')
     .description('Operate Durox durable orchestrations stored in PostgreSQL')
-    .option('--database <url>', 'PostgreSQL URL (default: $DUROX_DATABASE_URL)')
+    .version(packageVersion(), '-V, --version', 'print the version of Durox')
+    .option('--database <url>', 'PostgreSQL URL (default: $DATABASE_URL, or its alias $DUROX_DATABASE_URL)')
     .option('--schema <name>', 'schema holding the Durox tables (default: $DUROX_SCHEMA or public)')
     .option('--data-dir <dir>', 'embedded store directory instead of a PostgreSQL server')
     .option('--json', 'print JSON for scripts instead of tables', false)

@@ -16,6 +16,37 @@ export interface TimelineEntry {
   summary: string;
   /** The event's data as JSON text, when it has data. */
   data?: string;
+  /** An external event that arrived while no waitForEvent of its name was pending: the orchestration never saw it. */
+  dropped?: true;
+}
+
+/** What the timeline says about an external event nobody was waiting for. */
+export const DROPPED_EVENT_NOTE = 'DROPPED: no waitForEvent was pending (use enqueueEvent/dequeueEvent when events may come first)';
+
+/**
+ * Event ids of external events the orchestration dropped, found the way replay delivers them: in
+ * history order, each event goes to the earliest pending, not cancelled subscription of its name.
+ */
+export function droppedExternalEvents(events: JsEvent[]): Set<number> {
+  const pending = new Map<string, number[]>();
+  const nameOf = (event: JsEvent): string => {
+    const value = parsed(event.data);
+    return typeof value === 'object' && value !== null ? String((value as Record<string, unknown>).name) : '';
+  };
+  const dropped = new Set<number>();
+  for (const event of events) {
+    if (event.kind === 'ExternalSubscribed') {
+      const name = nameOf(event);
+      pending.set(name, [...(pending.get(name) ?? []), event.eventId]);
+    } else if (event.kind === 'ExternalSubscribedCancelled' && event.sourceEventId !== undefined) {
+      for (const [name, ids] of pending) pending.set(name, ids.filter((id) => id !== event.sourceEventId));
+    } else if (event.kind === 'ExternalEvent') {
+      const ids = pending.get(nameOf(event)) ?? [];
+      if (ids.length === 0) dropped.add(event.eventId);
+      else ids.shift();
+    }
+  }
+  return dropped;
 }
 
 const SUMMARY_LIMIT = 160;
@@ -64,14 +95,17 @@ function describe(event: JsEvent): string {
 /** Timeline rows of one execution's events (already ordered by event id). */
 export function timeline(events: JsEvent[]): TimelineEntry[] {
   const start = events.length > 0 ? events[0].timestampMs : 0;
+  const dropped = droppedExternalEvents(events);
   return events.map((event) => {
+    const isDropped = dropped.has(event.eventId);
     const entry: TimelineEntry = {
       eventId: event.eventId,
       kind: event.kind,
       timestampMs: event.timestampMs,
       offsetMs: event.timestampMs - start,
-      summary: clip(describe(event)),
+      summary: isDropped ? `${clip(describe(event))} — ${DROPPED_EVENT_NOTE}` : clip(describe(event)),
     };
+    if (isDropped) entry.dropped = true;
     if (event.sourceEventId !== undefined) entry.sourceEventId = event.sourceEventId;
     if (event.data !== undefined) entry.data = event.data;
     return entry;

@@ -39,6 +39,18 @@ import { encodeValue, requireCount, requireInstanceId, requireName, requireVersi
 const FIRST_POLL_MS = 5;
 const MAX_POLL_MS = 100;
 const DEFAULT_WAIT_MS = 30_000;
+
+/**
+ * duroxide's `Operation timed out`, followed by what timed out: the operation, the instance, the
+ * limit and the last status seen. The message still starts with duroxide's text.
+ */
+function timedOut(operation: string, instanceId: string, timeoutMs: number, lastStatus: string): Error {
+  const error = new Error(
+    `Operation timed out: ${operation}('${instanceId}') gave up after ${timeoutMs} ms; the instance is ${lastStatus}`,
+  );
+  Object.assign(error, { instanceId, timeoutMs, lastStatus });
+  return error;
+}
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
 
 
@@ -188,7 +200,7 @@ export class Client {
 
   /**
    * Waits until the instance Completed or Failed (following continue-as-new); `output` is parsed.
-   * @throws `Operation timed out` after `timeoutMs`.
+   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after `timeoutMs` (default 30000).
    */
   async waitForOrchestration(instanceId: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<JsOrchestrationStatus> {
     const instance = requireInstanceId('waitForOrchestration', instanceId);
@@ -208,7 +220,7 @@ export class Client {
         const status = await this.#provider.getInstanceStatus(instance);
         if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
         const remaining = deadline - Date.now();
-        if (remaining <= 0) throw new Error('Operation timed out');
+        if (remaining <= 0) throw timedOut('waitForOrchestration', instance, timeout, status.status);
         if (push.live) {
           await watch.wait(Math.min(STATUS_SAFETY_MS, remaining));
         } else {
@@ -234,7 +246,7 @@ export class Client {
 
   /**
    * Returns once the custom status version exceeds `lastSeenVersion` or the instance is terminal.
-   * @throws `Operation timed out` after `timeoutMs`.
+   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after `timeoutMs` (default 30000).
    */
   async waitForStatusChange(
     instanceId: string,
@@ -246,7 +258,8 @@ export class Client {
     const instance = requireInstanceId(op, instanceId);
     const seen = requireCount(op, 'lastSeenVersion', lastSeenVersion, 0, instance);
     const poll = Math.max(1, requireCount(op, 'pollIntervalMs', pollIntervalMs, 500, instance));
-    const deadline = Date.now() + requireCount(op, 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    const limit = requireCount(op, 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    const deadline = Date.now() + limit;
     const wake = wakeSignal(this.#provider, 'status');
     for (;;) {
       const generation = wake.generation;
@@ -255,7 +268,7 @@ export class Client {
         return toJsStatus(status, true);
       }
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error('Operation timed out');
+      if (remaining <= 0) throw timedOut('waitForStatusChange', instance, limit, status.status);
       await wake.wait(Math.min(poll, remaining), generation);
     }
   }

@@ -13,6 +13,7 @@ import { decodeOrchestrationInput, errorMessageForGenerator } from './codec';
 import { drain, enterDrive, leaveDrive, runInScope, type DriveScope } from './async-scope';
 import type { ScheduledTask } from './descriptors';
 import { applicationError, nondeterminismError } from './error-details';
+import { taskFailure } from './thrown';
 import { describeThrown, returnedResult, typedValue, type DriverResult } from './generator-driver';
 import { OrchestrationContext, type OrchestrationContextInfo, type TaskStarter } from './orchestration-context';
 import type { Outcome, ReplayState } from './replay-state';
@@ -115,7 +116,7 @@ export class AsyncDriver implements TaskStarter, DriveScope {
   private deliver(handle: Handle, settle: Settle): void {
     const outcome = handle.outcome!;
     if (outcome.ok) settle.resolve(typedValue(handle.descriptor, outcome.value));
-    else settle.reject(new Error(errorMessageForGenerator(outcome.error)));
+    else settle.reject(taskFailure(errorMessageForGenerator(outcome.error)));
   }
 
   // --- DriveScope: what the process-level hooks attribute to this drive -----------------------

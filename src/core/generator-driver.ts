@@ -10,6 +10,7 @@ import type { OrchestrationContext } from './orchestration-context';
 import { CompositionError, FatalStepError, type TaskBuilder } from './task-builder';
 import type { Task } from './tasks';
 import type { OrchestrationFunction } from './turn-api';
+import { taskFailure, thrownDescription } from './thrown';
 import type { ErrorDetails } from './types';
 
 /** How the generator ended. */
@@ -17,13 +18,12 @@ export type DriverResult = { kind: 'returned'; output: string } | { kind: 'faile
 
 type Step = { ok: true; result: IteratorResult<unknown, unknown> } | { ok: false; error: unknown };
 
-/** The message of an uncaught orchestration error: `String(e.stack || e)`. */
+/**
+ * The message of an uncaught orchestration error: `String(e.stack || e)` as duroxide writes it,
+ * without Durox's own frames; non-Error values readably (JSON for plain objects).
+ */
 export function describeThrown(error: unknown): string {
-  if (typeof error === 'object' && error !== null) {
-    const stack = (error as { stack?: unknown }).stack;
-    if (stack) return String(stack);
-  }
-  return String(error);
+  return thrownDescription(error);
 }
 
 /** Applies the typed variants' second parse to a settled top-level value. */
@@ -150,7 +150,7 @@ export class GeneratorDriver {
     const outcome = settled.outcome;
     return outcome.ok
       ? this.resume(() => generator.next(typedValue(descriptor, outcome.value)))
-      : this.resume(() => generator.throw(new Error(errorMessageForGenerator(outcome.error))));
+      : this.resume(() => generator.throw(taskFailure(errorMessageForGenerator(outcome.error))));
   }
 
   private complete(value: unknown): void {

@@ -249,8 +249,18 @@ class Replay {
       case 'OrchestrationStarted':
         if (index > 0) throw new NondeterminismError(`corrupted history: OrchestrationStarted at position ${index + 1}`);
         return false;
-      case 'ExternalEvent':
-        return this.state.deliverExternal(event.name, event.data);
+      case 'ExternalEvent': {
+        const delivered = this.state.deliverExternal(event.name, event.data);
+        if (!delivered && !this.state.replaying) {
+          // duroxide's semantics: an event nobody waits for yet is dropped. Say so once, when it arrives.
+          this.state.log(
+            'warn',
+            `event '${event.name}' arrived before the orchestration waited for it (no waitForEvent('${event.name}') pending) and was dropped; ` +
+              'raise it later, or use client.enqueueEvent with ctx.dequeueEvent when events may come first',
+          );
+        }
+        return delivered;
+      }
       case 'QueueEventDelivered':
         this.state.addQueueMessage(event.name, event.data);
         return true;

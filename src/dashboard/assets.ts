@@ -137,6 +137,7 @@ td.error-cell { color: #b91c1c; max-width: 28rem; overflow-wrap: anywhere; }
 .timeline .event { padding: 0.3rem 0.75rem; position: relative; font-size: 0.9rem; overflow-wrap: anywhere; }
 .timeline .event::before { content: ''; position: absolute; left: -0.5rem; top: 0.65rem; width: 0.6rem; height: 0.6rem; border-radius: 50%; background: #9ca3af; }
 .timeline .event[class*="Failed"]::before { background: #dc2626; } .timeline .event[class*="Completed"]::before { background: #16a34a; }
+.event.dropped .event-summary { color: #b45309; font-weight: 600; }
 .event-time { color: #6b7280; display: inline-block; min-width: 5.5rem; } .event-id { color: #9ca3af; } .event-summary { color: #374151; margin-left: 0.5rem; }
 .actions { display: flex; gap: 0.5rem; margin: 0.75rem 0; }
 button { font: inherit; padding: 0.3rem 0.8rem; border-radius: 6px; border: 1px solid #9ca3af; background: #fff; cursor: pointer; }

@@ -107,7 +107,7 @@ ${running ? html`<button type="button" data-action="cancel">Cancel…</button> <
 <td>${time(e.startedAt)}</td><td>${time(e.completedAt)}</td><td>${e.eventCount}</td></tr>`,
   );
   const events = entries.map(
-    (e) => html`<li class="event kind-${e.kind.replace(/[^A-Za-z]/g, '')}">
+    (e) => html`<li class="event kind-${e.kind.replace(/[^A-Za-z]/g, '')}${e.dropped ? ' dropped' : ''}"${e.dropped ? new Html(' data-testid="dropped-event"') : ''}>
 <span class="event-time" title="${time(e.timestampMs)}">${formatOffset(e.offsetMs)}</span>
 <span class="event-id">#${e.eventId}</span> <strong class="event-kind">${e.kind}</strong>${e.sourceEventId === undefined ? '' : html` <span class="event-source">for #${e.sourceEventId}</span>`}
 <span class="event-summary">${e.summary}</span></li>`,

@@ -33,7 +33,12 @@ export interface DashboardOptions {
 
 /** A listening dashboard. */
 export interface RunningDashboard {
+  /** A URL that reaches the dashboard from this machine (127.0.0.1 when bound to every interface). */
   url: string;
+  /** The address actually listened on, e.g. `http://0.0.0.0:8080`. */
+  listening: string;
+  /** True when the address is reachable from other machines (not loopback). */
+  beyondLoopback: boolean;
   close(): Promise<void>;
 }
 
@@ -246,6 +251,12 @@ async function requireExisting(client: Client, id: string): Promise<void> {
   if ((await client.getStatus(id)).status === 'NotFound') throw notFoundError(`Instance ${id} not found`);
 }
 
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
 /**
  * Starts the dashboard on `host:port` (default 127.0.0.1, port 0 = any free port).
  * Binding to a non-loopback address exposes it to the network: use a token then.
@@ -267,6 +278,8 @@ export async function startDashboard(
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${boundToAll ? '127.0.0.1' : shownHost}:${port}`,
+    listening: `http://${shownHost}:${port}`,
+    beyondLoopback: !isLoopback(host),
     close: () => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
   };
 }

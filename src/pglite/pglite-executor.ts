@@ -21,7 +21,18 @@
  * - Values are decoded like `pg` does by default (int8 as a decimal string, jsonb parsed,
  *   timestamptz as `Date`), so the provider code sees the same shapes on both drivers.
  */
-import type { PGlite } from '@electric-sql/pglite';
+/**
+ * The part of a PGlite database this executor uses. Declared here instead of importing PGlite's
+ * type so that Durox's published declarations do not pull in PGlite's, which need Emscripten's
+ * global types that PGlite does not install (a strict project with `skipLibCheck: false` would
+ * fail on them). A `PGlite` instance satisfies it.
+ */
+export interface PGliteDatabase {
+  query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  exec(text: string): Promise<Array<{ rows: Row[] }>>;
+  onNotification(callback: (channel: string, payload: string) => void): () => void;
+  close(): Promise<void>;
+}
 import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
 
 /** OID of PostgreSQL `int8`: `pg` returns it as a string, PGlite as a number; we follow `pg`. */
@@ -53,7 +64,7 @@ export class PGliteExecutor implements SqlExecutor {
    * @param onClose called by {@link close} instead of closing `db` (lets a shared engine count users).
    */
   constructor(
-    readonly db: PGlite,
+    readonly db: PGliteDatabase,
     private readonly onClose: () => Promise<void> = () => db.close(),
   ) {}
 

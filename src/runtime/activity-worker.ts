@@ -12,6 +12,7 @@ import type { OrchestrationItem, Provider, WorkItemAck, WorkItemLease } from '..
 import { isRetryable, ProviderError } from '../provider/errors';
 import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
+import { thrownDescription, thrownMessage } from '../core/thrown';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from './local-wakeups';
 import { GroupCommit } from './ack-batcher';
@@ -375,7 +376,14 @@ export class ActivityWorkerPool implements ActivityTaker {
       if (held.released) return;
       const encoded = first.ok
         ? encodeResult(item.name, first.value)
-        : { details: activityFailure(first.error instanceof Error ? first.error.message : String(first.error)) };
+        : { details: activityFailure(thrownMessage(first.error)) };
+      if (!first.ok) {
+        // The stored failure holds the message (duroxide's format); the user's frames go to the log.
+        log('warn', RUNTIME_TARGET, `activity '${item.name}' failed: ${thrownDescription(first.error)}`, {
+          instance_id: item.instance,
+          activity_id: item.id,
+        });
+      }
       this.deps.metrics.increment('result' in encoded ? 'activitySuccess' : 'activityAppErrors');
       await this.acknowledge(lease, completion(item, encoded));
     } finally {

@@ -6,8 +6,7 @@
  * `warn` globally and `<logLevel>` for orchestration and activity traces, unless `RUST_LOG` (the
  * reference's variable, honoured for drop-in compatibility) says otherwise.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, openSync, writeSync } from 'node:fs';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export type LogFormat = 'json' | 'pretty' | 'compact';
@@ -94,7 +93,7 @@ let installed: Logger | null = null;
 
 /** Options of {@link initTracing}. */
 export interface TracingOptions {
-  /** File that log lines are appended to; parent directories are created. */
+  /** File that log lines are appended to; its directory must exist. */
   logFile: string;
   /** Level of orchestration and activity traces. Default `info`. */
   logLevel?: string;
@@ -123,7 +122,7 @@ export function initTracing(options: TracingOptions): void {
   }
   let fd: number;
   try {
-    mkdirSync(dirname(options.logFile), { recursive: true });
+    // Like duroxide, a missing directory is an error: creating it would hide a mistyped path.
     fd = openSync(options.logFile, 'a');
   } catch (error) {
     throw new Error(`Failed to open log file '${options.logFile}': ${(error as Error).message}`);

@@ -36,6 +36,8 @@ export class OrchestrationRegistry {
   /** Versions of each name in registration (= ascending) order. */
   private readonly byName = new Map<string, Array<{ version: string; handler: OrchestrationFunction }>>();
   readonly problems: string[] = [];
+  /** Accepted but suspicious registrations, logged at WARN by `Runtime.start()` once logging is set up. */
+  readonly warnings: string[] = [];
 
   register(name: string, version: string, handler: unknown): void {
     const problem = nameProblem('orchestration', name);
@@ -50,8 +52,10 @@ export class OrchestrationRegistry {
     const versions = this.byName.get(name) ?? [];
     const existing = versions.find((v) => v.version === exact);
     if (existing !== undefined) {
-      // Same name and version again: the newest function wins (the reference's function map does the same).
+      // Same name and version again: the newest function wins (the reference's function map does
+      // the same, and programs written for it may rely on it), but a duplicate is usually a mistake.
       existing.handler = handler as OrchestrationFunction;
+      this.warnings.push(`orchestration '${name}' version ${exact} is registered twice; the last registration is used`);
       return;
     }
     const latest = versions[versions.length - 1];
@@ -83,12 +87,18 @@ export class OrchestrationRegistry {
 export class ActivityRegistry<Ctx> {
   private readonly handlers = new Map<string, ActivityFunction<Ctx>>();
   readonly problems: string[] = [];
+  /** Accepted but suspicious registrations, logged at WARN by `Runtime.start()` once logging is set up. */
+  readonly warnings: string[] = [];
 
   register(name: string, handler: unknown): void {
     const problem = nameProblem('activity', name);
     if (problem !== null) return void this.problems.push(problem);
     if (typeof handler !== 'function') {
       return void this.problems.push(`activity '${name}': handler must be a function`);
+    }
+    if (this.handlers.has(name)) {
+      // Accepted as the reference does (the last one wins), but a duplicate is usually a mistake.
+      this.warnings.push(`activity '${name}' is registered twice; the last registration is used`);
     }
     this.handlers.set(name, handler as ActivityFunction<Ctx>);
   }

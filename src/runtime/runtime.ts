@@ -11,7 +11,7 @@ import type { Provider } from '../provider/contract';
 import type { ActivityContext } from './activity-context';
 import { ActivityWorkerPool } from './activity-worker';
 import { FaultLog } from './fault-log';
-import { installDefaultLogger } from './logger';
+import { installDefaultLogger, log, RUNTIME_TARGET } from './logger';
 import { RuntimeMetrics, type JsMetricsSnapshot } from './metrics';
 import { OrchestrationDispatcher } from './orchestration-dispatcher';
 import { FIXED, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options';
@@ -74,6 +74,7 @@ export class Runtime {
   /** Registers an activity. Registrations after `start()` are ignored. */
   registerActivity<TInput = any, TOutput = unknown>(name: string, fn: ActivityHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
     if (this.#state === 'new') this.#activities.register(name, fn);
+    else log('warn', RUNTIME_TARGET, `registerActivity('${name}') after start() is ignored; register before start()`, { activity_name: name });
   }
 
   /** Same as {@link registerActivity}. */
@@ -107,6 +108,7 @@ export class Runtime {
 
   #register(name: string, version: string, fn: unknown): void {
     if (this.#state === 'new') this.#orchestrations.register(name, version, fn);
+    else log('warn', RUNTIME_TARGET, `registering orchestration '${name}' after start() is ignored; register before start()`, { orchestration_name: name });
   }
 
   /**
@@ -126,6 +128,7 @@ export class Runtime {
     if (problems.length > 0) throw new Error(`Failed to start runtime: ${problems.join('; ')}`);
 
     installDefaultLogger(this.#options.logFormat, this.#options.logLevel);
+    for (const warning of [...this.#orchestrations.warnings, ...this.#activities.warnings]) log('warn', RUNTIME_TARGET, warning);
     const metrics = new RuntimeMetrics();
     const faults = new FaultLog();
     const deps = { provider: this.#provider, options: this.#options, metrics, faults };

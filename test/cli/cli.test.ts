@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client as PgClient } from 'pg';
 import { createOperatorsFixture, DATABASE_URL, HOSTILE, type OperatorsFixture } from '../dashboard/fixture';
 
 const BIN = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -182,6 +183,44 @@ describe('durox CLI', () => {
     assert.equal(down.code, 5, down.stderr);
   });
 
+  it('read-only commands on a store that does not exist exit 3 and create nothing; migrate creates it', async () => {
+    const schema = `cli_typo_${process.pid}`;
+    const pg = new PgClient({ connectionString: DATABASE_URL });
+    await pg.connect();
+    const schemaExists = async () =>
+      (await pg.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rowCount === 1;
+    const dir = join(mkdtempSync(join(tmpdir(), 'durox-cli-')), 'typo-dir');
+    try {
+      for (const command of [['list'], ['show', 'x'], ['history', 'x'], ['metrics']]) {
+        const run = await durox(['--schema', schema, ...command]);
+        assert.equal(run.code, 3, `${command.join(' ')}: ${run.stderr}`);
+        assert.match(run.stderr, new RegExp(`no Durox store at .*schema ${schema}`));
+      }
+      assert.equal(await schemaExists(), false);
+      const embedded = await durox(['--data-dir', dir, 'list']);
+      assert.equal(embedded.code, 3, embedded.stderr);
+      assert.match(embedded.stderr, /no Durox store at .*typo-dir.*durox --data-dir .* migrate/);
+      assert.equal(existsSync(dir), false);
+      const init = await durox(['--schema', schema, 'init']);
+      assert.equal(init.code, 0, init.stderr);
+      const listed = await durox(['--schema', schema, '--json', 'list']);
+      assert.equal(listed.code, 0, listed.stderr);
+    } finally {
+      await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pg.end();
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('reads the database URL from DATABASE_URL, with DUROX_DATABASE_URL as an alias', async () => {
+    const primary = await durox([...s, '--json', 'metrics'], { DUROX_DATABASE_URL: '', DATABASE_URL });
+    assert.equal(primary.code, 0, primary.stderr);
+    const alias = await durox([...s, '--json', 'metrics'], { DUROX_DATABASE_URL: DATABASE_URL });
+    assert.equal(alias.code, 0, alias.stderr);
+    const version = await durox(['--version']);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+  });
+
   it('reports failures as JSON on stderr under --json', async () => {
     const run = await durox([...s, '--json', 'show', 'no-such']);
     assert.equal(run.code, 3);
@@ -210,6 +249,30 @@ describe('durox CLI', () => {
       assert.equal(started.readOnly, true);
       assert.equal((await fetch(`${started.url}/healthz`)).status, 200);
       assert.match(await (await fetch(`${started.url}/metrics`)).text(), /durox_instances\{status="completed"\} [1-9]\d*/);
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    }
+  });
+
+  it('dashboard on 0.0.0.0 without a token warns and shows the real address', async () => {
+    const child = spawn(process.execPath, [BIN, ...s, 'dashboard', '--host', '0.0.0.0', '--port', '0', '--read-only'], {
+      env: { PATH: process.env.PATH, DUROX_DATABASE_URL: DATABASE_URL },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    try {
+      const banner = await new Promise<string>((resolve, reject) => {
+        let buffered = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString('utf8');
+          if (buffered.includes('\n')) resolve(buffered);
+        });
+        child.once('exit', (code) => reject(new Error(`dashboard exited early with ${code}`)));
+      });
+      assert.match(banner, /listening on http:\/\/0\.0\.0\.0:\d+ \(from this machine: http:\/\/127\.0\.0\.1:\d+\)/);
+      assert.match(stderr, /WARNING: the dashboard listens on http:\/\/0\.0\.0\.0:\d+, beyond this machine, without a token/);
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');

@@ -12,7 +12,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { startDashboard, type RunningDashboard } from '../../src/dashboard/server';
 import { createOperatorsFixture, type OperatorsFixture } from './fixture';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env.DUROX_CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOTS = join(__dirname, '..', '..', '..', 'test-output', 'screenshots');
 
 describe('dashboard in chromium', () => {
@@ -23,7 +23,7 @@ describe('dashboard in chromium', () => {
   const problems: string[] = [];
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with apt-get install -y chromium (.ci/run does)`);
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with apt-get install -y chromium (.ci/run does), or set DUROX_CHROMIUM`);
     mkdirSync(SCREENSHOTS, { recursive: true });
     f = await createOperatorsFixture('browser');
     dashboard = await startDashboard(f.client);

@@ -196,4 +196,16 @@ describe('dashboard HTTP', () => {
     assert.match(text, /durox_instances\{status="failed"\} \d+/);
     assert.equal((await fetch(`${readOnly.url}/metrics`)).status, 404);
   });
+  it('marks an external event that arrived before anyone waited for it as dropped in the timeline', async () => {
+    const id = await f.startWaiter('early');
+    await f.client.raiseEvent(id, 'nobody-waits-for-this', 1);
+    const deadline = Date.now() + 15_000;
+    while (!(await f.client.readExecutionHistory(id, 1)).some((e) => e.kind === 'ExternalEvent')) {
+      assert.ok(Date.now() < deadline, 'the event reaches the history');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const html = await (await fetch(`${open.url}/instances/${encodeURIComponent(id)}`)).text();
+    assert.match(html, /<li class="event kind-ExternalEvent dropped" data-testid="dropped-event">[\s\S]*?DROPPED: no waitForEvent was pending/);
+    await f.client.raiseEvent(id, 'go', 'done');
+  });
 });

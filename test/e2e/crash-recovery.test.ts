@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DATABASE_URL, durox, eventually, historyKinds, schemaFor, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import { DATABASE_URL, dropSchema, durox, eventually, historyKinds, schemaFor, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
 
 let provider: Provider;
 let client: Client;
@@ -18,6 +18,7 @@ before(async () => {
 after(async () => {
   for (const runtime of runtimes) await runtime.shutdown(100);
   await provider.close();
+  await dropSchema(schema);
 });
 
 test('a runtime stopped mid-activity with shutdown(0): the activity runs again elsewhere and completes once', async () => {

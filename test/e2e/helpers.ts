@@ -5,6 +5,7 @@
  * exactly as users do.
  */
 import { randomBytes } from 'node:crypto';
+import { Client as PgClient } from 'pg';
 
 /** The package as `require('durox')` returns it (self-reference through package.json exports). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -25,10 +26,34 @@ export function schemaFor(file: string): string {
 /** The store the suite runs on: the PostgreSQL server (default) or the embedded PGlite. */
 export const E2E_STORE: 'postgres' | 'pglite' = process.env.DUROX_E2E_STORE === 'pglite' ? 'pglite' : 'postgres';
 
-/** Connects to a fresh store for the test file `file`: its own schema, or its own in-memory PGlite. */
+/** Drops a schema a test created (tests leave nothing behind in the user's database). */
+export async function dropSchema(schema: string): Promise<void> {
+  const pg = new PgClient({ connectionString: DATABASE_URL });
+  await pg.connect();
+  try {
+    await pg.query(`DROP SCHEMA IF EXISTS "${schema.replace(/"/g, '""')}" CASCADE`);
+  } finally {
+    await pg.end();
+  }
+}
+
+/**
+ * Connects to a fresh store for the test file `file`: its own schema, dropped when the provider
+ * is closed, or its own in-memory PGlite.
+ */
 export async function connect(file: string): Promise<Provider> {
   if (E2E_STORE === 'pglite') return durox.PGliteProvider.inMemory();
-  return durox.PostgresProvider.connectWithSchema(DATABASE_URL, schemaFor(file));
+  const schema = schemaFor(file);
+  const provider = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema);
+  const close = provider.close.bind(provider);
+  Object.defineProperty(provider, 'close', {
+    configurable: true,
+    value: async () => {
+      await close();
+      await dropSchema(schema);
+    },
+  });
+  return provider;
 }
 
 let counter = 0;

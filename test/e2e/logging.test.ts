@@ -1,18 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect, durox, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
 
 // initTracing is process-global; node --test runs each file in its own process.
-const logFile = join(mkdtempSync(join(tmpdir(), 'durox-log-')), 'nested', 'durox.log');
+const logDir = mkdtempSync(join(tmpdir(), 'durox-log-'));
+const logFile = join(logDir, 'durox.log');
 let provider: Provider;
 let runtime: Runtime;
 let client: Client;
 
 before(async () => {
   assert.throws(() => durox.initTracing({ logFile: '/dev/null/cannot/durox.log' }), /^Error: Failed to open log file '\/dev\/null\/cannot\/durox.log': /);
+  // A directory that does not exist is refused, as duroxide does, and not created.
+  const missing = join(logDir, 'nested', 'durox.log');
+  assert.throws(() => durox.initTracing({ logFile: missing }), /^Error: Failed to open log file '.*nested\/durox\.log': .*ENOENT/);
+  assert.equal(existsSync(join(logDir, 'nested')), false);
   durox.initTracing({ logFile, logFormat: 'json', logLevel: 'info' });
   provider = await connect('logging');
   client = new durox.Client(provider);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { DATABASE_URL, durox, schemaFor, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import { DATABASE_URL, dropSchema, durox, schemaFor, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
 
 const providers: Provider[] = [];
 const runtimes: Runtime[] = [];
@@ -22,8 +22,10 @@ function register(rt: Runtime): void {
   });
 }
 
+let schema: string;
+
 before(async () => {
-  const schema = schemaFor('multi');
+  schema = schemaFor('multi');
   for (let i = 0; i < 2; i++) {
     const provider = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema);
     providers.push(provider);
@@ -35,6 +37,7 @@ before(async () => {
 after(async () => {
   for (const runtime of runtimes) await runtime.shutdown(100);
   for (const provider of providers) await provider.close();
+  await dropSchema(schema);
 });
 
 test('two runtimes on one schema: every orchestration completes once, no activity result recorded twice', async () => {

@@ -57,7 +57,7 @@ test('custom status: versions count turns, waitForStatusChange sees each change'
   assert.equal(first.status, 'Running');
   assert.equal(first.customStatus, 'step 1');
   assert.equal(first.customStatusVersion, 1);
-  await assert.rejects(client.waitForStatusChange(id, 1, 20, 150), { message: 'Operation timed out' });
+  await assert.rejects(client.waitForStatusChange(id, 1, 20, 150), { message: /^Operation timed out: \w+\('[^']+'\) gave up after 150 ms; the instance is \w+$/ });
   await client.raiseEvent(id, 'next');
   const second = await client.waitForStatusChange(id, 1, 20, 10_000);
   assert.equal(second.customStatus, 'step 2b');
