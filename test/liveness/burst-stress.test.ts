@@ -18,7 +18,13 @@ const ROUNDS = 20;
 const SEQUENTIAL = 10;
 const BURST = 40;
 const STEPS = 5;
-const MAX_LATENCY_MS = 2_000;
+/**
+ * Start-to-completion bound per store. The server's burst takes about 1 s; on PGlite the whole
+ * burst runs in this process's one thread and takes 1.2-1.7 s by itself on this machine, so its
+ * bound leaves room above that. A lost wake-up costs ~10 s (the safety fetch) and is also caught
+ * exactly by the safety-fetch count below.
+ */
+const MAX_LATENCY_MS = { server: 2_000, PGlite: 3_000 } as const;
 
 type Store = { provider: PostgresProvider | PGliteProvider; dispose: () => Promise<void> };
 
@@ -85,15 +91,15 @@ for (const [name, open] of [
   ['PGlite', embeddedStore],
 ] as const) {
   describe(`liveness: ${ROUNDS} fresh runtimes x (${SEQUENTIAL} in sequence, then ${BURST} x ${STEPS} at once) on ${name}`, () => {
-    it(`no orchestration takes more than ${MAX_LATENCY_MS} ms and the safety fetch finds nothing`, async () => {
-      // One unmeasured round first: it compiles the code paths (and, on PGlite, the WASM engine).
-      await round(open);
+    it(`no orchestration takes more than ${MAX_LATENCY_MS[name]} ms and the safety fetch finds nothing`, async () => {
+      // Unmeasured rounds first: they compile the code paths (and, on PGlite, the WASM engine).
+      for (let i = 0; i < 2; i += 1) await round(open);
       const lostBefore = lostWakeups();
       let worst = 0;
       for (let i = 0; i < ROUNDS; i += 1) {
         const latencies = await round(open);
         worst = Math.max(worst, ...latencies);
-        assert.ok(worst <= MAX_LATENCY_MS, `round ${i}: an orchestration took ${worst} ms`);
+        assert.ok(worst <= MAX_LATENCY_MS[name], `round ${i}: an orchestration took ${worst} ms`);
       }
       assert.equal(lostWakeups() - lostBefore, 0, 'items found only by the safety fetch');
       console.log(`# liveness ${name}: worst start-to-completion ${worst} ms over ${ROUNDS * (SEQUENTIAL + BURST)} orchestrations`);
