@@ -70,7 +70,9 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
       const before: Runtime = new durox.Runtime(old, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
       register(before);
       await before.start();
-      const client = new durox.Client(old);
+      // The Client on a provider object of its own: the old layout has no start_orchestration_claimed,
+      // so it must not start eagerly into the runtime above (it enqueues as the old one did).
+      const client = new durox.Client(new ProcedureProvider(admin, schema, 'postgres'));
       await client.startOrchestration('done', 'Done', 'd');
       await client.startOrchestration('loop', 'Looper', 0);
       await client.startOrchestration('parent', 'Parent', null);
