@@ -63,11 +63,14 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
     const schema = uniqueSchemaName('legacy_up');
     const fresh = uniqueSchemaName('legacy_fresh');
     const admin = PgExecutor.fromUrl(DATABASE_URL, 3);
+    // Shut down in `finally` even when an assertion fails: a runtime left running keeps its timers
+    // and the test process alive.
+    let before: Runtime | null = null;
     try {
       assert.equal(await createLegacyStore(admin, schema), 11);
       // A runtime of today's TypeScript on the old procedures (same public signatures).
       const old = new ProcedureProvider(admin, schema, 'postgres');
-      const before: Runtime = new durox.Runtime(old, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
+      before = new durox.Runtime(old, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
       register(before);
       await before.start();
       // The Client on a provider object of its own: the old layout has no start_orchestration_claimed,
@@ -86,6 +89,7 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
       await waitFor('the session to exist', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".sessions`)) === 1);
       await waitFor('the waiting instances to be idle', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".instance_locks`)) === 0);
       await before.shutdown(100);
+      before = null;
 
       await applyMigrations(admin, schema);
       const versions = await admin.query(`SELECT version, name FROM "${schema}".schema_migrations`);
@@ -134,6 +138,7 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
         await provider.close();
       }
     } finally {
+      await before?.shutdown(100);
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await admin.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`);
       await admin.close();
