@@ -25,6 +25,12 @@ export function registerDashboardCommand(program: Command): void {
       const metrics = new DuroxMetrics().attachClient(store.client);
       try {
         const dashboard = await startDashboard(store.client, { host: globals.host, port, token, readOnly: globals.readOnly === true, metrics });
+        // Listen for the stop signals before the banner announces the dashboard: whoever reads
+        // the banner may stop it at once.
+        const stopped = new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
         const open = token === undefined && dashboard.beyondLoopback;
         if (open) {
           process.stderr.write(
@@ -40,10 +46,7 @@ export function registerDashboardCommand(program: Command): void {
           const where = dashboard.listening === dashboard.url ? dashboard.url : `${dashboard.listening} (from this machine: ${dashboard.url})`;
           out.line(`Durox dashboard for ${store.location} listening on ${where}${token === undefined ? '' : ' (token required)'}`);
         }
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        await stopped;
         await dashboard.close();
       } finally {
         await store.close();

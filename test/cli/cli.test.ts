@@ -276,7 +276,7 @@ describe('durox CLI', () => {
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
-      assert.equal(await exited, 0);
+      assert.equal(await exited, 0, `the dashboard stops cleanly on SIGTERM; its stderr: ${stderr}`);
     }
   });
 
