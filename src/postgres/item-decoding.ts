@@ -51,6 +51,8 @@ export function decodeOrchestrationItem(value: unknown, operation: string): Orch
     nowMs: numberField(record, 'nowMs'),
   };
   if (historyError !== undefined) item.historyError = historyError;
+  const waitedMs = optionalNumberField(record, 'waitedMs');
+  if (waitedMs !== null) item.waitedMs = waitedMs;
   return item;
 }
 
@@ -61,6 +63,7 @@ export function decodeWorkLease(row: unknown, operation: string): WorkItemLease 
   if (record === null || item === null || item.type !== 'ActivityExecute') {
     throw toProviderError(new Error('stored work item is corrupted'), operation);
   }
+  const waitedMs = optionalNumberField(record, 'waitedMs');
   return {
     item: item as unknown as ActivityExecuteItem,
     lockToken: String(record.lockToken),
@@ -68,6 +71,7 @@ export function decodeWorkLease(row: unknown, operation: string): WorkItemLease 
     orchestrationName: String(record.orchestrationName),
     orchestrationVersion: String(record.orchestrationVersion),
     ...(record.sessionTakenOver === true ? { sessionTakenOver: true } : {}),
+    ...(waitedMs !== null ? { waitedMs } : {}),
   };
 }
 

@@ -48,6 +48,8 @@ export interface OrchestrationItem {
   customStatus: string | null;
   /** The store's clock at fetch time (epoch ms). */
   nowMs: number;
+  /** How long the batch's oldest message had been visible when it was fetched (ms), if known. */
+  waitedMs?: number;
 }
 
 /** Which activity tags a worker serves (runtime-and-api.md section 1.8). */
@@ -151,6 +153,8 @@ export interface WorkItemLease {
    * item was blocked by a departed owner, which no notification can announce.
    */
   sessionTakenOver?: boolean;
+  /** How long the item had been visible when it was fetched (ms), if known. */
+  waitedMs?: number;
 }
 
 /**

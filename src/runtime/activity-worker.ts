@@ -220,6 +220,7 @@ export class ActivityWorkerPool implements ActivityTaker {
             activityName: lease.item.name,
             attemptCount: lease.attemptCount,
             sessionTakenOver: lease.sessionTakenOver,
+            waitedMs: lease.waitedMs,
           });
           metrics.increment('safetyFetchHits');
           reason = 'drain';

@@ -12,12 +12,23 @@
  * Cause: an item fetched for the first time (attempt 1) was never locked before, so nothing but
  * a wake-up could have announced it: `unannounced`. A redelivered item (attempt > 1) had a holder
  * whose lock ran out, and an activity pinned to a session whose owner's session lock lapsed was
- * blocked by that owner: `expired_lock`, the net doing its job.
+ * blocked by that owner: `expired_lock`, the net doing its job. The safety timer fires at any
+ * moment, also while work streams in: a first delivery that had been visible for less than
+ * {@link ANNOUNCEMENT_GRACE_MS} may simply have been fetched before its own notification arrived
+ * (its enqueue's commit and the notification's delivery take a few milliseconds): `raced`, which
+ * nobody waited for. Only an item older than that waited for the net: a lost wake-up.
  */
 import { log, RUNTIME_TARGET } from './logger';
 
 export type SafetyFetchQueue = 'orchestrator' | 'worker';
-export type SafetyFetchCause = 'unannounced' | 'expired_lock';
+export type SafetyFetchCause = 'unannounced' | 'expired_lock' | 'raced';
+
+/**
+ * A first delivery younger than this, found by the safety fetch, raced its own announcement.
+ * Far above a notification's delivery time (milliseconds, tens under load), far below the
+ * safety fetch's period, so a lost wake-up that made anyone wait is still counted.
+ */
+export const ANNOUNCEMENT_GRACE_MS = 1_000;
 
 /** One item that the safety fetch found. */
 export interface SafetyFetchHit {
@@ -29,25 +40,37 @@ export interface SafetyFetchHit {
   attemptCount: number;
   /** The item's session was taken over from an owner whose session lock lapsed. */
   sessionTakenOver?: boolean;
+  /** How long the item had been visible when the safety fetch took it (ms), if the store says. */
+  waitedMs?: number;
 }
 
 const totals: Record<SafetyFetchQueue, Record<SafetyFetchCause, number>> = {
-  orchestrator: { unannounced: 0, expired_lock: 0 },
-  worker: { unannounced: 0, expired_lock: 0 },
+  orchestrator: { unannounced: 0, expired_lock: 0, raced: 0 },
+  worker: { unannounced: 0, expired_lock: 0, raced: 0 },
+};
+
+/** Why the safety fetch found `hit` (see the cause rules above). */
+export function safetyFetchCause(hit: Omit<SafetyFetchHit, 'cause'>): SafetyFetchCause {
+  if (hit.attemptCount > 1 || hit.sessionTakenOver === true) return 'expired_lock';
+  if (hit.waitedMs !== undefined && hit.waitedMs < ANNOUNCEMENT_GRACE_MS) return 'raced';
+  return 'unannounced';
+}
+
+const MESSAGES: Record<SafetyFetchCause, (queue: SafetyFetchQueue) => string> = {
+  unannounced: (queue) => `the safety fetch found ${queue} work that no wake-up announced (a lost wake-up)`,
+  expired_lock: (queue) => `the safety fetch found ${queue} work whose previous lock expired`,
+  raced: (queue) => `the safety fetch took ${queue} work a moment before its announcement arrived`,
 };
 
 /** Counts and logs one item that only the safety fetch found; returns its cause. */
 export function recordSafetyFetchHit(hit: Omit<SafetyFetchHit, 'cause'>): SafetyFetchCause {
-  const cause: SafetyFetchCause = hit.attemptCount > 1 || hit.sessionTakenOver === true ? 'expired_lock' : 'unannounced';
+  const cause = safetyFetchCause(hit);
   totals[hit.queue][cause] += 1;
-  const message =
-    cause === 'unannounced'
-      ? `the safety fetch found ${hit.queue} work that no wake-up announced (a lost wake-up)`
-      : `the safety fetch found ${hit.queue} work whose previous lock expired`;
-  log('warn', RUNTIME_TARGET, message, {
+  log(cause === 'raced' ? 'debug' : 'warn', RUNTIME_TARGET, MESSAGES[cause](hit.queue), {
     instance_id: hit.instanceId,
     activity_name: hit.activityName,
     attempt: hit.attemptCount,
+    waited_ms: hit.waitedMs,
     cause,
   });
   return cause;

@@ -176,7 +176,7 @@ export class OrchestrationDispatcher implements TurnTaker {
           ? [await provider.fetchOrchestrationItem(options)].filter((item) => item !== null)
           : await provider.fetchOrchestrationItems({ ...options, maxItems: 1 + extra.count });
       if (reason === 'safety') {
-        for (const item of items) recordSafetyFetchHit({ queue: 'orchestrator', instanceId: item.instanceId, attemptCount: item.attemptCount });
+        for (const item of items) recordSafetyFetchHit({ queue: 'orchestrator', instanceId: item.instanceId, attemptCount: item.attemptCount, waitedMs: item.waitedMs });
         this.deps.metrics.increment('safetyFetchHits', items.length);
       }
       const [first, ...others] = items;

@@ -74,4 +74,20 @@ describe('postgres: fetch scans read the clock after their snapshot', () => {
       ['late-activity'],
     );
   });
+
+  it('a fetched item says how long it had been visible, on the database clock', async () => {
+    await provider.enqueueOrchestratorWork(startItem('aged-start'));
+    await provider.enqueueWorkerWork(activity('aged-activity', 1));
+    await executor.query(`SELECT "${schema}".set_test_clock_offset(5000)`);
+    try {
+      const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+      const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } });
+      assert.equal(item?.instanceId, 'aged-start');
+      assert.ok(item.waitedMs !== undefined && item.waitedMs >= 5000 && item.waitedMs < 15_000, `orchestration batch waited ${item.waitedMs} ms`);
+      assert.equal(lease?.item.instance, 'aged-activity');
+      assert.ok(lease.waitedMs !== undefined && lease.waitedMs >= 5000 && lease.waitedMs < 15_000, `activity waited ${lease.waitedMs} ms`);
+    } finally {
+      await executor.query(`SELECT "${schema}".set_test_clock_offset(0)`);
+    }
+  });
 });

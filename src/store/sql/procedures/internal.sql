@@ -158,6 +158,7 @@ DECLARE
     v_lock_token    TEXT;
     v_messages      json;
     v_attempt_count INTEGER;
+    v_visible_since BIGINT;
     v_history       json := '[]'::json;
     v_history_error TEXT;
     v_kv            json;
@@ -212,8 +213,8 @@ BEGIN
             locked_until_ms = EXCLUDED.locked_until_ms,
             locked_at_ms = EXCLUDED.locked_at_ms;
 
-    SELECT json_agg(q.work_item::json ORDER BY q.id), max(q.attempt_count)
-    INTO v_messages, v_attempt_count
+    SELECT json_agg(q.work_item::json ORDER BY q.id), max(q.attempt_count), min(q.visible_at_ms)
+    INTO v_messages, v_attempt_count, v_visible_since
     FROM orchestrator_queue q WHERE q.lock_token = v_lock_token;
 
     IF v_exists THEN
@@ -247,6 +248,7 @@ BEGIN
         'attemptCount', v_attempt_count,
         'kvSnapshot', v_kv,
         'customStatus', v_custom_status,
+        'waitedMs', GREATEST(p_now - v_visible_since, 0),
         'nowMs', p_now);
 END;
 $$;

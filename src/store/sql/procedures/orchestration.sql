@@ -28,8 +28,9 @@
 -- its visible orchestrator_queue rows; one instance after the other, so fetches never wait.
 -- Errors: DX003 for a lock timeout <= 0, max items outside 1..100, a half or malformed version range.
 -- Returns: json array of {instanceId, orchestrationName, orchestrationVersion, executionId,
--- history, historyError, messages, lockToken, attemptCount, kvSnapshot, customStatus, nowMs};
--- name/version/executionId are NULL for an instance that does not exist yet.
+-- history, historyError, messages, lockToken, attemptCount, kvSnapshot, customStatus, waitedMs,
+-- nowMs}; name/version/executionId are NULL for an instance that does not exist yet; waitedMs is
+-- how long the batch's oldest message had been visible.
 CREATE OR REPLACE FUNCTION fetch_orchestration_items(p_lock_timeout_ms BIGINT, p_min_version TEXT,
                                                      p_max_version TEXT, p_max_items INTEGER)
 RETURNS json

@@ -44,8 +44,8 @@ $$;
 -- row and never wait for each other) -> the sessions row.
 -- Errors: DX003 for a lock timeout <= 0, an unknown tag mode, bad tags or max items.
 -- Returns: json array (possibly empty) of {workItem, lockToken, attemptCount,
--- orchestrationName, orchestrationVersion, sessionId, sessionTakenOver, nowMs}, oldest first;
--- sessionTakenOver is true when the item's session was another owner's whose lock lapsed (no
+-- orchestrationName, orchestrationVersion, sessionId, sessionTakenOver, waitedMs, nowMs}, oldest
+-- first; waitedMs is how long the item had been visible; sessionTakenOver is true when the item's session was another owner's whose lock lapsed (no
 -- statement announces that, so the caller knows a departed owner blocked it).
 CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode TEXT, p_tags json,
                                            p_owner_id TEXT, p_session_lock_timeout_ms BIGINT,
@@ -155,6 +155,7 @@ BEGIN
             'orchestrationVersion', COALESCE(v_version, 'unknown'),
             'sessionId', v_row.session_id,
             'sessionTakenOver', v_taken_over,
+            'waitedMs', GREATEST(v_now - v_row.visible_at_ms, 0),
             'nowMs', v_now);
     END LOOP;
 
