@@ -8,7 +8,7 @@
 import { createInterface } from 'node:readline';
 import { Runtime, safetyFetchHits } from '../src/index';
 import { PgExecutor } from '../src/postgres/pg-executor';
-import { ProcedureProvider } from '../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../src/store/procedure-provider';
 
 async function main(): Promise<void> {
   const [url, schema] = process.argv.slice(2);

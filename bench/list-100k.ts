@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { Client } from '../src/client/client';
 import { applyMigrations } from '../src/store/migrations';
 import { PgExecutor } from '../src/postgres/pg-executor';
-import { ProcedureProvider } from '../src/postgres/procedure-provider';
-import { quoteSchemaName } from '../src/postgres/schema-name';
+import { ProcedureProvider } from '../src/store/procedure-provider';
+import { quoteSchemaName } from '../src/store/schema-name';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const INSTANCES = 100_000;

@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { applyMigrations } from '../src/store/migrations';
 import { PgExecutor } from '../src/postgres/pg-executor';
-import { ProcedureProvider } from '../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../src/store/procedure-provider';
 import { event, started, startItem, turn } from '../test/conformance/fixtures';
 import { CountingExecutor } from '../test/helpers/counting-executor';
 import { databaseUrl, uniqueSchemaName } from '../test/helpers/postgres-harness';

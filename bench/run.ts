@@ -15,7 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Client, PGliteProvider, PostgresProvider, safetyFetchHits, type RuntimeOptions } from '../src/index';
 import { PgExecutor } from '../src/postgres/pg-executor';
-import { quoteSchemaName } from '../src/postgres/schema-name';
+import { quoteSchemaName } from '../src/store/schema-name';
 import { asyncReplay } from './async-replay';
 import { functionTrackingAllowed, postgresCpuSeconds, procedureCost, readFunctionStats, subtractStats, withFunctionTracking, type ProcedureCost } from './db-cost';
 import { LatencyProxy } from './latency-proxy';

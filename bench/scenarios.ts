@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Client, Runtime, type RuntimeOptions } from '../src/index';
-import { ProcedureProvider } from '../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../src/store/procedure-provider';
 import type { Provider } from '../src/provider/contract';
 import { postgresCpuSeconds, procedureCost, subtractStats, type FunctionStat, type ProcedureCost } from './db-cost';
 import type { LatencyProxy } from './latency-proxy';

@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { InstanceSummary } from '../provider/contract';
 import { latestMigrationVersion } from '../store/migrations';
-import { loadInstanceDetails, resolveExecution } from './details';
-import { EXIT_CONFLICT, CliError, notFoundError, usageError } from './errors';
-import { openStore, type ConnectionOptions, type Store } from './connection';
+import { loadInstanceDetails, resolveExecution } from '../operator/details';
+import { EXIT_CONFLICT, CliError, notFoundError, usageError } from '../operator/errors';
+import { openStore, type ConnectionOptions, type Store } from '../operator/connection';
 import { consoleOutput, fields, isoTime, paint, statusColour, table, type Output } from './output';
-import { parseInteger, parseJson, parseStatus, parseTime } from './parsing';
-import { formatOffset, timeline } from './timeline';
+import { parseInteger, parseJson, parseStatus, parseTime } from '../operator/parsing';
+import { formatOffset, timeline } from '../operator/timeline';
 
 /** Options every command inherits from the program. */
 interface GlobalOptions extends ConnectionOptions {

@@ -5,8 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
-import { registerDashboardCommand } from './dashboard-command';
-import { EXIT_OK, EXIT_USAGE, exitCodeOf } from './errors';
+import { registerDashboardCommand } from '../dashboard/command';
+import { EXIT_OK, EXIT_USAGE, exitCodeOf } from '../operator/errors';
 import { printable } from './output';
 
 function packageVersion(): string {

@@ -9,8 +9,8 @@
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type { InstancePageCursor, InstancePageQuery, InstanceSummary, Provider, ThroughputBucket } from '../provider/contract';
 import { reserveLocalTurn } from '../provider/local-turns';
-import { notifyLocal, wakeSignal } from '../runtime/local-wakeups';
-import { pushWakeups, STATUS_SAFETY_MS } from '../runtime/push-wakeups';
+import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
+import { pushWakeups, STATUS_SAFETY_MS } from '../provider/push-wakeups';
 import { toJsEvent, type JsEvent } from './history-shapes';
 import {
   toInstanceFilter,

@@ -1,8 +1,8 @@
 /** Bodies of the dashboard pages (see ./html.ts for the escaping rules). */
 import type { InstanceListPage } from '../client/client';
 import type { JsQueueDepths, JsSystemMetrics } from '../client/status-shapes';
-import type { InstanceDetails } from '../cli/details';
-import { formatOffset, type TimelineEntry } from '../cli/timeline';
+import type { InstanceDetails } from '../operator/details';
+import { formatOffset, type TimelineEntry } from '../operator/timeline';
 import type { ThroughputBucket } from '../provider/contract';
 import { Html, html, instanceHref, jsonScript, statusClass, time } from './html';
 

@@ -11,7 +11,7 @@
  * isolated from each other. The engine closes once no store has used it for a moment (a short
  * grace period lets back-to-back tests reuse it).
  */
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../store/sql-executor';
 import { PGliteExecutor } from './pglite-executor';
 import { createPGlite } from './pglite-factory';
 

@@ -33,7 +33,7 @@ export interface PGliteDatabase {
   onNotification(callback: (channel: string, payload: string) => void): () => void;
   close(): Promise<void>;
 }
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../postgres/sql-executor';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../store/sql-executor';
 
 /** OID of PostgreSQL `int8`: `pg` returns it as a string, PGlite as a number; we follow `pg`. */
 const INT8_OID = 20;

@@ -1,6 +1,6 @@
 /** A {@link SqlExecutor} over a `pg` connection pool (PostgreSQL server). */
 import { Client, Pool, type PoolConfig } from 'pg';
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from './sql-executor';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../store/sql-executor';
 
 /** Reconnect backoff of the notification connection: 100 ms doubling up to 5 s. */
 const LISTEN_RETRY_BASE_MS = 100;

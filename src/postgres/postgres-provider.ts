@@ -1,8 +1,8 @@
 /** The PostgreSQL server provider: the stored-procedure provider on a `pg` pool. */
 import { applyMigrations } from '../store/migrations';
 import { PgExecutor, poolMaxFromEnvironment } from './pg-executor';
-import { ProcedureProvider } from './procedure-provider';
-import { quoteSchemaName } from './schema-name';
+import { ProcedureProvider } from '../store/procedure-provider';
+import { quoteSchemaName } from '../store/schema-name';
 
 /** Durox storage on a PostgreSQL server; procedures live in one schema per deployment. */
 export class PostgresProvider extends ProcedureProvider {

@@ -24,8 +24,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProviderError } from '../provider/errors';
-import type { SqlExecutor, SqlSession } from '../postgres/sql-executor';
-import { quoteSchemaName } from '../postgres/schema-name';
+import type { SqlExecutor, SqlSession } from './sql-executor';
+import { quoteSchemaName } from './schema-name';
 
 const OPERATION = 'apply_migrations';
 const SQL_DIR = join(__dirname, 'sql');

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from '../../src/client/client';
 import { PostgresProvider } from '../../src/postgres';
-import { quoteSchemaName } from '../../src/postgres/schema-name';
+import { quoteSchemaName } from '../../src/store/schema-name';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { Runtime } from '../../src/runtime/runtime';
 import type { Provider } from '../../src/provider/contract';

@@ -17,7 +17,7 @@ import { DuroxMetrics } from '../../src/observability/prometheus';
 import { startMetricsServer } from '../../src/observability/metrics-server';
 import { PostgresProvider } from '../../src/postgres';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { quoteSchemaName } from '../../src/postgres/schema-name';
+import { quoteSchemaName } from '../../src/store/schema-name';
 import type { Provider } from '../../src/provider/contract';
 import { initTracing } from '../../src/runtime/logger';
 import { Runtime } from '../../src/runtime/runtime';

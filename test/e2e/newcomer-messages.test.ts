@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DROPPED_EVENT_NOTE, timeline } from '../../src/cli/timeline';
+import { DROPPED_EVENT_NOTE, timeline } from '../../src/operator/timeline';
 import { connect, durox, eventually, historyKinds, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
 
 // initTracing is process-global; node --test runs each file in its own process.

@@ -1,5 +1,5 @@
 /** A SqlExecutor wrapper that counts round trips (statements sent), for round-trip assertions. */
-import type { Row, SqlExecutor, SqlSession } from '../../src/postgres/sql-executor';
+import type { Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
 
 export class CountingExecutor implements SqlExecutor {
   /** Statements sent through `query` since creation or the last {@link take}. */

@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SqlExecutor } from '../../src/postgres/sql-executor';
+import type { SqlExecutor } from '../../src/store/sql-executor';
 
 /** The frozen files (read from the source tree: tsc does not copy .sql files). */
 export const LEGACY_MIGRATIONS_DIR = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'legacy-migrations');

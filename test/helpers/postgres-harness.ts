@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
-import { quoteSchemaName } from '../../src/postgres/schema-name';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
+import { quoteSchemaName } from '../../src/store/schema-name';
 import type { Provider } from '../../src/provider/contract';
 import type { ProviderTestFactory, ProviderTestHarness } from '../conformance/kit';
 

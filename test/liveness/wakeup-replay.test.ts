@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { WakeupEvent } from '../../src/provider/contract';
 import { DueTimes } from '../../src/provider/due-times';
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/postgres/sql-executor';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
 import { WakeupHub } from '../../src/postgres/wakeup-hub';
 
 class ScriptedChannel implements SqlExecutor {

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client, Runtime } from '../../src/index';
 import { applyMigrations } from '../../src/store/migrations';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/postgres/sql-executor';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
 import { PGliteExecutor } from '../../src/pglite/pglite-executor';
 import { createPGlite } from '../../src/pglite/pglite-factory';
 

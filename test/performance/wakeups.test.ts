@@ -12,9 +12,9 @@ import { after, afterEach, before, test } from 'node:test';
 import { Client, Runtime } from '../../src/index';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
-import { quoteSchemaName } from '../../src/postgres/schema-name';
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/postgres/sql-executor';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
+import { quoteSchemaName } from '../../src/store/schema-name';
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
 import type { Provider } from '../../src/provider/contract';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 

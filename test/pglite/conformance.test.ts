@@ -4,8 +4,8 @@
  */
 import { defineProviderConformanceTests, type ProviderTestHarness } from '../conformance/kit';
 import { openMemoryStore, PGliteProvider, type EmbeddedStore } from '../../src/pglite/pglite-provider';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
-import type { SqlExecutor } from '../../src/postgres/sql-executor';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
+import type { SqlExecutor } from '../../src/store/sql-executor';
 
 /** Reaches the protected constructor so the harness keeps the store's executor for its hooks. */
 class HarnessPGliteProvider extends PGliteProvider {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PGlite } from '@electric-sql/pglite';
 import { PG_COMPATIBLE_PARSERS, PGliteExecutor } from '../../src/pglite/pglite-executor';
 import { applyMigrations, latestMigrationVersion } from '../../src/store/migrations';
-import type { NotificationEvent } from '../../src/postgres/sql-executor';
+import type { NotificationEvent } from '../../src/store/sql-executor';
 
 let executor: PGliteExecutor;
 

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client as PgClient } from 'pg';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { activity, LOCK_MS, startItem } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 

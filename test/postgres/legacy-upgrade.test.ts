@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { applyMigrations, BASELINE_VERSION } from '../../src/store/migrations';
 import { dumpSchema } from '../../src/store/schema-dump';
 import { DATABASE_URL, durox, type Runtime } from '../e2e/helpers';

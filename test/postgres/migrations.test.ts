@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { applyMigrations, BASELINE_VERSION, latestMigrationVersion, loadMigrations, loadProcedures } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { PostgresProvider } from '../../src/postgres/postgres-provider';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { ProviderError } from '../../src/provider/errors';
 import { LOCK_MS, startItem } from '../conformance/fixtures';
 import { CountingExecutor } from '../helpers/counting-executor';

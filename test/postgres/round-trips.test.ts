@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { activity, event, LOCK_MS, started, startItem, turn } from '../conformance/fixtures';
 import { CountingExecutor } from '../helpers/counting-executor';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { event, LOCK_MS, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 

@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { Client as PgClient, type Notification } from 'pg';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
-import { buildAckArguments } from '../../src/postgres/ack-arguments';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
+import { buildAckArguments } from '../../src/store/ack-arguments';
 import { LOCK_MS, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from '../../src/client/validation';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { CountingExecutor } from '../helpers/counting-executor';
 import { DATABASE_URL, durox, type Runtime } from '../e2e/helpers';
 import { instanceProblems } from '../chaos/invariants';

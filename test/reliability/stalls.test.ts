@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { DATABASE_URL, durox, eventually, sleep, startRuntime, uid, type Client, type Provider, type Runtime } from '../e2e/helpers';
 import { instanceProblems } from '../chaos/invariants';
 import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/postgres/procedure-provider';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { adminConnection, dropSchema, freshSchema } from './support';
 
 const schema = freshSchema('rel_stall');

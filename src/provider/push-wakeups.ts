@@ -30,10 +30,10 @@
  *   announced (PushWakeups remembers due times; the provider replays them to late subscribers).
  */
 import { setMaxListeners } from 'node:events';
-import type { Provider, WakeupEvent, WakeupSubscription } from '../provider/contract';
-import { DueTimes } from '../provider/due-times';
+import type { Provider, WakeupEvent, WakeupSubscription } from './contract';
+import { DueTimes } from './due-times';
 import { notifyLocal } from './local-wakeups';
-import { log, RUNTIME_TARGET } from './logger';
+import { log, RUNTIME_TARGET } from '../runtime/logger';
 
 /** Idle safety fetch per queue while push wake-ups are live (finds work of crashed peers). */
 export const SAFETY_FETCH_MS = 10_000;

@@ -49,7 +49,7 @@ import {
 } from './row-decoding';
 import { quoteSchemaName } from './schema-name';
 import type { SqlExecutor } from './sql-executor';
-import { WakeupHub } from './wakeup-hub';
+import { WakeupHub } from '../postgres/wakeup-hub';
 import * as batch from './batch-operations';
 import * as parity from './parity-operations';
 import {

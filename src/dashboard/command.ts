@@ -1,8 +1,8 @@
 /** `durox dashboard`: serves the web dashboard (and /metrics) until interrupted. */
 import type { Command } from 'commander';
-import { openStore, type ConnectionOptions } from './connection';
-import { consoleOutput } from './output';
-import { parseInteger } from './parsing';
+import { openStore, type ConnectionOptions } from '../operator/connection';
+import { consoleOutput } from '../cli/output';
+import { parseInteger } from '../operator/parsing';
 
 /** Registers `dashboard` on `program`. */
 export function registerDashboardCommand(program: Command): void {
@@ -19,7 +19,7 @@ export function registerDashboardCommand(program: Command): void {
       const port = parseInteger('--port', globals.port, 0, 65_535);
       const token = globals.token ?? process.env.DUROX_DASHBOARD_TOKEN;
       // Loaded here so the other commands do not pay for the HTTP server and prom-client at start-up.
-      const { startDashboard } = await import('../dashboard/server');
+      const { startDashboard } = await import('./server');
       const { DuroxMetrics } = await import('../observability/prometheus');
       const store = await openStore(globals);
       const metrics = new DuroxMetrics().attachClient(store.client);

@@ -4,7 +4,7 @@
  * sleeping out their poll interval, and waiting clients re-read status. Work enqueued by other
  * processes is still found by polling.
  */
-import type { Provider } from '../provider/contract';
+import type { Provider } from './contract';
 
 export type WakeChannel = 'orchestrator' | 'worker' | 'status';
 
