@@ -12,7 +12,7 @@ export type { JsMetricsSnapshot } from './runtime/metrics';
 export { safetyFetchHits } from './runtime/liveness';
 export type { SafetyFetchCause, SafetyFetchQueue } from './runtime/liveness';
 export { Client } from './client/client';
-export { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from './client/validation';
+
 export type {
   JsExecutionInfo,
   JsInstanceInfo,
@@ -36,4 +36,4 @@ export type { JoinResult, RaceResult, RetryPolicy, ScheduledTask } from './core/
 export { PostgresProvider } from './postgres';
 export { PGliteProvider, SqliteProvider } from './pglite';
 
-export { MAX_KV_KEYS, MAX_KV_VALUE_BYTES, MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from './core/limits';
+export { MAX_KV_KEYS, MAX_KV_VALUE_BYTES, MAX_NAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from './core/limits';

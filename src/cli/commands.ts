@@ -1,6 +1,7 @@
 /** The durox subcommands. Each opens the store, does one thing through the Client and prints. */
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
+import { DEFAULT_BULK_LIMIT, MAX_PAGE_ROWS } from '../core/limits';
 import type { InstanceSummary } from '../provider/contract';
 import { latestMigrationVersion } from '../store/migrations';
 import { loadInstanceDetails, resolveExecution } from '../operator/details';
@@ -65,7 +66,7 @@ export function registerCommands(program: Command): void {
       .option('--name <orchestration>', 'orchestration name')
       .option('--since <time>', 'created at or after (ISO date, epoch ms, or 15m/2h/7d ago)')
       .option('--until <time>', 'created before (same formats)')
-      .option('--limit <n>', 'rows per page, 1..1000', '50')
+      .option('--limit <n>', `rows per page, 1..${MAX_PAGE_ROWS}`, '50')
       .option('--cursor <cursor>', 'continue after a previous page (its nextCursor)'),
     async (store, out, _args, o) => {
       const page = await store.client.listInstancesPage({
@@ -73,7 +74,7 @@ export function registerCommands(program: Command): void {
         orchestrationName: optional(o.name, (t) => t),
         createdFrom: optional(o.since, (t) => parseTime('--since', t)),
         createdTo: optional(o.until, (t) => parseTime('--until', t)),
-        limit: parseInteger('--limit', String(o.limit), 1, 1000),
+        limit: parseInteger('--limit', String(o.limit), 1, MAX_PAGE_ROWS),
         cursor: optional(o.cursor, (t) => t),
       });
       if (out.json) return out.data(page);
@@ -185,7 +186,7 @@ export function registerCommands(program: Command): void {
       .description('delete an instance with its sub-orchestrations, or terminal root instances in bulk')
       .option('--force', 'also delete a running instance (work in flight is dropped)')
       .option('--completed-before <time>', 'bulk: terminal instances completed before this time')
-      .option('--limit <n>', 'bulk: at most this many root instances', '1000'),
+      .option('--limit <n>', 'bulk: at most this many root instances', String(DEFAULT_BULK_LIMIT)),
     async (store, out, [id], o) => {
       let result;
       if (id !== undefined) {

@@ -6,6 +6,7 @@
  * Every argument is checked before the provider is called (see ./validation.ts for the limits),
  * so bad input fails with an error naming the operation and the instance and nothing is written.
  */
+import { MAX_PAGE_ROWS } from '../core/limits';
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type { InstancePageCursor, InstancePageQuery, InstanceSummary, Provider, ThroughputBucket } from '../provider/contract';
 import { reserveLocalTurn } from '../provider/local-turns';
@@ -468,8 +469,8 @@ function toPageQuery(filter: InstanceListFilter): InstancePageQuery {
   const op = 'listInstancesPage';
   if (filter === null || typeof filter !== 'object') throw new Error(`${op}: filter must be an object`);
   const limit = filter.limit ?? 50;
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw new Error(`${op}: limit must be an integer between 1 and 1000, got ${String(limit)}`);
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_ROWS) {
+    throw new Error(`${op}: limit must be an integer between 1 and ${MAX_PAGE_ROWS}, got ${String(limit)}`);
   }
   const query: InstancePageQuery = { limit };
   if (filter.status !== undefined) {

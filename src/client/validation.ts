@@ -9,12 +9,7 @@
  */
 
 import * as semver from 'semver';
-
-/** Longest accepted instance id or name, in UTF-8 bytes. */
-export const MAX_NAME_BYTES = 512;
-
-/** Largest accepted encoded value (input, event data), in UTF-8 bytes of its JSON text: 16 MiB. */
-export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+import { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from '../core/limits';
 
 function where(operation: string, instanceId: unknown): string {
   return typeof instanceId === 'string' && instanceId !== '' ? `${operation} (instance '${instanceId}')` : operation;

@@ -13,6 +13,26 @@ export const MAX_KV_KEYS = 150;
 export const MAX_WORKER_TAGS = 5;
 export const MAX_CARRY_FORWARD_MESSAGES = 20;
 
+/** Longest accepted instance id or name (orchestration, activity, event, queue, key, version), in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 512;
+/**
+ * Largest accepted encoded value (input, event data, output, work item), in UTF-8 bytes of its
+ * JSON text: 16 MiB. PostgreSQL accepts up to 1 GB per value, but a turn carries its whole
+ * history in one fetch, so one oversized payload would slow every later turn of its instance.
+ */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+/** Longest session owner id, in UTF-8 bytes. */
+export const MAX_SESSION_OWNER_BYTES = 512;
+
+/** Most turns one store call may fetch or acknowledge (the procedures enforce the same bound). */
+export const MAX_TURNS_PER_CALL = 100;
+/** Most work items one store call may fetch or acknowledge (the procedures enforce the same bound). */
+export const MAX_WORK_ITEMS_PER_CALL = 1000;
+/** Most rows of one page of instances (the procedure enforces the same bound). */
+export const MAX_PAGE_ROWS = 1000;
+/** Most root instances one bulk delete or prune touches unless its filter says otherwise (as the procedure). */
+export const DEFAULT_BULK_LIMIT = 1000;
+
 /** The first limit the turn's new events break, as a message, or null. */
 export function checkTurnLimits(newEvents: NewEvent[], kv: Map<string, KvEntry>): string | null {
   let kvWritten = false;

@@ -106,7 +106,7 @@ export interface InstanceFilter {
   instanceIds?: string[];
   /** Only instances whose current execution completed before this time (epoch ms). */
   completedBefore?: number;
-  /** At most this many instances (default 1000). */
+  /** At most this many instances (default DEFAULT_BULK_LIMIT, 1000). */
   limit?: number;
 }
 
@@ -261,7 +261,7 @@ export interface InstancePageQuery {
   createdToMs?: number;
   /** `nextCursor` of the previous page. */
   cursor?: InstancePageCursor;
-  /** Rows per page, 1..1000. */
+  /** Rows per page, 1..MAX_PAGE_ROWS (1000). */
   limit: number;
 }
 

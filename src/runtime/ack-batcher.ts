@@ -4,6 +4,7 @@
  * together in the next call, each with its own lock and outcome. Under load this turns one round
  * trip per ack into one per batch; alone, an ack costs what it did.
  */
+import { MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
 
 /** One ack's outcome in a batch call. */
 export type AckOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
@@ -20,8 +21,8 @@ interface PendingAck<A, R> {
   reject: (error: unknown) => void;
 }
 
-/** Most acks in one call. */
-const MAX_ACKS_PER_CALL = 100;
+/** Most acks in one call: the smaller of the store's bounds, so turn and work-item acks both fit. */
+const MAX_ACKS_PER_CALL = Math.min(MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL);
 
 export class GroupCommit<A, R> {
   private waiting: Array<PendingAck<A, R>> = [];

@@ -5,7 +5,7 @@
  */
 import { displayMessage } from '../core/error-details';
 import { decodeActivityInput } from '../core/codec';
-import { MAX_PAYLOAD_BYTES } from '../client/validation';
+import { MAX_PAYLOAD_BYTES } from '../core/limits';
 import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
 import type { OrchestrationItem, Provider, WorkItemAck, WorkItemLease } from '../provider/contract';

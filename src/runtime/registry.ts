@@ -7,7 +7,7 @@
  * `Runtime.start()` fail with all of them listed.
  */
 import * as semver from 'semver';
-import { MAX_NAME_BYTES } from '../client/validation';
+import { MAX_NAME_BYTES } from '../core/limits';
 import { SYSTEM_ACTIVITY_PREFIX } from '../core/system-activities';
 import type { OrchestrationFunction, ResolvedHandler } from '../core/turn-api';
 

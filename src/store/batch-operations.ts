@@ -12,6 +12,7 @@ import type {
   WorkItemAckOutcome,
 } from '../provider/contract';
 import type { ProviderError } from '../provider/errors';
+import { MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
 import { buildAckArguments, orchestratorRow, turnClaimArgument } from './ack-arguments';
 import { toProviderError } from './error-mapping';
 import { decodeOrchestrationItem, decodeWorkLeases } from './item-decoding';
@@ -19,10 +20,6 @@ import { versionRangeArguments, type ProcedureCall } from './parity-operations';
 import { asRecord } from './row-decoding';
 import { invalidArgument, requireId, requireInteger, requirePositiveDuration, type CallContext } from './validation';
 
-/** Most turns one fetch may lock (the procedure enforces the same bound). */
-const MAX_TURN_BATCH = 100;
-/** Most work items one group commit may acknowledge (the procedure enforces the same bound). */
-const MAX_ACK_BATCH = 1000;
 
 type Refusal = { ok: false; error: ProviderError };
 
@@ -93,7 +90,7 @@ export async function fetchOrchestrationItems(call: ProcedureCall, options: { lo
   const context = { operation: 'fetch_orchestration_items' };
   const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', context);
   const maxItems = requireInteger(options.maxItems, 'maxItems', context, 1);
-  if (maxItems > MAX_TURN_BATCH) throw invalidArgument(context, `maxItems must be at most ${MAX_TURN_BATCH}, got ${maxItems}`);
+  if (maxItems > MAX_TURNS_PER_CALL) throw invalidArgument(context, `maxItems must be at most ${MAX_TURNS_PER_CALL}, got ${maxItems}`);
   const [minVersion, maxVersion] = versionRangeArguments(options.versionRange);
   const rows = await call(context.operation, [lockTimeoutMs, minVersion, maxVersion, maxItems]);
   if (!Array.isArray(rows)) throw toProviderError(new Error('fetch_orchestration_items returned no array'), context.operation);
@@ -108,7 +105,7 @@ export async function ackOrchestrationItems(call: ProcedureCall, acks: readonly 
     call,
     context.operation,
     acks,
-    MAX_TURN_BATCH,
+    MAX_TURNS_PER_CALL,
     (element) => element?.ack?.instanceId,
     (element, index) => {
       if (element === null || typeof element !== 'object') throw invalidArgument(context, `acks[${index}] must be an object`);
@@ -127,7 +124,7 @@ export async function ackWorkItems(call: ProcedureCall, acks: readonly WorkItemA
     call,
     context.operation,
     acks,
-    MAX_ACK_BATCH,
+    MAX_WORK_ITEMS_PER_CALL,
     (ack) => ack?.completion?.instance,
     (ack, index) => JSON.stringify(workItemAckElement(ack, { operation: context.operation, instanceId: ack?.completion?.instance }, index)),
     (record) => ({ ok: true, claimedTurn: decodeOrchestrationItem(record.claimedTurn, context.operation) }),

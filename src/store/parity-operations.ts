@@ -14,6 +14,7 @@ import type {
   VersionRange,
   WorkItemLease,
 } from '../provider/contract';
+import { MAX_SESSION_OWNER_BYTES, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
 import { decodeWorkLeases } from './item-decoding';
 import { asRecord, numberField } from './row-decoding';
 import { invalidArgument, requireId, requireInteger, requirePositiveDuration, requireText, type CallContext } from './validation';
@@ -22,10 +23,6 @@ import { invalidArgument, requireId, requireInteger, requirePositiveDuration, re
 export type ProcedureCall = (operation: string, params: unknown[], instanceId?: string) => Promise<unknown>;
 
 const TAG_MODES = new Set(['defaultOnly', 'any', 'none', 'tags', 'defaultAnd']);
-/** Most work items one batch fetch may lock (the procedure enforces the same bound). */
-export const MAX_FETCH_BATCH = 1000;
-/** Longest session owner id, in UTF-8 bytes (the procedure enforces the same bound). */
-export const MAX_SESSION_OWNER_BYTES = 512;
 const SEMVER = /^\d{1,9}\.\d{1,9}\.\d{1,9}(?:[-+].*)?$/;
 
 /** Locks up to `maxItems` work items (fetch_work_item); an empty array when there is none. */
@@ -34,7 +31,7 @@ export async function fetchWorkLeases(call: ProcedureCall, options: FetchWorkIte
   if (options === null || typeof options !== 'object') throw invalidArgument(context, 'options must be an object');
   const lockTimeoutMs = requirePositiveDuration(options.lockTimeoutMs, 'lockTimeoutMs', context);
   const max = requireInteger(maxItems, 'maxItems', context, 1);
-  if (max > MAX_FETCH_BATCH) throw invalidArgument(context, `maxItems must be at most ${MAX_FETCH_BATCH}, got ${max}`);
+  if (max > MAX_WORK_ITEMS_PER_CALL) throw invalidArgument(context, `maxItems must be at most ${MAX_WORK_ITEMS_PER_CALL}, got ${max}`);
   const filter = options.tagFilter;
   if (typeof filter !== 'object' || filter === null || !TAG_MODES.has(filter.mode)) {
     throw invalidArgument(context, `unknown tag filter ${JSON.stringify(filter)}`);

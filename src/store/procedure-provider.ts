@@ -5,6 +5,7 @@
  * (PostgresProvider) and PGlite (embedded mode) share it.
  */
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails, ExecutionStatus, HistoryEvent, OrchestratorWorkItem, StartOrchestrationItem } from '../core/types';
+import { MAX_PAGE_ROWS } from '../core/limits';
 import type { OrchestrationTurnAck } from '../core/turn-types';
 import type {
   ActivityClaim,
@@ -49,7 +50,7 @@ import {
 } from './row-decoding';
 import { quoteSchemaName } from './schema-name';
 import type { SqlExecutor } from './sql-executor';
-import { WakeupHub } from '../postgres/wakeup-hub';
+import { WakeupHub } from './wakeup-hub';
 import * as batch from './batch-operations';
 import * as parity from './parity-operations';
 import {
@@ -417,7 +418,7 @@ function instanceOf(item: unknown): string | undefined {
 function pageFilterArgument(query: InstancePageQuery, context: CallContext): Record<string, unknown> {
   if (query === null || typeof query !== 'object') throw invalidArgument(context, 'query must be an object');
   const filter: Record<string, unknown> = { limit: requireInteger(query.limit, 'limit', context, 1) };
-  if ((filter.limit as number) > 1000) throw invalidArgument(context, `limit must be at most 1000, got ${String(query.limit)}`);
+  if ((filter.limit as number) > MAX_PAGE_ROWS) throw invalidArgument(context, `limit must be at most ${MAX_PAGE_ROWS}, got ${String(query.limit)}`);
   if (query.status !== undefined) {
     if (!STATUSES.has(query.status)) throw invalidArgument(context, `unknown status ${JSON.stringify(query.status)}`);
     filter.status = query.status;

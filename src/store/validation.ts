@@ -1,4 +1,5 @@
 /** Argument checks run before any SQL is sent, so bad input never reaches the database. */
+import { MAX_PAYLOAD_BYTES } from '../core/limits';
 import { ProviderError } from '../provider/errors';
 
 /** Context used in error messages: the operation and, when known, the instance. */
@@ -15,13 +16,6 @@ export function invalidArgument(context: CallContext, message: string): Provider
 function fail(context: CallContext, message: string): never {
   throw invalidArgument(context, message);
 }
-
-/**
- * Largest JSON text the provider stores for one payload (work item, event, output), in UTF-8
- * bytes: 16 MiB. PostgreSQL itself accepts up to 1 GB per value, but a turn carries its whole
- * history in one fetch, so one oversized payload would slow every later turn of its instance.
- */
-export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 
 /** A string PostgreSQL TEXT can store exactly (no U+0000, no lone UTF-16 surrogate). */
 export function requireText(value: unknown, what: string, context: CallContext): string {

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { WakeupEvent } from '../../src/provider/contract';
 import { DueTimes } from '../../src/provider/due-times';
 import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
-import { WakeupHub } from '../../src/postgres/wakeup-hub';
+import { WakeupHub } from '../../src/store/wakeup-hub';
 
 class ScriptedChannel implements SqlExecutor {
   emit: (event: NotificationEvent) => void = () => undefined;

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from '../../src/client/validation';
+import { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from '../../src/core/limits';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';

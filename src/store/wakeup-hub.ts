@@ -5,7 +5,7 @@
  */
 import type { WakeupEvent, WakeupSubscription } from '../provider/contract';
 import { DueTimes } from '../provider/due-times';
-import type { NotificationEvent, Row, SqlExecutor } from '../store/sql-executor';
+import type { NotificationEvent, Row, SqlExecutor } from './sql-executor';
 
 type Listener = (event: WakeupEvent) => void;
 
