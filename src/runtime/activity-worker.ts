@@ -17,7 +17,8 @@ import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
 import { GroupCommit } from './ack-batcher';
 import { reserveIdle, tagAccepted, type ActivityTaker, type Reservation, type TurnTaker } from './eager-dispatch';
-import { allowWaiters, pushWakeups, type QueueGate, type WakeReason } from '../provider/push-wakeups';
+import { pushWakeups } from '../provider/push-wakeups';
+import { allowWaiters, workerGate, type QueueGate, type WakeReason } from './queue-gate';
 import { recordSafetyFetchHit } from './liveness';
 import { log, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
@@ -130,7 +131,7 @@ export class ActivityWorkerPool implements ActivityTaker {
     this.slotCount = slots;
     allowWaiters(this.stopping.signal, slots);
     // One gate per runtime: credits of one runtime are never consumed by another in this process.
-    const gate = pushWakeups(this.deps.provider).workerGate<WorkItemLease>({ tagFilter, node: this.deps.options.workerNodeId ?? this.deps.runtimeId });
+    const gate = workerGate<WorkItemLease>(pushWakeups(this.deps.provider), { tagFilter, node: this.deps.options.workerNodeId ?? this.deps.runtimeId });
     this.gate = gate;
     this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot, gate));
   }

@@ -10,7 +10,7 @@
  */
 import type { ActivityExecuteItem } from '../core/types';
 import type { OrchestrationItem, TagFilter, TurnClaim, WorkItemLease } from '../provider/contract';
-import type { QueueGate } from '../provider/push-wakeups';
+import type { QueueGate } from './queue-gate';
 
 /** Idle workers of one pool set aside for items an ack is about to claim. */
 export class Reservation<T> {

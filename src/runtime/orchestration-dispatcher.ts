@@ -14,7 +14,8 @@ import { infrastructureFailureAck } from './infrastructure-failure';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
 import { Reservation, reserveIdle, type ActivityTaker, type TurnTaker } from './eager-dispatch';
-import { allowWaiters, pushWakeups, type PushWakeups, type QueueGate, type WakeReason } from '../provider/push-wakeups';
+import { pushWakeups, type PushWakeups } from '../provider/push-wakeups';
+import { allowWaiters, openGate, type QueueGate, type WakeReason } from './queue-gate';
 import { offerLocalTurns } from '../provider/local-turns';
 import { recordSafetyFetchHit } from './liveness';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
@@ -70,7 +71,7 @@ export class OrchestrationDispatcher implements TurnTaker {
   start(): void {
     allowWaiters(this.stopping.signal, this.deps.options.orchestrationConcurrency);
     const push = pushWakeups(this.deps.provider);
-    const { gate, release } = push.openGate<OrchestrationItem>('orchestrator');
+    const { gate, release } = openGate<OrchestrationItem>(push, 'orchestrator');
     // Turns are short, so a claimed turn may wait for the next free worker (see eager-dispatch.ts).
     gate.setInboxCapacity(this.deps.options.orchestrationConcurrency);
     this.gate = gate;

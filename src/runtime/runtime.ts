@@ -8,6 +8,7 @@ import type { AsyncOrchestrationContext } from '../core/async-context';
 import type { ScheduledTask } from '../core/descriptors';
 import type { OrchestrationContext } from '../core/orchestration-context';
 import type { Provider } from '../provider/contract';
+import { reportWakeupChannelTo } from '../provider/push-wakeups';
 import type { ActivityContext } from './activity-context';
 import { ActivityWorkerPool } from './activity-worker';
 import { FaultLog } from './fault-log';
@@ -17,6 +18,9 @@ import { OrchestrationDispatcher } from './orchestration-dispatcher';
 import { FIXED, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options';
 import { ActivityRegistry, DEFAULT_VERSION, OrchestrationRegistry } from './registry';
 import { SessionManager } from './session-manager';
+
+// Outages and recoveries of the push channel are runtime diagnostics.
+reportWakeupChannelTo((level, message) => log(level, RUNTIME_TARGET, message));
 
 /** An activity: receives its context and decoded input; its (awaited) return value is the result. */
 export type ActivityHandler<TInput = any, TOutput = unknown> = (ctx: ActivityContext, input: TInput) => TOutput | Promise<TOutput>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { DuroxMetrics } from '../../src/observability/prometheus';
 import { ANNOUNCEMENT_GRACE_MS, recordSafetyFetchHit, safetyFetchCause, safetyFetchHits } from '../../src/runtime/liveness';
-import { QueueGate, SAFETY_FETCH_MS } from '../../src/provider/push-wakeups';
+import { QueueGate, SAFETY_FETCH_MS } from '../../src/runtime/queue-gate';
 
 test('an idle worker woken by the safety timer, and only by it, wakes with reason safety', async () => {
   mock.timers.enable({ apis: ['setTimeout'] });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { QueueGate, type Wake } from '../../src/provider/push-wakeups';
+import { QueueGate, type Wake } from '../../src/runtime/queue-gate';
 import { Reservation, reserveIdle } from '../../src/runtime/eager-dispatch';
 
 /** Starts `count` idle workers on `gate`; each promise says what woke it. */
