@@ -12,6 +12,10 @@ export type { JsMetricsSnapshot } from './runtime/metrics';
 export { safetyFetchHits } from './runtime/liveness';
 export type { SafetyFetchCause, SafetyFetchQueue } from './runtime/liveness';
 export { Client } from './client/client';
+export { ClientError, InvalidArgumentError, NotFoundError, OrchestrationFailedError, TimeoutError, UnsupportedError } from './client/errors';
+export type { ClientErrorCode } from './client/errors';
+export { ProviderError, isRetryable } from './provider/errors';
+export type { ProviderErrorCode } from './provider/errors';
 
 export type {
   JsExecutionInfo,

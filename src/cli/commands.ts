@@ -5,7 +5,7 @@ import { DEFAULT_BULK_LIMIT, MAX_PAGE_ROWS } from '../core/limits';
 import type { InstanceSummary } from '../provider/contract';
 import { latestMigrationVersion } from '../store/migrations';
 import { loadInstanceDetails, resolveExecution } from '../operator/details';
-import { EXIT_CONFLICT, CliError, notFoundError, usageError } from '../operator/errors';
+import { conflictError, notFoundError, usageError } from '../operator/errors';
 import { openStore, type ConnectionOptions, type Store } from '../operator/connection';
 import { consoleOutput, fields, isoTime, paint, statusColour, table, type Output } from './output';
 import { parseInteger, parseJson, parseStatus, parseTime } from '../operator/parsing';
@@ -150,7 +150,7 @@ export function registerCommands(program: Command): void {
       const input = parseJson('--input', String(o.input));
       const id = typeof o.id === 'string' ? o.id : randomUUID();
       if ((await store.client.getStatus(id)).status !== 'NotFound') {
-        throw new CliError(EXIT_CONFLICT, `Instance ${id} already exists`);
+        throw conflictError(`Instance ${id} already exists`);
       }
       if (typeof o.version === 'string') await store.client.startOrchestrationVersioned(id, name, input, o.version);
       else await store.client.startOrchestration(id, name, input);

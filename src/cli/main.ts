@@ -1,11 +1,10 @@
-#!/usr/bin/env node
 /**
  * The durox command line: operate a Durox store (PostgreSQL schema or embedded data directory).
- * Exit codes are listed in ./errors.ts. Run `durox --help` for the commands.
+ * Exit codes are listed in src/operator/errors.ts. Run `durox --help` for the commands. The
+ * executable (src/bin/durox.ts) adds the commands of other modules, such as the dashboard's.
  */
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
-import { registerDashboardCommand } from '../dashboard/command';
 import { EXIT_OK, EXIT_USAGE, exitCodeOf } from '../operator/errors';
 import { printable } from './output';
 
@@ -14,8 +13,14 @@ function packageVersion(): string {
   return (require('../../../package.json') as { version: string }).version;
 }
 
-/** The program with every command; `exitOverride` keeps commander from exiting on its own. */
-export function buildProgram(): Command {
+/** Adds commands to the program. */
+export type CommandRegistration = (program: Command) => void;
+
+/**
+ * The program with the CLI's commands and `more`; `exitOverride` keeps commander from exiting on
+ * its own.
+ */
+export function buildProgram(more: readonly CommandRegistration[] = []): Command {
   const program = new Command('durox')
     .description('Operate Durox durable orchestrations stored in PostgreSQL')
     .version(packageVersion(), '-V, --version', 'print the version of Durox')
@@ -27,15 +32,15 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerCommands(program);
-  registerDashboardCommand(program);
+  for (const register of more) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
 
-/** Runs the CLI on `argv` and returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
+/** Runs the CLI (with the commands of `more`) on `argv` and returns the exit code. */
+export async function main(argv: string[], more: readonly CommandRegistration[] = []): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await buildProgram(more).parseAsync(argv, { from: 'user' });
     return EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -49,10 +54,4 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`durox: ${printable(message)}\n`);
     return code;
   }
-}
-
-if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

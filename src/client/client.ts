@@ -35,7 +35,8 @@ import {
   type JsSystemMetrics,
   type JsSystemStats,
 } from './status-shapes';
-import { encodeValue, requireCount, requireInstanceId, requireName, requireVersion } from './validation';
+import { InvalidArgumentError, NotFoundError, OrchestrationFailedError, TimeoutError, UnsupportedError } from './errors';
+import { encodeValue, invalidArgument, requireCount, requireInstanceId, requireName, requireVersion } from './validation';
 
 const FIRST_POLL_MS = 5;
 const MAX_POLL_MS = 100;
@@ -45,12 +46,9 @@ const DEFAULT_WAIT_MS = 30_000;
  * duroxide's `Operation timed out`, followed by what timed out: the operation, the instance, the
  * limit and the last status seen. The message still starts with duroxide's text.
  */
-function timedOut(operation: string, instanceId: string, timeoutMs: number, lastStatus: string): Error {
-  const error = new Error(
-    `Operation timed out: ${operation}('${instanceId}') gave up after ${timeoutMs} ms; the instance is ${lastStatus}`,
-  );
-  Object.assign(error, { instanceId, timeoutMs, lastStatus });
-  return error;
+function timedOut(operation: string, instanceId: string, timeoutMs: number, lastStatus: string): TimeoutError {
+  const message = `Operation timed out: ${operation}('${instanceId}') gave up after ${timeoutMs} ms; the instance is ${lastStatus}`;
+  return new TimeoutError(operation, message, instanceId, timeoutMs, lastStatus);
 }
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
 
@@ -61,7 +59,7 @@ export class Client {
 
   constructor(provider: Provider) {
     if (provider === null || typeof provider !== 'object' || typeof provider.enqueueOrchestratorWork !== 'function') {
-      throw new Error('new Client(provider): provider must be a Durox provider (e.g. PostgresProvider)');
+      throw new InvalidArgumentError('new Client', 'new Client(provider): provider must be a Durox provider (e.g. PostgresProvider)');
     }
     this.#provider = provider;
   }
@@ -241,7 +239,9 @@ export class Client {
    */
   async waitForOrchestrationTyped<T = unknown>(instanceId: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<T> {
     const result = await this.waitForOrchestration(instanceId, timeoutMs);
-    if (result.status === 'Failed') throw new Error(result.error || 'Orchestration failed');
+    if (result.status === 'Failed') {
+      throw new OrchestrationFailedError('waitForOrchestrationTyped', result.error || 'Orchestration failed', instanceId);
+    }
     return result.output as T;
   }
 
@@ -289,7 +289,8 @@ export class Client {
   async waitForValue(instanceId: string, key: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<string> {
     const instance = requireInstanceId('waitForValue', instanceId);
     const name = requireName('waitForValue', 'key', key, instance);
-    const deadline = Date.now() + requireCount('waitForValue', 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    const timeout = requireCount('waitForValue', 'timeoutMs', timeoutMs, DEFAULT_WAIT_MS, instance);
+    const deadline = Date.now() + timeout;
     const wake = wakeSignal(this.#provider, 'status');
     let pause = FIRST_POLL_MS;
     for (;;) {
@@ -297,7 +298,9 @@ export class Client {
       const value = await this.#provider.getKvValue(instance, name);
       if (value !== null) return value;
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`Timed out waiting for value '${name}' on instance '${instance}'`);
+      if (remaining <= 0) {
+        throw new TimeoutError('waitForValue', `Timed out waiting for value '${name}' on instance '${instance}'`, instance, timeout);
+      }
       await wake.wait(Math.min(pause, remaining), generation);
       pause = Math.min(pause * 2, MAX_POLL_MS);
     }
@@ -337,7 +340,7 @@ export class Client {
    * `ContinuedAsNew`); any other string matches nothing, as in the reference.
    */
   async listInstancesByStatus(status: string): Promise<string[]> {
-    if (typeof status !== 'string') throw new Error(`listInstancesByStatus: status must be a string, got ${typeof status}`);
+    if (typeof status !== 'string') throw invalidArgument('listInstancesByStatus', `status must be a string, got ${typeof status}`);
     if (!EXECUTION_STATUSES.has(status)) return [];
     return this.#provider.listInstances({ status: status as ExecutionStatus });
   }
@@ -346,7 +349,7 @@ export class Client {
   async getInstanceInfo(instanceId: string): Promise<JsInstanceInfo> {
     const instance = requireInstanceId('getInstanceInfo', instanceId);
     const info = await this.#provider.getInstanceInfo(instance);
-    if (info === null) throw new Error(`Instance ${instance} not found`);
+    if (info === null) throw new NotFoundError('getInstanceInfo', `Instance ${instance} not found`, instance);
     return toJsInstanceInfo(info);
   }
 
@@ -355,7 +358,7 @@ export class Client {
     const instance = requireInstanceId('getExecutionInfo', instanceId);
     const execution = requireExecutionId('getExecutionInfo', executionId, instance);
     const info = await this.#provider.getExecutionInfo(instance, execution);
-    if (info === null) throw new Error(`Execution ${execution} of instance ${instance} not found`);
+    if (info === null) throw new NotFoundError('getExecutionInfo', `Execution ${execution} of instance ${instance} not found`, instance);
     return toJsExecutionInfo(info);
   }
 
@@ -371,7 +374,9 @@ export class Client {
    */
   async listInstancesPage(filter: InstanceListFilter = {}): Promise<InstanceListPage> {
     const provider = this.#provider;
-    if (provider.listInstancesPage === undefined) throw new Error(`listInstancesPage: provider '${provider.name}' cannot page instances`);
+    if (provider.listInstancesPage === undefined) {
+      throw new UnsupportedError('listInstancesPage', `listInstancesPage: provider '${provider.name}' cannot page instances`);
+    }
     const page = await provider.listInstancesPage(toPageQuery(filter));
     return { items: page.items, nextCursor: page.nextCursor === null ? null : encodeCursor(page.nextCursor) };
   }
@@ -379,7 +384,9 @@ export class Client {
   /** Executions started/completed/failed per `bucketMs` bucket since `sinceMs` (epoch ms), up to now. */
   async getThroughput(sinceMs: number, bucketMs: number): Promise<ThroughputBucket[]> {
     const provider = this.#provider;
-    if (provider.getThroughput === undefined) throw new Error(`getThroughput: provider '${provider.name}' cannot report throughput`);
+    if (provider.getThroughput === undefined) {
+      throw new UnsupportedError('getThroughput', `getThroughput: provider '${provider.name}' cannot report throughput`);
+    }
     return provider.getThroughput(sinceMs, bucketMs);
   }
 
@@ -397,7 +404,7 @@ export class Client {
    */
   async deleteInstance(instanceId: string, force: boolean = false): Promise<JsDeleteInstanceResult> {
     const instance = requireInstanceId('deleteInstance', instanceId);
-    if (typeof force !== 'boolean') throw new Error(`deleteInstance (instance '${instance}'): force must be a boolean, got ${typeof force}`);
+    if (typeof force !== 'boolean') throw invalidArgument('deleteInstance', `force must be a boolean, got ${typeof force}`, instance);
     return toJsDeleteResult(await this.#provider.deleteInstance(instance, { force }));
   }
 
@@ -467,15 +474,15 @@ export interface InstanceListPage {
 
 function toPageQuery(filter: InstanceListFilter): InstancePageQuery {
   const op = 'listInstancesPage';
-  if (filter === null || typeof filter !== 'object') throw new Error(`${op}: filter must be an object`);
+  if (filter === null || typeof filter !== 'object') throw invalidArgument(op, 'filter must be an object');
   const limit = filter.limit ?? 50;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_ROWS) {
-    throw new Error(`${op}: limit must be an integer between 1 and ${MAX_PAGE_ROWS}, got ${String(limit)}`);
+    throw invalidArgument(op, `limit must be an integer between 1 and ${MAX_PAGE_ROWS}, got ${String(limit)}`);
   }
   const query: InstancePageQuery = { limit };
   if (filter.status !== undefined) {
     if (typeof filter.status !== 'string' || !EXECUTION_STATUSES.has(filter.status)) {
-      throw new Error(`${op}: status must be one of ${[...EXECUTION_STATUSES].join(', ')}, got ${JSON.stringify(filter.status)}`);
+      throw invalidArgument(op, `status must be one of ${[...EXECUTION_STATUSES].join(', ')}, got ${JSON.stringify(filter.status)}`);
     }
     query.status = filter.status as ExecutionStatus;
   }
@@ -488,7 +495,7 @@ function toPageQuery(filter: InstanceListFilter): InstancePageQuery {
 
 function requireTime(operation: string, field: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new Error(`${operation}: ${field} must be epoch milliseconds (a non-negative integer), got ${String(value)}`);
+    throw invalidArgument(operation, `${field} must be epoch milliseconds (a non-negative integer), got ${String(value)}`);
   }
   return value;
 }
@@ -498,7 +505,7 @@ function encodeCursor(cursor: InstancePageCursor): string {
 }
 
 function decodeCursor(operation: string, text: unknown): InstancePageCursor {
-  const invalid = new Error(`${operation}: cursor must be a nextCursor returned by listInstancesPage`);
+  const invalid = invalidArgument(operation, 'cursor must be a nextCursor returned by listInstancesPage');
   if (typeof text !== 'string' || !/^[A-Za-z0-9_-]{1,2000}$/.test(text)) throw invalid;
   let parsed: unknown;
   try {
@@ -512,7 +519,7 @@ function decodeCursor(operation: string, text: unknown): InstancePageCursor {
 
 function requireExecutionId(operation: string, executionId: unknown, instanceId: string): number {
   if (typeof executionId !== 'number' || !Number.isInteger(executionId) || executionId < 1) {
-    throw new Error(`${operation} (instance '${instanceId}'): execution id must be a positive integer, got ${String(executionId)}`);
+    throw invalidArgument(operation, `execution id must be a positive integer, got ${String(executionId)}`, instanceId);
   }
   return executionId;
 }

@@ -3,6 +3,7 @@
  * (runtime-and-api.md sections 3, 4.8 and 4.9). Every check runs before the provider is called.
  */
 import type { DeleteInstancesResult, InstanceFilter, PruneOptions, PruneResult } from '../provider/contract';
+import { InvalidArgumentError } from './errors';
 
 /** Result of `deleteInstance` / `deleteInstanceBulk`. */
 export interface JsDeleteInstanceResult {
@@ -65,7 +66,7 @@ export function toJsPruneResult(result: PruneResult): JsPruneResult {
 function optionalCount(operation: string, field: string, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new Error(`${operation}: ${field} must be a non-negative integer, got ${String(value)}`);
+    throw new InvalidArgumentError(operation, `${operation}: ${field} must be a non-negative integer, got ${String(value)}`);
   }
   return value;
 }
@@ -73,12 +74,12 @@ function optionalCount(operation: string, field: string, value: unknown): number
 /** Validates a {@link JsInstanceFilter}. */
 export function toInstanceFilter(operation: string, filter: unknown): InstanceFilter {
   if (filter === undefined || filter === null) return {};
-  if (typeof filter !== 'object' || Array.isArray(filter)) throw new Error(`${operation}: filter must be an object`);
+  if (typeof filter !== 'object' || Array.isArray(filter)) throw new InvalidArgumentError(operation, `${operation}: filter must be an object`);
   const input = filter as JsInstanceFilter;
   const result: InstanceFilter = {};
   if (input.instanceIds !== undefined && input.instanceIds !== null) {
     if (!Array.isArray(input.instanceIds) || input.instanceIds.some((id) => typeof id !== 'string' || id.length === 0)) {
-      throw new Error(`${operation}: filter.instanceIds must be an array of non-empty strings`);
+      throw new InvalidArgumentError(operation, `${operation}: filter.instanceIds must be an array of non-empty strings`);
     }
     result.instanceIds = [...input.instanceIds];
   }
@@ -92,7 +93,7 @@ export function toInstanceFilter(operation: string, filter: unknown): InstanceFi
 /** Validates {@link JsPruneOptions}. */
 export function toPruneOptions(operation: string, options: unknown): PruneOptions {
   if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new Error(`${operation}: options must be an object`);
+  if (typeof options !== 'object' || Array.isArray(options)) throw new InvalidArgumentError(operation, `${operation}: options must be an object`);
   const input = options as JsPruneOptions;
   const result: PruneOptions = {};
   const keepLast = optionalCount(operation, 'keepLast', input.keepLast);

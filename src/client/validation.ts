@@ -10,32 +10,39 @@
 
 import * as semver from 'semver';
 import { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from '../core/limits';
+import { InvalidArgumentError } from './errors';
 
 function where(operation: string, instanceId: unknown): string {
   return typeof instanceId === 'string' && instanceId !== '' ? `${operation} (instance '${instanceId}')` : operation;
+}
+
+/** The error for a refused argument: `<operation> (instance '<id>'): <problem>`. */
+export function invalidArgument(operation: string, problem: string, instanceId?: unknown): InvalidArgumentError {
+  const instance = typeof instanceId === 'string' && instanceId !== '' ? instanceId : undefined;
+  return new InvalidArgumentError(operation, `${where(operation, instanceId)}: ${problem}`, instance);
 }
 
 /** Checks a pinned orchestration version: a name that is also a valid semver version. */
 export function requireVersion(operation: string, value: unknown, instanceId: string): string {
   const version = requireName(operation, 'version', value, instanceId);
   if (semver.valid(version) === null) {
-    throw new Error(`${where(operation, instanceId)}: version '${version}' is not a valid semver version (e.g. 1.2.0)`);
+    throw invalidArgument(operation, `version '${version}' is not a valid semver version (e.g. 1.2.0)`, instanceId);
   }
   return version;
 }
 
 /** Throws unless `value` is a usable identifier; `field` names it in the error. */
 export function requireName(operation: string, field: string, value: unknown, instanceId?: unknown): string {
-  const at = where(operation, instanceId);
-  if (typeof value !== 'string') throw new Error(`${at}: ${field} must be a string, got ${typeof value}`);
-  if (value.length === 0) throw new Error(`${at}: ${field} must not be empty`);
-  if (value.includes('\u0000')) throw new Error(`${at}: ${field} must not contain NUL characters`);
+  const refuse = (problem: string): InvalidArgumentError => invalidArgument(operation, problem, instanceId);
+  if (typeof value !== 'string') throw refuse(`${field} must be a string, got ${typeof value}`);
+  if (value.length === 0) throw refuse(`${field} must not be empty`);
+  if (value.includes('\u0000')) throw refuse(`${field} must not contain NUL characters`);
   if (/\p{Surrogate}/u.test(value)) {
-    throw new Error(`${at}: ${field} must not contain lone UTF-16 surrogates (they cannot be stored as UTF-8)`);
+    throw refuse(`${field} must not contain lone UTF-16 surrogates (they cannot be stored as UTF-8)`);
   }
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > MAX_NAME_BYTES) {
-    throw new Error(`${at}: ${field} is ${bytes} bytes long; the limit is ${MAX_NAME_BYTES} bytes`);
+    throw refuse(`${field} is ${bytes} bytes long; the limit is ${MAX_NAME_BYTES} bytes`);
   }
   return value;
 }
@@ -54,15 +61,17 @@ export function encodeValue(operation: string, field: string, value: unknown, in
   try {
     encoded = JSON.stringify(value === undefined ? null : value);
   } catch (error) {
-    throw new Error(`${where(operation, instanceId)}: ${field} cannot be encoded as JSON: ${(error as Error).message}`);
+    throw invalidArgument(operation, `${field} cannot be encoded as JSON: ${(error as Error).message}`, instanceId);
   }
   if (encoded === undefined) {
-    throw new Error(`${where(operation, instanceId)}: ${field} cannot be encoded as JSON (got a ${typeof value})`);
+    throw invalidArgument(operation, `${field} cannot be encoded as JSON (got a ${typeof value})`, instanceId);
   }
   const bytes = Buffer.byteLength(encoded, 'utf8');
   if (bytes > MAX_PAYLOAD_BYTES) {
-    throw new Error(
-      `${where(operation, instanceId)}: ${field} is ${bytes} bytes as JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes (16 MiB)`,
+    throw invalidArgument(
+      operation,
+      `${field} is ${bytes} bytes as JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes (16 MiB)`,
+      instanceId,
     );
   }
   return encoded;
@@ -72,7 +81,7 @@ export function encodeValue(operation: string, field: string, value: unknown, in
 export function requireCount(operation: string, field: string, value: unknown, fallback: number, instanceId?: string): number {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new Error(`${where(operation, instanceId)}: ${field} must be a non-negative number, got ${String(value)}`);
+    throw invalidArgument(operation, `${field} must be a non-negative number, got ${String(value)}`, instanceId);
   }
   return Math.floor(value);
 }

@@ -1,10 +1,9 @@
 /** `durox dashboard`: serves the web dashboard (and /metrics) until interrupted. */
 import type { Command } from 'commander';
 import { openStore, type ConnectionOptions } from '../operator/connection';
-import { consoleOutput } from '../cli/output';
 import { parseInteger } from '../operator/parsing';
 
-/** Registers `dashboard` on `program`. */
+/** Registers `dashboard` on `program` (the durox command line, see src/bin/durox.ts). */
 export function registerDashboardCommand(program: Command): void {
   program
     .command('dashboard')
@@ -15,7 +14,7 @@ export function registerDashboardCommand(program: Command): void {
     .option('--read-only', 'hide and refuse every action (cancel, raise, delete)')
     .action(async (_options: unknown, self: Command) => {
       const globals = self.optsWithGlobals<ConnectionOptions & { json: boolean; host: string; port: string; token?: string; readOnly?: boolean }>();
-      const out = consoleOutput(globals.json === true, false);
+      const json = globals.json === true;
       const port = parseInteger('--port', globals.port, 0, 65_535);
       const token = globals.token ?? process.env.DUROX_DASHBOARD_TOKEN;
       // Loaded here so the other commands do not pay for the HTTP server and prom-client at start-up.
@@ -40,11 +39,11 @@ export function registerDashboardCommand(program: Command): void {
               '. Pass --token (or set DUROX_DASHBOARD_TOKEN), or listen on 127.0.0.1.\n',
           );
         }
-        if (out.json) {
-          out.data({ url: dashboard.url, listening: dashboard.listening, location: store.location, readOnly: globals.readOnly === true, token: token !== undefined });
+        if (json) {
+          printLine(JSON.stringify({ url: dashboard.url, listening: dashboard.listening, location: store.location, readOnly: globals.readOnly === true, token: token !== undefined }, null, 2));
         } else {
           const where = dashboard.listening === dashboard.url ? dashboard.url : `${dashboard.listening} (from this machine: ${dashboard.url})`;
-          out.line(`Durox dashboard for ${store.location} listening on ${where}${token === undefined ? '' : ' (token required)'}`);
+          printLine(`Durox dashboard for ${store.location} listening on ${where}${token === undefined ? '' : ' (token required)'}`);
         }
         await stopped;
         await dashboard.close();
@@ -52,4 +51,8 @@ export function registerDashboardCommand(program: Command): void {
         await store.close();
       }
     });
+}
+
+function printLine(text: string): void {
+  process.stdout.write(`${text}\n`);
 }

@@ -12,7 +12,7 @@ import { getCookie, setCookie } from 'hono/cookie';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Client } from '../client/client';
 import { loadInstanceDetails, resolveExecution } from '../operator/details';
-import { exitCodeOf, notFoundError, usageError, EXIT_CONFLICT, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE } from '../operator/errors';
+import { httpStatusOf, notFoundError, usageError } from '../operator/errors';
 import { parseInteger, parseStatus, parseTime } from '../operator/parsing';
 import { timeline } from '../operator/timeline';
 import type { DuroxMetrics } from '../observability/prometheus';
@@ -52,14 +52,9 @@ type Env = { Variables: { bearer: boolean } };
 /** The statuses the dashboard answers with. */
 type Status = 200 | 202 | 400 | 401 | 403 | 404 | 409 | 500 | 503;
 
-/** HTTP status for an error of the Client or of argument parsing. */
-export function httpStatusOf(error: unknown): Status {
-  const code = exitCodeOf(error);
-  if (code === EXIT_USAGE) return 400;
-  if (code === EXIT_NOT_FOUND) return 404;
-  if (code === EXIT_CONFLICT) return 409;
-  if (code === EXIT_UNAVAILABLE) return 503;
-  return 500;
+/** HTTP status for an error of the Client, a provider or argument parsing (derived from its code). */
+function statusOf(error: unknown): Status {
+  return httpStatusOf(error) as Status;
 }
 
 function messageOf(error: unknown): string {
@@ -116,7 +111,7 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
   });
 
   app.onError((error, c) => {
-    const status = httpStatusOf(error);
+    const status = statusOf(error);
     if (isApi(c.req.path)) return c.json({ error: messageOf(error) }, status);
     return htmlPage(c, 'Error', 'instances', errorBody(status === 404 ? 'Not found' : 'Error', messageOf(error)), status);
   });
@@ -160,7 +155,7 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
       const result = await client.listInstancesPage(listFilter(values, c.req.query('cursor')));
       return htmlPage(c, 'Instances', 'instances', instancesBody(values, result, null));
     } catch (error) {
-      const status = httpStatusOf(error);
+      const status = statusOf(error);
       if (status !== 400) throw error;
       return htmlPage(c, 'Instances', 'instances', instancesBody(values, null, messageOf(error)), 400);
     }

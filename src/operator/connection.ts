@@ -10,7 +10,7 @@ import { Client } from '../client/client';
 import { PostgresProvider } from '../postgres';
 import type { Provider } from '../provider/contract';
 import { inspectDataDirectory } from '../pglite/data-directory';
-import { CliError, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, usageError } from './errors';
+import { notFoundError, unavailableError, usageError, type OperatorError } from './errors';
 
 /** Connection options shared by every command. */
 export interface ConnectionOptions {
@@ -72,7 +72,7 @@ async function open<P>(opener: () => Promise<P>): Promise<P> {
   try {
     return await opener();
   } catch (error) {
-    throw new CliError(EXIT_UNAVAILABLE, error instanceof Error ? error.message : String(error));
+    throw unavailableError(error instanceof Error ? error.message : String(error));
   }
 }
 
@@ -83,8 +83,8 @@ export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string
   return env.DUROX_DATABASE_URL;
 }
 
-function noStore(where: string, createWith: string): CliError {
-  return new CliError(EXIT_NOT_FOUND, `no Durox store at ${where}; nothing was created (create one with: durox ${createWith} migrate)`);
+function noStore(where: string, createWith: string): OperatorError {
+  return notFoundError(`no Durox store at ${where}; nothing was created (create one with: durox ${createWith} migrate)`);
 }
 
 function requireEmbeddedStore(dir: string): void {
@@ -92,7 +92,7 @@ function requireEmbeddedStore(dir: string): void {
   try {
     state = inspectDataDirectory(dir);
   } catch (error) {
-    throw new CliError(EXIT_UNAVAILABLE, error instanceof Error ? error.message : String(error));
+    throw unavailableError(error instanceof Error ? error.message : String(error));
   }
   if (state.kind === 'new') throw noStore(dir, `--data-dir ${JSON.stringify(dir)}`);
 }
@@ -109,7 +109,7 @@ async function requireServerStore(url: string, schema: string): Promise<void> {
     );
     found = result.rows[0]?.found === true;
   } catch (error) {
-    throw new CliError(EXIT_UNAVAILABLE, error instanceof Error ? error.message : String(error));
+    throw unavailableError(error instanceof Error ? error.message : String(error));
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -19,15 +19,9 @@ export interface InstanceDetails {
   history: JsEvent[];
 }
 
-/** @throws a not-found CliError (exit code 3) for an unknown instance. */
+/** @throws the Client's NotFoundError (code `not_found`) for an unknown instance. */
 export async function loadInstanceDetails(client: Client, instanceId: string): Promise<InstanceDetails> {
-  let info: JsInstanceInfo;
-  try {
-    info = await client.getInstanceInfo(instanceId);
-  } catch (error) {
-    if (error instanceof Error && /not found/i.test(error.message)) throw notFoundError(`Instance ${instanceId} not found`);
-    throw error;
-  }
+  const info = await client.getInstanceInfo(instanceId);
   const [status, executionIds, history, stats, tree] = await Promise.all([
     client.getStatus(instanceId),
     client.listExecutions(instanceId),

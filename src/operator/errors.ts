@@ -1,16 +1,19 @@
 /**
- * Exit codes of the durox CLI, part of its interface: scripts may rely on them.
+ * How an operator sees a failure: every error the Client, a provider or the operator views throw
+ * carries a stable `code`, and the CLI's exit code and the dashboard's HTTP status are both
+ * derived from it (never from message text).
  *
- * | code | meaning                                                             |
- * |------|---------------------------------------------------------------------|
- * | 0    | success                                                             |
- * | 1    | the operation failed (database error, unexpected failure)           |
- * | 2    | usage error: unknown command or option, malformed value or filter   |
- * | 3    | not found: unknown instance or execution                            |
- * | 4    | conflict: refused because of the instance's state (e.g. still running) |
- * | 5    | the store is unavailable: cannot connect or open it                 |
+ * | code               | exit code | HTTP | meaning                                                   |
+ * |--------------------|-----------|------|-----------------------------------------------------------|
+ * | (success)          | 0         | 200  |                                                           |
+ * | anything else      | 1         | 500  | the operation failed (database error, unexpected failure) |
+ * | `invalid_argument` | 2         | 400  | usage error: unknown command or option, malformed value or filter |
+ * | `not_found`        | 3         | 404  | unknown instance or execution                             |
+ * | `conflict`         | 4         | 409  | refused because of the instance's state (e.g. still running) |
+ * | `unavailable`      | 5         | 503  | the store is unavailable: cannot connect or open it       |
+ *
+ * The exit codes are part of the CLI's interface: scripts may rely on them.
  */
-import { ProviderError } from '../provider/errors';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -19,46 +22,66 @@ export const EXIT_NOT_FOUND = 3;
 export const EXIT_CONFLICT = 4;
 export const EXIT_UNAVAILABLE = 5;
 
-/** An error the CLI reports with its own message and exit code. */
-export class CliError extends Error {
-  readonly exitCode: number;
+/** Codes of the failures the operator views raise themselves (a subset of the provider's codes). */
+export type OperatorErrorCode = 'invalid_argument' | 'not_found' | 'conflict' | 'unavailable';
 
-  constructor(exitCode: number, message: string) {
+/** A failure found by the operator views (bad option, unknown instance, unreachable store). */
+export class OperatorError extends Error {
+  readonly code: OperatorErrorCode;
+
+  constructor(code: OperatorErrorCode, message: string) {
     super(message);
-    this.name = 'CliError';
-    this.exitCode = exitCode;
+    this.name = 'OperatorError';
+    this.code = code;
   }
 }
 
-/** A malformed argument, option or filter (exit code 2). */
-export function usageError(message: string): CliError {
-  return new CliError(EXIT_USAGE, message);
+/** A malformed argument, option or filter (exit code 2, HTTP 400). */
+export function usageError(message: string): OperatorError {
+  return new OperatorError('invalid_argument', message);
 }
 
-/** An unknown instance or execution (exit code 3). */
-export function notFoundError(message: string): CliError {
-  return new CliError(EXIT_NOT_FOUND, message);
+/** An unknown instance or execution (exit code 3, HTTP 404). */
+export function notFoundError(message: string): OperatorError {
+  return new OperatorError('not_found', message);
 }
 
-const PROVIDER_EXIT_CODES: Readonly<Record<string, number>> = {
+/** Refused because of the instance's state (exit code 4, HTTP 409). */
+export function conflictError(message: string): OperatorError {
+  return new OperatorError('conflict', message);
+}
+
+/** The store cannot be reached or opened (exit code 5, HTTP 503). */
+export function unavailableError(message: string): OperatorError {
+  return new OperatorError('unavailable', message);
+}
+
+const EXIT_CODES: Readonly<Record<string, number>> = {
   invalid_argument: EXIT_USAGE,
   not_found: EXIT_NOT_FOUND,
   conflict: EXIT_CONFLICT,
   unavailable: EXIT_UNAVAILABLE,
 };
 
-/**
- * The exit code for an error thrown by the Client or a provider. Client validation errors and
- * the reference's messages (`Instance <id> not found`, `... is still running ...`) are plain
- * Errors, so their well-known texts are recognised as well.
- */
+const HTTP_STATUSES: Readonly<Record<string, number>> = {
+  invalid_argument: 400,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+};
+
+/** The stable `code` of an error (ClientError, ProviderError, OperatorError), if it has one. */
+export function errorCodeOf(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The CLI exit code for an error thrown by the Client, a provider or the operator views. */
 export function exitCodeOf(error: unknown): number {
-  if (error instanceof CliError) return error.exitCode;
-  if (error instanceof ProviderError) return PROVIDER_EXIT_CODES[error.code] ?? EXIT_FAILURE;
-  const message = error instanceof Error ? error.message : String(error);
-  if (/\bnot found\b/i.test(message)) return EXIT_NOT_FOUND;
-  if (/still running|Cannot delete sub-orchestration|Orphan detected/i.test(message)) return EXIT_CONFLICT;
-  if (/^Failed to (connect|open)/.test(message)) return EXIT_UNAVAILABLE;
-  if (/ must (be|not)\b/.test(message)) return EXIT_USAGE;
-  return EXIT_FAILURE;
+  return EXIT_CODES[errorCodeOf(error) ?? ''] ?? EXIT_FAILURE;
+}
+
+/** The dashboard's HTTP status for an error thrown by the Client, a provider or the operator views. */
+export function httpStatusOf(error: unknown): number {
+  return HTTP_STATUSES[errorCodeOf(error) ?? ''] ?? 500;
 }

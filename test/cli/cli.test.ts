@@ -1,5 +1,5 @@
 /**
- * The durox CLI as scripts use it: the real bin (dist/src/cli/main.js) in a child process against a
+ * The durox CLI as scripts use it: the real bin (dist/src/bin/durox.js) in a child process against a
  * real PostgreSQL schema, checking exit codes, --json documents and what changed in the store.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client as PgClient } from 'pg';
 import { createOperatorsFixture, DATABASE_URL, HOSTILE, type OperatorsFixture } from '../dashboard/fixture';
 
-const BIN = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+const BIN = join(__dirname, '..', '..', 'src', 'bin', 'durox.js');
 
 interface Run {
   code: number;

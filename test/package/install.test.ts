@@ -144,7 +144,7 @@ describe('installing Durox into another project', { timeout: 600_000 }, () => {
     tarball = join(work, out.trim().split('\n').pop()!.trim());
     assert.ok(existsSync(tarball), out);
     const listing = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
-    for (const needed of ['package/LICENSE', 'package/README.md', 'package/package.json', 'package/dist/src/index.js', 'package/dist/src/index.d.ts', 'package/dist/src/cli/main.js', 'package/esm/index.mjs']) {
+    for (const needed of ['package/LICENSE', 'package/README.md', 'package/package.json', 'package/dist/src/index.js', 'package/dist/src/index.d.ts', 'package/dist/src/bin/durox.js', 'package/esm/index.mjs']) {
       assert.ok(listing.includes(needed), `${needed} is in the tarball`);
     }
     assert.ok(listing.some((f) => f.startsWith('package/dist/src/') && f.endsWith('.sql')), 'the SQL migrations are in the tarball');
