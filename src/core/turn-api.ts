@@ -83,4 +83,15 @@ export interface TurnEngine {
     attemptCount: number,
     maxAttempts: number,
   ): OrchestrationTurnAck;
+  /**
+   * The ack committed instead of `refused` when the store refuses a turn's ack for good (e.g. a
+   * payload it rejects): records OrchestrationFailed{infrastructure} after `request.history`,
+   * cancels the activities still in flight and notifies a parent, so the same doomed turn is not
+   * retried forever (runtime-and-api.md section 1.4, step 9).
+   */
+  infrastructureFailureTurn(
+    request: Pick<TurnRequest, 'instanceId' | 'nowMs' | 'history'>,
+    refused: OrchestrationTurnAck,
+    message: string,
+  ): OrchestrationTurnAck;
 }

@@ -64,6 +64,12 @@ class TurnEffects {
     return this.appendNew({ eventId: this.nextEventId, sourceEventId, data });
   }
 
+  /** Appends an event that is already stamped (the start of an execution that was never committed). */
+  carry(event: HistoryEvent): void {
+    this.delta.push(event);
+    this.nextEventId = Math.max(this.nextEventId, event.eventId + 1);
+  }
+
   /** Stamps and appends an event whose id the engine assigned. */
   appendNew(event: NewEvent): HistoryEvent {
     const stamped = {
@@ -407,5 +413,27 @@ function poisonTurn(request: Omit<TurnRequest, 'resolveHandler' | 'trace'>, atte
   return result.ack;
 }
 
+/**
+ * The turn committed instead of `refused` when the store refuses that turn for good: the
+ * execution fails with an infrastructure error like any failed execution (its in-flight
+ * activities are cancelled, its parent is told). A refused turn that started the execution
+ * keeps its OrchestrationStarted, so the failure has an execution to end.
+ */
+function infrastructureFailureTurn(
+  request: Pick<TurnRequest, 'instanceId' | 'nowMs' | 'history'>,
+  refused: OrchestrationTurnAck,
+  message: string,
+): OrchestrationTurnAck {
+  const first = refused.historyDelta[0];
+  const startsExecution = first?.kind === 'OrchestrationStarted';
+  const effects = new TurnEffects(request, refused.executionId, startsExecution ? [] : request.history);
+  if (startsExecution) effects.carry(first);
+  const details: ErrorDetails = { category: 'infrastructure', operation: 'ack_orchestration_item', message, retryable: false };
+  const { orchestrationName, orchestrationVersion } = refused.metadata;
+  const result = failExecution(effects, startedOf(effects.working), orchestrationName, orchestrationVersion, details);
+  if (result.kind !== 'ack') throw new Error('unreachable: failing an execution always acknowledges');
+  return result.ack;
+}
+
 /** The replay engine as the runtime sees it. */
-export const turnEngine: TurnEngine = { runTurn, poisonTurn };
+export const turnEngine: TurnEngine = { runTurn, poisonTurn, infrastructureFailureTurn };

@@ -10,7 +10,6 @@ import type { OrchestrationItem, Provider, TurnAck, TurnClaim, WorkItemLease } f
 import { GroupCommit } from './ack-batcher';
 import { isRetryable, ProviderError } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
-import { infrastructureFailureAck } from './infrastructure-failure';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
 import { Reservation, reserveIdle, type ActivityTaker, type TurnTaker } from './eager-dispatch';
@@ -303,7 +302,8 @@ export class OrchestrationDispatcher implements TurnTaker {
       }
       log('error', RUNTIME_TARGET, `turn refused by the store; failing the orchestration: ${messageOf(error)}`, { instance_id: item.instanceId });
       try {
-        await provider.ackOrchestrationItem(item.lockToken, infrastructureFailureAck(item, ack, messageOf(error)));
+        const failure = this.deps.engine.infrastructureFailureTurn(item, ack, messageOf(error));
+        await provider.ackOrchestrationItem(item.lockToken, failure);
         metrics.increment('orchInfrastructureErrors');
       } catch (second) {
         log('error', RUNTIME_TARGET, `could not record the failure either: ${messageOf(second)}`, { instance_id: item.instanceId });

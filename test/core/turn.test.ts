@@ -236,3 +236,36 @@ test('poison: synthesises OrchestrationStarted for an empty history and notifies
   assert.deepEqual(poisoned.historyDelta.map((e) => [e.eventId, e.kind]), [[3, 'OrchestrationFailed'], [4, 'ActivityCancelRequested']]);
   assert.deepEqual(poisoned.cancelledActivities, [{ instance: 'inst', executionId: 1, activityId: 2 }]);
 });
+
+test('a turn the store refuses for good fails the execution and cancels the activities still in flight', () => {
+  const sim = new Sim({ P: function* (ctx: OrchestrationContext) { yield ctx.scheduleActivity('A'); } });
+  sim.ack([sim.start('P', null, { parentInstance: 'root', parentId: 7, parentExecutionId: 3 } as never)]);
+  const refused = {
+    instanceId: 'inst',
+    executionId: 1,
+    historyDelta: [],
+    workerItems: [],
+    orchestratorItems: [],
+    metadata: { status: 'Completed' as const, output: 'too large', orchestrationName: 'P', orchestrationVersion: '1.0.0', parentInstanceId: 'root' },
+    cancelledActivities: [],
+  };
+  const ack = turnEngine.infrastructureFailureTurn({ instanceId: 'inst', nowMs: 9, history: sim.history }, refused, 'payload refused');
+  assert.deepEqual(ack.historyDelta.map((e) => [e.eventId, e.kind]), [[3, 'OrchestrationFailed'], [4, 'ActivityCancelRequested']]);
+  const failed = ack.historyDelta[0]!;
+  assert.equal(failed.kind === 'OrchestrationFailed' && failed.details.category, 'infrastructure');
+  assert.deepEqual(ack.cancelledActivities, [{ instance: 'inst', executionId: 1, activityId: 2 }]);
+  assert.deepEqual(ack.orchestratorItems.map((i) => i.type), ['SubOrchFailed']);
+  assert.equal(ack.metadata.status, 'Failed');
+  assert.equal(ack.metadata.output, 'infrastructure:ack_orchestration_item: payload refused');
+  assert.equal(ack.metadata.parentInstanceId, 'root');
+});
+
+test('a refused first turn keeps its OrchestrationStarted and fails without cancelling work it never committed', () => {
+  const sim = new Sim({ P: function* (ctx: OrchestrationContext) { yield ctx.scheduleActivity('A'); } });
+  const refused = sim.ack([sim.start('P', null, { parentInstance: 'root', parentId: 7, parentExecutionId: 3 } as never)]);
+  const ack = turnEngine.infrastructureFailureTurn({ instanceId: 'inst', nowMs: 9, history: [] }, refused, 'payload refused');
+  assert.deepEqual(ack.historyDelta.map((e) => [e.eventId, e.kind]), [[1, 'OrchestrationStarted'], [2, 'OrchestrationFailed']]);
+  assert.deepEqual(ack.cancelledActivities, []);
+  assert.deepEqual(ack.workerItems, []);
+  assert.deepEqual(ack.orchestratorItems.map((i) => i.type), ['SubOrchFailed']);
+});
