@@ -3,6 +3,8 @@
  * the reference's (`Instance <id> not found`, `Operation timed out: …`), which existing programs
  * match on, so they never change. Errors of the store pass through as {@link ProviderError}s,
  * whose codes are a superset of these: `code` alone classifies any error the Client throws.
+ * Their `name` stays `Error`, so `String(error)` reads exactly as the reference's (`Error: …`);
+ * tell them apart with `instanceof` or `code`.
  */
 
 /** Machine-readable reason of a {@link ClientError}. */
@@ -28,7 +30,6 @@ export class ClientError extends Error {
 
   constructor(code: ClientErrorCode, operation: string, message: string, instanceId?: string) {
     super(message);
-    this.name = 'ClientError';
     this.code = code;
     this.operation = operation;
     this.instanceId = instanceId;
@@ -39,7 +40,6 @@ export class ClientError extends Error {
 export class InvalidArgumentError extends ClientError {
   constructor(operation: string, message: string, instanceId?: string) {
     super('invalid_argument', operation, message, instanceId);
-    this.name = 'InvalidArgumentError';
   }
 }
 
@@ -47,7 +47,6 @@ export class InvalidArgumentError extends ClientError {
 export class NotFoundError extends ClientError {
   constructor(operation: string, message: string, instanceId: string) {
     super('not_found', operation, message, instanceId);
-    this.name = 'NotFoundError';
   }
 }
 
@@ -59,7 +58,6 @@ export class TimeoutError extends ClientError {
 
   constructor(operation: string, message: string, instanceId: string, timeoutMs: number, lastStatus?: string) {
     super('timeout', operation, message, instanceId);
-    this.name = 'TimeoutError';
     this.timeoutMs = timeoutMs;
     this.lastStatus = lastStatus;
   }
@@ -69,7 +67,6 @@ export class TimeoutError extends ClientError {
 export class OrchestrationFailedError extends ClientError {
   constructor(operation: string, message: string, instanceId: string) {
     super('orchestration_failed', operation, message, instanceId);
-    this.name = 'OrchestrationFailedError';
   }
 }
 
@@ -77,6 +74,5 @@ export class OrchestrationFailedError extends ClientError {
 export class UnsupportedError extends ClientError {
   constructor(operation: string, message: string) {
     super('unsupported', operation, message);
-    this.name = 'UnsupportedError';
   }
 }

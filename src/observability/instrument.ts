@@ -27,7 +27,7 @@ import type {
   WorkItemAckOutcome,
   WorkItemLease,
 } from '../provider/contract';
-import { ProviderError } from '../provider/errors';
+import { isLockLost } from '../provider/errors';
 import { log, type LogLevel } from '../runtime/logger';
 import type { DuroxMetrics } from './prometheus';
 
@@ -85,10 +85,6 @@ function withContext<T extends object>(item: T, traceparent: string | undefined)
 
 function seconds(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e9;
-}
-
-function isLockLost(error: unknown): boolean {
-  return error instanceof ProviderError && error.code === 'lock_lost';
 }
 
 /** Wraps `provider`; every method not instrumented here is passed through unchanged. */

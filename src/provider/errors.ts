@@ -52,3 +52,8 @@ export class ProviderError extends Error {
 export function isRetryable(error: unknown): boolean {
   return error instanceof ProviderError && error.retryable;
 }
+
+/** True when `error` says the lock token is no longer held (expired, stolen or released). */
+export function isLockLost(error: unknown): boolean {
+  return error instanceof ProviderError && error.code === 'lock_lost';
+}

@@ -9,7 +9,7 @@ import type { Provider } from './contract';
 export type WakeChannel = 'orchestrator' | 'worker' | 'status';
 
 /** One channel: waiters sleep until notified, timed out or aborted. */
-class WakeSignal {
+export class WakeSignal {
   /** Bumped by every notification, so a notification during a fetch is not lost. */
   generation = 0;
   private waiters = new Set<() => void>();

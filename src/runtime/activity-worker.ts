@@ -9,7 +9,7 @@ import { MAX_PAYLOAD_BYTES } from '../core/limits';
 import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
 import type { OrchestrationItem, Provider, WorkItemAck, WorkItemLease } from '../provider/contract';
-import { isRetryable, ProviderError } from '../provider/errors';
+import { isLockLost, isRetryable } from '../provider/errors';
 import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
 import { thrownDescription, thrownMessage } from '../core/thrown';
@@ -18,7 +18,8 @@ import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
 import { GroupCommit } from './ack-batcher';
 import { reserveIdle, tagAccepted, type ActivityTaker, type Reservation, type TurnTaker } from './eager-dispatch';
 import { pushWakeups } from '../provider/push-wakeups';
-import { allowWaiters, workerGate, type QueueGate, type WakeReason } from './queue-gate';
+import { allowWaiters, workerGate, type QueueGate } from './queue-gate';
+import { runWorkerLoop } from './worker-loop';
 import { recordSafetyFetchHit } from './liveness';
 import { log, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
@@ -26,7 +27,7 @@ import { FIXED, type ResolvedRuntimeOptions } from './options';
 import type { ActivityRegistry } from './registry';
 import type { SessionManager } from './session-manager';
 import { SYSTEM_ACTIVITIES } from './system-activities';
-import { exponentialBackoffMs, sleep, unregisteredBackoffMs, withRetries } from './timing';
+import { sleep, unregisteredBackoffMs, withRetries } from './timing';
 
 /** What the worker pool needs from its runtime. */
 export interface ActivityWorkerDeps {
@@ -52,7 +53,6 @@ interface HeldActivity {
 
 type HandlerOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-const isLockLost = (error: unknown): boolean => error instanceof ProviderError && error.code === 'lock_lost';
 
 function activityFailure(message: string): ErrorDetails {
   return { category: 'application', kind: 'ActivityFailed', message, retryable: false };
@@ -168,53 +168,29 @@ export class ActivityWorkerPool implements ActivityTaker {
   }
 
   private async runSlot(slot: number, gate: QueueGate<WorkItemLease>): Promise<void> {
-    const { provider, options, metrics, faults } = this.deps;
-    const signal = this.stopping.signal;
-    const wake = wakeSignal(provider, 'worker');
+    const { provider, options, metrics, faults, sessions } = this.deps;
     const push = pushWakeups(provider);
     const release = push.acquire();
-    // Same scheme as the orchestration dispatcher (see push-wakeups.ts).
-    let reason: WakeReason | 'idle' = 'drain';
-    let failures = 0;
     try {
-      while (!signal.aborted) {
+      await runWorkerLoop<WorkItemLease>({
+        signal: this.stopping.signal,
+        push,
+        gate,
+        localWake: wakeSignal(provider, 'worker'),
+        pollIntervalMs: options.dispatcherPollIntervalMs,
+        fetchBackoffBaseMs: FIXED.fetchErrorBackoffBaseMs,
+        fetchBackoffMaxMs: FIXED.fetchErrorBackoffMaxMs,
         // While sessions are in use here, poll: a wake-up may go to a worker that cannot take the item.
-        if (reason === 'idle' && push.live && !this.deps.sessions.holdsSessions) {
-          const wake = await gate.wait(signal);
-          if (typeof wake === 'string') {
-            reason = wake;
-            continue;
-          }
-          metrics.increment('workerDispatcherItemsFetched');
-          await this.process(wake.handedOff, slot);
-          reason = gate.take() ?? 'idle';
-          continue;
-        }
-        const generation = wake.generation;
-        const mark = gate.mark;
-        let lease: WorkItemLease | null;
-        try {
-          lease = await this.fetchLease(slot);
-          faults.recovered('fetch_work_item');
-          failures = 0;
-        } catch (error) {
+        maySleepOnGate: () => !sessions.holdsSessions,
+        fetch: () => this.fetchLease(slot),
+        fetchSucceeded: () => faults.recovered('fetch_work_item'),
+        fetchFailed: (error) => {
           metrics.increment('providerErrors');
           faults.failed('fetch_work_item', error);
-          await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
-          continue;
-        }
-        if (lease === null) {
-          if (push.live && !this.deps.sessions.holdsSessions) {
-            gate.fetchedNothing(mark);
-            reason = gate.take() ?? 'idle';
-          } else {
-            await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
-            reason = 'drain';
-          }
-          continue;
-        }
-        metrics.increment('workerDispatcherItemsFetched');
-        if (reason === 'safety') {
+        },
+        received: (lease, reason) => {
+          metrics.increment('workerDispatcherItemsFetched');
+          if (reason !== 'safety') return;
           recordSafetyFetchHit({
             queue: 'worker',
             instanceId: lease.item.instance,
@@ -224,20 +200,18 @@ export class ActivityWorkerPool implements ActivityTaker {
             waitedMs: lease.waitedMs,
           });
           metrics.increment('safetyFetchHits');
-          reason = 'drain';
-        }
-        if (signal.aborted) {
-          await this.giveBack(lease);
-          return;
-        }
-        const sessionDone = this.deps.sessions.begin(lease.item.sessionId ?? null);
-        try {
-          await this.process(lease, slot);
-        } finally {
-          sessionDone();
-        }
-        if (reason !== 'drain') reason = gate.take() ?? 'idle';
-      }
+        },
+        run: async (lease) => {
+          const sessionDone = sessions.begin(lease.item.sessionId ?? null);
+          try {
+            await this.process(lease, slot);
+          } finally {
+            sessionDone();
+          }
+        },
+        runHandedOff: (lease) => this.process(lease, slot),
+        giveBack: (lease) => this.giveBack(lease),
+      });
     } finally {
       release();
     }

@@ -8,20 +8,21 @@ import type { OrchestrationTurnAck } from '../core/turn-types';
 import { DUROX_VERSION } from '../core/types';
 import type { OrchestrationItem, Provider, TurnAck, TurnClaim, WorkItemLease } from '../provider/contract';
 import { GroupCommit } from './ack-batcher';
-import { isRetryable, ProviderError } from '../provider/errors';
+import { isLockLost, isRetryable } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
 import { Reservation, reserveIdle, type ActivityTaker, type TurnTaker } from './eager-dispatch';
 import { pushWakeups, type PushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, openGate, type QueueGate, type WakeReason } from './queue-gate';
+import { runWorkerLoop } from './worker-loop';
 import { offerLocalTurns } from '../provider/local-turns';
 import { recordSafetyFetchHit } from './liveness';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
 import type { OrchestrationRegistry } from './registry';
-import { exponentialBackoffMs, sleep, unregisteredBackoffMs, withRetries } from './timing';
+import { sleep, unregisteredBackoffMs, withRetries } from './timing';
 
 /** What the dispatcher needs from its runtime. */
 export interface OrchestrationDispatcherDeps {
@@ -40,7 +41,6 @@ export interface OrchestrationDispatcherDeps {
  */
 const RUNNABLE_VERSIONS = { min: '0.0.0', max: DUROX_VERSION } as const;
 
-const isLockLost = (error: unknown): boolean => error instanceof ProviderError && error.code === 'lock_lost';
 
 /** Most batches one fetch takes beyond the worker's own (bounded further by the inbox). */
 const MAX_EXTRA_TURNS_PER_FETCH = 15;
@@ -101,64 +101,28 @@ export class OrchestrationDispatcher implements TurnTaker {
     return Promise.race([all, sleep(timeoutMs).then(() => false)]);
   }
 
-  private async runWorker(push: PushWakeups, gate: QueueGate<OrchestrationItem>): Promise<void> {
+  private runWorker(push: PushWakeups, gate: QueueGate<OrchestrationItem>): Promise<void> {
     const { provider, options, metrics, faults } = this.deps;
-    const signal = this.stopping.signal;
-    const wake = wakeSignal(provider, 'orchestrator');
-    // 'drain': fetch until empty; 'once': one fetch for one announced item; 'safety': drain after
-    // the safety timer, counting what the first fetch finds; 'idle': sleep.
-    let reason: WakeReason | 'idle' = 'drain';
-    let failures = 0;
-    while (!signal.aborted) {
-      const claimed = gate.takeHandedOff();
-      if (claimed !== undefined) {
-        metrics.increment('orchDispatcherItemsFetched');
-        await this.processWithRenewal(claimed);
-        continue;
-      }
-      if (reason === 'idle' && push.live) {
-        const wake = await gate.wait(signal);
-        if (typeof wake === 'string') {
-          reason = wake;
-          continue;
-        }
-        metrics.increment('orchDispatcherItemsFetched');
-        await this.processWithRenewal(wake.handedOff);
-        reason = gate.take() ?? 'idle';
-        continue;
-      }
-      const generation = wake.generation;
-      const mark = gate.mark;
-      let item: OrchestrationItem | null;
-      try {
-        item = await this.fetch(gate, reason === 'idle' ? 'once' : reason);
-        faults.recovered('fetch_orchestration_item');
-        failures = 0;
-      } catch (error) {
+    return runWorkerLoop<OrchestrationItem>({
+      signal: this.stopping.signal,
+      push,
+      gate,
+      localWake: wakeSignal(provider, 'orchestrator'),
+      pollIntervalMs: options.dispatcherPollIntervalMs,
+      fetchBackoffBaseMs: FIXED.fetchErrorBackoffBaseMs,
+      fetchBackoffMaxMs: FIXED.fetchErrorBackoffMaxMs,
+      maySleepOnGate: () => true,
+      fetch: (reason) => this.fetch(gate, reason),
+      fetchSucceeded: () => faults.recovered('fetch_orchestration_item'),
+      fetchFailed: (error) => {
         metrics.increment('providerErrors');
         faults.failed('fetch_orchestration_item', error);
-        await sleep(exponentialBackoffMs(failures++, FIXED.fetchErrorBackoffBaseMs, FIXED.fetchErrorBackoffMaxMs), signal);
-        continue;
-      }
-      if (item === null) {
-        if (push.live) {
-          gate.fetchedNothing(mark);
-          reason = gate.take() ?? 'idle';
-        } else {
-          await wake.wait(options.dispatcherPollIntervalMs, generation, signal);
-          reason = 'drain';
-        }
-        continue;
-      }
-      metrics.increment('orchDispatcherItemsFetched');
-      if (signal.aborted) {
-        await this.abandon(item, 0, true);
-        return;
-      }
-      await this.processWithRenewal(item);
-      if (reason === 'safety') reason = 'drain';
-      else if (reason !== 'drain') reason = gate.take() ?? 'idle';
-    }
+      },
+      received: () => metrics.increment('orchDispatcherItemsFetched'),
+      run: (item) => this.processWithRenewal(item),
+      runHandedOff: (item) => this.processWithRenewal(item),
+      giveBack: (item) => this.abandon(item, 0, true),
+    });
   }
 
   /**

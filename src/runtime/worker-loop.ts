@@ -1,0 +1,98 @@
+/**
+ * The loop every worker of a pool runs, shared by the orchestration dispatcher's turn workers and
+ * the activity worker's slots: fetch, back off after a failed fetch, and between items either
+ * sleep on the pool's queue gate (push wake-ups live) or poll (channel down, or the pool asked
+ * to poll). The wake-up rules it follows are written in queue-gate.ts.
+ */
+import type { WakeSignal } from '../provider/local-wakeups';
+import type { PushWakeups } from '../provider/push-wakeups';
+import type { QueueGate, WakeReason } from './queue-gate';
+import { exponentialBackoffMs, sleep } from './timing';
+
+/** What one pool plugs into the loop. */
+export interface WorkerLoop<T> {
+  signal: AbortSignal;
+  push: PushWakeups;
+  gate: QueueGate<T>;
+  /** The in-process signal of the queue, slept on while polling. */
+  localWake: WakeSignal;
+  pollIntervalMs: number;
+  fetchBackoffBaseMs: number;
+  fetchBackoffMaxMs: number;
+  /** False while the pool must poll even though push wake-ups are live. */
+  maySleepOnGate(): boolean;
+  /** One fetch; `reason` says why (`safety` fetches count what they find). */
+  fetch(reason: WakeReason): Promise<T | null>;
+  fetchSucceeded(): void;
+  fetchFailed(error: unknown): void;
+  /** An item this worker got (fetched or handed over); called before it runs. */
+  received(item: T, reason: WakeReason | 'handedOff'): void;
+  /** Runs an item this worker fetched. */
+  run(item: T): Promise<void>;
+  /** Runs an item another pool handed over (eager dispatch). */
+  runHandedOff(item: T): Promise<void>;
+  /** Gives back an item fetched while the pool was stopping. */
+  giveBack(item: T): Promise<void>;
+}
+
+/**
+ * Runs one worker until `loop.signal` aborts. Reasons: 'drain' fetches until empty; 'once' is
+ * one fetch for one announced item; 'safety' drains after the safety timer, counting what its
+ * first fetch finds; 'idle' sleeps.
+ */
+export async function runWorkerLoop<T>(loop: WorkerLoop<T>): Promise<void> {
+  const { signal, push, gate } = loop;
+  let reason: WakeReason | 'idle' = 'drain';
+  let failures = 0;
+  while (!signal.aborted) {
+    const waiting = gate.takeHandedOff();
+    if (waiting !== undefined) {
+      loop.received(waiting, 'handedOff');
+      await loop.runHandedOff(waiting);
+      continue;
+    }
+    if (reason === 'idle' && push.live && loop.maySleepOnGate()) {
+      const wake = await gate.wait(signal);
+      if (typeof wake === 'string') {
+        reason = wake;
+        continue;
+      }
+      loop.received(wake.handedOff, 'handedOff');
+      await loop.runHandedOff(wake.handedOff);
+      reason = gate.take() ?? 'idle';
+      continue;
+    }
+    const generation = loop.localWake.generation;
+    const mark = gate.mark;
+    const fetchReason: WakeReason = reason === 'idle' ? 'once' : reason;
+    let item: T | null;
+    try {
+      item = await loop.fetch(fetchReason);
+      loop.fetchSucceeded();
+      failures = 0;
+    } catch (error) {
+      loop.fetchFailed(error);
+      await sleep(exponentialBackoffMs(failures++, loop.fetchBackoffBaseMs, loop.fetchBackoffMaxMs), signal);
+      continue;
+    }
+    if (item === null) {
+      if (push.live && loop.maySleepOnGate()) {
+        gate.fetchedNothing(mark);
+        reason = gate.take() ?? 'idle';
+      } else {
+        await loop.localWake.wait(loop.pollIntervalMs, generation, signal);
+        reason = 'drain';
+      }
+      continue;
+    }
+    loop.received(item, fetchReason);
+    // What a safety fetch finds was not announced: keep draining, there may be more.
+    if (reason === 'safety') reason = 'drain';
+    if (signal.aborted) {
+      await loop.giveBack(item);
+      return;
+    }
+    await loop.run(item);
+    if (reason !== 'drain') reason = gate.take() ?? 'idle';
+  }
+}
