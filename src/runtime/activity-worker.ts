@@ -19,6 +19,7 @@ import { GroupCommit } from './ack-batcher';
 import { reserveIdle, tagAccepted, type ActivityTaker, type Reservation, type TurnTaker } from './eager-dispatch';
 import { pushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, workerGate, type QueueGate } from './queue-gate';
+import { handOffInbox, type HandOffInbox } from './handoff-inbox';
 import { runWorkerLoop } from './worker-loop';
 import { recordSafetyFetchHit } from './liveness';
 import { log, RUNTIME_TARGET } from './logger';
@@ -88,7 +89,7 @@ export class ActivityWorkerPool implements ActivityTaker {
   private readonly stopping = new AbortController();
   private readonly held = new Set<HeldActivity>();
   private loops: Array<Promise<void>> = [];
-  private gate: QueueGate<WorkItemLease> | null = null;
+  private inbox: HandOffInbox<WorkItemLease> | null = null;
   private turns: TurnTaker | null = null;
   private readonly acks: GroupCommit<WorkItemAck, OrchestrationItem | null>;
   /** Acks on their way while their slots already run the next activity (see acknowledge). */
@@ -120,7 +121,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       const runnable = isSystemActivityName(item.name) || activities.get(item.name) !== undefined;
       if (runnable && (item.sessionId ?? null) === null && tagAccepted(options.tagFilter, item.tag)) indexes.push(index);
     });
-    const reservation = reserveIdle(this.gate, indexes.length, (lease) => this.giveBack(lease));
+    const reservation = reserveIdle(this.inbox, indexes.length, (lease) => this.giveBack(lease));
     return reservation === null ? null : { indexes: indexes.slice(0, reservation.count), reservation };
   }
 
@@ -132,8 +133,9 @@ export class ActivityWorkerPool implements ActivityTaker {
     allowWaiters(this.stopping.signal, slots);
     // One gate per runtime: credits of one runtime are never consumed by another in this process.
     const gate = workerGate<WorkItemLease>(pushWakeups(this.deps.provider), { tagFilter, node: this.deps.options.workerNodeId ?? this.deps.runtimeId });
-    this.gate = gate;
-    this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot, gate));
+    const inbox = handOffInbox(gate);
+    this.inbox = inbox;
+    this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot, gate, inbox));
   }
 
   /** Stops fetching and waits up to `timeoutMs` for running activities; true when all finished. */
@@ -167,7 +169,7 @@ export class ActivityWorkerPool implements ActivityTaker {
     await Promise.all(releases);
   }
 
-  private async runSlot(slot: number, gate: QueueGate<WorkItemLease>): Promise<void> {
+  private async runSlot(slot: number, gate: QueueGate<WorkItemLease>, inbox: HandOffInbox<WorkItemLease>): Promise<void> {
     const { provider, options, metrics, faults, sessions } = this.deps;
     const push = pushWakeups(provider);
     const release = push.acquire();
@@ -176,6 +178,7 @@ export class ActivityWorkerPool implements ActivityTaker {
         signal: this.stopping.signal,
         push,
         gate,
+        inbox,
         localWake: wakeSignal(provider, 'worker'),
         pollIntervalMs: options.dispatcherPollIntervalMs,
         fetchBackoffBaseMs: FIXED.fetchErrorBackoffBaseMs,

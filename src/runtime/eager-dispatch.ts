@@ -1,23 +1,23 @@
 /**
- * Eager dispatch (performance issue 7). A turn's ack can lock the activities it
+ * Eager dispatch. A turn's ack can lock the activities it
  * schedules for this runtime, and an activity's ack can lock the turn its completion makes ready,
  * so the next step goes straight to an idle slot of the other pool: no notification to wait for
  * and no fetch (one round trip and one notification delay fewer per step).
  *
  * A pool asks only for as many items as the other pool has idle workers, and reserves those
- * workers first ({@link QueueGate.reserve}) so that a notification cannot wake them for something
+ * workers first ({@link HandOffInbox.reserve}) so that a notification cannot wake them for something
  * else meanwhile. Whatever the ack does not claim is queued and announced as usual.
  */
 import type { ActivityExecuteItem } from '../core/types';
 import type { OrchestrationItem, TagFilter, TurnClaim, WorkItemLease } from '../provider/contract';
-import type { QueueGate } from './queue-gate';
+import type { HandOffInbox } from './handoff-inbox';
 
 /** Idle workers of one pool set aside for items an ack is about to claim. */
 export class Reservation<T> {
   private settled = false;
 
   constructor(
-    private readonly gate: QueueGate<T>,
+    private readonly inbox: HandOffInbox<T>,
     readonly count: number,
     private readonly giveBack: (item: T) => Promise<void>,
   ) {}
@@ -28,9 +28,9 @@ export class Reservation<T> {
     this.settled = true;
     for (const item of items) {
       // Only when the pool stopped meanwhile: the item goes back to the queue.
-      if (!this.gate.handOff(item)) void this.giveBack(item);
+      if (!this.inbox.handOff(item)) void this.giveBack(item);
     }
-    this.gate.unreserve(Math.max(0, this.count - items.length));
+    this.inbox.unreserve(Math.max(0, this.count - items.length));
   }
 
   /** The ack failed or claimed nothing: the workers are idle again. */
@@ -39,11 +39,11 @@ export class Reservation<T> {
   }
 }
 
-/** Reserves up to `max` idle workers of `gate`; null when none is idle. */
-export function reserveIdle<T>(gate: QueueGate<T> | null, max: number, giveBack: (item: T) => Promise<void>): Reservation<T> | null {
-  if (gate === null || max <= 0) return null;
-  const count = gate.reserve(max);
-  return count === 0 ? null : new Reservation(gate, count, giveBack);
+/** Reserves up to `max` idle workers (or inbox places) of a pool; null when none is free. */
+export function reserveIdle<T>(inbox: HandOffInbox<T> | null, max: number, giveBack: (item: T) => Promise<void>): Reservation<T> | null {
+  if (inbox === null || max <= 0) return null;
+  const count = inbox.reserve(max);
+  return count === 0 ? null : new Reservation(inbox, count, giveBack);
 }
 
 /** The activity pool as a turn's ack sees it. */

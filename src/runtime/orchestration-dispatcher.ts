@@ -15,6 +15,7 @@ import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
 import { Reservation, reserveIdle, type ActivityTaker, type TurnTaker } from './eager-dispatch';
 import { pushWakeups, type PushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, openGate, type QueueGate, type WakeReason } from './queue-gate';
+import { handOffInbox, type HandOffInbox } from './handoff-inbox';
 import { runWorkerLoop } from './worker-loop';
 import { offerLocalTurns } from '../provider/local-turns';
 import { recordSafetyFetchHit } from './liveness';
@@ -48,7 +49,7 @@ const MAX_EXTRA_TURNS_PER_FETCH = 15;
 export class OrchestrationDispatcher implements TurnTaker {
   private readonly stopping = new AbortController();
   private loops: Array<Promise<void>> = [];
-  private gate: QueueGate<OrchestrationItem> | null = null;
+  private inbox: HandOffInbox<OrchestrationItem> | null = null;
   private activities: ActivityTaker | null = null;
   /** Lock length and capability filter of every turn this dispatcher takes, fetched or claimed. */
   readonly turnClaim: TurnClaim = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
@@ -72,9 +73,10 @@ export class OrchestrationDispatcher implements TurnTaker {
     const push = pushWakeups(this.deps.provider);
     const { gate, release } = openGate<OrchestrationItem>(push, 'orchestrator');
     // Turns are short, so a claimed turn may wait for the next free worker (see eager-dispatch.ts).
-    gate.setInboxCapacity(this.deps.options.orchestrationConcurrency);
-    this.gate = gate;
-    this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker(push, gate));
+    const inbox = handOffInbox(gate);
+    inbox.setCapacity(this.deps.options.orchestrationConcurrency);
+    this.inbox = inbox;
+    this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker(push, gate, inbox));
     // Clients of this provider object may start instances straight into an idle worker here.
     const withdraw = offerLocalTurns(this.deps.provider, this);
     this.stopping.signal.addEventListener('abort', withdraw, { once: true });
@@ -88,31 +90,32 @@ export class OrchestrationDispatcher implements TurnTaker {
 
   reserveFor(orchestrationName: string): Reservation<OrchestrationItem> | null {
     if (this.stopping.signal.aborted || this.deps.orchestrations.resolve(orchestrationName, null) === null) return null;
-    return reserveIdle(this.gate, 1, (item) => this.abandon(item, 0, true));
+    return reserveIdle(this.inbox, 1, (item) => this.abandon(item, 0, true));
   }
 
   /** Stops fetching and waits up to `timeoutMs` for turns in progress; true when all finished. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.stopping.abort();
-    this.gate?.setInboxCapacity(0);
-    for (const item of this.gate?.clearInbox() ?? []) void this.abandon(item, 0, true);
+    this.inbox?.setCapacity(0);
+    for (const item of this.inbox?.clear() ?? []) void this.abandon(item, 0, true);
     if (timeoutMs <= 0) return false;
     const all = Promise.all(this.loops).then(() => true);
     return Promise.race([all, sleep(timeoutMs).then(() => false)]);
   }
 
-  private runWorker(push: PushWakeups, gate: QueueGate<OrchestrationItem>): Promise<void> {
+  private runWorker(push: PushWakeups, gate: QueueGate<OrchestrationItem>, inbox: HandOffInbox<OrchestrationItem>): Promise<void> {
     const { provider, options, metrics, faults } = this.deps;
     return runWorkerLoop<OrchestrationItem>({
       signal: this.stopping.signal,
       push,
       gate,
+      inbox,
       localWake: wakeSignal(provider, 'orchestrator'),
       pollIntervalMs: options.dispatcherPollIntervalMs,
       fetchBackoffBaseMs: FIXED.fetchErrorBackoffBaseMs,
       fetchBackoffMaxMs: FIXED.fetchErrorBackoffMaxMs,
       maySleepOnGate: () => true,
-      fetch: (reason) => this.fetch(gate, reason),
+      fetch: (reason) => this.fetch(inbox, reason),
       fetchSucceeded: () => faults.recovered('fetch_orchestration_item'),
       fetchFailed: (error) => {
         metrics.increment('providerErrors');
@@ -130,10 +133,10 @@ export class OrchestrationDispatcher implements TurnTaker {
    * for as many places as the inbox has: the extra batches go there for the next free workers,
    * so a burst costs one fetch per several turns instead of one each.
    */
-  private async fetch(gate: QueueGate<OrchestrationItem>, reason: WakeReason): Promise<OrchestrationItem | null> {
+  private async fetch(inbox: HandOffInbox<OrchestrationItem>, reason: WakeReason): Promise<OrchestrationItem | null> {
     const { provider } = this.deps;
     const options = this.turnClaim;
-    const extra = new Reservation(gate, gate.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, reason === 'once'), (item) => this.abandon(item, 0, true));
+    const extra = new Reservation(inbox, inbox.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, reason === 'once'), (item) => this.abandon(item, 0, true));
     try {
       const items =
         extra.count === 0

@@ -1,10 +1,11 @@
 /**
- * Push wake-ups (performance issue 7): idle dispatchers and waiting clients sleep until the store
- * says there is news, instead of polling every `dispatcherPollIntervalMs`.
+ * Push wake-ups: idle dispatchers and waiting clients sleep until the store says there is news,
+ * instead of polling every `dispatcherPollIntervalMs`.
  *
- * One {@link PushWakeups} (src/provider/push-wakeups.ts) per provider object subscribes to `provider.subscribeToWakeups` while
- * anything in the process uses it. Each worker pool (a runtime's dispatcher, its activity
- * slots) has a {@link QueueGate} of its own:
+ * One {@link PushWakeups} (src/provider/push-wakeups.ts) per provider object subscribes to
+ * `provider.subscribeToWakeups` while anything in the process uses it. Each worker pool (a
+ * runtime's dispatcher, its activity slots) has a {@link QueueGate} of its own (wake-up credits
+ * and due timers; the eager-dispatch inbox and reservations are in handoff-inbox.ts):
  * - A notification of `ready` items grants `ready` credits; each credit wakes ONE idle worker for
  *   ONE fetch (no thundering herd: an item announced once costs one fetch, not one per worker).
  * - A worker that finished an item fetches again only if a credit is left; otherwise it sleeps.
@@ -52,13 +53,14 @@ export function allowWaiters(signal: AbortSignal, slots: number): void {
 /** What woke an idle worker: a reason to fetch, or an item handed to it (eager dispatch). */
 export type Wake<T> = WakeReason | { handedOff: T };
 
-interface Waiter<T> {
+/** An idle worker sleeping on a gate. */
+export interface Waiter<T> {
   resolve: (wake: Wake<T>) => void;
 }
 
 /**
  * Credits and timers of one queue, and the idle workers waiting on it. `T` is what another pool
- * may hand straight to an idle worker (see eager-dispatch.ts).
+ * may hand straight to an idle worker (see handoff-inbox.ts and eager-dispatch.ts).
  */
 export class QueueGate<T = never> implements QueueListener {
   private credits = 0;
@@ -66,15 +68,8 @@ export class QueueGate<T = never> implements QueueListener {
   private received = 0;
   private pendingDrain = false;
   private waiters: Array<Waiter<T>> = [];
-  /** Idle workers set aside for items another pool is about to hand over. */
-  private reserved: Array<Waiter<T>> = [];
-  /**
-   * Handed-off items no idle worker took: the next worker to look runs them before fetching. At
-   * most `inboxCapacity` are promised at once, so none waits longer than about one item's work.
-   */
-  private inbox: T[] = [];
-  private inboxCapacity = 0;
-  private inboxPromised = 0;
+  /** Told when a worker stops waiting because its pool stops (the inbox forgets its reservation). */
+  private waiterGone: (waiter: Waiter<T>) => void = () => undefined;
   private dueTimes: number[] = [];
   private dueTimer: NodeJS.Timeout | undefined;
   private safetyTimer: NodeJS.Timeout | undefined;
@@ -137,78 +132,27 @@ export class QueueGate<T = never> implements QueueListener {
     this.credits = Math.min(this.credits, this.received - mark);
   }
 
-  /** Lets up to `capacity` handed-off items wait for a busy worker (0: only idle workers take them). */
-  setInboxCapacity(capacity: number): void {
-    this.inboxCapacity = capacity;
+  /** Takes up to `max` idle workers off the gate (they are set aside for handed-off items). */
+  takeIdle(max: number): Array<Waiter<T>> {
+    return this.waiters.splice(0, Math.max(0, max));
   }
 
-  /**
-   * Promises up to `max` items a worker: idle workers are set aside first, then places in the
-   * inbox. Returns how many; call {@link handOff} for each item that comes and
-   * {@link unreserve} for each that does not.
-   */
-  reserve(max: number): number {
-    const idle = this.waiters.splice(0, Math.max(0, max));
-    this.reserved.push(...idle);
-    const queued = Math.max(0, Math.min(max - idle.length, this.inboxCapacity - this.inbox.length - this.inboxPromised));
-    this.inboxPromised += queued;
-    return idle.length + queued;
+  /** Puts set-aside workers back first in line; a credit left waiting wakes one of them. */
+  returnIdle(waiters: Array<Waiter<T>>): void {
+    this.waiters.unshift(...waiters);
+    if (waiters.length > 0 && this.credits > 0) this.grant(0);
   }
 
-  /**
-   * Promises up to `max` inbox places to items the caller is about to fetch along with its own
-   * (a batch fetch). With `announcedOnly`, at most as many as there are credits, which it uses up:
-   * those items were announced, and this fetch answers the announcements.
-   */
-  promiseQueued(max: number, announcedOnly: boolean): number {
-    let count = Math.max(0, Math.min(max, this.inboxCapacity - this.inbox.length - this.inboxPromised));
-    if (announcedOnly) {
-      count = Math.min(count, this.credits);
-      this.credits -= count;
-    }
-    this.inboxPromised += count;
+  /** Uses up to `max` credits (a batch fetch answers that many announcements); returns how many. */
+  takeCredits(max: number): number {
+    const count = Math.max(0, Math.min(max, this.credits));
+    this.credits -= count;
     return count;
   }
 
-  /** Gives back `count` promises (their items did not come): reserved workers are idle again. */
-  unreserve(count: number): void {
-    const back = this.reserved.splice(0, count);
-    this.waiters.unshift(...back);
-    this.inboxPromised = Math.max(0, this.inboxPromised - (count - back.length));
-    if (back.length > 0 && this.credits > 0) this.grant(0);
-  }
-
-  /** Gives `item` to a reserved, else idle, worker, else to the inbox; false when the pool is full. */
-  handOff(item: T): boolean {
-    const reserved = this.reserved.shift();
-    if (reserved !== undefined) {
-      reserved.resolve({ handedOff: item });
-      return true;
-    }
-    // Otherwise the item uses up an inbox promise, wherever it goes.
-    const promised = this.inboxPromised > 0;
-    if (promised) this.inboxPromised -= 1;
-    const idle = this.waiters.shift();
-    if (idle !== undefined) {
-      idle.resolve({ handedOff: item });
-      return true;
-    }
-    if (!promised && this.inbox.length >= this.inboxCapacity) return false;
-    this.inbox.push(item);
-    return true;
-  }
-
-  /** The oldest handed-off item waiting for a worker, if any. */
-  takeHandedOff(): T | undefined {
-    return this.inbox.shift();
-  }
-
-  /** Empties the inbox (the pool is stopping); the caller gives the items back. */
-  clearInbox(): T[] {
-    const items = this.inbox;
-    this.inbox = [];
-    this.inboxPromised = 0;
-    return items;
+  /** Calls `gone` for a worker that stops waiting because its pool stops. */
+  onWaiterGone(gone: (waiter: Waiter<T>) => void): void {
+    this.waiterGone = gone;
   }
 
   /** Sleeps until a credit, a due item, the safety fetch, a handed-off item or `signal`. */
@@ -224,7 +168,7 @@ export class QueueGate<T = never> implements QueueListener {
       };
       const onAbort = (): void => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        this.reserved = this.reserved.filter((w) => w !== waiter);
+        this.waiterGone(waiter);
         resolve('once');
       };
       signal.addEventListener('abort', onAbort, { once: true });

@@ -6,6 +6,7 @@
  */
 import type { WakeSignal } from '../provider/local-wakeups';
 import type { PushWakeups } from '../provider/push-wakeups';
+import type { HandOffInbox } from './handoff-inbox';
 import type { QueueGate, WakeReason } from './queue-gate';
 import { exponentialBackoffMs, sleep } from './timing';
 
@@ -14,6 +15,8 @@ export interface WorkerLoop<T> {
   signal: AbortSignal;
   push: PushWakeups;
   gate: QueueGate<T>;
+  /** Items handed over while every worker was busy wait here (eager dispatch). */
+  inbox: HandOffInbox<T>;
   /** The in-process signal of the queue, slept on while polling. */
   localWake: WakeSignal;
   pollIntervalMs: number;
@@ -45,7 +48,7 @@ export async function runWorkerLoop<T>(loop: WorkerLoop<T>): Promise<void> {
   let reason: WakeReason | 'idle' = 'drain';
   let failures = 0;
   while (!signal.aborted) {
-    const waiting = gate.takeHandedOff();
+    const waiting = loop.inbox.takeHandedOff();
     if (waiting !== undefined) {
       loop.received(waiting, 'handedOff');
       await loop.runHandedOff(waiting);

@@ -1,10 +1,11 @@
 /**
- * The hand-off bookkeeping of a queue gate (eager dispatch and batch fetch): reserved idle
+ * The hand-off bookkeeping of a queue gate's inbox (eager dispatch and batch fetch): reserved idle
  * workers, inbox places promised to items on their way, and what happens to promises that are
  * not kept. Pure in-memory: no store involved.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { HandOffInbox } from '../../src/runtime/handoff-inbox';
 import { QueueGate, type Wake } from '../../src/runtime/queue-gate';
 import { Reservation, reserveIdle } from '../../src/runtime/eager-dispatch';
 
@@ -15,9 +16,10 @@ function idleWorkers(gate: QueueGate<string>, count: number, signal: AbortSignal
 
 test('reserved idle workers get the claimed items; unclaimed reservations become idle again', async () => {
   const gate = new QueueGate<string>();
+  const inbox = new HandOffInbox(gate);
   const stop = new AbortController();
   const [first, second] = idleWorkers(gate, 2, stop.signal);
-  const reservation = reserveIdle(gate, 5, async () => assert.fail('nothing is given back'));
+  const reservation = reserveIdle(inbox, 5, async () => assert.fail('nothing is given back'));
   assert.equal(reservation?.count, 2, 'only as many as are idle');
   gate.grant(1); // a notification meanwhile must not take a reserved worker
   reservation.deliver(['turn-a']);
@@ -28,40 +30,42 @@ test('reserved idle workers get the claimed items; unclaimed reservations become
 });
 
 test('without idle workers, items wait in the inbox up to its capacity, and a full pool gives back', async () => {
-  const gate = new QueueGate<string>();
-  gate.setInboxCapacity(2);
+  const inbox = new HandOffInbox(new QueueGate<string>());
+  inbox.setCapacity(2);
   const givenBack: string[] = [];
-  const reservation = new Reservation(gate, gate.reserve(3), async (item) => void givenBack.push(item));
+  const reservation = new Reservation(inbox, inbox.reserve(3), async (item) => void givenBack.push(item));
   assert.equal(reservation.count, 2, 'two inbox places promised');
   reservation.deliver(['a', 'b']);
-  assert.equal(gate.takeHandedOff(), 'a');
-  assert.equal(gate.handOff('c'), true, 'a free place takes an unannounced item');
-  assert.equal(gate.handOff('d'), false, 'the inbox is full');
-  assert.deepEqual(gate.clearInbox(), ['b', 'c']);
+  assert.equal(inbox.takeHandedOff(), 'a');
+  assert.equal(inbox.handOff('c'), true, 'a free place takes an unannounced item');
+  assert.equal(inbox.handOff('d'), false, 'the inbox is full');
+  assert.deepEqual(inbox.clear(), ['b', 'c']);
   assert.deepEqual(givenBack, []);
 });
 
 test('promised inbox places are released when fewer items come, and credits pay for a batch', () => {
   const gate = new QueueGate<string>();
-  gate.setInboxCapacity(4);
+  const inbox = new HandOffInbox(gate);
+  inbox.setCapacity(4);
   gate.grant(3);
-  assert.equal(gate.promiseQueued(10, true), 3, 'announced only: as many as there are credits');
+  assert.equal(inbox.promiseQueued(10, true), 3, 'announced only: as many as there are credits');
   assert.equal(gate.take(), null, 'the batch used the credits up');
-  const extra = new Reservation(gate, 3, async () => undefined);
+  const extra = new Reservation(inbox, 3, async () => undefined);
   extra.deliver(['x']);
-  assert.equal(gate.promiseQueued(10, false), 3, 'one place used by x, the two unkept promises are free again');
-  assert.deepEqual(gate.clearInbox(), ['x']);
+  assert.equal(inbox.promiseQueued(10, false), 3, 'one place used by x, the two unkept promises are free again');
+  assert.deepEqual(inbox.clear(), ['x']);
 });
 
 test('a cancelled reservation is settled once: delivering later hands nothing over', async () => {
   const gate = new QueueGate<string>();
+  const inbox = new HandOffInbox(gate);
   const stop = new AbortController();
   const [worker] = idleWorkers(gate, 1, stop.signal);
-  const reservation = reserveIdle(gate, 1, async () => undefined);
+  const reservation = reserveIdle(inbox, 1, async () => undefined);
   assert.ok(reservation);
   reservation.cancel();
   reservation.deliver(['late']);
-  assert.equal(gate.takeHandedOff(), undefined);
+  assert.equal(inbox.takeHandedOff(), undefined);
   stop.abort();
   assert.equal(await worker, 'once', 'the worker was idle again and only the stop woke it');
 });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { wakeSignal } from '../../src/provider/local-wakeups';
 import { PushWakeups } from '../../src/provider/push-wakeups';
+import { handOffInbox } from '../../src/runtime/handoff-inbox';
 import { openGate, type WakeReason } from '../../src/runtime/queue-gate';
 import { runWorkerLoop, type WorkerLoop } from '../../src/runtime/worker-loop';
 import { fakeLiveChannel, fakePollingProvider } from './fake-wakeups';
@@ -12,11 +13,13 @@ import type { Provider } from '../../src/provider/contract';
 function loopOver(provider: Provider, queue: string[], stop: AbortController, overrides: Partial<WorkerLoop<string>> = {}) {
   const push = new PushWakeups(provider);
   const { gate, release } = openGate<string>(push, 'orchestrator');
+  const inbox = handOffInbox(gate);
   const seen = { fetches: [] as WakeReason[], ran: [] as string[], givenBack: [] as string[], failures: 0, recoveries: 0 };
   const loop: WorkerLoop<string> = {
     signal: stop.signal,
     push,
     gate,
+    inbox,
     localWake: wakeSignal(provider, 'orchestrator'),
     pollIntervalMs: 60_000,
     fetchBackoffBaseMs: 1,
@@ -34,7 +37,7 @@ function loopOver(provider: Provider, queue: string[], stop: AbortController, ov
     giveBack: async (item) => void seen.givenBack.push(item),
     ...overrides,
   };
-  return { push, gate, release, seen, loop };
+  return { push, gate, inbox, release, seen, loop };
 }
 
 /** Resolves once `condition` holds, checking after every turn of the event loop. */
@@ -113,12 +116,12 @@ test('an item fetched while the pool stops is given back, not run', async () => 
 test('an item handed over to an idle worker runs as handed off', async () => {
   const channel = fakeLiveChannel();
   const stop = new AbortController();
-  const { seen, loop, gate, release, push } = loopOver(channel.provider, [], stop);
+  const { seen, loop, inbox, release, push } = loopOver(channel.provider, [], stop);
   const use = push.acquire();
   const done = runWorkerLoop(loop);
   await until(() => seen.fetches.length === 1);
-  await until(() => gate.reserve(1) === 1);
-  assert.equal(gate.handOff('eager'), true);
+  await until(() => inbox.reserve(1) === 1);
+  assert.equal(inbox.handOff('eager'), true);
   await until(() => seen.ran.length === 1);
   assert.deepEqual(seen.ran, ['handed:eager']);
   stop.abort();
