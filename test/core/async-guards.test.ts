@@ -12,10 +12,10 @@ import type { AsyncOrchestrationContext } from '../../src/core/async-context';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import { assertReplays, assertSameHistory, runToEnd } from './drive';
 import { Sim, outcomeOf } from './harness';
+import { sleep } from '../helpers/sleep';
 
 type Ctx = AsyncOrchestrationContext;
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // --- mutations -------------------------------------------------------------------------------
 

@@ -6,6 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client as PgClient } from 'pg';
+import { sleep } from '../helpers/sleep';
+
+export { sleep };
 
 /** The package as `require('durox')` returns it (self-reference through package.json exports). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -78,9 +81,6 @@ export async function startRuntime(
   return runtime;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Polls `check` until it returns a non-undefined value or the timeout passes. */
 export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {

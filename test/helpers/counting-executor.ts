@@ -1,13 +1,20 @@
-/** A SqlExecutor wrapper that counts round trips (statements sent), for round-trip assertions. */
-import type { Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
+/**
+ * A SqlExecutor wrapper that counts round trips (statements sent), for round-trip assertions. It
+ * keeps the wrapped executor's notification channel (`subscribe`), so push wake-ups work through it.
+ */
+import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
 
 export class CountingExecutor implements SqlExecutor {
-  /** Statements sent through `query` since creation or the last {@link take}. */
+  /** Statements sent since creation or the last {@link take}. */
   count = 0;
   /** Texts of those statements. */
   texts: string[] = [];
+  readonly subscribe?: (setupText: string, onEvent: (event: NotificationEvent) => void) => () => Promise<void>;
 
-  constructor(private readonly inner: SqlExecutor) {}
+  constructor(private readonly inner: SqlExecutor) {
+    const subscribe = inner.subscribe;
+    if (subscribe !== undefined) this.subscribe = (setupText, onEvent) => subscribe.call(inner, setupText, onEvent);
+  }
 
   query(text: string, params?: unknown[]): Promise<Row[]> {
     this.count += 1;

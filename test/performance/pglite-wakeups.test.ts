@@ -7,39 +7,15 @@ import { after, before, test } from 'node:test';
 import { Client, Runtime } from '../../src/index';
 import { applyMigrations } from '../../src/store/migrations';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
 import { PGliteExecutor } from '../../src/pglite/pglite-executor';
 import { createPGlite } from '../../src/pglite/pglite-factory';
-
-/** Counts procedure calls on the embedded executor; keeps its notification channel. */
-class CountingExecutor implements SqlExecutor {
-  texts: string[] = [];
-
-  constructor(private readonly inner: PGliteExecutor) {}
-
-  query(text: string, params?: unknown[]): Promise<Row[]> {
-    this.texts.push(text);
-    return this.inner.query(text, params);
-  }
-
-  withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
-    return this.inner.withSession(work);
-  }
-
-  subscribe(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void> {
-    return this.inner.subscribe(setupText, onEvent);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
+import { CountingExecutor } from '../helpers/counting-executor';
+import { sleep } from '../helpers/sleep';
 
 let executor: CountingExecutor;
 let provider: ProcedureProvider;
 let runtime: Runtime;
 const timerRuns = new Map<string, { dueAt: number; ranAt?: number }>();
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 before(async () => {
   const db = await createPGlite();

@@ -14,34 +14,10 @@ import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { quoteSchemaName } from '../../src/store/schema-name';
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
 import type { Provider } from '../../src/provider/contract';
+import { CountingExecutor } from '../helpers/counting-executor';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
-
-/** Counts statements sent through the pool; keeps the executor's LISTEN channel. */
-class CountingPgExecutor implements SqlExecutor {
-  count = 0;
-  texts: string[] = [];
-  private readonly inner = PgExecutor.fromUrl(databaseUrl(), 4);
-
-  query(text: string, params?: unknown[]): Promise<Row[]> {
-    this.count += 1;
-    this.texts.push(text);
-    return this.inner.query(text, params);
-  }
-
-  withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
-    return this.inner.withSession(work);
-  }
-
-  subscribe(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void> {
-    return this.inner.subscribe(setupText, onEvent);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
+import { sleep } from '../helpers/sleep';
 
 const SLOW_POLL = { dispatcherPollIntervalMs: 5000, logLevel: 'warn' } as const;
 const schema = uniqueSchemaName('perf_wakeups');
@@ -49,14 +25,13 @@ const opened: Provider[] = [];
 const runtimes: Runtime[] = [];
 let counter = 0;
 
-function open(): { provider: ProcedureProvider; executor: CountingPgExecutor } {
-  const executor = new CountingPgExecutor();
+function open(): { provider: ProcedureProvider; executor: CountingExecutor } {
+  const executor = new CountingExecutor(PgExecutor.fromUrl(databaseUrl(), 4));
   const provider = new ProcedureProvider(executor, schema, 'postgres');
   opened.push(provider);
   return { provider, executor };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves once the provider's push channel is connected. */
 async function untilLive(provider: Provider): Promise<void> {

@@ -8,6 +8,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { StartOrchestrationItem } from '../../src/core/types';
 import { PGliteProvider } from '../../src/pglite';
 import { latestMigrationVersion } from '../../src/store/migrations';
+import { startItem } from '../helpers/work-items';
 
 const tempDirs: string[] = [];
 after(() => {
@@ -22,17 +23,7 @@ function tempDir(label: string): string {
 }
 
 function start(instance: string): StartOrchestrationItem {
-  return {
-    type: 'StartOrchestration',
-    instance,
-    orchestration: 'Probe',
-    input: '"x"',
-    version: null,
-    parentInstance: null,
-    parentId: null,
-    parentExecutionId: null,
-    executionId: 1,
-  };
+  return startItem(instance, { orchestration: 'Probe', input: '"x"' });
 }
 
 /** Every file under `dir` with its contents, to prove a refused open changed nothing. */

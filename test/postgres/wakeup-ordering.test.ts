@@ -13,8 +13,8 @@ import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { buildAckArguments } from '../../src/store/ack-arguments';
 import { LOCK_MS, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
+import { sleep } from '../helpers/sleep';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('postgres: wake-up ordering', () => {
   const schema = uniqueSchemaName('wake');
