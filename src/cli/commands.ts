@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { DEFAULT_BULK_LIMIT, MAX_PAGE_ROWS } from '../core/limits';
 import type { InstanceSummary } from '../provider/contract';
-import { latestMigrationVersion } from '../store/migrations';
 import { loadInstanceDetails, resolveExecution } from '../operator/details';
 import { conflictError, notFoundError, usageError } from '../operator/errors';
 import { openStore, type ConnectionOptions, type Store } from '../operator/connection';
@@ -51,7 +50,7 @@ export function registerCommands(program: Command): void {
       .alias('init')
       .description('create the store, or upgrade it to this version of Durox (the only command that creates one)'),
     async (store, out) => {
-      const result = { location: store.location, schemaVersion: latestMigrationVersion() };
+      const result = { location: store.location, schemaVersion: store.schemaVersion };
       if (out.json) out.data(result);
       else out.line(`${store.location} is at migration ${result.schemaVersion}`);
     },

@@ -10,6 +10,7 @@ import { Client } from '../client/client';
 import { PostgresProvider } from '../postgres';
 import type { Provider } from '../provider/contract';
 import { inspectDataDirectory } from '../pglite/data-directory';
+import { latestMigrationVersion } from '../store/migrations';
 import { notFoundError, unavailableError, usageError, type OperatorError } from './errors';
 
 /** Connection options shared by every command. */
@@ -27,6 +28,8 @@ export interface Store {
   client: Client;
   /** Human-readable location, without credentials. */
   location: string;
+  /** The migration the store is at: opening migrated it to this build's latest. */
+  schemaVersion: number;
   close(): Promise<void>;
 }
 
@@ -54,7 +57,7 @@ export async function openStore(options: ConnectionOptions, env: NodeJS.ProcessE
     // The embedded engine is loaded only when asked for.
     const { PGliteProvider } = await import('../pglite');
     const provider = await open(() => PGliteProvider.open(options.dataDir as string));
-    return { provider, client: new Client(provider), location: provider.location, close: () => provider.close() };
+    return { provider, client: new Client(provider), location: provider.location, schemaVersion: latestMigrationVersion(), close: () => provider.close() };
   }
   if (url === undefined || url.trim() === '') {
     throw usageError('no store given: pass --database <url> (or set DATABASE_URL) or --data-dir <dir>');
@@ -65,7 +68,13 @@ export async function openStore(options: ConnectionOptions, env: NodeJS.ProcessE
   }
   if (options.create !== true) await requireServerStore(url, schema);
   const provider = await open(() => PostgresProvider.connectWithSchema(url, schema));
-  return { provider, client: new Client(provider), location: `${redact(url)} schema ${schema}`, close: () => provider.close() };
+  return {
+    provider,
+    client: new Client(provider),
+    location: `${redact(url)} schema ${schema}`,
+    schemaVersion: latestMigrationVersion(),
+    close: () => provider.close(),
+  };
 }
 
 async function open<P>(opener: () => Promise<P>): Promise<P> {
