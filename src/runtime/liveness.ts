@@ -2,7 +2,7 @@
  * Liveness accounting: work that only the safety fetch found.
  *
  * Every ready item is meant to reach a worker through a wake-up (a notification credit, a due
- * timer, an eager hand-off). The safety fetch (push-wakeups.ts, every SAFETY_FETCH_MS) exists
+ * timer, an eager hand-off). The safety fetch (queue-gate.ts, every SAFETY_FETCH_MS) exists
  * only as a net for what no wake-up can announce: work whose lock expired because its holder
  * died. Anything else it finds was a lost wake-up, which a user sees as a ten-second stall, so
  * each find is counted here, logged at WARN with the item, and exported to Prometheus

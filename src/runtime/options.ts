@@ -7,7 +7,7 @@
  * - `dispatcherPollIntervalMs`: 100 ms between empty fetches, used only while push wake-ups are
  *   unavailable (a provider without `subscribeToWakeups`, or its LISTEN connection is down). With
  *   push live an idle runtime sends nothing but one safety fetch per queue every 10 s
- *   (SAFETY_FETCH_MS in push-wakeups.ts), which also finds work whose holder died.
+ *   (SAFETY_FETCH_MS in queue-gate.ts), which also finds work whose holder died.
  * - Concurrency for an I/O-bound Node process: idle slots cost no round trips (they sleep on push
  *   wake-ups, and one announced item wakes one slot), so the limit that matters is connections:
  *   4 turn workers + 8 activity slots share the provider's pool (10 connections by default,
