@@ -18,6 +18,14 @@ export const {
   MAX_KV_VALUE_BYTES,
   MAX_NAME_BYTES,
   MAX_PAYLOAD_BYTES,
+  ClientError,
+  InvalidArgumentError,
+  NotFoundError,
+  TimeoutError,
+  OrchestrationFailedError,
+  UnsupportedError,
+  ProviderError,
+  isRetryable,
 } = durox;
 
 export default durox;
