@@ -94,7 +94,7 @@ describe('README runnable examples', () => {
       console.log(`README.md line ${block.line}: exited by itself in ${result.ms} ms`);
       if (index === 0) {
         // The CLI quick start works on the store the first example left behind.
-        const listed = await run(join(ROOT, 'dist', 'src', 'cli', 'main.js'), dir, ['--data-dir', './durox-data', 'list']);
+        const listed = await run(join(ROOT, 'dist', 'src', 'bin', 'durox.js'), dir, ['--data-dir', './durox-data', 'list']);
         assert.equal(listed.code, 0, listed.stderr);
         assert.match(listed.stdout, /hello-\d+\s+HelloWorld\s+1\.0\.0\s+Completed/);
       }
