@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     for (const [name, work] of cases) console.log(`${name.padEnd(30)} median ${(await timeMs(work)).toFixed(2)} ms over ${RUNS} runs`);
 
     // The whole CLI: process start, connect (migrations already applied), one page, print.
-    const bin = join(__dirname, '..', 'src', 'cli', 'main.js');
+    const bin = join(__dirname, '..', 'src', 'bin', 'durox.js');
     const cli = (args: string[]) => async () =>
       execFileSync(process.execPath, [bin, '--database', DATABASE_URL, '--schema', schema, ...args], { stdio: 'pipe' });
     for (const args of [['list'], ['list', '--status', 'Failed'], ['--json', 'list', '--limit', '1000']]) {
