@@ -13,8 +13,13 @@
 -- in one transaction once, so without it two announcements (say, a child's start and the
 -- release of the parent's own waiting message) would merge into one wake-up for two instances.
 -- Delays are relative to the database clock so receivers with skewed clocks still wake on time.
--- Triggers are statement-level with transition tables: one notification per statement, not per
--- row. Rows still locked by a fetch (lock_token set) never notify: fetch and renew stay silent.
+-- Queue rows are announced by the procedure statement that makes them fetchable (an insert of
+-- unlocked rows, an abandon that unlocks them), right after it, through internal_announce_queue:
+-- one notification per such statement, never per row, and none for a statement that only tags,
+-- renews or inserts rows already locked for the caller (fetch, renew, claims). Every writer of
+-- the queues is a procedure of these files; there are no queue triggers, so a statement added
+-- later must announce its own rows. Instance-lock releases and status changes are announced by
+-- statement-level triggers with transition tables (below).
 -- Only listen_for_wakeups is public; the trigger functions and helpers are internal_*.
 
 -- The channel of this schema: 'durox_<schema>', or 'durox_<md5>' when that would exceed the
@@ -77,26 +82,18 @@ BEGIN
 END;
 $$;
 
--- Announces the unlocked rows a statement inserted into or updated in a queue (transition table
--- `new_rows`): TG_ARGV[0] = 'o' counts instances (one turn each), 'w' counts work items.
-CREATE OR REPLACE FUNCTION internal_notify_queue_rows() RETURNS trigger
+-- Announces queue rows that one statement made fetchable: p_queue 'o' with p_ready = instances
+-- with messages visible now, 'w' with p_ready = work items visible now; p_earliest_delayed_ms =
+-- the earliest visible_at_ms of its rows still delayed at p_now (NULL if none). Sends nothing when
+-- there is nothing to announce.
+CREATE OR REPLACE FUNCTION internal_announce_queue(p_queue TEXT, p_ready BIGINT, p_earliest_delayed_ms BIGINT, p_now BIGINT)
+RETURNS VOID
 LANGUAGE plpgsql
 AS $$
-DECLARE
-    v_now       BIGINT := internal_current_time_ms();
-    v_instances BIGINT;
-    v_items     BIGINT;
-    v_due       BIGINT;
 BEGIN
-    SELECT count(DISTINCT n.instance_id) FILTER (WHERE n.visible_at_ms <= v_now),
-           count(*) FILTER (WHERE n.visible_at_ms <= v_now),
-           min(n.visible_at_ms) FILTER (WHERE n.visible_at_ms > v_now)
-    INTO v_instances, v_items, v_due
-    FROM new_rows n WHERE n.lock_token IS NULL;
-    IF v_items > 0 OR v_due IS NOT NULL THEN
-        PERFORM internal_send_queue_wakeup(TG_ARGV[0], CASE WHEN TG_ARGV[0] = 'o' THEN v_instances ELSE v_items END, v_due - v_now);
+    IF COALESCE(p_ready, 0) > 0 OR p_earliest_delayed_ms IS NOT NULL THEN
+        PERFORM internal_send_queue_wakeup(p_queue, COALESCE(p_ready, 0), p_earliest_delayed_ms - p_now);
     END IF;
-    RETURN NULL;
 END;
 $$;
 
@@ -159,18 +156,13 @@ $$;
 -- --- Triggers ---------------------------------------------------------------------------------
 -- Statement-level, with transition tables: one notification per statement, not per row.
 
-CREATE OR REPLACE TRIGGER orchestrator_queue_wakeup_insert
-    AFTER INSERT ON orchestrator_queue REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('o');
-CREATE OR REPLACE TRIGGER orchestrator_queue_wakeup_update
-    AFTER UPDATE ON orchestrator_queue REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('o');
-CREATE OR REPLACE TRIGGER worker_queue_wakeup_insert
-    AFTER INSERT ON worker_queue REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('w');
-CREATE OR REPLACE TRIGGER worker_queue_wakeup_update
-    AFTER UPDATE ON worker_queue REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('w');
+-- Stores migrated by an earlier build announced queue rows with triggers (every statement on the
+-- queues, tagging and renewals included, ran one); the procedures announce them now.
+DROP TRIGGER IF EXISTS orchestrator_queue_wakeup_insert ON orchestrator_queue;
+DROP TRIGGER IF EXISTS orchestrator_queue_wakeup_update ON orchestrator_queue;
+DROP TRIGGER IF EXISTS worker_queue_wakeup_insert ON worker_queue;
+DROP TRIGGER IF EXISTS worker_queue_wakeup_update ON worker_queue;
+
 CREATE OR REPLACE TRIGGER instance_locks_wakeup_release
     AFTER DELETE ON instance_locks REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_released_instances();
