@@ -2,9 +2,10 @@
  * Queue announcements per procedure call: a call that makes queue rows fetchable sends one
  * notification per queue it filled, and a call that only tags, renews or claims rows sends none
  * (there are no queue triggers; the procedures announce their own rows, see notifications.sql).
- * Notifications are counted exactly: after each call a marker notification is sent in a later
- * transaction, and PostgreSQL delivers a channel's notifications in commit order, so once the
- * marker arrives every notification of the call has arrived too.
+ * Notifications are counted exactly: before and after each call a marker notification is sent in
+ * a transaction of its own, and PostgreSQL delivers a channel's notifications in commit order, so
+ * once the second marker arrives every notification of the call (and none of an earlier one)
+ * has been collected.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +14,7 @@ import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/postgres/procedure-provider';
 import type { ActivityCompletionItem } from '../../src/core/types';
-import { activity, LOCK_MS, seedInstance, started, startItem, turn } from '../conformance/fixtures';
+import { activity, event, LOCK_MS, seedInstance, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 
 describe('postgres: queue announcements per procedure call', () => {
@@ -48,13 +49,24 @@ describe('postgres: queue announcements per procedure call', () => {
 
   /** The queue notifications ('o:' and 'w:') that `call` sent, counted exactly (see the top). */
   async function announcementsOf(call: () => Promise<unknown>): Promise<string[]> {
+    return (await notificationsOf(call)).filter((p) => p.startsWith('o:') || p.startsWith('w:'));
+  }
+
+  /** Every notification that `call` sent, counted exactly (see the top). */
+  async function notificationsOf(call: () => Promise<unknown>): Promise<string[]> {
+    await everythingDelivered(); // notifications of earlier calls may still be on their way
     payloads.length = 0;
     await call();
+    await everythingDelivered();
+    return [...payloads];
+  }
+
+  /** Resolves once every notification committed before this call has been received. */
+  async function everythingDelivered(): Promise<void> {
     markers += 1;
     const arrived = new Promise<void>((resolve) => (markerArrived = resolve));
     await executor.query('SELECT pg_notify($1, $2)', [channel, `marker:${markers}`]);
     await arrived;
-    return payloads.filter((p) => p.startsWith('o:') || p.startsWith('w:'));
   }
 
   const completion = (instance: string, id: number): ActivityCompletionItem => ({
@@ -139,5 +151,38 @@ describe('postgres: queue announcements per procedure call', () => {
     const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
     assert.ok(lease);
     assert.deepEqual(await announcementsOf(() => provider.abandonWorkItem(lease.lockToken, { delayMs: 45_000 })), ['w:0:45000:1']);
+  });
+
+  it('releasing an instance announces the message that arrived during its turn, once', async () => {
+    await seedInstance(provider, 'r1');
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'r1', name: 'e', data: '1' });
+    const held = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(held?.instanceId, 'r1');
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'r1', name: 'e', data: '2' });
+    assert.deepEqual(await notificationsOf(() => provider.ackOrchestrationItem(held.lockToken, turn('r1'))), ['o:1::1']);
+    const next = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(next?.instanceId, 'r1');
+    assert.deepEqual(await notificationsOf(() => provider.abandonOrchestrationItem(next.lockToken, { delayMs: 30_000 })), ['o:0:30000:1']);
+  });
+
+  it('a turn that completes the instance and changes its custom status sends one status notification', async () => {
+    await provider.enqueueOrchestratorWork(startItem('s1'));
+    const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(item?.instanceId, 's1');
+    const notifications = await notificationsOf(() =>
+      provider.ackOrchestrationItem(
+        item.lockToken,
+        turn('s1', {
+          historyDelta: [
+            started('s1'),
+            event('s1', 1, 2, { kind: 'CustomStatusUpdated', status: 'done' }),
+            event('s1', 1, 3, { kind: 'OrchestrationCompleted', output: '"ok"' }),
+          ],
+          metadata: { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', status: 'Completed', output: '"ok"' },
+        }),
+      ),
+    );
+    assert.deepEqual(notifications, ['s:s1']);
+    assert.equal((await provider.getInstanceStatus('s1'))?.status, 'Completed');
   });
 });

@@ -18,8 +18,9 @@ $$;
 -- committed after the fetch's transaction started but before its scan's snapshot carries a later
 -- transaction time, and filtering it with the transaction clock would leave it (already
 -- announced) for the safety fetch. Everything that writes rows keeps
--- internal_current_time_ms(): one time for all rows of a transaction, so a notification trigger
--- that compares visible_at_ms with the transaction time sees exactly the rows it inserted as ready.
+-- internal_current_time_ms(), read once per procedure call and passed to the helpers it calls:
+-- one time for all rows of a transaction, so an announcement that compares visible_at_ms with it
+-- counts exactly the rows the call inserted as ready.
 CREATE OR REPLACE FUNCTION internal_wall_clock_ms() RETURNS BIGINT
 LANGUAGE sql VOLATILE
 AS $$
@@ -248,7 +249,8 @@ END;
 $$;
 
 -- Commits one orchestration turn atomically at the caller's clock p_now (one clock read per
--- procedure call), announces the queue rows it inserts, and releases the instance lock.
+-- procedure call) and releases the instance lock; announces the queue rows it inserts, the
+-- instance's messages still waiting, and a terminal status or custom status change ('s:').
 -- p_ack (built by TypeScript, payloads as JSON strings):
 --   {instanceId, executionId, orchestrationName, orchestrationVersion, parentInstanceId,
 --    status, output, failureDetails,
@@ -400,6 +402,10 @@ BEGIN
 
     DELETE FROM orchestrator_queue WHERE lock_token = p_lock_token;
     DELETE FROM instance_locks WHERE lock_token = p_lock_token;
+    PERFORM internal_announce_released_instance(v_instance_id, v_now);
+    IF v_status_changed OR v_status IN ('Completed', 'Failed') THEN
+        PERFORM internal_announce_status(v_instance_id);
+    END IF;
 
     RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now);
 END;

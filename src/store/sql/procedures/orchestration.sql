@@ -54,10 +54,12 @@ BEGIN
     SELECT * INTO v_range FROM internal_parse_version_range(p_min_version, p_max_version);
 
     WHILE COALESCE(array_length(v_items, 1), 0) < p_max_items LOOP
-        -- Peek without row locks. The start rule's EXISTS tests are ORed, so PostgreSQL cannot
+        -- Peek without row locks. The version filter (only with a range) is inlined, not a function
+        -- call per candidate row. The start rule's EXISTS tests are ORed, so PostgreSQL cannot
         -- turn them into joins and would hash each subquery over the WHOLE queue on every fetch
-        -- (2.8 ms with 5,000 queued starts). OFFSET 0 keeps them per candidate row, on the
-        -- (instance_id, kind) index (0.18 ms), and the oldest candidate is almost always eligible.
+        -- (2.8 ms with 5,000 queued starts; the version filter would hash instances x executions).
+        -- OFFSET 0 keeps them per candidate row, on the (instance_id, kind) index and the primary
+        -- keys (0.18 ms), and the oldest candidate is almost always eligible.
         SELECT q.instance_id INTO v_instance_id
         FROM orchestrator_queue q
         WHERE q.visible_at_ms <= (SELECT internal_wall_clock_ms())
@@ -67,7 +69,8 @@ BEGIN
                    JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
                    WHERE i.instance_id = q.instance_id
                      AND (ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) < ROW(v_range.out_min[1], v_range.out_min[2], v_range.out_min[3])
-                          OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) > ROW(v_range.out_max[1], v_range.out_max[2], v_range.out_max[3]))))
+                          OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) > ROW(v_range.out_max[1], v_range.out_max[2], v_range.out_max[3]))
+                   OFFSET 0))
           AND NOT EXISTS (SELECT 1 FROM instance_locks l
                           WHERE l.instance_id = q.instance_id AND l.locked_until_ms > (SELECT internal_wall_clock_ms()))
           AND (EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = q.instance_id OFFSET 0)
@@ -256,6 +259,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Invalid lock token: unknown or already released' USING ERRCODE = 'DX001';
     END IF;
+    -- Messages that arrived during the turn (the batch, still tagged, is announced below).
+    PERFORM internal_announce_released_instance(v_instance_id, v_now);
 
     WITH released AS (
         UPDATE orchestrator_queue
