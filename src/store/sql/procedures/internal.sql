@@ -125,14 +125,16 @@ CREATE OR REPLACE TRIGGER history_pin_execution_version
     EXECUTE FUNCTION internal_pin_execution_version();
 
 -- Locks the visible batch of p_instance_id for a turn and returns it as fetch_orchestration_item
--- does, or NULL when the instance cannot be taken now: its advisory lock is busy (never waited
--- for), its instance lock is held, its pinned version is outside [p_min, p_max] (INTEGER[3] each,
--- inclusive; NULL bounds admit every version), it does not
--- exist and its batch holds no start (QueueMessages alone for a never-created instance are
--- deleted: the orphan rule), or a concurrent ack emptied the batch.
+-- does, or NULL when the instance cannot be taken now: its advisory lock (p_advisory_key, the
+-- instance's internal_instance_advisory_key computed once by the caller) is busy (never waited
+-- for), its instance lock is held, its pinned version is outside [p_min, p_max] (INTEGER[3]
+-- each, inclusive; NULL bounds admit every version), it does not exist and its batch holds no
+-- start (QueueMessages alone for a never-created instance are deleted: the orphan rule), or a
+-- concurrent ack emptied the batch.
 -- Locks: pg_try_advisory_xact_lock(instance), the instance_locks row FOR UPDATE, the instance's
 -- visible queue rows (tagged with the new token), then the instance_locks row is written.
-CREATE OR REPLACE FUNCTION internal_lock_orchestration_batch(p_instance_id TEXT, p_lock_timeout_ms BIGINT,
+DROP FUNCTION IF EXISTS internal_lock_orchestration_batch(TEXT, BIGINT, INTEGER[], INTEGER[], BIGINT);
+CREATE OR REPLACE FUNCTION internal_lock_orchestration_batch(p_instance_id TEXT, p_advisory_key BIGINT, p_lock_timeout_ms BIGINT,
                                                     p_min INTEGER[], p_max INTEGER[], p_now BIGINT)
 RETURNS json
 LANGUAGE plpgsql
@@ -153,7 +155,7 @@ DECLARE
     v_kv            json;
     v_out_of_range  BOOLEAN;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id)) THEN
+    IF NOT pg_try_advisory_xact_lock(p_advisory_key) THEN
         RETURN NULL;
     END IF;
 

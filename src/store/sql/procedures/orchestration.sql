@@ -86,7 +86,8 @@ BEGIN
         -- Read after the scan, so the batch holds every message the scan could see.
         v_now := internal_wall_clock_ms();
 
-        v_item := internal_lock_orchestration_batch(v_instance_id, p_lock_timeout_ms, v_range.out_min, v_range.out_max, v_now);
+        v_item := internal_lock_orchestration_batch(v_instance_id, internal_instance_advisory_key(v_instance_id),
+                                                    p_lock_timeout_ms, v_range.out_min, v_range.out_max, v_now);
         IF v_item IS NOT NULL THEN
             v_items := v_items || v_item;
         END IF;
@@ -379,7 +380,7 @@ BEGIN
     INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
     VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now, 'claim:' || gen_random_uuid())
     RETURNING id INTO v_id;
-    v_turn := internal_lock_orchestration_batch(p_instance_id, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
+    v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
     IF v_turn IS NULL THEN
         -- Not claimable after all (version filter): queue and announce it like any start.
         UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;

@@ -217,7 +217,7 @@ BEGIN
     INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
     VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, 'claim:' || p_lock_token)
     RETURNING id INTO v_id;
-    v_turn := internal_lock_orchestration_batch(p_instance_id, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
+    v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
     IF v_turn IS NULL THEN
         -- Not claimable after all (version filter, emptied batch): queue and announce it like any completion.
         UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
