@@ -347,11 +347,13 @@ BEGIN
         SELECT s.instance_id, s.key, NULL, v_now FROM kv_store s WHERE s.instance_id = v_instance_id
         ON CONFLICT (instance_id, key) DO NOTHING;
     END IF;
-    INSERT INTO kv_delta (instance_id, key, value, last_updated_at_ms)
-    SELECT v_instance_id, e->>'key', e->>'value', COALESCE((e->>'lastUpdatedAtMs')::BIGINT, v_now)
-    FROM json_array_elements(COALESCE(p_ack->'kv'->'entries', '[]'::json)) AS e
-    ON CONFLICT (instance_id, key) DO UPDATE
-        SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+    IF json_typeof(p_ack->'kv'->'entries') = 'array' AND json_array_length(p_ack->'kv'->'entries') > 0 THEN
+        INSERT INTO kv_delta (instance_id, key, value, last_updated_at_ms)
+        SELECT v_instance_id, e->>'key', e->>'value', COALESCE((e->>'lastUpdatedAtMs')::BIGINT, v_now)
+        FROM json_array_elements(p_ack->'kv'->'entries') AS e
+        ON CONFLICT (instance_id, key) DO UPDATE
+            SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+    END IF;
 
     -- At the end of an execution the delta becomes the store seen by the next fetch snapshots.
     IF v_status IN ('Completed', 'Failed', 'ContinuedAsNew') THEN

@@ -146,11 +146,13 @@ BEGIN
 
     -- The token's instance, read without a lock: internal_commit_orchestration_turn checks it under one.
     SELECT l.instance_id INTO v_instance_id FROM instance_locks l WHERE l.lock_token = p_lock_token;
-    IF FOUND THEN
+    IF FOUND AND COALESCE(json_array_length(p_ack->'orchestratorItems'), 0) = 0 THEN
+        -- The usual turn sends no message: one advisory lock, no ordering to work out.
+        PERFORM pg_advisory_xact_lock(internal_instance_advisory_key(v_instance_id));
+    ELSIF FOUND THEN
         PERFORM internal_lock_instances_in_key_order(
             ARRAY[v_instance_id],
-            ARRAY(SELECT o->>'targetInstance'
-                  FROM json_array_elements(COALESCE(p_ack->'orchestratorItems', '[]'::json)) AS o));
+            ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_ack->'orchestratorItems') AS o));
     END IF;
 
     PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
