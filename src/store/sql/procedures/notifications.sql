@@ -20,7 +20,7 @@
 -- instance lock announces the instance's waiting messages, and a turn's commit its status change,
 -- the same way. Every writer of the queues is a procedure of these files and there are no
 -- notification triggers: a statement added later must announce what it makes fetchable.
--- Only listen_for_wakeups is public; the trigger functions and helpers are internal_*.
+-- Only listen_for_wakeups is public; the helpers are internal_*.
 
 -- The channel of this schema: 'durox_<schema>', or 'durox_<md5>' when that would exceed the
 -- 63-byte identifier limit.
