@@ -45,7 +45,7 @@ function recorded(shape: Shape, n: number): { history: HistoryEvent[]; last: Orc
   const history: HistoryEvent[] = [];
   const push = (data: HistoryEventData, sourceEventId?: number): number => {
     const eventId = history.length + 1;
-    history.push({ ...base, eventId, ...(sourceEventId === undefined ? {} : { sourceEventId }), ...data } as HistoryEvent);
+    history.push({ ...base, eventId, ...(sourceEventId === undefined ? {} : { sourceEventId }), ...data });
     return eventId;
   };
   push({ kind: 'OrchestrationStarted', name: shape, version: '1.0.0', input: String(n) });
@@ -59,7 +59,7 @@ function recorded(shape: Shape, n: number): { history: HistoryEvent[]; last: Orc
       if (i < n - 1) push({ kind: 'ActivityCompleted', result: '1' }, scheduled[i]);
     }
   }
-  return { history, last: { type: 'ActivityCompleted', instance: 'bench', executionId: 1, id: scheduled[n - 1]!, result: '1' } };
+  return { history, last: { type: 'ActivityCompleted', instance: 'bench', executionId: 1, id: scheduled[n - 1], result: '1' } };
 }
 
 function request(handler: OrchestrationFunction, history: HistoryEvent[], messages: OrchestratorWorkItem[]): TurnRequest {
@@ -91,7 +91,7 @@ async function timeTurns(handler: OrchestrationFunction, history: HistoryEvent[]
     }
   }
   times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return times[Math.floor(times.length / 2)];
 }
 
 export interface AsyncReplayRow {

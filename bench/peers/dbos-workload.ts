@@ -81,7 +81,7 @@ function register(DBOS: any): NonNullable<typeof workflows> {
         for (let i = 0; i < width; i += 1) steps.push(DBOS.runStep(() => noop(i), { name: 'noop' }));
         const settled = await Promise.allSettled(steps);
         const failed = settled.find((s) => s.status === 'rejected');
-        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+        if (failed !== undefined) throw (failed).reason;
         return settled.length;
       },
       { name: 'durox_bench_fan' },

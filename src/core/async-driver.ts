@@ -164,7 +164,7 @@ export class AsyncDriver implements TaskStarter, DriveScope {
   /** The first started task (creation order) that has settled since the last look, or undefined. */
   private nextSettled(): Handle | undefined {
     for (let i = 0; i < this.unsettled.length; i++) {
-      const handle = this.unsettled[i]!;
+      const handle = this.unsettled[i];
       const polled = handle.task.poll();
       if (!polled.done) continue;
       this.unsettled.splice(i, 1);

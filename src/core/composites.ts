@@ -46,10 +46,10 @@ export class RaceTask implements Task {
   pollWinner(): { index: number; outcome: Outcome } | undefined {
     if (this.winner) return this.winner;
     for (let index = 0; index < 2; index++) {
-      const result = this.members[index]!.poll();
+      const result = this.members[index].poll();
       if (result.done) {
         this.winner = { index, outcome: result.outcome };
-        this.members[1 - index]!.drop();
+        this.members[1 - index].drop();
         return this.winner;
       }
     }

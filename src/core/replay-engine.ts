@@ -179,7 +179,7 @@ class Replay {
 
   private *replay(): Generator<PollDue, ReplayOutput, void> {
     const history = this.input.history;
-    if (history.length === 0 || history[0]!.kind !== 'OrchestrationStarted') {
+    if (history.length === 0 || history[0].kind !== 'OrchestrationStarted') {
       throw new NondeterminismError('corrupted history: the first event is not OrchestrationStarted');
     }
     this.state.replaying = this.input.persistedLen > 0;
@@ -191,7 +191,7 @@ class Replay {
         mustPoll = false;
         if (this.driver.result) break;
       }
-      mustPoll = this.apply(history[i]!, i);
+      mustPoll = this.apply(history[i], i);
     }
     this.state.replaying = false;
     if (mustPoll) yield 'poll';

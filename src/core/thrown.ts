@@ -36,7 +36,7 @@ export function describeNonError(value: unknown): string {
       // Circular or BigInt inside: fall through to String().
     }
     const text = String(value);
-    return text === '[object Object]' ? `${(value as object).constructor?.name ?? 'Object'} ${JSON.stringify(Object.keys(value))}` : text;
+    return text === '[object Object]' ? `${(value).constructor?.name ?? 'Object'} ${JSON.stringify(Object.keys(value))}` : text;
   }
   return String(value);
 }

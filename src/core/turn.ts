@@ -74,7 +74,7 @@ class TurnEffects {
       timestampMs: this.request.nowMs,
       duroxVersion: DUROX_VERSION,
       ...event.data,
-    } as HistoryEvent;
+    };
     this.delta.push(stamped);
     this.nextEventId = Math.max(this.nextEventId, event.eventId + 1);
     return stamped;

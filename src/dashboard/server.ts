@@ -193,7 +193,7 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
     const body = await jsonBody(c);
     if (body.reason !== undefined && typeof body.reason !== 'string') throw usageError('reason must be a string');
     await requireExisting(client, id);
-    await client.cancelInstance(id, (body.reason as string | undefined) ?? '');
+    await client.cancelInstance(id, (body.reason) ?? '');
     return c.json({ instanceId: id, cancelRequested: true }, 202);
   });
   app.post('/api/instances/:id/events', bodyLimit({ maxSize: 1_048_576 }), async (c) => {

@@ -75,7 +75,7 @@ test('mutation: a changed body is reported as nondeterministic, naming the posit
     return out;
   };
   const sim = new Sim({ S: changed });
-  const last = recorded.turns[recorded.turns.length - 1]!;
+  const last = recorded.turns[recorded.turns.length - 1];
   sim.history = last.before.history;
   const result = await sim.turnAsync(last.messages);
   assert.equal(

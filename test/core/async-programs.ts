@@ -93,7 +93,7 @@ export function asyncOf(program: Node): (ctx: AsyncOrchestrationContext) => Prom
       return out;
     }
     if (node.t === 'race') return ctx.race(task(ctx, node.a), task(ctx, node.b));
-    if (node.children.every(isLeaf)) return ctx.all(node.children.map((child) => task(ctx, child as Leaf)));
+    if (node.children.every(isLeaf)) return ctx.all(node.children.map((child) => task(ctx, child)));
     return Promise.all(node.children.map((child) => run(ctx, child)));
   }
   return async (ctx) => run(ctx, program);

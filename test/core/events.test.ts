@@ -85,15 +85,15 @@ test('continue-as-new carries unconsumed queue messages (FIFO across names), cus
     initialCustomStatus: 'round 1 got "m1" status-before=null',
   });
   // A late completion for execution 1 in the same batch is stale.
-  const second = sim.ack([can!, { ...sim.done(2, 1), executionId: 1 } as never]);
+  const second = sim.ack([can, { ...sim.done(2, 1), executionId: 1 } as never]);
   assert.equal(second.executionId, 2);
   assert.equal(sim.executionId, 2);
-  const started = sim.find('OrchestrationStarted')[0]!;
+  const started = sim.find('OrchestrationStarted')[0];
   assert.equal(started.input, '2');
-  assert.deepEqual(started.carryForwardEvents, can!.type === 'ContinueAsNew' ? can!.carryForwardEvents : []);
+  assert.deepEqual(started.carryForwardEvents, can.type === 'ContinueAsNew' ? can.carryForwardEvents : []);
   assert.equal(second.metadata.status, 'Completed');
   assert.equal(second.metadata.output, '"m2"');
-  const status = sim.find('CustomStatusUpdated')[0]!;
+  const status = sim.find('CustomStatusUpdated')[0];
   assert.match(status.status!, /status-before=round 1/);
 });
 
@@ -143,6 +143,6 @@ test('a wait still outstanding at a terminal turn is cancelled with orchestratio
   sim.ack([sim.start('S')]);
   const ack = sim.ack([sim.cancel('stop')]);
   assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['OrchestrationCancelRequested', 'ExternalSubscribedCancelled', 'OrchestrationFailed']);
-  assert.equal(sim.find('ExternalSubscribedCancelled')[0]!.reason, 'orchestration_terminal');
+  assert.equal(sim.find('ExternalSubscribedCancelled')[0].reason, 'orchestration_terminal');
   assert.equal(ack.metadata.output, 'canceled: stop');
 });

@@ -112,12 +112,12 @@ export class Sim {
   }
 
   last(): HistoryEvent {
-    return this.history[this.history.length - 1]!;
+    return this.history[this.history.length - 1];
   }
 
   /** The id of the n-th (0-based) event of a kind. */
   idOf(kind: HistoryEvent['kind'], n = 0): number {
-    return this.find(kind)[n]!.eventId;
+    return this.find(kind)[n].eventId;
   }
 
   /** Message builders bound to this instance and its current execution. */

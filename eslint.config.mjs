@@ -1,0 +1,106 @@
+// ESLint for Durox: typescript-eslint's type-checked rules on every TypeScript file, and the
+// import-boundary rule that keeps the layers of docs/architecture.md pointing one way.
+import { builtinModules } from 'node:module';
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+/**
+ * The layers of src/ and the other layers each may import (its own folder is always allowed).
+ * Arrows point down: core <- provider <- store <- postgres, pglite; runtime and client use the
+ * provider contract and core; operator uses client; cli and dashboard use operator, client and a
+ * store factory to connect; nothing imports demo. docs/architecture.md explains why.
+ */
+const LAYERS = {
+  core: [],
+  provider: ['core'],
+  store: ['provider', 'core'],
+  postgres: ['store', 'provider', 'core'],
+  pglite: ['store', 'provider', 'core'],
+  // ActivityContext hands activities a Client (the duroxide API), so runtime may use the client.
+  runtime: ['client', 'provider', 'core'],
+  client: ['provider', 'core'],
+  observability: ['runtime', 'client', 'provider', 'core'],
+  operator: ['client', 'provider', 'core'],
+  cli: ['operator', 'client', 'provider', 'core', 'postgres', 'pglite'],
+  dashboard: ['operator', 'client', 'provider', 'core', 'observability'],
+  demo: ['runtime', 'client', 'provider', 'core', 'postgres', 'pglite'],
+};
+
+const ALL_LAYERS = Object.keys(LAYERS);
+
+/** A no-restricted-imports pattern matching a relative import of `layer` from a sibling folder of src/. */
+const layerPattern = (layer) => ({
+  regex: `^(\\.\\./)+${layer}(/.*)?$`,
+  message: `src/${layer} is not a layer this folder may import (see the LAYERS table in eslint.config.mjs).`,
+});
+
+const boundaryConfigs = Object.entries(LAYERS).map(([layer, allowed]) => {
+  const forbidden = ALL_LAYERS.filter((other) => other !== layer && !allowed.includes(other));
+  const patterns = forbidden.map(layerPattern);
+  if (layer === 'core') {
+    patterns.push({
+      regex: `^(node:.*|${builtinModules.filter((m) => !m.startsWith('_')).join('|')})(/.*)?$`,
+      message: 'core does no I/O: it imports no node:* module.',
+    });
+  }
+  return {
+    name: `durox/boundaries/${layer}`,
+    files: [`src/${layer}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns }] },
+  };
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'bench/.peers/**', 'test-output/**'] },
+  { linterOptions: { reportUnusedDisableDirectives: 'error' } },
+  js.configs.recommended,
+  {
+    name: 'durox/typescript',
+    files: ['**/*.ts'],
+    extends: [tseslint.configs.recommendedTypeChecked],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // node:test's test() and describe() return promises that the runner itself awaits.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    name: 'durox/tests',
+    files: ['test/**/*.ts'],
+    rules: {
+      // Tests read orchestration outputs, histories and JSON bodies that the duroxide API types as
+      // `any`, and assert on them: a cast before every assertion would add noise and no safety.
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+    },
+  },
+  {
+    name: 'durox/javascript',
+    files: ['**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: globals.node },
+  },
+  {
+    name: 'durox/modules',
+    files: ['**/*.mjs'],
+    languageOptions: { sourceType: 'module', globals: globals.node },
+  },
+  ...boundaryConfigs,
+  {
+    name: 'durox/boundaries/package-entry',
+    files: ['src/index.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['cli', 'dashboard', 'demo', 'operator'].map((l) => ({
+        regex: `^\\./${l}(/.*)?$`,
+        message: `the package entry does not export src/${l}.`,
+      })) }],
+    },
+  },
+);
