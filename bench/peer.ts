@@ -56,7 +56,7 @@ function durox(url: string): PeerSystem {
       const runtime = new Runtime(provider, { logLevel: 'warn' });
       runtime.registerActivity('Noop', (_ctx, input: unknown) => input);
       runtime.registerOrchestration('One', function* (ctx, input: number) {
-        return yield ctx.scheduleActivity('Noop', input);
+        return (yield ctx.scheduleActivity('Noop', input)) as number;
       });
       runtime.registerOrchestration('Seq5', function* (ctx, input: number) {
         let value = input;
@@ -171,6 +171,7 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
   const duroxVersion = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
   const versions = {
     durox: duroxVersion,
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the version of the pg this process loaded
     duroxPg: (require('pg/package.json') as { version: string }).version,
     dbos: dbos.version,
     dbosPg: dbos.pgVersion,

@@ -279,7 +279,11 @@ function printTable(title: string, rows: Row[]): void {
     }
   }
   const columns = Object.keys(rows[0]).filter((c) => !UNPRINTED.has(c));
-  const cell = (value: unknown): string => (value === null || value === undefined ? '-' : Array.isArray(value) ? value.join('/') : String(value));
+  const cell = (value: unknown): string => {
+    if (value === null || value === undefined) return '-';
+    if (Array.isArray(value)) return value.join('/');
+    return typeof value === 'object' ? JSON.stringify(value) : `${value as string | number | boolean}`;
+  };
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]): string => values.map((v, i) => v.padEnd(widths[i])).join('  ');
   process.stdout.write(`\n${title}\n${line(columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);

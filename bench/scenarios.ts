@@ -28,7 +28,7 @@ export interface Target {
    * The store's function statistics, read after the provider is closed and before `dispose`
    * (absent where they cannot be read).
    */
-  functionStats?(provider: Provider): Promise<FunctionStat[]>;
+  functionStats?: (provider: Provider) => Promise<FunctionStat[]>;
 }
 
 // --- counting ---------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ function newRuntime(provider: Provider, options: RuntimeOptions): Runtime {
   const runtime = new Runtime(provider, { logLevel: 'warn', ...options });
   runtime.registerActivity('Noop', (_ctx, input: unknown) => input);
   runtime.registerOrchestration('One', function* (ctx, input: number) {
-    return yield ctx.scheduleActivity('Noop', input);
+    return (yield ctx.scheduleActivity('Noop', input)) as number;
   });
   runtime.registerOrchestration('Seq5', function* (ctx, input: number) {
     let value = input;

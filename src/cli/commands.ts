@@ -194,7 +194,7 @@ export function registerCommands(program: Command): void {
       } else {
         if (o.completedBefore === undefined) throw usageError('give an instance id, or --completed-before <time> for a bulk delete');
         result = await store.client.deleteInstanceBulk({
-          completedBefore: parseTime('--completed-before', String(o.completedBefore)),
+          completedBefore: parseTime('--completed-before', o.completedBefore as string),
           limit: parseInteger('--limit', String(o.limit), 1, 100_000),
         });
       }

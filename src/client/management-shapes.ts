@@ -2,6 +2,7 @@
  * Shapes and argument checks of the Client's deletion, pruning, tree and statistics methods
  * (runtime-and-api.md sections 3, 4.8 and 4.9). Every check runs before the provider is called.
  */
+import { describeNonError } from '../core/thrown';
 import type { DeleteInstancesResult, InstanceFilter, PruneOptions, PruneResult } from '../provider/contract';
 
 /** Result of `deleteInstance` / `deleteInstanceBulk`. */
@@ -65,7 +66,7 @@ export function toJsPruneResult(result: PruneResult): JsPruneResult {
 function optionalCount(operation: string, field: string, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new Error(`${operation}: ${field} must be a non-negative integer, got ${String(value)}`);
+    throw new Error(`${operation}: ${field} must be a non-negative integer, got ${describeNonError(value)}`);
   }
   return value;
 }

@@ -9,6 +9,7 @@
  */
 
 import * as semver from 'semver';
+import { describeNonError } from '../core/thrown';
 
 /** Longest accepted instance id or name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 512;
@@ -59,7 +60,9 @@ export function encodeValue(operation: string, field: string, value: unknown, in
   try {
     encoded = JSON.stringify(value === undefined ? null : value);
   } catch (error) {
-    throw new Error(`${where(operation, instanceId)}: ${field} cannot be encoded as JSON: ${(error as Error).message}`);
+    throw new Error(`${where(operation, instanceId)}: ${field} cannot be encoded as JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (encoded === undefined) {
     throw new Error(`${where(operation, instanceId)}: ${field} cannot be encoded as JSON (got a ${typeof value})`);
@@ -77,7 +80,7 @@ export function encodeValue(operation: string, field: string, value: unknown, in
 export function requireCount(operation: string, field: string, value: unknown, fallback: number, instanceId?: string): number {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new Error(`${where(operation, instanceId)}: ${field} must be a non-negative number, got ${String(value)}`);
+    throw new Error(`${where(operation, instanceId)}: ${field} must be a non-negative number, got ${describeNonError(value)}`);
   }
   return Math.floor(value);
 }

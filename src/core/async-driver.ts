@@ -85,16 +85,16 @@ export class AsyncDriver implements TaskStarter, DriveScope {
       if (!(error instanceof FatalStepError)) throw error;
       // The code may catch what it is thrown; the orchestration fails regardless, like a generator's.
       this.pendingFailure ??= { kind: 'failed', details: error.details };
-      throw new Error(error.message);
+      throw new Error(error.message, { cause: error });
     }
     const handle: Handle = { descriptor, task, outcome: undefined, awaiting: [] };
     this.handles.set(descriptor, handle);
     this.unsettled.push(handle);
     if (descriptor.type === 'activity' && task instanceof CompletionTask) {
-      const setTag = descriptor.withTag;
+      const setTag = descriptor.withTag.bind(descriptor);
       const state = this.state;
       descriptor.withTag = function withTag(tag: string) {
-        setTag.call(descriptor, tag);
+        setTag(tag);
         state.retag(task.token, tag);
         return descriptor;
       };

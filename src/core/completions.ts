@@ -21,6 +21,9 @@ const COMPLETION_KINDS: ReadonlySet<HistoryEventKind> = new Set([
   'SubOrchestrationFailed',
 ]);
 
+/** A completion's check: an error text, 'skip' for a duplicate, or null when it applies. */
+type Verdict = string | null;
+
 const LABEL: Record<string, string> = {
   ActivityScheduled: 'activity',
   TimerCreated: 'timer',
@@ -48,7 +51,7 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
   };
 
   /** Checks a completion against its schedule; returns an error text, 'skip' for duplicates, or null. */
-  const check = (scheduleKind: HistoryEventKind, id: number, what: string): string | 'skip' | null => {
+  const check = (scheduleKind: HistoryEventKind, id: number, what: string): Verdict => {
     const schedule = byId.get(id);
     if (!schedule) return `no matching schedule for ${what} completion (id=${id})`;
     if (schedule.kind !== scheduleKind) {
@@ -58,7 +61,7 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
   };
 
   for (const message of messages) {
-    let verdict: string | 'skip' | null = null;
+    let verdict: Verdict = null;
     switch (message.type) {
       case 'ActivityCompleted':
       case 'ActivityFailed':

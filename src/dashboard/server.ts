@@ -94,7 +94,8 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
     }),
   );
 
-  app.use('*', async (c, next) => {
+  // Typed here: hono's `use` would type the request input as `any`.
+  app.use('*', async (c: Context<Env, '*'>, next) => {
     if (!security.hostAllowed(c.req.header('host'))) return c.json({ error: 'unexpected Host header' }, 403);
     const path = c.req.path;
     if (path === '/healthz' || path.startsWith('/static/') || path === '/login') return next();

@@ -94,7 +94,7 @@ export class DuroxMetrics {
         }
       },
     });
-    const metrics = this;
+    const currentClient = (): Client | null => this.#client;
     // Gauges read at scrape time; the registry holds them, nothing else needs a reference.
     new Gauge({
       name: `${prefix}queue_depth`,
@@ -102,7 +102,7 @@ export class DuroxMetrics {
       labelNames: ['queue'],
       registers,
       async collect() {
-        const client = metrics.#client;
+        const client = currentClient();
         if (client === null) return;
         const depths = await client.getQueueDepths();
         this.set({ queue: 'orchestrator' }, depths.orchestratorQueue);
@@ -115,7 +115,7 @@ export class DuroxMetrics {
       labelNames: ['status'],
       registers,
       async collect() {
-        const client = metrics.#client;
+        const client = currentClient();
         if (client === null) return;
         const m = await client.getSystemMetrics();
         this.set({ status: 'running' }, m.runningInstances);

@@ -42,7 +42,9 @@ async function groupCommit<A, T>(
   encode: (ack: A, index: number) => string,
   decodeOk: (record: Record<string, unknown>) => T,
 ): Promise<Array<T | Refusal>> {
-  if (!Array.isArray(acks)) throw invalidArgument({ operation }, 'acks must be an array');
+  // Checked through `unknown`: Array.isArray would otherwise widen the elements to `any`.
+  const given: unknown = acks;
+  if (!Array.isArray(given)) throw invalidArgument({ operation }, 'acks must be an array');
   if (acks.length > max) throw invalidArgument({ operation }, `at most ${max} acks per call, got ${acks.length}`);
   const outcomes: Array<T | Refusal | undefined> = [];
   const sent: number[] = [];

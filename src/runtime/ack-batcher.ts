@@ -44,6 +44,7 @@ export class GroupCommit<A, R> {
     while (this.inFlight < this.maxInFlight && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, MAX_ACKS_PER_CALL);
       this.inFlight += 1;
+      // send() settles every waiting ack itself, success or failure, so it never rejects.
       void this.send(batch).finally(() => {
         this.inFlight -= 1;
         this.pump();

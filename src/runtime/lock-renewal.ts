@@ -47,6 +47,7 @@ export class LockRenewer {
 
   private schedule(): void {
     if (this.stopped) return;
+    // tick() catches every failure and reports it through onLost / onError, so it never rejects.
     this.timer = setTimeout(() => void this.tick(), this.intervalMs);
     this.timer.unref();
   }

@@ -125,7 +125,7 @@ export function initTracing(options: TracingOptions): void {
     // Like duroxide, a missing directory is an error: creating it would hide a mistyped path.
     fd = openSync(options.logFile, 'a');
   } catch (error) {
-    throw new Error(`Failed to open log file '${options.logFile}': ${(error as Error).message}`);
+    throw new Error(`Failed to open log file '${options.logFile}': ${(error as Error).message}`, { cause: error });
   }
   process.once('exit', () => closeSync(fd));
   installed = {

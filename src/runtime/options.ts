@@ -21,6 +21,7 @@
  * Unknown keys are ignored, as in the reference.
  */
 import { MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from '../core/limits';
+import { describeNonError } from '../core/thrown';
 import type { TagFilter as ProviderTagFilter } from '../provider/contract';
 
 /** Which activity tags this runtime's workers serve. */
@@ -113,7 +114,7 @@ export const FIXED = {
 function count(value: unknown, fallback: number, field: string): number {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new Error(`Invalid runtime option ${field}: expected a non-negative integer, got ${String(value)}`);
+    throw new Error(`Invalid runtime option ${field}: expected a non-negative integer, got ${describeNonError(value)}`);
   }
   return value;
 }

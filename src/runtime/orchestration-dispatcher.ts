@@ -78,6 +78,8 @@ export class OrchestrationDispatcher implements TurnTaker {
     // Clients of this provider object may start instances straight into an idle worker here.
     const withdraw = offerLocalTurns(this.deps.provider, this);
     this.stopping.signal.addEventListener('abort', withdraw, { once: true });
+    // The worker loops never reject (each turn's failure is handled inside runWorker); the gate is
+    // released once all of them have returned, which drain() waits for.
     void Promise.all(this.loops).finally(release);
   }
 
@@ -95,6 +97,7 @@ export class OrchestrationDispatcher implements TurnTaker {
   async drain(timeoutMs: number): Promise<boolean> {
     this.stopping.abort();
     this.gate?.setInboxCapacity(0);
+    // abandon() logs its own failure (the lock then expires); draining must not wait on it.
     for (const item of this.gate?.clearInbox() ?? []) void this.abandon(item, 0, true);
     if (timeoutMs <= 0) return false;
     const all = Promise.all(this.loops).then(() => true);

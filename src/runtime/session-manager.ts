@@ -114,6 +114,8 @@ export class SessionManager {
       ? [this.options.workerNodeId]
       : Array.from({ length: slots }, (_, slot) => this.ownerFor(slot));
     const renewEvery = renewalIntervalMs(this.lockTimeoutMs, SESSION_RENEWAL_BUFFER_MS);
+    // renew() and cleanup() report their failures to the fault log and never reject; a slow call
+    // must not hold up the worker slots that start() is called for.
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
     this.renewTimer.unref();
     this.cleanupTimer = setInterval(() => void this.cleanup(), SESSION_CLEANUP_INTERVAL_MS);

@@ -22,7 +22,7 @@ test('an async orchestration awaits activities and ctx.all like a generator yiel
 
 test('generator twin writes the same history', () => {
   const sim = new Sim({
-    Fan: function* (ctx: OrchestrationContext, n: number): Generator<unknown, unknown, any> {
+    Fan: function* (ctx: OrchestrationContext, n: number): Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
       const first = yield ctx.scheduleActivity('Add', n);
       const results = yield ctx.all([ctx.scheduleActivity('A', first), ctx.scheduleActivity('B', first)]);
       return results.reduce((sum: number, r: { ok: number }) => sum + r.ok, 0);

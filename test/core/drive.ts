@@ -191,7 +191,8 @@ export async function assertReplays(recorded: Run, handlers: Handlers, label: st
 
 /** Events a terminal turn writes because it is terminal, not because the code asked. */
 function terminalOnly(event: HistoryEvent): boolean {
-  return TERMINAL.has(event.kind) || String((event as { reason?: unknown }).reason ?? '').startsWith('orchestration_terminal');
+  const reason = (event as { reason?: unknown }).reason;
+  return TERMINAL.has(event.kind) || (typeof reason === 'string' && reason.startsWith('orchestration_terminal'));
 }
 
 const DELIVERIES = new Set(['ActivityCompleted', 'ActivityFailed', 'TimerFired', 'SubOrchestrationCompleted', 'SubOrchestrationFailed', 'ExternalEvent', 'QueueEventDelivered']);
@@ -296,7 +297,7 @@ export async function replayRegrouped(recorded: Run, handlers: Handlers, seed: n
   const sim = new Sim(handlers);
   const turns: Run['turns'] = [];
   let messages: OrchestratorWorkItem[] = [recorded.turns[0].messages[0]];
-  let outcome = 'stuck';
+  let outcome: string;
   for (;;) {
     const before: Snapshot = { history: sim.history, executionId: sim.executionId, kv: { ...sim.kv }, customStatus: sim.customStatus, nowMs: sim.nowMs };
     const result = await sim.turnAsync(messages);

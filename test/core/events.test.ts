@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import { Sim, outcomeOf } from './harness';
 
-function* waitTwice(ctx: OrchestrationContext): Generator<unknown, unknown, any> {
+function* waitTwice(ctx: OrchestrationContext): Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const a = yield ctx.waitForEvent('go');
   const b = yield ctx.waitForEvent('go');
   return [a, b];

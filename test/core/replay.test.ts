@@ -4,7 +4,7 @@ import type { OrchestrationContext } from '../../src/core/orchestration-context'
 import { DUROX_VERSION } from '../../src/core/types';
 import { Sim, outcomeOf } from './harness';
 
-function* twoSteps(ctx: OrchestrationContext, input: { n: number }): Generator<unknown, unknown, any> {
+function* twoSteps(ctx: OrchestrationContext, input: { n: number }): Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const a = yield ctx.scheduleActivity('Add', { x: input.n });
   const b = yield ctx.scheduleActivity('Double', a);
   return { a, b };

@@ -84,7 +84,7 @@ async function runAsServerUser(program: string, args: string[]): Promise<void> {
     await run(asRoot ? 'runuser' : program, asRoot ? ['-u', 'postgres', '--', program, ...args] : args);
   } catch (error) {
     const output = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${program} ${args.join(' ')} failed: ${output.stderr || output.stdout || output.message}`);
+    throw new Error(`${program} ${args.join(' ')} failed: ${output.stderr || output.stdout || output.message}`, { cause: error });
   }
 }
 

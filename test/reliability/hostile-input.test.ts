@@ -289,7 +289,7 @@ test('schema names with quotes, semicolons or SQL are refused before any stateme
         } finally {
           await recorder.close();
         }
-        const found = await admin.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema.replace(/\u0000/g, '')]);
+        const found = await admin.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema.replaceAll('\u0000', '')]);
         assert.equal(found.rows[0].n, 0);
       }),
       { numRuns: 100 },

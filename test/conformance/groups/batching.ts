@@ -29,7 +29,7 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
   describe(`${factory.name}: batch fetch and group commit`, () => {
     it('startOrchestrationClaimed locks the first turn of a free instance for the caller, announced nowhere', () =>
       withHarness(factory, async ({ provider }) => {
-        assert.ok(provider.startOrchestrationClaimed, 'the store offers eager start');
+        assert.ok(typeof provider.startOrchestrationClaimed === 'function', 'the store offers eager start');
         const turn = await provider.startOrchestrationClaimed(startItem('eager'), { lockTimeoutMs: LOCK_MS });
         assert.equal(turn?.instanceId, 'eager');
         assert.deepEqual(turn.messages.map((m) => m.type), ['StartOrchestration']);
