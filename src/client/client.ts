@@ -1,5 +1,5 @@
 /**
- * The control plane (runtime-and-api.md sections 3, 4.8 and 4.9): starts instances, raises
+ * The control plane (docs/runtime.md, "The Client"): starts instances, raises
  * events, cancels, and reads status, key-value data and management information. It needs only a
  * provider, no running Runtime.
  *

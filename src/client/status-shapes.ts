@@ -1,6 +1,6 @@
 /**
- * The objects the Client returns, with the field presence of the reference (runtime-and-api.md
- * section 4.9): optional fields are absent, not null, when unset.
+ * The objects the Client returns, with duroxide's field presence (docs/runtime.md,
+ * "The Client"): optional fields are absent, not null, when unset.
  */
 import type { ExecutionInfo, InstanceInfo, InstanceStatus } from '../provider/contract';
 import { parseLenient } from './validation';

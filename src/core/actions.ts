@@ -1,6 +1,6 @@
 /**
  * Primitive actions: what orchestration code asks for, before it becomes history. Each action
- * is bound by position to a schedule or side-effect event (runtime-and-api.md section 1.5);
+ * is bound by position to a schedule or side-effect event (docs/replay.md, "One turn");
  * this module holds the matching rules, the conversion to new events, and the texts used in
  * nondeterminism messages.
  */

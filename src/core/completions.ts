@@ -1,5 +1,5 @@
 /**
- * Stage A of a turn (runtime-and-api.md section 1.5): turns the batch's completion messages into
+ * Stage A of a turn (docs/replay.md, "One turn"): turns the batch's completion messages into
  * new history events, dropping stale and duplicate completions and rejecting completions that
  * answer no schedule.
  */

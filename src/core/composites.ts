@@ -1,6 +1,6 @@
 /**
  * Composite tasks built from primitives: join (`ctx.all`), select (`ctx.race`) and the retry
- * loop of `scheduleActivityWithRetry` (runtime-and-api.md sections 2.2 and 2.8).
+ * loop of `scheduleActivityWithRetry` (docs/replay.md, "Composite tasks").
  */
 import { decodeResult } from './codec';
 import type { Outcome, ReplayState } from './replay-state';

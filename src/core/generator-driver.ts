@@ -1,5 +1,5 @@
 /**
- * Drives an orchestration generator (runtime-and-api.md section 4.5): each yielded descriptor
+ * Drives an orchestration generator (docs/replay.md, "Generators and async functions"): each yielded descriptor
  * becomes a task; when the task settles the generator is resumed with `next(value)` or
  * `throw(new Error(message))`. Driving is synchronous and stops at the first unsettled task.
  */

@@ -1,5 +1,5 @@
 /**
- * Per-turn limits (runtime-and-api.md section 1.11). A violation fails the orchestration with an
+ * Per-turn limits (docs/replay.md, "Failures and limits"). A violation fails the orchestration with an
  * application error and discards the work the turn would have queued.
  */
 import { utf8ByteLength } from './codec';

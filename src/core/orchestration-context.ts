@@ -1,5 +1,5 @@
 /**
- * The `ctx` object handed to orchestrations (runtime-and-api.md section 4.6).
+ * The `ctx` object handed to orchestrations (docs/replay.md).
  * For generators, scheduling methods only build descriptors; the replay engine executes them
  * when they are yielded. For async functions, a {@link TaskStarter} starts each descriptor the
  * moment it is created (its action is emitted at call time) and makes it awaitable. The

@@ -1,5 +1,5 @@
 /**
- * Stage B of a turn (runtime-and-api.md section 1.5): re-runs the orchestration from the start
+ * Stage B of a turn (docs/replay.md, "One turn"): re-runs the orchestration from the start
  * over the working history, binds emitted actions to recorded events by position, converts new
  * actions to new events, and decides how the turn ends. Pure: no I/O, time comes in as `nowMs`.
  *

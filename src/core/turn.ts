@@ -1,5 +1,5 @@
 /**
- * One orchestration turn (runtime-and-api.md sections 1.4 steps 4-9 and 1.6): picks the
+ * One orchestration turn (docs/replay.md, "One turn"): picks the
  * execution, resolves the handler, stages completions, replays, and converts the decision into
  * the exact effects the provider commits. Implements the {@link TurnEngine} boundary.
  */

@@ -1,5 +1,5 @@
 /**
- * The activity worker (runtime-and-api.md sections 1.8-1.10): `workerConcurrency` slots, each
+ * The activity worker (docs/runtime.md, "The activity worker"): `workerConcurrency` slots, each
  * fetching one work item at a time, running its handler under a renewed lock and acknowledging
  * the result. Activities are at-least-once: a crash or lost lock makes the item run again.
  */

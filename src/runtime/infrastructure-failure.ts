@@ -1,7 +1,7 @@
 /**
  * The fallback turn committed when a turn's own acknowledgement is refused for good (for
  * example a payload the store rejects): the execution fails with an infrastructure error
- * instead of retrying the same doomed turn forever (runtime-and-api.md section 1.4, step 9).
+ * instead of retrying the same doomed turn forever (docs/runtime.md, "The orchestration dispatcher", step 6).
  */
 import { displayMessage } from '../core/error-details';
 import type { OrchestrationTurnAck } from '../core/turn-types';

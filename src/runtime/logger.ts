@@ -1,5 +1,5 @@
 /**
- * Process-global logging (runtime-and-api.md sections 2.16 and 4.10).
+ * Process-global logging (docs/runtime.md, "Logging, tracing and metrics").
  *
  * One logger per process, first writer wins: `initTracing` installs a file logger, and a Runtime
  * that starts while none is installed installs a stdout logger. Filtering follows the reference:

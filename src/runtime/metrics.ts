@@ -1,4 +1,4 @@
-/** Per-runtime counters exposed by `Runtime.metricsSnapshot()` (runtime-and-api.md section 4.9). */
+/** Per-runtime counters exposed by `Runtime.metricsSnapshot()` (docs/runtime.md, "Logging, tracing and metrics"). */
 
 /** Counters since the runtime started. */
 export interface JsMetricsSnapshot {

@@ -1,5 +1,5 @@
 /**
- * Runtime options (runtime-and-api.md section 4.4) and the defaults Durox applies.
+ * Runtime options (docs/runtime.md, "Options") and the defaults Durox applies.
  *
  * Our defaults, stated truthfully (they differ from the reference's typings on purpose):
  * - `orchestrationConcurrency`: 4 turn workers (the reference's typings also say 4; its Rust core uses 2).

@@ -1,5 +1,5 @@
 /**
- * The orchestration dispatcher (runtime-and-api.md section 1.4): `orchestrationConcurrency`
+ * The orchestration dispatcher (docs/runtime.md, "The orchestration dispatcher"): `orchestrationConcurrency`
  * workers, each fetching a locked batch of one instance, running one turn through the replay
  * engine and committing the result atomically.
  */

@@ -1,6 +1,6 @@
 /**
  * Registries of orchestrations (name -> semver -> handler, Latest policy) and activities
- * (runtime-and-api.md sections 1.1, 2.14 and 4.4).
+ * (docs/runtime.md, "Registration and versions").
  *
  * Registration never throws: like the reference, mistakes (bad semver, a version that is not
  * strictly greater than the ones already registered, a reserved name) are collected and make

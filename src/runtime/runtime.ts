@@ -1,5 +1,5 @@
 /**
- * The public Runtime (runtime-and-api.md sections 1.12 and 4.4): registries plus the
+ * The public Runtime (docs/runtime.md, "Start and shutdown"): registries plus the
  * orchestration dispatcher and the activity worker, started and stopped together.
  */
 import { randomBytes } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * Worker sessions of one runtime (runtime-and-api.md sections 1.8 and 1.10).
+ * Worker sessions of one runtime (docs/runtime.md, "Sessions").
  *
  * - Owner identity: `workerNodeId` when set (shared by every slot, so a restarted node keeps its
  *   sessions), otherwise one identity per slot, `work-<idx>-<runtimeId>`.

@@ -1,6 +1,6 @@
 /**
  * Implementations of the built-in activities behind `ctx.utcNow()`, `ctx.newGuid()` and
- * `ctx.getValueFromInstance()` (runtime-and-api.md section 2.9). They return the raw result
+ * `ctx.getValueFromInstance()` (docs/runtime.md, "System activities"). They return the raw result
  * payload the engine expects (see src/core/system-activities.ts for each format).
  */
 import {

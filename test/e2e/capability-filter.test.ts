@@ -1,5 +1,5 @@
 /**
- * Capability filtering end to end (runtime-and-api.md section 1.9): a runtime only takes turns of
+ * Capability filtering end to end (docs/runtime.md, "Registration and versions"): a runtime only takes turns of
  * executions pinned to a Durox version it can run ([0.0.0, its own version]); an execution
  * started by a newer Durox waits, unlocked, for a node that can run it.
  */

@@ -1,5 +1,5 @@
 /**
- * Limits of runtime-and-api.md section 1.11 end to end: each violation fails the orchestration
+ * The limits of docs/replay.md ("Failures and limits") end to end: each violation fails the orchestration
  * with an error naming the limit and discards the work of that turn; worker tag filters over
  * MAX_WORKER_TAGS or MAX_TAG_NAME_BYTES are refused when the runtime is created. Also the KV
  * store across instances and client reads while running, and hostile tags routed exactly.

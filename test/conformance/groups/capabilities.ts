@@ -1,4 +1,4 @@
-/** Capability filtering by pinned Durox version (postgres-provider.md section 4, capability_filtering.rs). */
+/** Capability filtering by pinned Durox version (docs/runtime.md, "Registration and versions"). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HistoryEvent } from '../../../src/core/types';

@@ -1,7 +1,6 @@
 /**
- * Deletion, pruning, bulk deletion, instance trees and per-instance statistics
- * (postgres-provider.md section 4: deletion.rs, prune.rs, bulk_deletion.rs, the KV parts of
- * kv_store.rs that concern deletion and pruning, and get_instance_stats).
+ * Deletion, pruning, bulk deletion, instance trees and per-instance statistics, including what
+ * deletion and pruning do to key-value state (docs/provider-contract.md, "The operations").
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -1,4 +1,4 @@
-/** Worker sessions (postgres-provider.md section 4, sessions.rs) and the batch activity fetch. */
+/** Worker sessions (docs/runtime.md, "Sessions") and the batch activity fetch. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ActivityExecuteItem } from '../../../src/core/types';
