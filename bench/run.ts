@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick]`: the Durox benchmark suite (performance issue 7).
+ * `npm run bench [-- --quick]`: the Durox benchmark suite.
  *
  * Targets: the PostgreSQL server at DATABASE_URL (default postgres://root@127.0.0.1:5432/test),
  * embedded PGlite (in memory), and the server through a latency proxy started here that delays
@@ -292,7 +292,7 @@ function printTable(title: string, rows: Row[]): void {
 
 /**
  * Minimum round trips per orchestration of each scenario (each provider operation is one). The
- * floor of the issue counts a fetch and an ack per turn and per activity; with eager dispatch an
+ * floor counts a fetch and an ack per turn and per activity; with eager dispatch an
  * ack also hands over the next step (an activity, or the turn a completion makes ready), so the
  * fetch of that step disappears: `eager` is the floor when every hand-over succeeds.
  */

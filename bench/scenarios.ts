@@ -1,5 +1,5 @@
 /**
- * Benchmark scenarios (performance issue 7). Each runs against a {@link Target} (a fresh store)
+ * Benchmark scenarios. Each runs against a {@link Target} (a fresh store)
  * and returns plain numbers. Round trips are counted twice where possible:
  * - `calls`: provider procedure calls, counted in ProcedureProvider (each is one round trip);
  * - `wire`: simple queries + Syncs seen by the latency proxy (includes the LISTEN connection and

@@ -49,7 +49,7 @@ const PROVIDER_EXIT_CODES: Readonly<Record<string, number>> = {
 
 /**
  * The exit code for an error thrown by the Client or a provider. Client validation errors and
- * the reference's messages (`Instance <id> not found`, `... is still running ...`) are plain
+ * duroxide's messages (`Instance <id> not found`, `... is still running ...`) are plain
  * Errors, so their well-known texts are recognised as well.
  */
 export function exitCodeOf(error: unknown): number {

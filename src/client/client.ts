@@ -72,7 +72,7 @@ export class Client {
     await this.start('startOrchestration', instanceId, orchestrationName, input, null);
   }
 
-  /** Starts an instance pinned to `version` (note: version comes last, as in the reference). */
+  /** Starts an instance pinned to `version` (note: version comes last, as in duroxide). */
   async startOrchestrationVersioned(
     instanceId: string,
     orchestrationName: string,
@@ -333,7 +333,7 @@ export class Client {
 
   /**
    * Instances whose current execution has `status` (`Running`, `Completed`, `Failed` or
-   * `ContinuedAsNew`); any other string matches nothing, as in the reference.
+   * `ContinuedAsNew`); any other string matches nothing, as in duroxide.
    */
   async listInstancesByStatus(status: string): Promise<string[]> {
     if (typeof status !== 'string') throw new Error(`listInstancesByStatus: status must be a string, got ${typeof status}`);

@@ -67,9 +67,9 @@ export function toJsStatus(status: InstanceStatus, parseOutput: boolean): JsOrch
   return result;
 }
 
-/** The reference parses outputs only when they are non-empty, keeping the raw text on parse errors. */
+/** duroxide parses outputs only when they are non-empty, keeping the raw text on parse errors. */
 function parsedWhenTruthy(output: string): string {
-  // The declared type stays string as in the reference typings; the runtime value is the parsed JSON.
+  // The declared type stays string as in duroxide's typings; the runtime value is the parsed JSON.
   return (output ? parseLenient(output) : output) as string;
 }
 
@@ -100,7 +100,7 @@ export function toJsExecutionInfo(info: ExecutionInfo): JsExecutionInfo {
   return result;
 }
 
-/** Size statistics of one instance (`getOrchestrationStats` in the reference). */
+/** Size statistics of one instance (`getOrchestrationStats` in duroxide). */
 export interface JsSystemStats {
   historyEventCount: number;
   historySizeBytes: number;

@@ -1,5 +1,5 @@
 /**
- * Eager dispatch (performance issue 7). A turn's ack can lock the activities it
+ * Eager dispatch. A turn's ack can lock the activities it
  * schedules for this runtime, and an activity's ack can lock the turn its completion makes ready,
  * so the next step goes straight to an idle slot of the other pool: no notification to wait for
  * and no fetch (one round trip and one notification delay fewer per step).

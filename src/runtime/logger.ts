@@ -2,9 +2,9 @@
  * Process-global logging (docs/runtime.md, "Logging, tracing and metrics").
  *
  * One logger per process, first writer wins: `initTracing` installs a file logger, and a Runtime
- * that starts while none is installed installs a stdout logger. Filtering follows the reference:
+ * that starts while none is installed installs a stdout logger. Filtering follows duroxide:
  * `warn` globally and `<logLevel>` for orchestration and activity traces, unless `RUST_LOG` (the
- * reference's variable, honoured for drop-in compatibility) says otherwise.
+ * variable duroxide reads, honoured for drop-in compatibility) says otherwise.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 
@@ -56,7 +56,7 @@ class LogFilter {
   }
 }
 
-/** The filter the reference installs for a given trace level, unless RUST_LOG overrides it. */
+/** The filter duroxide installs for a given trace level, unless RUST_LOG overrides it. */
 function filterSpec(logLevel: string): string {
   const fromEnv = process.env.RUST_LOG;
   if (fromEnv !== undefined && fromEnv.trim() !== '') return fromEnv;

@@ -2,7 +2,7 @@
 
 /** Counters since the runtime started. */
 export interface JsMetricsSnapshot {
-  /** Orchestration turns processed (as in the reference, every processed turn counts). */
+  /** Orchestration turns processed (as in duroxide, every processed turn counts). */
   orchStarts: number;
   orchCompletions: number;
   orchFailures: number;

@@ -1,9 +1,9 @@
 /**
  * Runtime options (docs/runtime.md, "Options") and the defaults Durox applies.
  *
- * Our defaults, stated truthfully (they differ from the reference's typings on purpose):
- * - `orchestrationConcurrency`: 4 turn workers (the reference's typings also say 4; its Rust core uses 2).
- * - `workerConcurrency`: 8 activity slots (the reference's typings also say 8; its Rust core uses 2).
+ * Our defaults, stated truthfully (they differ from duroxide's typings on purpose):
+ * - `orchestrationConcurrency`: 4 turn workers (duroxide's typings also say 4; its Rust core uses 2).
+ * - `workerConcurrency`: 8 activity slots (duroxide's typings also say 8; its Rust core uses 2).
  * - `dispatcherPollIntervalMs`: 100 ms between empty fetches, used only while push wake-ups are
  *   unavailable (a provider without `subscribeToWakeups`, or its LISTEN connection is down). With
  *   push live an idle runtime sends nothing but one safety fetch per queue every 10 s
@@ -18,7 +18,7 @@
  * - `maxSessionsPerRuntime`: 10; `sessionIdleTimeoutMs`: 300000 (accepted and validated; sessions
  *   are not routed by this build's provider contract).
  * - `workerTagFilter`: `defaultOnly`.
- * Unknown keys are ignored, as in the reference.
+ * Unknown keys are ignored, as in duroxide.
  */
 import { MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from '../core/limits';
 import { describeNonError } from '../core/thrown';
@@ -95,7 +95,7 @@ export interface ResolvedRuntimeOptions {
   unregisteredBackoffMaxMs: number;
 }
 
-/** Fixed values of the reference that JavaScript cannot configure (section 4.4). */
+/** Fixed values of duroxide that JavaScript cannot configure (docs/runtime.md, "Options"). */
 export const FIXED = {
   orchestrationLockTimeoutMs: 5000,
   orchestrationRenewalBufferMs: 2000,

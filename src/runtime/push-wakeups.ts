@@ -1,5 +1,5 @@
 /**
- * Push wake-ups (performance issue 7): idle dispatchers and waiting clients sleep until the store
+ * Push wake-ups (docs/wakeups.md): idle dispatchers and waiting clients sleep until the store
  * says there is news, instead of polling every `dispatcherPollIntervalMs`.
  *
  * One {@link PushWakeups} per provider object subscribes to `provider.subscribeToWakeups` while

@@ -16,7 +16,7 @@ import type { Provider, SessionFetchConfig } from '../provider/contract';
 import type { FaultLog } from './fault-log';
 import { renewalIntervalMs } from './lock-renewal';
 
-/** Session lease length of the reference (not configurable from JS). */
+/** Session lease length of duroxide (not configurable from JS). */
 export const SESSION_LOCK_TIMEOUT_MS = 30_000;
 /** Renewal buffer of session locks (section 1.10). */
 export const SESSION_RENEWAL_BUFFER_MS = 5_000;

@@ -1,6 +1,7 @@
 /**
- * Batching and eager dispatch (performance issue 7, migration 0010): several turns per fetch,
- * several activity acks per call, and acks that claim the next piece of work for their caller.
+ * Batching and eager dispatch (docs/runtime.md, "Group commit and eager dispatch"): several
+ * turns per fetch, several activity acks per call, and acks that claim the next piece of work
+ * for their caller.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
