@@ -44,10 +44,17 @@ const boundaryConfigs = Object.entries(LAYERS).map(([layer, allowed]) => {
       message: 'core does no I/O: it imports no node:* module.',
     });
   }
+  // no-restricted-imports sees static imports only; a lazy `import()` must keep to the layers too.
+  const lazy = forbidden.length === 0 ? [] : [
+    {
+      selector: `ImportExpression[source.value=/^(\\.\\.\\/)+(${forbidden.join('|')})(\\/|$)/]`,
+      message: `src/${layer} may not import these layers lazily either (see the LAYERS table in eslint.config.mjs).`,
+    },
+  ];
   return {
     name: `durox/boundaries/${layer}`,
     files: [`src/${layer}/**/*.ts`],
-    rules: { 'no-restricted-imports': ['error', { patterns }] },
+    rules: { 'no-restricted-imports': ['error', { patterns }], 'no-restricted-syntax': ['error', ...lazy] },
   };
 });
 
