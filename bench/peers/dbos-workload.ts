@@ -24,7 +24,6 @@ export function dbosCacheDir(): string {
 
 /** The loaded SDK (loosely typed: no compile-time dependency on DBOS). */
 export interface LoadedDbos {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   DBOS: any;
   version: string;
   pgVersion: string;
@@ -51,16 +50,13 @@ export function loadDbos(): LoadedDbos {
   const load = createRequire(join(dir, 'package.json'));
   const version = (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
   const pgVersion = (load('pg/package.json') as { version: string }).version;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const sdk = load('@dbos-inc/dbos-sdk') as { DBOS: any };
   return { DBOS: sdk.DBOS, version, pgVersion, dir, installedNow };
 }
 
 /** Workflows are registered once per process, before the first launch. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 let workflows: { one: any; seq5: any; fan: any } | null = null;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function register(DBOS: any): NonNullable<typeof workflows> {
   if (workflows !== null) return workflows;
   const noop = async (value: number): Promise<number> => value;
@@ -98,7 +94,6 @@ export function dbosSystem(dbos: LoadedDbos, systemDatabaseUrl: string): PeerSys
   const { DBOS } = dbos;
   const wf = register(DBOS);
   let opened = 0;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const start = async (workflow: any, input: number): Promise<{ getResult(): Promise<unknown> }> => DBOS.startWorkflow(workflow)(input);
   return {
     name: 'DBOS',

@@ -9,14 +9,14 @@
 import * as semver from 'semver';
 import { MAX_NAME_BYTES } from '../client/validation';
 import { SYSTEM_ACTIVITY_PREFIX } from '../core/system-activities';
-import type { OrchestrationFunction, ResolvedHandler } from '../core/turn-api';
+import type { OrchestrationFunction, ResolvedHandler, Untyped } from '../core/turn-api';
 
 /** Version given to plain (unversioned) registrations. */
 export const DEFAULT_VERSION = '1.0.0';
 
 /** An activity implementation as registered by users. */
 // Activity inputs and results are arbitrary JSON values chosen by the user.
-export type ActivityFunction<Ctx> = (ctx: Ctx, input: any) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type ActivityFunction<Ctx> = (ctx: Ctx, input: Untyped) => unknown;
 
 function nameProblem(kind: string, name: unknown): string | null {
   if (typeof name !== 'string' || name.length === 0) return `${kind} name must be a non-empty string`;

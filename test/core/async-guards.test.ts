@@ -12,6 +12,7 @@ import type { AsyncOrchestrationContext } from '../../src/core/async-context';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import { assertReplays, assertSameHistory, runToEnd } from './drive';
 import { Sim, outcomeOf } from './harness';
+import type { Untyped } from '../../src/core/turn-api';
 
 type Ctx = AsyncOrchestrationContext;
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -212,7 +213,7 @@ test('adversarial: a 10,000-iteration loop of awaits completes with the history 
     }
     return (await ctx.scheduleActivity('Done')) === 'Done(null)' ? sum : -1;
   };
-  const genLoop = function* (ctx: OrchestrationContext): Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const genLoop = function* (ctx: OrchestrationContext): Generator<unknown, unknown, Untyped> {
     let sum = 0;
     for (let i = 0; i < 10_000; i++) {
       const joined = yield ctx.all([]);

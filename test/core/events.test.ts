@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import { Sim, outcomeOf } from './harness';
+import type { Untyped } from '../../src/core/turn-api';
 
-function* waitTwice(ctx: OrchestrationContext): Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+function* waitTwice(ctx: OrchestrationContext): Generator<unknown, unknown, Untyped> {
   const a = yield ctx.waitForEvent('go');
   const b = yield ctx.waitForEvent('go');
   return [a, b];

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import { DUROX_VERSION } from '../../src/core/types';
 import { Sim, outcomeOf } from './harness';
+import type { Untyped } from '../../src/core/turn-api';
 
-function* twoSteps(ctx: OrchestrationContext, input: { n: number }): Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+function* twoSteps(ctx: OrchestrationContext, input: { n: number }): Generator<unknown, unknown, Untyped> {
   const a = yield ctx.scheduleActivity('Add', { x: input.n });
   const b = yield ctx.scheduleActivity('Double', a);
   return { a, b };
