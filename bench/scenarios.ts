@@ -126,7 +126,10 @@ class CpuWindow {
 
 /** What the database spent per orchestration (added to every scenario's result). */
 export interface DbCost {
-  /** PostgreSQL server CPU (all its processes on this machine) in the measured window / orchestrations measured; null on PGlite. */
+  /**
+   * PostgreSQL server CPU (all its processes on this machine) in the measured window, divided by
+   * the orchestrations measured; null on PGlite.
+   */
   postgresCpuMsPerOrchestration: number | null;
   /** Self time of the store's functions in the measured window / orchestrations measured; null where not measured. */
   procedureMsPerOrchestration: number | null;

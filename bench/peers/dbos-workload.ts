@@ -44,7 +44,7 @@ export function loadDbos(): LoadedDbos {
     process.stdout.write(`installing ${DBOS_RANGE} into ${dir} (first use)\n`);
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
     const result = spawnSync(npm, ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', '--loglevel=error', DBOS_RANGE], { stdio: 'inherit' });
-    if (result.status !== 0 || !existsSync(manifest)) throw new Error(`npm install ${DBOS_RANGE} into ${dir} failed (exit ${String(result.status)}${result.error ? `: ${result.error.message}` : ''})`);
+    if (result.status !== 0 || !existsSync(manifest)) throw new Error((`npm install ${DBOS_RANGE} into ${dir} failed (exit ` + `${String(result.status)}${result.error ? `: ${result.error.message}` : ''})`));
     installedNow = true;
   }
   const load = createRequire(join(dir, 'package.json'));

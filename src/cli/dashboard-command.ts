@@ -44,7 +44,7 @@ export function registerDashboardCommand(program: Command): void {
           out.data({ url: dashboard.url, listening: dashboard.listening, location: store.location, readOnly: globals.readOnly === true, token: token !== undefined });
         } else {
           const where = dashboard.listening === dashboard.url ? dashboard.url : `${dashboard.listening} (from this machine: ${dashboard.url})`;
-          out.line(`Durox dashboard for ${store.location} listening on ${where}${token === undefined ? '' : ' (token required)'}`);
+          out.line((`Durox dashboard for ${store.location} listening on ` + `${where}${token === undefined ? '' : ' (token required)'}`));
         }
         await stopped;
         await dashboard.close();

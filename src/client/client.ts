@@ -200,7 +200,8 @@ export class Client {
 
   /**
    * Waits until the instance Completed or Failed (following continue-as-new); `output` is parsed.
-   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after `timeoutMs` (default 30000).
+   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after
+   * `timeoutMs` (default 30000).
    */
   async waitForOrchestration(instanceId: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<JsOrchestrationStatus> {
     const instance = requireInstanceId('waitForOrchestration', instanceId);
@@ -246,7 +247,8 @@ export class Client {
 
   /**
    * Returns once the custom status version exceeds `lastSeenVersion` or the instance is terminal.
-   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after `timeoutMs` (default 30000).
+   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after
+   * `timeoutMs` (default 30000).
    */
   async waitForStatusChange(
     instanceId: string,

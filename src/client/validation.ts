@@ -70,7 +70,7 @@ export function encodeValue(operation: string, field: string, value: unknown, in
   const bytes = Buffer.byteLength(encoded, 'utf8');
   if (bytes > MAX_PAYLOAD_BYTES) {
     throw new Error(
-      `${where(operation, instanceId)}: ${field} is ${bytes} bytes as JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes (16 MiB)`,
+      (`${where(operation, instanceId)}: ${field} is ${bytes} bytes as JSON; the ` + `payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes (16 MiB)`),
     );
   }
   return encoded;

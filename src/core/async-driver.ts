@@ -212,7 +212,7 @@ export class AsyncDriver implements TaskStarter, DriveScope {
       kind: 'failed',
       details: nondeterminismError(
         `orchestration '${this.ctx.orchestrationName}' is awaiting something that is not a ctx task ` +
-          '(a promise no history event can settle, e.g. a timer, I/O, or a promise that never settles); await only ctx tasks',
+          ('(a promise no history event can settle, e.g. a timer, I/O, or a promise that ' + 'never settles); await only ctx tasks'),
       ),
     };
   }

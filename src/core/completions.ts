@@ -55,7 +55,7 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
     const schedule = byId.get(id);
     if (!schedule) return `no matching schedule for ${what} completion (id=${id})`;
     if (schedule.kind !== scheduleKind) {
-      return `completion kind mismatch: ${what} completion for event ${id}, which is ${schedule.kind}${LABEL[schedule.kind] ? ` (a ${LABEL[schedule.kind]})` : ''}`;
+      return (`completion kind mismatch: ${what} completion for event ${id}, which is ` + `${schedule.kind}${LABEL[schedule.kind] ? ` (a ${LABEL[schedule.kind]})` : ''}`);
     }
     return answered.has(id) ? 'skip' : null;
   };

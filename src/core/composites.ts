@@ -144,7 +144,7 @@ export class RetryTask implements Task {
       const session = this.spec.sessionId === null ? '' : ` (session=${this.spec.sessionId})`;
       this.state.trace(
         'warn',
-        `Activity '${this.spec.name}' attempt ${this.attempt}/${this.spec.maxAttempts} failed: ${outcome.error}. Retrying...${session}`,
+        (`Activity '${this.spec.name}' attempt ${this.attempt}/${this.spec.maxAttempts} ` + `failed: ${outcome.error}. Retrying...${session}`),
       );
       const delay = backoffDelayMs(this.spec.backoff, this.attempt);
       if (delay > 0) {

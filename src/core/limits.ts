@@ -22,7 +22,7 @@ export function checkTurnLimits(newEvents: NewEvent[], kv: Map<string, KvEntry>)
       if (size > MAX_CUSTOM_STATUS_BYTES) return `Custom status size (${size} bytes) exceeds limit (${MAX_CUSTOM_STATUS_BYTES} bytes)`;
     } else if (data.kind === 'ActivityScheduled' && data.tag !== undefined) {
       const size = utf8ByteLength(data.tag);
-      if (size > MAX_TAG_NAME_BYTES) return `Activity tag size (${size} bytes) exceeds limit (${MAX_TAG_NAME_BYTES} bytes) for activity '${data.name}'`;
+      if (size > MAX_TAG_NAME_BYTES) return (`Activity tag size (${size} bytes) exceeds limit (${MAX_TAG_NAME_BYTES} bytes) ` + `for activity '${data.name}'`);
     } else if (data.kind === 'KeyValueSet') {
       kvWritten = true;
       const size = utf8ByteLength(data.value);

@@ -255,7 +255,7 @@ class Replay {
           // duroxide's semantics: an event nobody waits for yet is dropped. Say so once, when it arrives.
           this.state.log(
             'warn',
-            `event '${event.name}' arrived before the orchestration waited for it (no waitForEvent('${event.name}') pending) and was dropped; ` +
+            (`event '${event.name}' arrived before the orchestration waited for it (no ` + `waitForEvent('${event.name}') pending) and was dropped; `) +
               'raise it later, or use client.enqueueEvent with ctx.dequeueEvent when events may come first',
           );
         }
@@ -365,7 +365,7 @@ class Replay {
       const reason = (event as { reason?: string }).reason;
       if (reason === 'dropped_future' && !droppedEventIds.has(source)) {
         throw new NondeterminismError(
-          `cancellation mismatch (${BREADCRUMB_LABEL[event.kind]}): history records a dropped future for event ${source} but the code did not drop it`,
+          (`cancellation mismatch (${BREADCRUMB_LABEL[event.kind]}): history records a ` + `dropped future for event ${source} but the code did not drop it`),
         );
       }
     }

@@ -351,7 +351,7 @@ function finishTurn({ request, effects, started, name, version, executionId }: R
       if (replay.unconsumedQueueMessages.length > MAX_CARRY_FORWARD_MESSAGES) {
         request.trace(
           'warn',
-          `continue-as-new carries at most ${MAX_CARRY_FORWARD_MESSAGES} queue messages; dropped ${replay.unconsumedQueueMessages.length - MAX_CARRY_FORWARD_MESSAGES}`,
+          (`continue-as-new carries at most ${MAX_CARRY_FORWARD_MESSAGES} queue messages; ` + `dropped ${replay.unconsumedQueueMessages.length - MAX_CARRY_FORWARD_MESSAGES}`),
           { instance_id: request.instanceId, execution_id: executionId, orchestration_name: name, orchestration_version: version },
         );
       }

@@ -83,7 +83,7 @@ export class DuroxMetrics {
     });
     this.safetyFetchHits = new Counter({
       name: `${prefix}safety_fetch_hits_total`,
-      help: 'Items that only the idle safety fetch found, by queue and cause: unannounced (a lost wake-up, expected 0), expired_lock (a dead holder) or raced (taken a moment before its announcement arrived).',
+      help: ('Items that only the idle safety fetch found, by queue and cause: unannounced ' + '(a lost wake-up, expected 0), expired_lock (a dead holder) or raced (taken a ' + 'moment before its announcement arrived).'),
       labelNames: ['queue', 'cause'],
       registers,
       // The runtime counts per process (runtime/liveness.ts); read at scrape time.

@@ -1,6 +1,6 @@
 /**
- * Batch fetch and group commit over the group-commit procedures (orchestration.sql, worker.sql): several turns per fetch,
- * several turn or activity acks per call, each item with its own lock and outcome. Arguments are
+ * Batch fetch and group commit over the group-commit procedures (orchestration.sql,
+ * worker.sql): several turns per fetch, several turn or activity acks per call, each item with its own lock and outcome. Arguments are
  * validated before any SQL, as everywhere; each operation makes exactly one procedure call.
  */
 import type {

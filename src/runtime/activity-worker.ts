@@ -72,7 +72,7 @@ function encodeResult(name: string, value: unknown): { result: string } | { deta
     if (bytes > MAX_PAYLOAD_BYTES) {
       // The store would refuse the ack and the activity would run again and again until poisoned.
       return {
-        details: activityFailure(`Activity '${name}' returned ${bytes} bytes of JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`),
+        details: activityFailure((`Activity '${name}' returned ${bytes} bytes of JSON; the payload limit ` + `MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`)),
       };
     }
     return { result };

@@ -249,7 +249,7 @@ export class OrchestrationDispatcher implements TurnTaker {
     }
     if (result.kind === 'unregistered') {
       const delayMs = unregisteredBackoffMs(item.attemptCount, options.unregisteredBackoffBaseMs, options.unregisteredBackoffMaxMs);
-      log('warn', RUNTIME_TARGET, `orchestration '${result.name}' version ${result.version ?? 'latest'} is not registered; retrying in ${delayMs} ms`, {
+      log('warn', RUNTIME_TARGET, (`orchestration '${result.name}' version ${result.version ?? 'latest'} is not ` + `registered; retrying in ${delayMs} ms`), {
         instance_id: item.instanceId,
         attempt: item.attemptCount,
       });

@@ -124,7 +124,7 @@ export class Runtime {
     const problems = [...this.#orchestrations.problems, ...this.#activities.problems];
     const minimumIdle = Math.max(this.#options.workerLockTimeoutMs - FIXED.workerRenewalBufferMs, 1000);
     if (this.#options.sessionIdleTimeoutMs <= minimumIdle) {
-      problems.push(`sessionIdleTimeoutMs (${this.#options.sessionIdleTimeoutMs}) must exceed ${minimumIdle} ms (workerLockTimeoutMs - 5000)`);
+      problems.push((`sessionIdleTimeoutMs (${this.#options.sessionIdleTimeoutMs}) must exceed ` + `${minimumIdle} ms (workerLockTimeoutMs - 5000)`));
     }
     if (problems.length > 0) throw new Error(`Failed to start runtime: ${problems.join('; ')}`);
 

@@ -62,7 +62,7 @@ export async function dumpSchema(executor: SqlExecutor, schema: string): Promise
   }
   lines.push('');
   const indexes = (await executor.query(
-    `SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i WHERE i.schemaname = $1 ORDER BY i.tablename, i.indexname`,
+    (`SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i WHERE ` + `i.schemaname = $1 ORDER BY i.tablename, i.indexname`),
     [schema],
   )) as DefinitionRow[];
   for (const index of indexes) lines.push(normalise(index.definition));

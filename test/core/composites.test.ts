@@ -125,7 +125,7 @@ test('composition errors are thrown into the generator; unsupported race members
   const result = sim.turn([sim.start('Bad')]);
   assert.equal(
     outcomeOf(result),
-    'completed:{"errors":["nested join/select inside join is not supported","select currently supports exactly 2 tasks","nested join/select inside select is not supported"],"r":{"index":0,"value":"unsupported task in select"}}',
+    ('completed:{"errors":["nested join/select inside join is not ' + 'supported","select currently supports exactly 2 tasks","nested join/select ' + 'inside select is not supported"],"r":{"index":0,"value":"unsupported task in ' + 'select"}}'),
   );
   // Nothing was scheduled by the rejected compositions; the race loser timer is the only action.
   assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'TimerCreated', 'OrchestrationCompleted']);

@@ -10,7 +10,7 @@ function* waitTwice(ctx: OrchestrationContext): Generator<unknown, unknown, Unty
   return [a, b];
 }
 
-test('an event raised in the same batch as the start is dropped; one raised after the subscription is delivered', () => {
+test(('an event raised in the same batch as the start is dropped; one raised after ' + 'the subscription is delivered'), () => {
   const sim = new Sim({ W: waitTwice });
   sim.ack([sim.start('W'), sim.raise('go', 'early')]);
   assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ExternalEvent', 'ExternalSubscribed']);
@@ -59,7 +59,7 @@ test('queue: FIFO per name, buffered messages resolve in the same turn, objects 
   assert.equal(outcomeOf(result), 'completed:[{"a":1},"two",[3]]');
 });
 
-test('continue-as-new carries unconsumed queue messages (FIFO across names), custom status and starts execution 2', () => {
+test(('continue-as-new carries unconsumed queue messages (FIFO across names), custom ' + 'status and starts execution 2'), () => {
   const sim = new Sim({
     Loop: function* (ctx: OrchestrationContext, input: number) {
       const msg = yield ctx.dequeueEvent('q');

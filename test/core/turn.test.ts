@@ -194,7 +194,7 @@ test('continue-as-new versioned: in-flight activities are cancelled after the te
   assert.equal(sim.last().kind, 'OrchestrationContinuedAsNew');
 });
 
-test('activities still running at completion get orchestration_terminal_completed breadcrumbs after the terminal event', () => {
+test(('activities still running at completion get orchestration_terminal_completed ' + 'breadcrumbs after the terminal event'), () => {
   const sim = new Sim({
     C: function* (ctx: OrchestrationContext) {
       yield ctx.race(ctx.scheduleTimer(1), ctx.scheduleActivity('Slow'));

@@ -121,7 +121,7 @@ test('the reported crash: `await ctx.all(...)` then `.reduce` in an async orches
   }
 });
 
-test('differential end to end: the same workflow as a generator and as an async function writes the same history', async () => {
+test(('differential end to end: the same workflow as a generator and as an async ' + 'function writes the same history'), async () => {
   // One activity slot: parallel activities then complete in the order they were scheduled, so
   // both runs receive the same completions in the same order.
   const runtime = await startRuntime(provider, register, { ...GUARDED, workerConcurrency: 1 });
@@ -142,7 +142,7 @@ test('differential end to end: the same workflow as a generator and as an async 
   }
 });
 
-test('cross replay end to end: an instance started as a generator finishes as an async function, and back', async () => {
+test(('cross replay end to end: an instance started as a generator finishes as an ' + 'async function, and back'), async () => {
   for (const [first, second] of [
     ['generator', 'async'],
     ['async', 'generator'],

@@ -122,7 +122,7 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
   });
 
   describe(`${factory.name}: poison attempt counts`, () => {
-    it('counts orchestration deliveries, gives them back on ignoreAttempt (never below zero), reports the batch max', () =>
+    it(('counts orchestration deliveries, gives them back on ignoreAttempt (never ' + 'below zero), reports the batch max'), () =>
       withHarness(factory, async ({ provider }) => {
         await provider.enqueueOrchestratorWork(startItem('poison'));
         let item = await fetchItem(provider, 'poison');

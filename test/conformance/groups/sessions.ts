@@ -82,7 +82,7 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
         assert.equal((await fetchAs(provider, owner('A')))?.item.id, 3, 'after B\'s lease lapses A can claim again');
       }));
 
-    it('an activity whose lease expired is redelivered to the session owner, or to the new owner once the session lapsed', () =>
+    it(('an activity whose lease expired is redelivered to the session owner, or to ' + 'the new owner once the session lapsed'), () =>
       withHarness(factory, async ({ provider, advanceClock }) => {
         await seedInstance(provider, 'redeliver');
         await provider.enqueueWorkerWork(onSession('redeliver', 1, 's1'));
