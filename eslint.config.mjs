@@ -129,6 +129,13 @@ export default tseslint.config(
   },
   ...boundaryConfigs,
   {
+    name: 'durox/boundaries/outside-src',
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)src/demo(/.*)?$', message: 'nothing imports the demo.' }] }],
+    },
+  },
+  {
     name: 'durox/boundaries/package-entry',
     files: ['src/index.ts'],
     rules: {
