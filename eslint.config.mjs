@@ -27,6 +27,16 @@ const LAYERS = {
   demo: ['runtime', 'client', 'provider', 'core', 'postgres', 'pglite'],
 };
 
+/** Narrower limits inside an allowed layer. */
+const ONLY = {
+  runtime: [
+    {
+      regex: '^\\.\\./client/(?!client$).*$',
+      message: 'runtime uses only the Client class of src/client (ActivityContext.getClient); limits live in core.',
+    },
+  ],
+};
+
 const ALL_LAYERS = Object.keys(LAYERS);
 
 /** A no-restricted-imports pattern matching a relative import of `layer` from a sibling folder of src/. */
@@ -37,7 +47,7 @@ const layerPattern = (layer) => ({
 
 const boundaryConfigs = Object.entries(LAYERS).map(([layer, allowed]) => {
   const forbidden = ALL_LAYERS.filter((other) => other !== layer && !allowed.includes(other));
-  const patterns = forbidden.map(layerPattern);
+  const patterns = [...forbidden.map(layerPattern), ...(ONLY[layer] ?? [])];
   if (layer === 'core') {
     patterns.push({
       regex: `^(node:.*|${builtinModules.filter((m) => !m.startsWith('_')).join('|')})(/.*)?$`,
