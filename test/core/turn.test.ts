@@ -182,8 +182,7 @@ test('limits: custom status, tag, KV value size and key count fail the orchestra
 test('continue-as-new versioned: in-flight activities are cancelled after the terminal event', () => {
   const sim = new Sim({
     C: function* (ctx: OrchestrationContext) {
-      const r = yield ctx.race(ctx.waitForEvent('go'), ctx.scheduleTimer(1));
-      void r;
+      yield ctx.race(ctx.waitForEvent('go'), ctx.scheduleTimer(1));
       yield ctx.continueAsNewVersioned({ n: 1 }, '2.0.0');
     },
   });

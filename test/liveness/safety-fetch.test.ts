@@ -20,6 +20,7 @@ test('an idle worker woken by the safety timer, and only by it, wakes with reaso
     const idle = gate.wait(stop.signal);
     mock.timers.tick(SAFETY_FETCH_MS - 1);
     let woke = false;
+    // Not awaited: the test checks, tick by tick, whether the wait has ended yet.
     void idle.then(() => (woke = true));
     await Promise.resolve();
     assert.equal(woke, false, 'not before the interval');
