@@ -55,12 +55,15 @@ const boundaryConfigs = Object.entries(LAYERS).map(([layer, allowed]) => {
     });
   }
   // no-restricted-imports sees static imports only; a lazy `import()` must keep to the layers too.
-  const lazy = forbidden.length === 0 ? [] : [
-    {
-      selector: `ImportExpression[source.value=/^(\\.\\.\\/)+(${forbidden.join('|')})(\\/|$)/]`,
-      message: `src/${layer} may not import these layers lazily either (see the LAYERS table in eslint.config.mjs).`,
-    },
-  ];
+  const lazy =
+    forbidden.length === 0
+      ? []
+      : [
+          {
+            selector: `ImportExpression[source.value=/^(\\.\\.\\/)+(${forbidden.join('|')})(\\/|$)/]`,
+            message: `src/${layer} may not import these layers lazily either (see the LAYERS table in eslint.config.mjs).`,
+          },
+        ];
   return {
     name: `durox/boundaries/${layer}`,
     files: [`src/${layer}/**/*.ts`],
@@ -81,7 +84,11 @@ export default tseslint.config(
       // node:test's test() and describe() return promises that the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] },
+          ],
+        },
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // Handlers and provider methods are `async` without an `await` on purpose: a synchronous throw
@@ -142,17 +149,25 @@ export default tseslint.config(
     name: 'durox/boundaries/outside-src',
     files: ['test/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)src/demo(/.*)?$', message: 'nothing imports the demo.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)src/demo(/.*)?$', message: 'nothing imports the demo.' }] },
+      ],
     },
   },
   {
     name: 'durox/boundaries/package-entry',
     files: ['src/index.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['cli', 'dashboard', 'demo', 'operator'].map((l) => ({
-        regex: `^\\./${l}(/.*)?$`,
-        message: `the package entry does not export src/${l}.`,
-      })) }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: ['cli', 'dashboard', 'demo', 'operator'].map((l) => ({
+            regex: `^\\./${l}(/.*)?$`,
+            message: `the package entry does not export src/${l}.`,
+          })),
+        },
+      ],
     },
   },
 );
