@@ -9,13 +9,13 @@ import { performance } from 'node:perf_hooks';
 import type { AsyncOrchestrationContext } from '../src/core/async-context';
 import type { OrchestrationContext } from '../src/core/orchestration-context';
 import { turnEngine } from '../src/core/turn';
-import type { OrchestrationFunction, TurnRequest } from '../src/core/turn-api';
+import type { OrchestrationFunction, TurnRequest, Untyped } from '../src/core/turn-api';
 import type { HistoryEvent, HistoryEventData, OrchestratorWorkItem } from '../src/core/types';
 
 type Shape = 'sequential' | 'fan-out';
 
 // The engine calls handlers with its own context object; `any` lets each form declare the one it gets.
-const generators: Record<Shape, OrchestrationFunction<any>> = { // eslint-disable-line @typescript-eslint/no-explicit-any
+const generators: Record<Shape, OrchestrationFunction<Untyped>> = {
   sequential: function* (ctx: OrchestrationContext, n: number) {
     let sum = 0;
     for (let i = 0; i < n; i++) sum += (yield ctx.scheduleActivity('Step', i)) as number;
@@ -27,7 +27,7 @@ const generators: Record<Shape, OrchestrationFunction<any>> = { // eslint-disabl
   },
 };
 
-const asyncFunctions: Record<Shape, OrchestrationFunction<any>> = { // eslint-disable-line @typescript-eslint/no-explicit-any
+const asyncFunctions: Record<Shape, OrchestrationFunction<Untyped>> = {
   sequential: async (ctx: AsyncOrchestrationContext, n: number) => {
     let sum = 0;
     for (let i = 0; i < n; i++) sum += await ctx.scheduleActivity<number>('Step', i);
@@ -45,7 +45,7 @@ function recorded(shape: Shape, n: number): { history: HistoryEvent[]; last: Orc
   const history: HistoryEvent[] = [];
   const push = (data: HistoryEventData, sourceEventId?: number): number => {
     const eventId = history.length + 1;
-    history.push({ ...base, eventId, ...(sourceEventId === undefined ? {} : { sourceEventId }), ...data } as HistoryEvent);
+    history.push({ ...base, eventId, ...(sourceEventId === undefined ? {} : { sourceEventId }), ...data });
     return eventId;
   };
   push({ kind: 'OrchestrationStarted', name: shape, version: '1.0.0', input: String(n) });
@@ -59,7 +59,7 @@ function recorded(shape: Shape, n: number): { history: HistoryEvent[]; last: Orc
       if (i < n - 1) push({ kind: 'ActivityCompleted', result: '1' }, scheduled[i]);
     }
   }
-  return { history, last: { type: 'ActivityCompleted', instance: 'bench', executionId: 1, id: scheduled[n - 1]!, result: '1' } };
+  return { history, last: { type: 'ActivityCompleted', instance: 'bench', executionId: 1, id: scheduled[n - 1], result: '1' } };
 }
 
 function request(handler: OrchestrationFunction, history: HistoryEvent[], messages: OrchestratorWorkItem[]): TurnRequest {
@@ -91,7 +91,7 @@ async function timeTurns(handler: OrchestrationFunction, history: HistoryEvent[]
     }
   }
   times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return times[Math.floor(times.length / 2)];
 }
 
 export interface AsyncReplayRow {

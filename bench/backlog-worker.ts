@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const runtime = new Runtime(provider, { logLevel: 'warn' });
   runtime.registerActivity('Noop', (_ctx, input: unknown) => input);
   runtime.registerOrchestration('One', function* (ctx, input: number) {
-    return yield ctx.scheduleActivity('Noop', input);
+    return (yield ctx.scheduleActivity('Noop', input)) as number;
   });
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);

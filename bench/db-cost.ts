@@ -96,7 +96,7 @@ export async function readFunctionStats(url: string, schema: string): Promise<Fu
     const read = async (): Promise<FunctionStat[]> =>
       (
         await admin.query(
-          'SELECT funcname, calls, self_time, total_time FROM pg_stat_user_functions WHERE schemaname = $1 ORDER BY self_time DESC',
+          ('SELECT funcname, calls, self_time, total_time FROM pg_stat_user_functions ' + 'WHERE schemaname = $1 ORDER BY self_time DESC'),
           [schema],
         )
       ).map((row) => ({ function: String(row.funcname), calls: Number(row.calls), selfMs: Number(row.self_time), totalMs: Number(row.total_time) }));

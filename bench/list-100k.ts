@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       const start = process.hrtime.bigint();
       const runs = 5;
       for (let i = 0; i < runs; i++) await cli(args)();
-      console.log(`${`durox ${args.join(' ')}`.padEnd(30)} ${(Number(process.hrtime.bigint() - start) / 1e6 / runs).toFixed(0)} ms per process (mean of ${runs})`);
+      console.log((`${`durox ${args.join(' ')}`.padEnd(30)} ` + `${(Number(process.hrtime.bigint() - start) / 1e6 / runs).toFixed(0)} ms per ` + `process (mean of ${runs})`));
     }
 
     // The plans: the same statement shapes list_instances_page assembles, run through EXPLAIN.

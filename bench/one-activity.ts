@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const durox: typeof import('../src/index') = require('durox');
+const durox = require('durox') as typeof import('../src/index');
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const RUNS = 50;
@@ -21,7 +21,7 @@ async function measure(pollMs: number): Promise<{ pollMs: number; medianMs: numb
   const runtime = new durox.Runtime(provider, { dispatcherPollIntervalMs: pollMs, logLevel: 'warn' });
   runtime.registerActivity('Noop', (_ctx, input: number) => input);
   runtime.registerOrchestration('OneActivity', function* (ctx, input: number) {
-    return yield ctx.scheduleActivity('Noop', input);
+    return (yield ctx.scheduleActivity('Noop', input)) as number;
   });
   await runtime.start();
   const times: number[] = [];

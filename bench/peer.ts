@@ -56,7 +56,7 @@ function durox(url: string): PeerSystem {
       const runtime = new Runtime(provider, { logLevel: 'warn' });
       runtime.registerActivity('Noop', (_ctx, input: unknown) => input);
       runtime.registerOrchestration('One', function* (ctx, input: number) {
-        return yield ctx.scheduleActivity('Noop', input);
+        return (yield ctx.scheduleActivity('Noop', input)) as number;
       });
       runtime.registerOrchestration('Seq5', function* (ctx, input: number) {
         let value = input;
@@ -171,6 +171,7 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
   const duroxVersion = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
   const versions = {
     durox: duroxVersion,
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the version of the pg this process loaded
     duroxPg: (require('pg/package.json') as { version: string }).version,
     dbos: dbos.version,
     dbosPg: dbos.pgVersion,
@@ -179,7 +180,7 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
     dbosInstalledNow: String(dbos.installedNow),
     node: process.version,
   };
-  process.stdout.write(`\npeer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos} (from ${dbos.dir}${dbos.installedNow ? ', installed now' : ''})\n`);
+  process.stdout.write((`\npeer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos} (from ` + `${dbos.dir}${dbos.installedNow ? ', installed now' : ''})\n`));
 
   const admin = PgExecutor.fromUrl(options.databaseUrl, 1);
   const server = new URL(options.databaseUrl);
@@ -305,16 +306,16 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
     }
   }
   return {
-    title: `peer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos}, same PostgreSQL, defaults, both through a 0 ms counting proxy (ratio Durox/DBOS: below 1 is better for Durox except orchestrations/s)`,
+    title: (`peer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos}, same ` + `PostgreSQL, defaults, both through a 0 ms counting proxy (ratio Durox/DBOS: ` + `below 1 is better for Durox except orchestrations/s)`),
     versions,
     sizes,
     notes: [
-      'Each system has a database of its own on the same server (created and dropped by the bench), a fresh schema per round, and its own 0 ms proxy; only one system runs at a time, and the order flips every round.',
+      ('Each system has a database of its own on the same server (created and dropped ' + 'by the bench), a fresh schema per round, and its own 0 ms proxy; only one ' + 'system runs at a time, and the order flips every round.'),
       'Warm-up runs on the same store before each measurement are not measured.',
-      'PostgreSQL CPU: all postgres processes on the machine over the measured window (includes WAL writer etc. and anything else using the server); "of which this system\'s backends": the backends connected to that system\'s database.',
-      "Round trips at the wire: simple queries + extended-protocol Syncs the proxy saw, both systems' pools and LISTEN connections included.",
+      ('PostgreSQL CPU: all postgres processes on the machine over the measured ' + 'window (includes WAL writer etc. and anything else using the server); "of ' + 'which this system\'s backends": the backends connected to that system\'s ' + 'database.'),
+      ("Round trips at the wire: simple queries + extended-protocol Syncs the proxy " + "saw, both systems' pools and LISTEN connections included."),
       'sequential5 and fan-out: the median over rounds; latency: percentiles over all runs of all rounds.',
-      'DBOS runs a workflow started with DBOS.startWorkflow in the starting process (no queue); Durox starts through the Client and its Runtime fetches the work from the store.',
+      ('DBOS runs a workflow started with DBOS.startWorkflow in the starting process ' + '(no queue); Durox starts through the Client and its Runtime fetches the work ' + 'from the store.'),
     ],
     rows,
     raw,

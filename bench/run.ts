@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick]`: the Durox benchmark suite (performance issue 7).
+ * `npm run bench [-- --quick]`: the Durox benchmark suite.
  *
  * Targets: the PostgreSQL server at DATABASE_URL (default postgres://root@127.0.0.1:5432/test),
  * embedded PGlite (in memory), and the server through a latency proxy started here that delays
@@ -279,7 +279,11 @@ function printTable(title: string, rows: Row[]): void {
     }
   }
   const columns = Object.keys(rows[0]).filter((c) => !UNPRINTED.has(c));
-  const cell = (value: unknown): string => (value === null || value === undefined ? '-' : Array.isArray(value) ? value.join('/') : String(value));
+  const cell = (value: unknown): string => {
+    if (value === null || value === undefined) return '-';
+    if (Array.isArray(value)) return value.join('/');
+    return typeof value === 'object' ? JSON.stringify(value) : `${value as string | number | boolean}`;
+  };
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]): string => values.map((v, i) => v.padEnd(widths[i])).join('  ');
   process.stdout.write(`\n${title}\n${line(columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
@@ -288,15 +292,15 @@ function printTable(title: string, rows: Row[]): void {
 
 /**
  * Minimum round trips per orchestration of each scenario (each provider operation is one). The
- * floor of the issue counts a fetch and an ack per turn and per activity; with eager dispatch an
+ * floor counts a fetch and an ack per turn and per activity; with eager dispatch an
  * ack also hands over the next step (an activity, or the turn a completion makes ready), so the
  * fetch of that step disappears: `eager` is the floor when every hand-over succeeds.
  */
 const FLOORS = {
-  latency: { floor: 7, eager: 5, breakdown: 'start 1 + turn 2 (fetch, ack) + activity 2 (fetch, ack) + turn 2; eager: start 1 + fetch 1 + 3 acks; +1 status read for the waiting client' },
+  latency: { floor: 7, eager: 5, breakdown: ('start 1 + turn 2 (fetch, ack) + activity 2 (fetch, ack) + turn 2; eager: ' + 'start 1 + fetch 1 + 3 acks; +1 status read for the waiting client') },
   sequential5: { floor: 23, eager: 13, breakdown: 'start 1 + 6 turns x 2 + 5 activities x 2; eager: start 1 + fetch 1 + 11 acks; +1 status read' },
-  fanOutFanIn5: { floor: 13, eager: 9, breakdown: 'start 1 + 2 turns x 2 (all 5 completions in one batch) + 5 activities x 2; eager: the 5 activity fetches disappear when 5 slots are idle; +1 status read' },
-  wideFanOut: { floor: 2005, eager: null, breakdown: 'start 1 + 2 turns x 2 + N activities x 2 (N = 1000); group commit acks many activities per call, so the counted calls fall below the floor' },
+  fanOutFanIn5: { floor: 13, eager: 9, breakdown: ('start 1 + 2 turns x 2 (all 5 completions in one batch) + 5 activities x 2; ' + 'eager: the 5 activity fetches disappear when 5 slots are idle; +1 status read') },
+  wideFanOut: { floor: 2005, eager: null, breakdown: ('start 1 + 2 turns x 2 + N activities x 2 (N = 1000); group commit acks many ' + 'activities per call, so the counted calls fall below the floor') },
   timers: { floor: 5, eager: 5, breakdown: 'start 1 + 2 turns x 2; +1 status read' },
   backlog: { floor: 7, eager: 5, breakdown: 'as latency, without a waiting client; batch fetch takes up to 16 turns per call' },
 };
@@ -338,7 +342,7 @@ async function main(): Promise<void> {
       const runs = target.proxy !== undefined && target !== wire ? sizes.proxyRuns : sizes.latencyRuns;
       latency.push({ target: target.name, ...(await withMachine(() => scenarios.latency(target, runs, sizes.warmUpRuns))) });
     }
-    printTable(`latency: 1-activity orchestration, start to completion (floor ${FLOORS.latency.floor}, with eager dispatch ${FLOORS.latency.eager}, + 1 status read)`, latency);
+    printTable((`latency: 1-activity orchestration, start to completion (floor ` + `${FLOORS.latency.floor}, with eager dispatch ${FLOORS.latency.eager}, + 1 ` + `status read)`), latency);
     results.latency = latency;
     save();
 
@@ -352,13 +356,13 @@ async function main(): Promise<void> {
     for (const target of !selected('sequential5') ? [] : QUICK ? [server, pglite, proxy35wide] : [...all, proxy35wide]) {
       seq5.push({ target: target.name, ...(await withMachine(() => scenarios.sequential5(target, sizes.seq5))) });
     }
-    printTable(`throughput: ${sizes.seq5} orchestrations x 5 sequential activities (floor ${FLOORS.sequential5.floor}, eager ${FLOORS.sequential5.eager}, + 1 status read)`, seq5);
+    printTable((`throughput: ${sizes.seq5} orchestrations x 5 sequential activities (floor ` + `${FLOORS.sequential5.floor}, eager ${FLOORS.sequential5.eager}, + 1 status ` + `read)`), seq5);
     results.sequential5 = seq5;
     save();
 
     const fan: Row[] = [];
     for (const target of selected('fanOutFanIn') ? [server, pglite] : []) fan.push({ target: target.name, ...(await withMachine(() => scenarios.fanOutFanIn(target, sizes.fan, 5))) });
-    printTable(`fan-out/fan-in: ${sizes.fan} orchestrations x 5 parallel activities (floor ${FLOORS.fanOutFanIn5.floor}, eager ${FLOORS.fanOutFanIn5.eager}, + 1 status read)`, fan);
+    printTable((`fan-out/fan-in: ${sizes.fan} orchestrations x 5 parallel activities (floor ` + `${FLOORS.fanOutFanIn5.floor}, eager ${FLOORS.fanOutFanIn5.eager}, + 1 status ` + `read)`), fan);
     results.fanOutFanIn = fan;
     save();
 
@@ -376,7 +380,7 @@ async function main(): Promise<void> {
 
     if (selected('asyncReplay')) {
       const replay = await asyncReplay(QUICK);
-      printTable('async orchestrations: replay time per applied event, generator vs async (no database; median of repeated one-turn replays)', replay.replay);
+      printTable(('async orchestrations: replay time per applied event, generator vs async (no ' + 'database; median of repeated one-turn replays)'), replay.replay);
       printTable('async orchestrations: short-turn latency in microseconds (no database)', replay.latency);
       results.asyncReplay = replay;
       save();
@@ -407,7 +411,7 @@ async function main(): Promise<void> {
   results.finishedAt = new Date().toISOString();
   results.safetyFetchHits = safetyFetchHits();
   save();
-  process.stdout.write(`\nwork that only the safety fetch found, this process (each scenario's lostWakeups adds its worker processes): ${JSON.stringify(results.safetyFetchHits)}\n`);
+  process.stdout.write((`\nwork that only the safety fetch found, this process (each scenario's ` + `lostWakeups adds its worker processes): ` + `${JSON.stringify(results.safetyFetchHits)}\n`));
   process.stdout.write(`\nresults written to ${file}\n`);
 }
 

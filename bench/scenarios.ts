@@ -1,5 +1,5 @@
 /**
- * Benchmark scenarios (performance issue 7). Each runs against a {@link Target} (a fresh store)
+ * Benchmark scenarios. Each runs against a {@link Target} (a fresh store)
  * and returns plain numbers. Round trips are counted twice where possible:
  * - `calls`: provider procedure calls, counted in ProcedureProvider (each is one round trip);
  * - `wire`: simple queries + Syncs seen by the latency proxy (includes the LISTEN connection and
@@ -28,7 +28,7 @@ export interface Target {
    * The store's function statistics, read after the provider is closed and before `dispose`
    * (absent where they cannot be read).
    */
-  functionStats?(provider: Provider): Promise<FunctionStat[]>;
+  functionStats?: (provider: Provider) => Promise<FunctionStat[]>;
 }
 
 // --- counting ---------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ function newRuntime(provider: Provider, options: RuntimeOptions): Runtime {
   const runtime = new Runtime(provider, { logLevel: 'warn', ...options });
   runtime.registerActivity('Noop', (_ctx, input: unknown) => input);
   runtime.registerOrchestration('One', function* (ctx, input: number) {
-    return yield ctx.scheduleActivity('Noop', input);
+    return (yield ctx.scheduleActivity('Noop', input)) as number;
   });
   runtime.registerOrchestration('Seq5', function* (ctx, input: number) {
     let value = input;
@@ -126,7 +126,10 @@ class CpuWindow {
 
 /** What the database spent per orchestration (added to every scenario's result). */
 export interface DbCost {
-  /** PostgreSQL server CPU (all its processes on this machine) in the measured window / orchestrations measured; null on PGlite. */
+  /**
+   * PostgreSQL server CPU (all its processes on this machine) in the measured window, divided by
+   * the orchestrations measured; null on PGlite.
+   */
   postgresCpuMsPerOrchestration: number | null;
   /** Self time of the store's functions in the measured window / orchestrations measured; null where not measured. */
   procedureMsPerOrchestration: number | null;

@@ -35,7 +35,7 @@ export async function main(provider: ConstructorParameters<typeof Runtime>[0]): 
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await client.raiseEvent(id, 'approve', 'alice');
-    return (await client.waitForOrchestrationTyped(id, 10_000)) as Receipt;
+    return await client.waitForOrchestrationTyped<Receipt>(id, 10_000);
   } finally {
     await runtime.shutdown(100);
   }

@@ -1,6 +1,6 @@
 /**
  * Durox: durable orchestrations for TypeScript on PostgreSQL, a drop-in for the `duroxide`
- * package (runtime-and-api.md section 4.1). Change the import, keep the program.
+ * package (docs/runtime.md, "The package entry"). Change the import, keep the program.
  */
 export { Runtime } from './runtime/runtime';
 export type { ActivityHandler, AnyOrchestrationHandler, AsyncOrchestrationHandler, OrchestrationHandler } from './runtime/runtime';

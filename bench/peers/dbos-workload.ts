@@ -24,7 +24,6 @@ export function dbosCacheDir(): string {
 
 /** The loaded SDK (loosely typed: no compile-time dependency on DBOS). */
 export interface LoadedDbos {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   DBOS: any;
   version: string;
   pgVersion: string;
@@ -45,22 +44,19 @@ export function loadDbos(): LoadedDbos {
     process.stdout.write(`installing ${DBOS_RANGE} into ${dir} (first use)\n`);
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
     const result = spawnSync(npm, ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', '--loglevel=error', DBOS_RANGE], { stdio: 'inherit' });
-    if (result.status !== 0 || !existsSync(manifest)) throw new Error(`npm install ${DBOS_RANGE} into ${dir} failed (exit ${String(result.status)}${result.error ? `: ${result.error.message}` : ''})`);
+    if (result.status !== 0 || !existsSync(manifest)) throw new Error((`npm install ${DBOS_RANGE} into ${dir} failed (exit ` + `${String(result.status)}${result.error ? `: ${result.error.message}` : ''})`));
     installedNow = true;
   }
   const load = createRequire(join(dir, 'package.json'));
   const version = (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
   const pgVersion = (load('pg/package.json') as { version: string }).version;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const sdk = load('@dbos-inc/dbos-sdk') as { DBOS: any };
   return { DBOS: sdk.DBOS, version, pgVersion, dir, installedNow };
 }
 
 /** Workflows are registered once per process, before the first launch. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 let workflows: { one: any; seq5: any; fan: any } | null = null;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function register(DBOS: any): NonNullable<typeof workflows> {
   if (workflows !== null) return workflows;
   const noop = async (value: number): Promise<number> => value;
@@ -81,7 +77,7 @@ function register(DBOS: any): NonNullable<typeof workflows> {
         for (let i = 0; i < width; i += 1) steps.push(DBOS.runStep(() => noop(i), { name: 'noop' }));
         const settled = await Promise.allSettled(steps);
         const failed = settled.find((s) => s.status === 'rejected');
-        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+        if (failed !== undefined) throw (failed).reason;
         return settled.length;
       },
       { name: 'durox_bench_fan' },
@@ -98,7 +94,6 @@ export function dbosSystem(dbos: LoadedDbos, systemDatabaseUrl: string): PeerSys
   const { DBOS } = dbos;
   const wf = register(DBOS);
   let opened = 0;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const start = async (workflow: any, input: number): Promise<{ getResult(): Promise<unknown> }> => DBOS.startWorkflow(workflow)(input);
   return {
     name: 'DBOS',

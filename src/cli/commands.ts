@@ -86,7 +86,7 @@ export function registerCommands(program: Command): void {
         { header: 'CREATED', value: (r) => isoTime(r.createdAt) },
         { header: 'ERROR', value: (r) => r.error ?? '', max: 60 },
       ]);
-      out.line(paint(out, 'gray', `${page.items.length} instance(s)${page.nextCursor === null ? '' : `; next page: --cursor ${page.nextCursor}`}`));
+      out.line(paint(out, 'gray', (`${page.items.length} ` + `instance(s)${page.nextCursor === null ? '' : `; next page: --cursor ${page.nextCursor}`}`)));
     },
   );
 
@@ -105,7 +105,7 @@ export function registerCommands(program: Command): void {
       ['error', d.status.error, 'red'],
       ['custom status', d.status.customStatus === undefined ? undefined : `${d.status.customStatus} (version ${d.status.customStatusVersion})`],
       ['sub-orchestrations', d.children.length === 0 ? undefined : d.children.join(', ')],
-      ['history', d.stats === null ? undefined : `${d.stats.historyEventCount} events, ${d.stats.historySizeBytes} bytes; ${d.stats.queuePendingCount} queued message(s)`],
+      ['history', d.stats === null ? undefined : (`${d.stats.historyEventCount} events, ${d.stats.historySizeBytes} bytes; ` + `${d.stats.queuePendingCount} queued message(s)`)],
     ]);
     out.line();
     table(out, d.executions, [
@@ -132,7 +132,7 @@ export function registerCommands(program: Command): void {
         const colour = /Failed/.test(e.kind) ? 'red' : /Completed/.test(e.kind) ? 'green' : 'blue';
         const source = e.sourceEventId === undefined ? '' : paint(out, 'gray', ` (for #${e.sourceEventId})`);
         out.line(
-          `${paint(out, 'gray', isoTime(e.timestampMs))} ${formatOffset(e.offsetMs).padStart(10)}  #${String(e.eventId).padEnd(4)} ${paint(out, colour, e.kind)}${source} ${e.summary}`,
+          (`${paint(out, 'gray', isoTime(e.timestampMs))} ` + `${formatOffset(e.offsetMs).padStart(10)}  #${String(e.eventId).padEnd(4)} ` + `${paint(out, colour, e.kind)}${source} ${e.summary}`),
         );
       }
     },
@@ -194,12 +194,12 @@ export function registerCommands(program: Command): void {
       } else {
         if (o.completedBefore === undefined) throw usageError('give an instance id, or --completed-before <time> for a bulk delete');
         result = await store.client.deleteInstanceBulk({
-          completedBefore: parseTime('--completed-before', String(o.completedBefore)),
+          completedBefore: parseTime('--completed-before', o.completedBefore as string),
           limit: parseInteger('--limit', String(o.limit), 1, 100_000),
         });
       }
       if (out.json) out.data(result);
-      else out.line(`deleted ${result.instancesDeleted} instance(s), ${result.executionsDeleted} execution(s), ${result.eventsDeleted} event(s)`);
+      else out.line((`deleted ${result.instancesDeleted} instance(s), ${result.executionsDeleted} ` + `execution(s), ${result.eventsDeleted} event(s)`));
     },
   );
 
@@ -218,7 +218,7 @@ export function registerCommands(program: Command): void {
       if ((id === undefined) === (o.all !== true)) throw usageError('give either an instance id or --all');
       const result = id !== undefined ? await store.client.pruneExecutions(id, options) : await store.client.pruneExecutionsBulk({}, options);
       if (out.json) out.data(result);
-      else out.line(`pruned ${result.executionsDeleted} execution(s) and ${result.eventsDeleted} event(s) of ${result.instancesProcessed} instance(s)`);
+      else out.line((`pruned ${result.executionsDeleted} execution(s) and ${result.eventsDeleted} ` + `event(s) of ${result.instancesProcessed} instance(s)`));
     },
   );
 

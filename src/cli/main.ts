@@ -10,6 +10,7 @@ import { printable } from './output';
 
 function packageVersion(): string {
   // dist/src/cli/main.js -> the package root; require keeps it working from the installed package.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a JSON file outside rootDir
   return (require('../../../package.json') as { version: string }).version;
 }
 

@@ -42,6 +42,7 @@ export function statusColour(status: string): Colour {
 
 /** Removes control characters so stored text cannot move the cursor or recolour a terminal. */
 export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

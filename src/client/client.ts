@@ -1,5 +1,5 @@
 /**
- * The control plane (runtime-and-api.md sections 3, 4.8 and 4.9): starts instances, raises
+ * The control plane (docs/runtime.md, "The Client"): starts instances, raises
  * events, cancels, and reads status, key-value data and management information. It needs only a
  * provider, no running Runtime.
  *
@@ -71,7 +71,7 @@ export class Client {
     await this.start('startOrchestration', instanceId, orchestrationName, input, null);
   }
 
-  /** Starts an instance pinned to `version` (note: version comes last, as in the reference). */
+  /** Starts an instance pinned to `version` (note: version comes last, as in duroxide). */
   async startOrchestrationVersioned(
     instanceId: string,
     orchestrationName: string,
@@ -199,7 +199,8 @@ export class Client {
 
   /**
    * Waits until the instance Completed or Failed (following continue-as-new); `output` is parsed.
-   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after `timeoutMs` (default 30000).
+   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after
+   * `timeoutMs` (default 30000).
    */
   async waitForOrchestration(instanceId: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<JsOrchestrationStatus> {
     const instance = requireInstanceId('waitForOrchestration', instanceId);
@@ -247,7 +248,8 @@ export class Client {
 
   /**
    * Returns once the custom status version exceeds `lastSeenVersion` or the instance is terminal.
-   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after `timeoutMs` (default 30000).
+   * @throws `Operation timed out: …` naming the instance, the limit and the last status, after
+   * `timeoutMs` (default 30000).
    */
   async waitForStatusChange(
     instanceId: string,
@@ -337,7 +339,7 @@ export class Client {
 
   /**
    * Instances whose current execution has `status` (`Running`, `Completed`, `Failed` or
-   * `ContinuedAsNew`); any other string matches nothing, as in the reference.
+   * `ContinuedAsNew`); any other string matches nothing, as in duroxide.
    */
   async listInstancesByStatus(status: string): Promise<string[]> {
     if (typeof status !== 'string') throw invalidArgument('listInstancesByStatus', `status must be a string, got ${typeof status}`);

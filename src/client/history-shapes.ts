@@ -1,4 +1,4 @@
-/** History events as the Client returns them (`JsEvent`, runtime-and-api.md section 4.9). */
+/** History events as the Client returns them (`JsEvent`, docs/runtime.md, "The Client"). */
 import { externallyTaggedError } from '../core/error-details';
 import type { HistoryEvent } from '../core/types';
 

@@ -1,7 +1,8 @@
 /**
  * Shapes and argument checks of the Client's deletion, pruning, tree and statistics methods
- * (runtime-and-api.md sections 3, 4.8 and 4.9). Every check runs before the provider is called.
+ * (docs/runtime.md, "The Client"). Every check runs before the provider is called.
  */
+import { describeNonError } from '../core/thrown';
 import type { DeleteInstancesResult, InstanceFilter, PruneOptions, PruneResult } from '../provider/contract';
 import { InvalidArgumentError } from './errors';
 

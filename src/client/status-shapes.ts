@@ -1,6 +1,6 @@
 /**
- * The objects the Client returns, with the field presence of the reference (runtime-and-api.md
- * section 4.9): optional fields are absent, not null, when unset.
+ * The objects the Client returns, with duroxide's field presence (docs/runtime.md,
+ * "The Client"): optional fields are absent, not null, when unset.
  */
 import type { ExecutionInfo, InstanceInfo, InstanceStatus } from '../provider/contract';
 import { parseLenient } from './validation';
@@ -67,9 +67,9 @@ export function toJsStatus(status: InstanceStatus, parseOutput: boolean): JsOrch
   return result;
 }
 
-/** The reference parses outputs only when they are non-empty, keeping the raw text on parse errors. */
+/** duroxide parses outputs only when they are non-empty, keeping the raw text on parse errors. */
 function parsedWhenTruthy(output: string): string {
-  // The declared type stays string as in the reference typings; the runtime value is the parsed JSON.
+  // The declared type stays string as in duroxide's typings; the runtime value is the parsed JSON.
   return (output ? parseLenient(output) : output) as string;
 }
 
@@ -100,7 +100,7 @@ export function toJsExecutionInfo(info: ExecutionInfo): JsExecutionInfo {
   return result;
 }
 
-/** Size statistics of one instance (`getOrchestrationStats` in the reference). */
+/** Size statistics of one instance (`getOrchestrationStats` in duroxide). */
 export interface JsSystemStats {
   historyEventCount: number;
   historySizeBytes: number;

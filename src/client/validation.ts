@@ -53,7 +53,7 @@ export function requireInstanceId(operation: string, instanceId: unknown): strin
 }
 
 /**
- * Encodes a user value as the reference does: `JSON.stringify(v === undefined ? null : v)`.
+ * Encodes a user value as duroxide does: `JSON.stringify(v === undefined ? null : v)`.
  * Values JSON cannot represent (circular structures, BigInt) are refused with a clear error.
  */
 export function encodeValue(operation: string, field: string, value: unknown, instanceId: string): string {
@@ -86,7 +86,7 @@ export function requireCount(operation: string, field: string, value: unknown, f
   return Math.floor(value);
 }
 
-/** JSON.parse that keeps the raw text when it is not JSON (the reference's post-processing). */
+/** JSON.parse that keeps the raw text when it is not JSON (duroxide's post-processing). */
 export function parseLenient(text: string): unknown {
   try {
     return JSON.parse(text);

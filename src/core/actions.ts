@@ -1,6 +1,6 @@
 /**
  * Primitive actions: what orchestration code asks for, before it becomes history. Each action
- * is bound by position to a schedule or side-effect event (runtime-and-api.md section 1.5);
+ * is bound by position to a schedule or side-effect event (docs/replay.md, "One turn");
  * this module holds the matching rules, the conversion to new events, and the texts used in
  * nondeterminism messages.
  */
@@ -48,7 +48,7 @@ const q = (value: string | null | undefined): string => (value === null || value
 export function describeAction(action: Action): string {
   switch (action.kind) {
     case 'activity':
-      return `ScheduleActivity{name=${q(action.name)}, input=${q(action.input)}, session=${q(action.sessionId)}, tag=${q(action.tag)}}`;
+      return (`ScheduleActivity{name=${q(action.name)}, input=${q(action.input)}, ` + `session=${q(action.sessionId)}, tag=${q(action.tag)}}`);
     case 'timer':
       return `CreateTimer{delayMs=${action.delayMs}}`;
     case 'waitEvent':
@@ -58,7 +58,7 @@ export function describeAction(action: Action): string {
     case 'subOrchestration':
       return `StartSubOrchestration{name=${q(action.name)}, input=${q(action.input)}}`;
     case 'detached':
-      return `StartOrchestrationDetached{name=${q(action.name)}, instance=${q(action.instanceId)}, input=${q(action.input)}}`;
+      return (`StartOrchestrationDetached{name=${q(action.name)}, ` + `instance=${q(action.instanceId)}, input=${q(action.input)}}`);
     case 'customStatus':
       return `UpdateCustomStatus{status=${q(action.status)}}`;
     case 'kvSet':
@@ -74,16 +74,16 @@ export function describeAction(action: Action): string {
 export function describeEvent(event: HistoryEvent): string {
   switch (event.kind) {
     case 'ActivityScheduled':
-      return `ActivityScheduled#${event.eventId}{name=${q(event.name)}, input=${q(event.input)}, session=${q(event.sessionId)}, tag=${q(event.tag)}}`;
+      return (`ActivityScheduled#${event.eventId}{name=${q(event.name)}, ` + `input=${q(event.input)}, session=${q(event.sessionId)}, tag=${q(event.tag)}}`);
     case 'TimerCreated':
       return `TimerCreated#${event.eventId}{fireAtMs=${event.fireAtMs}}`;
     case 'ExternalSubscribed':
     case 'QueueSubscribed':
       return `${event.kind}#${event.eventId}{name=${q(event.name)}}`;
     case 'SubOrchestrationScheduled':
-      return `SubOrchestrationScheduled#${event.eventId}{name=${q(event.name)}, instance=${q(event.instance)}, input=${q(event.input)}}`;
+      return (`SubOrchestrationScheduled#${event.eventId}{name=${q(event.name)}, ` + `instance=${q(event.instance)}, input=${q(event.input)}}`);
     case 'OrchestrationChained':
-      return `OrchestrationChained#${event.eventId}{name=${q(event.name)}, instance=${q(event.instance)}, input=${q(event.input)}}`;
+      return (`OrchestrationChained#${event.eventId}{name=${q(event.name)}, ` + `instance=${q(event.instance)}, input=${q(event.input)}}`);
     case 'CustomStatusUpdated':
       return `CustomStatusUpdated#${event.eventId}`;
     case 'KeyValueSet':

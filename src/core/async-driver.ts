@@ -85,16 +85,16 @@ export class AsyncDriver implements TaskStarter, DriveScope {
       if (!(error instanceof FatalStepError)) throw error;
       // The code may catch what it is thrown; the orchestration fails regardless, like a generator's.
       this.pendingFailure ??= { kind: 'failed', details: error.details };
-      throw new Error(error.message);
+      throw new Error(error.message, { cause: error });
     }
     const handle: Handle = { descriptor, task, outcome: undefined, awaiting: [] };
     this.handles.set(descriptor, handle);
     this.unsettled.push(handle);
     if (descriptor.type === 'activity' && task instanceof CompletionTask) {
-      const setTag = descriptor.withTag;
+      const setTag = descriptor.withTag.bind(descriptor);
       const state = this.state;
       descriptor.withTag = function withTag(tag: string) {
-        setTag.call(descriptor, tag);
+        setTag(tag);
         state.retag(task.token, tag);
         return descriptor;
       };
@@ -164,7 +164,7 @@ export class AsyncDriver implements TaskStarter, DriveScope {
   /** The first started task (creation order) that has settled since the last look, or undefined. */
   private nextSettled(): Handle | undefined {
     for (let i = 0; i < this.unsettled.length; i++) {
-      const handle = this.unsettled[i]!;
+      const handle = this.unsettled[i];
       const polled = handle.task.poll();
       if (!polled.done) continue;
       this.unsettled.splice(i, 1);
@@ -212,7 +212,7 @@ export class AsyncDriver implements TaskStarter, DriveScope {
       kind: 'failed',
       details: nondeterminismError(
         `orchestration '${this.ctx.orchestrationName}' is awaiting something that is not a ctx task ` +
-          '(a promise no history event can settle, e.g. a timer, I/O, or a promise that never settles); await only ctx tasks',
+          ('(a promise no history event can settle, e.g. a timer, I/O, or a promise that ' + 'never settles); await only ctx tasks'),
       ),
     };
   }

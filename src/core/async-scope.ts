@@ -63,7 +63,7 @@ const hook = createHook({
   init(_asyncId, type, _triggerAsyncId, resource) {
     const scope = storage.getStore();
     if (scope === undefined) return;
-    if (type === 'PROMISE') ownedPromises.set(resource as object, scope);
+    if (type === 'PROMISE') ownedPromises.set(resource, scope);
     else if (scope.guarded && NON_DURABLE_RESOURCES[type] !== undefined) scope.foreignResource(`${NON_DURABLE_RESOURCES[type]} [${type}]`, callSite());
   },
 });

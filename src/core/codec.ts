@@ -1,5 +1,5 @@
 /**
- * Value encoding at the JavaScript boundary (runtime-and-api.md section 4.2). Every payload in
+ * Value encoding at the JavaScript boundary (docs/replay.md, "Values at the boundary"). Every payload in
  * the durable vocabulary is a string; user values cross into it as JSON and come back out with
  * a forgiving parse, because activities and clients may have stored raw text.
  */

@@ -1,5 +1,5 @@
 /**
- * Stage A of a turn (runtime-and-api.md section 1.5): turns the batch's completion messages into
+ * Stage A of a turn (docs/replay.md, "One turn"): turns the batch's completion messages into
  * new history events, dropping stale and duplicate completions and rejecting completions that
  * answer no schedule.
  */
@@ -20,6 +20,9 @@ const COMPLETION_KINDS: ReadonlySet<HistoryEventKind> = new Set([
   'SubOrchestrationCompleted',
   'SubOrchestrationFailed',
 ]);
+
+/** A completion's check: an error text, 'skip' for a duplicate, or null when it applies. */
+type Verdict = string | null;
 
 const LABEL: Record<string, string> = {
   ActivityScheduled: 'activity',
@@ -48,17 +51,17 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
   };
 
   /** Checks a completion against its schedule; returns an error text, 'skip' for duplicates, or null. */
-  const check = (scheduleKind: HistoryEventKind, id: number, what: string): string | 'skip' | null => {
+  const check = (scheduleKind: HistoryEventKind, id: number, what: string): Verdict => {
     const schedule = byId.get(id);
     if (!schedule) return `no matching schedule for ${what} completion (id=${id})`;
     if (schedule.kind !== scheduleKind) {
-      return `completion kind mismatch: ${what} completion for event ${id}, which is ${schedule.kind}${LABEL[schedule.kind] ? ` (a ${LABEL[schedule.kind]})` : ''}`;
+      return (`completion kind mismatch: ${what} completion for event ${id}, which is ` + `${schedule.kind}${LABEL[schedule.kind] ? ` (a ${LABEL[schedule.kind]})` : ''}`);
     }
     return answered.has(id) ? 'skip' : null;
   };
 
   for (const message of messages) {
-    let verdict: string | 'skip' | null = null;
+    let verdict: Verdict = null;
     switch (message.type) {
       case 'ActivityCompleted':
       case 'ActivityFailed':

@@ -1,6 +1,6 @@
 /**
  * Composite tasks built from primitives: join (`ctx.all`), select (`ctx.race`) and the retry
- * loop of `scheduleActivityWithRetry` (runtime-and-api.md sections 2.2 and 2.8).
+ * loop of `scheduleActivityWithRetry` (docs/replay.md, "Composite tasks").
  */
 import { decodeResult } from './codec';
 import type { Outcome, ReplayState } from './replay-state';
@@ -46,10 +46,10 @@ export class RaceTask implements Task {
   pollWinner(): { index: number; outcome: Outcome } | undefined {
     if (this.winner) return this.winner;
     for (let index = 0; index < 2; index++) {
-      const result = this.members[index]!.poll();
+      const result = this.members[index].poll();
       if (result.done) {
         this.winner = { index, outcome: result.outcome };
-        this.members[1 - index]!.drop();
+        this.members[1 - index].drop();
         return this.winner;
       }
     }
@@ -144,7 +144,7 @@ export class RetryTask implements Task {
       const session = this.spec.sessionId === null ? '' : ` (session=${this.spec.sessionId})`;
       this.state.trace(
         'warn',
-        `Activity '${this.spec.name}' attempt ${this.attempt}/${this.spec.maxAttempts} failed: ${outcome.error}. Retrying...${session}`,
+        (`Activity '${this.spec.name}' attempt ${this.attempt}/${this.spec.maxAttempts} ` + `failed: ${outcome.error}. Retrying...${session}`),
       );
       const delay = backoffDelayMs(this.spec.backoff, this.attempt);
       if (delay > 0) {

@@ -1,6 +1,6 @@
 /**
  * The plain objects that `OrchestrationContext` scheduling methods return and orchestration
- * generators yield (runtime-and-api.md section 4.6). Their shapes are part of the public
+ * generators yield (docs/replay.md, "Composite tasks"). Their shapes are part of the public
  * contract: user code and tests inspect them.
  */
 

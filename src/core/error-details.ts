@@ -2,7 +2,7 @@ import type { ErrorDetails, PoisonMessageType } from './types';
 
 /**
  * The one-line text of an error, as seen by a parent orchestration, in `status.error` and in
- * `InstanceInfo.output` (runtime-and-api.md section 1.3).
+ * `InstanceInfo.output` (docs/replay.md, "Failures and limits").
  */
 export function displayMessage(details: ErrorDetails): string {
   switch (details.category) {
@@ -15,7 +15,7 @@ export function displayMessage(details: ErrorDetails): string {
     case 'infrastructure':
       return `infrastructure:${details.operation}: ${details.message}`;
     case 'poison':
-      return `poison: ${describePoisonSource(details.messageType)} exceeded ${details.attemptCount} attempts (max ${details.maxAttempts})`;
+      return (`poison: ${describePoisonSource(details.messageType)} exceeded ` + `${details.attemptCount} attempts (max ${details.maxAttempts})`);
   }
 }
 

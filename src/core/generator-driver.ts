@@ -1,5 +1,5 @@
 /**
- * Drives an orchestration generator (runtime-and-api.md section 4.5): each yielded descriptor
+ * Drives an orchestration generator (docs/replay.md, "Generators and async functions"): each yielded descriptor
  * becomes a task; when the task settles the generator is resumed with `next(value)` or
  * `throw(new Error(message))`. Driving is synchronous and stops at the first unsettled task.
  */
@@ -96,7 +96,7 @@ export class GeneratorDriver {
       const input = decodeOrchestrationInput(this.rawInput);
       const generator = this.handler(this.ctx, input) as unknown;
       if (typeof generator !== 'object' || generator === null || typeof (generator as Generator).next !== 'function') {
-        this.fail(applicationError('OrchestrationFailed', `orchestration '${this.ctx.orchestrationName}' must be a generator function (function*) or an async function, it returned ${describeYielded(generator)}`));
+        this.fail(applicationError('OrchestrationFailed', (`orchestration '${this.ctx.orchestrationName}' must be a generator function ` + `(function*) or an async function, it returned ${describeYielded(generator)}`)));
         return null;
       }
       return generator as Generator<unknown, unknown, unknown>;
@@ -122,7 +122,7 @@ export class GeneratorDriver {
       if (step.result.done) return this.complete(step.result.value);
       const yielded = step.result.value;
       if (!isScheduledTask(yielded)) {
-        return this.fail(applicationError('OrchestrationFailed', `invalid step result: orchestration yielded ${describeYielded(yielded)}; yield a task created by a ctx method`));
+        return this.fail(applicationError('OrchestrationFailed', (`invalid step result: orchestration yielded ${describeYielded(yielded)}; yield ` + `a task created by a ctx method`)));
       }
       let task: Task;
       try {

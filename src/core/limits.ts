@@ -1,5 +1,5 @@
 /**
- * Per-turn limits (runtime-and-api.md section 1.11). A violation fails the orchestration with an
+ * Per-turn limits (docs/replay.md, "Failures and limits"). A violation fails the orchestration with an
  * application error and discards the work the turn would have queued.
  */
 import { utf8ByteLength } from './codec';
@@ -42,7 +42,7 @@ export function checkTurnLimits(newEvents: NewEvent[], kv: Map<string, KvEntry>)
       if (size > MAX_CUSTOM_STATUS_BYTES) return `Custom status size (${size} bytes) exceeds limit (${MAX_CUSTOM_STATUS_BYTES} bytes)`;
     } else if (data.kind === 'ActivityScheduled' && data.tag !== undefined) {
       const size = utf8ByteLength(data.tag);
-      if (size > MAX_TAG_NAME_BYTES) return `Activity tag size (${size} bytes) exceeds limit (${MAX_TAG_NAME_BYTES} bytes) for activity '${data.name}'`;
+      if (size > MAX_TAG_NAME_BYTES) return (`Activity tag size (${size} bytes) exceeds limit (${MAX_TAG_NAME_BYTES} bytes) ` + `for activity '${data.name}'`);
     } else if (data.kind === 'KeyValueSet') {
       kvWritten = true;
       const size = utf8ByteLength(data.value);

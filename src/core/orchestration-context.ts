@@ -1,5 +1,5 @@
 /**
- * The `ctx` object handed to orchestrations (runtime-and-api.md section 4.6).
+ * The `ctx` object handed to orchestrations (docs/replay.md).
  * For generators, scheduling methods only build descriptors; the replay engine executes them
  * when they are yielded. For async functions, a {@link TaskStarter} starts each descriptor the
  * moment it is created (its action is emitted at call time) and makes it awaitable. The
@@ -230,7 +230,7 @@ export class OrchestrationContext {
     return this.#task('waitForEvent', { type: 'waitEvent', name });
   }
 
-  /** Same as {@link waitForEvent} (no extra parse, like the reference). */
+  /** Same as {@link waitForEvent} (no extra parse, like duroxide). */
   waitForEventTyped<T = unknown>(name: string): WaitEventTask & { readonly __result?: T } {
     return typed(this.waitForEvent<T>(name));
   }
@@ -240,7 +240,7 @@ export class OrchestrationContext {
     return this.#task('dequeueEvent', { type: 'dequeueEvent', queueName });
   }
 
-  /** Same as {@link dequeueEvent} (no extra parse, like the reference). */
+  /** Same as {@link dequeueEvent} (no extra parse, like duroxide). */
   dequeueEventTyped<T = unknown>(queueName: string): DequeueEventTask & { readonly __result?: T } {
     return typed(this.dequeueEvent<T>(queueName));
   }

@@ -1,5 +1,5 @@
 /**
- * Stage B of a turn (runtime-and-api.md section 1.5): re-runs the orchestration from the start
+ * Stage B of a turn (docs/replay.md, "One turn"): re-runs the orchestration from the start
  * over the working history, binds emitted actions to recorded events by position, converts new
  * actions to new events, and decides how the turn ends. Pure: no I/O, time comes in as `nowMs`.
  *
@@ -179,7 +179,7 @@ class Replay {
 
   private *replay(): Generator<PollDue, ReplayOutput, void> {
     const history = this.input.history;
-    if (history.length === 0 || history[0]!.kind !== 'OrchestrationStarted') {
+    if (history.length === 0 || history[0].kind !== 'OrchestrationStarted') {
       throw new NondeterminismError('corrupted history: the first event is not OrchestrationStarted');
     }
     this.state.replaying = this.input.persistedLen > 0;
@@ -191,7 +191,7 @@ class Replay {
         mustPoll = false;
         if (this.driver.result) break;
       }
-      mustPoll = this.apply(history[i]!, i);
+      mustPoll = this.apply(history[i], i);
     }
     this.state.replaying = false;
     if (mustPoll) yield 'poll';
@@ -255,7 +255,7 @@ class Replay {
           // duroxide's semantics: an event nobody waits for yet is dropped. Say so once, when it arrives.
           this.state.log(
             'warn',
-            `event '${event.name}' arrived before the orchestration waited for it (no waitForEvent('${event.name}') pending) and was dropped; ` +
+            (`event '${event.name}' arrived before the orchestration waited for it (no ` + `waitForEvent('${event.name}') pending) and was dropped; `) +
               'raise it later, or use client.enqueueEvent with ctx.dequeueEvent when events may come first',
           );
         }
@@ -365,7 +365,7 @@ class Replay {
       const reason = (event as { reason?: string }).reason;
       if (reason === 'dropped_future' && !droppedEventIds.has(source)) {
         throw new NondeterminismError(
-          `cancellation mismatch (${BREADCRUMB_LABEL[event.kind]}): history records a dropped future for event ${source} but the code did not drop it`,
+          (`cancellation mismatch (${BREADCRUMB_LABEL[event.kind]}): history records a ` + `dropped future for event ${source} but the code did not drop it`),
         );
       }
     }

@@ -256,7 +256,7 @@ export class ReplayState implements OrchestrationContextHost {
     if (!this.sealed) return;
     // Async code can outlive its turn (a continuation of a non-durable await); what it asks
     // for would belong to no turn, so it fails loudly instead of being dropped silently.
-    const message = `ctx.${method}() called after the orchestration turn ended; orchestration code may only run while its turn drives it (did it await something that is not a ctx task?)`;
+    const message = (`ctx.${method}() called after the orchestration turn ended; orchestration code ` + `may only run while its turn drives it (did it await something that is not a ` + `ctx task?)`);
     this.log('error', message);
     throw new Error(message);
   }

@@ -135,8 +135,8 @@ export class TaskBuilder {
       case 'select': {
         const members = this.members(task.tasks, 'select');
         if (members.length !== 2) throw new CompositionError('select currently supports exactly 2 tasks');
-        const first = this.build(members[0]!, 'select');
-        return new RaceTask([first, this.build(members[1]!, 'select')]);
+        const first = this.build(members[0], 'select');
+        return new RaceTask([first, this.build(members[1], 'select')]);
       }
     }
   }

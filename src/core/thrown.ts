@@ -35,9 +35,13 @@ export function describeNonError(value: unknown): string {
     } catch {
       // Circular or BigInt inside: fall through to String().
     }
+    // A class's own toString() is the best text when it has one; '[object Object]' is replaced below.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     const text = String(value);
-    return text === '[object Object]' ? `${(value as object).constructor?.name ?? 'Object'} ${JSON.stringify(Object.keys(value))}` : text;
+    return text === '[object Object]' ? `${(value).constructor?.name ?? 'Object'} ${JSON.stringify(Object.keys(value))}` : text;
   }
+  // A number, boolean, bigint, symbol or function: String() writes each readably.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   return String(value);
 }
 

@@ -9,11 +9,19 @@ import type { KvEntry, OrchestrationTurnAck } from './turn-types';
 import type { ErrorDetails, HistoryEvent, OrchestratorWorkItem } from './types';
 
 /**
+ * A value that crosses into user code untyped: an orchestration's or activity's input, and what
+ * a generator receives from `yield`. duroxide's typings make these `any`, so a handler may declare
+ * its parameter as any type it likes; Durox keeps that for drop-in compatibility.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the one place the public API is untyped
+export type Untyped = any;
+
+/**
  * An orchestration function as registered by users: a sync generator `function*(ctx, input)`
  * or an `async function (ctx, input)`.
  */
 // The yielded and returned values are arbitrary user values; `unknown` keeps them honest.
-export type OrchestrationFunction<Ctx = unknown> = (ctx: Ctx, input: any) => Generator<unknown, unknown, any> | Promise<unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type OrchestrationFunction<Ctx = unknown> = (ctx: Ctx, input: Untyped) => Generator<unknown, unknown, Untyped> | Promise<unknown>;
 
 /** A handler found in the registry for (name, requested version). */
 export interface ResolvedHandler {

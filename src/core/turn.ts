@@ -1,5 +1,5 @@
 /**
- * One orchestration turn (runtime-and-api.md sections 1.4 steps 4-9 and 1.6): picks the
+ * One orchestration turn (docs/replay.md, "One turn"): picks the
  * execution, resolves the handler, stages completions, replays, and converts the decision into
  * the exact effects the provider commits. Implements the {@link TurnEngine} boundary.
  */
@@ -80,7 +80,7 @@ class TurnEffects {
       timestampMs: this.request.nowMs,
       duroxVersion: DUROX_VERSION,
       ...event.data,
-    } as HistoryEvent;
+    };
     this.delta.push(stamped);
     this.nextEventId = Math.max(this.nextEventId, event.eventId + 1);
     return stamped;
@@ -357,7 +357,7 @@ function finishTurn({ request, effects, started, name, version, executionId }: R
       if (replay.unconsumedQueueMessages.length > MAX_CARRY_FORWARD_MESSAGES) {
         request.trace(
           'warn',
-          `continue-as-new carries at most ${MAX_CARRY_FORWARD_MESSAGES} queue messages; dropped ${replay.unconsumedQueueMessages.length - MAX_CARRY_FORWARD_MESSAGES}`,
+          (`continue-as-new carries at most ${MAX_CARRY_FORWARD_MESSAGES} queue messages; ` + `dropped ${replay.unconsumedQueueMessages.length - MAX_CARRY_FORWARD_MESSAGES}`),
           { instance_id: request.instanceId, execution_id: executionId, orchestration_name: name, orchestration_version: version },
         );
       }

@@ -89,7 +89,8 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
     }),
   );
 
-  app.use('*', async (c, next) => {
+  // Typed here: hono's `use` would type the request input as `any`.
+  app.use('*', async (c: Context<Env, '*'>, next) => {
     if (!security.hostAllowed(c.req.header('host'))) return c.json({ error: 'unexpected Host header' }, 403);
     const path = c.req.path;
     if (path === '/healthz' || path.startsWith('/static/') || path === '/login') return next();
@@ -188,7 +189,7 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
     const body = await jsonBody(c);
     if (body.reason !== undefined && typeof body.reason !== 'string') throw usageError('reason must be a string');
     await requireExisting(client, id);
-    await client.cancelInstance(id, (body.reason as string | undefined) ?? '');
+    await client.cancelInstance(id, (body.reason) ?? '');
     return c.json({ instanceId: id, cancelRequested: true }, 202);
   });
   app.post('/api/instances/:id/events', bodyLimit({ maxSize: 1_048_576 }), async (c) => {

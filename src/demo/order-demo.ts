@@ -50,21 +50,21 @@ export class OrderDemoWorld extends EventEmitter<{ approvalRequested: [orderId: 
   activitiesRun = 0;
 }
 
-function* processOrder(ctx: OrchestrationContext, order: Order): Generator<ScheduledTask, OrderResult, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+function* processOrder(ctx: OrchestrationContext, order: Order): Generator<ScheduledTask, OrderResult, unknown> {
   ctx.setCustomStatus('reserving');
-  const reservations: Array<{ ok?: unknown; err?: string }> = yield ctx.all(
+  const reservations = (yield ctx.all(
     order.items.map((item) => ctx.scheduleActivity('ReserveItem', { orderId: order.orderId, ...item })),
-  );
+  )) as Array<{ ok?: unknown; err?: string }>;
   const failed = reservations.find((r) => r.err !== undefined);
   if (failed !== undefined) throw new Error(`reservation failed for ${order.orderId}: ${failed.err}`);
 
   ctx.setCustomStatus('charging');
   const totalCents = order.items.reduce((sum, item) => sum + item.quantity * item.unitPriceCents, 0);
-  const charge: { chargedCents: number } = yield ctx.scheduleActivityWithRetry(
+  const charge = (yield ctx.scheduleActivityWithRetry(
     'ChargePayment',
     { orderId: order.orderId, amountCents: totalCents },
     { maxAttempts: 3, backoff: 'exponential' },
-  );
+  )) as { chargedCents: number };
 
   ctx.setCustomStatus('cooling-off');
   yield ctx.scheduleTimer(COOLING_OFF_MS);
@@ -72,16 +72,16 @@ function* processOrder(ctx: OrchestrationContext, order: Order): Generator<Sched
   // The subscription and the request are scheduled in the same turn, so the event raised in answer
   // to the request always finds the subscription (an event raised earlier would be dropped).
   ctx.setCustomStatus('awaiting-approval');
-  const [, approval]: Array<{ ok?: { approvedBy: string }; err?: string }> = yield ctx.all([
+  const [, approval] = (yield ctx.all([
     ctx.scheduleActivity('RequestApproval', { orderId: order.orderId, totalCents }),
     ctx.waitForEvent(APPROVAL_EVENT),
-  ]);
+  ])) as Array<{ ok?: { approvedBy: string }; err?: string }>;
 
   ctx.setCustomStatus('shipping');
-  const shipment: { trackingNumber: string } = yield ctx.scheduleSubOrchestration(SHIP_ORCHESTRATION, {
+  const shipment = (yield ctx.scheduleSubOrchestration(SHIP_ORCHESTRATION, {
     orderId: order.orderId,
     itemCount: order.items.length,
-  });
+  })) as { trackingNumber: string };
   ctx.setCustomStatus('done');
   return {
     orderId: order.orderId,

@@ -14,6 +14,7 @@
  *   new Runtime(provider, options); new Client(provider);
  */
 import { SpanKind, SpanStatusCode, context, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { describeNonError } from '../core/thrown';
 import type { ActivityCompletionItem, ActivityExecuteItem, OrchestratorWorkItem } from '../core/types';
 import type {
   ActivityClaim,
@@ -100,8 +101,8 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
     if (lease === undefined) return undefined;
     leases.delete(token);
     if (error !== undefined) {
-      lease.span.recordException(error instanceof Error ? error : String(error));
-      lease.span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      lease.span.recordException(error instanceof Error ? error : describeNonError(error));
+      lease.span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : describeNonError(error) });
     }
     lease.span.setAttribute('durox.outcome', outcome);
     lease.span.end();

@@ -83,7 +83,7 @@ export class DuroxMetrics {
     });
     this.safetyFetchHits = new Counter({
       name: `${prefix}safety_fetch_hits_total`,
-      help: 'Items that only the idle safety fetch found, by queue and cause: unannounced (a lost wake-up, expected 0), expired_lock (a dead holder) or raced (taken a moment before its announcement arrived).',
+      help: ('Items that only the idle safety fetch found, by queue and cause: unannounced ' + '(a lost wake-up, expected 0), expired_lock (a dead holder) or raced (taken a ' + 'moment before its announcement arrived).'),
       labelNames: ['queue', 'cause'],
       registers,
       // The runtime counts per process (runtime/liveness.ts); read at scrape time.
@@ -94,7 +94,7 @@ export class DuroxMetrics {
         }
       },
     });
-    const metrics = this;
+    const currentClient = (): Client | null => this.#client;
     // Gauges read at scrape time; the registry holds them, nothing else needs a reference.
     new Gauge({
       name: `${prefix}queue_depth`,
@@ -102,7 +102,7 @@ export class DuroxMetrics {
       labelNames: ['queue'],
       registers,
       async collect() {
-        const client = metrics.#client;
+        const client = currentClient();
         if (client === null) return;
         const depths = await client.getQueueDepths();
         this.set({ queue: 'orchestrator' }, depths.orchestratorQueue);
@@ -115,7 +115,7 @@ export class DuroxMetrics {
       labelNames: ['status'],
       registers,
       async collect() {
-        const client = metrics.#client;
+        const client = currentClient();
         if (client === null) return;
         const m = await client.getSystemMetrics();
         this.set({ status: 'running' }, m.runningInstances);

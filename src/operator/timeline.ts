@@ -122,5 +122,5 @@ export function executionInput(events: JsEvent[]): string | undefined {
   const started = events.find((e) => e.kind === 'OrchestrationStarted');
   const value = parsed(started?.data);
   if (typeof value !== 'object' || value === null || !('input' in value)) return undefined;
-  return JSON.stringify((value as { input: unknown }).input);
+  return JSON.stringify((value).input);
 }

@@ -62,7 +62,7 @@ function readMarker(dir: string): StoreMarker {
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<StoreMarker>;
   } catch (error) {
-    throw new Error(`${file} is unreadable (${(error as Error).message}); nothing was changed`);
+    throw new Error(`${file} is unreadable (${(error as Error).message}); nothing was changed`, { cause: error });
   }
   if (
     parsed.format !== MARKER_FORMAT ||

@@ -57,6 +57,7 @@ function releaseEngine(used: Engine): void {
   used.idleTimer = setTimeout(() => {
     if (used.users > 0) return;
     if (engine === used) engine = null;
+    // Closing an engine nobody uses is background clean-up: its failure changes nothing.
     void used.executor.then((executor) => executor.close()).catch(() => undefined);
   }, IDLE_CLOSE_MS);
   used.idleTimer.unref();

@@ -85,7 +85,7 @@ export class PGliteExecutor implements SqlExecutor {
           // Like `pg`'s simple-query protocol: a parameterless text may hold several statements
           // (a whole migration file); the rows are those of the last statement.
           const results = await this.db.exec(text);
-          return (results[results.length - 1]?.rows ?? []) as Row[];
+          return (results[results.length - 1]?.rows ?? []);
         },
       };
       return work(session);

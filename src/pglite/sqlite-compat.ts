@@ -1,5 +1,5 @@
 /**
- * `SqliteProvider` for programs written against duroxide's API (runtime-and-api.md section 4.3).
+ * `SqliteProvider` for programs written against duroxide's API (docs/runtime.md, "The package entry").
  *
  * Durox has no SQLite storage: its storage is PostgreSQL stored procedures. This class exists so
  * that `SqliteProvider.open(...)` / `SqliteProvider.inMemory()` keep working unchanged, and it is

@@ -81,6 +81,7 @@ export class PgExecutor implements SqlExecutor {
         if (current === client) current = null;
         if (stopped) return;
         onEvent({ type: 'disconnected', error });
+        // connect() catches its own failures (they come back here as another retry).
         retry = setTimeout(() => void connect(), Math.min(LISTEN_RETRY_BASE_MS * 2 ** Math.min(failures++, 10), LISTEN_RETRY_MAX_MS));
       };
       client.on('error', onLost);
@@ -95,6 +96,7 @@ export class PgExecutor implements SqlExecutor {
         onLost(error instanceof Error ? error : new Error(String(error)));
       }
     };
+    // The subscriber hears the outcome as a 'connected' or 'disconnected' event, not from this call.
     void connect();
     return async () => {
       stopped = true;

@@ -1,7 +1,7 @@
 /**
  * The provider contract: everything the runtime and the client need from storage.
  *
- * Rules every provider keeps (postgres-provider.md section 3):
+ * Rules every provider keeps (docs/provider-contract.md):
  * - The provider never invents execution ids or event ids; it stores what the runtime passes.
  * - An orchestration turn is fetched under an instance lock and acknowledged atomically: either
  *   every effect of `ackOrchestrationItem` is stored and the lock released, or nothing is stored
@@ -52,7 +52,7 @@ export interface OrchestrationItem {
   waitedMs?: number;
 }
 
-/** Which activity tags a worker serves (runtime-and-api.md section 1.8). */
+/** Which activity tags a worker serves (docs/runtime.md, "The activity worker"). */
 export type TagFilter =
   | { mode: 'defaultOnly' }
   | { mode: 'any' }
@@ -61,7 +61,7 @@ export type TagFilter =
   | { mode: 'defaultAnd'; tags: string[] };
 
 /**
- * Session side of an activity fetch (runtime-and-api.md section 1.8). With it, items pinned to a
+ * Session side of an activity fetch (docs/runtime.md, "Sessions"). With it, items pinned to a
  * session owned by `ownerId`, or to an unowned or expired session, are eligible too, and fetching
  * one claims or refreshes its session until now + `lockTimeoutMs`. Without it only items without
  * a session are fetched (a runtime at its session capacity).
@@ -92,7 +92,7 @@ export interface FetchWorkItemOptions {
   session?: SessionFetchConfig | null;
 }
 
-/** Counts of a deletion (runtime-and-api.md section 4.9). */
+/** Counts of a deletion (docs/runtime.md, "The Client"). */
 export interface DeleteInstancesResult {
   instancesDeleted: number;
   executionsDeleted: number;

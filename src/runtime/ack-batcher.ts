@@ -1,5 +1,5 @@
 /**
- * Group commit of acks (performance issue 7). An ack is sent at once while fewer than
+ * Group commit of acks. An ack is sent at once while fewer than
  * `maxInFlight` ack calls are out; otherwise it waits, and every ack that waited goes out
  * together in the next call, each with its own lock and outcome. Under load this turns one round
  * trip per ack into one per batch; alone, an ack costs what it did.
@@ -45,6 +45,7 @@ export class GroupCommit<A, R> {
     while (this.inFlight < this.maxInFlight && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, MAX_ACKS_PER_CALL);
       this.inFlight += 1;
+      // send() settles every waiting ack itself, success or failure, so it never rejects.
       void this.send(batch).finally(() => {
         this.inFlight -= 1;
         this.pump();

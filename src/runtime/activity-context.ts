@@ -1,4 +1,4 @@
-/** The context handed to activity functions (runtime-and-api.md section 4.7). */
+/** The context handed to activity functions (docs/runtime.md, "The activity worker"). */
 import { Client } from '../client/client';
 import type { Provider } from '../provider/contract';
 import { ACTIVITY_TARGET, log, type LogLevel } from './logger';

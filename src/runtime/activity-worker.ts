@@ -1,5 +1,5 @@
 /**
- * The activity worker (runtime-and-api.md sections 1.8-1.10): `workerConcurrency` slots, each
+ * The activity worker (docs/runtime.md, "The activity worker"): `workerConcurrency` slots, each
  * fetching one work item at a time, running its handler under a renewed lock and acknowledging
  * the result. Activities are at-least-once: a crash or lost lock makes the item run again.
  */
@@ -74,7 +74,7 @@ function encodeResult(name: string, value: unknown): { result: string } | { deta
     if (bytes > MAX_PAYLOAD_BYTES) {
       // The store would refuse the ack and the activity would run again and again until poisoned.
       return {
-        details: activityFailure(`Activity '${name}' returned ${bytes} bytes of JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`),
+        details: activityFailure((`Activity '${name}' returned ${bytes} bytes of JSON; the payload limit ` + `MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`)),
       };
     }
     return { result };

@@ -28,6 +28,7 @@ export class Reservation<T> {
     this.settled = true;
     for (const item of items) {
       // Only when the pool stopped meanwhile: the item goes back to the queue.
+      // giveBack abandons the item and logs a failure itself; the lock's expiry is the fallback.
       if (!this.inbox.handOff(item)) void this.giveBack(item);
     }
     this.inbox.unreserve(Math.max(0, this.count - items.length));

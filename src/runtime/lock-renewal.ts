@@ -1,5 +1,5 @@
 /**
- * Lock renewal timing (runtime-and-api.md section 1.10), computed in milliseconds so that
+ * Lock renewal timing (docs/runtime.md, "Lock renewal"), computed in milliseconds so that
  * sub-second and non-whole-second timeouts are honoured rather than truncated.
  */
 
@@ -47,6 +47,7 @@ export class LockRenewer {
 
   private schedule(): void {
     if (this.stopped) return;
+    // tick() catches every failure and reports it through onLost / onError, so it never rejects.
     this.timer = setTimeout(() => void this.tick(), this.intervalMs);
     this.timer.unref();
   }

@@ -1,10 +1,10 @@
 /**
- * Process-global logging (runtime-and-api.md sections 2.16 and 4.10).
+ * Process-global logging (docs/runtime.md, "Logging, tracing and metrics").
  *
  * One logger per process, first writer wins: `initTracing` installs a file logger, and a Runtime
- * that starts while none is installed installs a stdout logger. Filtering follows the reference:
+ * that starts while none is installed installs a stdout logger. Filtering follows duroxide:
  * `warn` globally and `<logLevel>` for orchestration and activity traces, unless `RUST_LOG` (the
- * reference's variable, honoured for drop-in compatibility) says otherwise.
+ * variable duroxide reads, honoured for drop-in compatibility) says otherwise.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 
@@ -56,7 +56,7 @@ class LogFilter {
   }
 }
 
-/** The filter the reference installs for a given trace level, unless RUST_LOG overrides it. */
+/** The filter duroxide installs for a given trace level, unless RUST_LOG overrides it. */
 function filterSpec(logLevel: string): string {
   const fromEnv = process.env.RUST_LOG;
   if (fromEnv !== undefined && fromEnv.trim() !== '') return fromEnv;
@@ -125,7 +125,7 @@ export function initTracing(options: TracingOptions): void {
     // Like duroxide, a missing directory is an error: creating it would hide a mistyped path.
     fd = openSync(options.logFile, 'a');
   } catch (error) {
-    throw new Error(`Failed to open log file '${options.logFile}': ${(error as Error).message}`);
+    throw new Error(`Failed to open log file '${options.logFile}': ${(error as Error).message}`, { cause: error });
   }
   process.once('exit', () => closeSync(fd));
   installed = {

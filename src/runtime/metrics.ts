@@ -1,8 +1,8 @@
-/** Per-runtime counters exposed by `Runtime.metricsSnapshot()` (runtime-and-api.md section 4.9). */
+/** Per-runtime counters exposed by `Runtime.metricsSnapshot()` (docs/runtime.md, "Logging, tracing and metrics"). */
 
 /** Counters since the runtime started. */
 export interface JsMetricsSnapshot {
-  /** Orchestration turns processed (as in the reference, every processed turn counts). */
+  /** Orchestration turns processed (as in duroxide, every processed turn counts). */
   orchStarts: number;
   orchCompletions: number;
   orchFailures: number;

@@ -1,9 +1,9 @@
 /**
- * Runtime options (runtime-and-api.md section 4.4) and the defaults Durox applies.
+ * Runtime options (docs/runtime.md, "Options") and the defaults Durox applies.
  *
- * Our defaults, stated truthfully (they differ from the reference's typings on purpose):
- * - `orchestrationConcurrency`: 4 turn workers (the reference's typings also say 4; its Rust core uses 2).
- * - `workerConcurrency`: 8 activity slots (the reference's typings also say 8; its Rust core uses 2).
+ * Our defaults, stated truthfully (they differ from duroxide's typings on purpose):
+ * - `orchestrationConcurrency`: 4 turn workers (duroxide's typings also say 4; its Rust core uses 2).
+ * - `workerConcurrency`: 8 activity slots (duroxide's typings also say 8; its Rust core uses 2).
  * - `dispatcherPollIntervalMs`: 100 ms between empty fetches, used only while push wake-ups are
  *   unavailable (a provider without `subscribeToWakeups`, or its LISTEN connection is down). With
  *   push live an idle runtime sends nothing but one safety fetch per queue every 10 s
@@ -18,9 +18,10 @@
  * - `maxSessionsPerRuntime`: 10; `sessionIdleTimeoutMs`: 300000 (accepted and validated; sessions
  *   are not routed by this build's provider contract).
  * - `workerTagFilter`: `defaultOnly`.
- * Unknown keys are ignored, as in the reference.
+ * Unknown keys are ignored, as in duroxide.
  */
 import { MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from '../core/limits';
+import { describeNonError } from '../core/thrown';
 import type { TagFilter as ProviderTagFilter } from '../provider/contract';
 
 /** Which activity tags this runtime's workers serve. */
@@ -94,7 +95,7 @@ export interface ResolvedRuntimeOptions {
   unregisteredBackoffMaxMs: number;
 }
 
-/** Fixed values of the reference that JavaScript cannot configure (section 4.4). */
+/** Fixed values of duroxide that JavaScript cannot configure (docs/runtime.md, "Options"). */
 export const FIXED = {
   orchestrationLockTimeoutMs: 5000,
   orchestrationRenewalBufferMs: 2000,
@@ -113,7 +114,7 @@ export const FIXED = {
 function count(value: unknown, fallback: number, field: string): number {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new Error(`Invalid runtime option ${field}: expected a non-negative integer, got ${String(value)}`);
+    throw new Error(`Invalid runtime option ${field}: expected a non-negative integer, got ${describeNonError(value)}`);
   }
   return value;
 }
@@ -129,12 +130,12 @@ function tagList(value: unknown, field: string): string[] {
     throw new Error(`Invalid runtime option workerTagFilter.${field}: expected an array of non-empty strings`);
   }
   if (value.length > MAX_WORKER_TAGS) {
-    throw new Error(`Invalid runtime option workerTagFilter.${field}: ${value.length} tags exceed MAX_WORKER_TAGS (${MAX_WORKER_TAGS})`);
+    throw new Error((`Invalid runtime option workerTagFilter.${field}: ${value.length} tags exceed ` + `MAX_WORKER_TAGS (${MAX_WORKER_TAGS})`));
   }
   for (const tag of value as string[]) {
     const bytes = Buffer.byteLength(tag, 'utf8');
     if (bytes > MAX_TAG_NAME_BYTES) {
-      throw new Error(`Invalid runtime option workerTagFilter.${field}: tag of ${bytes} bytes exceeds MAX_TAG_NAME_BYTES (${MAX_TAG_NAME_BYTES})`);
+      throw new Error((`Invalid runtime option workerTagFilter.${field}: tag of ${bytes} bytes ` + `exceeds MAX_TAG_NAME_BYTES (${MAX_TAG_NAME_BYTES})`));
     }
   }
   return [...(value as string[])];

@@ -1,5 +1,5 @@
 /**
- * The orchestration dispatcher (runtime-and-api.md section 1.4): `orchestrationConcurrency`
+ * The orchestration dispatcher (docs/runtime.md, "The orchestration dispatcher"): `orchestrationConcurrency`
  * workers, each fetching a locked batch of one instance, running one turn through the replay
  * engine and committing the result atomically.
  */
@@ -80,6 +80,8 @@ export class OrchestrationDispatcher implements TurnTaker {
     // Clients of this provider object may start instances straight into an idle worker here.
     const withdraw = offerLocalTurns(this.deps.provider, this);
     this.stopping.signal.addEventListener('abort', withdraw, { once: true });
+    // The worker loops never reject (each turn's failure is handled inside runWorker); the gate is
+    // released once all of them have returned, which drain() waits for.
     void Promise.all(this.loops).finally(release);
   }
 
@@ -97,6 +99,7 @@ export class OrchestrationDispatcher implements TurnTaker {
   async drain(timeoutMs: number): Promise<boolean> {
     this.stopping.abort();
     this.inbox?.setCapacity(0);
+    // abandon() logs its own failure (the lock then expires); draining must not wait on it.
     for (const item of this.inbox?.clear() ?? []) void this.abandon(item, 0, true);
     if (timeoutMs <= 0) return false;
     const all = Promise.all(this.loops).then(() => true);
@@ -213,7 +216,7 @@ export class OrchestrationDispatcher implements TurnTaker {
     }
     if (result.kind === 'unregistered') {
       const delayMs = unregisteredBackoffMs(item.attemptCount, options.unregisteredBackoffBaseMs, options.unregisteredBackoffMaxMs);
-      log('warn', RUNTIME_TARGET, `orchestration '${result.name}' version ${result.version ?? 'latest'} is not registered; retrying in ${delayMs} ms`, {
+      log('warn', RUNTIME_TARGET, (`orchestration '${result.name}' version ${result.version ?? 'latest'} is not ` + `registered; retrying in ${delayMs} ms`), {
         instance_id: item.instanceId,
         attempt: item.attemptCount,
       });

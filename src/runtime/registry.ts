@@ -1,22 +1,22 @@
 /**
  * Registries of orchestrations (name -> semver -> handler, Latest policy) and activities
- * (runtime-and-api.md sections 1.1, 2.14 and 4.4).
+ * (docs/runtime.md, "Registration and versions").
  *
- * Registration never throws: like the reference, mistakes (bad semver, a version that is not
+ * Registration never throws: like duroxide, mistakes (bad semver, a version that is not
  * strictly greater than the ones already registered, a reserved name) are collected and make
  * `Runtime.start()` fail with all of them listed.
  */
 import * as semver from 'semver';
 import { MAX_NAME_BYTES } from '../core/limits';
 import { SYSTEM_ACTIVITY_PREFIX } from '../core/system-activities';
-import type { OrchestrationFunction, ResolvedHandler } from '../core/turn-api';
+import type { OrchestrationFunction, ResolvedHandler, Untyped } from '../core/turn-api';
 
 /** Version given to plain (unversioned) registrations. */
 export const DEFAULT_VERSION = '1.0.0';
 
 /** An activity implementation as registered by users. */
 // Activity inputs and results are arbitrary JSON values chosen by the user.
-export type ActivityFunction<Ctx> = (ctx: Ctx, input: any) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type ActivityFunction<Ctx> = (ctx: Ctx, input: Untyped) => unknown;
 
 function nameProblem(kind: string, name: unknown): string | null {
   if (typeof name !== 'string' || name.length === 0) return `${kind} name must be a non-empty string`;
@@ -52,7 +52,7 @@ export class OrchestrationRegistry {
     const versions = this.byName.get(name) ?? [];
     const existing = versions.find((v) => v.version === exact);
     if (existing !== undefined) {
-      // Same name and version again: the newest function wins (the reference's function map does
+      // Same name and version again: the newest function wins (duroxide's function map does
       // the same, and programs written for it may rely on it), but a duplicate is usually a mistake.
       existing.handler = handler as OrchestrationFunction;
       this.warnings.push(`orchestration '${name}' version ${exact} is registered twice; the last registration is used`);
@@ -97,7 +97,7 @@ export class ActivityRegistry<Ctx> {
       return void this.problems.push(`activity '${name}': handler must be a function`);
     }
     if (this.handlers.has(name)) {
-      // Accepted as the reference does (the last one wins), but a duplicate is usually a mistake.
+      // Accepted as duroxide does (the last one wins), but a duplicate is usually a mistake.
       this.warnings.push(`activity '${name}' is registered twice; the last registration is used`);
     }
     this.handlers.set(name, handler as ActivityFunction<Ctx>);

@@ -1,5 +1,5 @@
 /**
- * The public Runtime (runtime-and-api.md sections 1.12 and 4.4): registries plus the
+ * The public Runtime (docs/runtime.md, "Start and shutdown"): registries plus the
  * orchestration dispatcher and the activity worker, started and stopped together.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,25 +18,26 @@ import { OrchestrationDispatcher } from './orchestration-dispatcher';
 import { FIXED, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options';
 import { ActivityRegistry, DEFAULT_VERSION, OrchestrationRegistry } from './registry';
 import { SessionManager } from './session-manager';
+import type { Untyped } from '../core/turn-api';
 
 // Outages and recoveries of the push channel are runtime diagnostics.
 reportWakeupChannelTo((level, message) => log(level, RUNTIME_TARGET, message));
 
 /** An activity: receives its context and decoded input; its (awaited) return value is the result. */
-export type ActivityHandler<TInput = any, TOutput = unknown> = (ctx: ActivityContext, input: TInput) => TOutput | Promise<TOutput>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type ActivityHandler<TInput = Untyped, TOutput = unknown> = (ctx: ActivityContext, input: TInput) => TOutput | Promise<TOutput>;
 
 /** An orchestration: a generator that yields tasks created by `ctx` and returns the output. */
-export type OrchestrationHandler<TInput = any, TOutput = unknown> = ( // eslint-disable-line @typescript-eslint/no-explicit-any
+export type OrchestrationHandler<TInput = Untyped, TOutput = unknown> = (
   ctx: OrchestrationContext,
   input: TInput,
-) => Generator<ScheduledTask, TOutput, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+) => Generator<ScheduledTask, TOutput, Untyped>;
 
 /**
  * An orchestration written as an `async` function: `await` ctx tasks instead of yielding them.
  * It writes the same history as the generator that yields the same calls, and either form can
  * replay the other's history. Await only ctx tasks (or promises built from them).
  */
-export type AsyncOrchestrationHandler<TInput = any, TOutput = unknown> = ( // eslint-disable-line @typescript-eslint/no-explicit-any
+export type AsyncOrchestrationHandler<TInput = Untyped, TOutput = unknown> = (
   ctx: AsyncOrchestrationContext,
   input: TInput,
 ) => Promise<TOutput>;
@@ -46,10 +47,10 @@ export type AsyncOrchestrationHandler<TInput = any, TOutput = unknown> = ( // es
  * both uses, so an unannotated `async (ctx) => ...` gets awaitable tasks and a `function*`
  * annotated with {@link OrchestrationContext} still fits.
  */
-export type AnyOrchestrationHandler<TInput = any, TOutput = unknown> = ( // eslint-disable-line @typescript-eslint/no-explicit-any
+export type AnyOrchestrationHandler<TInput = Untyped, TOutput = unknown> = (
   ctx: AsyncOrchestrationContext & OrchestrationContext,
   input: TInput,
-) => Generator<ScheduledTask, TOutput, any> | Promise<TOutput>; // eslint-disable-line @typescript-eslint/no-explicit-any
+) => Generator<ScheduledTask, TOutput, Untyped> | Promise<TOutput>;
 
 type State = 'new' | 'running' | 'stopped';
 
@@ -76,23 +77,23 @@ export class Runtime {
   }
 
   /** Registers an activity. Registrations after `start()` are ignored. */
-  registerActivity<TInput = any, TOutput = unknown>(name: string, fn: ActivityHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+  registerActivity<TInput = Untyped, TOutput = unknown>(name: string, fn: ActivityHandler<TInput, TOutput>): void {
     if (this.#state === 'new') this.#activities.register(name, fn);
     else log('warn', RUNTIME_TARGET, `registerActivity('${name}') after start() is ignored; register before start()`, { activity_name: name });
   }
 
   /** Same as {@link registerActivity}. */
-  registerActivityTyped<TInput = any, TOutput = unknown>(name: string, fn: ActivityHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+  registerActivityTyped<TInput = Untyped, TOutput = unknown>(name: string, fn: ActivityHandler<TInput, TOutput>): void {
     this.registerActivity(name, fn);
   }
 
   /** Registers an orchestration (a generator or an `async` function) as version 1.0.0. */
-  registerOrchestration<TInput = any, TOutput = unknown>(name: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+  registerOrchestration<TInput = Untyped, TOutput = unknown>(name: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void {
     this.#register(name, DEFAULT_VERSION, fn);
   }
 
   /** Same as {@link registerOrchestration}. */
-  registerOrchestrationTyped<TInput = any, TOutput = unknown>(name: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+  registerOrchestrationTyped<TInput = Untyped, TOutput = unknown>(name: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void {
     this.#register(name, DEFAULT_VERSION, fn);
   }
 
@@ -101,12 +102,12 @@ export class Runtime {
    * Versions of one name must be registered in strictly increasing order (a plain registration
    * counts as 1.0.0); `start()` fails otherwise.
    */
-  registerOrchestrationVersioned<TInput = any, TOutput = unknown>(name: string, version: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+  registerOrchestrationVersioned<TInput = Untyped, TOutput = unknown>(name: string, version: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void {
     this.#register(name, version, fn);
   }
 
   /** Same as {@link registerOrchestrationVersioned}. */
-  registerOrchestrationVersionedTyped<TInput = any, TOutput = unknown>(name: string, version: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+  registerOrchestrationVersionedTyped<TInput = Untyped, TOutput = unknown>(name: string, version: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void {
     this.#register(name, version, fn);
   }
 
@@ -127,7 +128,7 @@ export class Runtime {
     const problems = [...this.#orchestrations.problems, ...this.#activities.problems];
     const minimumIdle = Math.max(this.#options.workerLockTimeoutMs - FIXED.workerRenewalBufferMs, 1000);
     if (this.#options.sessionIdleTimeoutMs <= minimumIdle) {
-      problems.push(`sessionIdleTimeoutMs (${this.#options.sessionIdleTimeoutMs}) must exceed ${minimumIdle} ms (workerLockTimeoutMs - 5000)`);
+      problems.push((`sessionIdleTimeoutMs (${this.#options.sessionIdleTimeoutMs}) must exceed ` + `${minimumIdle} ms (workerLockTimeoutMs - 5000)`));
     }
     if (problems.length > 0) throw new Error(`Failed to start runtime: ${problems.join('; ')}`);
 

@@ -1,5 +1,5 @@
 /**
- * Worker sessions of one runtime (runtime-and-api.md sections 1.8 and 1.10).
+ * Worker sessions of one runtime (docs/runtime.md, "Sessions").
  *
  * - Owner identity: `workerNodeId` when set (shared by every slot, so a restarted node keeps its
  *   sessions), otherwise one identity per slot, `work-<idx>-<runtimeId>`.
@@ -16,7 +16,7 @@ import type { Provider, SessionFetchConfig } from '../provider/contract';
 import type { FaultLog } from './fault-log';
 import { renewalIntervalMs } from './lock-renewal';
 
-/** Session lease length of the reference (not configurable from JS). */
+/** Session lease length of duroxide (not configurable from JS). */
 export const SESSION_LOCK_TIMEOUT_MS = 30_000;
 /** Renewal buffer of session locks (section 1.10). */
 export const SESSION_RENEWAL_BUFFER_MS = 5_000;
@@ -114,6 +114,8 @@ export class SessionManager {
       ? [this.options.workerNodeId]
       : Array.from({ length: slots }, (_, slot) => this.ownerFor(slot));
     const renewEvery = renewalIntervalMs(this.lockTimeoutMs, SESSION_RENEWAL_BUFFER_MS);
+    // renew() and cleanup() report their failures to the fault log and never reject; a slow call
+    // must not hold up the worker slots that start() is called for.
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
     this.renewTimer.unref();
     this.cleanupTimer = setInterval(() => void this.cleanup(), SESSION_CLEANUP_INTERVAL_MS);

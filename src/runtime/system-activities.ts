@@ -1,6 +1,6 @@
 /**
  * Implementations of the built-in activities behind `ctx.utcNow()`, `ctx.newGuid()` and
- * `ctx.getValueFromInstance()` (runtime-and-api.md section 2.9). They return the raw result
+ * `ctx.getValueFromInstance()` (docs/runtime.md, "System activities"). They return the raw result
  * payload the engine expects (see src/core/system-activities.ts for each format).
  */
 import {
@@ -17,7 +17,7 @@ export type SystemActivity = (provider: Provider, input: string) => Promise<stri
 let guidCounter = 0;
 
 /**
- * A 36-character lowercase 8-4-4-4-12 hex id derived, like the reference's, from a nanosecond
+ * A 36-character lowercase 8-4-4-4-12 hex id derived, like duroxide's, from a nanosecond
  * timestamp and a process counter, with random bits so that separate processes do not collide.
  */
 export function newGuid(): string {

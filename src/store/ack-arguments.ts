@@ -116,7 +116,7 @@ function claimedIndexes(ack: OrchestrationTurnAck, claim: ActivityClaim | null |
   const count = Array.isArray(ack?.workerItems) ? ack.workerItems.length : 0;
   for (const index of claim.workerItemIndexes) {
     if (!Number.isInteger(index) || index < 0 || index >= count || claimed.has(index)) {
-      throw invalid(context, `claim.workerItemIndexes must be distinct indexes into workerItems (0..${count - 1}), got ${JSON.stringify(index)}`);
+      throw invalid(context, (`claim.workerItemIndexes must be distinct indexes into workerItems ` + `(0..${count - 1}), got ${JSON.stringify(index)}`));
     }
     claimed.add(index);
   }

@@ -1,6 +1,6 @@
 /**
- * Batch fetch and group commit over the group-commit procedures (orchestration.sql, worker.sql): several turns per fetch,
- * several turn or activity acks per call, each item with its own lock and outcome. Arguments are
+ * Batch fetch and group commit over the group-commit procedures (orchestration.sql,
+ * worker.sql): several turns per fetch, several turn or activity acks per call, each item with its own lock and outcome. Arguments are
  * validated before any SQL, as everywhere; each operation makes exactly one procedure call.
  */
 import type {
@@ -39,7 +39,9 @@ async function groupCommit<A, T>(
   encode: (ack: A, index: number) => string,
   decodeOk: (record: Record<string, unknown>) => T,
 ): Promise<Array<T | Refusal>> {
-  if (!Array.isArray(acks)) throw invalidArgument({ operation }, 'acks must be an array');
+  // Checked through `unknown`: Array.isArray would otherwise widen the elements to `any`.
+  const given: unknown = acks;
+  if (!Array.isArray(given)) throw invalidArgument({ operation }, 'acks must be an array');
   if (acks.length > max) throw invalidArgument({ operation }, `at most ${max} acks per call, got ${acks.length}`);
   const outcomes: Array<T | Refusal | undefined> = [];
   const sent: number[] = [];

@@ -172,7 +172,7 @@ async function migrateLocked(session: SqlSession, schema: string, quoted: string
     throw new ProviderError(
       OPERATION,
       'internal',
-      `schema "${schema}" is at migration ${newest} but this build only knows up to ${latestMigrationVersion()}; upgrade Durox`,
+      (`schema "${schema}" is at migration ${newest} but this build only knows up to ` + `${latestMigrationVersion()}; upgrade Durox`),
     );
   }
   const legacy = newest > 0 && newest < BASELINE_VERSION;

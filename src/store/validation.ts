@@ -1,5 +1,6 @@
 /** Argument checks run before any SQL is sent, so bad input never reaches the database. */
 import { MAX_PAYLOAD_BYTES } from '../core/limits';
+import { describeNonError } from '../core/thrown';
 import { ProviderError } from '../provider/errors';
 
 /** Context used in error messages: the operation and, when known, the instance. */
@@ -56,7 +57,7 @@ export function requireInteger(value: unknown, what: string, context: CallContex
 export function optionalDuration(value: unknown, what: string, context: CallContext): number {
   if (value === undefined || value === null) return 0;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    fail(context, `${what} must be a non-negative number of milliseconds, got ${String(value)}`);
+    fail(context, `${what} must be a non-negative number of milliseconds, got ${describeNonError(value)}`);
   }
   return Math.ceil(value);
 }

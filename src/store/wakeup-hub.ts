@@ -66,7 +66,6 @@ export class WakeupHub {
   ) {}
 
   subscribe(listener: Listener): WakeupSubscription {
-    const hub = this;
     if (this.closed || this.executor.subscribe === undefined) return { live: false, unsubscribe: () => undefined };
     this.listeners.add(listener);
     clearTimeout(this.linger);
@@ -74,13 +73,16 @@ export class WakeupHub {
     // Joining a connection that is live already: no `connected` comes for this subscriber, so
     // tell it now what the connection knows is waiting (it drains what is visible itself).
     else if (this.live) queueMicrotask(() => this.replayTo(listener));
+    const isLive = (): boolean => this.live && this.listeners.has(listener);
     return {
       get live() {
-        return hub.live && hub.listeners.has(listener);
+        return isLive();
       },
       unsubscribe: () => {
         if (!this.listeners.delete(listener) || this.listeners.size > 0) return;
         clearTimeout(this.linger);
+        // Nobody waits for the listening connection to close; both executors' unsubscribe functions
+        // swallow close errors, so disconnect() never rejects.
         this.linger = setTimeout(() => void this.disconnect(), LINGER_MS);
         this.linger.unref();
       },

@@ -46,7 +46,7 @@ async function listenerCount(): Promise<number> {
   await admin.connect();
   try {
     const rows = await admin.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%listen_for_wakeups%'",
+      ("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 " + "AND query LIKE '%listen_for_wakeups%'"),
       [applicationName],
     );
     return rows.rows[0].n as number;
@@ -101,7 +101,7 @@ test(`${ORCHESTRATIONS} orchestrations complete across ${RESTARTS} PostgreSQL re
     const outages = log.split('\n').filter((line) => /fetch_orchestration_item failed; retrying with backoff/.test(line)).length;
     const recoveries = log.split('\n').filter((line) => /fetch_orchestration_item works again/.test(line)).length;
     console.log(
-      `CHAOS db-restart ${JSON.stringify({ orchestrations: ORCHESTRATIONS, restartsSurvived: RESTARTS, restartMs: restartTimes, outageLogLines: outages, recoveryLogLines: recoveries, elapsedMs, lost: 0, duplicated: 0 })}`,
+      (`CHAOS db-restart ` + `${JSON.stringify({ orchestrations: ORCHESTRATIONS, restartsSurvived: RESTARTS, restartMs: restartTimes, outageLogLines: outages, recoveryLogLines: recoveries, elapsedMs, lost: 0, duplicated: 0 })}`),
     );
     assert.ok(outages >= 1 && outages <= RESTARTS, `each restart is logged at most once by the dispatcher (${outages} lines):\n${log}`);
     assert.equal(recoveries, outages, 'every logged outage is followed by a recovery line');

@@ -66,13 +66,12 @@ async function completedCount(): Promise<number> {
 test(`${ORCHESTRATIONS} orchestrations survive SIGKILLed worker processes with exact outputs and sound histories`, { timeout: RUN_BUDGET_MS + 120_000 }, async () => {
   const startedAt = Date.now();
   const starting = startAll();
-  let done = 0;
   let kills = 0;
   let lastKillAt = startedAt;
   const deadline = startedAt + RUN_BUDGET_MS;
   while (Date.now() < deadline) {
     await sleep(KILL_EVERY_MS / 2 + Math.floor(Math.random() * KILL_EVERY_MS));
-    done = await completedCount();
+    const done = await completedCount();
     if (done >= ORCHESTRATIONS) break;
     if (done < ORCHESTRATIONS * KILL_UNTIL_SHARE) {
       await pool.killRandom();

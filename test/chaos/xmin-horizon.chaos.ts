@@ -74,7 +74,7 @@ function timed(target: Provider, sink: number[]): ProviderContract {
     };
   const fetchOrchestrationItem = timedCall('fetchOrchestrationItem');
   const fetchWorkItem = timedCall('fetchWorkItem');
-  return new Proxy(target as unknown as ProviderContract, {
+  return new Proxy(target, {
     get(object, key) {
       if (key === 'fetchOrchestrationItem') return fetchOrchestrationItem;
       if (key === 'fetchWorkItem') return fetchWorkItem;

@@ -5,13 +5,13 @@ import type { Provider } from '../../src/provider/contract';
 export interface ProviderTestHarness {
   provider: Provider;
   /** Another provider (own connections) on the same store, for concurrency tests. */
-  openPeer(): Promise<Provider>;
+  openPeer: () => Promise<Provider>;
   /** Moves the store's clock forward by `ms` (cumulative), e.g. to expire locks. */
-  advanceClock(ms: number): Promise<void>;
+  advanceClock: (ms: number) => Promise<void>;
   /** Makes the stored history of the instance's current execution undecodable. */
-  corruptHistory(instanceId: string): Promise<void>;
+  corruptHistory: (instanceId: string) => Promise<void>;
   /** Closes every provider opened by the harness and removes the store. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 export interface ProviderTestFactory {

@@ -1,7 +1,7 @@
 /**
- * The provider conformance kit: behaviour every Durox provider must show (postgres-provider.md
- * section 4, with the fixes of section 6). A provider suite calls
- * {@link defineProviderConformanceTests} with a factory that creates a fresh, empty store per test.
+ * The provider conformance kit: behaviour every Durox provider must show
+ * (docs/provider-contract.md). A provider suite calls {@link defineProviderConformanceTests}
+ * with a factory that creates a fresh, empty store per test.
  */
 import type { ProviderTestFactory } from './harness';
 import { defineAtomicityTests } from './groups/atomicity';

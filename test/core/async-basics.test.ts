@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { AsyncOrchestrationContext } from '../../src/core/async-context';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import { Sim, outcomeOf } from './harness';
+import type { Untyped } from '../../src/core/turn-api';
 
 test('an async orchestration awaits activities and ctx.all like a generator yields them', async () => {
   const sim = new Sim({
@@ -22,7 +23,7 @@ test('an async orchestration awaits activities and ctx.all like a generator yiel
 
 test('generator twin writes the same history', () => {
   const sim = new Sim({
-    Fan: function* (ctx: OrchestrationContext, n: number): Generator<unknown, unknown, any> {
+    Fan: function* (ctx: OrchestrationContext, n: number): Generator<unknown, unknown, Untyped> {
       const first = yield ctx.scheduleActivity('Add', n);
       const results = yield ctx.all([ctx.scheduleActivity('A', first), ctx.scheduleActivity('B', first)]);
       return results.reduce((sum: number, r: { ok: number }) => sum + r.ok, 0);

@@ -9,10 +9,11 @@ import type { AsyncOrchestrationContext } from '../../src/core/async-context';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import type { Handlers } from './harness';
 import { assertReplays, assertSameHistory, firstLine, replayInOneTurn, runToEnd } from './drive';
+import type { Untyped } from '../../src/core/turn-api';
 
-type Gen = Generator<unknown, unknown, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type GenFn = (ctx: OrchestrationContext, input: any) => Gen; // eslint-disable-line @typescript-eslint/no-explicit-any
-type AsyncFn = (ctx: AsyncOrchestrationContext, input: any) => Promise<unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Gen = Generator<unknown, unknown, Untyped>;
+type GenFn = (ctx: OrchestrationContext, input: Untyped) => Gen;
+type AsyncFn = (ctx: AsyncOrchestrationContext, input: Untyped) => Promise<unknown>;
 
 interface Scenario {
   name: string;

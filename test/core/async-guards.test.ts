@@ -13,6 +13,7 @@ import type { OrchestrationContext } from '../../src/core/orchestration-context'
 import { assertReplays, assertSameHistory, runToEnd } from './drive';
 import { Sim, outcomeOf } from './harness';
 import { sleep } from '../helpers/sleep';
+import type { Untyped } from '../../src/core/turn-api';
 
 type Ctx = AsyncOrchestrationContext;
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -75,18 +76,18 @@ test('mutation: a changed body is reported as nondeterministic, naming the posit
     return out;
   };
   const sim = new Sim({ S: changed });
-  const last = recorded.turns[recorded.turns.length - 1]!;
+  const last = recorded.turns[recorded.turns.length - 1];
   sim.history = last.before.history;
   const result = await sim.turnAsync(last.messages);
   assert.equal(
     outcomeOf(result),
-    'failed:configuration:schedule mismatch: action=ScheduleActivity{name="Renamed", input="1", session=null, tag=null} vs event=ActivityScheduled#4{name="Step", input="1", session=null, tag=null}',
+    ('failed:configuration:schedule mismatch: ' + 'action=ScheduleActivity{name="Renamed", input="1", session=null, tag=null} vs ' + 'event=ActivityScheduled#4{name="Step", input="1", session=null, tag=null}'),
   );
 });
 
 // --- adversarial -----------------------------------------------------------------------------
 
-test('adversarial: a race against setTimeout fails at once in guard mode, naming the timer and its call site', async () => {
+test(('adversarial: a race against setTimeout fails at once in guard mode, naming ' + 'the timer and its call site'), async () => {
   const sim = new Sim({
     R: async (ctx: Ctx) => Promise.race([ctx.scheduleActivity('A'), new Promise((resolve) => setTimeout(resolve, 5, 'timeout'))]),
   });
@@ -97,7 +98,7 @@ test('adversarial: a race against setTimeout fails at once in guard mode, naming
   );
 });
 
-test('adversarial: without guards the setTimeout never wins: the continuation after the turn finds its context sealed', async () => {
+test(('adversarial: without guards the setTimeout never wins: the continuation after ' + 'the turn finds its context sealed'), async () => {
   const sim = new Sim({
     R: async (ctx: Ctx) => {
       const winner = await Promise.race([ctx.scheduleActivity('A'), sleep(5).then(() => 'timeout')]);
@@ -142,7 +143,7 @@ test('adversarial: branching on Date.now() replays as nondeterminism at the firs
     const result = await sim.turnAsync([sim.done(4, 2)]);
     assert.equal(
       outcomeOf(result),
-      'failed:configuration:schedule mismatch: action=ScheduleActivity{name="Odd", input="null", session=null, tag=null} vs event=ActivityScheduled#4{name="Even", input="null", session=null, tag=null}',
+      ('failed:configuration:schedule mismatch: action=ScheduleActivity{name="Odd", ' + 'input="null", session=null, tag=null} vs ' + 'event=ActivityScheduled#4{name="Even", input="null", session=null, tag=null}'),
     );
   } finally {
     Date.now = realNow;
@@ -156,7 +157,7 @@ test('adversarial: a forgotten await before return still returns the task result
   assertSameHistory(forgot, awaited, 'forgotten await');
 });
 
-test('adversarial: a rejection inside an async IIFE is logged for the instance and never crashes the process', async () => {
+test(('adversarial: a rejection inside an async IIFE is logged for the instance and ' + 'never crashes the process'), async () => {
   // In a child process: the test runner itself listens for unhandled rejections, which would
   // hide what a plain Node process does with them.
   const fixture = join(__dirname, 'fixtures', 'iife-rejection.js');
@@ -212,7 +213,7 @@ test('adversarial: a 10,000-iteration loop of awaits completes with the history 
     }
     return (await ctx.scheduleActivity('Done')) === 'Done(null)' ? sum : -1;
   };
-  const genLoop = function* (ctx: OrchestrationContext): Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const genLoop = function* (ctx: OrchestrationContext): Generator<unknown, unknown, Untyped> {
     let sum = 0;
     for (let i = 0; i < 10_000; i++) {
       const joined = yield ctx.all([]);
@@ -256,5 +257,5 @@ test('invalid tasks fail the orchestration like in a generator; composition erro
   });
   const result = await sim.turnAsync([sim.start('V')]);
   assert.equal(sim.customStatus, 'select currently supports exactly 2 tasks');
-  assert.equal(outcomeOf(result), "failed:application:invalid step result: member of 'join' is not a task: a Promise (orchestrations must yield ctx tasks, not promises)");
+  assert.equal(outcomeOf(result), ("failed:application:invalid step result: member of 'join' is not a task: a " + "Promise (orchestrations must yield ctx tasks, not promises)"));
 });

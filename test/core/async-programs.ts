@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { AsyncOrchestrationContext } from '../../src/core/async-context';
 import type { ScheduledTask } from '../../src/core/descriptors';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
+import type { Untyped } from '../../src/core/turn-api';
 
 export type Leaf =
   | { t: 'act'; name: string; input: number }
@@ -55,8 +56,8 @@ function task(ctx: AnyCtx, node: Leaf): ScheduledTask {
 const isLeaf = (node: Node): node is Leaf => node.t !== 'seq' && node.t !== 'par' && node.t !== 'race';
 
 /** The generator form of a program. */
-export function generatorOf(program: Node): (ctx: OrchestrationContext) => Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  function* run(ctx: OrchestrationContext, node: Node): Generator<unknown, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function generatorOf(program: Node): (ctx: OrchestrationContext) => Generator<unknown, unknown, Untyped> {
+  function* run(ctx: OrchestrationContext, node: Node): Generator<unknown, unknown, Untyped> {
     if (isLeaf(node)) {
       try {
         return yield task(ctx, node);
@@ -93,7 +94,7 @@ export function asyncOf(program: Node): (ctx: AsyncOrchestrationContext) => Prom
       return out;
     }
     if (node.t === 'race') return ctx.race(task(ctx, node.a), task(ctx, node.b));
-    if (node.children.every(isLeaf)) return ctx.all(node.children.map((child) => task(ctx, child as Leaf)));
+    if (node.children.every(isLeaf)) return ctx.all(node.children.map((child) => task(ctx, child)));
     return Promise.all(node.children.map((child) => run(ctx, child)));
   }
   return async (ctx) => run(ctx, program);

@@ -25,7 +25,7 @@ test('property: random programs write identical histories as generators and as a
   );
 });
 
-test('re-batching: the same completions grouped into different turns ask for the same things in the same order', async () => {
+test(('re-batching: the same completions grouped into different turns ask for the ' + 'same things in the same order'), async () => {
   await fc.assert(
     fc.asyncProperty(programs(true), fc.integer({ min: 1, max: 1000 }), async (program, seed) => {
       const handlers = { P: asyncOf(program) };
@@ -43,7 +43,7 @@ test('re-batching: the same completions grouped into different turns ask for the
   );
 });
 
-test('re-batching: parallel multi-step branches, a recorded history replayed 200 times in random groupings', async () => {
+test(('re-batching: parallel multi-step branches, a recorded history replayed 200 ' + 'times in random groupings'), async () => {
   const handlers = {
     P: async (ctx: import('../../src/core/async-context').AsyncOrchestrationContext) => {
       const branch = async (tag: string): Promise<unknown> => {

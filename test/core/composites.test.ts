@@ -14,7 +14,7 @@ test('all: results per task in order, failures as {err}, timers as {ok:null}, em
   });
   const first = sim.ack([sim.start('Fan')]);
   assert.deepEqual(first.workerItems.map((w) => [w.id, w.name]), [[2, 'A'], [3, 'B']]);
-  assert.equal(first.orchestratorItems[0]!.type, 'TimerFired');
+  assert.equal(first.orchestratorItems[0].type, 'TimerFired');
   sim.ack([sim.failed(3, 'b broke')]);
   sim.ack([sim.fired(4)]);
   const result = sim.turn([sim.done(2, { v: [1, 'x', null, true] })]);
@@ -33,7 +33,7 @@ test('race: the first completion in history wins, the loser activity is cancelle
   const ack = sim.ack([sim.fired(3)]);
   assert.equal(outcomeOf({ kind: 'ack', ack, outcome: { kind: 'completed', output: sim.lastAck!.metadata.output! } }), 'completed:{"index":1,"value":null}');
   assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ActivityScheduled', 'TimerCreated', 'TimerFired', 'ActivityCancelRequested', 'OrchestrationCompleted']);
-  const crumb = sim.find('ActivityCancelRequested')[0]!;
+  const crumb = sim.find('ActivityCancelRequested')[0];
   assert.equal(crumb.reason, 'dropped_future');
   assert.equal(crumb.sourceEventId, 2);
   assert.deepEqual(ack.cancelledActivities, [{ instance: 'inst', executionId: 1, activityId: 2 }]);
@@ -49,7 +49,7 @@ test('race: errors are flattened into value and ties go to the first argument', 
   });
   sim.ack([sim.start('Race')]);
   sim.ack([sim.failed(3, 'B failed')]);
-  assert.equal(sim.find('ActivityCancelRequested')[0]!.sourceEventId, 2);
+  assert.equal(sim.find('ActivityCancelRequested')[0].sourceEventId, 2);
   const result = sim.turn([sim.enqueue('q', 'm1'), sim.enqueue('q', 'm2')]);
   assert.equal(outcomeOf(result), 'completed:[{"index":1,"value":"B failed"},{"index":0,"value":"m1"}]');
   // The losing dequeue consumed nothing and is cancelled.
@@ -76,7 +76,7 @@ test('race: a losing sub-orchestration gets a breadcrumb and CancelInstance', ()
     parentExecutionId: 1,
     executionId: 1,
   });
-  assert.equal(sim.find('SubOrchestrationScheduled')[0]!.instance, 'sub::2');
+  assert.equal(sim.find('SubOrchestrationScheduled')[0].instance, 'sub::2');
   const ack = sim.ack([sim.fired(3)]);
   assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['TimerFired', 'TimerCreated', 'SubOrchestrationCancelRequested']);
   assert.ok(ack.orchestratorItems.some((i) => i.type === 'CancelInstance' && i.instance === 'inst::sub::2' && i.reason === 'parent dropped sub-orchestration future'));
@@ -94,7 +94,7 @@ test('nondeterminism: a persisted dropped-future breadcrumb the code no longer r
   });
   sim.ack([sim.start('Both')]);
   // History as an earlier version of the code left it: it raced A and B and dropped A.
-  const template = sim.history[1]!;
+  const template = sim.history[1];
   sim.history.push({ ...template, eventId: 4, sourceEventId: 2, kind: 'ActivityCancelRequested', reason: 'dropped_future' } as never);
   assert.match(outcomeOf(sim.turn([sim.raise('x', 1)])), /^failed:configuration:cancellation mismatch \(activity\): history records a dropped future for event 2/);
 });
@@ -125,7 +125,7 @@ test('composition errors are thrown into the generator; unsupported race members
   const result = sim.turn([sim.start('Bad')]);
   assert.equal(
     outcomeOf(result),
-    'completed:{"errors":["nested join/select inside join is not supported","select currently supports exactly 2 tasks","nested join/select inside select is not supported"],"r":{"index":0,"value":"unsupported task in select"}}',
+    ('completed:{"errors":["nested join/select inside join is not ' + 'supported","select currently supports exactly 2 tasks","nested join/select ' + 'inside select is not supported"],"r":{"index":0,"value":"unsupported task in ' + 'select"}}'),
   );
   // Nothing was scheduled by the rejected compositions; the race loser timer is the only action.
   assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'TimerCreated', 'OrchestrationCompleted']);
@@ -143,7 +143,7 @@ test('typed variants parse string results once more; waitForEventTyped does not'
     },
   });
   const doubly = JSON.stringify(JSON.stringify({ k: 1 }));
-  const act = (n: number): number => sim.find('ActivityScheduled')[n]!.eventId;
+  const act = (n: number): number => sim.find('ActivityScheduled')[n].eventId;
   sim.ack([sim.start('Typed')]);
   sim.ack([sim.done(act(0), doubly, true)]);
   sim.ack([sim.done(act(1), doubly, true)]);
@@ -163,11 +163,11 @@ test('retry is not supported as a join member only through its own descriptor: j
     },
   });
   sim.ack([sim.start('J')]);
-  assert.equal(sim.find('ActivityScheduled')[1]!.name, '__duroxide_syscall:get_kv_value');
-  assert.equal(sim.find('ActivityScheduled')[1]!.input, '{"instanceId":"other","key":"k"}');
+  assert.equal(sim.find('ActivityScheduled')[1].name, '__duroxide_syscall:get_kv_value');
+  assert.equal(sim.find('ActivityScheduled')[1].input, '{"instanceId":"other","key":"k"}');
   sim.ack([sim.failed(2, 'once'), sim.done(3, 'v')]);
-  assert.equal(sim.find('TimerCreated')[0]!.fireAtMs, sim.nowMs + 1000);
+  assert.equal(sim.find('TimerCreated')[0].fireAtMs, sim.nowMs + 1000);
   sim.ack([sim.fired(sim.idOf('TimerCreated'))]);
-  const result = sim.turn([sim.done(sim.find('ActivityScheduled')[2]!.eventId, 'ok')]);
+  const result = sim.turn([sim.done(sim.find('ActivityScheduled')[2].eventId, 'ok')]);
   assert.equal(outcomeOf(result), 'completed:[{"ok":"ok"},{"ok":"v"}]');
 });

@@ -79,7 +79,7 @@ function collect(sim: Sim, result: TurnResult, outstanding: Outstanding[]): void
       cancelled.add(event.sourceEventId);
     }
   }
-  for (let i = outstanding.length - 1; i >= 0; i--) if (cancelled.has(outstanding[i]!.id)) outstanding.splice(i, 1);
+  for (let i = outstanding.length - 1; i >= 0; i--) if (cancelled.has(outstanding[i].id)) outstanding.splice(i, 1);
 }
 
 /** The state a turn starts from, to replay a turn with another handler. */
@@ -141,7 +141,7 @@ export async function runToEnd(handlers: Handlers, name: string, input: unknown,
     messages = [];
     for (let i = 0; i < count; i++) {
       const [item] = outstanding.splice(Math.floor(random() * outstanding.length), 1);
-      messages.push(answer(sim, env, item!));
+      messages.push(answer(sim, env, item));
     }
     sim.nowMs += 1000;
   }
@@ -151,7 +151,7 @@ export async function runToEnd(handlers: Handlers, name: string, input: unknown,
 
 /** The first line of a text: failure messages of thrown errors end with a stack that names the code's own frames. */
 export function firstLine(text: string): string {
-  return text.split('\n')[0]!;
+  return text.split('\n')[0];
 }
 
 /** An event without what only the clock decides (timestamps, writer version) and without stack frames. */
@@ -167,7 +167,7 @@ export function normalise(event: HistoryEvent): Record<string, unknown> {
 export function assertSameHistory(a: Run, b: Run, label: string): void {
   assert.equal(firstLine(a.outcome), firstLine(b.outcome), `${label}: outcome`);
   assert.equal(a.executions.length, b.executions.length, `${label}: executions`);
-  a.executions.forEach((history, i) => assert.deepEqual(b.executions[i]!.map(normalise), history.map(normalise), `${label}: history of execution ${i + 1}`));
+  a.executions.forEach((history, i) => assert.deepEqual(b.executions[i].map(normalise), history.map(normalise), `${label}: history of execution ${i + 1}`));
 }
 
 /**
@@ -191,7 +191,8 @@ export async function assertReplays(recorded: Run, handlers: Handlers, label: st
 
 /** Events a terminal turn writes because it is terminal, not because the code asked. */
 function terminalOnly(event: HistoryEvent): boolean {
-  return TERMINAL.has(event.kind) || String((event as { reason?: unknown }).reason ?? '').startsWith('orchestration_terminal');
+  const reason = (event as { reason?: unknown }).reason;
+  return TERMINAL.has(event.kind) || (typeof reason === 'string' && reason.startsWith('orchestration_terminal'));
 }
 
 const DELIVERIES = new Set(['ActivityCompleted', 'ActivityFailed', 'TimerFired', 'SubOrchestrationCompleted', 'SubOrchestrationFailed', 'ExternalEvent', 'QueueEventDelivered']);
@@ -203,13 +204,13 @@ const DELIVERIES = new Set(['ActivityCompleted', 'ActivityFailed', 'TimerFired',
  */
 export async function replayInOneTurn(recorded: Run, handlers: Handlers): Promise<string> {
   const sim = new Sim(handlers);
-  const last = recorded.executions[recorded.executions.length - 1]!;
+  const last = recorded.executions[recorded.executions.length - 1];
   let cut = last.length;
   // OrchestrationStarted stays persisted even when the code finished without any delivery.
-  while (cut > 1 && !DELIVERIES.has(last[cut - 1]!.kind)) cut--;
+  while (cut > 1 && !DELIVERIES.has(last[cut - 1].kind)) cut--;
   sim.history = last.slice(0, cut);
-  sim.executionId = last[0]!.executionId;
-  sim.nowMs = recorded.turns[recorded.turns.length - 1]!.before.nowMs;
+  sim.executionId = last[0].executionId;
+  sim.nowMs = recorded.turns[recorded.turns.length - 1].before.nowMs;
   const result = await sim.turnAsync([]);
   const written = sim.history.slice(cut).filter((e) => !terminalOnly(e)).map(normalise);
   assert.deepEqual(written, last.slice(cut).filter((e) => !terminalOnly(e)).map(normalise), 'replaying the whole history writes what the last turn wrote');
@@ -295,8 +296,8 @@ export async function replayRegrouped(recorded: Run, handlers: Handlers, seed: n
   }
   const sim = new Sim(handlers);
   const turns: Run['turns'] = [];
-  let messages: OrchestratorWorkItem[] = [recorded.turns[0]!.messages[0]!];
-  let outcome = 'stuck';
+  let messages: OrchestratorWorkItem[] = [recorded.turns[0].messages[0]];
+  let outcome: string;
   for (;;) {
     const before: Snapshot = { history: sim.history, executionId: sim.executionId, kv: { ...sim.kv }, customStatus: sim.customStatus, nowMs: sim.nowMs };
     const result = await sim.turnAsync(messages);
@@ -308,8 +309,8 @@ export async function replayRegrouped(recorded: Run, handlers: Handlers, seed: n
     while (messages.length < wanted && deliveries.length > 0) {
       // An external event goes to whichever subscription waits when it is applied, so it opens a
       // group: a delivery before it in the same turn could change who waits (by design of events).
-      if (messages.length > 0 && deliveries[0]!.template.type === 'ExternalRaised') break;
-      const message = messageFor(sim, deliveries[0]!.key, deliveries[0]!.template);
+      if (messages.length > 0 && deliveries[0].template.type === 'ExternalRaised') break;
+      const message = messageFor(sim, deliveries[0].key, deliveries[0].template);
       if (message === null) break;
       messages.push(message);
       deliveries.shift();

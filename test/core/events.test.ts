@@ -2,14 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import { Sim, outcomeOf } from './harness';
+import type { Untyped } from '../../src/core/turn-api';
 
-function* waitTwice(ctx: OrchestrationContext): Generator<unknown, unknown, any> {
+function* waitTwice(ctx: OrchestrationContext): Generator<unknown, unknown, Untyped> {
   const a = yield ctx.waitForEvent('go');
   const b = yield ctx.waitForEvent('go');
   return [a, b];
 }
 
-test('an event raised in the same batch as the start is dropped; one raised after the subscription is delivered', () => {
+test(('an event raised in the same batch as the start is dropped; one raised after ' + 'the subscription is delivered'), () => {
   const sim = new Sim({ W: waitTwice });
   sim.ack([sim.start('W'), sim.raise('go', 'early')]);
   assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ExternalEvent', 'ExternalSubscribed']);
@@ -58,7 +59,7 @@ test('queue: FIFO per name, buffered messages resolve in the same turn, objects 
   assert.equal(outcomeOf(result), 'completed:[{"a":1},"two",[3]]');
 });
 
-test('continue-as-new carries unconsumed queue messages (FIFO across names), custom status and starts execution 2', () => {
+test(('continue-as-new carries unconsumed queue messages (FIFO across names), custom ' + 'status and starts execution 2'), () => {
   const sim = new Sim({
     Loop: function* (ctx: OrchestrationContext, input: number) {
       const msg = yield ctx.dequeueEvent('q');
@@ -85,15 +86,15 @@ test('continue-as-new carries unconsumed queue messages (FIFO across names), cus
     initialCustomStatus: 'round 1 got "m1" status-before=null',
   });
   // A late completion for execution 1 in the same batch is stale.
-  const second = sim.ack([can!, { ...sim.done(2, 1), executionId: 1 } as never]);
+  const second = sim.ack([can, { ...sim.done(2, 1), executionId: 1 } as never]);
   assert.equal(second.executionId, 2);
   assert.equal(sim.executionId, 2);
-  const started = sim.find('OrchestrationStarted')[0]!;
+  const started = sim.find('OrchestrationStarted')[0];
   assert.equal(started.input, '2');
-  assert.deepEqual(started.carryForwardEvents, can!.type === 'ContinueAsNew' ? can!.carryForwardEvents : []);
+  assert.deepEqual(started.carryForwardEvents, can.type === 'ContinueAsNew' ? can.carryForwardEvents : []);
   assert.equal(second.metadata.status, 'Completed');
   assert.equal(second.metadata.output, '"m2"');
-  const status = sim.find('CustomStatusUpdated')[0]!;
+  const status = sim.find('CustomStatusUpdated')[0];
   assert.match(status.status!, /status-before=round 1/);
 });
 
@@ -143,6 +144,6 @@ test('a wait still outstanding at a terminal turn is cancelled with orchestratio
   sim.ack([sim.start('S')]);
   const ack = sim.ack([sim.cancel('stop')]);
   assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['OrchestrationCancelRequested', 'ExternalSubscribedCancelled', 'OrchestrationFailed']);
-  assert.equal(sim.find('ExternalSubscribedCancelled')[0]!.reason, 'orchestration_terminal');
+  assert.equal(sim.find('ExternalSubscribedCancelled')[0].reason, 'orchestration_terminal');
   assert.equal(ack.metadata.output, 'canceled: stop');
 });

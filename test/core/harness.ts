@@ -3,11 +3,11 @@
  * history, applies each ack the way a provider would, and builds the messages tests feed in.
  */
 import { turnEngine } from '../../src/core/turn';
-import type { OrchestrationFunction, TraceLevel, TurnResult } from '../../src/core/turn-api';
+import type { OrchestrationFunction, TraceLevel, TurnResult, Untyped } from '../../src/core/turn-api';
 import type { KvEntry, OrchestrationTurnAck } from '../../src/core/turn-types';
 import type { ErrorDetails, HistoryEvent, OrchestratorWorkItem } from '../../src/core/types';
 
-export type Handlers = Partial<Record<string, OrchestrationFunction<any>>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type Handlers = Partial<Record<string, OrchestrationFunction<Untyped>>>;
 
 export class Sim {
   readonly instanceId: string;
@@ -112,12 +112,12 @@ export class Sim {
   }
 
   last(): HistoryEvent {
-    return this.history[this.history.length - 1]!;
+    return this.history[this.history.length - 1];
   }
 
   /** The id of the n-th (0-based) event of a kind. */
   idOf(kind: HistoryEvent['kind'], n = 0): number {
-    return this.find(kind)[n]!.eventId;
+    return this.find(kind)[n].eventId;
   }
 
   /** Message builders bound to this instance and its current execution. */

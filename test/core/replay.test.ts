@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import { DUROX_VERSION } from '../../src/core/types';
 import { Sim, outcomeOf } from './harness';
+import type { Untyped } from '../../src/core/turn-api';
 
-function* twoSteps(ctx: OrchestrationContext, input: { n: number }): Generator<unknown, unknown, any> {
+function* twoSteps(ctx: OrchestrationContext, input: { n: number }): Generator<unknown, unknown, Untyped> {
   const a = yield ctx.scheduleActivity('Add', { x: input.n });
   const b = yield ctx.scheduleActivity('Double', a);
   return { a, b };
@@ -15,15 +16,15 @@ test('a new instance records OrchestrationStarted, schedules the first activity 
   const ack = sim.ack([sim.start('TwoSteps', { n: 1 })]);
   assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ActivityScheduled']);
   const [started, scheduled] = ack.historyDelta;
-  assert.equal(started!.eventId, 1);
-  assert.equal(scheduled!.eventId, 2);
+  assert.equal(started.eventId, 1);
+  assert.equal(scheduled.eventId, 2);
   for (const event of ack.historyDelta) {
     assert.equal(event.instanceId, 'inst');
     assert.equal(event.executionId, 1);
     assert.equal(event.timestampMs, sim.nowMs);
     assert.equal(event.duroxVersion, DUROX_VERSION);
   }
-  assert.equal(started!.kind === 'OrchestrationStarted' && started!.version, '1.0.0');
+  assert.equal(started.kind === 'OrchestrationStarted' && started.version, '1.0.0');
   assert.deepEqual(ack.workerItems, [
     { type: 'ActivityExecute', instance: 'inst', executionId: 1, id: 2, name: 'Add', input: '{"x":1}', sessionId: null, tag: null },
   ]);
@@ -36,9 +37,9 @@ test('replays over persisted history and completes with the JSON output', () => 
   sim.ack([sim.start('TwoSteps', { n: 1 })]);
   sim.ack([sim.done(2, 11)]);
   assert.deepEqual(sim.kinds().slice(2), ['ActivityCompleted', 'ActivityScheduled']);
-  const scheduled = sim.find('ActivityScheduled')[1]!;
+  const scheduled = sim.find('ActivityScheduled')[1];
   assert.equal(scheduled.input, '11');
-  assert.equal(sim.find('ActivityCompleted')[0]!.sourceEventId, 2);
+  assert.equal(sim.find('ActivityCompleted')[0].sourceEventId, 2);
   const result = sim.turn([sim.done(scheduled.eventId, 22)]);
   assert.equal(outcomeOf(result), 'completed:{"a":11,"b":22}');
   assert.equal(sim.lastAck!.metadata.status, 'Completed');
@@ -175,7 +176,7 @@ test('nondeterminism: corrupted history and completions without an open schedule
   other.ack([other.start('TwoSteps', { n: 1 })]);
   other.ack([other.done(2, 11)]);
   // Tamper: a second completion for the same schedule in persisted history.
-  const completion = other.find('ActivityCompleted')[0]!;
+  const completion = other.find('ActivityCompleted')[0];
   other.history.push({ ...completion, eventId: 99 });
   assert.match(outcomeOf(other.turn([other.raise('x', 1)])), /completion without open schedule: ActivityCompleted#99/);
 });
@@ -218,7 +219,7 @@ test('the first start item wins; a duplicate start for a running instance is ign
   const sim = new Sim({ TwoSteps: twoSteps });
   const ack = sim.ack([sim.start('TwoSteps', { n: 1 }), sim.start('TwoSteps', { n: 5 })]);
   assert.equal(ack.historyDelta.filter((e) => e.kind === 'OrchestrationStarted').length, 1);
-  assert.equal(sim.find('ActivityScheduled')[0]!.input, '{"x":1}');
+  assert.equal(sim.find('ActivityScheduled')[0].input, '{"x":1}');
   const again = sim.ack([sim.start('TwoSteps', { n: 9 })]);
   assert.deepEqual(again.historyDelta, []);
 });
@@ -270,8 +271,8 @@ test('unregistered handler and queue orphans before start', () => {
 
 test('a pinned version is resolved exactly from OrchestrationStarted on later turns', () => {
   const sim = new Sim({ 'V@2.0.0': twoSteps });
-  sim.ack([sim.start('V', { n: 1 }, { version: '2.0.0' } as never)]);
-  assert.equal(sim.find('OrchestrationStarted')[0]!.version, '2.0.0');
+  sim.ack([sim.start('V', { n: 1 }, { version: '2.0.0' })]);
+  assert.equal(sim.find('OrchestrationStarted')[0].version, '2.0.0');
   sim.ack([sim.done(2, 1)]);
   assert.equal(sim.lastAck!.metadata.orchestrationVersion, '2.0.0');
   assert.deepEqual(sim.resolutions, [

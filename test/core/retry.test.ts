@@ -20,20 +20,20 @@ test('retry: failed attempts are followed by durable backoff timers and a replay
   });
   sim.ack([sim.start('R')]);
   sim.ack([sim.failed(2, 'e1')]);
-  const timer = sim.find('TimerCreated')[0]!;
+  const timer = sim.find('TimerCreated')[0];
   assert.equal(timer.fireAtMs, sim.nowMs + 100);
   assert.equal(sim.traces.filter((t) => t.level === 'warn').length, 1);
-  assert.equal(sim.traces[0]!.message, "Activity 'Flaky' attempt 1/3 failed: e1. Retrying... (session=sess-1)");
+  assert.equal(sim.traces[0].message, "Activity 'Flaky' attempt 1/3 failed: e1. Retrying... (session=sess-1)");
   sim.ack([sim.fired(timer.eventId)]);
-  const second = sim.find('ActivityScheduled')[1]!;
+  const second = sim.find('ActivityScheduled')[1];
   assert.equal(second.sessionId, 'sess-1');
-  assert.equal(sim.lastAck!.workerItems[0]!.sessionId, 'sess-1');
+  assert.equal(sim.lastAck!.workerItems[0].sessionId, 'sess-1');
   sim.ack([sim.failed(second.eventId, 'e2')]);
-  assert.equal(sim.find('TimerCreated')[1]!.fireAtMs, sim.nowMs + 200);
+  assert.equal(sim.find('TimerCreated')[1].fireAtMs, sim.nowMs + 200);
   // The first warning was not repeated while replaying.
   assert.deepEqual(sim.traces.map((t) => t.message.slice(0, 30)), ["Activity 'Flaky' attempt 1/3 f", "Activity 'Flaky' attempt 2/3 f"]);
   sim.ack([sim.fired(sim.idOf('TimerCreated', 1))]);
-  const result = sim.turn([sim.done(sim.find('ActivityScheduled')[2]!.eventId, 'finally')]);
+  const result = sim.turn([sim.done(sim.find('ActivityScheduled')[2].eventId, 'finally')]);
   assert.equal(outcomeOf(result), 'completed:"finally"');
 });
 
@@ -50,7 +50,7 @@ test('retry: exhausted attempts throw the last error', () => {
   sim.ack([sim.start('R')]);
   sim.ack([sim.failed(2, 'first')]);
   sim.ack([sim.fired(sim.idOf('TimerCreated'))]);
-  const result = sim.turn([sim.failed(sim.find('ActivityScheduled')[1]!.eventId, 'last')]);
+  const result = sim.turn([sim.failed(sim.find('ActivityScheduled')[1].eventId, 'last')]);
   assert.equal(outcomeOf(result), 'completed:"last"');
 });
 
@@ -67,7 +67,7 @@ test('retry: a per-attempt timeout races a timer; timing out throws without retr
   const first = sim.ack([sim.start('R')]);
   assert.deepEqual(first.historyDelta.map((e) => e.kind), ['OrchestrationStarted', 'ActivityScheduled', 'TimerCreated']);
   // totalTimeoutMs overrides timeoutMs.
-  assert.equal(sim.find('TimerCreated')[0]!.fireAtMs, sim.nowMs + 500);
+  assert.equal(sim.find('TimerCreated')[0].fireAtMs, sim.nowMs + 500);
   const ack = sim.ack([sim.fired(3)]);
   assert.equal(ack.metadata.output, '"timeout: activity timed out"');
   assert.deepEqual(ack.cancelledActivities, [{ instance: 'inst', executionId: 1, activityId: 2 }]);

@@ -11,12 +11,12 @@ test('cancellation: replay once more, fail with canceled, cascade to children, s
       return 'never';
     },
   });
-  sim.ack([sim.start('P', null, { parentInstance: 'root', parentId: 7, parentExecutionId: 3 } as never)]);
+  sim.ack([sim.start('P', null, { parentInstance: 'root', parentId: 7, parentExecutionId: 3 })]);
   const ack = sim.ack([sim.cancel('user asked'), sim.cancel('twice')]);
   assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['OrchestrationCancelRequested', 'OrchestrationFailed', 'ActivityCancelRequested']);
-  const failed = sim.find('OrchestrationFailed')[0]!;
+  const failed = sim.find('OrchestrationFailed')[0];
   assert.deepEqual(failed.details, { category: 'application', kind: 'Cancelled', message: '', reason: 'user asked', retryable: false });
-  assert.equal(sim.find('ActivityCancelRequested')[0]!.reason, 'orchestration_terminal_failed');
+  assert.equal(sim.find('ActivityCancelRequested')[0].reason, 'orchestration_terminal_failed');
   assert.deepEqual(ack.cancelledActivities, [{ instance: 'inst', executionId: 1, activityId: 2 }]);
   assert.deepEqual(ack.orchestratorItems, [
     { type: 'CancelInstance', instance: 'kid', reason: 'parent canceled' },
@@ -53,9 +53,9 @@ test('sub-orchestration results: completion resumes the parent, failure throws t
   });
   sim.ack([sim.start('P')]);
   sim.ack([sim.subDone(2, JSON.stringify({ y: 2 }))]);
-  const second = sim.find('SubOrchestrationScheduled')[1]!;
+  const second = sim.find('SubOrchestrationScheduled')[1];
   assert.equal(second.version, '2.0.0');
-  assert.equal(sim.lastAck!.orchestratorItems[0]!.type === 'StartOrchestration' && sim.lastAck!.orchestratorItems[0]!.version, '2.0.0');
+  assert.equal(sim.lastAck!.orchestratorItems[0].type === 'StartOrchestration' && sim.lastAck!.orchestratorItems[0].version, '2.0.0');
   const result = sim.turn([sim.subFailed(second.eventId, 'Error: child broke')]);
   assert.equal(outcomeOf(result), 'completed:{"a":{"y":2},"err":"Error: child broke"}');
 });
@@ -67,7 +67,7 @@ test('a child notifies its parent on completion; detached starts are dispatched 
       return input * 2;
     },
   }, 'p::sub::2');
-  const ack = sim.ack([sim.start('C', 21, { parentInstance: 'p', parentId: 2, parentExecutionId: 1 } as never)]);
+  const ack = sim.ack([sim.start('C', 21, { parentInstance: 'p', parentId: 2, parentExecutionId: 1 })]);
   assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['OrchestrationStarted', 'OrchestrationChained', 'OrchestrationCompleted']);
   assert.deepEqual(ack.orchestratorItems, [
     {
@@ -96,8 +96,8 @@ test('timers fire at nowMs + delay when first scheduled; replay keeps the record
   assert.deepEqual(first.orchestratorItems, [{ type: 'TimerFired', instance: 'inst', executionId: 1, id: 2, fireAtMs: sim.nowMs }]);
   sim.nowMs += 5000;
   sim.ack([sim.fired(2)]);
-  assert.equal(sim.find('TimerCreated')[0]!.fireAtMs, 1_000_000);
-  assert.equal(sim.find('TimerCreated')[1]!.fireAtMs, 1_005_250);
+  assert.equal(sim.find('TimerCreated')[0].fireAtMs, 1_000_000);
+  assert.equal(sim.find('TimerCreated')[1].fireAtMs, 1_005_250);
   const bad = new Sim({ T: function* (ctx: OrchestrationContext) { yield ctx.scheduleTimer(1.5); } }, 'bad');
   assert.match(outcomeOf(bad.turn([bad.start('T')])), /invalid step result: timer delayMs must be a non-negative integer/);
 });
@@ -113,11 +113,11 @@ test('utcNow, newGuid and getValueFromInstance are system activities with decode
     },
   });
   sim.ack([sim.start('S')]);
-  assert.equal(sim.find('ActivityScheduled')[0]!.name, '__duroxide_syscall:utc_now_ms');
+  assert.equal(sim.find('ActivityScheduled')[0].name, '__duroxide_syscall:utc_now_ms');
   sim.ack([sim.done(2, '1700000000123', true)]);
-  assert.equal(sim.find('ActivityScheduled')[1]!.name, '__duroxide_syscall:new_guid');
+  assert.equal(sim.find('ActivityScheduled')[1].name, '__duroxide_syscall:new_guid');
   sim.ack([sim.done(4, '0000018b-cf1e-7000-8000-000000000001', true)]);
-  assert.equal(sim.find('ActivityScheduled')[2]!.input, '{"instanceId":"other","key":"5"}');
+  assert.equal(sim.find('ActivityScheduled')[2].input, '{"instanceId":"other","key":"5"}');
   sim.ack([sim.done(6, JSON.stringify('{"a":1}'), true)]);
   const result = sim.turn([sim.done(8, 'null', true)]);
   assert.equal(outcomeOf(result), 'completed:{"now":1700000000123,"id":"0000018b-cf1e-7000-8000-000000000001","v":"{\\"a\\":1}","missing":null,"t":"number"}');
@@ -138,8 +138,8 @@ test('custom status and KV: events in emission order, snapshot seeding, replayed
   sim.kv = { old: { value: 'kept', lastUpdatedAtMs: 2_000_000 } };
   const first = sim.ack([sim.start('K')]);
   assert.deepEqual(first.historyDelta.map((e) => e.kind), ['OrchestrationStarted', 'CustomStatusUpdated', 'KeyValueSet', 'KeyValueSet', 'TimerCreated']);
-  assert.equal(sim.find('CustomStatusUpdated')[0]!.status, 'step1');
-  assert.equal(sim.find('KeyValueSet')[0]!.value, '1');
+  assert.equal(sim.find('CustomStatusUpdated')[0].status, 'step1');
+  assert.equal(sim.find('KeyValueSet')[0].value, '1');
   sim.nowMs = 9_000_000;
   const result = sim.turn([sim.fired(5)]);
   // a and b were written at 1_000_000 (recorded), so both are older than the cutoff 1_000_001.
@@ -176,14 +176,13 @@ test('limits: custom status, tag, KV value size and key count fail the orchestra
   const tagged = new Sim({ L: function* (ctx: OrchestrationContext) { yield ctx.scheduleActivity('A').withTag('t'.repeat(257)); } });
   assert.match(tagged.ack([tagged.start('L')]).metadata.output!, /^Activity tag size \(257 bytes\) exceeds limit \(256 bytes\)/);
   const ok = new Sim({ L: function* (ctx: OrchestrationContext) { yield ctx.scheduleActivity('A').withTag('gpu'); } });
-  assert.equal(ok.ack([ok.start('L')]).workerItems[0]!.tag, 'gpu');
+  assert.equal(ok.ack([ok.start('L')]).workerItems[0].tag, 'gpu');
 });
 
 test('continue-as-new versioned: in-flight activities are cancelled after the terminal event', () => {
   const sim = new Sim({
     C: function* (ctx: OrchestrationContext) {
-      const r = yield ctx.race(ctx.waitForEvent('go'), ctx.scheduleTimer(1));
-      void r;
+      yield ctx.race(ctx.waitForEvent('go'), ctx.scheduleTimer(1));
       yield ctx.continueAsNewVersioned({ n: 1 }, '2.0.0');
     },
   });
@@ -194,7 +193,7 @@ test('continue-as-new versioned: in-flight activities are cancelled after the te
   assert.equal(sim.last().kind, 'OrchestrationContinuedAsNew');
 });
 
-test('activities still running at completion get orchestration_terminal_completed breadcrumbs after the terminal event', () => {
+test(('activities still running at completion get orchestration_terminal_completed ' + 'breadcrumbs after the terminal event'), () => {
   const sim = new Sim({
     C: function* (ctx: OrchestrationContext) {
       yield ctx.race(ctx.scheduleTimer(1), ctx.scheduleActivity('Slow'));
@@ -216,7 +215,7 @@ test('activities still running at completion get orchestration_terminal_complete
 
 test('poison: synthesises OrchestrationStarted for an empty history and notifies the parent', () => {
   const sim = new Sim({});
-  const start = sim.start('Gone', 5, { parentInstance: 'p', parentId: 4, parentExecutionId: 2, version: '3.0.0' } as never);
+  const start = sim.start('Gone', 5, { parentInstance: 'p', parentId: 4, parentExecutionId: 2, version: '3.0.0' });
   const ack = turnEngine.poisonTurn(
     { instanceId: 'inst', orchestrationName: 'Gone', orchestrationVersion: null, executionId: 1, history: [], messages: [start], kvSnapshot: {}, customStatus: null, nowMs: 5 },
     11,
@@ -225,7 +224,7 @@ test('poison: synthesises OrchestrationStarted for an empty history and notifies
   assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['OrchestrationStarted', 'OrchestrationFailed']);
   assert.equal(ack.metadata.output, 'poison: orchestration inst exceeded 11 attempts (max 10)');
   assert.equal(ack.metadata.orchestrationVersion, '3.0.0');
-  assert.equal(ack.orchestratorItems[0]!.type, 'SubOrchFailed');
+  assert.equal(ack.orchestratorItems[0].type, 'SubOrchFailed');
   const running = new Sim({ P: function* (ctx: OrchestrationContext) { yield ctx.scheduleActivity('A'); } });
   running.ack([running.start('P')]);
   const poisoned = turnEngine.poisonTurn(

@@ -39,6 +39,7 @@ describe('dashboard in chromium', () => {
     });
     page.on('dialog', (dialog) => {
       problems.push(`unexpected ${dialog.type()} dialog: ${dialog.message()}`);
+      // The dialog is already recorded as a problem; dismissing it only unblocks the page.
       void dialog.dismiss();
     });
   });

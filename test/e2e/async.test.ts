@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { AsyncOrchestrationContext, OrchestrationContext, ScheduledTask } from '../../src/index';
 import { connect, durox, eventually, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import type { Untyped } from '../../src/core/turn-api';
 
 let provider: Provider;
 let client: Client;
@@ -35,7 +36,7 @@ function registerActivities(rt: Runtime): void {
 const flakyTried = new Set<string>();
 
 /** One orchestration in both forms: fan-out, retry, a timer race, a child, an event, continue-as-new. */
-function* workflowGen(ctx: OrchestrationContext, input: { n: number; round: number; child: string }): Generator<ScheduledTask, unknown, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+function* workflowGen(ctx: OrchestrationContext, input: { n: number; round: number; child: string }): Generator<ScheduledTask, unknown, Untyped> {
   const squares = yield ctx.all([1, 2, 3].map((i) => ctx.scheduleActivity('Square', i * input.n)));
   const total = squares.reduce((sum: number, r: { ok: number }) => sum + r.ok, 0);
   const retried = yield ctx.scheduleActivityWithRetry('Flaky', null, { maxAttempts: 3, backoff: 'fixed' });
@@ -120,7 +121,7 @@ test('the reported crash: `await ctx.all(...)` then `.reduce` in an async orches
   }
 });
 
-test('differential end to end: the same workflow as a generator and as an async function writes the same history', async () => {
+test(('differential end to end: the same workflow as a generator and as an async ' + 'function writes the same history'), async () => {
   // One activity slot: parallel activities then complete in the order they were scheduled, so
   // both runs receive the same completions in the same order.
   const runtime = await startRuntime(provider, register, { ...GUARDED, workerConcurrency: 1 });
@@ -141,7 +142,7 @@ test('differential end to end: the same workflow as a generator and as an async 
   }
 });
 
-test('cross replay end to end: an instance started as a generator finishes as an async function, and back', async () => {
+test(('cross replay end to end: an instance started as a generator finishes as an ' + 'async function, and back'), async () => {
   for (const [first, second] of [
     ['generator', 'async'],
     ['async', 'generator'],

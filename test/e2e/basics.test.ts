@@ -138,7 +138,7 @@ test('the activity context describes the running activity', async () => {
   assert.equal(output.hasClient, true);
 });
 
-test('instance info, execution info and history have the reference shapes', async () => {
+test('instance info, execution info and history have the shapes duroxide returns', async () => {
   const id = uid('info');
   await client.startOrchestration(id, 'Hello', 'X');
   await client.waitForOrchestration(id, 10_000);
@@ -230,7 +230,7 @@ test('starting the same instance twice runs one execution', async () => {
   assert.deepEqual(await client.listExecutions(id), [1]);
 });
 
-test('waitForOrchestration times out with the reference message', async () => {
+test('waitForOrchestration times out with the message duroxide gives', async () => {
   const id = uid('waits');
   await client.startOrchestration(id, 'Waits');
   await assert.rejects(client.waitForOrchestration(id, 150), { message: /^Operation timed out: \w+\('[^']+'\) gave up after 150 ms; the instance is \w+$/ });

@@ -1,5 +1,5 @@
 /**
- * Capability filtering end to end (runtime-and-api.md section 1.9): a runtime only takes turns of
+ * Capability filtering end to end (docs/runtime.md, "Registration and versions"): a runtime only takes turns of
  * executions pinned to a Durox version it can run ([0.0.0, its own version]); an execution
  * started by a newer Durox waits, unlocked, for a node that can run it.
  */
@@ -42,7 +42,7 @@ test('executions pinned by this version run; one pinned by a newer Durox is left
   });
   const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: 5_000 });
   assert.equal(item?.instanceId, future);
-  await provider.ackOrchestrationItem(item!.lockToken, {
+  await provider.ackOrchestrationItem(item.lockToken, {
     instanceId: future,
     executionId: 1,
     historyDelta: [{
@@ -68,5 +68,5 @@ test('executions pinned by this version run; one pinned by a newer Durox is left
   assert.equal((await client.getQueueDepths()).orchestratorQueue, 1, 'its event waits, unlocked, for a capable node');
   const capable = await provider.fetchOrchestrationItem({ lockTimeoutMs: 5_000, versionRange: { min: '0.0.0', max: '99.0.0' } });
   assert.equal(capable?.instanceId, future, 'a node supporting 99.0.0 gets it');
-  await provider.abandonOrchestrationItem(capable!.lockToken);
+  await provider.abandonOrchestrationItem(capable.lockToken);
 });

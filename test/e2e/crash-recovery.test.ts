@@ -21,7 +21,7 @@ after(async () => {
   await dropSchema(schema);
 });
 
-test('a runtime stopped mid-activity with shutdown(0): the activity runs again elsewhere and completes once', async () => {
+test(('a runtime stopped mid-activity with shutdown(0): the activity runs again ' + 'elsewhere and completes once'), async () => {
   const attempts: string[] = [];
   let release: () => void = () => undefined;
   const first = await startRuntime(

@@ -1,6 +1,6 @@
 /**
- * Deletion, pruning, instance trees and statistics through the Client (runtime-and-api.md
- * sections 3, 4.8 and 4.9), on instances run by a real runtime.
+ * Deletion, pruning, instance trees and statistics through the Client (docs/runtime.md,
+ * "The Client"), on instances run by a real runtime.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';

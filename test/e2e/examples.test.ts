@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect, type Provider } from './helpers';
+import type { Untyped } from '../../src/core/turn-api';
 
 // Examples are plain CommonJS files outside the TypeScript build; load them from the source tree.
 const examplesDir = join(__dirname, '..', '..', '..', 'examples');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const load = (name: string): { main: (provider: Provider, ...args: unknown[]) => Promise<any> } => require(join(examplesDir, name)); // eslint-disable-line @typescript-eslint/no-explicit-any
+const load = (name: string): { main: (provider: Provider, ...args: unknown[]) => Promise<Untyped> } => require(join(examplesDir, name));
 
 let provider: Provider;
 

@@ -1,5 +1,5 @@
 /**
- * Limits of runtime-and-api.md section 1.11 end to end: each violation fails the orchestration
+ * The limits of docs/replay.md ("Failures and limits") end to end: each violation fails the orchestration
  * with an error naming the limit and discards the work of that turn; worker tag filters over
  * MAX_WORKER_TAGS or MAX_TAG_NAME_BYTES are refused when the runtime is created. Also the KV
  * store across instances and client reads while running, and hostile tags routed exactly.
@@ -84,7 +84,7 @@ test('MAX_KV_VALUE_BYTES: a 65536-byte value is fine, one byte more fails', asyn
   assert.match(error, /KV value size for key 'big' \(65537 bytes\) exceeds limit \(65536 bytes\)/);
 });
 
-test('custom status over 256 KiB fails the orchestration with the reference message', async () => {
+test('custom status over 256 KiB fails the orchestration with the message duroxide gives', async () => {
   const { error } = await failure('BigStatus', 262_145);
   assert.match(error, /Custom status size \(262145 bytes\) exceeds limit \(262144 bytes\)/);
 });

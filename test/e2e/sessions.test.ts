@@ -1,5 +1,5 @@
 /**
- * Worker sessions end to end (runtime-and-api.md sections 1.8, 2.2 and 2.13): affinity of a
+ * Worker sessions end to end (docs/runtime.md, "Sessions"): affinity of a
  * session to one worker identity, retry on a session, maxSessionsPerRuntime spreading sessions
  * over runtimes, idle unpinning, and the start-up validation of sessionIdleTimeoutMs.
  */

@@ -25,7 +25,7 @@ before(async () => {
       if (input.mode === 'auto') return yield ctx.scheduleSubOrchestration('Child', 5);
       if (input.mode === 'withId') return yield ctx.scheduleSubOrchestrationWithId('Child', String(input.childId), 6);
       if (input.mode === 'v1') return yield ctx.scheduleSubOrchestrationVersioned('Child', '1.0.0', 7);
-      if (input.mode === 'latest') return yield ctx.scheduleSubOrchestrationVersioned('Child', null as unknown as string, 8);
+      if (input.mode === 'latest') return yield ctx.scheduleSubOrchestrationVersioned('Child', null, 8);
       if (input.mode === 'fails') {
         try {
           yield ctx.scheduleSubOrchestration('FailingChild');

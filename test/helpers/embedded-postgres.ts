@@ -84,7 +84,7 @@ async function runAsServerUser(program: string, args: string[]): Promise<void> {
     await run(asRoot ? 'runuser' : program, asRoot ? ['-u', 'postgres', '--', program, ...args] : args);
   } catch (error) {
     const output = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${program} ${args.join(' ')} failed: ${output.stderr || output.stdout || output.message}`);
+    throw new Error(`${program} ${args.join(' ')} failed: ${output.stderr || output.stdout || output.message}`, { cause: error });
   }
 }
 
@@ -103,7 +103,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
     chownSync(passwordFile, uid, gid);
   }
   const port = await freePort();
-  const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${parent} -c max_connections=300`;
+  const serverOptions = (`-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${parent} ` + `-c max_connections=300`);
   const start = (): Promise<void> =>
     runAsServerUser(join(bin, 'pg_ctl'), ['-D', dataDir, '-l', join(parent, 'server.log'), '-o', serverOptions, '-w', '-t', '60', 'start']);
   const stopServer = (): Promise<void> => runAsServerUser(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);

@@ -20,6 +20,7 @@ test('an idle worker woken by the safety timer, and only by it, wakes with reaso
     const idle = gate.wait(stop.signal);
     mock.timers.tick(SAFETY_FETCH_MS - 1);
     let woke = false;
+    // Not awaited: the test checks, tick by tick, whether the wait has ended yet.
     void idle.then(() => (woke = true));
     await Promise.resolve();
     assert.equal(woke, false, 'not before the interval');
@@ -41,7 +42,7 @@ test('a safety-fetch find of a redelivered item counts as an expired lock, not a
   assert.equal(after.orchestrator.expired_lock, before.orchestrator.expired_lock);
 });
 
-test('a first delivery that had been visible only a moment raced its announcement; an older one was a lost wake-up', () => {
+test(('a first delivery that had been visible only a moment raced its announcement; ' + 'an older one was a lost wake-up'), () => {
   assert.equal(safetyFetchCause({ queue: 'orchestrator', instanceId: 'i-2', attemptCount: 1, waitedMs: 40 }), 'raced');
   assert.equal(safetyFetchCause({ queue: 'orchestrator', instanceId: 'i-2', attemptCount: 1, waitedMs: ANNOUNCEMENT_GRACE_MS }), 'unannounced');
   assert.equal(safetyFetchCause({ queue: 'worker', instanceId: 'i-2', attemptCount: 1 }), 'unannounced', 'a store that does not say how long counts as lost');

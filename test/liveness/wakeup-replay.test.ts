@@ -45,7 +45,7 @@ test('a subscriber joining a live channel learns the delayed items announced on 
   const live = second[0];
   assert.ok(live.kind === 'live');
   assert.equal(live.orchestratorDueInMs.length, 2);
-  assert.ok(live.orchestratorDueInMs[0] > 900 && live.orchestratorDueInMs[0] <= 1_000, `soonest first: ${live.orchestratorDueInMs}`);
+  assert.ok(live.orchestratorDueInMs[0] > 900 && live.orchestratorDueInMs[0] <= 1_000, `soonest first: ${live.orchestratorDueInMs.join(',')}`);
   assert.ok(live.orchestratorDueInMs[1] > 4_900 && live.orchestratorDueInMs[1] <= 5_000);
   assert.deepEqual(live.workerDueInMs, []);
   assert.equal(secondSubscription.live, true);

@@ -27,6 +27,7 @@ test('reserved idle workers get the claimed items; unclaimed reservations become
   // The unclaimed reservation returned its worker to the idle ones, which the pending credit wakes.
   assert.equal(await second, 'once');
   stop.abort();
+  gate.dispose();
 });
 
 test('without idle workers, items wait in the inbox up to its capacity, and a full pool gives back', async () => {
@@ -68,4 +69,5 @@ test('a cancelled reservation is settled once: delivering later hands nothing ov
   assert.equal(inbox.takeHandedOff(), undefined);
   stop.abort();
   assert.equal(await worker, 'once', 'the worker was idle again and only the stop woke it');
+  gate.dispose();
 });

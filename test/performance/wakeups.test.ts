@@ -168,7 +168,7 @@ test('after the LISTEN connection is lost the runtime keeps working and reconnec
   try {
     // Test-only: kill the listener's backend the way a network failure or a restart would.
     const killed = await admin.query(
-      "SELECT pg_terminate_backend(pid) AS result FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%.listen_for_wakeups()%' AND pid <> pg_backend_pid()",
+      ("SELECT pg_terminate_backend(pid) AS result FROM pg_stat_activity WHERE query " + "LIKE '%' || $1 || '%.listen_for_wakeups()%' AND pid <> pg_backend_pid()"),
       [schema],
     );
     assert.ok(killed.length >= 1, 'found the listening backend');

@@ -59,7 +59,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 describe('postgres: upgrade from the earlier SQL layout', () => {
-  it('upgrades a version-11 store holding work in every state, then runs it to completion; its schema equals a fresh one', async () => {
+  it(('upgrades a version-11 store holding work in every state, then runs it to ' + 'completion; its schema equals a fresh one'), async () => {
     const schema = uniqueSchemaName('legacy_up');
     const fresh = uniqueSchemaName('legacy_fresh');
     const admin = PgExecutor.fromUrl(DATABASE_URL, 3);
@@ -85,7 +85,7 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
       const rows = async (sql: string): Promise<number> => Number((await admin.query(sql))[0].n);
       await waitFor('the loop to reach its third execution', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".executions WHERE instance_id = 'loop'`)) === 3);
       await waitFor('the child to start', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".instances WHERE instance_id = 'parent-child'`)) === 1);
-      await waitFor('the timer to be queued', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".orchestrator_queue WHERE instance_id = 'sleeper' AND kind = 'TimerFired'`)) === 1);
+      await waitFor('the timer to be queued', async () => (await rows((`SELECT count(*) AS n FROM "${schema}".orchestrator_queue WHERE instance_id = ` + `'sleeper' AND kind = 'TimerFired'`))) === 1);
       await waitFor('the session to exist', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".sessions`)) === 1);
       await waitFor('the waiting instances to be idle', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".instance_locks`)) === 0);
       await before.shutdown(100);

@@ -36,7 +36,7 @@ describe('postgres: migrations', () => {
     assert.deepEqual(names.filter((name, i) => names.indexOf(name) !== i), [], 'no function is defined twice');
   });
 
-  it('applies each migration once when 4 pools migrate the same schema at the same time, and re-runs as a no-op', async () => {
+  it(('applies each migration once when 4 pools migrate the same schema at the same ' + 'time, and re-runs as a no-op'), async () => {
     const schema = uniqueSchemaName('mig_conc');
     const pools = Array.from({ length: 4 }, () => PgExecutor.fromUrl(databaseUrl(), 2));
     try {
@@ -54,7 +54,7 @@ describe('postgres: migrations', () => {
     }
   });
 
-  it('re-applies the procedures when their recorded hash differs, dropping a function they no longer define', async () => {
+  it(('re-applies the procedures when their recorded hash differs, dropping a ' + 'function they no longer define'), async () => {
     const schema = uniqueSchemaName('mig_hash');
     const admin = PgExecutor.fromUrl(databaseUrl(), 2);
     try {

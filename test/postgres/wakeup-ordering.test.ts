@@ -43,7 +43,7 @@ describe('postgres: wake-up ordering', () => {
     await provider.close();
   });
 
-  it('an enqueue waits for a committing ack of its instance, then its notification finds the instance free', async () => {
+  it(('an enqueue waits for a committing ack of its instance, then its notification ' + 'finds the instance free'), async () => {
     await provider.enqueueOrchestratorWork(startItem('w1'));
     const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
     assert.ok(item);

@@ -140,7 +140,7 @@ test('backends killed with pg_terminate_backend mid-run: the runtime reconnects,
       for (const pid of await listenerPids(applicationName)) killedListeners.add(pid);
       // Only this test's own backends: the shared server runs other people's tests too.
       const rows = await admin.query(
-        'SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+        ('SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE ' + 'application_name = $1 AND pid <> pg_backend_pid()'),
         [applicationName],
       );
       terminated += rows.rows.filter((row: { done: boolean }) => row.done).length;

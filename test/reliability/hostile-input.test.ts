@@ -103,7 +103,7 @@ after(async () => {
   await dropSchema(quiet.schema);
 });
 
-test('instance ids: valid ones are stored and read back exactly, invalid ones are refused and write nothing', async () => {
+test(('instance ids: valid ones are stored and read back exactly, invalid ones are ' + 'refused and write nothing'), async () => {
   const accepted: Array<{ id: string; input: unknown }> = [];
   await fc.assert(
     fc.asyncProperty(hostileString, async (raw) => {
@@ -145,7 +145,7 @@ test('instance ids: valid ones are stored and read back exactly, invalid ones ar
   assert.deepEqual(foreignStatements(quiet.recorder.take(), quiet.schema), [], 'only fixed procedure calls were sent');
 });
 
-test('orchestration names, event and queue names and versions: refused with a clear error, or stored exactly', async () => {
+test(('orchestration names, event and queue names and versions: refused with a clear ' + 'error, or stored exactly'), async () => {
   await fc.assert(
     fc.asyncProperty(hostileString, hostileString, hostileString, async (name, queue, version) => {
       inputsTried += 3;
@@ -218,7 +218,7 @@ test('payloads of any shape round-trip exactly through input, activity, queue an
   assert.deepEqual(foreignStatements(setup.recorder.take(), setup.schema), []);
 });
 
-test('values JSON cannot hold and oversized payloads are refused with errors naming the problem; nothing is written', async () => {
+test(('values JSON cannot hold and oversized payloads are refused with errors naming ' + 'the problem; nothing is written'), async () => {
   const circular: Record<string, unknown> = { a: 1 };
   circular.self = circular;
   const oversized = 'z'.repeat(MAX_PAYLOAD_BYTES);
@@ -230,7 +230,7 @@ test('values JSON cannot hold and oversized payloads are refused with errors nam
     [() => 1, /input cannot be encoded as JSON \(got a function\)/],
     [Symbol('s'), /input cannot be encoded as JSON \(got a symbol\)/],
     [tooDeep(200_000), /input cannot be encoded as JSON: Maximum call stack size exceeded/],
-    [oversized, new RegExp(`input is ${MAX_PAYLOAD_BYTES + 2} bytes as JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`)],
+    [oversized, new RegExp((`input is ${MAX_PAYLOAD_BYTES + 2} bytes as JSON; the payload limit ` + `MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`))],
   ];
   for (const [value, message] of refusals) {
     inputsTried += 1;
@@ -253,7 +253,7 @@ test('values JSON cannot hold and oversized payloads are refused with errors nam
   );
 });
 
-test('an orchestration output or activity result over the payload limit fails cleanly with the limit named', async () => {
+test(('an orchestration output or activity result over the payload limit fails ' + 'cleanly with the limit named'), async () => {
   const output = nextId();
   await client.startOrchestration(output, 'HugeOutput', null);
   const failed = await client.waitForOrchestration(output, 30_000);
@@ -289,7 +289,7 @@ test('schema names with quotes, semicolons or SQL are refused before any stateme
         } finally {
           await recorder.close();
         }
-        const found = await admin.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema.replace(/\u0000/g, '')]);
+        const found = await admin.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema.replaceAll('\u0000', '')]);
         assert.equal(found.rows[0].n, 0);
       }),
       { numRuns: 100 },

@@ -84,7 +84,7 @@ test('a worker paused mid-activity past its lock timeout: another takes over, th
   }
 });
 
-test('a worker paused mid-turn past the orchestration lock: another runs the turn, the late ack is refused', async () => {
+test(('a worker paused mid-turn past the orchestration lock: another runs the turn, ' + 'the late ack is refused'), async () => {
   const worker = await startStallWorker();
   const id = uid('stall-turn');
   await client.startOrchestration(id, 'Stall', 'input');

@@ -1,6 +1,7 @@
 /**
- * Batching and eager dispatch (performance issue 7, migration 0010): several turns per fetch,
- * several activity acks per call, and acks that claim the next piece of work for their caller.
+ * Batching and eager dispatch (docs/runtime.md, "Group commit and eager dispatch"): several
+ * turns per fetch, several activity acks per call, and acks that claim the next piece of work
+ * for their caller.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -29,7 +30,7 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
   describe(`${factory.name}: batch fetch and group commit`, () => {
     it('startOrchestrationClaimed locks the first turn of a free instance for the caller, announced nowhere', () =>
       withHarness(factory, async ({ provider }) => {
-        assert.ok(provider.startOrchestrationClaimed, 'the store offers eager start');
+        assert.ok(typeof provider.startOrchestrationClaimed === 'function', 'the store offers eager start');
         const turn = await provider.startOrchestrationClaimed(startItem('eager'), { lockTimeoutMs: LOCK_MS });
         assert.equal(turn?.instanceId, 'eager');
         assert.deepEqual(turn.messages.map((m) => m.type), ['StartOrchestration']);

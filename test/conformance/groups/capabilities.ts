@@ -1,4 +1,4 @@
-/** Capability filtering by pinned Durox version (postgres-provider.md section 4, capability_filtering.rs). */
+/** Capability filtering by pinned Durox version (docs/runtime.md, "Registration and versions"). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HistoryEvent } from '../../../src/core/types';
@@ -83,7 +83,7 @@ export function defineCapabilityTests(factory: ProviderTestFactory): void {
         assert.equal((await fetchIn(provider, { min: '2.0.0', max: '2.0.0' }))?.executionId, 2);
       }));
 
-    it('the filter runs before history is decoded: an excluded corrupted instance yields nothing, not a history error', () =>
+    it(('the filter runs before history is decoded: an excluded corrupted instance ' + 'yields nothing, not a history error'), () =>
       withHarness(factory, async ({ provider, corruptHistory }) => {
         await pinned(provider, ['broken', '99.0.0']);
         await corruptHistory('broken');

@@ -1,7 +1,6 @@
 /**
- * Deletion, pruning, bulk deletion, instance trees and per-instance statistics
- * (postgres-provider.md section 4: deletion.rs, prune.rs, bulk_deletion.rs, the KV parts of
- * kv_store.rs that concern deletion and pruning, and get_instance_stats).
+ * Deletion, pruning, bulk deletion, instance trees and per-instance statistics, including what
+ * deletion and pruning do to key-value state (docs/provider-contract.md, "The operations").
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -138,7 +137,7 @@ export function defineDeletionTests(factory: ProviderTestFactory): void {
         assert.equal((await provider.getQueueDepths()).orchestratorQueue, 0, 'the stale result never reaches the new instance');
       }));
 
-    it('deleteInstances deletes exactly the listed ids atomically, refuses running ones unless forced and detects orphans', () =>
+    it(('deleteInstances deletes exactly the listed ids atomically, refuses running ' + 'ones unless forced and detects orphans'), () =>
       withHarness(factory, async ({ provider }) => {
         await seedInstance(provider, 'p');
         await seedChild(provider, 'p', 'p::c');
@@ -155,7 +154,7 @@ export function defineDeletionTests(factory: ProviderTestFactory): void {
   });
 
   describe(`${factory.name}: bulk deletion`, () => {
-    it('deletes terminal roots by ids, completedBefore and limit (ANDed), skips running ones, cascades to children', () =>
+    it(('deletes terminal roots by ids, completedBefore and limit (ANDed), skips ' + 'running ones, cascades to children'), () =>
       withHarness(factory, async ({ provider, advanceClock }) => {
         for (const id of ['a', 'b', 'c']) {
           await seedInstance(provider, id);

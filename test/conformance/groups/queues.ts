@@ -59,7 +59,7 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
         assert.equal(first?.orchestrationName, 'Orch');
         assert.equal(first?.orchestrationVersion, '1.0.0');
         assert.equal((await provider.getQueueDepths()).workerQueue, 2);
-        await provider.ackWorkItem(first!.lockToken, { type: 'ActivityCompleted', instance: 'fifo', executionId: 1, id: 1, result: '"r"' });
+        await provider.ackWorkItem(first.lockToken, { type: 'ActivityCompleted', instance: 'fifo', executionId: 1, id: 1, result: '"r"' });
         const next = await fetchItem(provider, 'fifo');
         assert.deepEqual(next.messages, [{ type: 'ActivityCompleted', instance: 'fifo', executionId: 1, id: 1, result: '"r"' }]);
         assert.deepEqual(await drainTags(provider, { mode: 'defaultOnly' }), [null, null]);
@@ -122,7 +122,7 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
   });
 
   describe(`${factory.name}: poison attempt counts`, () => {
-    it('counts orchestration deliveries, gives them back on ignoreAttempt (never below zero), reports the batch max', () =>
+    it(('counts orchestration deliveries, gives them back on ignoreAttempt (never ' + 'below zero), reports the batch max'), () =>
       withHarness(factory, async ({ provider }) => {
         await provider.enqueueOrchestratorWork(startItem('poison'));
         let item = await fetchItem(provider, 'poison');
@@ -185,7 +185,7 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
         assert.equal(await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } }), null);
         const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'tags', tags: ['gpu'] } });
         assert.equal(lease?.item.tag, 'gpu');
-        await provider.abandonWorkItem(lease!.lockToken);
+        await provider.abandonWorkItem(lease.lockToken);
         assert.deepEqual(await drainTags(provider, { mode: 'tags', tags: ['gpu'] }), ['gpu']);
       }));
   });
@@ -208,8 +208,8 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
             ],
           }),
         );
-        await rejectsWith(provider.renewWorkItemLock(held!.lockToken, LOCK_MS), 'lock_lost');
-        await rejectsWith(provider.ackWorkItem(held!.lockToken, { type: 'ActivityCompleted', instance: 'cx', executionId: 1, id: 2, result: '1' }), 'lock_lost');
+        await rejectsWith(provider.renewWorkItemLock(held.lockToken, LOCK_MS), 'lock_lost');
+        await rejectsWith(provider.ackWorkItem(held.lockToken, { type: 'ActivityCompleted', instance: 'cx', executionId: 1, id: 2, result: '1' }), 'lock_lost');
         const left = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } });
         assert.equal(left?.item.id, 4);
         assert.equal(await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } }), null);
@@ -230,7 +230,7 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
         const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } });
         assert.equal(lease?.orchestrationName, 'unknown');
         assert.equal(lease?.orchestrationVersion, 'unknown');
-        await provider.ackWorkItem(lease!.lockToken, null);
+        await provider.ackWorkItem(lease.lockToken, null);
         assert.deepEqual(await provider.getQueueDepths(), { orchestratorQueue: 0, workerQueue: 0, timerQueue: 0 });
       }));
   });

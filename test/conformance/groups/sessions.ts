@@ -1,4 +1,4 @@
-/** Worker sessions (postgres-provider.md section 4, sessions.rs) and the batch activity fetch. */
+/** Worker sessions (docs/runtime.md, "Sessions") and the batch activity fetch. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ActivityExecuteItem } from '../../../src/core/types';
@@ -75,14 +75,14 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
         await advanceClock(SESSION_MS + 1);
         const b = await fetchAs(provider, owner('B'));
         assert.equal(b?.item.id, 2, 'B takes over the lapsed session');
-        await provider.ackWorkItem(b!.lockToken, null);
+        await provider.ackWorkItem(b.lockToken, null);
         await provider.enqueueWorkerWork(onSession('exp', 3, 's1'));
         assert.equal(await fetchAs(provider, owner('A')), null, 'A lost it to B');
         await advanceClock(SESSION_MS + 1);
         assert.equal((await fetchAs(provider, owner('A')))?.item.id, 3, 'after B\'s lease lapses A can claim again');
       }));
 
-    it('an activity whose lease expired is redelivered to the session owner, or to the new owner once the session lapsed', () =>
+    it(('an activity whose lease expired is redelivered to the session owner, or to ' + 'the new owner once the session lapsed'), () =>
       withHarness(factory, async ({ provider, advanceClock }) => {
         await seedInstance(provider, 'redeliver');
         await provider.enqueueWorkerWork(onSession('redeliver', 1, 's1'));
@@ -127,7 +127,7 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
           assert.equal(await fetchAs(loserProvider, owner(loser)), null, 'the loser cannot fetch the other session item');
           const rest = await fetchAs(provider, owner(winner));
           assert.equal(rest?.item.sessionId, session, 'the winner gets the rest of its session');
-          for (const lease of [x, y, rest!]) await provider.ackWorkItem(lease.lockToken, null);
+          for (const lease of [x, y, rest]) await provider.ackWorkItem(lease.lockToken, null);
         }
       }));
 
@@ -186,7 +186,7 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
         await provider.abandonWorkItem(first!.lockToken);
         const second = await fetchAs(provider, owner('A'));
         assert.equal(second?.attemptCount, 2);
-        await provider.abandonWorkItem(second!.lockToken, { ignoreAttempt: true });
+        await provider.abandonWorkItem(second.lockToken, { ignoreAttempt: true });
         assert.equal((await fetchAs(provider, owner('A')))?.attemptCount, 2);
       }));
 
