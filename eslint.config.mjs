@@ -21,11 +21,22 @@ const LAYERS = {
   runtime: ['client', 'provider', 'core'],
   client: ['provider', 'core'],
   observability: ['runtime', 'client', 'provider', 'core'],
-  operator: ['client', 'provider', 'core'],
-  cli: ['operator', 'client', 'provider', 'core', 'postgres', 'pglite'],
+  // The operator views open the store they show (a server or a PGlite data directory), so the CLI
+  // and the dashboard connect through them and import no store themselves.
+  operator: ['client', 'provider', 'core', 'store', 'postgres', 'pglite'],
+  cli: ['operator', 'client', 'provider', 'core'],
   dashboard: ['operator', 'client', 'provider', 'core', 'observability'],
+  // The durox executable composes the CLI with the dashboard's command; neither imports the other.
+  bin: ['cli', 'dashboard', 'core'],
   demo: ['runtime', 'client', 'provider', 'core', 'postgres', 'pglite'],
 };
+
+/**
+ * The one node:* module core may use: async_hooks observes the async resources an async
+ * orchestration creates, so the engine can refuse non-durable ones (core/async-scope.ts). It
+ * does no I/O.
+ */
+const CORE_ASYNC_SCOPE = 'src/core/async-scope.ts';
 
 /** Narrower limits inside an allowed layer. */
 const ONLY = {
@@ -54,6 +65,15 @@ const boundaryConfigs = Object.entries(LAYERS).map(([layer, allowed]) => {
       message: 'core does no I/O: it imports no node:* module.',
     });
   }
+  const asyncScopeOnly =
+    layer === 'core'
+      ? [
+          {
+            regex: `^(node:(?!async_hooks$).*|${builtinModules.filter((m) => !m.startsWith('_') && m !== 'async_hooks').join('|')})(/.*)?$`,
+            message: 'core does no I/O: async-scope.ts may import node:async_hooks only.',
+          },
+        ]
+      : [];
   // no-restricted-imports sees static imports only; a lazy `import()` must keep to the layers too.
   const lazy =
     forbidden.length === 0
@@ -64,12 +84,26 @@ const boundaryConfigs = Object.entries(LAYERS).map(([layer, allowed]) => {
             message: `src/${layer} may not import these layers lazily either (see the LAYERS table in eslint.config.mjs).`,
           },
         ];
-  return {
-    name: `durox/boundaries/${layer}`,
-    files: [`src/${layer}/**/*.ts`],
-    rules: { 'no-restricted-imports': ['error', { patterns }], 'no-restricted-syntax': ['error', ...lazy] },
-  };
-});
+  const configs = [
+    {
+      name: `durox/boundaries/${layer}`,
+      files: [`src/${layer}/**/*.ts`],
+      ignores: layer === 'core' ? [CORE_ASYNC_SCOPE] : [],
+      rules: { 'no-restricted-imports': ['error', { patterns }], 'no-restricted-syntax': ['error', ...lazy] },
+    },
+  ];
+  if (layer === 'core') {
+    configs.push({
+      name: 'durox/boundaries/core-async-scope',
+      files: [CORE_ASYNC_SCOPE],
+      rules: {
+        'no-restricted-imports': ['error', { patterns: [...forbidden.map(layerPattern), ...asyncScopeOnly] }],
+        'no-restricted-syntax': ['error', ...lazy],
+      },
+    });
+  }
+  return configs;
+}).flat();
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'bench/.peers/**', 'test-output/**'] },

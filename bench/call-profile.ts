@@ -50,11 +50,11 @@ async function runRound(schema: string, orchestrations: number): Promise<RoundRe
     return value;
   });
   const client = new Client(provider);
-  let before: FunctionStat[] = [];
-  let cpuBefore = 0;
-  let started = 0;
-  let seconds = 0;
-  let callsBefore = new Map<string, number>();
+  let before: FunctionStat[];
+  let cpuBefore: number;
+  let started: number;
+  let seconds: number;
+  let callsBefore: Map<string, number>;
   try {
     await runtime.start();
     before = await readFunctionStats(DATABASE_URL, schema);

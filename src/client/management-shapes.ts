@@ -67,7 +67,7 @@ export function toJsPruneResult(result: PruneResult): JsPruneResult {
 function optionalCount(operation: string, field: string, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError(operation, `${operation}: ${field} must be a non-negative integer, got ${String(value)}`);
+    throw new InvalidArgumentError(operation, `${operation}: ${field} must be a non-negative integer, got ${describeNonError(value)}`);
   }
   return value;
 }

@@ -8,6 +8,7 @@
  * (inputs, event data) are encoded as JSON of at most {@link MAX_PAYLOAD_BYTES} UTF-8 bytes.
  */
 
+import { describeNonError } from '../core/thrown';
 import * as semver from 'semver';
 import { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from '../core/limits';
 import { InvalidArgumentError } from './errors';
@@ -81,7 +82,7 @@ export function encodeValue(operation: string, field: string, value: unknown, in
 export function requireCount(operation: string, field: string, value: unknown, fallback: number, instanceId?: string): number {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalidArgument(operation, `${field} must be a non-negative number, got ${String(value)}`, instanceId);
+    throw invalidArgument(operation, `${field} must be a non-negative number, got ${describeNonError(value)}`, instanceId);
   }
   return Math.floor(value);
 }

@@ -238,7 +238,7 @@ test('poison: synthesises OrchestrationStarted for an empty history and notifies
 
 test('a turn the store refuses for good fails the execution and cancels the activities still in flight', () => {
   const sim = new Sim({ P: function* (ctx: OrchestrationContext) { yield ctx.scheduleActivity('A'); } });
-  sim.ack([sim.start('P', null, { parentInstance: 'root', parentId: 7, parentExecutionId: 3 } as never)]);
+  sim.ack([sim.start('P', null, { parentInstance: 'root', parentId: 7, parentExecutionId: 3 })]);
   const refused = {
     instanceId: 'inst',
     executionId: 1,
@@ -250,7 +250,7 @@ test('a turn the store refuses for good fails the execution and cancels the acti
   };
   const ack = turnEngine.infrastructureFailureTurn({ instanceId: 'inst', nowMs: 9, history: sim.history }, refused, 'payload refused');
   assert.deepEqual(ack.historyDelta.map((e) => [e.eventId, e.kind]), [[3, 'OrchestrationFailed'], [4, 'ActivityCancelRequested']]);
-  const failed = ack.historyDelta[0]!;
+  const failed = ack.historyDelta[0];
   assert.equal(failed.kind === 'OrchestrationFailed' && failed.details.category, 'infrastructure');
   assert.deepEqual(ack.cancelledActivities, [{ instance: 'inst', executionId: 1, activityId: 2 }]);
   assert.deepEqual(ack.orchestratorItems.map((i) => i.type), ['SubOrchFailed']);
@@ -261,7 +261,7 @@ test('a turn the store refuses for good fails the execution and cancels the acti
 
 test('a refused first turn keeps its OrchestrationStarted and fails without cancelling work it never committed', () => {
   const sim = new Sim({ P: function* (ctx: OrchestrationContext) { yield ctx.scheduleActivity('A'); } });
-  const refused = sim.ack([sim.start('P', null, { parentInstance: 'root', parentId: 7, parentExecutionId: 3 } as never)]);
+  const refused = sim.ack([sim.start('P', null, { parentInstance: 'root', parentId: 7, parentExecutionId: 3 })]);
   const ack = turnEngine.infrastructureFailureTurn({ instanceId: 'inst', nowMs: 9, history: [] }, refused, 'payload refused');
   assert.deepEqual(ack.historyDelta.map((e) => [e.eventId, e.kind]), [[1, 'OrchestrationStarted'], [2, 'OrchestrationFailed']]);
   assert.deepEqual(ack.cancelledActivities, []);

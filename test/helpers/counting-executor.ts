@@ -12,8 +12,7 @@ export class CountingExecutor implements SqlExecutor {
   readonly subscribe?: (setupText: string, onEvent: (event: NotificationEvent) => void) => () => Promise<void>;
 
   constructor(private readonly inner: SqlExecutor) {
-    const subscribe = inner.subscribe;
-    if (subscribe !== undefined) this.subscribe = (setupText, onEvent) => subscribe.call(inner, setupText, onEvent);
+    if (inner.subscribe !== undefined) this.subscribe = (setupText, onEvent) => inner.subscribe!(setupText, onEvent);
   }
 
   query(text: string, params?: unknown[]): Promise<Row[]> {

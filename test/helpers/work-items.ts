@@ -10,7 +10,7 @@ import type { OrchestrationTurnAck } from '../../src/core/turn-types';
 
 /** A history event of the given kind. */
 export function event(instanceId: string, executionId: number, eventId: number, data: HistoryEventData): HistoryEvent {
-  return { eventId, instanceId, executionId, timestampMs: 1_000, duroxVersion: DUROX_VERSION, ...data } as HistoryEvent;
+  return { eventId, instanceId, executionId, timestampMs: 1_000, duroxVersion: DUROX_VERSION, ...data };
 }
 
 /** The OrchestrationStarted event of an execution. */
