@@ -7,6 +7,7 @@ import { turnEngine } from '../core';
 import type { AsyncOrchestrationContext } from '../core/async-context';
 import type { ScheduledTask } from '../core/descriptors';
 import type { OrchestrationContext } from '../core/orchestration-context';
+import type { OrchestrationFunction } from '../core/turn-api';
 import type { Provider } from '../provider/contract';
 import type { ActivityContext } from './activity-context';
 import { ActivityWorkerPool } from './activity-worker';
@@ -17,6 +18,8 @@ import { OrchestrationDispatcher } from './orchestration-dispatcher';
 import { FIXED, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options';
 import { ActivityRegistry, DEFAULT_VERSION, OrchestrationRegistry } from './registry';
 import { SessionManager } from './session-manager';
+import { SCHEDULE_ORCHESTRATION, SCHEDULE_ORCHESTRATION_VERSION } from '../schedules/model';
+import { scheduleOrchestration } from '../schedules/schedule-orchestration';
 
 /** An activity: receives its context and decoded input; its (awaited) return value is the result. */
 export type ActivityHandler<TInput = any, TOutput = unknown> = (ctx: ActivityContext, input: TInput) => TOutput | Promise<TOutput>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -69,6 +72,8 @@ export class Runtime {
     }
     this.#provider = provider;
     this.#options = resolveRuntimeOptions(options);
+    // Every runtime runs schedules (Client.createSchedule), so any node can take their turns.
+    this.#orchestrations.registerSystem(SCHEDULE_ORCHESTRATION, SCHEDULE_ORCHESTRATION_VERSION, scheduleOrchestration as OrchestrationFunction);
   }
 
   /** Registers an activity. Registrations after `start()` are ignored. */
