@@ -41,6 +41,8 @@ export interface ScheduleStore {
   startRuntime(register: (runtime: Runtime) => void, options?: RuntimeOptions): Promise<Runtime>;
   /** Moves the store clock to `offsetMs` from real time. */
   setClockOffset(offsetMs: number): Promise<void>;
+  /** The offset last set. */
+  clockOffsetMs(): number;
   /** The store clock now (epoch ms). */
   nowMs(): Promise<number>;
   /** Shuts down every runtime started here, closes every provider and drops the store. */
@@ -81,6 +83,7 @@ export async function openScheduleStore(kind: StoreKind): Promise<ScheduleStore>
     providers.push(provider);
     return provider;
   };
+  let clockOffsetMs = 0;
   const clockQuery = async (offsetMs: number | null): Promise<number> => {
     const rows = offsetMs === null
       ? await base.query(`SELECT (floor(extract(epoch FROM clock_timestamp()) * 1000))::BIGINT + offset_ms AS now FROM ${quoted}.test_clock`)
@@ -98,7 +101,11 @@ export async function openScheduleStore(kind: StoreKind): Promise<ScheduleStore>
       await runtime.start();
       return runtime;
     },
-    setClockOffset: async (offsetMs) => void (await clockQuery(offsetMs)),
+    setClockOffset: async (offsetMs) => {
+      clockOffsetMs = offsetMs;
+      await clockQuery(offsetMs);
+    },
+    clockOffsetMs: () => clockOffsetMs,
     nowMs: () => clockQuery(null),
     close: async () => {
       await Promise.all(runtimes.map((r) => r.shutdown(0)));
@@ -135,14 +142,14 @@ export function scheduleWhen(store: ScheduleStore, scheduleId: string, what: str
 export const HOUR_MS = 3_600_000;
 
 /**
- * Sets the store clock to one minute past the next full hour (real time + offset), so that
- * hourly crons fire exactly once per hour the test advances, whatever the real time is. Returns
- * the offset set and that hour.
+ * Moves the store clock forward to one minute past its next full hour, so that hourly crons fire
+ * exactly once per hour the test advances, whatever the real time is. The clock never moves
+ * back (a lock taken before would look held for as long). Returns the offset set and that hour.
  */
 export async function alignToHour(store: ScheduleStore): Promise<{ offsetMs: number; hourMs: number }> {
-  const realNow = Date.now();
-  const hourMs = Math.ceil(realNow / HOUR_MS) * HOUR_MS;
-  const offsetMs = hourMs + 60_000 - realNow;
+  const nowMs = await store.nowMs();
+  const hourMs = Math.ceil(nowMs / HOUR_MS) * HOUR_MS;
+  const offsetMs = store.clockOffsetMs() + (hourMs + 60_000 - nowMs);
   await store.setClockOffset(offsetMs);
   return { offsetMs, hourMs };
 }
