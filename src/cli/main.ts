@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
 import { registerDashboardCommand } from './dashboard-command';
+import { registerScheduleCommands } from './schedules-command';
 import { EXIT_OK, EXIT_USAGE, exitCodeOf } from './errors';
 import { printable } from './output';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCommands(program);
   registerDashboardCommand(program);
+  registerScheduleCommands(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
