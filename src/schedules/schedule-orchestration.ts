@@ -70,6 +70,9 @@ function publish(ctx: OrchestrationContext, state: ScheduleState, nextFireAtMs: 
 /** Starts the run of `fireAtMs` unless the overlap policy says otherwise. */
 function* fire(ctx: OrchestrationContext, state: ScheduleState, fireAtMs: number, nowMs: number): Step {
   const { spec, lastRun, counts } = state;
+  const instanceId = runInstanceId(state.scheduleId, fireAtMs);
+  // Two triggers handled in one turn share its time, hence the id: the second is the same run.
+  if (lastRun?.instanceId === instanceId) return;
   if (lastRun !== null && spec.overlap !== 'allow') {
     const status = (yield ctx.scheduleActivity(SYSCALL_INSTANCE_STATUS, lastRun.instanceId)) as string;
     const starting = status === 'NotFound' && nowMs - lastRun.startedAtMs < START_GRACE_MS;
@@ -83,7 +86,6 @@ function* fire(ctx: OrchestrationContext, state: ScheduleState, fireAtMs: number
       counts.cancelledPrevious += 1;
     }
   }
-  const instanceId = runInstanceId(state.scheduleId, fireAtMs);
   // A start of an id that already exists is discarded by the store: a repeated fire collapses.
   yield ctx.startOrchestrationVersioned(spec.orchestration, spec.version, instanceId, spec.input);
   state.lastRun = { instanceId, fireAtMs, startedAtMs: nowMs };

@@ -236,3 +236,20 @@ test('poison: synthesises OrchestrationStarted for an empty history and notifies
   assert.deepEqual(poisoned.historyDelta.map((e) => [e.eventId, e.kind]), [[3, 'OrchestrationFailed'], [4, 'ActivityCancelRequested']]);
   assert.deepEqual(poisoned.cancelledActivities, [{ instance: 'inst', executionId: 1, activityId: 2 }]);
 });
+
+test('getValueUpdatedAt reads the time of the turn that wrote the key, the same on replay', () => {
+  const sim = new Sim({
+    P: function* (ctx: OrchestrationContext) {
+      ctx.setValue('clock', '1');
+      const first = ctx.getValueUpdatedAt('clock');
+      yield ctx.scheduleTimer(10);
+      ctx.setValue('clock', '2');
+      return [first, ctx.getValueUpdatedAt('clock'), ctx.getValueUpdatedAt('missing')];
+    },
+  });
+  sim.nowMs = 1_000_000;
+  sim.ack([sim.start('P')]);
+  sim.nowMs = 7_000_000;
+  const ack = sim.ack([sim.fired(sim.idOf('TimerCreated'))]);
+  assert.equal(ack.metadata.output, '[1000000,7000000,null]');
+});
