@@ -161,6 +161,31 @@ for (const kind of kinds) {
       assert.equal((await runsOf(client, 'pausable')).length, 2, 'runs outlive their schedule');
     });
 
+    it('a fire whose run id already exists collapses into that run and the schedule goes on', async () => {
+      await store.startRuntime(registerTargets);
+      let { offsetMs, hourMs } = await alignToHour(store);
+      const { client } = store;
+      await client.createSchedule('dup', { cron: '0 * * * *', orchestration: 'Tick', input: 'scheduled', overlap: 'allow' });
+      await scheduleWhen(store, 'dup', 'published', () => true);
+      const firstRun = runInstanceId('dup', hourMs + HOUR_MS);
+      // The same id started beforehand (as a repeated fire would): the schedule's start is discarded.
+      await client.startOrchestration(firstRun, 'Tick', 'started by hand');
+      assert.equal((await client.waitForOrchestration(firstRun, 20_000)).output, 'started by hand');
+
+      offsetMs += HOUR_MS;
+      await store.setClockOffset(offsetMs);
+      await scheduleWhen(store, 'dup', 'first fire handled', (s) => s.counts.started === 1);
+      offsetMs += HOUR_MS;
+      await store.setClockOffset(offsetMs);
+      const after = await scheduleWhen(store, 'dup', 'second fire handled', (s) => s.counts.started === 2);
+      assert.equal(after.status, 'Running', 'the schedule did not fail');
+      const secondRun = runInstanceId('dup', hourMs + 2 * HOUR_MS);
+      assert.equal((await client.waitForOrchestration(secondRun, 20_000)).output, 'scheduled');
+      assert.equal((await client.getStatus(firstRun)).output, '"started by hand"', 'the first start of the id won (raw JSON output)');
+      assert.deepEqual(await runsOf(client, 'dup'), [firstRun, secondRun]);
+      await client.deleteSchedule('dup');
+    });
+
     it('refuses bad input with typed errors and writes nothing', async () => {
       const { client } = store;
       const refused = async (call: () => Promise<unknown>, code: string, operation: string, scheduleId: string | undefined, message: RegExp): Promise<void> => {
