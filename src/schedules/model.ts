@@ -46,6 +46,12 @@ export type OverlapPolicy = 'skip' | 'allow' | 'cancelPrevious';
  */
 export type CatchUpPolicy = 'none' | 'one' | 'all';
 
+/**
+ * Largest run input, in UTF-8 bytes of its JSON: the input is part of the schedule's published
+ * view (its custom status, at most 256 KiB). Larger inputs belong in a store the run reads.
+ */
+export const MAX_SCHEDULE_INPUT_BYTES = 65_536;
+
 /** A fire at most this late still counts as on time (`catchUp: 'none'` runs it). */
 export const LATE_FIRE_TOLERANCE_MS = 60_000;
 
@@ -203,12 +209,17 @@ export function toScheduleSpec(operation: string, scheduleId: string, options: u
     throw new ScheduleError(operation, 'invalid_argument', 'a schedule cannot start schedules', scheduleId);
   }
   const version = o.version === undefined || o.version === null ? null : requireSemver(operation, scheduleId, o.version);
-  let input: unknown = o.input === undefined ? null : o.input;
+  let encoded: string;
   try {
-    input = JSON.parse(JSON.stringify(input) ?? 'null');
+    encoded = JSON.stringify(o.input === undefined ? null : o.input) ?? 'null';
   } catch (error) {
     throw new ScheduleError(operation, 'invalid_argument', `input cannot be encoded as JSON: ${(error as Error).message}`, scheduleId);
   }
+  const inputBytes = Buffer.byteLength(encoded, 'utf8');
+  if (inputBytes > MAX_SCHEDULE_INPUT_BYTES) {
+    throw new ScheduleError(operation, 'invalid_argument', `input is ${inputBytes} bytes as JSON; a schedule's input may be at most ${MAX_SCHEDULE_INPUT_BYTES} bytes`, scheduleId);
+  }
+  const input: unknown = JSON.parse(encoded);
   return {
     cron: o.cron.trim().split(/\s+/).join(' '),
     timezone,

@@ -33,8 +33,31 @@ const MAX_COUNTED_MISSES = 1000;
 const START_GRACE_MS = 60_000;
 /** The KV key written to read the turn's time. */
 const CLOCK_KEY = 'schedule.clock';
+/** Yields between two forced turn boundaries (the engine allows 100 rounds of new actions per turn). */
+const PACE_YIELDS = 50;
 
 type Step = Generator<ScheduledTask, void, unknown>;
+
+/**
+ * Yields tasks, ending the turn every {@link PACE_YIELDS} yields. The replay engine fails a turn
+ * whose code keeps emitting actions for more than 100 rounds, and a task that resolves at once
+ * (a detached start, a buffered command) costs a round: a long catch-up or a pile of commands
+ * would exceed it. A zero-delay durable timer ends the turn; the next turn goes on.
+ */
+class Pacer {
+  private yields = 0;
+
+  constructor(private readonly ctx: OrchestrationContext) {}
+
+  *wait(task: ScheduledTask): Generator<ScheduledTask, unknown, unknown> {
+    const result = yield task;
+    if (++this.yields >= PACE_YIELDS) {
+      this.yields = 0;
+      yield this.ctx.scheduleTimer(0);
+    }
+    return result;
+  }
+}
 
 /**
  * The time of the current turn on the store clock: write a KV key, read back when it was
@@ -68,13 +91,13 @@ function publish(ctx: OrchestrationContext, state: ScheduleState, nextFireAtMs: 
 }
 
 /** Starts the run of `fireAtMs` unless the overlap policy says otherwise. */
-function* fire(ctx: OrchestrationContext, state: ScheduleState, fireAtMs: number, nowMs: number): Step {
+function* fire(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleState, fireAtMs: number, nowMs: number): Step {
   const { spec, lastRun, counts } = state;
   const instanceId = runInstanceId(state.scheduleId, fireAtMs);
   // Two triggers handled in one turn share its time, hence the id: the second is the same run.
   if (lastRun?.instanceId === instanceId) return;
   if (lastRun !== null && spec.overlap !== 'allow') {
-    const status = (yield ctx.scheduleActivity(SYSCALL_INSTANCE_STATUS, lastRun.instanceId)) as string;
+    const status = (yield* pacer.wait(ctx.scheduleActivity(SYSCALL_INSTANCE_STATUS, lastRun.instanceId))) as string;
     const starting = status === 'NotFound' && nowMs - lastRun.startedAtMs < START_GRACE_MS;
     if (status === 'Running' || starting) {
       if (spec.overlap === 'skip') {
@@ -82,17 +105,17 @@ function* fire(ctx: OrchestrationContext, state: ScheduleState, fireAtMs: number
         return;
       }
       const cancel: CancelInstanceInput = { instanceId: lastRun.instanceId, reason: `schedule ${state.scheduleId}: next run is due` };
-      yield ctx.scheduleActivity(SYSCALL_CANCEL_INSTANCE, cancel);
+      yield* pacer.wait(ctx.scheduleActivity(SYSCALL_CANCEL_INSTANCE, cancel));
       counts.cancelledPrevious += 1;
     }
   }
   // A start of an id that already exists is discarded by the store: a repeated fire collapses.
-  yield ctx.startOrchestrationVersioned(spec.orchestration, spec.version, instanceId, spec.input);
+  yield* pacer.wait(ctx.startOrchestrationVersioned(spec.orchestration, spec.version, instanceId, spec.input));
   state.lastRun = { instanceId, fireAtMs, startedAtMs: nowMs };
   counts.started += 1;
 }
 
-function* applyCommand(ctx: OrchestrationContext, state: ScheduleState, command: ScheduleCommand, nowMs: number): Step {
+function* applyCommand(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleState, command: ScheduleCommand, nowMs: number): Step {
   switch (command.command) {
     case 'pause':
       state.paused = true;
@@ -104,7 +127,7 @@ function* applyCommand(ctx: OrchestrationContext, state: ScheduleState, command:
       return;
     case 'trigger': {
       const startedBefore = state.counts.started;
-      yield* fire(ctx, state, nowMs, nowMs);
+      yield* fire(ctx, pacer, state, nowMs, nowMs);
       if (state.counts.started > startedBefore) state.counts.triggered += 1;
       return;
     }
@@ -118,6 +141,7 @@ function* applyCommand(ctx: OrchestrationContext, state: ScheduleState, command:
 /** The schedule orchestration (a generator; registered by every Runtime under SCHEDULE_ORCHESTRATION). */
 export function* scheduleOrchestration(ctx: OrchestrationContext, input: ScheduleState): Generator<ScheduledTask, void, unknown> {
   const state: ScheduleState = structuredClone(input);
+  const pacer = new Pacer(ctx);
   let tick = 0;
   for (let step = 0; step < STEPS_PER_EXECUTION; step++) {
     let nowMs = turnTime(ctx, tick++);
@@ -125,24 +149,23 @@ export function* scheduleOrchestration(ctx: OrchestrationContext, input: Schedul
     if (state.cursorMs === null) state.cursorMs = nowMs;
     if (!state.paused) {
       const handledBefore = state.counts.started + state.counts.skippedOverlap;
-      const complete = yield* handleDueFires(ctx, state, cron, nowMs);
+      const complete = yield* handleDueFires(ctx, pacer, state, cron, nowMs);
       if (!complete) continue;
-      // Overlap checks wait for activities: the timer below must count from the time after them.
-      const handled = state.counts.started + state.counts.skippedOverlap !== handledBefore;
-      if (handled && state.spec.overlap !== 'allow') nowMs = turnTime(ctx, tick++);
+      // Overlap checks and pacing may have ended turns: the timer below counts from the time after them.
+      if (state.counts.started + state.counts.skippedOverlap !== handledBefore) nowMs = turnTime(ctx, tick++);
     }
     const nextFireAtMs = state.paused ? null : cron.nextAfter(state.cursorMs);
     publish(ctx, state, nextFireAtMs, nowMs);
     const control = ctx.dequeueEvent<ScheduleCommand>(SCHEDULE_CONTROL_QUEUE);
     let command: ScheduleCommand;
     if (nextFireAtMs === null) {
-      command = (yield control) as ScheduleCommand;
+      command = (yield* pacer.wait(control)) as ScheduleCommand;
     } else {
-      const raced = (yield ctx.race(ctx.scheduleTimer(Math.max(0, nextFireAtMs - nowMs)), control)) as { index: number; value: unknown };
+      const raced = (yield* pacer.wait(ctx.race(ctx.scheduleTimer(Math.max(0, nextFireAtMs - nowMs)), control))) as { index: number; value: unknown };
       if (raced.index === 0) continue;
       command = raced.value as ScheduleCommand;
     }
-    yield* applyCommand(ctx, state, command, turnTime(ctx, tick++));
+    yield* applyCommand(ctx, pacer, state, command, turnTime(ctx, tick++));
   }
   yield ctx.continueAsNew(state);
 }
@@ -151,13 +174,13 @@ export function* scheduleOrchestration(ctx: OrchestrationContext, input: Schedul
  * Handles the fires due in (cursor, now]. Returns false when more are due than one step takes
  * (catch-up `all` after a long downtime): the caller goes on without waiting.
  */
-function* handleDueFires(ctx: OrchestrationContext, state: ScheduleState, cron: CronExpression, nowMs: number): Generator<ScheduledTask, boolean, unknown> {
+function* handleDueFires(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleState, cron: CronExpression, nowMs: number): Generator<ScheduledTask, boolean, unknown> {
   const cursorMs = state.cursorMs as number;
   if (state.spec.catchUp === 'all') {
     const due = cron.between(cursorMs, nowMs, MAX_FIRES_PER_STEP);
     const complete = due.length < MAX_FIRES_PER_STEP;
     state.cursorMs = complete ? nowMs : due[due.length - 1];
-    for (const fireAtMs of due) yield* fire(ctx, state, fireAtMs, nowMs);
+    for (const fireAtMs of due) yield* fire(ctx, pacer, state, fireAtMs, nowMs);
     return complete;
   }
   const due = cron.between(cursorMs, nowMs, MAX_COUNTED_MISSES);
@@ -169,6 +192,6 @@ function* handleDueFires(ctx: OrchestrationContext, state: ScheduleState, cron: 
   state.cursorMs = nowMs;
   const chosen = chooseFires(due, nowMs, state);
   state.counts.missed += due.length - chosen.length;
-  for (const fireAtMs of chosen) yield* fire(ctx, state, fireAtMs, nowMs);
+  for (const fireAtMs of chosen) yield* fire(ctx, pacer, state, fireAtMs, nowMs);
   return true;
 }

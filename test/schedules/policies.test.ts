@@ -208,6 +208,7 @@ for (const kind of kinds) {
       await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', catchUp: 'most' as never }), 'invalid_argument', 'createSchedule', 'bad', /catchUp/);
       await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', version: 'latest' }), 'invalid_argument', 'createSchedule', 'bad', /semver/);
       await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', input: 10n }), 'invalid_argument', 'createSchedule', 'bad', /JSON/);
+      await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', input: 'x'.repeat(70_000) }), 'invalid_argument', 'createSchedule', 'bad', /at most 65536 bytes/);
       await refused(() => client.createSchedule('a@b', { ...base, cron: '0 * * * *' }), 'invalid_argument', 'createSchedule', 'a@b', /'@'/);
       await refused(() => client.createSchedule('', { ...base, cron: '0 * * * *' }), 'invalid_argument', 'createSchedule', undefined, /non-empty/);
       for (const [operation, call] of [
