@@ -142,10 +142,16 @@ function* applyCommand(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleS
 export function* scheduleOrchestration(ctx: OrchestrationContext, input: ScheduleState): Generator<ScheduledTask, void, unknown> {
   const state: ScheduleState = structuredClone(input);
   const pacer = new Pacer(ctx);
+  // Parsed once per definition: every turn replays every step of the execution.
+  let cron: CronExpression | null = null;
+  let cronOf: ScheduleState['spec'] | null = null;
   let tick = 0;
   for (let step = 0; step < STEPS_PER_EXECUTION; step++) {
     let nowMs = turnTime(ctx, tick++);
-    const cron = CronExpression.parse(state.spec.cron, state.spec.timezone, 'schedule', state.scheduleId);
+    if (cron === null || cronOf !== state.spec) {
+      cron = CronExpression.parse(state.spec.cron, state.spec.timezone, 'schedule', state.scheduleId);
+      cronOf = state.spec;
+    }
     if (state.cursorMs === null) state.cursorMs = nowMs;
     if (!state.paused) {
       const handledBefore = state.counts.started + state.counts.skippedOverlap;
