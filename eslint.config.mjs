@@ -14,18 +14,20 @@ import tseslint from 'typescript-eslint';
 const LAYERS = {
   core: [],
   provider: ['core'],
+  // Cron schedules: the schedule model, cron parsing and the schedule orchestration (pure code).
+  schedules: ['core'],
   store: ['provider', 'core'],
   postgres: ['store', 'provider', 'core'],
   pglite: ['store', 'provider', 'core'],
   // ActivityContext hands activities a Client (the duroxide API), so runtime may use the client.
-  runtime: ['client', 'provider', 'core'],
-  client: ['provider', 'core'],
+  runtime: ['client', 'schedules', 'provider', 'core'],
+  client: ['schedules', 'provider', 'core'],
   observability: ['runtime', 'client', 'provider', 'core'],
   // The operator views open the store they show (a server or a PGlite data directory), so the CLI
   // and the dashboard connect through them and import no store themselves.
-  operator: ['client', 'provider', 'core', 'store', 'postgres', 'pglite'],
-  cli: ['operator', 'client', 'provider', 'core'],
-  dashboard: ['operator', 'client', 'provider', 'core', 'observability'],
+  operator: ['client', 'schedules', 'provider', 'core', 'store', 'postgres', 'pglite'],
+  cli: ['operator', 'client', 'schedules', 'provider', 'core'],
+  dashboard: ['operator', 'client', 'schedules', 'provider', 'core', 'observability'],
   // The durox executable composes the CLI with the dashboard's command; neither imports the other.
   bin: ['cli', 'dashboard', 'core'],
   demo: ['runtime', 'client', 'provider', 'core', 'postgres', 'pglite'],

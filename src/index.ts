@@ -34,6 +34,17 @@ export type {
   JsPruneOptions,
   JsPruneResult,
 } from './client/management-shapes';
+export { ScheduleError } from './schedules/errors';
+export type { ScheduleErrorCode } from './schedules/errors';
+export type {
+  CatchUpPolicy,
+  OverlapPolicy,
+  ScheduleCounts,
+  ScheduleInfo,
+  ScheduleOptions,
+  ScheduleRun,
+  ScheduleSpec,
+} from './schedules/model';
 export { OrchestrationContext } from './core/orchestration-context';
 export type { AsyncOrchestrationContext, Durable, DurableActivity } from './core/async-context';
 export type { JoinResult, RaceResult, RetryPolicy, ScheduledTask } from './core/descriptors';

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
 import { EXIT_OK, EXIT_USAGE, exitCodeOf } from '../operator/errors';
+import { registerScheduleCommands } from './schedules-command';
 import { printable } from './output';
 
 function packageVersion(): string {
@@ -33,6 +34,7 @@ export function buildProgram(more: readonly CommandRegistration[] = []): Command
     .showHelpAfterError()
     .exitOverride();
   registerCommands(program);
+  registerScheduleCommands(program);
   for (const register of more) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;

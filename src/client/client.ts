@@ -37,6 +37,8 @@ import {
 } from './status-shapes';
 import { InvalidArgumentError, NotFoundError, OrchestrationFailedError, TimeoutError, UnsupportedError } from './errors';
 import { encodeValue, invalidArgument, requireCount, requireInstanceId, requireName, requireVersion } from './validation';
+import { ScheduleClient } from './schedules';
+import type { ScheduleInfo, ScheduleOptions } from '../schedules/model';
 
 const FIRST_POLL_MS = 5;
 const MAX_POLL_MS = 100;
@@ -56,12 +58,14 @@ const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed',
 /** Talks to the store of a Durox (or duroxide) deployment. */
 export class Client {
   readonly #provider: Provider;
+  readonly #schedules: ScheduleClient;
 
   constructor(provider: Provider) {
     if (provider === null || typeof provider !== 'object' || typeof provider.enqueueOrchestratorWork !== 'function') {
       throw new InvalidArgumentError('new Client', 'new Client(provider): provider must be a Durox provider (e.g. PostgresProvider)');
     }
     this.#provider = provider;
+    this.#schedules = new ScheduleClient(provider, this);
   }
 
   // --- starting and messaging -----------------------------------------------------------------
@@ -311,6 +315,58 @@ export class Client {
   /** Every key and value of the instance's KV store (`{}` when none). */
   async getKvAllValues(instanceId: string): Promise<Record<string, string>> {
     return this.#provider.getKvAllValues(requireInstanceId('getKvAllValues', instanceId));
+  }
+
+  // --- schedules ------------------------------------------------------------------------------
+
+  /**
+   * Creates a schedule: every time `options.cron` fires, a runtime starts `options.orchestration`
+   * as the detached instance `<scheduleId>@<ISO fire time>` (so a repeated fire collapses into one
+   * run), applying the overlap and catch-up policies. The schedule runs as the instance
+   * `schedule:<scheduleId>` of a built-in orchestration that every Runtime serves.
+   * @throws ScheduleError `invalid_cron`, `unknown_timezone`, `invalid_argument` or
+   *   `duplicate_schedule` (nothing is written).
+   */
+  async createSchedule(scheduleId: string, options: ScheduleOptions): Promise<void> {
+    await this.#schedules.create(scheduleId, options);
+  }
+
+  /**
+   * Replaces a schedule's definition (same options as {@link createSchedule}); fires are counted
+   * from the update on. @throws ScheduleError as createSchedule, or `schedule_not_found`.
+   */
+  async updateSchedule(scheduleId: string, options: ScheduleOptions): Promise<void> {
+    await this.#schedules.update(scheduleId, options);
+  }
+
+  /** Stops firing until {@link resumeSchedule}; fires due meanwhile are skipped. @throws ScheduleError `schedule_not_found`. */
+  async pauseSchedule(scheduleId: string): Promise<void> {
+    await this.#schedules.command('pauseSchedule', scheduleId, { command: 'pause' });
+  }
+
+  /** Fires again from now on. @throws ScheduleError `schedule_not_found`. */
+  async resumeSchedule(scheduleId: string): Promise<void> {
+    await this.#schedules.command('resumeSchedule', scheduleId, { command: 'resume' });
+  }
+
+  /** Starts a run now (overlap policy applies, also while paused). @throws ScheduleError `schedule_not_found`. */
+  async triggerSchedule(scheduleId: string): Promise<void> {
+    await this.#schedules.command('triggerSchedule', scheduleId, { command: 'trigger' });
+  }
+
+  /** Deletes a schedule (its runs are left alone). @throws ScheduleError `schedule_not_found`. */
+  async deleteSchedule(scheduleId: string): Promise<void> {
+    await this.#schedules.delete(scheduleId);
+  }
+
+  /** One schedule with its next fire time and counters. @throws ScheduleError `schedule_not_found`. */
+  async getSchedule(scheduleId: string): Promise<ScheduleInfo> {
+    return this.#schedules.get(scheduleId);
+  }
+
+  /** Every schedule, by id. */
+  async listSchedules(): Promise<ScheduleInfo[]> {
+    return this.#schedules.list();
   }
 
   // --- management -----------------------------------------------------------------------------

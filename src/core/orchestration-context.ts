@@ -396,6 +396,18 @@ export class OrchestrationContext {
     return this.#host.getValue(String(key));
   }
 
+  /**
+   * When `key` was last written, in epoch ms of the store's clock (the time of the turn that
+   * wrote it, recorded in history: replay returns the same value), or `null` when it is not set.
+   * Reading it right after a `setValue` gives the current turn's time deterministically.
+   */
+  getValueUpdatedAt(key: string): number | null {
+    this.#host.assertOpen('getValueUpdatedAt');
+    const wanted = String(key);
+    const entry = this.#host.kvEntries().find(([name]) => name === wanted);
+    return entry === undefined ? null : entry[1].lastUpdatedAtMs;
+  }
+
   /** Removes `key`. */
   clearValue(key: string): void {
     this.#host.assertOpen('clearValue');

@@ -28,3 +28,18 @@ export interface KvLookupInput {
 export function isSystemActivityName(name: string): boolean {
   return name.startsWith(SYSTEM_ACTIVITY_PREFIX);
 }
+
+/**
+ * Input: JSON string, an instance id. Returns the JSON string of that instance's status:
+ * `"NotFound"`, `"Running"`, `"Completed"` or `"Failed"` (used by schedules' overlap policies).
+ */
+export const SYSCALL_INSTANCE_STATUS = '__duroxide_syscall:durox_instance_status';
+
+/** Input: JSON `{"instanceId": string, "reason": string}`. Requests its cancellation; returns `null`. */
+export const SYSCALL_CANCEL_INSTANCE = '__duroxide_syscall:durox_cancel_instance';
+
+/** Input payload of {@link SYSCALL_CANCEL_INSTANCE}. */
+export interface CancelInstanceInput {
+  instanceId: string;
+  reason: string;
+}

@@ -46,7 +46,7 @@ export interface PageFrame {
   csrfToken: string;
   readOnly: boolean;
   /** Which navigation entry is current. */
-  section: 'overview' | 'instances' | 'login';
+  section: 'overview' | 'instances' | 'schedules' | 'login';
 }
 
 /** The page frame: head (styles, scripts), navigation and the body. */
@@ -66,7 +66,7 @@ export function page(frame: PageFrame, body: Html): string {
 <script src="/static/dashboard.js" defer></script>
 </head>
 <body>
-<header><strong>Durox</strong> ${nav('/', 'Overview', 'overview')} ${nav('/instances', 'Instances', 'instances')}
+<header><strong>Durox</strong> ${nav('/', 'Overview', 'overview')} ${nav('/instances', 'Instances', 'instances')} ${nav('/schedules', 'Schedules', 'schedules')}
 ${frame.readOnly ? html`<span class="badge">read-only</span>` : ''}</header>
 <main>
 ${body}

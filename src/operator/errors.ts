@@ -56,17 +56,27 @@ export function unavailableError(message: string): OperatorError {
   return new OperatorError('unavailable', message);
 }
 
+// Schedule errors (src/schedules/errors.ts) carry codes of their own: a bad cron text or
+// timezone is bad input, a duplicate schedule a conflict, an unknown one not found.
 const EXIT_CODES: Readonly<Record<string, number>> = {
   invalid_argument: EXIT_USAGE,
+  invalid_cron: EXIT_USAGE,
+  unknown_timezone: EXIT_USAGE,
   not_found: EXIT_NOT_FOUND,
+  schedule_not_found: EXIT_NOT_FOUND,
   conflict: EXIT_CONFLICT,
+  duplicate_schedule: EXIT_CONFLICT,
   unavailable: EXIT_UNAVAILABLE,
 };
 
 const HTTP_STATUSES: Readonly<Record<string, number>> = {
   invalid_argument: 400,
+  invalid_cron: 400,
+  unknown_timezone: 400,
   not_found: 404,
+  schedule_not_found: 404,
   conflict: 409,
+  duplicate_schedule: 409,
   unavailable: 503,
 };
 

@@ -69,6 +69,14 @@ export class OrchestrationRegistry {
     this.byName.set(name, versions);
   }
 
+  /**
+   * Registers a built-in orchestration under a reserved name (e.g. the schedule orchestration),
+   * which user registrations cannot take.
+   */
+  registerSystem(name: string, version: string, handler: OrchestrationFunction): void {
+    this.byName.set(name, [{ version, handler }]);
+  }
+
   /** Exact version when one is requested, else the latest registered; null when none matches. */
   resolve(name: string, requestedVersion: string | null): ResolvedHandler | null {
     const versions = this.byName.get(name);

@@ -7,6 +7,7 @@ import { turnEngine } from '../core';
 import type { AsyncOrchestrationContext } from '../core/async-context';
 import type { ScheduledTask } from '../core/descriptors';
 import type { OrchestrationContext } from '../core/orchestration-context';
+import type { OrchestrationFunction } from '../core/turn-api';
 import type { Provider } from '../provider/contract';
 import { reportWakeupChannelTo } from '../provider/push-wakeups';
 import type { ActivityContext } from './activity-context';
@@ -18,6 +19,8 @@ import { OrchestrationDispatcher } from './orchestration-dispatcher';
 import { FIXED, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options';
 import { ActivityRegistry, DEFAULT_VERSION, OrchestrationRegistry } from './registry';
 import { SessionManager } from './session-manager';
+import { SCHEDULE_ORCHESTRATION, SCHEDULE_ORCHESTRATION_VERSION } from '../schedules/model';
+import { scheduleOrchestration } from '../schedules/schedule-orchestration';
 import type { Untyped } from '../core/turn-api';
 
 // Outages and recoveries of the push channel are runtime diagnostics.
@@ -74,6 +77,8 @@ export class Runtime {
     }
     this.#provider = provider;
     this.#options = resolveRuntimeOptions(options);
+    // Every runtime runs schedules (Client.createSchedule), so any node can take their turns.
+    this.#orchestrations.registerSystem(SCHEDULE_ORCHESTRATION, SCHEDULE_ORCHESTRATION_VERSION, scheduleOrchestration as OrchestrationFunction);
   }
 
   /** Registers an activity. Registrations after `start()` are ignored. */

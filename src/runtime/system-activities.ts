@@ -1,15 +1,20 @@
 /**
  * Implementations of the built-in activities behind `ctx.utcNow()`, `ctx.newGuid()` and
- * `ctx.getValueFromInstance()` (docs/runtime.md, "System activities"). They return the raw result
+ * `ctx.getValueFromInstance()` (docs/runtime.md, "System activities"), and of the two that schedules
+ * use to apply their overlap policy (read a run's status, cancel it). They return the raw result
  * payload the engine expects (see src/core/system-activities.ts for each format).
  */
 import {
+  SYSCALL_CANCEL_INSTANCE,
   SYSCALL_GET_KV_VALUE,
+  SYSCALL_INSTANCE_STATUS,
   SYSCALL_NEW_GUID,
   SYSCALL_UTC_NOW_MS,
+  type CancelInstanceInput,
   type KvLookupInput,
 } from '../core/system-activities';
 import type { Provider } from '../provider/contract';
+import { notifyLocal } from '../provider/local-wakeups';
 
 /** A system activity: raw input payload in, raw result payload out. */
 export type SystemActivity = (provider: Provider, input: string) => Promise<string>;
@@ -38,6 +43,20 @@ function parseLookup(input: string): KvLookupInput {
   return { instanceId: parsed.instanceId, key: parsed.key };
 }
 
+function parseInstanceId(input: string): string {
+  const parsed = JSON.parse(input) as unknown;
+  if (typeof parsed !== 'string' || parsed === '') throw new Error(`malformed instance id ${input}`);
+  return parsed;
+}
+
+function parseCancel(input: string): CancelInstanceInput {
+  const parsed = JSON.parse(input) as Partial<CancelInstanceInput> | null;
+  if (parsed === null || typeof parsed.instanceId !== 'string' || typeof parsed.reason !== 'string') {
+    throw new Error(`malformed cancellation ${input}`);
+  }
+  return { instanceId: parsed.instanceId, reason: parsed.reason };
+}
+
 /** The system activities by reserved name. */
 export const SYSTEM_ACTIVITIES: ReadonlyMap<string, SystemActivity> = new Map<string, SystemActivity>([
   [SYSCALL_NEW_GUID, async () => newGuid()],
@@ -47,6 +66,16 @@ export const SYSTEM_ACTIVITIES: ReadonlyMap<string, SystemActivity> = new Map<st
     async (provider, input) => {
       const { instanceId, key } = parseLookup(input);
       return JSON.stringify(await provider.getKvValue(instanceId, key));
+    },
+  ],
+  [SYSCALL_INSTANCE_STATUS, async (provider, input) => JSON.stringify((await provider.getInstanceStatus(parseInstanceId(input))).status)],
+  [
+    SYSCALL_CANCEL_INSTANCE,
+    async (provider, input) => {
+      const { instanceId, reason } = parseCancel(input);
+      await provider.enqueueOrchestratorWork({ type: 'CancelInstance', instance: instanceId, reason });
+      notifyLocal(provider, 'orchestrator');
+      return 'null';
     },
   ],
 ]);

@@ -268,3 +268,20 @@ test('a refused first turn keeps its OrchestrationStarted and fails without canc
   assert.deepEqual(ack.workerItems, []);
   assert.deepEqual(ack.orchestratorItems.map((i) => i.type), ['SubOrchFailed']);
 });
+
+test('getValueUpdatedAt reads the time of the turn that wrote the key, the same on replay', () => {
+  const sim = new Sim({
+    P: function* (ctx: OrchestrationContext) {
+      ctx.setValue('clock', '1');
+      const first = ctx.getValueUpdatedAt('clock');
+      yield ctx.scheduleTimer(10);
+      ctx.setValue('clock', '2');
+      return [first, ctx.getValueUpdatedAt('clock'), ctx.getValueUpdatedAt('missing')];
+    },
+  });
+  sim.nowMs = 1_000_000;
+  sim.ack([sim.start('P')]);
+  sim.nowMs = 7_000_000;
+  const ack = sim.ack([sim.fired(sim.idOf('TimerCreated'))]);
+  assert.equal(ack.metadata.output, '[1000000,7000000,null]');
+});
