@@ -13,7 +13,7 @@ import { Runtime } from '../../src/runtime/runtime';
 import type { ScheduleInfo } from '../../src/schedules/model';
 import { dropSchema } from '../e2e/helpers';
 
-const BIN = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+const BIN = join(__dirname, '..', '..', 'src', 'bin', 'durox.js');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 
 interface Run {
