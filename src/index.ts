@@ -12,6 +12,7 @@ export type { JsMetricsSnapshot } from './runtime/metrics';
 export { safetyFetchHits } from './runtime/liveness';
 export type { SafetyFetchCause, SafetyFetchQueue } from './runtime/liveness';
 export { Client } from './client/client';
+export type { ClientOptions } from './client/client';
 export { MAX_NAME_BYTES, MAX_PAYLOAD_BYTES } from './client/validation';
 export type {
   JsExecutionInfo,
@@ -34,6 +35,8 @@ export { OrchestrationContext } from './core/orchestration-context';
 export type { AsyncOrchestrationContext, Durable, DurableActivity } from './core/async-context';
 export type { JoinResult, RaceResult, RetryPolicy, ScheduledTask } from './core/descriptors';
 export { PostgresProvider } from './postgres';
+export type { PostgresConnectOptions } from './postgres/postgres-provider';
+export type { TargetSessionAttrs } from './postgres/multi-host';
 export { PGliteProvider, SqliteProvider } from './pglite';
 
 export { MAX_KV_KEYS, MAX_KV_VALUE_BYTES, MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from './core/limits';

@@ -9,7 +9,9 @@
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type { InstancePageCursor, InstancePageQuery, InstanceSummary, Provider, ThroughputBucket } from '../provider/contract';
 import { reserveLocalTurn } from '../provider/local-turns';
+import { isRetryable } from '../provider/errors';
 import { notifyLocal, wakeSignal } from '../runtime/local-wakeups';
+import { DEFAULT_MAX_OUTAGE_MS, jitteredDelayMs, outageRetryPolicy, retryThroughOutage, type OutageRetryPolicy } from '../runtime/outage-retry';
 import { pushWakeups, STATUS_SAFETY_MS } from '../runtime/push-wakeups';
 import { toJsEvent, type JsEvent } from './history-shapes';
 import {
@@ -54,15 +56,35 @@ function timedOut(operation: string, instanceId: string, timeoutMs: number, last
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
 
 
+/** Options of a {@link Client}. */
+export interface ClientOptions {
+  /**
+   * How long starts and raised events keep retrying through a database outage or failover, in
+   * ms, with jittered back-off (a start is idempotent on its instance id). Default 90000.
+   */
+  maxOutageMs?: number;
+}
+
 /** Talks to the store of a Durox (or duroxide) deployment. */
 export class Client {
   readonly #provider: Provider;
+  readonly #retry: OutageRetryPolicy;
 
-  constructor(provider: Provider) {
+  constructor(provider: Provider, options: ClientOptions = {}) {
     if (provider === null || typeof provider !== 'object' || typeof provider.enqueueOrchestratorWork !== 'function') {
       throw new Error('new Client(provider): provider must be a Durox provider (e.g. PostgresProvider)');
     }
+    const maxOutageMs = options?.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
+    if (typeof maxOutageMs !== 'number' || !Number.isFinite(maxOutageMs) || maxOutageMs < 0) {
+      throw new Error(`new Client(provider, options): maxOutageMs must be a non-negative number of ms, got ${String(maxOutageMs)}`);
+    }
     this.#provider = provider;
+    this.#retry = outageRetryPolicy(maxOutageMs);
+  }
+
+  /** Runs a store call that may be repeated safely, riding out an outage (see {@link ClientOptions.maxOutageMs}). */
+  #throughOutage<T>(call: () => Promise<T>): Promise<T> {
+    return retryThroughOutage(call, this.#retry, isRetryable);
   }
 
   // --- starting and messaging -----------------------------------------------------------------
@@ -119,10 +141,13 @@ export class Client {
       parentExecutionId: null,
       executionId: 1,
     };
-    if (!(await this.startEagerly(item))) {
-      await this.#provider.enqueueOrchestratorWork(item);
-      notifyLocal(this.#provider, 'orchestrator');
-    }
+    // A start is idempotent on its instance id: a repeat of one that committed is ignored by the turn.
+    await this.#throughOutage(async () => {
+      if (!(await this.startEagerly(item))) {
+        await this.#provider.enqueueOrchestratorWork(item);
+        notifyLocal(this.#provider, 'orchestrator');
+      }
+    });
   }
 
   /**
@@ -160,7 +185,7 @@ export class Client {
     const instance = requireInstanceId(operation, instanceId);
     const name = requireName(operation, 'event name', eventName, instance);
     const encoded = encodeValue(operation, 'event data', data, instance);
-    await this.#provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name, data: encoded });
+    await this.#throughOutage(() => this.#provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name, data: encoded }));
     notifyLocal(this.#provider, 'orchestrator');
   }
 
@@ -213,11 +238,22 @@ export class Client {
     const release = push.acquire();
     const watch = push.watchStatus(instance);
     let pause = FIRST_POLL_MS;
+    let failures = 0;
     try {
       for (;;) {
         const generation = wake.generation;
         watch.reset();
-        const status = await this.#provider.getInstanceStatus(instance);
+        let status: Awaited<ReturnType<Provider['getInstanceStatus']>>;
+        try {
+          status = await this.#provider.getInstanceStatus(instance);
+          failures = 0;
+        } catch (error) {
+          // An outage (or failover) only delays the answer: keep asking until the wait's own deadline.
+          const remaining = deadline - Date.now();
+          if (!isRetryable(error) || remaining <= 0) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(jitteredDelayMs(++failures, this.#retry), remaining)));
+          continue;
+        }
         if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
         const remaining = deadline - Date.now();
         if (remaining <= 0) throw timedOut('waitForOrchestration', instance, timeout, status.status);

@@ -52,3 +52,12 @@ export class ProviderError extends Error {
 export function isRetryable(error: unknown): boolean {
   return error instanceof ProviderError && error.retryable;
 }
+
+/**
+ * True when `error` says the database node only takes reads: SQLSTATE 25006 (a standby, or a
+ * primary that a failover is demoting), or a connection attempt that found only read-only nodes.
+ */
+export function isReadOnlyNodeError(error: unknown): boolean {
+  const cause = error instanceof ProviderError ? (error.cause as { code?: unknown; onlyReadOnlyNodes?: unknown } | undefined) : undefined;
+  return cause?.code === '25006' || cause?.onlyReadOnlyNodes === true;
+}

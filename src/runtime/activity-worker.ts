@@ -25,7 +25,8 @@ import { FIXED, type ResolvedRuntimeOptions } from './options';
 import type { ActivityRegistry } from './registry';
 import type { SessionManager } from './session-manager';
 import { SYSTEM_ACTIVITIES } from './system-activities';
-import { exponentialBackoffMs, sleep, unregisteredBackoffMs, withRetries } from './timing';
+import { outageRetryPolicy, retryThroughOutage } from './outage-retry';
+import { exponentialBackoffMs, sleep, unregisteredBackoffMs } from './timing';
 
 /** What the worker pool needs from its runtime. */
 export interface ActivityWorkerDeps {
@@ -341,6 +342,7 @@ export class ActivityWorkerPool implements ActivityTaker {
         signalLost();
       },
       (error) => this.deps.faults.failed('renew_work_item_lock', error),
+      () => this.deps.faults.recovered('renew_work_item_lock'),
     ).start();
     this.held.add(held);
 
@@ -410,12 +412,13 @@ export class ActivityWorkerPool implements ActivityTaker {
     const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
     const claim = reservation === null ? null : (turns?.turnClaim ?? null);
     try {
-      const turn = await withRetries(
+      const turn = await retryThroughOutage(
         () => this.acks.ack({ lockToken: lease.lockToken, completion: result, claim }),
-        FIXED.ackRetries,
-        FIXED.ackRetryBaseMs,
+        outageRetryPolicy(this.deps.options.maxOutageMs),
         isRetryable,
+        { onFailure: (error) => this.deps.faults.failed('ack_work_item', error) },
       );
+      this.deps.faults.recovered('ack_work_item');
       reservation?.deliver(turn === null ? [] : [turn]);
       // Also wakes a polling turn worker for a claimed turn left in the dispatcher's inbox.
       notifyLocal(this.deps.provider, 'orchestrator');

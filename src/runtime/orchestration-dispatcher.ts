@@ -21,7 +21,8 @@ import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
 import type { OrchestrationRegistry } from './registry';
-import { exponentialBackoffMs, sleep, unregisteredBackoffMs, withRetries } from './timing';
+import { outageRetryPolicy, retryThroughOutage } from './outage-retry';
+import { exponentialBackoffMs, sleep, unregisteredBackoffMs } from './timing';
 
 /** What the dispatcher needs from its runtime. */
 export interface OrchestrationDispatcherDeps {
@@ -196,6 +197,7 @@ export class OrchestrationDispatcher implements TurnTaker {
       isLockLost,
       () => log('warn', RUNTIME_TARGET, 'orchestration lock lost during a turn', { instance_id: item.instanceId }),
       (error) => this.deps.faults.failed('renew_orchestration_item_lock', error),
+      () => this.deps.faults.recovered('renew_orchestration_item_lock'),
     ).start();
     try {
       await this.process(item);
@@ -283,7 +285,10 @@ export class OrchestrationDispatcher implements TurnTaker {
     const eager = this.stopping.signal.aborted ? null : (this.activities?.reserveFor(ack.workerItems) ?? null);
     const claim = eager === null ? null : { workerItemIndexes: eager.indexes, lockTimeoutMs: options.workerLockTimeoutMs };
     try {
-      const claimed = await withRetries(() => this.acks.ack({ lockToken: item.lockToken, ack, claim }), FIXED.ackRetries, FIXED.ackRetryBaseMs, isRetryable);
+      const claimed = await retryThroughOutage(() => this.acks.ack({ lockToken: item.lockToken, ack, claim }), outageRetryPolicy(options.maxOutageMs), isRetryable, {
+        onFailure: (error) => this.deps.faults.failed('ack_orchestration_item', error),
+      });
+      this.deps.faults.recovered('ack_orchestration_item');
       eager?.reservation.deliver(claimed);
       if (ack.workerItems.length > (claim?.workerItemIndexes.length ?? 0)) notifyLocal(provider, 'worker');
       if (ack.orchestratorItems.length > 0) notifyLocal(provider, 'orchestrator');
