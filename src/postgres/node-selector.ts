@@ -174,6 +174,13 @@ export function chosenNodeClientClass(selector: NodeSelector): new (config?: Cli
     generation = -1;
     private readonly status = recordParameterStatus(this);
 
+    constructor(config?: ClientConfig) {
+      super(config);
+      // A connection lost while checked out must not crash the process: the query in progress
+      // rejects with the error, and the pool's own listener drops the connection when idle.
+      this.on('error', () => undefined);
+    }
+
     override connect(): Promise<Client>;
     override connect(callback: (err: Error | null) => void): void;
     override connect(callback?: (err: Error | null) => void): Promise<Client> | void {

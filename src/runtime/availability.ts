@@ -7,9 +7,9 @@
 import { log, RUNTIME_TARGET } from './logger';
 
 const totals = { failovers: 0, outageMs: 0, outages: 0 };
-/** Operations currently failing, per fault log, and when the first of them started failing. */
-let failingOperations = 0;
+/** When the open database outage started (null: none open), and the last failure seen. */
 let outageStartedAt: number | null = null;
+let lastFailureAt = 0;
 
 /**
  * A connection landed on `node` (described by `role`), chosen by the multi-host node selector.
@@ -28,20 +28,25 @@ export function recordNodeChosen(node: string, role: string, previous: string | 
   log('warn', RUNTIME_TARGET, `failover: connections moved from ${previous} to ${node}, which is ${role}`, { node, previous });
 }
 
-/** An operation started failing (see fault-log.ts): the database outage starts with the first. */
-export function outageOperationStarted(now: number = Date.now()): void {
-  if (failingOperations === 0) {
+/**
+ * A store call failed with a retryable error (fault-log.ts): opens the database outage unless one
+ * is open already.
+ */
+export function recordOutageFailure(now: number = Date.now()): void {
+  if (outageStartedAt === null) {
     outageStartedAt = now;
     totals.outages += 1;
   }
-  failingOperations += 1;
+  lastFailureAt = now;
 }
 
-/** An operation works again; the outage ends with the last; returns its length when it ended. */
-export function outageOperationEnded(now: number = Date.now()): number | null {
-  failingOperations = Math.max(0, failingOperations - 1);
-  if (failingOperations > 0 || outageStartedAt === null) return null;
-  const lasted = Math.max(0, now - outageStartedAt);
+/**
+ * An operation works again and kept working (its recovery settled, fault-log.ts): the outage
+ * ends at `recoveredAt`, unless some call failed after that. Returns the outage's length when it ended.
+ */
+export function recordOutageRecovery(recoveredAt: number): number | null {
+  if (outageStartedAt === null || lastFailureAt > recoveredAt) return null;
+  const lasted = Math.max(0, recoveredAt - outageStartedAt);
   totals.outageMs += lasted;
   outageStartedAt = null;
   return lasted;

@@ -8,7 +8,7 @@
  * and logging each such flap as a new outage would print a pair of lines per worker loop.
  */
 import { isReadOnlyNodeError, ProviderError } from '../provider/errors';
-import { outageOperationEnded, outageOperationStarted } from './availability';
+import { recordOutageFailure, recordOutageRecovery } from './availability';
 import { log, RUNTIME_TARGET } from './logger';
 
 /** How long an operation must keep working before its outage is reported as over. */
@@ -30,10 +30,10 @@ export class FaultLog {
   failed(operation: string, error: unknown): void {
     const outage = this.outages.get(operation);
     const cause = causeOf(error);
+    const now = Date.now();
+    recordOutageFailure(now);
     if (outage === undefined) {
-      const now = Date.now();
       this.outages.set(operation, { failures: 1, startedAt: now, cause, recoveredAt: now, settle: null });
-      outageOperationStarted(now);
       log('warn', RUNTIME_TARGET, `${operation} failed; retrying with backoff: ${messageOf(error)}`, { operation, cause });
       return;
     }
@@ -55,7 +55,7 @@ export class FaultLog {
     outage.recoveredAt = Date.now();
     outage.settle = setTimeout(() => {
       this.outages.delete(operation);
-      outageOperationEnded(outage.recoveredAt);
+      recordOutageRecovery(outage.recoveredAt);
       const seconds = ((outage.recoveredAt - outage.startedAt) / 1000).toFixed(1);
       log('warn', RUNTIME_TARGET, `${operation} works again after ${outage.failures} failed attempt(s) over ${seconds} s`, {
         operation,

@@ -284,9 +284,13 @@ export class OrchestrationDispatcher implements TurnTaker {
     const { provider, metrics, options } = this.deps;
     const eager = this.stopping.signal.aborted ? null : (this.activities?.reserveFor(ack.workerItems) ?? null);
     const claim = eager === null ? null : { workerItemIndexes: eager.indexes, lockTimeoutMs: options.workerLockTimeoutMs };
+    let failedAttempts = 0;
     try {
       const claimed = await retryThroughOutage(() => this.acks.ack({ lockToken: item.lockToken, ack, claim }), outageRetryPolicy(options.maxOutageMs), isRetryable, {
-        onFailure: (error) => this.deps.faults.failed('ack_orchestration_item', error),
+        onFailure: (error) => {
+          failedAttempts += 1;
+          this.deps.faults.failed('ack_orchestration_item', error);
+        },
       });
       this.deps.faults.recovered('ack_orchestration_item');
       eager?.reservation.deliver(claimed);
@@ -298,7 +302,10 @@ export class OrchestrationDispatcher implements TurnTaker {
       eager?.reservation.cancel();
       metrics.increment('providerErrors');
       if (isLockLost(error)) {
-        log('warn', RUNTIME_TARGET, `turn discarded, another worker owns the instance now: ${messageOf(error)}`, { instance_id: item.instanceId });
+        const why = failedAttempts === 0
+          ? 'another worker owns the instance now'
+          : `its lock ran out while the ack was retried through an outage (${failedAttempts} failed attempt(s)), or an earlier attempt committed; the turn runs again if it did not`;
+        log('warn', RUNTIME_TARGET, `turn discarded, ${why}: ${messageOf(error)}`, { instance_id: item.instanceId });
         return;
       }
       if (isRetryable(error)) {
