@@ -150,6 +150,9 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
     phase = 'after-planned';
     await sleep(8000);
     timings.plannedWritePauseMs = probe.longestGap(plannedAt, Date.now());
+    // Let everything started so far finish before the next failover, so each delay belongs to one failover.
+    const startedBeforeKill = started.length;
+    await waitUntil(() => started.slice(0, startedBeforeKill).every((s) => s.completedAt !== undefined || s.error !== undefined), 180_000);
 
     phase = 'unplanned';
     const killedAt = Date.now();
@@ -212,6 +215,14 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
     await provider.close();
   }
 });
+
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`not done within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
 
 async function waitForPrimaryOtherThan(f: AutoFailoverFormation, old: FormationNode, timeoutMs: number): Promise<FormationNode> {
   const deadline = Date.now() + timeoutMs;
