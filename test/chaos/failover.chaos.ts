@@ -151,8 +151,10 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
     await sleep(8000);
     timings.plannedWritePauseMs = probe.longestGap(plannedAt, Date.now());
     // Let everything started so far finish before the next failover, so each delay belongs to one failover.
+    phase = 'settling';
     const startedBeforeKill = started.length;
     await waitUntil(() => started.slice(0, startedBeforeKill).every((s) => s.completedAt !== undefined || s.error !== undefined), 180_000);
+    await checkReadOnlyViews(f, started[0].id);
 
     phase = 'unplanned';
     const killedAt = Date.now();
@@ -188,6 +190,7 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
     const longestByPhase: Record<string, number> = {};
     for (const s of started) longestByPhase[s.phase] = Math.max(longestByPhase[s.phase] ?? 0, (s.completedAt ?? 0) - s.requestedAt);
     const drainedAfterPromotionMs = Math.max(...started.map((s) => s.completedAt ?? 0)) - promotedAt;
+    const slowestHistory = (await provider.readHistory(slowest.id, 1)).map((e) => `${e.kind}@${e.timestampMs - slowest.requestedAt}`);
     const reruns = [...executions.values()].filter((count) => count > 1).length;
     const availability = availabilityTotals();
     const log = readFileSync(logFile, 'utf8');
@@ -199,6 +202,7 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
         longestDelayMs: Math.max(...delays),
         longestDelayInstance: `${slowest.id} (${slowest.phase})`,
         longestByPhase,
+        slowestHistory,
         drainedAfterPromotionMs,
         activityReruns: reruns,
         failoversCounted: availability.failovers,
@@ -209,12 +213,36 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
     assert.ok(availability.failovers >= 2, `two failovers counted, got ${availability.failovers}`);
     assert.match(log, /failover: connections moved from 127\.0\.0\.1:\d+ to 127\.0\.0\.1:\d+, which is writable/);
     assert.match(log, /works again after/);
-    for (const phaseName of ['before', 'planned', 'after-planned', 'unplanned', 'after-unplanned']) assert.ok((byPhase[phaseName] ?? 0) > 0, `starts during ${phaseName}`);
+    for (const phaseName of ['before', 'planned', 'after-planned', 'settling', 'unplanned', 'after-unplanned']) assert.ok((byPhase[phaseName] ?? 0) > 0, `starts during ${phaseName}`);
   } finally {
     await runtime.shutdown(1000);
     await provider.close();
   }
 });
+
+/**
+ * Operator views may read from the standby (prefer-standby); a read-only target never migrates:
+ * connecting it to a schema that does not exist yet fails instead of writing to the standby.
+ */
+async function checkReadOnlyViews(f: AutoFailoverFormation, instanceId: string): Promise<void> {
+  const standbyUrl = f.url.replace('target_session_attrs=read-write', 'target_session_attrs=prefer-standby');
+  const reader = PgExecutor.fromUrl(standbyUrl, 1);
+  try {
+    assert.equal((await reader.query('SELECT pg_is_in_recovery() AS standby'))[0].standby, true, 'prefer-standby lands on the standby');
+  } finally {
+    await reader.close();
+  }
+  const view = await durox.PostgresProvider.connectWithSchema(standbyUrl, 'durox_failover');
+  try {
+    assert.equal((await new durox.Client(view).getStatus(instanceId)).status, 'Completed', 'the standby serves status reads');
+  } finally {
+    await view.close();
+  }
+  await assert.rejects(
+    durox.PostgresProvider.connectWithSchema(f.url.replace('target_session_attrs=read-write', 'target_session_attrs=standby'), 'durox_never_created'),
+    /Failed to connect to PostgreSQL: .*read-only transaction/,
+  );
+}
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
