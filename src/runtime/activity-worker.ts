@@ -411,12 +411,18 @@ export class ActivityWorkerPool implements ActivityTaker {
     const turns = this.stopping.signal.aborted ? null : this.turns;
     const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
     const claim = reservation === null ? null : (turns?.turnClaim ?? null);
+    let failedAttempts = 0;
     try {
       const turn = await retryThroughOutage(
         () => this.acks.ack({ lockToken: lease.lockToken, completion: result, claim }),
         outageRetryPolicy(this.deps.options.maxOutageMs),
         isRetryable,
-        { onFailure: (error) => this.deps.faults.failed('ack_work_item', error) },
+        {
+          onFailure: (error) => {
+            failedAttempts += 1;
+            this.deps.faults.failed('ack_work_item', error);
+          },
+        },
       );
       this.deps.faults.recovered('ack_work_item');
       reservation?.deliver(turn === null ? [] : [turn]);
@@ -425,7 +431,10 @@ export class ActivityWorkerPool implements ActivityTaker {
     } catch (error) {
       reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
-      log('warn', RUNTIME_TARGET, `activity result discarded: ${messageOf(error)}`, {
+      const why = failedAttempts > 0 && isLockLost(error)
+        ? `activity result not stored by this attempt: an earlier attempt of the ack committed it, or its lease ran out during the outage (${failedAttempts} failed attempt(s)) and the activity runs again`
+        : 'activity result discarded';
+      log('warn', RUNTIME_TARGET, `${why}: ${messageOf(error)}`, {
         instance_id: lease.item.instance,
         activity_name: lease.item.name,
       });

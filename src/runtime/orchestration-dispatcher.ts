@@ -306,6 +306,8 @@ export class OrchestrationDispatcher implements TurnTaker {
           ? 'another worker owns the instance now'
           : `its lock ran out while the ack was retried through an outage (${failedAttempts} failed attempt(s)), or an earlier attempt committed; the turn runs again if it did not`;
         log('warn', RUNTIME_TARGET, `turn discarded, ${why}: ${messageOf(error)}`, { instance_id: item.instanceId });
+        // Its lock has run out, and nothing announces an expired lock: look now rather than at the safety fetch.
+        if (failedAttempts > 0) this.gate?.drainOne();
         return;
       }
       if (isRetryable(error)) {

@@ -39,7 +39,8 @@ before(async () => {
 
 after(async () => {
   await formation?.destroy();
-  rmSync(logFile, { force: true });
+  if (process.env.CHAOS_KEEP_LOG === undefined) rmSync(logFile, { force: true });
+  else console.log(`log kept: ${logFile}`);
 });
 
 /** Longest gap between successful writes through the multi-host URL, per window. */
@@ -138,11 +139,12 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
   })();
   const timings: Record<string, number> = {};
   let promotedAt = 0;
+  let plannedAt = 0;
   try {
     await sleep(5000);
     const firstPrimary = (await f.primary())!;
     phase = 'planned';
-    const plannedAt = Date.now();
+    plannedAt = Date.now();
     await f.performFailover();
     const plannedDone = Date.now();
     const secondPrimary = await waitForPrimaryOtherThan(f, firstPrimary, 120_000);
@@ -190,7 +192,12 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
     const longestByPhase: Record<string, number> = {};
     for (const s of started) longestByPhase[s.phase] = Math.max(longestByPhase[s.phase] ?? 0, (s.completedAt ?? 0) - s.requestedAt);
     const drainedAfterPromotionMs = Math.max(...started.map((s) => s.completedAt ?? 0)) - promotedAt;
-    const slowestHistory = (await provider.readHistory(slowest.id, 1)).map((e) => `${e.kind}@${e.timestampMs - slowest.requestedAt}`);
+    const historyOf = async (s: Started): Promise<string[]> => (await provider.readHistory(s.id, 1)).map((e) => `${e.kind}@${e.timestampMs - s.requestedAt}`);
+    const slowestHistory = await historyOf(slowest);
+    const plannedOnes = started.filter((s) => ['before', 'planned', 'after-planned'].includes(s.phase));
+    const plannedDelays = plannedOnes.map((s) => (s.completedAt ?? 0) - s.requestedAt);
+    const slowestPlanned = plannedOnes[plannedDelays.indexOf(Math.max(...plannedDelays))];
+    const slowestPlannedHistory = [`${slowestPlanned.id} started at +${slowestPlanned.requestedAt - plannedAt} ms from the planned failover`, ...(await historyOf(slowestPlanned))];
     const reruns = [...executions.values()].filter((count) => count > 1).length;
     const availability = availabilityTotals();
     const log = readFileSync(logFile, 'utf8');
@@ -203,6 +210,7 @@ test('orchestrations complete exactly once across a planned failover and SIGKILL
         longestDelayInstance: `${slowest.id} (${slowest.phase})`,
         longestByPhase,
         slowestHistory,
+        slowestPlannedHistory,
         drainedAfterPromotionMs,
         activityReruns: reruns,
         failoversCounted: availability.failovers,

@@ -141,6 +141,18 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         await rejectsWith(provider.ackOrchestrationItem(item.lockToken, ack), 'lock_lost');
       }));
 
+    it('a repeat of an activity ack that committed releases the turn it claimed, announced to everyone', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'ra', 1, [0]);
+        const claimed = await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS });
+        assert.equal(claimed?.instanceId, 'ra', 'the first attempt claimed the turn');
+        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'held for the claimer');
+        assert.equal(await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS }), null, 'the repeat is not lock_lost');
+        const next = await fetchItem(provider, 'ra');
+        assert.deepEqual(next.messages.map((m) => m.type), ['ActivityCompleted'], 'released: the completion is fetchable once, at once');
+        await rejectsWith(provider.ackWorkItem(lease.lockToken, completed(lease.item)), 'lock_lost');
+      }));
+
     it('a turn ack does not claim an activity the same turn cancels, nor one pinned to a session', () =>
       withHarness(factory, async ({ provider }) => {
         await seedInstance(provider, 'ec');

@@ -141,10 +141,13 @@ CREATE OR REPLACE TRIGGER history_pin_execution_version
 -- for), its instance lock is held, its pinned version is outside [p_min, p_max], it does not
 -- exist and its batch holds no start (QueueMessages alone for a never-created instance are
 -- deleted: the orphan rule), or a concurrent ack emptied the batch.
+-- The lock token is new, or p_lock_token when the caller derives it (a claim by an ack, so that
+-- a repeat of that ack can find what it claimed).
 -- Locks: pg_try_advisory_xact_lock(instance), the instance_locks row FOR UPDATE, the instance's
 -- visible queue rows (tagged with the new token), then the instance_locks row is written.
 CREATE OR REPLACE FUNCTION internal_lock_orchestration_batch(p_instance_id TEXT, p_lock_timeout_ms BIGINT,
-                                                    p_min INTEGER[], p_max INTEGER[], p_now BIGINT)
+                                                    p_min INTEGER[], p_max INTEGER[], p_now BIGINT,
+                                                    p_lock_token TEXT DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -198,7 +201,7 @@ BEGIN
     -- Tag every visible message, including those of an expired previous holder (and a message
     -- its caller inserted pre-tagged). The caller's peek ran without locks, so the previous
     -- holder may have acknowledged the whole batch since: then there is nothing to hand out.
-    v_lock_token := gen_random_uuid()::TEXT;
+    v_lock_token := COALESCE(p_lock_token, gen_random_uuid()::TEXT);
     UPDATE orchestrator_queue
     SET lock_token = v_lock_token, attempt_count = attempt_count + 1
     WHERE instance_id = p_instance_id AND visible_at_ms <= p_now;
