@@ -67,16 +67,13 @@ export class FaultLog {
 }
 
 /**
- * A short name for why a call failed, so a change of cause within one outage can be told
- * (a read-only standby is named as such: it means a failover is in progress or the URL points
- * at a standby).
+ * A short name for why a call failed, coarse enough that one outage does not flap between
+ * causes (a refused connection and a terminated one are both "unreachable"), fine enough to
+ * tell a read-only standby: it means a failover is in progress or the URL points at a standby.
  */
 export function causeOf(error: unknown): string {
   if (isReadOnlyNodeError(error)) return 'the node is a read-only standby';
-  if (error instanceof ProviderError) {
-    const sqlState = (error.cause as { code?: unknown } | undefined)?.code;
-    return typeof sqlState === 'string' ? `${error.code} (${sqlState})` : error.code;
-  }
+  if (error instanceof ProviderError) return error.code === 'unavailable' ? 'the database is unreachable' : error.code;
   return error instanceof Error ? error.name : typeof error;
 }
 

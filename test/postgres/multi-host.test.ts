@@ -76,7 +76,8 @@ test('standby, shutdown and connection errors are retryable unavailable; a read-
   assert.match(readOnly.message, /the node is read-only/);
   assert.equal(isReadOnlyNodeError(readOnly), true);
   assert.equal(causeOf(readOnly), 'the node is a read-only standby');
-  assert.equal(causeOf(toProviderError(Object.assign(new Error('x'), { code: '57P01' }), 'fetch')), 'unavailable (57P01)');
+  assert.equal(causeOf(toProviderError(Object.assign(new Error('x'), { code: '57P01' }), 'fetch')), 'the database is unreachable');
+  assert.equal(causeOf(toProviderError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'fetch')), 'the database is unreachable');
   assert.equal(toProviderError(Object.assign(new Error('x'), { code: 'DX001' }), 'ack').retryable, false);
 });
 
