@@ -40,6 +40,9 @@ export interface PgConnectionOptions extends ConnectionTargetOptions {
   onNodeChosen?: (node: HostAddress, role: NodeRole, previous: HostAddress | null) => void;
 }
 
+/** A connection checked out of the pool: given back with `release()`, destroyed with `release(error)`. */
+type PooledClient = ChosenNodeClient & { release(error?: Error | boolean): void };
+
 /** Runs each statement on a pooled connection; sessions pin one connection. */
 export class PgExecutor implements SqlExecutor {
   private readonly pool: Pool;
@@ -88,9 +91,9 @@ export class PgExecutor implements SqlExecutor {
    * A pooled connection on the chosen node: an idle one that was opened before the selector
    * forgot its node (a failover) is closed instead of used.
    */
-  private async connect(): Promise<ChosenNodeClient & { release(error?: Error | boolean): void }> {
+  private async connect(): Promise<PooledClient> {
     for (;;) {
-      const client = (await this.pool.connect()) as unknown as ChosenNodeClient & { release(error?: Error | boolean): void };
+      const client = (await this.pool.connect()) as unknown as PooledClient;
       if (client.generation === this.selector.generation) return client;
       client.release(true);
     }
@@ -100,7 +103,7 @@ export class PgExecutor implements SqlExecutor {
    * Keeps a connection after an ordinary SQL error. A broken connection, or one whose node went
    * read-only or is shutting down, is dropped, and the selector chooses the node again.
    */
-  private discardAfter(client: ChosenNodeClient & { release(error?: Error | boolean): void }, error: unknown): void {
+  private discardAfter(client: PooledClient, error: unknown): void {
     if (!connectionAtFault(error)) {
       client.release();
       return;
