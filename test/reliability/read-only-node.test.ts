@@ -76,23 +76,30 @@ test('a read-only window under load: acks, starts and waits ride it out, nothing
     await new Promise((resolve) => setTimeout(resolve, 200));
     return x + 1;
   });
+  let opened = 0;
   runtime.registerOrchestration('Three', function* (ctx, x: number) {
-    for (let i = 0; i < 3; i += 1) x = yield ctx.scheduleActivity('Slow', x);
+    for (let i = 0; i < 3; i += 1) {
+      x = yield ctx.scheduleActivity('Slow', x);
+      // The window opens during a turn, so that turn's ack is the first write refused.
+      if (x === 52 && opened === 0) {
+        window.readOnly = true;
+        opened = Date.now();
+      }
+    }
     return x;
   });
   await runtime.start();
   const client = new durox.Client(provider);
   try {
+    // ro-before-5 starts at 50: its second activity returns 52, which opens the window.
     const before = Array.from({ length: 6 }, (_, i) => `ro-before-${i}`);
     for (const [i, id] of before.entries()) await client.startOrchestration(id, 'Three', i * 10);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    window.readOnly = true;
-    const opened = Date.now();
+    while (opened === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     const waitThroughWindow = client.waitForOrchestration(before[5], 30_000);
     // Started and waited for while every write is refused: the calls wait for the window to close.
     const during = Array.from({ length: 4 }, (_, i) => `ro-during-${i}`);
     const starts = during.map((id, i) => client.startOrchestration(id, 'Three', 100 + i));
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await new Promise((resolve) => setTimeout(resolve, 3000 - (Date.now() - opened)));
     window.readOnly = false;
     await Promise.all(starts);
     assert.ok(Date.now() - opened >= 3000);
