@@ -109,8 +109,13 @@ function missingRequirements(files) {
   return missing;
 }
 
+// A test that awaits forever (a lost wake-up, a leaked runtime) fails after this instead of
+// holding the whole run; the longest test (a chaos measurement) takes about two minutes.
+const TEST_TIMEOUT_MS = 10 * 60_000;
+
 function runNodeTests(files, env) {
-  const child = spawn(process.execPath, ['--test', ...files], { stdio: 'inherit', env, cwd: root });
+  const args = ['--test', `--test-timeout=${TEST_TIMEOUT_MS}`, ...files];
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env, cwd: root });
   return new Promise((resolve) => child.on('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0))));
 }
 

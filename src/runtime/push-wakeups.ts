@@ -20,7 +20,8 @@
  * hit, see liveness.ts):
  * - The store's side: a fetch returns every fetchable message committed before its scan (fetch
  *   scans read the clock after their snapshot), and whatever it skips because its instance is
- *   held is announced again when the holder releases it (the release trigger).
+ *   held is announced again when the holder releases it (the releasing ack or abandon announces
+ *   the instance's waiting messages, see notifications.sql).
  * - So a fetch that comes back short answers every credit received before it was sent (its
  *   mark); credits received after the mark stay. A fetch that comes back full leaves the credits
  *   alone.

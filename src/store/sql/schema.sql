@@ -144,15 +144,7 @@ CREATE INDEX worker_queue_session_idx ON durox.worker_queue USING btree (session
 CREATE INDEX worker_queue_tag_idx ON durox.worker_queue USING btree (tag)
 CREATE INDEX worker_queue_visible_idx ON durox.worker_queue USING btree (visible_at_ms, id)
 
-CREATE TRIGGER executions_wakeup_terminal AFTER UPDATE ON durox.executions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION durox.internal_notify_terminal_executions()
 CREATE TRIGGER history_pin_execution_version AFTER INSERT ON durox.history FOR EACH ROW WHEN ((new.event_type = 'OrchestrationStarted'::text)) EXECUTE FUNCTION durox.internal_pin_execution_version()
-CREATE TRIGGER instance_locks_wakeup_release AFTER DELETE ON durox.instance_locks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION durox.internal_notify_released_instances()
-CREATE TRIGGER instances_wakeup_custom_status_insert AFTER INSERT ON durox.instances REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION durox.internal_notify_custom_status_insert()
-CREATE TRIGGER instances_wakeup_custom_status_update AFTER UPDATE ON durox.instances REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION durox.internal_notify_custom_status_update()
-CREATE TRIGGER orchestrator_queue_wakeup_insert AFTER INSERT ON durox.orchestrator_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION durox.internal_notify_queue_rows('o')
-CREATE TRIGGER orchestrator_queue_wakeup_update AFTER UPDATE ON durox.orchestrator_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION durox.internal_notify_queue_rows('o')
-CREATE TRIGGER worker_queue_wakeup_insert AFTER INSERT ON durox.worker_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION durox.internal_notify_queue_rows('w')
-CREATE TRIGGER worker_queue_wakeup_update AFTER UPDATE ON durox.worker_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION durox.internal_notify_queue_rows('w')
 
 FUNCTION abandon_orchestration_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION abandon_work_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
@@ -180,25 +172,21 @@ FUNCTION get_queue_depths() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SE
 FUNCTION get_system_metrics() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_throughput(p_since_ms bigint, p_bucket_ms bigint) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION grant_execute_role(p_role text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_announce_queue(p_queue text, p_ready bigint, p_earliest_delayed_ms bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_announce_released_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_announce_status(p_instance_id text) RETURNS void LANGUAGE sql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack json, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_current_time_ms() RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_notify_custom_status_insert() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_notify_custom_status_update() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_notify_queue_rows() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_notify_released_instances() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_notify_terminal_executions() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_parse_semver(p_version text, p_what text) RETURNS integer[] LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_parse_version_range(p_min_version text, p_max_version text, OUT out_min integer[], OUT out_max integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_pin_execution_version() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_prune_instance_executions(p_instance_id text, p_keep_last integer, p_completed_before_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p_roots_only boolean) RETURNS text[] LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_version_in_range(p_instance_id text, p_min integer[], p_max integer[]) RETURNS boolean LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_wakeup_channel() RETURNS text LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE sql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_executions(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp

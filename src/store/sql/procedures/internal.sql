@@ -18,8 +18,9 @@ $$;
 -- committed after the fetch's transaction started but before its scan's snapshot carries a later
 -- transaction time, and filtering it with the transaction clock would leave it (already
 -- announced) for the safety fetch. Everything that writes rows keeps
--- internal_current_time_ms(): one time for all rows of a transaction, so a notification trigger
--- that compares visible_at_ms with the transaction time sees exactly the rows it inserted as ready.
+-- internal_current_time_ms(), read once per procedure call and passed to the helpers it calls:
+-- one time for all rows of a transaction, so an announcement that compares visible_at_ms with it
+-- counts exactly the rows the call inserted as ready.
 CREATE OR REPLACE FUNCTION internal_wall_clock_ms() RETURNS BIGINT
 LANGUAGE sql VOLATILE
 AS $$
@@ -60,49 +61,36 @@ BEGIN
 END;
 $$;
 
--- Parses 'major.minor.patch' (pre-release/build suffixes ignored) into an INTEGER[3]; DX003 otherwise.
-CREATE OR REPLACE FUNCTION internal_parse_semver(p_version TEXT, p_what TEXT) RETURNS INTEGER[]
-LANGUAGE plpgsql IMMUTABLE
-AS $$
-DECLARE
-    v_parts TEXT[] := regexp_match(p_version, '^(\d{1,9})\.(\d{1,9})\.(\d{1,9})(?:[-+].*)?$');
-BEGIN
-    IF v_parts IS NULL THEN
-        RAISE EXCEPTION '% must be a semantic version major.minor.patch, got %', p_what, quote_nullable(p_version)
-            USING ERRCODE = 'DX003';
-    END IF;
-    RETURN ARRAY[v_parts[1]::INTEGER, v_parts[2]::INTEGER, v_parts[3]::INTEGER];
-END;
-$$;
-
--- True when the current execution of the instance is unpinned (or the instance does not exist
--- yet) or pinned to a version within [p_min, p_max] (INTEGER[3] each, inclusive). No locks.
-CREATE OR REPLACE FUNCTION internal_version_in_range(p_instance_id TEXT, p_min INTEGER[], p_max INTEGER[]) RETURNS BOOLEAN
-LANGUAGE sql STABLE
-AS $$
-    SELECT NOT EXISTS (
-        SELECT 1
-        FROM instances i
-        JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
-        WHERE i.instance_id = p_instance_id
-          AND e.pinned_major IS NOT NULL
-          AND (ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) < ROW(p_min[1], p_min[2], p_min[3])
-               OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) > ROW(p_max[1], p_max[2], p_max[3])))
-$$;
-
--- Parses the version range of a fetch or claim: both bounds or neither ('major.minor.patch').
+-- Parses the version range of a fetch or claim: both bounds or neither, each 'major.minor.patch'
+-- (pre-release/build suffixes ignored), into INTEGER[3] bounds; DX003 otherwise. Called once per
+-- procedure call; the bounds are then compared with the pinned version columns inline (a NULL
+-- range skips the check).
 CREATE OR REPLACE FUNCTION internal_parse_version_range(p_min_version TEXT, p_max_version TEXT,
                                                OUT out_min INTEGER[], OUT out_max INTEGER[])
 LANGUAGE plpgsql IMMUTABLE
 AS $$
+DECLARE
+    v_min TEXT[];
+    v_max TEXT[];
 BEGIN
     IF (p_min_version IS NULL) <> (p_max_version IS NULL) THEN
         RAISE EXCEPTION 'a version range needs both a minimum and a maximum' USING ERRCODE = 'DX003';
     END IF;
-    IF p_min_version IS NOT NULL THEN
-        out_min := internal_parse_semver(p_min_version, 'minimum version');
-        out_max := internal_parse_semver(p_max_version, 'maximum version');
+    IF p_min_version IS NULL THEN
+        RETURN;
     END IF;
+    v_min := regexp_match(p_min_version, '^(\d{1,9})\.(\d{1,9})\.(\d{1,9})(?:[-+].*)?$');
+    v_max := regexp_match(p_max_version, '^(\d{1,9})\.(\d{1,9})\.(\d{1,9})(?:[-+].*)?$');
+    IF v_min IS NULL THEN
+        RAISE EXCEPTION 'minimum version must be a semantic version major.minor.patch, got %', quote_nullable(p_min_version)
+            USING ERRCODE = 'DX003';
+    END IF;
+    IF v_max IS NULL THEN
+        RAISE EXCEPTION 'maximum version must be a semantic version major.minor.patch, got %', quote_nullable(p_max_version)
+            USING ERRCODE = 'DX003';
+    END IF;
+    out_min := v_min::INTEGER[];
+    out_max := v_max::INTEGER[];
 END;
 $$;
 
@@ -137,15 +125,19 @@ CREATE OR REPLACE TRIGGER history_pin_execution_version
     EXECUTE FUNCTION internal_pin_execution_version();
 
 -- Locks the visible batch of p_instance_id for a turn and returns it as fetch_orchestration_item
--- does, or NULL when the instance cannot be taken now: its advisory lock is busy (never waited
--- for), its instance lock is held, its pinned version is outside [p_min, p_max], it does not
--- exist and its batch holds no start (QueueMessages alone for a never-created instance are
--- deleted: the orphan rule), or a concurrent ack emptied the batch.
+-- does, or NULL when the instance cannot be taken now: its advisory lock (p_advisory_key, the
+-- instance's internal_instance_advisory_key computed once by the caller) is busy (never waited
+-- for), its instance lock is held, its pinned version is outside [p_min, p_max] (INTEGER[3]
+-- each, inclusive; NULL bounds admit every version), it does not exist and its batch holds no
+-- start (QueueMessages alone for a never-created instance are deleted: the orphan rule), or a
+-- concurrent ack emptied the batch.
 -- The lock token is new, or p_lock_token when the caller derives it (a claim by an ack, so that
 -- a repeat of that ack can find what it claimed).
 -- Locks: pg_try_advisory_xact_lock(instance), the instance_locks row FOR UPDATE, the instance's
 -- visible queue rows (tagged with the new token), then the instance_locks row is written.
-CREATE OR REPLACE FUNCTION internal_lock_orchestration_batch(p_instance_id TEXT, p_lock_timeout_ms BIGINT,
+DROP FUNCTION IF EXISTS internal_lock_orchestration_batch(TEXT, BIGINT, INTEGER[], INTEGER[], BIGINT);
+DROP FUNCTION IF EXISTS internal_lock_orchestration_batch(TEXT, BIGINT, BIGINT, INTEGER[], INTEGER[], BIGINT);
+CREATE OR REPLACE FUNCTION internal_lock_orchestration_batch(p_instance_id TEXT, p_advisory_key BIGINT, p_lock_timeout_ms BIGINT,
                                                     p_min INTEGER[], p_max INTEGER[], p_now BIGINT,
                                                     p_lock_token TEXT DEFAULT NULL)
 RETURNS json
@@ -165,8 +157,9 @@ DECLARE
     v_history       json := '[]'::json;
     v_history_error TEXT;
     v_kv            json;
+    v_out_of_range  BOOLEAN;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id)) THEN
+    IF NOT pg_try_advisory_xact_lock(p_advisory_key) THEN
         RETURN NULL;
     END IF;
 
@@ -176,14 +169,19 @@ BEGIN
     IF FOUND AND v_locked_until > p_now THEN
         RETURN NULL;
     END IF;
-    IF p_min IS NOT NULL AND NOT internal_version_in_range(p_instance_id, p_min, p_max) THEN
+
+    SELECT i.orchestration_name, i.orchestration_version, i.current_execution_id, i.custom_status,
+           ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) < ROW(p_min[1], p_min[2], p_min[3])
+           OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) > ROW(p_max[1], p_max[2], p_max[3])
+    INTO v_name, v_version, v_execution_id, v_custom_status, v_out_of_range
+    FROM instances i
+    LEFT JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+    WHERE i.instance_id = p_instance_id;
+    v_exists := FOUND;
+    -- Unpinned (NULL comparison) or no range given (NULL bounds): in range.
+    IF COALESCE(v_out_of_range, FALSE) THEN
         RETURN NULL;
     END IF;
-
-    SELECT i.orchestration_name, i.orchestration_version, i.current_execution_id, i.custom_status
-    INTO v_name, v_version, v_execution_id, v_custom_status
-    FROM instances i WHERE i.instance_id = p_instance_id;
-    v_exists := FOUND;
 
     IF NOT v_exists AND NOT EXISTS (
         SELECT 1 FROM orchestrator_queue s
@@ -256,7 +254,9 @@ BEGIN
 END;
 $$;
 
--- Commits one orchestration turn atomically and releases the instance lock.
+-- Commits one orchestration turn atomically at the caller's clock p_now (one clock read per
+-- procedure call) and releases the instance lock; announces the queue rows it inserts, the
+-- instance's messages still waiting, and a terminal status or custom status change ('s:').
 -- p_ack (built by TypeScript, payloads as JSON strings):
 --   {instanceId, executionId, orchestrationName, orchestrationVersion, parentInstanceId,
 --    status, output, failureDetails,
@@ -276,12 +276,17 @@ $$;
 -- Locks: the instance_locks row FOR UPDATE first (a concurrent takeover fetch waits or makes this
 -- ack fail), then instances, executions, history, kv rows, worker_queue rows of this instance,
 -- then the tagged orchestrator_queue rows.
-CREATE OR REPLACE FUNCTION internal_commit_orchestration_turn(p_lock_token TEXT, p_ack json) RETURNS json
+DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json);
+CREATE OR REPLACE FUNCTION internal_commit_orchestration_turn(p_lock_token TEXT, p_ack json, p_now BIGINT) RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now            BIGINT := internal_current_time_ms();
+    v_now            BIGINT := p_now;
     v_instance_id    TEXT;
+    v_worker_items   json := p_ack->'workerItems';
+    v_orch_items     json := p_ack->'orchestratorItems';
+    v_ready          BIGINT;
+    v_earliest       BIGINT;
     v_execution_id   BIGINT := (p_ack->>'executionId')::BIGINT;
     v_status         TEXT := p_ack->>'status';
     v_status_changed BOOLEAN := COALESCE((p_ack->>'customStatusChanged')::BOOLEAN, FALSE);
@@ -346,11 +351,13 @@ BEGIN
         SELECT s.instance_id, s.key, NULL, v_now FROM kv_store s WHERE s.instance_id = v_instance_id
         ON CONFLICT (instance_id, key) DO NOTHING;
     END IF;
-    INSERT INTO kv_delta (instance_id, key, value, last_updated_at_ms)
-    SELECT v_instance_id, e->>'key', e->>'value', COALESCE((e->>'lastUpdatedAtMs')::BIGINT, v_now)
-    FROM json_array_elements(COALESCE(p_ack->'kv'->'entries', '[]'::json)) AS e
-    ON CONFLICT (instance_id, key) DO UPDATE
-        SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+    IF json_typeof(p_ack->'kv'->'entries') = 'array' AND json_array_length(p_ack->'kv'->'entries') > 0 THEN
+        INSERT INTO kv_delta (instance_id, key, value, last_updated_at_ms)
+        SELECT v_instance_id, e->>'key', e->>'value', COALESCE((e->>'lastUpdatedAtMs')::BIGINT, v_now)
+        FROM json_array_elements(p_ack->'kv'->'entries') AS e
+        ON CONFLICT (instance_id, key) DO UPDATE
+            SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+    END IF;
 
     -- At the end of an execution the delta becomes the store seen by the next fetch snapshots.
     IF v_status IN ('Completed', 'Failed', 'ContinuedAsNew') THEN
@@ -365,45 +372,67 @@ BEGIN
         DELETE FROM kv_delta WHERE instance_id = v_instance_id;
     END IF;
 
-    -- Insert first, then cancel: schedule-and-cancel in one turn leaves nothing queued.
-    INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
-                              visible_at_ms, attempt_count, created_at_ms)
-    SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
-           w->>'tag', v_now, 0, v_now
-    FROM json_array_elements(COALESCE(p_ack->'workerItems', '[]'::json)) WITH ORDINALITY AS t(w, n)
-    ORDER BY n;
+    -- Insert first, then cancel: schedule-and-cancel in one turn leaves nothing queued. Each
+    -- queue insert announces its rows itself (notifications.sql); an empty list runs no statement.
+    IF json_typeof(v_worker_items) = 'array' AND json_array_length(v_worker_items) > 0 THEN
+        INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
+                                  visible_at_ms, attempt_count, created_at_ms)
+        SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
+               w->>'tag', v_now, 0, v_now
+        FROM json_array_elements(v_worker_items) WITH ORDINALITY AS t(w, n)
+        ORDER BY n;
+        GET DIAGNOSTICS v_ready = ROW_COUNT;
+        PERFORM internal_announce_queue('w', v_ready, NULL, v_now);
+    END IF;
 
-    DELETE FROM worker_queue wq
-    USING json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
-    WHERE wq.instance_id = c.item->>'instance'
-      AND wq.execution_id = (c.item->>'executionId')::BIGINT
-      AND wq.activity_id = (c.item->>'activityId')::BIGINT;
+    IF json_typeof(p_ack->'cancelledActivities') = 'array' AND json_array_length(p_ack->'cancelledActivities') > 0 THEN
+        DELETE FROM worker_queue wq
+        USING json_array_elements(p_ack->'cancelledActivities') AS c(item)
+        WHERE wq.instance_id = c.item->>'instance'
+          AND wq.execution_id = (c.item->>'executionId')::BIGINT
+          AND wq.activity_id = (c.item->>'activityId')::BIGINT;
+    END IF;
 
-    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
-    SELECT o->>'targetInstance', o->>'kind', o->>'workItem',
-           COALESCE((o->>'visibleAtMs')::BIGINT, v_now), 0, v_now
-    FROM json_array_elements(COALESCE(p_ack->'orchestratorItems', '[]'::json)) WITH ORDINALITY AS t(o, n)
-    ORDER BY n;
+    IF json_typeof(v_orch_items) = 'array' AND json_array_length(v_orch_items) > 0 THEN
+        WITH inserted AS (
+            INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+            SELECT o->>'targetInstance', o->>'kind', o->>'workItem',
+                   COALESCE((o->>'visibleAtMs')::BIGINT, v_now), 0, v_now
+            FROM json_array_elements(v_orch_items) WITH ORDINALITY AS t(o, n)
+            ORDER BY n
+            RETURNING instance_id, visible_at_ms)
+        SELECT count(DISTINCT r.instance_id) FILTER (WHERE r.visible_at_ms <= v_now),
+               min(r.visible_at_ms) FILTER (WHERE r.visible_at_ms > v_now)
+        INTO v_ready, v_earliest
+        FROM inserted r;
+        PERFORM internal_announce_queue('o', v_ready, v_earliest, v_now);
+    END IF;
 
     DELETE FROM orchestrator_queue WHERE lock_token = p_lock_token;
     DELETE FROM instance_locks WHERE lock_token = p_lock_token;
+    PERFORM internal_announce_released_instance(v_instance_id, v_now);
+    IF v_status_changed OR v_status IN ('Completed', 'Failed') THEN
+        PERFORM internal_announce_status(v_instance_id);
+    END IF;
 
     RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now);
 END;
 $$;
 
--- Deletes a locked work item and, when p_work_item is given, enqueues its completion for
--- p_instance_id, atomically; stamps the activity of the item's session (if still owned).
+-- Deletes a locked work item and, when p_work_item is given, enqueues (and announces) its
+-- completion for p_instance_id, atomically, at the caller's clock p_now; stamps the activity of the item's session (if still owned).
 -- Guarantees: refuses (DX001) a token that is unknown, already acknowledged, withdrawn by a
 -- cancellation, taken over after expiry, or whose lease has expired even if nobody took it. An
 -- expired session does not block the ack of an item whose own lease is valid.
 -- Locks: the worker_queue row (DELETE), then the sessions row; the completion is a plain insert.
-CREATE OR REPLACE FUNCTION internal_finish_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT)
+DROP FUNCTION IF EXISTS internal_finish_work_item(TEXT, TEXT, TEXT, TEXT);
+CREATE OR REPLACE FUNCTION internal_finish_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
+                                                     p_now BIGINT)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now      BIGINT := internal_current_time_ms();
+    v_now      BIGINT := p_now;
     v_instance TEXT;
     v_session  TEXT;
 BEGIN
@@ -417,6 +446,7 @@ BEGIN
     IF p_work_item IS NOT NULL THEN
         INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
         VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now);
+        PERFORM internal_announce_queue('o', 1, NULL, v_now);
     END IF;
     IF v_session IS NOT NULL THEN
         UPDATE sessions SET last_activity_at_ms = v_now

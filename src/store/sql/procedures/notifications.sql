@@ -13,9 +13,14 @@
 -- in one transaction once, so without it two announcements (say, a child's start and the
 -- release of the parent's own waiting message) would merge into one wake-up for two instances.
 -- Delays are relative to the database clock so receivers with skewed clocks still wake on time.
--- Triggers are statement-level with transition tables: one notification per statement, not per
--- row. Rows still locked by a fetch (lock_token set) never notify: fetch and renew stay silent.
--- Only listen_for_wakeups is public; the trigger functions and helpers are internal_*.
+-- Queue rows are announced by the procedure statement that makes them fetchable (an insert of
+-- unlocked rows, an abandon that unlocks them), right after it, through internal_announce_queue:
+-- one notification per such statement, never per row, and none for a statement that only tags,
+-- renews or inserts rows already locked for the caller (fetch, renew, claims). A release of an
+-- instance lock announces the instance's waiting messages, and a turn's commit its status change,
+-- the same way. Every writer of the queues is a procedure of these files and there are no
+-- notification triggers: a statement added later must announce what it makes fetchable.
+-- Only listen_for_wakeups is public; the helpers are internal_*.
 
 -- The channel of this schema: 'durox_<schema>', or 'durox_<md5>' when that would exceed the
 -- 63-byte identifier limit.
@@ -77,109 +82,59 @@ BEGIN
 END;
 $$;
 
--- Announces the unlocked rows a statement inserted into or updated in a queue (transition table
--- `new_rows`): TG_ARGV[0] = 'o' counts instances (one turn each), 'w' counts work items.
-CREATE OR REPLACE FUNCTION internal_notify_queue_rows() RETURNS trigger
+-- Announces queue rows that one statement made fetchable: p_queue 'o' with p_ready = instances
+-- with messages visible now, 'w' with p_ready = work items visible now; p_earliest_delayed_ms =
+-- the earliest visible_at_ms of its rows still delayed at p_now (NULL if none). Sends nothing when
+-- there is nothing to announce.
+CREATE OR REPLACE FUNCTION internal_announce_queue(p_queue TEXT, p_ready BIGINT, p_earliest_delayed_ms BIGINT, p_now BIGINT)
+RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF COALESCE(p_ready, 0) > 0 OR p_earliest_delayed_ms IS NOT NULL THEN
+        PERFORM internal_send_queue_wakeup(p_queue, COALESCE(p_ready, 0), p_earliest_delayed_ms - p_now);
+    END IF;
+END;
+$$;
+
+-- Announces, when a procedure releases the instance lock of p_instance_id, the instance's
+-- unlocked messages waiting visible or delayed (arrived during the turn, or sent by the turn to
+-- itself), so a message that arrived during a turn is not left asleep. The releasing procedure
+-- holds the instance's advisory lock exclusively, and every enqueue takes it shared: a message
+-- committed after this query announces itself and finds the instance free.
+CREATE OR REPLACE FUNCTION internal_announce_released_instance(p_instance_id TEXT, p_now BIGINT) RETURNS VOID
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now       BIGINT := internal_current_time_ms();
-    v_instances BIGINT;
-    v_items     BIGINT;
-    v_due       BIGINT;
+    v_ready    BIGINT;
+    v_earliest BIGINT;
 BEGIN
-    SELECT count(DISTINCT n.instance_id) FILTER (WHERE n.visible_at_ms <= v_now),
-           count(*) FILTER (WHERE n.visible_at_ms <= v_now),
-           min(n.visible_at_ms) FILTER (WHERE n.visible_at_ms > v_now)
-    INTO v_instances, v_items, v_due
-    FROM new_rows n WHERE n.lock_token IS NULL;
-    IF v_items > 0 OR v_due IS NOT NULL THEN
-        PERFORM internal_send_queue_wakeup(TG_ARGV[0], CASE WHEN TG_ARGV[0] = 'o' THEN v_instances ELSE v_items END, v_due - v_now);
-    END IF;
-    RETURN NULL;
+    SELECT count(DISTINCT q.instance_id) FILTER (WHERE q.visible_at_ms <= p_now),
+           min(q.visible_at_ms) FILTER (WHERE q.visible_at_ms > p_now)
+    INTO v_ready, v_earliest
+    FROM orchestrator_queue q
+    WHERE q.instance_id = p_instance_id AND q.lock_token IS NULL;
+    PERFORM internal_announce_queue('o', v_ready, v_earliest, p_now);
 END;
 $$;
 
--- Announces, when instance locks are released (transition table `old_rows`), the instances whose
--- messages wait visible or delayed, so a message that arrived during a turn is not left asleep.
-CREATE OR REPLACE FUNCTION internal_notify_released_instances() RETURNS trigger
-LANGUAGE plpgsql
+-- 's:<id>' when an execution becomes Completed or Failed (what waitForOrchestration waits for) or
+-- the instance's custom status changes (what waitForStatusChange waits for). Both happen only in
+-- a turn's commit (internal_commit_orchestration_turn), which calls this once.
+CREATE OR REPLACE FUNCTION internal_announce_status(p_instance_id TEXT) RETURNS VOID
+LANGUAGE sql
 AS $$
-DECLARE
-    v_now   BIGINT := internal_current_time_ms();
-    v_ready BIGINT;
-    v_due   BIGINT;
-BEGIN
-    SELECT count(DISTINCT q.instance_id) FILTER (WHERE q.visible_at_ms <= v_now),
-           min(q.visible_at_ms) FILTER (WHERE q.visible_at_ms > v_now)
-    INTO v_ready, v_due
-    FROM old_rows o
-    JOIN orchestrator_queue q ON q.instance_id = o.instance_id
-    WHERE q.lock_token IS NULL;
-    IF v_ready > 0 OR v_due IS NOT NULL THEN
-        PERFORM internal_send_queue_wakeup('o', v_ready, v_due - v_now);
-    END IF;
-    RETURN NULL;
-END;
+    SELECT pg_notify(internal_wakeup_channel(), 's:' || p_instance_id)
 $$;
 
--- 's:<id>' when an execution becomes Completed or Failed (what waitForOrchestration waits for).
-CREATE OR REPLACE FUNCTION internal_notify_terminal_executions() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    PERFORM pg_notify(internal_wakeup_channel(), 's:' || t.instance_id)
-    FROM (SELECT DISTINCT n.instance_id FROM new_rows n WHERE n.status IN ('Completed', 'Failed')) t;
-    RETURN NULL;
-END;
-$$;
-
--- 's:<id>' when a custom status changes (what waitForStatusChange waits for).
-CREATE OR REPLACE FUNCTION internal_notify_custom_status_insert() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    PERFORM pg_notify(internal_wakeup_channel(), 's:' || n.instance_id)
-    FROM new_rows n WHERE n.custom_status_version > 0;
-    RETURN NULL;
-END;
-$$;
-
-CREATE OR REPLACE FUNCTION internal_notify_custom_status_update() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    PERFORM pg_notify(internal_wakeup_channel(), 's:' || n.instance_id)
-    FROM new_rows n JOIN old_rows o ON o.instance_id = n.instance_id
-    WHERE n.custom_status_version <> o.custom_status_version;
-    RETURN NULL;
-END;
-$$;
-
--- --- Triggers ---------------------------------------------------------------------------------
--- Statement-level, with transition tables: one notification per statement, not per row.
-
-CREATE OR REPLACE TRIGGER orchestrator_queue_wakeup_insert
-    AFTER INSERT ON orchestrator_queue REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('o');
-CREATE OR REPLACE TRIGGER orchestrator_queue_wakeup_update
-    AFTER UPDATE ON orchestrator_queue REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('o');
-CREATE OR REPLACE TRIGGER worker_queue_wakeup_insert
-    AFTER INSERT ON worker_queue REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('w');
-CREATE OR REPLACE TRIGGER worker_queue_wakeup_update
-    AFTER UPDATE ON worker_queue REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_queue_rows('w');
-CREATE OR REPLACE TRIGGER instance_locks_wakeup_release
-    AFTER DELETE ON instance_locks REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_released_instances();
-CREATE OR REPLACE TRIGGER executions_wakeup_terminal
-    AFTER UPDATE ON executions REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_terminal_executions();
-CREATE OR REPLACE TRIGGER instances_wakeup_custom_status_insert
-    AFTER INSERT ON instances REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_custom_status_insert();
-CREATE OR REPLACE TRIGGER instances_wakeup_custom_status_update
-    AFTER UPDATE ON instances REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION internal_notify_custom_status_update();
+-- Stores migrated by an earlier build announced with statement-level triggers (every statement on
+-- the queues, tagging and renewals included, ran one; every turn ran three more); the procedures
+-- announce what they change themselves now.
+DROP TRIGGER IF EXISTS orchestrator_queue_wakeup_insert ON orchestrator_queue;
+DROP TRIGGER IF EXISTS orchestrator_queue_wakeup_update ON orchestrator_queue;
+DROP TRIGGER IF EXISTS worker_queue_wakeup_insert ON worker_queue;
+DROP TRIGGER IF EXISTS worker_queue_wakeup_update ON worker_queue;
+DROP TRIGGER IF EXISTS instance_locks_wakeup_release ON instance_locks;
+DROP TRIGGER IF EXISTS executions_wakeup_terminal ON executions;
+DROP TRIGGER IF EXISTS instances_wakeup_custom_status_insert ON instances;
+DROP TRIGGER IF EXISTS instances_wakeup_custom_status_update ON instances;

@@ -54,15 +54,23 @@ BEGIN
     SELECT * INTO v_range FROM internal_parse_version_range(p_min_version, p_max_version);
 
     WHILE COALESCE(array_length(v_items, 1), 0) < p_max_items LOOP
-        -- Peek without row locks. The start rule's EXISTS tests are ORed, so PostgreSQL cannot
+        -- Peek without row locks. The version filter (only with a range) is inlined, not a function
+        -- call per candidate row. The start rule's EXISTS tests are ORed, so PostgreSQL cannot
         -- turn them into joins and would hash each subquery over the WHOLE queue on every fetch
-        -- (2.8 ms with 5,000 queued starts). OFFSET 0 keeps them per candidate row, on the
-        -- (instance_id, kind) index (0.18 ms), and the oldest candidate is almost always eligible.
+        -- (2.8 ms with 5,000 queued starts; the version filter would hash instances x executions).
+        -- OFFSET 0 keeps them per candidate row, on the (instance_id, kind) index and the primary
+        -- keys (0.18 ms), and the oldest candidate is almost always eligible.
         SELECT q.instance_id INTO v_instance_id
         FROM orchestrator_queue q
         WHERE q.visible_at_ms <= (SELECT internal_wall_clock_ms())
           AND q.instance_id <> ALL (v_skipped)
-          AND (v_range.out_min IS NULL OR internal_version_in_range(q.instance_id, v_range.out_min, v_range.out_max))
+          AND (v_range.out_min IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM instances i
+                   JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+                   WHERE i.instance_id = q.instance_id
+                     AND (ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) < ROW(v_range.out_min[1], v_range.out_min[2], v_range.out_min[3])
+                          OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch) > ROW(v_range.out_max[1], v_range.out_max[2], v_range.out_max[3]))
+                   OFFSET 0))
           AND NOT EXISTS (SELECT 1 FROM instance_locks l
                           WHERE l.instance_id = q.instance_id AND l.locked_until_ms > (SELECT internal_wall_clock_ms()))
           AND (EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = q.instance_id OFFSET 0)
@@ -78,7 +86,8 @@ BEGIN
         -- Read after the scan, so the batch holds every message the scan could see.
         v_now := internal_wall_clock_ms();
 
-        v_item := internal_lock_orchestration_batch(v_instance_id, p_lock_timeout_ms, v_range.out_min, v_range.out_max, v_now);
+        v_item := internal_lock_orchestration_batch(v_instance_id, internal_instance_advisory_key(v_instance_id),
+                                                    p_lock_timeout_ms, v_range.out_min, v_range.out_max, v_now);
         IF v_item IS NOT NULL THEN
             v_items := v_items || v_item;
         END IF;
@@ -164,14 +173,16 @@ BEGIN
         IF v_leases IS NOT NULL THEN
             RETURN json_build_object('instanceId', p_ack->>'instanceId', 'nowMs', v_now, 'claimedWorkItems', v_leases);
         END IF;
+    ELSIF FOUND AND COALESCE(json_array_length(p_ack->'orchestratorItems'), 0) = 0 THEN
+        -- The usual turn sends no message: one advisory lock, no ordering to work out.
+        PERFORM pg_advisory_xact_lock(internal_instance_advisory_key(v_instance_id));
     ELSIF FOUND THEN
         PERFORM internal_lock_instances_in_key_order(
             ARRAY[v_instance_id],
-            ARRAY(SELECT o->>'targetInstance'
-                  FROM json_array_elements(COALESCE(p_ack->'orchestratorItems', '[]'::json)) AS o));
+            ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_ack->'orchestratorItems') AS o));
     END IF;
 
-    PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack);
+    PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
     IF p_claim IS NULL THEN
         RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now, 'claimedWorkItems', '[]'::json);
     END IF;
@@ -265,6 +276,8 @@ AS $$
 DECLARE
     v_now         BIGINT := internal_current_time_ms();
     v_instance_id TEXT;
+    v_ready       BIGINT;
+    v_earliest    BIGINT;
 BEGIN
     -- The token's instance, read without a lock, then its advisory lock before the release.
     SELECT l.instance_id INTO v_instance_id FROM instance_locks l WHERE l.lock_token = p_lock_token;
@@ -276,13 +289,22 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Invalid lock token: unknown or already released' USING ERRCODE = 'DX001';
     END IF;
+    -- Messages that arrived during the turn (the batch, still tagged, is announced below).
+    PERFORM internal_announce_released_instance(v_instance_id, v_now);
 
-    UPDATE orchestrator_queue
-    SET lock_token = NULL,
-        visible_at_ms = CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN v_now + p_delay_ms ELSE visible_at_ms END,
-        attempt_count = CASE WHEN COALESCE(p_ignore_attempt, FALSE) THEN GREATEST(0, attempt_count - 1)
-                             ELSE attempt_count END
-    WHERE lock_token = p_lock_token;
+    WITH released AS (
+        UPDATE orchestrator_queue
+        SET lock_token = NULL,
+            visible_at_ms = CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN v_now + p_delay_ms ELSE visible_at_ms END,
+            attempt_count = CASE WHEN COALESCE(p_ignore_attempt, FALSE) THEN GREATEST(0, attempt_count - 1)
+                                 ELSE attempt_count END
+        WHERE lock_token = p_lock_token
+        RETURNING instance_id, visible_at_ms)
+    SELECT count(DISTINCT r.instance_id) FILTER (WHERE r.visible_at_ms <= v_now),
+           min(r.visible_at_ms) FILTER (WHERE r.visible_at_ms > v_now)
+    INTO v_ready, v_earliest
+    FROM released r;
+    PERFORM internal_announce_queue('o', v_ready, v_earliest, v_now);
 
     RETURN json_build_object('instanceId', v_instance_id);
 END;
@@ -342,6 +364,8 @@ BEGIN
     INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
     VALUES (p_instance_id, p_kind, p_work_item, v_visible, 0, v_now)
     RETURNING id INTO v_id;
+    PERFORM internal_announce_queue('o', CASE WHEN v_visible <= v_now THEN 1 ELSE 0 END,
+                                    CASE WHEN v_visible > v_now THEN v_visible END, v_now);
     RETURN json_build_object('id', v_id, 'visibleAtMs', v_visible);
 END;
 $$;
@@ -364,6 +388,7 @@ DECLARE
     v_now     BIGINT := internal_current_time_ms();
     v_lock_ms BIGINT := (p_claim_turn->>'lockTimeoutMs')::BIGINT;
     v_range   RECORD;
+    v_key     BIGINT := internal_instance_advisory_key(p_instance_id);
     v_id      BIGINT;
     v_turn    json;
 BEGIN
@@ -372,21 +397,23 @@ BEGIN
             USING ERRCODE = 'DX003';
     END IF;
     SELECT * INTO v_range FROM internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion');
-    IF NOT pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id))
+    IF NOT pg_try_advisory_xact_lock(v_key)
        OR EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now) THEN
-        PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
+        PERFORM pg_advisory_xact_lock_shared(v_key);
         INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
         VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now);
+        PERFORM internal_announce_queue('o', 1, NULL, v_now);
         RETURN json_build_object('claimedTurn', NULL);
     END IF;
-    -- Inserted pre-tagged, so its insert announces nothing; internal_lock_orchestration_batch re-tags it.
+    -- Inserted pre-tagged and not announced; internal_lock_orchestration_batch re-tags it.
     INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
     VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now, 'claim:' || gen_random_uuid())
     RETURNING id INTO v_id;
-    v_turn := internal_lock_orchestration_batch(p_instance_id, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
+    v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
     IF v_turn IS NULL THEN
-        -- Not claimable after all (version filter): queue it like any start.
+        -- Not claimable after all (version filter): queue and announce it like any start.
         UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
+        PERFORM internal_announce_queue('o', 1, NULL, v_now);
     END IF;
     RETURN json_build_object('claimedTurn', v_turn);
 END;

@@ -20,6 +20,7 @@ BEGIN
                               visible_at_ms, attempt_count, created_at_ms)
     VALUES (p_work_item, p_instance_id, p_execution_id, p_activity_id, p_tag, v_now, 0, v_now)
     RETURNING id INTO v_id;
+    PERFORM internal_announce_queue('w', 1, NULL, v_now);
     RETURN json_build_object('id', v_id);
 END;
 $$;
@@ -188,18 +189,20 @@ DECLARE
     v_now      BIGINT := internal_current_time_ms();
     v_lock_ms  BIGINT := (p_claim_turn->>'lockTimeoutMs')::BIGINT;
     v_range    RECORD;
+    v_key      BIGINT;
     v_claiming BOOLEAN := FALSE;
     v_result   json;
     v_id       BIGINT;
     v_turn     json;
 BEGIN
     IF p_work_item IS NULL THEN
-        RETURN internal_finish_work_item(p_lock_token, NULL, NULL, NULL);
+        RETURN internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
     END IF;
+    v_key := internal_instance_advisory_key(p_instance_id);
     IF p_claim_turn IS NOT NULL THEN
         IF NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token)
            AND EXISTS (SELECT 1 FROM instance_locks l WHERE l.lock_token = 'ack:' || p_lock_token)
-           AND pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id)) THEN
+           AND pg_try_advisory_xact_lock(v_key) THEN
             -- A repeat of an ack that committed: give back the turn it claimed.
             PERFORM abandon_orchestration_item('ack:' || p_lock_token, 0, TRUE);
             RETURN json_build_object('instanceId', p_instance_id, 'claimedTurn', NULL);
@@ -209,27 +212,28 @@ BEGIN
                 USING ERRCODE = 'DX003';
         END IF;
         SELECT * INTO v_range FROM internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion');
-        IF pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id)) THEN
+        IF pg_try_advisory_xact_lock(v_key) THEN
             v_claiming := NOT EXISTS (SELECT 1 FROM instance_locks l
                                       WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now);
         END IF;
     END IF;
     IF NOT v_claiming THEN
-        PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
-        v_result := internal_finish_work_item(p_lock_token, p_instance_id, p_kind, p_work_item);
+        PERFORM pg_advisory_xact_lock_shared(v_key);
+        v_result := internal_finish_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, v_now);
         RETURN json_build_object('instanceId', v_result->>'instanceId', 'claimedTurn', NULL);
     END IF;
 
-    v_result := internal_finish_work_item(p_lock_token, NULL, NULL, NULL);
-    -- Inserted pre-tagged, so its insert announces nothing; internal_lock_orchestration_batch re-tags it.
+    v_result := internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
+    -- Inserted pre-tagged and not announced; internal_lock_orchestration_batch re-tags it.
     INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
     VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, 'claim:' || p_lock_token)
     RETURNING id INTO v_id;
-    v_turn := internal_lock_orchestration_batch(p_instance_id, v_lock_ms, v_range.out_min, v_range.out_max, v_now,
+    v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now,
                                                 'ack:' || p_lock_token);
     IF v_turn IS NULL THEN
-        -- Not claimable after all (version filter, emptied batch): queue it like any completion.
+        -- Not claimable after all (version filter, emptied batch): queue and announce it like any completion.
         UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
+        PERFORM internal_announce_queue('o', 1, NULL, v_now);
     END IF;
     RETURN json_build_object('instanceId', v_result->>'instanceId', 'claimedTurn', v_turn);
 END;
@@ -332,13 +336,14 @@ RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now BIGINT := internal_current_time_ms();
-    v_id  BIGINT;
+    v_now     BIGINT := internal_current_time_ms();
+    v_visible BIGINT := v_now + GREATEST(COALESCE(p_delay_ms, 0), 0);
+    v_id      BIGINT;
 BEGIN
     UPDATE worker_queue
     SET lock_token = NULL,
         locked_until_ms = NULL,
-        visible_at_ms = v_now + GREATEST(COALESCE(p_delay_ms, 0), 0),
+        visible_at_ms = v_visible,
         attempt_count = CASE WHEN COALESCE(p_ignore_attempt, FALSE) THEN GREATEST(0, attempt_count - 1)
                              ELSE attempt_count END
     WHERE lock_token = p_lock_token
@@ -346,6 +351,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Invalid lock token: work item unknown or already acknowledged' USING ERRCODE = 'DX001';
     END IF;
+    PERFORM internal_announce_queue('w', CASE WHEN v_visible <= v_now THEN 1 ELSE 0 END,
+                                    CASE WHEN v_visible > v_now THEN v_visible END, v_now);
     RETURN json_build_object('id', v_id);
 END;
 $$;
