@@ -17,6 +17,7 @@ export type { ClientErrorCode } from './client/errors';
 export { ProviderError, isRetryable } from './provider/errors';
 export type { ProviderErrorCode } from './provider/errors';
 
+export type { ClientOptions } from './client/client';
 export type {
   JsExecutionInfo,
   JsInstanceInfo,
@@ -49,6 +50,8 @@ export { OrchestrationContext } from './core/orchestration-context';
 export type { AsyncOrchestrationContext, Durable, DurableActivity } from './core/async-context';
 export type { JoinResult, RaceResult, RetryPolicy, ScheduledTask } from './core/descriptors';
 export { PostgresProvider } from './postgres';
+export type { PostgresConnectOptions } from './postgres/postgres-provider';
+export type { TargetSessionAttrs } from './postgres/multi-host';
 export { PGliteProvider, SqliteProvider } from './pglite';
 
 export { MAX_KV_KEYS, MAX_KV_VALUE_BYTES, MAX_NAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from './core/limits';

@@ -7,10 +7,13 @@
  * so bad input fails with an error naming the operation and the instance and nothing is written.
  */
 import { MAX_PAGE_ROWS } from '../core/limits';
+import { describeNonError } from '../core/thrown';
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type { InstancePageCursor, InstancePageQuery, InstanceSummary, Provider, ThroughputBucket } from '../provider/contract';
 import { reserveLocalTurn } from '../provider/local-turns';
+import { isRetryable } from '../provider/errors';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
+import { DEFAULT_MAX_OUTAGE_MS, jitteredDelayMs, outageRetryPolicy, retryThroughOutage, type OutageRetryPolicy } from '../provider/outage-retry';
 import { pushWakeups, STATUS_SAFETY_MS } from '../provider/push-wakeups';
 import { toJsEvent, type JsEvent } from './history-shapes';
 import {
@@ -55,17 +58,37 @@ function timedOut(operation: string, instanceId: string, timeoutMs: number, last
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
 
 
+/** Options of a {@link Client}. */
+export interface ClientOptions {
+  /**
+   * How long starts and raised events keep retrying through a database outage or failover, in
+   * ms, with jittered back-off (a start is idempotent on its instance id). Default 90000.
+   */
+  maxOutageMs?: number;
+}
+
 /** Talks to the store of a Durox (or duroxide) deployment. */
 export class Client {
   readonly #provider: Provider;
   readonly #schedules: ScheduleClient;
+  readonly #retry: OutageRetryPolicy;
 
-  constructor(provider: Provider) {
+  constructor(provider: Provider, options: ClientOptions = {}) {
     if (provider === null || typeof provider !== 'object' || typeof provider.enqueueOrchestratorWork !== 'function') {
       throw new InvalidArgumentError('new Client', 'new Client(provider): provider must be a Durox provider (e.g. PostgresProvider)');
     }
+    const maxOutageMs = options?.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
+    if (typeof maxOutageMs !== 'number' || !Number.isFinite(maxOutageMs) || maxOutageMs < 0) {
+      throw new InvalidArgumentError('new Client', `new Client(provider, options): maxOutageMs must be a non-negative number of ms, got ${describeNonError(maxOutageMs)}`);
+    }
     this.#provider = provider;
     this.#schedules = new ScheduleClient(provider, this);
+    this.#retry = outageRetryPolicy(maxOutageMs);
+  }
+
+  /** Runs a store call that may be repeated safely, riding out an outage (see {@link ClientOptions.maxOutageMs}). */
+  #throughOutage<T>(call: () => Promise<T>): Promise<T> {
+    return retryThroughOutage(call, this.#retry, isRetryable);
   }
 
   // --- starting and messaging -----------------------------------------------------------------
@@ -122,10 +145,13 @@ export class Client {
       parentExecutionId: null,
       executionId: 1,
     };
-    if (!(await this.startEagerly(item))) {
-      await this.#provider.enqueueOrchestratorWork(item);
-      notifyLocal(this.#provider, 'orchestrator');
-    }
+    // A start is idempotent on its instance id: a repeat of one that committed is ignored by the turn.
+    await this.#throughOutage(async () => {
+      if (!(await this.startEagerly(item))) {
+        await this.#provider.enqueueOrchestratorWork(item);
+        notifyLocal(this.#provider, 'orchestrator');
+      }
+    });
   }
 
   /**
@@ -163,7 +189,7 @@ export class Client {
     const instance = requireInstanceId(operation, instanceId);
     const name = requireName(operation, 'event name', eventName, instance);
     const encoded = encodeValue(operation, 'event data', data, instance);
-    await this.#provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name, data: encoded });
+    await this.#throughOutage(() => this.#provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name, data: encoded }));
     notifyLocal(this.#provider, 'orchestrator');
   }
 
@@ -217,11 +243,22 @@ export class Client {
     const release = push.acquire();
     const watch = push.watchStatus(instance);
     let pause = FIRST_POLL_MS;
+    let failures = 0;
     try {
       for (;;) {
         const generation = wake.generation;
         watch.reset();
-        const status = await this.#provider.getInstanceStatus(instance);
+        let status: Awaited<ReturnType<Provider['getInstanceStatus']>>;
+        try {
+          status = await this.#provider.getInstanceStatus(instance);
+          failures = 0;
+        } catch (error) {
+          // An outage (or failover) only delays the answer: keep asking until the wait's own deadline.
+          const remaining = deadline - Date.now();
+          if (!isRetryable(error) || remaining <= 0) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(jitteredDelayMs(++failures, this.#retry), remaining)));
+          continue;
+        }
         if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
         const remaining = deadline - Date.now();
         if (remaining <= 0) throw timedOut('waitForOrchestration', instance, timeout, status.status);

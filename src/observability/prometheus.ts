@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Client } from '../client/client';
+import { availabilityTotals } from '../provider/availability';
 import { safetyFetchHits } from '../runtime/liveness';
 
 /** Seconds buckets for turns and activities: 1 ms .. 60 s. */
@@ -30,6 +31,9 @@ export class DuroxMetrics {
   readonly lockSteals: Counter<'kind'>;
   readonly retries: Counter<'kind'>;
   readonly safetyFetchHits: Counter<'queue' | 'cause'>;
+  readonly failovers: Counter;
+  readonly databaseOutages: Counter;
+  readonly databaseOutageSeconds: Counter;
   #client: Client | null = null;
 
   constructor(options: DuroxMetricsOptions = {}) {
@@ -92,6 +96,34 @@ export class DuroxMetrics {
         for (const [queue, causes] of Object.entries(safetyFetchHits())) {
           for (const [cause, count] of Object.entries(causes)) this.inc({ queue, cause }, count);
         }
+      },
+    });
+    // Process-wide availability figures (provider/availability.ts); read at scrape time.
+    this.failovers = new Counter({
+      name: `${prefix}failovers_total`,
+      help: 'Times the connections of this process moved to another database node (a failover or switchover).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(availabilityTotals().failovers);
+      },
+    });
+    this.databaseOutages = new Counter({
+      name: `${prefix}database_outages_total`,
+      help: 'Database outages this process rode out or is riding out (store calls failing with a retryable error).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(availabilityTotals().outages);
+      },
+    });
+    this.databaseOutageSeconds = new Counter({
+      name: `${prefix}database_outage_seconds_total`,
+      help: 'Time during which store calls of this process failed with a retryable error (an outage in progress counts up to now).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(availabilityTotals().outageMs / 1000);
       },
     });
     const currentClient = (): Client | null => this.#client;

@@ -1,5 +1,13 @@
-/** A {@link SqlExecutor} over a `pg` connection pool (PostgreSQL server). */
-import { Client, Pool, type PoolConfig } from 'pg';
+/**
+ * A {@link SqlExecutor} over a `pg` connection pool (PostgreSQL server). Every connection, pooled
+ * or the LISTEN one, lands on the node its {@link NodeSelector} chooses (multi-host URLs and
+ * `target_session_attrs`, see multi-host.ts); a connection that reports the node unavailable or
+ * read-only is discarded and makes the selector choose again.
+ */
+import { Pool, type ClientConfig } from 'pg';
+import { isNodeUnavailableError } from '../store/error-mapping';
+import { parseConnectionTarget, type ConnectionTargetOptions, type HostAddress, type NodeRole } from './multi-host';
+import { chosenNodeClientClass, NodeSelector, type ChosenNodeClient } from './node-selector';
 import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../store/sql-executor';
 
 /** Reconnect backoff of the notification connection: 100 ms doubling up to 5 s. */
@@ -16,31 +24,96 @@ export function poolMaxFromEnvironment(env: NodeJS.ProcessEnv = process.env): nu
   return Number.isInteger(parsed) && parsed > 0 ? parsed : DEFAULT_POOL_MAX;
 }
 
+/**
+ * How long opening one connection may take before it fails (and the caller's retry policy tries
+ * again, possibly on another node), instead of queueing silently during an outage.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
+/** Connection settings beyond the URL. */
+export interface PgConnectionOptions extends ConnectionTargetOptions {
+  /** Most pooled connections. Default DUROXIDE_PG_POOL_MAX or {@link DEFAULT_POOL_MAX}. */
+  max?: number;
+  /** Limit for opening one connection, in ms. Default {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
+  connectTimeoutMs?: number;
+  /** Called when a connection lands on a node other than the one chosen before (a failover). */
+  onNodeChosen?: (node: HostAddress, role: NodeRole, previous: HostAddress | null) => void;
+}
+
+/** A connection checked out of the pool: given back with `release()`, destroyed with `release(error)`. */
+type PooledClient = ChosenNodeClient & { release(error?: Error | boolean): void };
+
 /** Runs each statement on a pooled connection; sessions pin one connection. */
 export class PgExecutor implements SqlExecutor {
   private readonly pool: Pool;
-  private readonly config: PoolConfig;
+  /** Chooses the node of every new connection. */
+  readonly selector: NodeSelector;
+  private readonly ClientClass: new (config?: ClientConfig) => ChosenNodeClient;
   private closed = false;
 
-  constructor(config: PoolConfig) {
-    this.config = config;
-    this.pool = new Pool(config);
+  constructor(url: string, options: PgConnectionOptions = {}) {
+    const target = parseConnectionTarget(url, options);
+    const connectionTimeoutMillis = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.selector = new NodeSelector(
+      target,
+      (node) => ({ connectionString: target.urlFor(node), connectionTimeoutMillis }),
+      { chosen: (node, role, previous) => options.onNodeChosen?.(node, role, previous) },
+    );
+    this.ClientClass = chosenNodeClientClass(this.selector);
+    this.pool = new Pool({
+      connectionString: target.urlFor(target.hosts[0]),
+      max: options.max ?? poolMaxFromEnvironment(),
+      connectionTimeoutMillis,
+      Client: this.ClientClass,
+    });
     // An idle client that loses its server must not crash the process; the next query reports it.
     this.pool.on('error', () => undefined);
   }
 
-  /** A pool on `connectionString` with `max` connections (default from the environment). */
-  static fromUrl(connectionString: string, max: number = poolMaxFromEnvironment()): PgExecutor {
-    return new PgExecutor({ connectionString, max });
+  /** A pool on `connectionString` (one host or a libpq multi-host URI) with `max` connections (default from the environment). */
+  static fromUrl(connectionString: string, max: number = poolMaxFromEnvironment(), options: PgConnectionOptions = {}): PgExecutor {
+    return new PgExecutor(connectionString, { ...options, max });
   }
 
   async query(text: string, params: unknown[] = []): Promise<Row[]> {
-    const result = await this.pool.query(text, params);
-    return result.rows as Row[];
+    const client = await this.connect();
+    try {
+      const result = await client.query(text, params);
+      client.release();
+      return result.rows as Row[];
+    } catch (error) {
+      this.discardAfter(client, error);
+      throw error;
+    }
+  }
+
+  /**
+   * A pooled connection on the chosen node: an idle one that was opened before the selector
+   * forgot its node (a failover) is closed instead of used.
+   */
+  private async connect(): Promise<PooledClient> {
+    for (;;) {
+      const client = (await this.pool.connect()) as unknown as PooledClient;
+      if (client.generation === this.selector.generation) return client;
+      client.release(true);
+    }
+  }
+
+  /**
+   * Keeps a connection after an ordinary SQL error. A broken connection, or one whose node went
+   * read-only or is shutting down, is dropped, and the selector chooses the node again.
+   */
+  private discardAfter(client: PooledClient, error: unknown): void {
+    if (!connectionAtFault(error)) {
+      client.release();
+      return;
+    }
+    if (client.node !== null) this.selector.reject(client.node);
+    client.release(toError(error));
   }
 
   async withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.connect();
     let broken: Error | undefined;
     try {
       return await work({
@@ -49,7 +122,10 @@ export class PgExecutor implements SqlExecutor {
             const result = params === undefined || params.length === 0 ? await client.query(text) : await client.query(text, params);
             return result.rows as Row[];
           } catch (error) {
-            if (!isSqlError(error)) broken = error instanceof Error ? error : new Error(String(error));
+            if (connectionAtFault(error)) {
+              broken = toError(error);
+              if (client.node !== null) this.selector.reject(client.node);
+            }
             throw error;
           }
         },
@@ -65,17 +141,18 @@ export class PgExecutor implements SqlExecutor {
    */
   subscribe(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void> {
     let stopped = false;
-    let current: Client | null = null;
+    let current: ChosenNodeClient | null = null;
     let retry: NodeJS.Timeout | undefined;
     let failures = 0;
     const connect = async (): Promise<void> => {
       if (stopped) return;
-      const client = new Client({ ...this.config, keepAlive: true });
+      const client = new this.ClientClass({ ...this.selector.configFor(this.selector.target.hosts[0]), keepAlive: true });
       current = client;
       let lost = false;
       const onLost = (error: Error): void => {
         if (lost) return;
         lost = true;
+        if (client.node !== null) this.selector.reject(client.node);
         client.removeAllListeners('notification');
         client.end().catch(() => undefined);
         if (current === client) current = null;
@@ -112,6 +189,15 @@ export class PgExecutor implements SqlExecutor {
     this.closed = true;
     await this.pool.end();
   }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** A broken connection, or a node that cannot serve writes any more (standby, shutting down). */
+function connectionAtFault(error: unknown): boolean {
+  return !isSqlError(error) || isNodeUnavailableError(error);
 }
 
 /** Errors sent by the server leave the connection usable; anything else may have broken it. */

@@ -57,3 +57,12 @@ export function isRetryable(error: unknown): boolean {
 export function isLockLost(error: unknown): boolean {
   return error instanceof ProviderError && error.code === 'lock_lost';
 }
+
+/**
+ * True when `error` says the database node only takes reads: SQLSTATE 25006 (a standby, or a
+ * primary that a failover is demoting), or a connection attempt that found only read-only nodes.
+ */
+export function isReadOnlyNodeError(error: unknown): boolean {
+  const cause = error instanceof ProviderError ? (error.cause as { code?: unknown; onlyReadOnlyNodes?: unknown } | undefined) : undefined;
+  return cause?.code === '25006' || cause?.onlyReadOnlyNodes === true;
+}

@@ -28,7 +28,8 @@ import { FIXED, type ResolvedRuntimeOptions } from './options';
 import type { ActivityRegistry } from './registry';
 import type { SessionManager } from './session-manager';
 import { SYSTEM_ACTIVITIES } from './system-activities';
-import { sleep, unregisteredBackoffMs, withRetries } from './timing';
+import { outageRetryPolicy, retryThroughOutage } from '../provider/outage-retry';
+import { sleep, unregisteredBackoffMs } from './timing';
 
 /** What the worker pool needs from its runtime. */
 export interface ActivityWorkerDeps {
@@ -319,6 +320,7 @@ export class ActivityWorkerPool implements ActivityTaker {
         signalLost();
       },
       (error) => this.deps.faults.failed('renew_work_item_lock', error),
+      () => this.deps.faults.recovered('renew_work_item_lock'),
     ).start();
     this.held.add(held);
 
@@ -387,20 +389,30 @@ export class ActivityWorkerPool implements ActivityTaker {
     const turns = this.stopping.signal.aborted ? null : this.turns;
     const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
     const claim = reservation === null ? null : (turns?.turnClaim ?? null);
+    let failedAttempts = 0;
     try {
-      const turn = await withRetries(
+      const turn = await retryThroughOutage(
         () => this.acks.ack({ lockToken: lease.lockToken, completion: result, claim }),
-        FIXED.ackRetries,
-        FIXED.ackRetryBaseMs,
+        outageRetryPolicy(this.deps.options.maxOutageMs),
         isRetryable,
+        {
+          onFailure: (error) => {
+            failedAttempts += 1;
+            this.deps.faults.failed('ack_work_item', error);
+          },
+        },
       );
+      this.deps.faults.recovered('ack_work_item');
       reservation?.deliver(turn === null ? [] : [turn]);
       // Also wakes a polling turn worker for a claimed turn left in the dispatcher's inbox.
       notifyLocal(this.deps.provider, 'orchestrator');
     } catch (error) {
       reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
-      log('warn', RUNTIME_TARGET, `activity result discarded: ${messageOf(error)}`, {
+      const why = failedAttempts > 0 && isLockLost(error)
+        ? `activity result not stored by this attempt: an earlier attempt of the ack committed it, or its lease ran out during the outage (${failedAttempts} failed attempt(s)) and the activity runs again`
+        : 'activity result discarded';
+      log('warn', RUNTIME_TARGET, `${why}: ${messageOf(error)}`, {
         instance_id: lease.item.instance,
         activity_name: lease.item.name,
       });

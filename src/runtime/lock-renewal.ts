@@ -32,6 +32,7 @@ export class LockRenewer {
     private readonly isLockLost: (error: unknown) => boolean,
     private readonly onLost: () => void,
     private readonly onError: (error: unknown) => void,
+    private readonly onRenewed: () => void = () => undefined,
   ) {}
 
   start(): this {
@@ -56,6 +57,7 @@ export class LockRenewer {
     if (this.stopped) return;
     try {
       await this.renew();
+      this.onRenewed();
     } catch (error) {
       if (this.stopped) return;
       if (this.isLockLost(error)) {

@@ -18,11 +18,13 @@
  * - `maxSessionsPerRuntime`: 10; `sessionIdleTimeoutMs`: 300000 (accepted and validated; sessions
  *   are not routed by this build's provider contract).
  * - `workerTagFilter`: `defaultOnly`.
+ * - `maxOutageMs`: 90000 (acks ride out a database outage or failover this long; provider/outage-retry.ts).
  * Unknown keys are ignored, as in duroxide.
  */
 import { MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from '../core/limits';
 import { describeNonError } from '../core/thrown';
 import type { TagFilter as ProviderTagFilter } from '../provider/contract';
+import { DEFAULT_MAX_OUTAGE_MS } from '../provider/outage-retry';
 
 /** Which activity tags this runtime's workers serve. */
 export type TagFilter = 'defaultOnly' | 'any' | 'none' | { tags: string[] } | { defaultAnd: string[] };
@@ -63,6 +65,12 @@ export interface RuntimeOptions {
    * waiting on nothing durable. Costs an async_hooks hook while async turns run. Default false.
    */
   asyncOrchestrationGuards?: boolean;
+  /**
+   * How long acks keep retrying through a database outage (connection loss, a failover's
+   * read-only window), in ms, with jittered back-off. Cover the longest failover you expect:
+   * an unplanned pg_auto_failover failover takes about 50 s with its default timeouts. Default 90000.
+   */
+  maxOutageMs?: number;
 }
 
 /**
@@ -91,6 +99,7 @@ export interface ResolvedRuntimeOptions {
   workerNodeId: string | null;
   tagFilter: ProviderTagFilter;
   asyncOrchestrationGuards: boolean;
+  maxOutageMs: number;
   unregisteredBackoffBaseMs: number;
   unregisteredBackoffMaxMs: number;
 }
@@ -103,8 +112,6 @@ export const FIXED = {
   maxAttempts: 10,
   historyErrorBackoffMs: 1000,
   activityCancellationGraceMs: 10_000,
-  ackRetries: 5,
-  ackRetryBaseMs: 10,
   fetchErrorBackoffBaseMs: 100,
   fetchErrorBackoffMaxMs: 3000,
   /** Ack calls a pool (turns, activities) keeps out at once; acks beyond wait and go together (ack-batcher.ts). */
@@ -176,6 +183,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions | undefined): Reso
     workerNodeId: typeof o.workerNodeId === 'string' && o.workerNodeId !== '' ? o.workerNodeId : null,
     tagFilter: toProviderTagFilter(o.workerTagFilter),
     asyncOrchestrationGuards: o.asyncOrchestrationGuards === true,
+    maxOutageMs: positive(o.maxOutageMs, DEFAULT_MAX_OUTAGE_MS, 'maxOutageMs'),
     unregisteredBackoffBaseMs: positive(hooks.unregisteredBackoffBaseMs, 1000, '_testHooks.unregisteredBackoffBaseMs'),
     unregisteredBackoffMaxMs: positive(hooks.unregisteredBackoffMaxMs, 60_000, '_testHooks.unregisteredBackoffMaxMs'),
   };

@@ -23,7 +23,8 @@ import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
 import { FIXED, type ResolvedRuntimeOptions } from './options';
 import type { OrchestrationRegistry } from './registry';
-import { sleep, unregisteredBackoffMs, withRetries } from './timing';
+import { outageRetryPolicy, retryThroughOutage } from '../provider/outage-retry';
+import { sleep, unregisteredBackoffMs } from './timing';
 
 /** What the dispatcher needs from its runtime. */
 export interface OrchestrationDispatcherDeps {
@@ -50,6 +51,8 @@ export class OrchestrationDispatcher implements TurnTaker {
   private readonly stopping = new AbortController();
   private loops: Array<Promise<void>> = [];
   private inbox: HandOffInbox<OrchestrationItem> | null = null;
+  /** The orchestrator queue's gate, to look at once when a retried ack finds its lock gone. */
+  private gate: QueueGate<OrchestrationItem> | null = null;
   private activities: ActivityTaker | null = null;
   /** Lock length and capability filter of every turn this dispatcher takes, fetched or claimed. */
   readonly turnClaim: TurnClaim = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
@@ -76,6 +79,7 @@ export class OrchestrationDispatcher implements TurnTaker {
     const inbox = handOffInbox(gate);
     inbox.setCapacity(this.deps.options.orchestrationConcurrency);
     this.inbox = inbox;
+    this.gate = gate;
     this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker(push, gate, inbox));
     // Clients of this provider object may start instances straight into an idle worker here.
     const withdraw = offerLocalTurns(this.deps.provider, this);
@@ -166,6 +170,7 @@ export class OrchestrationDispatcher implements TurnTaker {
       isLockLost,
       () => log('warn', RUNTIME_TARGET, 'orchestration lock lost during a turn', { instance_id: item.instanceId }),
       (error) => this.deps.faults.failed('renew_orchestration_item_lock', error),
+      () => this.deps.faults.recovered('renew_orchestration_item_lock'),
     ).start();
     try {
       await this.process(item);
@@ -252,8 +257,15 @@ export class OrchestrationDispatcher implements TurnTaker {
     const { provider, metrics, options } = this.deps;
     const eager = this.stopping.signal.aborted ? null : (this.activities?.reserveFor(ack.workerItems) ?? null);
     const claim = eager === null ? null : { workerItemIndexes: eager.indexes, lockTimeoutMs: options.workerLockTimeoutMs };
+    let failedAttempts = 0;
     try {
-      const claimed = await withRetries(() => this.acks.ack({ lockToken: item.lockToken, ack, claim }), FIXED.ackRetries, FIXED.ackRetryBaseMs, isRetryable);
+      const claimed = await retryThroughOutage(() => this.acks.ack({ lockToken: item.lockToken, ack, claim }), outageRetryPolicy(options.maxOutageMs), isRetryable, {
+        onFailure: (error) => {
+          failedAttempts += 1;
+          this.deps.faults.failed('ack_orchestration_item', error);
+        },
+      });
+      this.deps.faults.recovered('ack_orchestration_item');
       eager?.reservation.deliver(claimed);
       if (ack.workerItems.length > (claim?.workerItemIndexes.length ?? 0)) notifyLocal(provider, 'worker');
       if (ack.orchestratorItems.length > 0) notifyLocal(provider, 'orchestrator');
@@ -263,7 +275,12 @@ export class OrchestrationDispatcher implements TurnTaker {
       eager?.reservation.cancel();
       metrics.increment('providerErrors');
       if (isLockLost(error)) {
-        log('warn', RUNTIME_TARGET, `turn discarded, another worker owns the instance now: ${messageOf(error)}`, { instance_id: item.instanceId });
+        const why = failedAttempts === 0
+          ? 'another worker owns the instance now'
+          : `its lock ran out while the ack was retried through an outage (${failedAttempts} failed attempt(s)), or an earlier attempt committed; the turn runs again if it did not`;
+        log('warn', RUNTIME_TARGET, `turn discarded, ${why}: ${messageOf(error)}`, { instance_id: item.instanceId });
+        // Its lock has run out, and nothing announces an expired lock: look now rather than at the safety fetch.
+        if (failedAttempts > 0) this.gate?.drainOne();
         return;
       }
       if (isRetryable(error)) {

@@ -9,6 +9,7 @@ import type { ScheduledTask } from '../core/descriptors';
 import type { OrchestrationContext } from '../core/orchestration-context';
 import type { OrchestrationFunction } from '../core/turn-api';
 import type { Provider } from '../provider/contract';
+import { reportAvailabilityTo } from '../provider/availability';
 import { reportWakeupChannelTo } from '../provider/push-wakeups';
 import type { ActivityContext } from './activity-context';
 import { ActivityWorkerPool } from './activity-worker';
@@ -25,6 +26,8 @@ import type { Untyped } from '../core/turn-api';
 
 // Outages and recoveries of the push channel are runtime diagnostics.
 reportWakeupChannelTo((level, message) => log(level, RUNTIME_TARGET, message));
+// So are the database node's choices and failovers (multi-host connections).
+reportAvailabilityTo((level, message, fields) => log(level, RUNTIME_TARGET, message, fields));
 
 /** An activity: receives its context and decoded input; its (awaited) return value is the result. */
 export type ActivityHandler<TInput = Untyped, TOutput = unknown> = (ctx: ActivityContext, input: TInput) => TOutput | Promise<TOutput>;

@@ -24,23 +24,3 @@ export function unregisteredBackoffMs(attempt: number, baseMs: number, maxMs: nu
 export function exponentialBackoffMs(failures: number, baseMs: number, maxMs: number): number {
   return Math.min(baseMs * 2 ** Math.min(failures, 20), maxMs);
 }
-
-/**
- * Runs `operation`, repeating it up to `retries` more times while it fails with an error that
- * `isRetryable` accepts, pausing `baseMs * 2^n` between tries. The last error is rethrown.
- */
-export async function withRetries<T>(
-  operation: () => Promise<T>,
-  retries: number,
-  baseMs: number,
-  isRetryable: (error: unknown) => boolean,
-): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await operation();
-    } catch (error) {
-      if (attempt >= retries || !isRetryable(error)) throw error;
-      await sleep(baseMs * 2 ** attempt);
-    }
-  }
-}

@@ -5,6 +5,14 @@
  */
 import { ProviderError, type ProviderErrorCode } from '../provider/errors';
 
+/**
+ * SQLSTATEs that say the node cannot serve this connection's writes any more: a read-only
+ * standby (25006, e.g. after a failover demoted the node), an administrator or crash shutdown,
+ * a server still starting or in recovery, a session closed for idling. Retryable on a new
+ * connection, which may land on another node.
+ */
+const NODE_UNAVAILABLE_SQLSTATES: ReadonlySet<string> = new Set(['25006', '57P01', '57P02', '57P03', '57P05']);
+
 const SQLSTATE_CODES: Readonly<Record<string, ProviderErrorCode>> = {
   DX001: 'lock_lost',
   DX002: 'not_found',
@@ -15,9 +23,7 @@ const SQLSTATE_CODES: Readonly<Record<string, ProviderErrorCode>> = {
   '40P01': 'transient',
   '40001': 'transient',
   '55P03': 'transient',
-  '57P01': 'unavailable',
-  '57P02': 'unavailable',
-  '57P03': 'unavailable',
+  ...Object.fromEntries([...NODE_UNAVAILABLE_SQLSTATES].map((code) => [code, 'unavailable'])),
   '53300': 'unavailable',
 };
 
@@ -33,13 +39,25 @@ const UNAVAILABLE_MESSAGES = [
   /terminating connection/i,
 ];
 
+/** True when `error` says its connection's node is read-only, shutting down or unreachable (SQLSTATE class 08). */
+export function isNodeUnavailableError(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && (NODE_UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'));
+}
+
 /** Classifies `error` (thrown by a driver or by our own validation) for `operation`. */
 export function toProviderError(error: unknown, operation: string, instanceId?: string): ProviderError {
   if (error instanceof ProviderError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const code = classify(error, message);
-  const text = code === 'unavailable' && !/postgres/i.test(message) ? `database unavailable: ${message}` : message;
+  const text = code === 'unavailable' && !/postgres/i.test(message) ? `database unavailable${readOnlyHint(error)}: ${message}` : message;
   return new ProviderError(operation, code, text, { instanceId, cause: error });
+}
+
+/** Says plainly when the node went read-only: the usual sign of a failover in progress. */
+function readOnlyHint(error: unknown): string {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === '25006' ? ' (the node is read-only: a standby, or a primary being demoted by a failover)' : '';
 }
 
 function classify(error: unknown, message: string): ProviderErrorCode {

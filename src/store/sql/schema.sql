@@ -181,7 +181,7 @@ FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_parse_version_range(p_min_version text, p_max_version text, OUT out_min integer[], OUT out_max integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_pin_execution_version() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_prune_instance_executions(p_instance_id text, p_keep_last integer, p_completed_before_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp

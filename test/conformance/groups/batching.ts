@@ -124,6 +124,36 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         await rejectsWith(provider.ackWorkItem(claimed[0].lockToken, completed(claimed[0].item)), 'lock_lost');
       }));
 
+    it('a repeat of a turn ack that committed (its reply lost) hands back the activities it claimed', () =>
+      withHarness(factory, async ({ provider }) => {
+        await seedInstance(provider, 'rp');
+        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'rp', name: 'go', data: '1' });
+        const item = await fetchItem(provider, 'rp');
+        const workerItems = [activity('rp', 2), activity('rp', 3)];
+        const historyDelta = workerItems.map((w) => event('rp', 1, w.id, { kind: 'ActivityScheduled', name: w.name, input: w.input }));
+        const ack = turn('rp', { historyDelta, workerItems });
+        const first = await provider.ackOrchestrationItem(item.lockToken, ack, { workerItemIndexes: [0, 1], lockTimeoutMs: LOCK_MS });
+        const repeat = await provider.ackOrchestrationItem(item.lockToken, ack, { workerItemIndexes: [0, 1], lockTimeoutMs: LOCK_MS });
+        assert.deepEqual(repeat.map((lease) => lease.lockToken), first.map((lease) => lease.lockToken), 'the same leases, not lock_lost');
+        assert.deepEqual(repeat.map((lease) => lease.item.id), [2, 3]);
+        assert.equal((await provider.readHistory('rp', 1)).filter((e) => e.kind === 'ActivityScheduled').length, 2, 'committed once');
+        for (const lease of repeat) await provider.ackWorkItem(lease.lockToken, completed(lease.item));
+        await rejectsWith(provider.ackOrchestrationItem(item.lockToken, ack, { workerItemIndexes: [0, 1], lockTimeoutMs: LOCK_MS }), 'lock_lost');
+        await rejectsWith(provider.ackOrchestrationItem(item.lockToken, ack), 'lock_lost');
+      }));
+
+    it('a repeat of an activity ack that committed releases the turn it claimed, announced to everyone', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'ra', 1, [0]);
+        const claimed = await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS });
+        assert.equal(claimed?.instanceId, 'ra', 'the first attempt claimed the turn');
+        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'held for the claimer');
+        assert.equal(await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS }), null, 'the repeat is not lock_lost');
+        const next = await fetchItem(provider, 'ra');
+        assert.deepEqual(next.messages.map((m) => m.type), ['ActivityCompleted'], 'released: the completion is fetchable once, at once');
+        await rejectsWith(provider.ackWorkItem(lease.lockToken, completed(lease.item)), 'lock_lost');
+      }));
+
     it('a turn ack does not claim an activity the same turn cancels, nor one pinned to a session', () =>
       withHarness(factory, async ({ provider }) => {
         await seedInstance(provider, 'ec');

@@ -131,11 +131,15 @@ CREATE OR REPLACE TRIGGER history_pin_execution_version
 -- each, inclusive; NULL bounds admit every version), it does not exist and its batch holds no
 -- start (QueueMessages alone for a never-created instance are deleted: the orphan rule), or a
 -- concurrent ack emptied the batch.
+-- The lock token is new, or p_lock_token when the caller derives it (a claim by an ack, so that
+-- a repeat of that ack can find what it claimed).
 -- Locks: pg_try_advisory_xact_lock(instance), the instance_locks row FOR UPDATE, the instance's
 -- visible queue rows (tagged with the new token), then the instance_locks row is written.
 DROP FUNCTION IF EXISTS internal_lock_orchestration_batch(TEXT, BIGINT, INTEGER[], INTEGER[], BIGINT);
+DROP FUNCTION IF EXISTS internal_lock_orchestration_batch(TEXT, BIGINT, BIGINT, INTEGER[], INTEGER[], BIGINT);
 CREATE OR REPLACE FUNCTION internal_lock_orchestration_batch(p_instance_id TEXT, p_advisory_key BIGINT, p_lock_timeout_ms BIGINT,
-                                                    p_min INTEGER[], p_max INTEGER[], p_now BIGINT)
+                                                    p_min INTEGER[], p_max INTEGER[], p_now BIGINT,
+                                                    p_lock_token TEXT DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -195,7 +199,7 @@ BEGIN
     -- Tag every visible message, including those of an expired previous holder (and a message
     -- its caller inserted pre-tagged). The caller's peek ran without locks, so the previous
     -- holder may have acknowledged the whole batch since: then there is nothing to hand out.
-    v_lock_token := gen_random_uuid()::TEXT;
+    v_lock_token := COALESCE(p_lock_token, gen_random_uuid()::TEXT);
     UPDATE orchestrator_queue
     SET lock_token = v_lock_token, attempt_count = attempt_count + 1
     WHERE instance_id = p_instance_id AND visible_at_ms <= p_now;

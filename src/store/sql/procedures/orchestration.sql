@@ -115,6 +115,10 @@ $$;
 -- p_ack.workerItems, which must not repeat them; none pinned to a session) are queued already
 -- locked for the caller, each under its own token, unless the same turn cancels them; they are
 -- never announced.
+-- Repeats: the claimed items' tokens derive from p_lock_token ('ack:<token>:<n>'), so a repeat of
+-- an ack that committed (its reply lost, e.g. in a failover) is recognised: it finds the token's
+-- instance lock gone but the items it claimed still held, re-extends their leases and returns
+-- them as the first call would have, instead of leaving them locked until their lease ends.
 -- Lock order: advisory locks in ascending key order (internal_lock_instances_in_key_order:
 -- the instance exclusively, every instance it sends a message to shared) -> instance_locks row
 -- -> instances -> executions -> history -> kv rows -> worker_queue rows -> orchestrator_queue rows.
@@ -146,7 +150,30 @@ BEGIN
 
     -- The token's instance, read without a lock: internal_commit_orchestration_turn checks it under one.
     SELECT l.instance_id INTO v_instance_id FROM instance_locks l WHERE l.lock_token = p_lock_token;
-    IF FOUND AND COALESCE(json_array_length(p_ack->'orchestratorItems'), 0) = 0 THEN
+    IF NOT FOUND AND p_claim IS NOT NULL THEN
+        -- A repeat of an ack that committed: hand back the activities it claimed, still unfetched.
+        SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
+        FROM instances i WHERE i.instance_id = p_ack->>'instanceId';
+        WITH reclaimed AS (
+            UPDATE worker_queue w SET locked_until_ms = v_now + v_lock_ms
+            WHERE w.lock_token = ANY (ARRAY(
+                SELECT 'ack:' || p_lock_token || ':' || n
+                FROM generate_series(1, json_array_length(COALESCE(p_claim->'workerItems', '[]'::json))) AS n))
+            RETURNING w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id)
+        SELECT json_agg(json_build_object(
+                   'workItem', c.work_item::json,
+                   'lockToken', c.lock_token,
+                   'attemptCount', c.attempt_count,
+                   'orchestrationName', COALESCE(v_name, 'unknown'),
+                   'orchestrationVersion', COALESCE(v_version, 'unknown'),
+                   'sessionId', c.session_id,
+                   'nowMs', v_now) ORDER BY c.id)
+        INTO v_leases
+        FROM reclaimed c;
+        IF v_leases IS NOT NULL THEN
+            RETURN json_build_object('instanceId', p_ack->>'instanceId', 'nowMs', v_now, 'claimedWorkItems', v_leases);
+        END IF;
+    ELSIF FOUND AND COALESCE(json_array_length(p_ack->'orchestratorItems'), 0) = 0 THEN
         -- The usual turn sends no message: one advisory lock, no ordering to work out.
         PERFORM pg_advisory_xact_lock(internal_instance_advisory_key(v_instance_id));
     ELSIF FOUND THEN
@@ -167,7 +194,7 @@ BEGIN
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag, visible_at_ms,
                                   attempt_count, created_at_ms, lock_token, locked_until_ms)
         SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
-               w->>'tag', v_now, 1, v_now, gen_random_uuid()::TEXT, v_now + v_lock_ms
+               w->>'tag', v_now, 1, v_now, 'ack:' || p_lock_token || ':' || n, v_now + v_lock_ms
         FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
         WHERE NOT EXISTS (
             SELECT 1 FROM json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)

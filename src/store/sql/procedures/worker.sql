@@ -173,6 +173,10 @@ $$;
 -- Lock order: the advisory lock of p_instance_id (TRIED exclusively when a claim is asked for,
 -- else shared and waited for) -> worker_queue row (DELETE) -> sessions row -> the claimed
 -- batch as internal_lock_orchestration_batch.
+-- Repeats: a claimed turn is locked under 'ack:' || p_lock_token, so a repeat of an ack that
+-- committed (its reply lost, e.g. in a failover) is recognised: it finds its work item gone but
+-- the turn it claimed still locked, and releases that turn (announced like any release) instead
+-- of leaving it locked for nobody until the lock runs out; it returns claimedTurn NULL.
 -- Errors: DX001 for a token that is unknown, already acknowledged, withdrawn by a cancellation,
 -- taken over or expired; DX003 for an invalid claim.
 -- Returns: {instanceId, claimedTurn: batch or NULL}.
@@ -196,6 +200,13 @@ BEGIN
     END IF;
     v_key := internal_instance_advisory_key(p_instance_id);
     IF p_claim_turn IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token)
+           AND EXISTS (SELECT 1 FROM instance_locks l WHERE l.lock_token = 'ack:' || p_lock_token)
+           AND pg_try_advisory_xact_lock(v_key) THEN
+            -- A repeat of an ack that committed: give back the turn it claimed.
+            PERFORM abandon_orchestration_item('ack:' || p_lock_token, 0, TRUE);
+            RETURN json_build_object('instanceId', p_instance_id, 'claimedTurn', NULL);
+        END IF;
         IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
             RAISE EXCEPTION 'claim lock timeout must be a positive number of milliseconds, got %', v_lock_ms
                 USING ERRCODE = 'DX003';
@@ -217,7 +228,8 @@ BEGIN
     INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
     VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, 'claim:' || p_lock_token)
     RETURNING id INTO v_id;
-    v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
+    v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now,
+                                                'ack:' || p_lock_token);
     IF v_turn IS NULL THEN
         -- Not claimable after all (version filter, emptied batch): queue and announce it like any completion.
         UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
