@@ -58,54 +58,56 @@ const layerPattern = (layer) => ({
   message: `src/${layer} is not a layer this folder may import (see the LAYERS table in eslint.config.mjs).`,
 });
 
-const boundaryConfigs = Object.entries(LAYERS).map(([layer, allowed]) => {
-  const forbidden = ALL_LAYERS.filter((other) => other !== layer && !allowed.includes(other));
-  const patterns = [...forbidden.map(layerPattern), ...(ONLY[layer] ?? [])];
-  if (layer === 'core') {
-    patterns.push({
-      regex: `^(node:.*|${builtinModules.filter((m) => !m.startsWith('_')).join('|')})(/.*)?$`,
-      message: 'core does no I/O: it imports no node:* module.',
-    });
-  }
-  const asyncScopeOnly =
-    layer === 'core'
-      ? [
-          {
-            regex: `^(node:(?!async_hooks$).*|${builtinModules.filter((m) => !m.startsWith('_') && m !== 'async_hooks').join('|')})(/.*)?$`,
-            message: 'core does no I/O: async-scope.ts may import node:async_hooks only.',
-          },
-        ]
-      : [];
-  // no-restricted-imports sees static imports only; a lazy `import()` must keep to the layers too.
-  const lazy =
-    forbidden.length === 0
-      ? []
-      : [
-          {
-            selector: `ImportExpression[source.value=/^(\\.\\.\\/)+(${forbidden.join('|')})(\\/|$)/]`,
-            message: `src/${layer} may not import these layers lazily either (see the LAYERS table in eslint.config.mjs).`,
-          },
-        ];
-  const configs = [
-    {
-      name: `durox/boundaries/${layer}`,
-      files: [`src/${layer}/**/*.ts`],
-      ignores: layer === 'core' ? [CORE_ASYNC_SCOPE] : [],
-      rules: { 'no-restricted-imports': ['error', { patterns }], 'no-restricted-syntax': ['error', ...lazy] },
-    },
-  ];
-  if (layer === 'core') {
-    configs.push({
-      name: 'durox/boundaries/core-async-scope',
-      files: [CORE_ASYNC_SCOPE],
-      rules: {
-        'no-restricted-imports': ['error', { patterns: [...forbidden.map(layerPattern), ...asyncScopeOnly] }],
-        'no-restricted-syntax': ['error', ...lazy],
+const boundaryConfigs = Object.entries(LAYERS)
+  .map(([layer, allowed]) => {
+    const forbidden = ALL_LAYERS.filter((other) => other !== layer && !allowed.includes(other));
+    const patterns = [...forbidden.map(layerPattern), ...(ONLY[layer] ?? [])];
+    if (layer === 'core') {
+      patterns.push({
+        regex: `^(node:.*|${builtinModules.filter((m) => !m.startsWith('_')).join('|')})(/.*)?$`,
+        message: 'core does no I/O: it imports no node:* module.',
+      });
+    }
+    const asyncScopeOnly =
+      layer === 'core'
+        ? [
+            {
+              regex: `^(node:(?!async_hooks$).*|${builtinModules.filter((m) => !m.startsWith('_') && m !== 'async_hooks').join('|')})(/.*)?$`,
+              message: 'core does no I/O: async-scope.ts may import node:async_hooks only.',
+            },
+          ]
+        : [];
+    // no-restricted-imports sees static imports only; a lazy `import()` must keep to the layers too.
+    const lazy =
+      forbidden.length === 0
+        ? []
+        : [
+            {
+              selector: `ImportExpression[source.value=/^(\\.\\.\\/)+(${forbidden.join('|')})(\\/|$)/]`,
+              message: `src/${layer} may not import these layers lazily either (see the LAYERS table in eslint.config.mjs).`,
+            },
+          ];
+    const configs = [
+      {
+        name: `durox/boundaries/${layer}`,
+        files: [`src/${layer}/**/*.ts`],
+        ignores: layer === 'core' ? [CORE_ASYNC_SCOPE] : [],
+        rules: { 'no-restricted-imports': ['error', { patterns }], 'no-restricted-syntax': ['error', ...lazy] },
       },
-    });
-  }
-  return configs;
-}).flat();
+    ];
+    if (layer === 'core') {
+      configs.push({
+        name: 'durox/boundaries/core-async-scope',
+        files: [CORE_ASYNC_SCOPE],
+        rules: {
+          'no-restricted-imports': ['error', { patterns: [...forbidden.map(layerPattern), ...asyncScopeOnly] }],
+          'no-restricted-syntax': ['error', ...lazy],
+        },
+      });
+    }
+    return configs;
+  })
+  .flat();
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'bench/.peers/**', 'test-output/**'] },

@@ -22,7 +22,9 @@ const generators: Record<Shape, OrchestrationFunction<Untyped>> = {
     return sum;
   },
   'fan-out': function* (ctx: OrchestrationContext, n: number) {
-    const results = (yield ctx.all(Array.from({ length: n }, (_, i) => ctx.scheduleActivity('Step', i)))) as Array<{ ok: number }>;
+    const results = (yield ctx.all(Array.from({ length: n }, (_, i) => ctx.scheduleActivity('Step', i)))) as Array<{
+      ok: number;
+    }>;
     return results.reduce((sum, r) => sum + r.ok, 0);
   },
 };
@@ -59,10 +61,17 @@ function recorded(shape: Shape, n: number): { history: HistoryEvent[]; last: Orc
       if (i < n - 1) push({ kind: 'ActivityCompleted', result: '1' }, scheduled[i]);
     }
   }
-  return { history, last: { type: 'ActivityCompleted', instance: 'bench', executionId: 1, id: scheduled[n - 1], result: '1' } };
+  return {
+    history,
+    last: { type: 'ActivityCompleted', instance: 'bench', executionId: 1, id: scheduled[n - 1], result: '1' },
+  };
 }
 
-function request(handler: OrchestrationFunction, history: HistoryEvent[], messages: OrchestratorWorkItem[]): TurnRequest {
+function request(
+  handler: OrchestrationFunction,
+  history: HistoryEvent[],
+  messages: OrchestratorWorkItem[],
+): TurnRequest {
   return {
     instanceId: 'bench',
     orchestrationName: 'bench',
@@ -79,7 +88,12 @@ function request(handler: OrchestrationFunction, history: HistoryEvent[], messag
 }
 
 /** Median wall time of `runs` turns, in ms; checks every turn completes. */
-async function timeTurns(handler: OrchestrationFunction, history: HistoryEvent[], messages: OrchestratorWorkItem[], runs: number): Promise<number> {
+async function timeTurns(
+  handler: OrchestrationFunction,
+  history: HistoryEvent[],
+  messages: OrchestratorWorkItem[],
+  runs: number,
+): Promise<number> {
   const times: number[] = [];
   for (let run = 0; run < runs; run++) {
     const started = performance.now();
@@ -87,7 +101,9 @@ async function timeTurns(handler: OrchestrationFunction, history: HistoryEvent[]
     const result = pending instanceof Promise ? await pending : pending;
     times.push(performance.now() - started);
     if (result.kind !== 'ack' || (result.outcome.kind !== 'completed' && result.outcome.kind !== 'continue')) {
-      throw new Error(`bench turn did not run cleanly: ${JSON.stringify(result.kind === 'ack' ? result.outcome : result)}`);
+      throw new Error(
+        `bench turn did not run cleanly: ${JSON.stringify(result.kind === 'ack' ? result.outcome : result)}`,
+      );
     }
   }
   times.sort((a, b) => a - b);
@@ -104,7 +120,9 @@ export interface AsyncReplayRow {
 }
 
 /** Replay cost per applied event for 1,000- and 10,000-event histories, both forms. */
-export async function asyncReplay(quick: boolean): Promise<{ replay: AsyncReplayRow[]; latency: Array<Record<string, string | number>> }> {
+export async function asyncReplay(
+  quick: boolean,
+): Promise<{ replay: AsyncReplayRow[]; latency: Array<Record<string, string | number>> }> {
   const replay: AsyncReplayRow[] = [];
   for (const shape of ['sequential', 'fan-out'] as const) {
     for (const events of [1_000, 10_000]) {

@@ -16,7 +16,12 @@ async function main(): Promise<void> {
   let calls = 0;
   const executor = PgExecutor.fromUrl(url);
   const provider = new ProcedureProvider(
-    { query: (text, params) => ((calls += 1), executor.query(text, params)), withSession: (w) => executor.withSession(w), close: () => executor.close(), subscribe: (t, e) => executor.subscribe(t, e) },
+    {
+      query: (text, params) => ((calls += 1), executor.query(text, params)),
+      withSession: (w) => executor.withSession(w),
+      close: () => executor.close(),
+      subscribe: (t, e) => executor.subscribe(t, e),
+    },
     schema,
     'postgres',
   );
@@ -38,7 +43,9 @@ async function main(): Promise<void> {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   const hits = safetyFetchHits();
   const lostWakeups = hits.orchestrator.unannounced + hits.worker.unannounced;
-  process.stdout.write(`${JSON.stringify({ peakRssMb: Math.round(peakRss / 1048576), providerCalls: calls, lostWakeups })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ peakRssMb: Math.round(peakRss / 1048576), providerCalls: calls, lostWakeups })}\n`,
+  );
   await provider.close();
   lines.close();
 }

@@ -14,7 +14,13 @@ import { Client, PostgresProvider, Runtime } from '../src/index';
 import { PgExecutor } from '../src/postgres/pg-executor';
 import { ProcedureProvider } from '../src/store/procedure-provider';
 import { quoteSchemaName } from '../src/store/schema-name';
-import { postgresCpuSeconds, readFunctionStats, subtractStats, withFunctionTracking, type FunctionStat } from './db-cost';
+import {
+  postgresCpuSeconds,
+  readFunctionStats,
+  subtractStats,
+  withFunctionTracking,
+  type FunctionStat,
+} from './db-cost';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const [count, activities, rounds] = [2, 3, 4].map((i, n) => Number(process.argv[i] ?? [40, 5, 3][n]));
@@ -103,7 +109,9 @@ function summarise(results: RoundResult[], orchestrations: number): Record<strin
     secondsPerRound: results.map((r) => round(r.seconds)),
     orchestrationsPerSecond: results.map((r) => round(orchestrations / r.seconds, 1)),
     callsPerOrchestration: round([...calls.values()].reduce((a, b) => a + b, 0) / total),
-    callsByOperation: Object.fromEntries([...calls].sort((a, b) => b[1] - a[1]).map(([op, n]) => [op, round(n / total)])),
+    callsByOperation: Object.fromEntries(
+      [...calls].sort((a, b) => b[1] - a[1]).map(([op, n]) => [op, round(n / total)]),
+    ),
     postgresCpuMsPerOrchestration: round((results.reduce((a, r) => a + r.cpuSeconds, 0) * 1000) / total),
     procedureMsPerOrchestration: round([...functions.values()].reduce((a, f) => a + f.selfMs, 0) / total, 3),
     functions: Object.fromEntries(

@@ -16,7 +16,10 @@ function processTicks(pid: string, children: boolean): { name: string; ticks: nu
     const close = stat.lastIndexOf(')');
     const fields = stat.slice(close + 2).split(' ');
     const own = Number(fields[11]) + Number(fields[12]);
-    return { name: stat.slice(stat.indexOf('(') + 1, close), ticks: children ? own + Number(fields[13]) + Number(fields[14]) : own };
+    return {
+      name: stat.slice(stat.indexOf('(') + 1, close),
+      ticks: children ? own + Number(fields[13]) + Number(fields[14]) : own,
+    };
   } catch {
     return null; // The process ended meanwhile.
   }
@@ -45,7 +48,9 @@ export function postgresCpuSeconds(): number {
  * share); it leaves out the server's shared background processes.
  */
 export async function databaseBackendCpuSeconds(admin: PgExecutor, database: string): Promise<number> {
-  const rows = await admin.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+  const rows = await admin.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [
+    database,
+  ]);
   let ticks = 0;
   for (const row of rows) ticks += processTicks(String(row.pid), false)?.ticks ?? 0;
   return ticks / CLOCK_TICKS_PER_SECOND;
@@ -70,9 +75,15 @@ export async function functionTrackingAllowed(url: string): Promise<{ allowed: b
       await session.query("SET track_functions = 'all'");
       await session.query('RESET track_functions');
     });
-    return { allowed: true, note: "track_functions = 'all' for the bench's own sessions (connection option; server settings untouched)" };
+    return {
+      allowed: true,
+      note: "track_functions = 'all' for the bench's own sessions (connection option; server settings untouched)",
+    };
   } catch (error) {
-    return { allowed: false, note: `procedure time not measured: ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      allowed: false,
+      note: `procedure time not measured: ${error instanceof Error ? error.message : String(error)}`,
+    };
   } finally {
     await admin.close();
   }
@@ -96,11 +107,18 @@ export async function readFunctionStats(url: string, schema: string): Promise<Fu
     const read = async (): Promise<FunctionStat[]> =>
       (
         await admin.query(
-          ('SELECT funcname, calls, self_time, total_time FROM pg_stat_user_functions ' + 'WHERE schemaname = $1 ORDER BY self_time DESC'),
+          'SELECT funcname, calls, self_time, total_time FROM pg_stat_user_functions ' +
+            'WHERE schemaname = $1 ORDER BY self_time DESC',
           [schema],
         )
-      ).map((row) => ({ function: String(row.funcname), calls: Number(row.calls), selfMs: Number(row.self_time), totalMs: Number(row.total_time) }));
-    const total = (stats: FunctionStat[]): string => stats.reduce((sum, s) => sum + s.calls, 0) + ':' + stats.reduce((sum, s) => sum + s.selfMs, 0);
+      ).map((row) => ({
+        function: String(row.funcname),
+        calls: Number(row.calls),
+        selfMs: Number(row.self_time),
+        totalMs: Number(row.total_time),
+      }));
+    const total = (stats: FunctionStat[]): string =>
+      stats.reduce((sum, s) => sum + s.calls, 0) + ':' + stats.reduce((sum, s) => sum + s.selfMs, 0);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     let last = await read();
     for (let attempt = 0; attempt < 15; attempt += 1) {
@@ -121,7 +139,14 @@ export function subtractStats(after: FunctionStat[], before: FunctionStat[]): Fu
   return after
     .map((s) => {
       const b = earlier.get(s.function);
-      return b === undefined ? s : { function: s.function, calls: s.calls - b.calls, selfMs: s.selfMs - b.selfMs, totalMs: s.totalMs - b.totalMs };
+      return b === undefined
+        ? s
+        : {
+            function: s.function,
+            calls: s.calls - b.calls,
+            selfMs: s.selfMs - b.selfMs,
+            totalMs: s.totalMs - b.totalMs,
+          };
     })
     .filter((s) => s.calls > 0);
 }
@@ -136,10 +161,17 @@ export interface ProcedureCost {
 export function procedureCost(stats: FunctionStat[], orchestrations: number): ProcedureCost {
   const per = (n: number, digits: number): number => Math.round((n / orchestrations) * 10 ** digits) / 10 ** digits;
   return {
-    procedureMsPerOrchestration: per(stats.reduce((sum, s) => sum + s.selfMs, 0), 3),
+    procedureMsPerOrchestration: per(
+      stats.reduce((sum, s) => sum + s.selfMs, 0),
+      3,
+    ),
     topFunctions: [...stats]
       .sort((a, b) => b.selfMs - a.selfMs)
       .slice(0, 5)
-      .map((s) => ({ function: s.function, callsPerOrchestration: per(s.calls, 2), selfMsPerOrchestration: per(s.selfMs, 3) })),
+      .map((s) => ({
+        function: s.function,
+        callsPerOrchestration: per(s.calls, 2),
+        selfMsPerOrchestration: per(s.selfMs, 3),
+      })),
   };
 }

@@ -66,18 +66,23 @@ async function main(): Promise<void> {
 
     const first = await client.listInstancesPage({ limit: 50 });
     let cursor = first.nextCursor ?? undefined;
-    for (let i = 0; i < 200 && cursor !== undefined; i++) cursor = (await client.listInstancesPage({ limit: 50, cursor })).nextCursor ?? undefined;
+    for (let i = 0; i < 200 && cursor !== undefined; i++)
+      cursor = (await client.listInstancesPage({ limit: 50, cursor })).nextCursor ?? undefined;
     const cases: Array<[string, () => Promise<unknown>]> = [
       ['first page (50)', () => client.listInstancesPage({ limit: 50 })],
       ['page 201 (cursor)', () => client.listInstancesPage({ limit: 50, cursor })],
       ['status=Failed', () => client.listInstancesPage({ limit: 50, status: 'Failed' })],
       ['status=ContinuedAsNew (none)', () => client.listInstancesPage({ limit: 50, status: 'ContinuedAsNew' })],
       ['name=Orch7', () => client.listInstancesPage({ limit: 50, orchestrationName: 'Orch7' })],
-      ['created range', () => client.listInstancesPage({ limit: 50, createdFrom: base + 10_000_000, createdTo: base + 20_000_000 })],
+      [
+        'created range',
+        () => client.listInstancesPage({ limit: 50, createdFrom: base + 10_000_000, createdTo: base + 20_000_000 }),
+      ],
       ['page of 1000', () => client.listInstancesPage({ limit: 1000 })],
       ['throughput 1h/1min', () => client.getThroughput(Date.now() - 3_600_000, 60_000)],
     ];
-    for (const [name, work] of cases) console.log(`${name.padEnd(30)} median ${(await timeMs(work)).toFixed(2)} ms over ${RUNS} runs`);
+    for (const [name, work] of cases)
+      console.log(`${name.padEnd(30)} median ${(await timeMs(work)).toFixed(2)} ms over ${RUNS} runs`);
 
     // The whole CLI: process start, connect (migrations already applied), one page, print.
     const bin = join(__dirname, '..', 'src', 'bin', 'durox.js');
@@ -87,7 +92,11 @@ async function main(): Promise<void> {
       const start = process.hrtime.bigint();
       const runs = 5;
       for (let i = 0; i < runs; i++) await cli(args)();
-      console.log((`${`durox ${args.join(' ')}`.padEnd(30)} ` + `${(Number(process.hrtime.bigint() - start) / 1e6 / runs).toFixed(0)} ms per ` + `process (mean of ${runs})`));
+      console.log(
+        `${`durox ${args.join(' ')}`.padEnd(30)} ` +
+          `${(Number(process.hrtime.bigint() - start) / 1e6 / runs).toFixed(0)} ms per ` +
+          `process (mean of ${runs})`,
+      );
     }
 
     // The plans: the same statement shapes list_instances_page assembles, run through EXPLAIN.

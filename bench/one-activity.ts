@@ -16,7 +16,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function measure(pollMs: number): Promise<{ pollMs: number; medianMs: number; p90Ms: number; minMs: number }> {
-  const provider = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, `bench_${randomBytes(4).toString('hex')}`);
+  const provider = await durox.PostgresProvider.connectWithSchema(
+    DATABASE_URL,
+    `bench_${randomBytes(4).toString('hex')}`,
+  );
   const client = new durox.Client(provider);
   const runtime = new durox.Runtime(provider, { dispatcherPollIntervalMs: pollMs, logLevel: 'warn' });
   runtime.registerActivity('Noop', (_ctx, input: number) => input);
@@ -41,13 +44,20 @@ async function measure(pollMs: number): Promise<{ pollMs: number; medianMs: numb
   }
   times.sort((a, b) => a - b);
   const round = (n: number): number => Math.round(n * 10) / 10;
-  return { pollMs, medianMs: round(percentile(times, 50)), p90Ms: round(percentile(times, 90)), minMs: round(times[0]) };
+  return {
+    pollMs,
+    medianMs: round(percentile(times, 50)),
+    p90Ms: round(percentile(times, 90)),
+    minMs: round(times[0]),
+  };
 }
 
 async function main(): Promise<void> {
   for (const pollMs of [100, 20, 5]) {
     const result = await measure(pollMs);
-    process.stdout.write(`${JSON.stringify({ benchmark: '1-activity orchestration, start to completion', runs: RUNS, ...result })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ benchmark: '1-activity orchestration, start to completion', runs: RUNS, ...result })}\n`,
+    );
   }
 }
 

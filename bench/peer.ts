@@ -64,7 +64,9 @@ function durox(url: string): PeerSystem {
         return value;
       });
       runtime.registerOrchestration('Fan', function* (ctx, width: number) {
-        const results = (yield ctx.all(Array.from({ length: width }, (_, i) => ctx.scheduleActivity('Noop', i)))) as unknown[];
+        const results = (yield ctx.all(
+          Array.from({ length: width }, (_, i) => ctx.scheduleActivity('Noop', i)),
+        )) as unknown[];
         return results.length;
       });
       await runtime.start();
@@ -77,7 +79,12 @@ function durox(url: string): PeerSystem {
       await provider.close();
     },
     oneActivity: (i) => run([`one-${(seq += 1)}`], 'One', () => i),
-    sequential5: (count) => run(Array.from({ length: count }, () => `seq5-${(seq += 1)}`), 'Seq5', (i) => i),
+    sequential5: (count) =>
+      run(
+        Array.from({ length: count }, () => `seq5-${(seq += 1)}`),
+        'Seq5',
+        (i) => i,
+      ),
     fanOut: (width) => run([`fan-${(seq += 1)}`], 'Fan', () => width),
     calls: () => providerCallCount(),
   };
@@ -109,7 +116,12 @@ async function measured(
   await c.system.open();
   try {
     await warmUp();
-    const before = { pg: postgresCpuSeconds(), backend: await databaseBackendCpuSeconds(admin, c.database), wire: c.proxy.roundTrips, calls: c.system.calls() };
+    const before = {
+      pg: postgresCpuSeconds(),
+      backend: await databaseBackendCpuSeconds(admin, c.database),
+      wire: c.proxy.roundTrips,
+      calls: c.system.calls(),
+    };
     const { orchestrations, times } = await measure();
     // Read the backends' CPU while their connections are still open.
     const backend = (await databaseBackendCpuSeconds(admin, c.database)) - before.backend;
@@ -165,10 +177,32 @@ function databaseUrl(base: string, database: string, port?: number): string {
 
 export async function runPeer(options: { databaseUrl: string; quick: boolean }): Promise<PeerResult> {
   const sizes = options.quick
-    ? { latencyRuns: 20, latencyRounds: 1, latencyWarmUp: 3, seq5: 40, seq5Rounds: 1, seq5WarmUp: 4, fanWidth: 100, fanRounds: 1, fanWarmUp: 1 }
-    : { latencyRuns: 100, latencyRounds: 2, latencyWarmUp: 5, seq5: 40, seq5Rounds: 3, seq5WarmUp: 8, fanWidth: 100, fanRounds: 3, fanWarmUp: 2 };
+    ? {
+        latencyRuns: 20,
+        latencyRounds: 1,
+        latencyWarmUp: 3,
+        seq5: 40,
+        seq5Rounds: 1,
+        seq5WarmUp: 4,
+        fanWidth: 100,
+        fanRounds: 1,
+        fanWarmUp: 1,
+      }
+    : {
+        latencyRuns: 100,
+        latencyRounds: 2,
+        latencyWarmUp: 5,
+        seq5: 40,
+        seq5Rounds: 3,
+        seq5WarmUp: 8,
+        fanWidth: 100,
+        fanRounds: 3,
+        fanWarmUp: 2,
+      };
   const dbos = loadDbos();
-  const duroxVersion = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+  const duroxVersion = (
+    JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+  ).version;
   const versions = {
     durox: duroxVersion,
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the version of the pg this process loaded
@@ -180,7 +214,10 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
     dbosInstalledNow: String(dbos.installedNow),
     node: process.version,
   };
-  process.stdout.write((`\npeer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos} (from ` + `${dbos.dir}${dbos.installedNow ? ', installed now' : ''})\n`));
+  process.stdout.write(
+    `\npeer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos} (from ` +
+      `${dbos.dir}${dbos.installedNow ? ', installed now' : ''})\n`,
+  );
 
   const admin = PgExecutor.fromUrl(options.databaseUrl, 1);
   const server = new URL(options.databaseUrl);
@@ -250,7 +287,8 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
     );
   } finally {
     for (const c of contenders) await c.proxy.close();
-    for (const database of Object.values(databases)) await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    for (const database of Object.values(databases))
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
     await admin.close();
   }
 
@@ -268,15 +306,37 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
       'Durox/DBOS': dv === null || bv === null || bv === 0 ? null : round(dv / bv, 2),
     });
   };
-  const perOrchestration = (n: (s: Sample) => number | null, digits = 2): ((s: Sample) => number | null) => (s) => {
-    const v = n(s);
-    return v === null ? null : round(v / s.orchestrations, digits);
-  };
+  const perOrchestration =
+    (n: (s: Sample) => number | null, digits = 2): ((s: Sample) => number | null) =>
+    (s) => {
+      const v = n(s);
+      return v === null ? null : round(v / s.orchestrations, digits);
+    };
   const costLines = (workload: string): void => {
-    line(workload, 'PostgreSQL CPU ms / orchestration (all server processes)', perOrchestration((s) => s.postgresCpuSeconds * 1000), 2);
-    line(workload, "  of which this system's backends", perOrchestration((s) => s.backendCpuSeconds * 1000), 2);
-    line(workload, 'round trips / orchestration (wire, 0 ms proxy)', perOrchestration((s) => s.wire), 2);
-    line(workload, 'store calls / orchestration (Durox provider calls)', perOrchestration((s) => s.calls), 2);
+    line(
+      workload,
+      'PostgreSQL CPU ms / orchestration (all server processes)',
+      perOrchestration((s) => s.postgresCpuSeconds * 1000),
+      2,
+    );
+    line(
+      workload,
+      "  of which this system's backends",
+      perOrchestration((s) => s.backendCpuSeconds * 1000),
+      2,
+    );
+    line(
+      workload,
+      'round trips / orchestration (wire, 0 ms proxy)',
+      perOrchestration((s) => s.wire),
+      2,
+    );
+    line(
+      workload,
+      'store calls / orchestration (Durox provider calls)',
+      perOrchestration((s) => s.calls),
+      2,
+    );
   };
   const oneLabel = `1 activity x ${sizes.latencyRuns * sizes.latencyRounds}`;
   const seqLabel = `${sizes.seq5} x 5 sequential`;
@@ -306,16 +366,27 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
     }
   }
   return {
-    title: (`peer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos}, same ` + `PostgreSQL, defaults, both through a 0 ms counting proxy (ratio Durox/DBOS: ` + `below 1 is better for Durox except orchestrations/s)`),
+    title:
+      `peer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos}, same ` +
+      `PostgreSQL, defaults, both through a 0 ms counting proxy (ratio Durox/DBOS: ` +
+      `below 1 is better for Durox except orchestrations/s)`,
     versions,
     sizes,
     notes: [
-      ('Each system has a database of its own on the same server (created and dropped ' + 'by the bench), a fresh schema per round, and its own 0 ms proxy; only one ' + 'system runs at a time, and the order flips every round.'),
+      'Each system has a database of its own on the same server (created and dropped ' +
+        'by the bench), a fresh schema per round, and its own 0 ms proxy; only one ' +
+        'system runs at a time, and the order flips every round.',
       'Warm-up runs on the same store before each measurement are not measured.',
-      ('PostgreSQL CPU: all postgres processes on the machine over the measured ' + 'window (includes WAL writer etc. and anything else using the server); "of ' + 'which this system\'s backends": the backends connected to that system\'s ' + 'database.'),
-      ("Round trips at the wire: simple queries + extended-protocol Syncs the proxy " + "saw, both systems' pools and LISTEN connections included."),
+      'PostgreSQL CPU: all postgres processes on the machine over the measured ' +
+        'window (includes WAL writer etc. and anything else using the server); "of ' +
+        "which this system's backends\": the backends connected to that system's " +
+        'database.',
+      'Round trips at the wire: simple queries + extended-protocol Syncs the proxy ' +
+        "saw, both systems' pools and LISTEN connections included.",
       'sequential5 and fan-out: the median over rounds; latency: percentiles over all runs of all rounds.',
-      ('DBOS runs a workflow started with DBOS.startWorkflow in the starting process ' + '(no queue); Durox starts through the Client and its Runtime fetches the work ' + 'from the store.'),
+      'DBOS runs a workflow started with DBOS.startWorkflow in the starting process ' +
+        '(no queue); Durox starts through the Client and its Runtime fetches the work ' +
+        'from the store.',
     ],
     rows,
     raw,

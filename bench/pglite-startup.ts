@@ -11,7 +11,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const emptyCache = process.argv.includes('--no-template') ? fs.mkdtempSync(path.join(os.tmpdir(), 'durox-bench-cache-')) : undefined;
+const emptyCache = process.argv.includes('--no-template')
+  ? fs.mkdtempSync(path.join(os.tmpdir(), 'durox-bench-cache-'))
+  : undefined;
 if (emptyCache !== undefined) process.env.DUROX_PGLITE_CACHE_DIR = emptyCache;
 
 // Loaded after the cache directory is chosen.
@@ -34,7 +36,16 @@ async function main(): Promise<void> {
   const provider = first;
   const rounds = 200;
   for (let i = 0; i < rounds; i++) {
-    await provider.enqueueWorkerWork({ type: 'ActivityExecute', instance: `bench-${i}`, executionId: 1, id: 2, name: 'Act', input: '1', sessionId: null, tag: null });
+    await provider.enqueueWorkerWork({
+      type: 'ActivityExecute',
+      instance: `bench-${i}`,
+      executionId: 1,
+      id: 2,
+      name: 'Act',
+      input: '1',
+      sessionId: null,
+      tag: null,
+    });
   }
   const started = performance.now();
   for (let i = 0; i < rounds; i++) {

@@ -35,7 +35,9 @@ async function main(): Promise<void> {
       if (item === null) throw new Error('no item fetched');
       await provider.ackOrchestrationItem(
         item.lockToken,
-        turn(id, { historyDelta: [started(id), event(id, 1, 2, { kind: 'ActivityScheduled', name: 'A', input: '1' })] }),
+        turn(id, {
+          historyDelta: [started(id), event(id, 1, 2, { kind: 'ActivityScheduled', name: 'A', input: '1' })],
+        }),
       );
       const elapsed = performance.now() - begin;
       const trips = counter.take().length;

@@ -17,7 +17,15 @@ import { Client, PGliteProvider, PostgresProvider, safetyFetchHits, type Runtime
 import { PgExecutor } from '../src/postgres/pg-executor';
 import { quoteSchemaName } from '../src/store/schema-name';
 import { asyncReplay } from './async-replay';
-import { functionTrackingAllowed, postgresCpuSeconds, procedureCost, readFunctionStats, subtractStats, withFunctionTracking, type ProcedureCost } from './db-cost';
+import {
+  functionTrackingAllowed,
+  postgresCpuSeconds,
+  procedureCost,
+  readFunctionStats,
+  subtractStats,
+  withFunctionTracking,
+  type ProcedureCost,
+} from './db-cost';
 import { LatencyProxy } from './latency-proxy';
 import { runPeer } from './peer';
 import * as scenarios from './scenarios';
@@ -26,7 +34,11 @@ import type { Target } from './scenarios';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const QUICK = process.argv.includes('--quick');
 /** `--only=latency,backlog` runs a subset (scenario keys as in the results JSON). */
-const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
+const ONLY =
+  process.argv
+    .find((a) => a.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',') ?? null;
 /** `--peer dbos` (or `--peer=dbos`) adds the side-by-side peer scenario (key `peer`). */
 const PEER = ((): string | null => {
   const index = process.argv.indexOf('--peer');
@@ -34,7 +46,8 @@ const PEER = ((): string | null => {
   return process.argv.find((a) => a.startsWith('--peer='))?.slice('--peer='.length) ?? null;
 })();
 /** The peer scenario runs only when asked for (`--peer`, or `--only=peer`, which runs it alone). */
-const selected = (key: string): boolean => (key === 'peer' ? PEER !== null || (ONLY?.includes('peer') ?? false) : ONLY === null || ONLY.includes(key));
+const selected = (key: string): boolean =>
+  key === 'peer' ? PEER !== null || (ONLY?.includes('peer') ?? false) : ONLY === null || ONLY.includes(key);
 /** `--no-function-stats` leaves `track_functions` off (no procedure columns). */
 const FUNCTION_STATS = !process.argv.includes('--no-function-stats');
 /**
@@ -64,7 +77,9 @@ async function dropSchema(schema: string): Promise<void> {
 
 /** Function statistics of a bench schema (null when track_functions could not be switched on). */
 function schemaFunctionStats(): Target['functionStats'] {
-  return storeUrl === DATABASE_URL ? undefined : (provider) => readFunctionStats(DATABASE_URL, (provider as PostgresProvider).schema);
+  return storeUrl === DATABASE_URL
+    ? undefined
+    : (provider) => readFunctionStats(DATABASE_URL, (provider as PostgresProvider).schema);
 }
 
 function serverTarget(): Target {
@@ -118,7 +133,11 @@ async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
       const schema = newSchema();
       // Migrate directly; only the workload goes through the proxy.
       await (await PostgresProvider.connectWithSchema(storeUrl, schema)).close();
-      return new PostgresProvider(PgExecutor.fromUrl(viaProxy.toString(), wide ? WIDE_POOL : undefined), schema, 'postgres');
+      return new PostgresProvider(
+        PgExecutor.fromUrl(viaProxy.toString(), wide ? WIDE_POOL : undefined),
+        schema,
+        'postgres',
+      );
     },
     dispose: (provider) => dropSchema((provider as PostgresProvider).schema),
   };
@@ -131,7 +150,16 @@ async function proxyTarget(delayMs: number, wide = false): Promise<Target> {
  */
 async function withMachine<T extends object>(
   work: () => Promise<T>,
-): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; lostWakeups: number; attempts: number }> {
+): Promise<
+  T & {
+    machineCpuBusyPct: number;
+    postgresCpuPct: number;
+    benchProcessCpuPct: number;
+    load1: number;
+    lostWakeups: number;
+    attempts: number;
+  }
+> {
   try {
     return { ...(await measureMachine(work)), attempts: 1 };
   } catch (error) {
@@ -144,7 +172,15 @@ async function withMachine<T extends object>(
 
 async function measureMachine<T extends object>(
   work: () => Promise<T>,
-): Promise<T & { machineCpuBusyPct: number; postgresCpuPct: number; benchProcessCpuPct: number; load1: number; lostWakeups: number }> {
+): Promise<
+  T & {
+    machineCpuBusyPct: number;
+    postgresCpuPct: number;
+    benchProcessCpuPct: number;
+    load1: number;
+    lostWakeups: number;
+  }
+> {
   const total = (): { busy: number; all: number } =>
     cpus().reduce(
       (sum, cpu) => {
@@ -173,7 +209,10 @@ async function measureMachine<T extends object>(
     load1: Math.round(loadavg()[0] * 10) / 10,
     // Work that only the safety fetch found in this process (see src/runtime/liveness.ts); the
     // backlog's worker processes add their own to their result. Expected 0.
-    lostWakeups: lostWakeups() - lostBefore + (('lostWakeups' in result && typeof result.lostWakeups === 'number') ? result.lostWakeups : 0),
+    lostWakeups:
+      lostWakeups() -
+      lostBefore +
+      ('lostWakeups' in result && typeof result.lostWakeups === 'number' ? result.lostWakeups : 0),
   };
 }
 
@@ -210,11 +249,15 @@ async function backlog(orchestrations: number, processes: number): Promise<Omit<
   const functionsBefore = storeUrl === DATABASE_URL ? null : await readFunctionStats(DATABASE_URL, schema);
   try {
     for (let i = 0; i < orchestrations; i += 50) {
-      const batch = Array.from({ length: Math.min(50, orchestrations - i) }, (_, j) => client.startOrchestration(`b-${i + j}`, 'One', i + j));
+      const batch = Array.from({ length: Math.min(50, orchestrations - i) }, (_, j) =>
+        client.startOrchestration(`b-${i + j}`, 'One', i + j),
+      );
       await Promise.all(batch);
     }
     const children = Array.from({ length: processes }, () =>
-      spawn(process.execPath, [join(__dirname, 'backlog-worker.js'), storeUrl, schema], { stdio: ['pipe', 'pipe', 'inherit'] }),
+      spawn(process.execPath, [join(__dirname, 'backlog-worker.js'), storeUrl, schema], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }),
     );
     const lines = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
     for (const line of lines) {
@@ -234,13 +277,23 @@ async function backlog(orchestrations: number, processes: number): Promise<Omit<
     const cpuSeconds = postgresCpuSeconds() - cpuBefore;
     for (const child of children) child.stdin.write('STOP\n');
     const reports = await Promise.all(
-      lines.map(async (line) => JSON.parse(String((await line.next()).value)) as { peakRssMb: number; providerCalls: number; lostWakeups: number }),
+      lines.map(
+        async (line) =>
+          JSON.parse(String((await line.next()).value)) as {
+            peakRssMb: number;
+            providerCalls: number;
+            lostWakeups: number;
+          },
+      ),
     );
     const calls = reports.reduce((sum, r) => sum + r.providerCalls, 0);
     closed = true;
     await provider.close();
     // The start calls are counted too (made before the drain, one per orchestration).
-    const procedures = functionsBefore === null ? null : procedureCost(subtractStats(await readFunctionStats(DATABASE_URL, schema), functionsBefore), orchestrations);
+    const procedures =
+      functionsBefore === null
+        ? null
+        : procedureCost(subtractStats(await readFunctionStats(DATABASE_URL, schema), functionsBefore), orchestrations);
     return {
       processes,
       orchestrations,
@@ -275,7 +328,11 @@ function printTable(title: string, rows: Row[]): void {
   for (const row of rows) {
     const top = row.topFunctions as ProcedureCost['topFunctions'] | null | undefined;
     for (const f of top ?? []) {
-      procedureRows.push({ scenario: title.slice(0, title.indexOf(':')), target: row.target ?? `${String(row.processes)} processes`, ...f });
+      procedureRows.push({
+        scenario: title.slice(0, title.indexOf(':')),
+        target: row.target ?? `${String(row.processes)} processes`,
+        ...f,
+      });
     }
   }
   const columns = Object.keys(rows[0]).filter((c) => !UNPRINTED.has(c));
@@ -297,23 +354,70 @@ function printTable(title: string, rows: Row[]): void {
  * fetch of that step disappears: `eager` is the floor when every hand-over succeeds.
  */
 const FLOORS = {
-  latency: { floor: 7, eager: 5, breakdown: ('start 1 + turn 2 (fetch, ack) + activity 2 (fetch, ack) + turn 2; eager: ' + 'start 1 + fetch 1 + 3 acks; +1 status read for the waiting client') },
-  sequential5: { floor: 23, eager: 13, breakdown: 'start 1 + 6 turns x 2 + 5 activities x 2; eager: start 1 + fetch 1 + 11 acks; +1 status read' },
-  fanOutFanIn5: { floor: 13, eager: 9, breakdown: ('start 1 + 2 turns x 2 (all 5 completions in one batch) + 5 activities x 2; ' + 'eager: the 5 activity fetches disappear when 5 slots are idle; +1 status read') },
-  wideFanOut: { floor: 2005, eager: null, breakdown: ('start 1 + 2 turns x 2 + N activities x 2 (N = 1000); group commit acks many ' + 'activities per call, so the counted calls fall below the floor') },
+  latency: {
+    floor: 7,
+    eager: 5,
+    breakdown:
+      'start 1 + turn 2 (fetch, ack) + activity 2 (fetch, ack) + turn 2; eager: ' +
+      'start 1 + fetch 1 + 3 acks; +1 status read for the waiting client',
+  },
+  sequential5: {
+    floor: 23,
+    eager: 13,
+    breakdown: 'start 1 + 6 turns x 2 + 5 activities x 2; eager: start 1 + fetch 1 + 11 acks; +1 status read',
+  },
+  fanOutFanIn5: {
+    floor: 13,
+    eager: 9,
+    breakdown:
+      'start 1 + 2 turns x 2 (all 5 completions in one batch) + 5 activities x 2; ' +
+      'eager: the 5 activity fetches disappear when 5 slots are idle; +1 status read',
+  },
+  wideFanOut: {
+    floor: 2005,
+    eager: null,
+    breakdown:
+      'start 1 + 2 turns x 2 + N activities x 2 (N = 1000); group commit acks many ' +
+      'activities per call, so the counted calls fall below the floor',
+  },
   timers: { floor: 5, eager: 5, breakdown: 'start 1 + 2 turns x 2; +1 status read' },
-  backlog: { floor: 7, eager: 5, breakdown: 'as latency, without a waiting client; batch fetch takes up to 16 turns per call' },
+  backlog: {
+    floor: 7,
+    eager: 5,
+    breakdown: 'as latency, without a waiting client; batch fetch takes up to 16 turns per call',
+  },
 };
 
 async function main(): Promise<void> {
   const sizes = QUICK
-    ? { latencyRuns: 20, proxyRuns: 6, warmUpRuns: 2, idleSeconds: 1, seq5: 50, fan: 60, wide: 200, timers: 50, backlog: 300 }
-    : { latencyRuns: 200, proxyRuns: 200, warmUpRuns: 5, idleSeconds: 5, seq5: 200, fan: 1000, wide: 1000, timers: 500, backlog: 10_000 };
+    ? {
+        latencyRuns: 20,
+        proxyRuns: 6,
+        warmUpRuns: 2,
+        idleSeconds: 1,
+        seq5: 50,
+        fan: 60,
+        wide: 200,
+        timers: 50,
+        backlog: 300,
+      }
+    : {
+        latencyRuns: 200,
+        proxyRuns: 200,
+        warmUpRuns: 5,
+        idleSeconds: 5,
+        seq5: 200,
+        fan: 1000,
+        wide: 1000,
+        timers: 500,
+        backlog: 10_000,
+      };
   const results: Record<string, unknown> = {
     startedAt: new Date().toISOString(),
     quick: QUICK,
     databaseUrl: DATABASE_URL.replace(/\/\/[^@]*@/, '//'),
-    runtimeOptions: 'defaults (orchestrationConcurrency 4, workerConcurrency 8, pool 10 connections + 1 LISTEN connection)',
+    runtimeOptions:
+      'defaults (orchestrationConcurrency 4, workerConcurrency 8, pool 10 connections + 1 LISTEN connection)',
     sizes,
     floors: FLOORS,
   };
@@ -340,47 +444,77 @@ async function main(): Promise<void> {
     const latency: Row[] = [];
     for (const target of selected('latency') ? all : []) {
       const runs = target.proxy !== undefined && target !== wire ? sizes.proxyRuns : sizes.latencyRuns;
-      latency.push({ target: target.name, ...(await withMachine(() => scenarios.latency(target, runs, sizes.warmUpRuns))) });
+      latency.push({
+        target: target.name,
+        ...(await withMachine(() => scenarios.latency(target, runs, sizes.warmUpRuns))),
+      });
     }
-    printTable((`latency: 1-activity orchestration, start to completion (floor ` + `${FLOORS.latency.floor}, with eager dispatch ${FLOORS.latency.eager}, + 1 ` + `status read)`), latency);
+    printTable(
+      `latency: 1-activity orchestration, start to completion (floor ` +
+        `${FLOORS.latency.floor}, with eager dispatch ${FLOORS.latency.eager}, + 1 ` +
+        `status read)`,
+      latency,
+    );
     results.latency = latency;
     save();
 
     const idle: Row[] = [];
-    for (const target of selected('idle') ? [server, pglite, wire] : []) idle.push({ target: target.name, ...(await withMachine(() => scenarios.idle(target, sizes.idleSeconds))) });
+    for (const target of selected('idle') ? [server, pglite, wire] : [])
+      idle.push({ target: target.name, ...(await withMachine(() => scenarios.idle(target, sizes.idleSeconds))) });
     printTable('idle runtime: round trips per second', idle);
     results.idle = idle;
     save();
 
     const seq5: Row[] = [];
-    for (const target of !selected('sequential5') ? [] : QUICK ? [server, pglite, proxy35wide] : [...all, proxy35wide]) {
+    for (const target of !selected('sequential5')
+      ? []
+      : QUICK
+        ? [server, pglite, proxy35wide]
+        : [...all, proxy35wide]) {
       seq5.push({ target: target.name, ...(await withMachine(() => scenarios.sequential5(target, sizes.seq5))) });
     }
-    printTable((`throughput: ${sizes.seq5} orchestrations x 5 sequential activities (floor ` + `${FLOORS.sequential5.floor}, eager ${FLOORS.sequential5.eager}, + 1 status ` + `read)`), seq5);
+    printTable(
+      `throughput: ${sizes.seq5} orchestrations x 5 sequential activities (floor ` +
+        `${FLOORS.sequential5.floor}, eager ${FLOORS.sequential5.eager}, + 1 status ` +
+        `read)`,
+      seq5,
+    );
     results.sequential5 = seq5;
     save();
 
     const fan: Row[] = [];
-    for (const target of selected('fanOutFanIn') ? [server, pglite] : []) fan.push({ target: target.name, ...(await withMachine(() => scenarios.fanOutFanIn(target, sizes.fan, 5))) });
-    printTable((`fan-out/fan-in: ${sizes.fan} orchestrations x 5 parallel activities (floor ` + `${FLOORS.fanOutFanIn5.floor}, eager ${FLOORS.fanOutFanIn5.eager}, + 1 status ` + `read)`), fan);
+    for (const target of selected('fanOutFanIn') ? [server, pglite] : [])
+      fan.push({ target: target.name, ...(await withMachine(() => scenarios.fanOutFanIn(target, sizes.fan, 5))) });
+    printTable(
+      `fan-out/fan-in: ${sizes.fan} orchestrations x 5 parallel activities (floor ` +
+        `${FLOORS.fanOutFanIn5.floor}, eager ${FLOORS.fanOutFanIn5.eager}, + 1 status ` +
+        `read)`,
+      fan,
+    );
     results.fanOutFanIn = fan;
     save();
 
     const wide: Row[] = [];
-    for (const target of selected('wideFanOut') ? [server, pglite] : []) wide.push({ target: target.name, ...(await withMachine(() => scenarios.wideFanOut(target, sizes.wide))) });
+    for (const target of selected('wideFanOut') ? [server, pglite] : [])
+      wide.push({ target: target.name, ...(await withMachine(() => scenarios.wideFanOut(target, sizes.wide))) });
     printTable(`fan-out: 1 orchestration x ${sizes.wide} parallel activities`, wide);
     results.wideFanOut = wide;
     save();
 
     const timer: Row[] = [];
-    for (const target of selected('timers') ? [server, pglite] : []) timer.push({ target: target.name, ...(await withMachine(() => scenarios.timers(target, sizes.timers, 1000))) });
+    for (const target of selected('timers') ? [server, pglite] : [])
+      timer.push({ target: target.name, ...(await withMachine(() => scenarios.timers(target, sizes.timers, 1000))) });
     printTable(`timers: ${sizes.timers} orchestrations x 1 s timer, lateness of the code after it`, timer);
     results.timers = timer;
     save();
 
     if (selected('asyncReplay')) {
       const replay = await asyncReplay(QUICK);
-      printTable(('async orchestrations: replay time per applied event, generator vs async (no ' + 'database; median of repeated one-turn replays)'), replay.replay);
+      printTable(
+        'async orchestrations: replay time per applied event, generator vs async (no ' +
+          'database; median of repeated one-turn replays)',
+        replay.replay,
+      );
       printTable('async orchestrations: short-turn latency in microseconds (no database)', replay.latency);
       results.asyncReplay = replay;
       save();
@@ -389,13 +523,25 @@ async function main(): Promise<void> {
     const drained: BacklogResult[] = [];
     for (const processes of selected('backlog') ? [1, 2, 4] : []) {
       const result = await withMachine(() => backlog(sizes.backlog, processes));
-      drained.push({ ...result, speedupVs1: drained.length === 0 ? 1 : Math.round((result.orchestrationsPerSecond / drained[0].orchestrationsPerSecond) * 100) / 100 });
+      drained.push({
+        ...result,
+        speedupVs1:
+          drained.length === 0
+            ? 1
+            : Math.round((result.orchestrationsPerSecond / drained[0].orchestrationsPerSecond) * 100) / 100,
+      });
     }
-    printTable(`backlog: ${sizes.backlog} queued 1-activity orchestrations drained by runtimes in separate processes (server)`, drained as unknown as Row[]);
+    printTable(
+      `backlog: ${sizes.backlog} queued 1-activity orchestrations drained by runtimes in separate processes (server)`,
+      drained as unknown as Row[],
+    );
     results.backlog = drained;
     save();
 
-    printTable('procedures: top 5 functions by self time per orchestration in the measured window (pg_stat_user_functions)', procedureRows);
+    printTable(
+      'procedures: top 5 functions by self time per orchestration in the measured window (pg_stat_user_functions)',
+      procedureRows,
+    );
 
     if (selected('peer')) {
       if ((PEER ?? 'dbos') !== 'dbos') throw new Error(`unknown peer ${String(PEER)}: only dbos is supported`);
@@ -411,7 +557,11 @@ async function main(): Promise<void> {
   results.finishedAt = new Date().toISOString();
   results.safetyFetchHits = safetyFetchHits();
   save();
-  process.stdout.write((`\nwork that only the safety fetch found, this process (each scenario's ` + `lostWakeups adds its worker processes): ` + `${JSON.stringify(results.safetyFetchHits)}\n`));
+  process.stdout.write(
+    `\nwork that only the safety fetch found, this process (each scenario's ` +
+      `lostWakeups adds its worker processes): ` +
+      `${JSON.stringify(results.safetyFetchHits)}\n`,
+  );
   process.stdout.write(`\nresults written to ${file}\n`);
 }
 
@@ -419,4 +569,3 @@ main().catch((error: unknown) => {
   process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
   process.exit(1);
 });
-

@@ -170,13 +170,22 @@ async function withStore<T extends object>(
   }
   return {
     ...result,
-    postgresCpuMsPerOrchestration: target.serverCpu && cpu.seconds !== null && counts.measured > 0 ? round((cpu.seconds * 1000) / counts.measured, 2) : null,
+    postgresCpuMsPerOrchestration:
+      target.serverCpu && cpu.seconds !== null && counts.measured > 0
+        ? round((cpu.seconds * 1000) / counts.measured, 2)
+        : null,
     procedureMsPerOrchestration: procedures?.procedureMsPerOrchestration ?? null,
     topFunctions: procedures?.topFunctions ?? null,
   };
 }
 
-async function startAndWaitAll(client: Client, ids: string[], name: string, input: unknown, timeoutMs: number): Promise<void> {
+async function startAndWaitAll(
+  client: Client,
+  ids: string[],
+  name: string,
+  input: unknown,
+  timeoutMs: number,
+): Promise<void> {
   await Promise.all(ids.map((id) => client.startOrchestration(id, name, input)));
   const results = await Promise.all(ids.map((id) => client.waitForOrchestration(id, timeoutMs)));
   const failed = results.find((r) => r.status !== 'Completed');

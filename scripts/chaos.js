@@ -9,7 +9,12 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const dir = path.join(root, 'dist', 'test', 'chaos');
-const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((name) => name.endsWith('.chaos.js')).sort() : [];
+const files = fs.existsSync(dir)
+  ? fs
+      .readdirSync(dir)
+      .filter((name) => name.endsWith('.chaos.js'))
+      .sort()
+  : [];
 if (files.length === 0) {
   console.error('chaos: no compiled chaos tests found: run `npm run build` first');
   process.exit(1);
@@ -18,7 +23,10 @@ const started = Date.now();
 let failed = 0;
 for (const file of files) {
   const t0 = Date.now();
-  const result = spawnSync(process.execPath, [path.join(__dirname, 'run-tests.js'), path.join(dir, file)], { stdio: 'inherit', cwd: root });
+  const result = spawnSync(process.execPath, [path.join(__dirname, 'run-tests.js'), path.join(dir, file)], {
+    stdio: 'inherit',
+    cwd: root,
+  });
   const ok = result.status === 0;
   if (!ok) failed += 1;
   console.log(`chaos: ${file} ${ok ? 'passed' : 'FAILED'} in ${Math.round((Date.now() - t0) / 1000)} s`);

@@ -8,4 +8,7 @@ const from = path.join(__dirname, '..', 'src', 'store', 'sql');
 const to = path.join(__dirname, '..', 'dist', 'src', 'store', 'sql');
 fs.rmSync(to, { recursive: true, force: true });
 fs.rmSync(path.join(__dirname, '..', 'dist', 'src', 'postgres', 'migrations'), { recursive: true, force: true });
-fs.cpSync(from, to, { recursive: true, filter: (source) => fs.statSync(source).isDirectory() || source.endsWith('.sql') });
+fs.cpSync(from, to, {
+  recursive: true,
+  filter: (source) => fs.statSync(source).isDirectory() || source.endsWith('.sql'),
+});

@@ -13,6 +13,9 @@ process.on('exit', () => {
   const lost = hits.orchestrator.unannounced + hits.worker.unannounced;
   if (lost === 0) return;
   const file = path.relative(process.cwd(), process.argv[1] ?? '?');
-  process.stderr.write((`liveness-guard: ${file}: ${lost} item(s) reached a worker only through the ` + `safety fetch (lost wake-ups): ${JSON.stringify(hits)}\n`));
+  process.stderr.write(
+    `liveness-guard: ${file}: ${lost} item(s) reached a worker only through the ` +
+      `safety fetch (lost wake-ups): ${JSON.stringify(hits)}\n`,
+  );
   process.exitCode = 1;
 });

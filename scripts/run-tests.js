@@ -69,7 +69,10 @@ async function main() {
   // Timing-bound tests run alone after the others, so that no other test file shares the two
   // cores with them (their bound is about this machine, not about a machine also running tests).
   const alone = args.length > 0 ? [] : files.filter((f) => ALONE.some((name) => f.endsWith(name)));
-  let code = await runNodeTests(files.filter((f) => !alone.includes(f)), env);
+  let code = await runNodeTests(
+    files.filter((f) => !alone.includes(f)),
+    env,
+  );
   for (const file of alone) {
     console.log(`run-tests: ${path.relative(root, file)} alone`);
     code = Math.max(code, await runNodeTests([file], env));

@@ -3,7 +3,12 @@
  * package (docs/runtime.md, "The package entry"). Change the import, keep the program.
  */
 export { Runtime } from './runtime/runtime';
-export type { ActivityHandler, AnyOrchestrationHandler, AsyncOrchestrationHandler, OrchestrationHandler } from './runtime/runtime';
+export type {
+  ActivityHandler,
+  AnyOrchestrationHandler,
+  AsyncOrchestrationHandler,
+  OrchestrationHandler,
+} from './runtime/runtime';
 export { ActivityContext } from './runtime/activity-context';
 export { initTracing } from './runtime/logger';
 export type { TracingOptions } from './runtime/logger';
@@ -12,7 +17,14 @@ export type { JsMetricsSnapshot } from './runtime/metrics';
 export { safetyFetchHits } from './runtime/liveness';
 export type { SafetyFetchCause, SafetyFetchQueue } from './runtime/liveness';
 export { Client } from './client/client';
-export { ClientError, InvalidArgumentError, NotFoundError, OrchestrationFailedError, TimeoutError, UnsupportedError } from './client/errors';
+export {
+  ClientError,
+  InvalidArgumentError,
+  NotFoundError,
+  OrchestrationFailedError,
+  TimeoutError,
+  UnsupportedError,
+} from './client/errors';
 export type { ClientErrorCode } from './client/errors';
 export { ProviderError, isRetryable } from './provider/errors';
 export type { ProviderErrorCode } from './provider/errors';
@@ -54,4 +66,11 @@ export type { PostgresConnectOptions } from './postgres/postgres-provider';
 export type { TargetSessionAttrs } from './postgres/multi-host';
 export { PGliteProvider, SqliteProvider } from './pglite';
 
-export { MAX_KV_KEYS, MAX_KV_VALUE_BYTES, MAX_NAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from './core/limits';
+export {
+  MAX_KV_KEYS,
+  MAX_KV_VALUE_BYTES,
+  MAX_NAME_BYTES,
+  MAX_PAYLOAD_BYTES,
+  MAX_TAG_NAME_BYTES,
+  MAX_WORKER_TAGS,
+} from './core/limits';

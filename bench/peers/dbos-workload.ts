@@ -18,7 +18,9 @@ export const DBOS_RANGE = '@dbos-inc/dbos-sdk@5';
  * in the package (gone with node_modules, like any cache there).
  */
 export function dbosCacheDir(): string {
-  const base = process.env.DUROX_BENCH_PEERS_DIR ?? join(__dirname, '..', '..', '..', 'node_modules', '.cache', 'durox-bench-peers');
+  const base =
+    process.env.DUROX_BENCH_PEERS_DIR ??
+    join(__dirname, '..', '..', '..', 'node_modules', '.cache', 'durox-bench-peers');
   return join(base, 'dbos');
 }
 
@@ -40,11 +42,23 @@ export function loadDbos(): LoadedDbos {
   if (!existsSync(manifest)) {
     mkdirSync(dir, { recursive: true });
     const own = join(dir, 'package.json');
-    if (!existsSync(own)) writeFileSync(own, `${JSON.stringify({ name: 'durox-bench-peer-dbos', private: true, description: 'Cache of the bench peer DBOS Transact; not a dependency of durox' }, null, 2)}\n`);
+    if (!existsSync(own))
+      writeFileSync(
+        own,
+        `${JSON.stringify({ name: 'durox-bench-peer-dbos', private: true, description: 'Cache of the bench peer DBOS Transact; not a dependency of durox' }, null, 2)}\n`,
+      );
     process.stdout.write(`installing ${DBOS_RANGE} into ${dir} (first use)\n`);
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const result = spawnSync(npm, ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', '--loglevel=error', DBOS_RANGE], { stdio: 'inherit' });
-    if (result.status !== 0 || !existsSync(manifest)) throw new Error((`npm install ${DBOS_RANGE} into ${dir} failed (exit ` + `${String(result.status)}${result.error ? `: ${result.error.message}` : ''})`));
+    const result = spawnSync(
+      npm,
+      ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', '--loglevel=error', DBOS_RANGE],
+      { stdio: 'inherit' },
+    );
+    if (result.status !== 0 || !existsSync(manifest))
+      throw new Error(
+        `npm install ${DBOS_RANGE} into ${dir} failed (exit ` +
+          `${String(result.status)}${result.error ? `: ${result.error.message}` : ''})`,
+      );
     installedNow = true;
   }
   const load = createRequire(join(dir, 'package.json'));
@@ -61,7 +75,9 @@ function register(DBOS: any): NonNullable<typeof workflows> {
   if (workflows !== null) return workflows;
   const noop = async (value: number): Promise<number> => value;
   workflows = {
-    one: DBOS.registerWorkflow(async (input: number) => DBOS.runStep(() => noop(input), { name: 'noop' }), { name: 'durox_bench_one' }),
+    one: DBOS.registerWorkflow(async (input: number) => DBOS.runStep(() => noop(input), { name: 'noop' }), {
+      name: 'durox_bench_one',
+    }),
     seq5: DBOS.registerWorkflow(
       async (input: number) => {
         let value = input;
@@ -77,7 +93,7 @@ function register(DBOS: any): NonNullable<typeof workflows> {
         for (let i = 0; i < width; i += 1) steps.push(DBOS.runStep(() => noop(i), { name: 'noop' }));
         const settled = await Promise.allSettled(steps);
         const failed = settled.find((s) => s.status === 'rejected');
-        if (failed !== undefined) throw (failed).reason;
+        if (failed !== undefined) throw failed.reason;
         return settled.length;
       },
       { name: 'durox_bench_fan' },
@@ -94,12 +110,18 @@ export function dbosSystem(dbos: LoadedDbos, systemDatabaseUrl: string): PeerSys
   const { DBOS } = dbos;
   const wf = register(DBOS);
   let opened = 0;
-  const start = async (workflow: any, input: number): Promise<{ getResult(): Promise<unknown> }> => DBOS.startWorkflow(workflow)(input);
+  const start = async (workflow: any, input: number): Promise<{ getResult(): Promise<unknown> }> =>
+    DBOS.startWorkflow(workflow)(input);
   return {
     name: 'DBOS',
     async open() {
       opened += 1;
-      DBOS.setConfig({ name: 'durox-bench', systemDatabaseUrl, systemDatabaseSchemaName: `dbos_${process.pid}_${opened}`, logLevel: 'warn' });
+      DBOS.setConfig({
+        name: 'durox-bench',
+        systemDatabaseUrl,
+        systemDatabaseSchemaName: `dbos_${process.pid}_${opened}`,
+        logLevel: 'warn',
+      });
       await DBOS.launch();
     },
     async close() {

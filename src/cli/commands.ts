@@ -86,36 +86,59 @@ export function registerCommands(program: Command): void {
         { header: 'CREATED', value: (r) => isoTime(r.createdAt) },
         { header: 'ERROR', value: (r) => r.error ?? '', max: 60 },
       ]);
-      out.line(paint(out, 'gray', (`${page.items.length} ` + `instance(s)${page.nextCursor === null ? '' : `; next page: --cursor ${page.nextCursor}`}`)));
+      out.line(
+        paint(
+          out,
+          'gray',
+          `${page.items.length} ` +
+            `instance(s)${page.nextCursor === null ? '' : `; next page: --cursor ${page.nextCursor}`}`,
+        ),
+      );
     },
   );
 
-  run(program.command('show <instanceId>').description('status, input, output, error, custom status and executions of an instance'), async (store, out, [id]) => {
-    const d = await loadInstanceDetails(store.client, id);
-    if (out.json) return out.data(d);
-    fields(out, [
-      ['instance', d.info.instanceId],
-      ['orchestration', `${d.info.orchestrationName} ${d.info.orchestrationVersion}`],
-      ['status', d.status.status, statusColour(d.status.status)],
-      ['parent', d.info.parentInstanceId],
-      ['created', isoTime(d.info.createdAt)],
-      ['updated', isoTime(d.info.updatedAt)],
-      ['input', d.input],
-      ['output', d.status.output],
-      ['error', d.status.error, 'red'],
-      ['custom status', d.status.customStatus === undefined ? undefined : `${d.status.customStatus} (version ${d.status.customStatusVersion})`],
-      ['sub-orchestrations', d.children.length === 0 ? undefined : d.children.join(', ')],
-      ['history', d.stats === null ? undefined : (`${d.stats.historyEventCount} events, ${d.stats.historySizeBytes} bytes; ` + `${d.stats.queuePendingCount} queued message(s)`)],
-    ]);
-    out.line();
-    table(out, d.executions, [
-      { header: 'EXECUTION', value: (e) => String(e.executionId) },
-      { header: 'STATUS', value: (e) => e.status, colour: (e) => statusColour(e.status) },
-      { header: 'STARTED', value: (e) => isoTime(e.startedAt) },
-      { header: 'COMPLETED', value: (e) => isoTime(e.completedAt) },
-      { header: 'EVENTS', value: (e) => String(e.eventCount) },
-    ]);
-  });
+  run(
+    program
+      .command('show <instanceId>')
+      .description('status, input, output, error, custom status and executions of an instance'),
+    async (store, out, [id]) => {
+      const d = await loadInstanceDetails(store.client, id);
+      if (out.json) return out.data(d);
+      fields(out, [
+        ['instance', d.info.instanceId],
+        ['orchestration', `${d.info.orchestrationName} ${d.info.orchestrationVersion}`],
+        ['status', d.status.status, statusColour(d.status.status)],
+        ['parent', d.info.parentInstanceId],
+        ['created', isoTime(d.info.createdAt)],
+        ['updated', isoTime(d.info.updatedAt)],
+        ['input', d.input],
+        ['output', d.status.output],
+        ['error', d.status.error, 'red'],
+        [
+          'custom status',
+          d.status.customStatus === undefined
+            ? undefined
+            : `${d.status.customStatus} (version ${d.status.customStatusVersion})`,
+        ],
+        ['sub-orchestrations', d.children.length === 0 ? undefined : d.children.join(', ')],
+        [
+          'history',
+          d.stats === null
+            ? undefined
+            : `${d.stats.historyEventCount} events, ${d.stats.historySizeBytes} bytes; ` +
+              `${d.stats.queuePendingCount} queued message(s)`,
+        ],
+      ]);
+      out.line();
+      table(out, d.executions, [
+        { header: 'EXECUTION', value: (e) => String(e.executionId) },
+        { header: 'STATUS', value: (e) => e.status, colour: (e) => statusColour(e.status) },
+        { header: 'STARTED', value: (e) => isoTime(e.startedAt) },
+        { header: 'COMPLETED', value: (e) => isoTime(e.completedAt) },
+        { header: 'EVENTS', value: (e) => String(e.eventCount) },
+      ]);
+    },
+  );
 
   run(
     program
@@ -132,7 +155,9 @@ export function registerCommands(program: Command): void {
         const colour = /Failed/.test(e.kind) ? 'red' : /Completed/.test(e.kind) ? 'green' : 'blue';
         const source = e.sourceEventId === undefined ? '' : paint(out, 'gray', ` (for #${e.sourceEventId})`);
         out.line(
-          (`${paint(out, 'gray', isoTime(e.timestampMs))} ` + `${formatOffset(e.offsetMs).padStart(10)}  #${String(e.eventId).padEnd(4)} ` + `${paint(out, colour, e.kind)}${source} ${e.summary}`),
+          `${paint(out, 'gray', isoTime(e.timestampMs))} ` +
+            `${formatOffset(e.offsetMs).padStart(10)}  #${String(e.eventId).padEnd(4)} ` +
+            `${paint(out, colour, e.kind)}${source} ${e.summary}`,
         );
       }
     },
@@ -159,7 +184,10 @@ export function registerCommands(program: Command): void {
   );
 
   run(
-    program.command('raise <instanceId> <event>').description('raise an external event').option('--data <json>', 'event data as JSON', 'null'),
+    program
+      .command('raise <instanceId> <event>')
+      .description('raise an external event')
+      .option('--data <json>', 'event data as JSON', 'null'),
     async (store, out, [id, event], o) => {
       const data = parseJson('--data', String(o.data));
       await requireInstance(store, id);
@@ -170,7 +198,10 @@ export function registerCommands(program: Command): void {
   );
 
   run(
-    program.command('cancel <instanceId>').description('cancel a running instance').option('--reason <text>', 'reason recorded in the error', ''),
+    program
+      .command('cancel <instanceId>')
+      .description('cancel a running instance')
+      .option('--reason <text>', 'reason recorded in the error', ''),
     async (store, out, [id], o) => {
       await requireInstance(store, id);
       await store.client.cancelInstance(id, String(o.reason));
@@ -189,17 +220,23 @@ export function registerCommands(program: Command): void {
     async (store, out, [id], o) => {
       let result;
       if (id !== undefined) {
-        if (o.completedBefore !== undefined) throw usageError('give either an instance id or --completed-before, not both');
+        if (o.completedBefore !== undefined)
+          throw usageError('give either an instance id or --completed-before, not both');
         result = await store.client.deleteInstance(id, o.force === true);
       } else {
-        if (o.completedBefore === undefined) throw usageError('give an instance id, or --completed-before <time> for a bulk delete');
+        if (o.completedBefore === undefined)
+          throw usageError('give an instance id, or --completed-before <time> for a bulk delete');
         result = await store.client.deleteInstanceBulk({
           completedBefore: parseTime('--completed-before', o.completedBefore as string),
           limit: parseInteger('--limit', String(o.limit), 1, 100_000),
         });
       }
       if (out.json) out.data(result);
-      else out.line((`deleted ${result.instancesDeleted} instance(s), ${result.executionsDeleted} ` + `execution(s), ${result.eventsDeleted} event(s)`));
+      else
+        out.line(
+          `deleted ${result.instancesDeleted} instance(s), ${result.executionsDeleted} ` +
+            `execution(s), ${result.eventsDeleted} event(s)`,
+        );
     },
   );
 
@@ -216,9 +253,16 @@ export function registerCommands(program: Command): void {
         completedBefore: optional(o.completedBefore, (t) => parseTime('--completed-before', t)),
       };
       if ((id === undefined) === (o.all !== true)) throw usageError('give either an instance id or --all');
-      const result = id !== undefined ? await store.client.pruneExecutions(id, options) : await store.client.pruneExecutionsBulk({}, options);
+      const result =
+        id !== undefined
+          ? await store.client.pruneExecutions(id, options)
+          : await store.client.pruneExecutionsBulk({}, options);
       if (out.json) out.data(result);
-      else out.line((`pruned ${result.executionsDeleted} execution(s) and ${result.eventsDeleted} ` + `event(s) of ${result.instancesProcessed} instance(s)`));
+      else
+        out.line(
+          `pruned ${result.executionsDeleted} execution(s) and ${result.eventsDeleted} ` +
+            `event(s) of ${result.instancesProcessed} instance(s)`,
+        );
     },
   );
 

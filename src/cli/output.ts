@@ -14,8 +14,13 @@ export interface Output {
 }
 
 /** Output on process.stdout, deciding on colours from the terminal and the environment. */
-export function consoleOutput(json: boolean, colorOption: boolean, stream: NodeJS.WriteStream = process.stdout): Output {
-  const color = colorOption && !json && stream.isTTY === true && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
+export function consoleOutput(
+  json: boolean,
+  colorOption: boolean,
+  stream: NodeJS.WriteStream = process.stdout,
+): Output {
+  const color =
+    colorOption && !json && stream.isTTY === true && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
   return {
     json,
     color,
@@ -42,8 +47,11 @@ export function statusColour(status: string): Colour {
 
 /** Removes control characters so stored text cannot move the cursor or recolour a terminal. */
 export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Column of {@link table}: a header and how to render a row (plain text, colour applied after padding). */
@@ -64,7 +72,12 @@ export function table<T>(out: Output, rows: T[], columns: Array<Column<T>>): voi
     }),
   );
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i].length)));
-  out.line(columns.map((c, i) => paint(out, 'bold', c.header.padEnd(widths[i]))).join('  ').trimEnd());
+  out.line(
+    columns
+      .map((c, i) => paint(out, 'bold', c.header.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd(),
+  );
   rows.forEach((row, r) => {
     const line = columns.map((c, i) => {
       const padded = cells[r][i].padEnd(widths[i]);
@@ -81,7 +94,9 @@ export function fields(out: Output, pairs: Array<[string, string | undefined, Co
   const width = Math.max(0, ...shown.map(([k]) => k.length));
   for (const [label, value, colour] of shown) {
     const text = printable(value).replace(/\n/g, `\n${' '.repeat(width + 2)}`);
-    out.line(`${paint(out, 'gray', `${label}:`.padEnd(width + 1))} ${colour === undefined ? text : paint(out, colour, text)}`);
+    out.line(
+      `${paint(out, 'gray', `${label}:`.padEnd(width + 1))} ${colour === undefined ? text : paint(out, colour, text)}`,
+    );
   }
 }
 

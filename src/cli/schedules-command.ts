@@ -37,7 +37,11 @@ function printSchedules(out: Output, schedules: ScheduleInfo[]): void {
     { header: 'SCHEDULE', value: (s) => s.scheduleId, max: 40 },
     { header: 'CRON', value: (s) => s.spec.cron + (s.spec.timezone === null ? '' : ` (${s.spec.timezone})`) },
     { header: 'ORCHESTRATION', value: (s) => s.spec.orchestration, max: 32 },
-    { header: 'STATE', value: scheduleState, colour: (s) => (s.status === 'Failed' ? 'red' : s.paused ? 'yellow' : 'green') },
+    {
+      header: 'STATE',
+      value: scheduleState,
+      colour: (s) => (s.status === 'Failed' ? 'red' : s.paused ? 'yellow' : 'green'),
+    },
     { header: 'NEXT FIRE', value: (s) => isoTime(s.nextFireAtMs) },
     { header: 'LAST RUN', value: (s) => s.lastRun?.instanceId ?? '', max: 60 },
     { header: 'STARTED', value: (s) => String(s.counts.started) },
@@ -49,13 +53,18 @@ function printSchedules(out: Output, schedules: ScheduleInfo[]): void {
 
 /** Registers `durox schedules ...` on `program`. */
 export function registerScheduleCommands(program: Command): void {
-  const schedules = program.command('schedules').description('cron schedules: list, create, pause, resume, trigger, delete');
+  const schedules = program
+    .command('schedules')
+    .description('cron schedules: list, create, pause, resume, trigger, delete');
 
-  run(schedules.command('list').description('every schedule with its next fire time, last run and counters'), async (store, out) => {
-    const list = await store.client.listSchedules();
-    if (out.json) return out.data(list);
-    printSchedules(out, list);
-  });
+  run(
+    schedules.command('list').description('every schedule with its next fire time, last run and counters'),
+    async (store, out) => {
+      const list = await store.client.listSchedules();
+      if (out.json) return out.data(list);
+      printSchedules(out, list);
+    },
+  );
 
   run(
     schedules
@@ -86,8 +95,18 @@ export function registerScheduleCommands(program: Command): void {
   const commands = [
     ['pause', 'stop firing until resumed', 'paused', (store: Store, id: string) => store.client.pauseSchedule(id)],
     ['resume', 'fire again from now on', 'resumed', (store: Store, id: string) => store.client.resumeSchedule(id)],
-    ['trigger', 'start a run now (overlap policy applies)', 'triggered', (store: Store, id: string) => store.client.triggerSchedule(id)],
-    ['delete', 'delete the schedule (its runs stay)', 'deleted', (store: Store, id: string) => store.client.deleteSchedule(id)],
+    [
+      'trigger',
+      'start a run now (overlap policy applies)',
+      'triggered',
+      (store: Store, id: string) => store.client.triggerSchedule(id),
+    ],
+    [
+      'delete',
+      'delete the schedule (its runs stay)',
+      'deleted',
+      (store: Store, id: string) => store.client.deleteSchedule(id),
+    ],
   ] as const;
   for (const [name, description, done, call] of commands) {
     run(schedules.command(`${name} <scheduleId>`).description(description), async (store, out, [id]) => {

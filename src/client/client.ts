@@ -9,11 +9,23 @@
 import { MAX_PAGE_ROWS } from '../core/limits';
 import { describeNonError } from '../core/thrown';
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
-import type { InstancePageCursor, InstancePageQuery, InstanceSummary, Provider, ThroughputBucket } from '../provider/contract';
+import type {
+  InstancePageCursor,
+  InstancePageQuery,
+  InstanceSummary,
+  Provider,
+  ThroughputBucket,
+} from '../provider/contract';
 import { reserveLocalTurn } from '../provider/local-turns';
 import { isRetryable } from '../provider/errors';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
-import { DEFAULT_MAX_OUTAGE_MS, jitteredDelayMs, outageRetryPolicy, retryThroughOutage, type OutageRetryPolicy } from '../provider/outage-retry';
+import {
+  DEFAULT_MAX_OUTAGE_MS,
+  jitteredDelayMs,
+  outageRetryPolicy,
+  retryThroughOutage,
+  type OutageRetryPolicy,
+} from '../provider/outage-retry';
 import { pushWakeups, STATUS_SAFETY_MS } from '../provider/push-wakeups';
 import { toJsEvent, type JsEvent } from './history-shapes';
 import {
@@ -38,8 +50,21 @@ import {
   type JsSystemMetrics,
   type JsSystemStats,
 } from './status-shapes';
-import { InvalidArgumentError, NotFoundError, OrchestrationFailedError, TimeoutError, UnsupportedError } from './errors';
-import { encodeValue, invalidArgument, requireCount, requireInstanceId, requireName, requireVersion } from './validation';
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  OrchestrationFailedError,
+  TimeoutError,
+  UnsupportedError,
+} from './errors';
+import {
+  encodeValue,
+  invalidArgument,
+  requireCount,
+  requireInstanceId,
+  requireName,
+  requireVersion,
+} from './validation';
 import { ScheduleClient } from './schedules';
 import type { ScheduleInfo, ScheduleOptions } from '../schedules/model';
 
@@ -56,7 +81,6 @@ function timedOut(operation: string, instanceId: string, timeoutMs: number, last
   return new TimeoutError(operation, message, instanceId, timeoutMs, lastStatus);
 }
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
-
 
 /** Options of a {@link Client}. */
 export interface ClientOptions {
@@ -75,11 +99,17 @@ export class Client {
 
   constructor(provider: Provider, options: ClientOptions = {}) {
     if (provider === null || typeof provider !== 'object' || typeof provider.enqueueOrchestratorWork !== 'function') {
-      throw new InvalidArgumentError('new Client', 'new Client(provider): provider must be a Durox provider (e.g. PostgresProvider)');
+      throw new InvalidArgumentError(
+        'new Client',
+        'new Client(provider): provider must be a Durox provider (e.g. PostgresProvider)',
+      );
     }
     const maxOutageMs = options?.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
     if (typeof maxOutageMs !== 'number' || !Number.isFinite(maxOutageMs) || maxOutageMs < 0) {
-      throw new InvalidArgumentError('new Client', `new Client(provider, options): maxOutageMs must be a non-negative number of ms, got ${describeNonError(maxOutageMs)}`);
+      throw new InvalidArgumentError(
+        'new Client',
+        `new Client(provider, options): maxOutageMs must be a non-negative number of ms, got ${describeNonError(maxOutageMs)}`,
+      );
     }
     this.#provider = provider;
     this.#schedules = new ScheduleClient(provider, this);
@@ -109,7 +139,11 @@ export class Client {
   }
 
   /** Alias of {@link startOrchestration}. */
-  async startOrchestrationTyped<TInput = unknown>(instanceId: string, orchestrationName: string, input?: TInput): Promise<void> {
+  async startOrchestrationTyped<TInput = unknown>(
+    instanceId: string,
+    orchestrationName: string,
+    input?: TInput,
+  ): Promise<void> {
     await this.start('startOrchestrationTyped', instanceId, orchestrationName, input, null);
   }
 
@@ -189,7 +223,9 @@ export class Client {
     const instance = requireInstanceId(operation, instanceId);
     const name = requireName(operation, 'event name', eventName, instance);
     const encoded = encodeValue(operation, 'event data', data, instance);
-    await this.#throughOutage(() => this.#provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name, data: encoded }));
+    await this.#throughOutage(() =>
+      this.#provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name, data: encoded }),
+    );
     notifyLocal(this.#provider, 'orchestrator');
   }
 
@@ -256,7 +292,9 @@ export class Client {
           // An outage (or failover) only delays the answer: keep asking until the wait's own deadline.
           const remaining = deadline - Date.now();
           if (!isRetryable(error) || remaining <= 0) throw error;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(jitteredDelayMs(++failures, this.#retry), remaining)));
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.min(jitteredDelayMs(++failures, this.#retry), remaining)),
+          );
           continue;
         }
         if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
@@ -282,7 +320,11 @@ export class Client {
   async waitForOrchestrationTyped<T = unknown>(instanceId: string, timeoutMs: number = DEFAULT_WAIT_MS): Promise<T> {
     const result = await this.waitForOrchestration(instanceId, timeoutMs);
     if (result.status === 'Failed') {
-      throw new OrchestrationFailedError('waitForOrchestrationTyped', result.error || 'Orchestration failed', instanceId);
+      throw new OrchestrationFailedError(
+        'waitForOrchestrationTyped',
+        result.error || 'Orchestration failed',
+        instanceId,
+      );
     }
     return result.output as T;
   }
@@ -342,7 +384,12 @@ export class Client {
       if (value !== null) return value;
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
-        throw new TimeoutError('waitForValue', `Timed out waiting for value '${name}' on instance '${instance}'`, instance, timeout);
+        throw new TimeoutError(
+          'waitForValue',
+          `Timed out waiting for value '${name}' on instance '${instance}'`,
+          instance,
+          timeout,
+        );
       }
       await wake.wait(Math.min(pause, remaining), generation);
       pause = Math.min(pause * 2, MAX_POLL_MS);
@@ -435,7 +482,8 @@ export class Client {
    * `ContinuedAsNew`); any other string matches nothing, as in duroxide.
    */
   async listInstancesByStatus(status: string): Promise<string[]> {
-    if (typeof status !== 'string') throw invalidArgument('listInstancesByStatus', `status must be a string, got ${typeof status}`);
+    if (typeof status !== 'string')
+      throw invalidArgument('listInstancesByStatus', `status must be a string, got ${typeof status}`);
     if (!EXECUTION_STATUSES.has(status)) return [];
     return this.#provider.listInstances({ status: status as ExecutionStatus });
   }
@@ -453,7 +501,8 @@ export class Client {
     const instance = requireInstanceId('getExecutionInfo', instanceId);
     const execution = requireExecutionId('getExecutionInfo', executionId, instance);
     const info = await this.#provider.getExecutionInfo(instance, execution);
-    if (info === null) throw new NotFoundError('getExecutionInfo', `Execution ${execution} of instance ${instance} not found`, instance);
+    if (info === null)
+      throw new NotFoundError('getExecutionInfo', `Execution ${execution} of instance ${instance} not found`, instance);
     return toJsExecutionInfo(info);
   }
 
@@ -470,7 +519,10 @@ export class Client {
   async listInstancesPage(filter: InstanceListFilter = {}): Promise<InstanceListPage> {
     const provider = this.#provider;
     if (provider.listInstancesPage === undefined) {
-      throw new UnsupportedError('listInstancesPage', `listInstancesPage: provider '${provider.name}' cannot page instances`);
+      throw new UnsupportedError(
+        'listInstancesPage',
+        `listInstancesPage: provider '${provider.name}' cannot page instances`,
+      );
     }
     const page = await provider.listInstancesPage(toPageQuery(filter));
     return { items: page.items, nextCursor: page.nextCursor === null ? null : encodeCursor(page.nextCursor) };
@@ -480,7 +532,10 @@ export class Client {
   async getThroughput(sinceMs: number, bucketMs: number): Promise<ThroughputBucket[]> {
     const provider = this.#provider;
     if (provider.getThroughput === undefined) {
-      throw new UnsupportedError('getThroughput', `getThroughput: provider '${provider.name}' cannot report throughput`);
+      throw new UnsupportedError(
+        'getThroughput',
+        `getThroughput: provider '${provider.name}' cannot report throughput`,
+      );
     }
     return provider.getThroughput(sinceMs, bucketMs);
   }
@@ -499,7 +554,8 @@ export class Client {
    */
   async deleteInstance(instanceId: string, force: boolean = false): Promise<JsDeleteInstanceResult> {
     const instance = requireInstanceId('deleteInstance', instanceId);
-    if (typeof force !== 'boolean') throw invalidArgument('deleteInstance', `force must be a boolean, got ${typeof force}`, instance);
+    if (typeof force !== 'boolean')
+      throw invalidArgument('deleteInstance', `force must be a boolean, got ${typeof force}`, instance);
     return toJsDeleteResult(await this.#provider.deleteInstance(instance, { force }));
   }
 
@@ -520,7 +576,9 @@ export class Client {
   /** {@link pruneExecutions} for every instance matching the filter, in one call; counts summed. */
   async pruneExecutionsBulk(filter: JsInstanceFilter = {}, options: JsPruneOptions = {}): Promise<JsPruneResult> {
     const op = 'pruneExecutionsBulk';
-    return toJsPruneResult(await this.#provider.pruneExecutionsBulk(toInstanceFilter(op, filter), toPruneOptions(op, options)));
+    return toJsPruneResult(
+      await this.#provider.pruneExecutionsBulk(toInstanceFilter(op, filter), toPruneOptions(op, options)),
+    );
   }
 
   /** Size statistics of an instance, or null when it does not exist. */
@@ -577,11 +635,15 @@ function toPageQuery(filter: InstanceListFilter): InstancePageQuery {
   const query: InstancePageQuery = { limit };
   if (filter.status !== undefined) {
     if (typeof filter.status !== 'string' || !EXECUTION_STATUSES.has(filter.status)) {
-      throw invalidArgument(op, `status must be one of ${[...EXECUTION_STATUSES].join(', ')}, got ${JSON.stringify(filter.status)}`);
+      throw invalidArgument(
+        op,
+        `status must be one of ${[...EXECUTION_STATUSES].join(', ')}, got ${JSON.stringify(filter.status)}`,
+      );
     }
     query.status = filter.status as ExecutionStatus;
   }
-  if (filter.orchestrationName !== undefined) query.orchestrationName = requireName(op, 'orchestration name', filter.orchestrationName);
+  if (filter.orchestrationName !== undefined)
+    query.orchestrationName = requireName(op, 'orchestration name', filter.orchestrationName);
   if (filter.createdFrom !== undefined) query.createdFromMs = requireTime(op, 'createdFrom', filter.createdFrom);
   if (filter.createdTo !== undefined) query.createdToMs = requireTime(op, 'createdTo', filter.createdTo);
   if (filter.cursor !== undefined) query.cursor = decodeCursor(op, filter.cursor);
@@ -590,7 +652,10 @@ function toPageQuery(filter: InstanceListFilter): InstancePageQuery {
 
 function requireTime(operation: string, field: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalidArgument(operation, `${field} must be epoch milliseconds (a non-negative integer), got ${String(value)}`);
+    throw invalidArgument(
+      operation,
+      `${field} must be epoch milliseconds (a non-negative integer), got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -608,7 +673,13 @@ function decodeCursor(operation: string, text: unknown): InstancePageCursor {
   } catch {
     throw invalid;
   }
-  if (!Array.isArray(parsed) || parsed.length !== 2 || !Number.isSafeInteger(parsed[0]) || typeof parsed[1] !== 'string') throw invalid;
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 2 ||
+    !Number.isSafeInteger(parsed[0]) ||
+    typeof parsed[1] !== 'string'
+  )
+    throw invalid;
   return { createdAt: parsed[0] as number, instanceId: requireName(operation, 'cursor instance id', parsed[1]) };
 }
 
@@ -618,4 +689,3 @@ function requireExecutionId(operation: string, executionId: unknown, instanceId:
   }
   return executionId;
 }
-

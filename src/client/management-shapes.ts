@@ -67,7 +67,10 @@ export function toJsPruneResult(result: PruneResult): JsPruneResult {
 function optionalCount(operation: string, field: string, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError(operation, `${operation}: ${field} must be a non-negative integer, got ${describeNonError(value)}`);
+    throw new InvalidArgumentError(
+      operation,
+      `${operation}: ${field} must be a non-negative integer, got ${describeNonError(value)}`,
+    );
   }
   return value;
 }
@@ -75,12 +78,19 @@ function optionalCount(operation: string, field: string, value: unknown): number
 /** Validates a {@link JsInstanceFilter}. */
 export function toInstanceFilter(operation: string, filter: unknown): InstanceFilter {
   if (filter === undefined || filter === null) return {};
-  if (typeof filter !== 'object' || Array.isArray(filter)) throw new InvalidArgumentError(operation, `${operation}: filter must be an object`);
+  if (typeof filter !== 'object' || Array.isArray(filter))
+    throw new InvalidArgumentError(operation, `${operation}: filter must be an object`);
   const input = filter as JsInstanceFilter;
   const result: InstanceFilter = {};
   if (input.instanceIds !== undefined && input.instanceIds !== null) {
-    if (!Array.isArray(input.instanceIds) || input.instanceIds.some((id) => typeof id !== 'string' || id.length === 0)) {
-      throw new InvalidArgumentError(operation, `${operation}: filter.instanceIds must be an array of non-empty strings`);
+    if (
+      !Array.isArray(input.instanceIds) ||
+      input.instanceIds.some((id) => typeof id !== 'string' || id.length === 0)
+    ) {
+      throw new InvalidArgumentError(
+        operation,
+        `${operation}: filter.instanceIds must be an array of non-empty strings`,
+      );
     }
     result.instanceIds = [...input.instanceIds];
   }
@@ -94,7 +104,8 @@ export function toInstanceFilter(operation: string, filter: unknown): InstanceFi
 /** Validates {@link JsPruneOptions}. */
 export function toPruneOptions(operation: string, options: unknown): PruneOptions {
   if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new InvalidArgumentError(operation, `${operation}: options must be an object`);
+  if (typeof options !== 'object' || Array.isArray(options))
+    throw new InvalidArgumentError(operation, `${operation}: options must be an object`);
   const input = options as JsPruneOptions;
   const result: PruneOptions = {};
   const keepLast = optionalCount(operation, 'keepLast', input.keepLast);

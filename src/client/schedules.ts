@@ -28,7 +28,12 @@ export interface ScheduleClientHost {
 
 const PAGE_SIZE = 1000;
 
-function toScheduleInfo(summary: { instanceId: string; status: string; customStatus: string | null; error: string | null }): ScheduleInfo | null {
+function toScheduleInfo(summary: {
+  instanceId: string;
+  status: string;
+  customStatus: string | null;
+  error: string | null;
+}): ScheduleInfo | null {
   const view = parseScheduleView(summary.customStatus);
   if (view === null) return null;
   return { ...view, scheduleId: scheduleIdOf(summary.instanceId), status: summary.status, error: summary.error };
@@ -48,7 +53,10 @@ export class ScheduleClient {
     const instanceId = scheduleInstanceId(id);
     const existing = await this.provider.getInstanceInfo(instanceId);
     if (existing !== null) {
-      const what = existing.orchestrationName === SCHEDULE_ORCHESTRATION ? 'a schedule with this id already exists' : `instance '${instanceId}' already exists (orchestration '${existing.orchestrationName}')`;
+      const what =
+        existing.orchestrationName === SCHEDULE_ORCHESTRATION
+          ? 'a schedule with this id already exists'
+          : `instance '${instanceId}' already exists (orchestration '${existing.orchestrationName}')`;
       throw new ScheduleError(op, 'duplicate_schedule', `${what}; delete it first or pick another id`, id);
     }
     const state: ScheduleState = {
@@ -85,24 +93,33 @@ export class ScheduleClient {
     const op = 'getSchedule';
     const id = requireScheduleId(op, scheduleId);
     const instanceId = await this.requireSchedule(op, id);
-    const [info, status] = await Promise.all([this.provider.getInstanceInfo(instanceId), this.provider.getInstanceStatus(instanceId)]);
+    const [info, status] = await Promise.all([
+      this.provider.getInstanceInfo(instanceId),
+      this.provider.getInstanceStatus(instanceId),
+    ]);
     const schedule = toScheduleInfo({
       instanceId,
       status: info?.status ?? status.status,
       customStatus: status.customStatus,
       error: status.error ?? null,
     });
-    if (schedule === null) throw new ScheduleError(op, 'schedule_not_found', 'the schedule has not taken its first turn yet', id);
+    if (schedule === null)
+      throw new ScheduleError(op, 'schedule_not_found', 'the schedule has not taken its first turn yet', id);
     return schedule;
   }
 
   async list(): Promise<ScheduleInfo[]> {
     const provider = this.provider;
-    if (provider.listInstancesPage === undefined) throw new Error(`listSchedules: provider '${provider.name}' cannot page instances`);
+    if (provider.listInstancesPage === undefined)
+      throw new Error(`listSchedules: provider '${provider.name}' cannot page instances`);
     const schedules: ScheduleInfo[] = [];
     let cursor: InstancePageCursor | undefined;
     for (;;) {
-      const page = await provider.listInstancesPage({ orchestrationName: SCHEDULE_ORCHESTRATION, limit: PAGE_SIZE, cursor });
+      const page = await provider.listInstancesPage({
+        orchestrationName: SCHEDULE_ORCHESTRATION,
+        limit: PAGE_SIZE,
+        cursor,
+      });
       for (const summary of page.items) {
         const schedule = toScheduleInfo(summary);
         if (schedule !== null) schedules.push(schedule);
@@ -123,7 +140,12 @@ export class ScheduleClient {
     const instanceId = scheduleInstanceId(scheduleId);
     const info = await this.provider.getInstanceInfo(instanceId);
     if (info === null || info.orchestrationName !== SCHEDULE_ORCHESTRATION) {
-      throw new ScheduleError(operation, 'schedule_not_found', 'no schedule with this id exists (a new schedule appears once a runtime has taken its first turn)', scheduleId);
+      throw new ScheduleError(
+        operation,
+        'schedule_not_found',
+        'no schedule with this id exists (a new schedule appears once a runtime has taken its first turn)',
+        scheduleId,
+      );
     }
     return instanceId;
   }

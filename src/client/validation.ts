@@ -79,10 +79,20 @@ export function encodeValue(operation: string, field: string, value: unknown, in
 }
 
 /** Checks an optional non-negative integer (timeouts, versions); returns the default when undefined. */
-export function requireCount(operation: string, field: string, value: unknown, fallback: number, instanceId?: string): number {
+export function requireCount(
+  operation: string,
+  field: string,
+  value: unknown,
+  fallback: number,
+  instanceId?: string,
+): number {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalidArgument(operation, `${field} must be a non-negative number, got ${describeNonError(value)}`, instanceId);
+    throw invalidArgument(
+      operation,
+      `${field} must be a non-negative number, got ${describeNonError(value)}`,
+      instanceId,
+    );
   }
   return Math.floor(value);
 }

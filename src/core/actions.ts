@@ -42,13 +42,17 @@ export function isActionEvent(event: HistoryEvent): boolean {
   return ACTION_EVENT_KINDS.has(event.kind);
 }
 
-const q = (value: string | null | undefined): string => (value === null || value === undefined ? 'null' : JSON.stringify(value));
+const q = (value: string | null | undefined): string =>
+  value === null || value === undefined ? 'null' : JSON.stringify(value);
 
 /** Human-readable form of an action for nondeterminism messages. */
 export function describeAction(action: Action): string {
   switch (action.kind) {
     case 'activity':
-      return (`ScheduleActivity{name=${q(action.name)}, input=${q(action.input)}, ` + `session=${q(action.sessionId)}, tag=${q(action.tag)}}`);
+      return (
+        `ScheduleActivity{name=${q(action.name)}, input=${q(action.input)}, ` +
+        `session=${q(action.sessionId)}, tag=${q(action.tag)}}`
+      );
     case 'timer':
       return `CreateTimer{delayMs=${action.delayMs}}`;
     case 'waitEvent':
@@ -58,7 +62,10 @@ export function describeAction(action: Action): string {
     case 'subOrchestration':
       return `StartSubOrchestration{name=${q(action.name)}, input=${q(action.input)}}`;
     case 'detached':
-      return (`StartOrchestrationDetached{name=${q(action.name)}, ` + `instance=${q(action.instanceId)}, input=${q(action.input)}}`);
+      return (
+        `StartOrchestrationDetached{name=${q(action.name)}, ` +
+        `instance=${q(action.instanceId)}, input=${q(action.input)}}`
+      );
     case 'customStatus':
       return `UpdateCustomStatus{status=${q(action.status)}}`;
     case 'kvSet':
@@ -74,16 +81,25 @@ export function describeAction(action: Action): string {
 export function describeEvent(event: HistoryEvent): string {
   switch (event.kind) {
     case 'ActivityScheduled':
-      return (`ActivityScheduled#${event.eventId}{name=${q(event.name)}, ` + `input=${q(event.input)}, session=${q(event.sessionId)}, tag=${q(event.tag)}}`);
+      return (
+        `ActivityScheduled#${event.eventId}{name=${q(event.name)}, ` +
+        `input=${q(event.input)}, session=${q(event.sessionId)}, tag=${q(event.tag)}}`
+      );
     case 'TimerCreated':
       return `TimerCreated#${event.eventId}{fireAtMs=${event.fireAtMs}}`;
     case 'ExternalSubscribed':
     case 'QueueSubscribed':
       return `${event.kind}#${event.eventId}{name=${q(event.name)}}`;
     case 'SubOrchestrationScheduled':
-      return (`SubOrchestrationScheduled#${event.eventId}{name=${q(event.name)}, ` + `instance=${q(event.instance)}, input=${q(event.input)}}`);
+      return (
+        `SubOrchestrationScheduled#${event.eventId}{name=${q(event.name)}, ` +
+        `instance=${q(event.instance)}, input=${q(event.input)}}`
+      );
     case 'OrchestrationChained':
-      return (`OrchestrationChained#${event.eventId}{name=${q(event.name)}, ` + `instance=${q(event.instance)}, input=${q(event.input)}}`);
+      return (
+        `OrchestrationChained#${event.eventId}{name=${q(event.name)}, ` +
+        `instance=${q(event.instance)}, input=${q(event.input)}}`
+      );
     case 'CustomStatusUpdated':
       return `CustomStatusUpdated#${event.eventId}`;
     case 'KeyValueSet':
@@ -166,7 +182,13 @@ export function newEventData(action: Action, eventId: number, nowMs: number): Hi
         version: action.version,
       };
     case 'detached':
-      return { kind: 'OrchestrationChained', name: action.name, instance: action.instanceId, input: action.input, version: action.version };
+      return {
+        kind: 'OrchestrationChained',
+        name: action.name,
+        instance: action.instanceId,
+        input: action.input,
+        version: action.version,
+      };
     case 'customStatus':
       return { kind: 'CustomStatusUpdated', status: action.status };
     case 'kvSet':

@@ -84,17 +84,35 @@ export interface AsyncOrchestrationContext extends Omit<OrchestrationContext, Sc
   /** Schedules an activity on a session (all activities of a session run on one worker). */
   scheduleActivityOnSession<T = unknown>(name: string, input: unknown, sessionId: string): DurableActivity<T>;
   /** Schedules an activity with retries, per-attempt timeout and backoff (durable timers). */
-  scheduleActivityWithRetry<T = unknown>(name: string, input: unknown, retry: RetryPolicy): Durable<ActivityWithRetryTask, T>;
+  scheduleActivityWithRetry<T = unknown>(
+    name: string,
+    input: unknown,
+    retry: RetryPolicy,
+  ): Durable<ActivityWithRetryTask, T>;
   /** Retrying activity with every attempt on the given session. */
-  scheduleActivityWithRetryOnSession<T = unknown>(name: string, input: unknown, retry: RetryPolicy, sessionId: string): Durable<ActivityWithRetryTask, T>;
+  scheduleActivityWithRetryOnSession<T = unknown>(
+    name: string,
+    input: unknown,
+    retry: RetryPolicy,
+    sessionId: string,
+  ): Durable<ActivityWithRetryTask, T>;
   /** Typed variant of `scheduleActivity`: a string result is JSON-parsed once more. */
   scheduleActivityTyped<T = unknown>(name: string, input?: unknown): DurableActivity<T>;
   /** Typed variant of `scheduleActivityOnSession`. */
   scheduleActivityOnSessionTyped<T = unknown>(name: string, input: unknown, sessionId: string): DurableActivity<T>;
   /** Typed variant of `scheduleActivityWithRetry`. */
-  scheduleActivityWithRetryTyped<T = unknown>(name: string, input: unknown, retry: RetryPolicy): Durable<ActivityWithRetryTask, T>;
+  scheduleActivityWithRetryTyped<T = unknown>(
+    name: string,
+    input: unknown,
+    retry: RetryPolicy,
+  ): Durable<ActivityWithRetryTask, T>;
   /** Typed variant of `scheduleActivityWithRetryOnSession`. */
-  scheduleActivityWithRetryOnSessionTyped<T = unknown>(name: string, input: unknown, retry: RetryPolicy, sessionId: string): Durable<ActivityWithRetryTask, T>;
+  scheduleActivityWithRetryOnSessionTyped<T = unknown>(
+    name: string,
+    input: unknown,
+    retry: RetryPolicy,
+    sessionId: string,
+  ): Durable<ActivityWithRetryTask, T>;
   /** A durable timer of `delayMs` whole milliseconds; resolves to `null` when it fires. */
   scheduleTimer(delayMs: number): Durable<TimerTask, null>;
   /** Waits for the next external event of that name raised after this wait is recorded. */
@@ -108,9 +126,17 @@ export interface AsyncOrchestrationContext extends Omit<OrchestrationContext, Sc
   /** Runs a child orchestration; resolves to its output, rejects with its error. */
   scheduleSubOrchestration<T = unknown>(name: string, input?: unknown): Durable<SubOrchestrationTask, T>;
   /** Runs a child orchestration with an explicit instance id. */
-  scheduleSubOrchestrationWithId<T = unknown>(name: string, instanceId: string, input?: unknown): Durable<SubOrchestrationWithIdTask, T>;
+  scheduleSubOrchestrationWithId<T = unknown>(
+    name: string,
+    instanceId: string,
+    input?: unknown,
+  ): Durable<SubOrchestrationWithIdTask, T>;
   /** Runs a child orchestration pinned to a version (falsy means latest). */
-  scheduleSubOrchestrationVersioned<T = unknown>(name: string, version: string | null | undefined, input?: unknown): Durable<SubOrchestrationVersionedTask, T>;
+  scheduleSubOrchestrationVersioned<T = unknown>(
+    name: string,
+    version: string | null | undefined,
+    input?: unknown,
+  ): Durable<SubOrchestrationVersionedTask, T>;
   /** Runs a child orchestration pinned to a version, with an explicit instance id. */
   scheduleSubOrchestrationVersionedWithId<T = unknown>(
     name: string,
@@ -121,11 +147,20 @@ export interface AsyncOrchestrationContext extends Omit<OrchestrationContext, Sc
   /** Typed variant of `scheduleSubOrchestration`. */
   scheduleSubOrchestrationTyped<T = unknown>(name: string, input?: unknown): Durable<SubOrchestrationTask, T>;
   /** Typed variant of `scheduleSubOrchestrationWithId`. */
-  scheduleSubOrchestrationWithIdTyped<T = unknown>(name: string, instanceId: string, input?: unknown): Durable<SubOrchestrationWithIdTask, T>;
+  scheduleSubOrchestrationWithIdTyped<T = unknown>(
+    name: string,
+    instanceId: string,
+    input?: unknown,
+  ): Durable<SubOrchestrationWithIdTask, T>;
   /** Starts another orchestration without waiting for it; resolves to `null`. */
   startOrchestration(name: string, instanceId: string, input?: unknown): Durable<StartOrchestrationTask, null>;
   /** `startOrchestration` pinned to a version. */
-  startOrchestrationVersioned(name: string, version: string | null | undefined, instanceId: string, input?: unknown): Durable<StartOrchestrationVersionedTask, null>;
+  startOrchestrationVersioned(
+    name: string,
+    version: string | null | undefined,
+    instanceId: string,
+    input?: unknown,
+  ): Durable<StartOrchestrationVersionedTask, null>;
   /** Alias of `startOrchestration`. */
   startOrchestrationTyped(name: string, instanceId: string, input?: unknown): Durable<StartOrchestrationTask, null>;
   /** Alias of `startOrchestrationVersioned`. */
@@ -144,7 +179,10 @@ export interface AsyncOrchestrationContext extends Omit<OrchestrationContext, Sc
   /** Ends this execution and starts a fresh one with `input`; the promise never settles. */
   continueAsNew(input?: unknown): Durable<ContinueAsNewTask, never>;
   /** `continueAsNew` targeting an exact version. */
-  continueAsNewVersioned(input: unknown, version: string | null | undefined): Durable<ContinueAsNewVersionedTask, never>;
+  continueAsNewVersioned(
+    input: unknown,
+    version: string | null | undefined,
+  ): Durable<ContinueAsNewVersionedTask, never>;
   /** Alias of `continueAsNew`. */
   continueAsNewTyped(input?: unknown): Durable<ContinueAsNewTask, never>;
   /** Waits for all tasks; `{ok}`/`{err}` per task in order (never rejects for members). */

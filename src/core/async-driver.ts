@@ -135,7 +135,10 @@ export class AsyncDriver implements TaskStarter, DriveScope {
   unhandledRejection(reason: unknown): void {
     // Logged, not failed: whether a rejection is still unhandled when Node checks depends on where
     // a turn ends, which must never change an orchestration's outcome.
-    this.state.log('error', `unhandled rejection in orchestration code (ignored; await or catch it): ${describeThrown(reason)}`);
+    this.state.log(
+      'error',
+      `unhandled rejection in orchestration code (ignored; await or catch it): ${describeThrown(reason)}`,
+    );
   }
 
   // --- driving --------------------------------------------------------------------------------
@@ -187,7 +190,11 @@ export class AsyncDriver implements TaskStarter, DriveScope {
     // The engine's own reactions to the function's promise: it never rejects unhandled.
     Promise.resolve(returned).then(
       (value) => this.settleFunction(returnedResult(value)),
-      (error) => this.settleFunction({ kind: 'failed', details: applicationError('OrchestrationFailed', describeThrown(error)) }),
+      (error) =>
+        this.settleFunction({
+          kind: 'failed',
+          details: applicationError('OrchestrationFailed', describeThrown(error)),
+        }),
     );
   }
 
@@ -212,7 +219,8 @@ export class AsyncDriver implements TaskStarter, DriveScope {
       kind: 'failed',
       details: nondeterminismError(
         `orchestration '${this.ctx.orchestrationName}' is awaiting something that is not a ctx task ` +
-          ('(a promise no history event can settle, e.g. a timer, I/O, or a promise that ' + 'never settles); await only ctx tasks'),
+          ('(a promise no history event can settle, e.g. a timer, I/O, or a promise that ' +
+            'never settles); await only ctx tasks'),
       ),
     };
   }

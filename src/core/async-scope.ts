@@ -55,8 +55,12 @@ const ownedPromises = new WeakMap<object, DriveScope>();
 /** The first stack frame outside Node internals and this file: where orchestration code made the resource. */
 function callSite(): string {
   const lines = (new Error().stack ?? '').split('\n').slice(1);
-  const frame = lines.find((line) => !line.includes('node:') && !line.includes('<anonymous>') && !line.includes(__filename));
-  return frame === undefined ? 'a place inside Node (no orchestration frame on the stack)' : frame.trim().replace(/^at /, '');
+  const frame = lines.find(
+    (line) => !line.includes('node:') && !line.includes('<anonymous>') && !line.includes(__filename),
+  );
+  return frame === undefined
+    ? 'a place inside Node (no orchestration frame on the stack)'
+    : frame.trim().replace(/^at /, '');
 }
 
 const hook = createHook({
@@ -64,7 +68,8 @@ const hook = createHook({
     const scope = storage.getStore();
     if (scope === undefined) return;
     if (type === 'PROMISE') ownedPromises.set(resource, scope);
-    else if (scope.guarded && NON_DURABLE_RESOURCES[type] !== undefined) scope.foreignResource(`${NON_DURABLE_RESOURCES[type]} [${type}]`, callSite());
+    else if (scope.guarded && NON_DURABLE_RESOURCES[type] !== undefined)
+      scope.foreignResource(`${NON_DURABLE_RESOURCES[type]} [${type}]`, callSite());
   },
 });
 
@@ -77,7 +82,9 @@ const hook = createHook({
 function onUnhandledRejection(reason: unknown, promise: Promise<unknown>): void {
   const scope = ownedPromises.get(promise);
   if (scope !== undefined) return scope.unhandledRejection(reason);
-  const explicitMode = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((arg) => arg.startsWith('--unhandled-rejections'));
+  const explicitMode = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((arg) =>
+    arg.startsWith('--unhandled-rejections'),
+  );
   if (!explicitMode && process.listenerCount('unhandledRejection') === 1) throw reason;
 }
 

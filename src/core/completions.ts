@@ -34,7 +34,12 @@ const LABEL: Record<string, string> = {
  * @param history baseline history plus OrchestrationStarted when the execution is new.
  * @param messages completion messages in batch order (start items already removed).
  */
-export function stageCompletions(history: HistoryEvent[], messages: OrchestratorWorkItem[], executionId: number, firstEventId: number): StagedCompletions {
+export function stageCompletions(
+  history: HistoryEvent[],
+  messages: OrchestratorWorkItem[],
+  executionId: number,
+  firstEventId: number,
+): StagedCompletions {
   const byId = new Map<number, HistoryEvent>();
   const answered = new Set<number>();
   let cancelRequested = false;
@@ -46,7 +51,8 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
   const events: NewEvent[] = [];
   let nextEventId = firstEventId;
   const append = (data: HistoryEventData, sourceEventId?: number): void => {
-    const event: NewEvent = sourceEventId === undefined ? { eventId: nextEventId++, data } : { eventId: nextEventId++, sourceEventId, data };
+    const event: NewEvent =
+      sourceEventId === undefined ? { eventId: nextEventId++, data } : { eventId: nextEventId++, sourceEventId, data };
     events.push(event);
   };
 
@@ -55,7 +61,10 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
     const schedule = byId.get(id);
     if (!schedule) return `no matching schedule for ${what} completion (id=${id})`;
     if (schedule.kind !== scheduleKind) {
-      return (`completion kind mismatch: ${what} completion for event ${id}, which is ` + `${schedule.kind}${LABEL[schedule.kind] ? ` (a ${LABEL[schedule.kind]})` : ''}`);
+      return (
+        `completion kind mismatch: ${what} completion for event ${id}, which is ` +
+        `${schedule.kind}${LABEL[schedule.kind] ? ` (a ${LABEL[schedule.kind]})` : ''}`
+      );
     }
     return answered.has(id) ? 'skip' : null;
   };
@@ -69,7 +78,8 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
         verdict = check('ActivityScheduled', message.id, 'activity');
         if (verdict === null) {
           answered.add(message.id);
-          if (message.type === 'ActivityCompleted') append({ kind: 'ActivityCompleted', result: message.result }, message.id);
+          if (message.type === 'ActivityCompleted')
+            append({ kind: 'ActivityCompleted', result: message.result }, message.id);
           else append({ kind: 'ActivityFailed', details: message.details }, message.id);
         }
         break;
@@ -87,7 +97,8 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
         verdict = check('SubOrchestrationScheduled', message.parentId, 'sub-orchestration');
         if (verdict === null) {
           answered.add(message.parentId);
-          if (message.type === 'SubOrchCompleted') append({ kind: 'SubOrchestrationCompleted', result: message.result }, message.parentId);
+          if (message.type === 'SubOrchCompleted')
+            append({ kind: 'SubOrchestrationCompleted', result: message.result }, message.parentId);
           else append({ kind: 'SubOrchestrationFailed', details: message.details }, message.parentId);
         }
         break;
@@ -108,7 +119,11 @@ export function stageCompletions(history: HistoryEvent[], messages: Orchestrator
         break;
     }
     if (verdict !== null && verdict !== 'skip') return { events, abort: nondeterminismError(verdict) };
-    if ((message.type === 'ActivityFailed' || message.type === 'SubOrchFailed') && verdict === null && message.details.category !== 'application') {
+    if (
+      (message.type === 'ActivityFailed' || message.type === 'SubOrchFailed') &&
+      verdict === null &&
+      message.details.category !== 'application'
+    ) {
       return { events, abort: message.details };
     }
   }

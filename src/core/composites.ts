@@ -81,7 +81,8 @@ export interface RetrySpec {
 
 /** Delay before attempt `attempt + 1` after attempt `attempt` failed (section 2.2). */
 export function backoffDelayMs(backoff: string | undefined, attempt: number): number {
-  if (backoff === undefined || backoff === null || backoff === 'exponential') return Math.min(100 * 2 ** (attempt - 1), 30_000);
+  if (backoff === undefined || backoff === null || backoff === 'exponential')
+    return Math.min(100 * 2 ** (attempt - 1), 30_000);
   if (backoff === 'fixed') return 1000;
   return Math.min(100 * attempt, 30_000);
 }
@@ -114,7 +115,8 @@ export class RetryTask implements Task {
     this.attempt++;
     this.phase = 'attempt';
     const activity = this.primitives.activity();
-    this.current = this.spec.timeoutMs === null ? activity : new RaceTask([activity, this.primitives.timer(this.spec.timeoutMs)]);
+    this.current =
+      this.spec.timeoutMs === null ? activity : new RaceTask([activity, this.primitives.timer(this.spec.timeoutMs)]);
   }
 
   private attemptOutcome(): Outcome | undefined {
@@ -144,7 +146,8 @@ export class RetryTask implements Task {
       const session = this.spec.sessionId === null ? '' : ` (session=${this.spec.sessionId})`;
       this.state.trace(
         'warn',
-        (`Activity '${this.spec.name}' attempt ${this.attempt}/${this.spec.maxAttempts} ` + `failed: ${outcome.error}. Retrying...${session}`),
+        `Activity '${this.spec.name}' attempt ${this.attempt}/${this.spec.maxAttempts} ` +
+          `failed: ${outcome.error}. Retrying...${session}`,
       );
       const delay = backoffDelayMs(this.spec.backoff, this.attempt);
       if (delay > 0) {

@@ -205,7 +205,8 @@ export function describeYielded(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (typeof value === 'object') {
-    if (typeof (value as { then?: unknown }).then === 'function') return 'a Promise (orchestrations must yield ctx tasks, not promises)';
+    if (typeof (value as { then?: unknown }).then === 'function')
+      return 'a Promise (orchestrations must yield ctx tasks, not promises)';
     const type = (value as { type?: unknown }).type;
     if (type !== undefined) return `an object with unknown type ${JSON.stringify(type)}`;
     try {

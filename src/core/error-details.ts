@@ -15,7 +15,10 @@ export function displayMessage(details: ErrorDetails): string {
     case 'infrastructure':
       return `infrastructure:${details.operation}: ${details.message}`;
     case 'poison':
-      return (`poison: ${describePoisonSource(details.messageType)} exceeded ` + `${details.attemptCount} attempts (max ${details.maxAttempts})`);
+      return (
+        `poison: ${describePoisonSource(details.messageType)} exceeded ` +
+        `${details.attemptCount} attempts (max ${details.maxAttempts})`
+      );
   }
 }
 

@@ -54,7 +54,13 @@ export function returnedResult(value: unknown): DriverResult {
   try {
     output = JSON.stringify(value ?? null);
   } catch (error) {
-    return { kind: 'failed', details: applicationError('OrchestrationFailed', `orchestration output is not JSON-serialisable: ${describeThrown(error)}`) };
+    return {
+      kind: 'failed',
+      details: applicationError(
+        'OrchestrationFailed',
+        `orchestration output is not JSON-serialisable: ${describeThrown(error)}`,
+      ),
+    };
   }
   // JSON.stringify returns undefined for functions and symbols.
   return { kind: 'returned', output: output ?? 'null' };
@@ -96,7 +102,13 @@ export class GeneratorDriver {
       const input = decodeOrchestrationInput(this.rawInput);
       const generator = this.handler(this.ctx, input) as unknown;
       if (typeof generator !== 'object' || generator === null || typeof (generator as Generator).next !== 'function') {
-        this.fail(applicationError('OrchestrationFailed', (`orchestration '${this.ctx.orchestrationName}' must be a generator function ` + `(function*) or an async function, it returned ${describeYielded(generator)}`)));
+        this.fail(
+          applicationError(
+            'OrchestrationFailed',
+            `orchestration '${this.ctx.orchestrationName}' must be a generator function ` +
+              `(function*) or an async function, it returned ${describeYielded(generator)}`,
+          ),
+        );
         return null;
       }
       return generator as Generator<unknown, unknown, unknown>;
@@ -122,7 +134,13 @@ export class GeneratorDriver {
       if (step.result.done) return this.complete(step.result.value);
       const yielded = step.result.value;
       if (!isScheduledTask(yielded)) {
-        return this.fail(applicationError('OrchestrationFailed', (`invalid step result: orchestration yielded ${describeYielded(yielded)}; yield ` + `a task created by a ctx method`)));
+        return this.fail(
+          applicationError(
+            'OrchestrationFailed',
+            `invalid step result: orchestration yielded ${describeYielded(yielded)}; yield ` +
+              `a task created by a ctx method`,
+          ),
+        );
       }
       let task: Task;
       try {

@@ -21,9 +21,29 @@ export {
   isSystemActivityName,
 } from './system-activities';
 export type { KvLookupInput } from './system-activities';
-export { decodeActivityInput, decodeOrchestrationInput, decodeResult, decodeTypedValue, encodeValue, utf8ByteLength } from './codec';
-export { MAX_CARRY_FORWARD_MESSAGES, MAX_CUSTOM_STATUS_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES, MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS } from './limits';
-export { applicationError, cancelledError, displayMessage, externallyTaggedError, nondeterminismError } from './error-details';
+export {
+  decodeActivityInput,
+  decodeOrchestrationInput,
+  decodeResult,
+  decodeTypedValue,
+  encodeValue,
+  utf8ByteLength,
+} from './codec';
+export {
+  MAX_CARRY_FORWARD_MESSAGES,
+  MAX_CUSTOM_STATUS_BYTES,
+  MAX_KV_KEYS,
+  MAX_KV_VALUE_BYTES,
+  MAX_TAG_NAME_BYTES,
+  MAX_WORKER_TAGS,
+} from './limits';
+export {
+  applicationError,
+  cancelledError,
+  displayMessage,
+  externallyTaggedError,
+  nondeterminismError,
+} from './error-details';
 export * from './types';
 export type * from './turn-types';
 export type * from './turn-api';

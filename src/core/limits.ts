@@ -39,14 +39,20 @@ export function checkTurnLimits(newEvents: NewEvent[], kv: Map<string, KvEntry>)
   for (const { data } of newEvents) {
     if (data.kind === 'CustomStatusUpdated' && data.status !== null) {
       const size = utf8ByteLength(data.status);
-      if (size > MAX_CUSTOM_STATUS_BYTES) return `Custom status size (${size} bytes) exceeds limit (${MAX_CUSTOM_STATUS_BYTES} bytes)`;
+      if (size > MAX_CUSTOM_STATUS_BYTES)
+        return `Custom status size (${size} bytes) exceeds limit (${MAX_CUSTOM_STATUS_BYTES} bytes)`;
     } else if (data.kind === 'ActivityScheduled' && data.tag !== undefined) {
       const size = utf8ByteLength(data.tag);
-      if (size > MAX_TAG_NAME_BYTES) return (`Activity tag size (${size} bytes) exceeds limit (${MAX_TAG_NAME_BYTES} bytes) ` + `for activity '${data.name}'`);
+      if (size > MAX_TAG_NAME_BYTES)
+        return (
+          `Activity tag size (${size} bytes) exceeds limit (${MAX_TAG_NAME_BYTES} bytes) ` +
+          `for activity '${data.name}'`
+        );
     } else if (data.kind === 'KeyValueSet') {
       kvWritten = true;
       const size = utf8ByteLength(data.value);
-      if (size > MAX_KV_VALUE_BYTES) return `KV value size for key '${data.key}' (${size} bytes) exceeds limit (${MAX_KV_VALUE_BYTES} bytes)`;
+      if (size > MAX_KV_VALUE_BYTES)
+        return `KV value size for key '${data.key}' (${size} bytes) exceeds limit (${MAX_KV_VALUE_BYTES} bytes)`;
     }
   }
   if (kvWritten && kv.size > MAX_KV_KEYS) return `KV key count (${kv.size}) exceeds limit (${MAX_KV_KEYS} keys)`;

@@ -169,18 +169,35 @@ export class OrchestrationContext {
    * throws its error message.
    * @param options.sessionId pins the activity to a worker session.
    */
-  scheduleActivity<T = unknown>(name: string, input?: unknown, options?: { sessionId?: string }): ActivityTask & { readonly __result?: T } {
+  scheduleActivity<T = unknown>(
+    name: string,
+    input?: unknown,
+    options?: { sessionId?: string },
+  ): ActivityTask & { readonly __result?: T } {
     return this.#task('scheduleActivity', activityTask(name, encodeValue(input), options?.sessionId));
   }
 
   /** Schedules an activity on a session (all activities of a session run on one worker). */
-  scheduleActivityOnSession<T = unknown>(name: string, input: unknown, sessionId: string): ActivityTask & { readonly __result?: T } {
+  scheduleActivityOnSession<T = unknown>(
+    name: string,
+    input: unknown,
+    sessionId: string,
+  ): ActivityTask & { readonly __result?: T } {
     return this.#task('scheduleActivityOnSession', activityTask(name, encodeValue(input), sessionId));
   }
 
   /** Schedules an activity with retries, per-attempt timeout and backoff (durable timers). */
-  scheduleActivityWithRetry<T = unknown>(name: string, input: unknown, retry: RetryPolicy): ActivityWithRetryTask & { readonly __result?: T } {
-    return this.#task('scheduleActivityWithRetry', { type: 'activityWithRetry', name, input: encodeValue(input), retry: retryFields(retry) });
+  scheduleActivityWithRetry<T = unknown>(
+    name: string,
+    input: unknown,
+    retry: RetryPolicy,
+  ): ActivityWithRetryTask & { readonly __result?: T } {
+    return this.#task('scheduleActivityWithRetry', {
+      type: 'activityWithRetry',
+      name,
+      input: encodeValue(input),
+      retry: retryFields(retry),
+    });
   }
 
   /** {@link scheduleActivityWithRetry} with every attempt on the given session. */
@@ -190,7 +207,13 @@ export class OrchestrationContext {
     retry: RetryPolicy,
     sessionId: string,
   ): ActivityWithRetryTask & { readonly __result?: T } {
-    return this.#task('scheduleActivityWithRetryOnSession', { type: 'activityWithRetry', name, input: encodeValue(input), retry: retryFields(retry), sessionId });
+    return this.#task('scheduleActivityWithRetryOnSession', {
+      type: 'activityWithRetry',
+      name,
+      input: encodeValue(input),
+      retry: retryFields(retry),
+      sessionId,
+    });
   }
 
   /** Typed variant of {@link scheduleActivity}: a string result is JSON-parsed once more. */
@@ -199,12 +222,20 @@ export class OrchestrationContext {
   }
 
   /** Typed variant of {@link scheduleActivityOnSession}. */
-  scheduleActivityOnSessionTyped<T = unknown>(name: string, input: unknown, sessionId: string): ActivityTask & { readonly __result?: T } {
+  scheduleActivityOnSessionTyped<T = unknown>(
+    name: string,
+    input: unknown,
+    sessionId: string,
+  ): ActivityTask & { readonly __result?: T } {
     return typed(this.scheduleActivityOnSession<T>(name, input, sessionId));
   }
 
   /** Typed variant of {@link scheduleActivityWithRetry}. */
-  scheduleActivityWithRetryTyped<T = unknown>(name: string, input: unknown, retry: RetryPolicy): ActivityWithRetryTask & { readonly __result?: T } {
+  scheduleActivityWithRetryTyped<T = unknown>(
+    name: string,
+    input: unknown,
+    retry: RetryPolicy,
+  ): ActivityWithRetryTask & { readonly __result?: T } {
     return typed(this.scheduleActivityWithRetry<T>(name, input, retry));
   }
 
@@ -248,13 +279,25 @@ export class OrchestrationContext {
   // --- sub-orchestrations and detached starts ------------------------------------------------
 
   /** Runs a child orchestration (id `<parent>::sub::<eventId>`); yields its output or throws its error. */
-  scheduleSubOrchestration<T = unknown>(name: string, input?: unknown): SubOrchestrationTask & { readonly __result?: T } {
+  scheduleSubOrchestration<T = unknown>(
+    name: string,
+    input?: unknown,
+  ): SubOrchestrationTask & { readonly __result?: T } {
     return this.#task('scheduleSubOrchestration', { type: 'subOrchestration', name, input: encodeValue(input) });
   }
 
   /** Runs a child orchestration with an explicit instance id. */
-  scheduleSubOrchestrationWithId<T = unknown>(name: string, instanceId: string, input?: unknown): SubOrchestrationWithIdTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationWithId', { type: 'subOrchestrationWithId', name, instanceId, input: encodeValue(input) });
+  scheduleSubOrchestrationWithId<T = unknown>(
+    name: string,
+    instanceId: string,
+    input?: unknown,
+  ): SubOrchestrationWithIdTask & { readonly __result?: T } {
+    return this.#task('scheduleSubOrchestrationWithId', {
+      type: 'subOrchestrationWithId',
+      name,
+      instanceId,
+      input: encodeValue(input),
+    });
   }
 
   /** Runs a child orchestration pinned to a version (falsy ⇒ latest). */
@@ -263,7 +306,12 @@ export class OrchestrationContext {
     version: string | null | undefined,
     input?: unknown,
   ): SubOrchestrationVersionedTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationVersioned', { type: 'subOrchestrationVersioned', name, version: version || null, input: encodeValue(input) });
+    return this.#task('scheduleSubOrchestrationVersioned', {
+      type: 'subOrchestrationVersioned',
+      name,
+      version: version || null,
+      input: encodeValue(input),
+    });
   }
 
   /** Runs a child orchestration pinned to a version, with an explicit instance id. */
@@ -273,16 +321,29 @@ export class OrchestrationContext {
     instanceId: string,
     input?: unknown,
   ): SubOrchestrationVersionedWithIdTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationVersionedWithId', { type: 'subOrchestrationVersionedWithId', name, version: version || null, instanceId, input: encodeValue(input) });
+    return this.#task('scheduleSubOrchestrationVersionedWithId', {
+      type: 'subOrchestrationVersionedWithId',
+      name,
+      version: version || null,
+      instanceId,
+      input: encodeValue(input),
+    });
   }
 
   /** Typed variant of {@link scheduleSubOrchestration}. */
-  scheduleSubOrchestrationTyped<T = unknown>(name: string, input?: unknown): SubOrchestrationTask & { readonly __result?: T } {
+  scheduleSubOrchestrationTyped<T = unknown>(
+    name: string,
+    input?: unknown,
+  ): SubOrchestrationTask & { readonly __result?: T } {
     return typed(this.scheduleSubOrchestration<T>(name, input));
   }
 
   /** Typed variant of {@link scheduleSubOrchestrationWithId}. */
-  scheduleSubOrchestrationWithIdTyped<T = unknown>(name: string, instanceId: string, input?: unknown): SubOrchestrationWithIdTask & { readonly __result?: T } {
+  scheduleSubOrchestrationWithIdTyped<T = unknown>(
+    name: string,
+    instanceId: string,
+    input?: unknown,
+  ): SubOrchestrationWithIdTask & { readonly __result?: T } {
     return typed(this.scheduleSubOrchestrationWithId<T>(name, instanceId, input));
   }
 
@@ -292,8 +353,19 @@ export class OrchestrationContext {
   }
 
   /** {@link startOrchestration} pinned to a version (falsy ⇒ latest). */
-  startOrchestrationVersioned(name: string, version: string | null | undefined, instanceId: string, input?: unknown): StartOrchestrationVersionedTask {
-    return this.#task('startOrchestrationVersioned', { type: 'orchestrationVersioned', name, version: version || null, instanceId, input: encodeValue(input) });
+  startOrchestrationVersioned(
+    name: string,
+    version: string | null | undefined,
+    instanceId: string,
+    input?: unknown,
+  ): StartOrchestrationVersionedTask {
+    return this.#task('startOrchestrationVersioned', {
+      type: 'orchestrationVersioned',
+      name,
+      version: version || null,
+      instanceId,
+      input: encodeValue(input),
+    });
   }
 
   /** Alias of {@link startOrchestration}. */
@@ -302,7 +374,12 @@ export class OrchestrationContext {
   }
 
   /** Alias of {@link startOrchestrationVersioned}. */
-  startOrchestrationVersionedTyped(name: string, version: string | null | undefined, instanceId: string, input?: unknown): StartOrchestrationVersionedTask {
+  startOrchestrationVersionedTyped(
+    name: string,
+    version: string | null | undefined,
+    instanceId: string,
+    input?: unknown,
+  ): StartOrchestrationVersionedTask {
     return typed(this.startOrchestrationVersioned(name, version, instanceId, input));
   }
 
@@ -332,7 +409,11 @@ export class OrchestrationContext {
 
   /** {@link continueAsNew} targeting an exact version (falsy ⇒ latest). */
   continueAsNewVersioned(input: unknown, version: string | null | undefined): ContinueAsNewVersionedTask {
-    return this.#task('continueAsNewVersioned', { type: 'continueAsNewVersioned', input: encodeValue(input), version: version || null });
+    return this.#task('continueAsNewVersioned', {
+      type: 'continueAsNewVersioned',
+      input: encodeValue(input),
+      version: version || null,
+    });
   }
 
   /** Alias of {@link continueAsNew}. */

@@ -7,7 +7,14 @@
  * generators are polled synchronously, async functions are awaited (async-driver.ts), so both
  * kinds see the same deliveries at the same history positions.
  */
-import { actionMatchesEvent, describeAction, describeEvent, isActionEvent, newEventData, type EmittedAction } from './actions';
+import {
+  actionMatchesEvent,
+  describeAction,
+  describeEvent,
+  isActionEvent,
+  newEventData,
+  type EmittedAction,
+} from './actions';
 import { displayMessage, nondeterminismError } from './error-details';
 import { AsyncDriver, isAsyncFunction } from './async-driver';
 import { GeneratorDriver } from './generator-driver';
@@ -120,7 +127,12 @@ class Replay {
     };
     this.driver = isAsyncFunction(input.handler)
       ? new AsyncDriver(input.handler, info, this.state, input.input, { guarded: input.asyncGuards })
-      : new GeneratorDriver(input.handler, new OrchestrationContext(info, this.state), input.input, new TaskBuilder(this.state));
+      : new GeneratorDriver(
+          input.handler,
+          new OrchestrationContext(info, this.state),
+          input.input,
+          new TaskBuilder(this.state),
+        );
     this.nextEventId = input.history.reduce((max, event) => Math.max(max, event.eventId), 0) + 1;
   }
 
@@ -219,7 +231,9 @@ class Replay {
       const front = this.state.pending.shift();
       if (!front) throw new NondeterminismError(`history schedule but no emitted action: ${describeEvent(event)}`);
       if (!actionMatchesEvent(front.action, event)) {
-        throw new NondeterminismError(`schedule mismatch: action=${describeAction(front.action)} vs event=${describeEvent(event)}`);
+        throw new NondeterminismError(
+          `schedule mismatch: action=${describeAction(front.action)} vs event=${describeEvent(event)}`,
+        );
       }
       return this.bind(front, event);
     }
@@ -227,8 +241,14 @@ class Replay {
     if (sourceKind) {
       const source = event.sourceEventId ?? -1;
       const openKind = this.open.get(source);
-      if (openKind === undefined) throw new NondeterminismError(`completion without open schedule: ${describeEvent(event)} (source event ${source})`);
-      if (openKind !== sourceKind) throw new NondeterminismError(`completion kind mismatch: ${describeEvent(event)} answers ${openKind}#${source}`);
+      if (openKind === undefined)
+        throw new NondeterminismError(
+          `completion without open schedule: ${describeEvent(event)} (source event ${source})`,
+        );
+      if (openKind !== sourceKind)
+        throw new NondeterminismError(
+          `completion kind mismatch: ${describeEvent(event)} answers ${openKind}#${source}`,
+        );
       this.open.delete(source);
       const token = this.state.eventToToken.get(source)!;
       switch (event.kind) {
@@ -247,7 +267,8 @@ class Replay {
     }
     switch (event.kind) {
       case 'OrchestrationStarted':
-        if (index > 0) throw new NondeterminismError(`corrupted history: OrchestrationStarted at position ${index + 1}`);
+        if (index > 0)
+          throw new NondeterminismError(`corrupted history: OrchestrationStarted at position ${index + 1}`);
         return false;
       case 'ExternalEvent': {
         const delivered = this.state.deliverExternal(event.name, event.data);
@@ -255,7 +276,8 @@ class Replay {
           // duroxide's semantics: an event nobody waits for yet is dropped. Say so once, when it arrives.
           this.state.log(
             'warn',
-            (`event '${event.name}' arrived before the orchestration waited for it (no ` + `waitForEvent('${event.name}') pending) and was dropped; `) +
+            `event '${event.name}' arrived before the orchestration waited for it (no ` +
+              `waitForEvent('${event.name}') pending) and was dropped; ` +
               'raise it later, or use client.enqueueEvent with ctx.dequeueEvent when events may come first',
           );
         }
@@ -365,7 +387,8 @@ class Replay {
       const reason = (event as { reason?: string }).reason;
       if (reason === 'dropped_future' && !droppedEventIds.has(source)) {
         throw new NondeterminismError(
-          (`cancellation mismatch (${BREADCRUMB_LABEL[event.kind]}): history records a ` + `dropped future for event ${source} but the code did not drop it`),
+          `cancellation mismatch (${BREADCRUMB_LABEL[event.kind]}): history records a ` +
+            `dropped future for event ${source} but the code did not drop it`,
         );
       }
     }
@@ -375,8 +398,14 @@ class Replay {
   /** Outstanding subscriptions are cancelled before a terminal event. */
   private recordTerminalSubscriptionCancels(): void {
     const cancelled = new Set<number>();
-    for (const event of [...this.input.history, ...this.newEvents.map((e) => ({ ...e.data, sourceEventId: e.sourceEventId }))]) {
-      if ((event.kind === 'ExternalSubscribedCancelled' || event.kind === 'QueueSubscriptionCancelled') && event.sourceEventId !== undefined) {
+    for (const event of [
+      ...this.input.history,
+      ...this.newEvents.map((e) => ({ ...e.data, sourceEventId: e.sourceEventId })),
+    ]) {
+      if (
+        (event.kind === 'ExternalSubscribedCancelled' || event.kind === 'QueueSubscriptionCancelled') &&
+        event.sourceEventId !== undefined
+      ) {
         cancelled.add(event.sourceEventId);
       }
     }

@@ -256,7 +256,10 @@ export class ReplayState implements OrchestrationContextHost {
     if (!this.sealed) return;
     // Async code can outlive its turn (a continuation of a non-durable await); what it asks
     // for would belong to no turn, so it fails loudly instead of being dropped silently.
-    const message = (`ctx.${method}() called after the orchestration turn ended; orchestration code ` + `may only run while its turn drives it (did it await something that is not a ` + `ctx task?)`);
+    const message =
+      `ctx.${method}() called after the orchestration turn ended; orchestration code ` +
+      `may only run while its turn drives it (did it await something that is not a ` +
+      `ctx task?)`;
     this.log('error', message);
     throw new Error(message);
   }
@@ -268,7 +271,8 @@ export class ReplayState implements OrchestrationContextHost {
    */
   private recordedSetTimestamp(key: string, value: string): number | undefined {
     const event = this.options.actionEvents[this.emittedCount];
-    if (event && event.kind === 'KeyValueSet' && event.key === key && event.value === value) return event.lastUpdatedAtMs;
+    if (event && event.kind === 'KeyValueSet' && event.key === key && event.value === value)
+      return event.lastUpdatedAtMs;
     return undefined;
   }
 }

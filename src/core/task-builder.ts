@@ -8,7 +8,16 @@ import { describeYielded, isScheduledTask, type ScheduledTask } from './descript
 import { applicationError } from './error-details';
 import type { ReplayState } from './replay-state';
 import { SYSCALL_GET_KV_VALUE, SYSCALL_NEW_GUID, SYSCALL_UTC_NOW_MS } from './system-activities';
-import { CompletionTask, DequeueTask, NeverTask, SettledTask, WaitEventTask, decodeJson, type Decoder, type Task } from './tasks';
+import {
+  CompletionTask,
+  DequeueTask,
+  NeverTask,
+  SettledTask,
+  WaitEventTask,
+  decodeJson,
+  type Decoder,
+  type Task,
+} from './tasks';
 import type { ErrorDetails } from './types';
 
 /** A composition error: thrown into the generator (user code may catch it). */
@@ -39,14 +48,16 @@ function invalid(message: string): FatalStepError {
 
 function requireString(task: ScheduledTask, field: string): string {
   const value = (task as unknown as Record<string, unknown>)[field];
-  if (typeof value !== 'string') throw invalid(`'${task.type}' task needs a string '${field}', got ${describeYielded(value)}`);
+  if (typeof value !== 'string')
+    throw invalid(`'${task.type}' task needs a string '${field}', got ${describeYielded(value)}`);
   return value;
 }
 
 function optionalString(task: ScheduledTask, field: string): string | null {
   const value = (task as unknown as Record<string, unknown>)[field];
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw invalid(`'${task.type}' task needs a string '${field}', got ${describeYielded(value)}`);
+  if (typeof value !== 'string')
+    throw invalid(`'${task.type}' task needs a string '${field}', got ${describeYielded(value)}`);
   return value;
 }
 
@@ -86,15 +97,29 @@ export class TaskBuilder {
   private create(task: ScheduledTask): Task {
     switch (task.type) {
       case 'activity':
-        return this.activity(requireString(task, 'name'), requireString(task, 'input'), optionalString(task, 'sessionId'), optionalString(task, 'tag'), decodeJson);
+        return this.activity(
+          requireString(task, 'name'),
+          requireString(task, 'input'),
+          optionalString(task, 'sessionId'),
+          optionalString(task, 'tag'),
+          decodeJson,
+        );
       case 'activityWithRetry':
-        return this.retry(task.retry, requireString(task, 'name'), requireString(task, 'input'), optionalString(task, 'sessionId'));
+        return this.retry(
+          task.retry,
+          requireString(task, 'name'),
+          requireString(task, 'input'),
+          optionalString(task, 'sessionId'),
+        );
       case 'timer':
         return this.timer(validDelay(task.delayMs, 'timer delayMs'));
       case 'waitEvent':
         return new WaitEventTask(this.state, this.state.emit({ kind: 'waitEvent', name: requireString(task, 'name') }));
       case 'dequeueEvent':
-        return new DequeueTask(this.state, this.state.emit({ kind: 'dequeue', name: requireString(task, 'queueName') }));
+        return new DequeueTask(
+          this.state,
+          this.state.emit({ kind: 'dequeue', name: requireString(task, 'queueName') }),
+        );
       case 'getValueFromInstance': {
         const input = encodeValue({ instanceId: requireString(task, 'instanceId'), key: requireString(task, 'key') });
         return this.activity(SYSCALL_GET_KV_VALUE, input, null, null, decodeKvLookup);
@@ -168,14 +193,21 @@ export class TaskBuilder {
   }
 
   private retry(retry: unknown, name: string, input: string, sessionId: string | null): Task {
-    if (typeof retry !== 'object' || retry === null) throw invalid(`'activityWithRetry' task needs a retry policy, got ${describeYielded(retry)}`);
+    if (typeof retry !== 'object' || retry === null)
+      throw invalid(`'activityWithRetry' task needs a retry policy, got ${describeYielded(retry)}`);
     const policy = retry as Record<string, unknown>;
-    const maxAttempts = policy.maxAttempts === undefined || policy.maxAttempts === null ? 3 : Number(policy.maxAttempts);
+    const maxAttempts =
+      policy.maxAttempts === undefined || policy.maxAttempts === null ? 3 : Number(policy.maxAttempts);
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-      throw new FatalStepError(applicationError('Panicked', `RetryPolicy: maxAttempts must be at least 1 (got ${String(policy.maxAttempts)})`));
+      throw new FatalStepError(
+        applicationError('Panicked', `RetryPolicy: maxAttempts must be at least 1 (got ${String(policy.maxAttempts)})`),
+      );
     }
     const rawTimeout = policy.totalTimeoutMs ?? policy.timeoutMs;
-    const timeoutMs = rawTimeout === undefined || rawTimeout === null || rawTimeout === 0 ? null : validDelay(rawTimeout, 'retry timeout');
+    const timeoutMs =
+      rawTimeout === undefined || rawTimeout === null || rawTimeout === 0
+        ? null
+        : validDelay(rawTimeout, 'retry timeout');
     const spec: RetrySpec = {
       name,
       sessionId,

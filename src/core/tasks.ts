@@ -22,7 +22,10 @@ export type Decoder = (raw: string | null) => unknown;
 export const decodeJson: Decoder = (raw) => (raw === null ? null : decodeResult(raw));
 
 function settle(result: RawResult, decode: Decoder): PollResult {
-  return { done: true, outcome: result.ok ? { ok: true, value: decode(result.raw) } : { ok: false, error: result.error } };
+  return {
+    done: true,
+    outcome: result.ok ? { ok: true, value: decode(result.raw) } : { ok: false, error: result.error },
+  };
 }
 
 /** Activity or sub-orchestration: settles with the completion delivered to its token. */
@@ -72,7 +75,9 @@ export class DequeueTask implements Task {
 
   poll(): PollResult {
     this.message ??= this.state.dequeue(this.token);
-    return this.message === undefined ? PENDING : { done: true, outcome: { ok: true, value: decodeResult(this.message) } };
+    return this.message === undefined
+      ? PENDING
+      : { done: true, outcome: { ok: true, value: decodeResult(this.message) } };
   }
 
   drop(): void {

@@ -12,7 +12,9 @@ function isInternalFrame(line: string): boolean {
   return (
     line.includes(OWN_DIR) ||
     line.includes('node:internal') ||
-    /^\s+at (?:Generator\.(?:next|throw|return)|new Promise|Promise\.then|process\.processTicksAndRejections) \(<anonymous>\)$/.test(line)
+    /^\s+at (?:Generator\.(?:next|throw|return)|new Promise|Promise\.then|process\.processTicksAndRejections) \(<anonymous>\)$/.test(
+      line,
+    )
   );
 }
 
@@ -38,7 +40,9 @@ export function describeNonError(value: unknown): string {
     // A class's own toString() is the best text when it has one; '[object Object]' is replaced below.
     // eslint-disable-next-line @typescript-eslint/no-base-to-string
     const text = String(value);
-    return text === '[object Object]' ? `${(value).constructor?.name ?? 'Object'} ${JSON.stringify(Object.keys(value))}` : text;
+    return text === '[object Object]'
+      ? `${value.constructor?.name ?? 'Object'} ${JSON.stringify(Object.keys(value))}`
+      : text;
   }
   // A number, boolean, bigint, symbol or function: String() writes each readably.
   // eslint-disable-next-line @typescript-eslint/no-base-to-string

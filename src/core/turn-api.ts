@@ -21,7 +21,10 @@ export type Untyped = any;
  * or an `async function (ctx, input)`.
  */
 // The yielded and returned values are arbitrary user values; `unknown` keeps them honest.
-export type OrchestrationFunction<Ctx = unknown> = (ctx: Ctx, input: Untyped) => Generator<unknown, unknown, Untyped> | Promise<unknown>;
+export type OrchestrationFunction<Ctx = unknown> = (
+  ctx: Ctx,
+  input: Untyped,
+) => Generator<unknown, unknown, Untyped> | Promise<unknown>;
 
 /** A handler found in the registry for (name, requested version). */
 export interface ResolvedHandler {

@@ -42,4 +42,3 @@ export interface OrchestrationTurnAck {
   /** Activities to withdraw from the worker queue, even while a worker holds them (lock stealing). */
   cancelledActivities: ScheduledActivityId[];
 }
-

@@ -92,14 +92,23 @@ class TurnEffects {
     const scheduled: number[] = [];
     for (const event of this.working) {
       if (event.kind === 'ActivityScheduled') scheduled.push(event.eventId);
-      else if ((event.kind === 'ActivityCompleted' || event.kind === 'ActivityFailed' || event.kind === 'ActivityCancelRequested') && event.sourceEventId !== undefined) {
+      else if (
+        (event.kind === 'ActivityCompleted' ||
+          event.kind === 'ActivityFailed' ||
+          event.kind === 'ActivityCancelRequested') &&
+        event.sourceEventId !== undefined
+      ) {
         settled.add(event.sourceEventId);
       }
     }
     for (const id of scheduled) {
       if (settled.has(id)) continue;
       this.append({ kind: 'ActivityCancelRequested', reason }, id);
-      this.cancelledActivities.push({ instance: this.request.instanceId, executionId: this.executionId, activityId: id });
+      this.cancelledActivities.push({
+        instance: this.request.instanceId,
+        executionId: this.executionId,
+        activityId: id,
+      });
     }
   }
 
@@ -117,11 +126,21 @@ class TurnEffects {
 }
 
 /** Parent notification for a child's terminal turn. */
-function notifyParent(effects: TurnEffects, started: Started | undefined, result: { output: string } | { details: ErrorDetails }): void {
+function notifyParent(
+  effects: TurnEffects,
+  started: Started | undefined,
+  result: { output: string } | { details: ErrorDetails },
+): void {
   if (!started?.parentInstance || started.parentId === undefined) return;
-  const link = { parentInstance: started.parentInstance, parentExecutionId: started.parentExecutionId ?? 1, parentId: started.parentId };
+  const link = {
+    parentInstance: started.parentInstance,
+    parentExecutionId: started.parentExecutionId ?? 1,
+    parentId: started.parentId,
+  };
   effects.orchestratorItems.push(
-    'output' in result ? { type: 'SubOrchCompleted', ...link, result: result.output } : { type: 'SubOrchFailed', ...link, details: result.details },
+    'output' in result
+      ? { type: 'SubOrchCompleted', ...link, result: result.output }
+      : { type: 'SubOrchFailed', ...link, details: result.details },
   );
 }
 
@@ -130,7 +149,13 @@ function baseMetadata(started: Started | undefined, name: string, version: strin
 }
 
 /** Records a failure as the terminal event of the execution. */
-function failExecution(effects: TurnEffects, started: Started | undefined, name: string, version: string, details: ErrorDetails): TurnResult {
+function failExecution(
+  effects: TurnEffects,
+  started: Started | undefined,
+  name: string,
+  version: string,
+  details: ErrorDetails,
+): TurnResult {
   effects.append({ kind: 'OrchestrationFailed', details });
   effects.cancelInFlightActivities('orchestration_terminal_failed');
   notifyParent(effects, started, { details });
@@ -142,7 +167,12 @@ function failExecution(effects: TurnEffects, started: Started | undefined, name:
 }
 
 /** Queues the work of the turn's new schedule events (activities, timers, children, detached starts). */
-function dispatchNewWork(effects: TurnEffects, replay: ReplayOutput, instanceId: string, only: 'all' | 'detached'): void {
+function dispatchNewWork(
+  effects: TurnEffects,
+  replay: ReplayOutput,
+  instanceId: string,
+  only: 'all' | 'detached',
+): void {
   const dropped = new Set(replay.droppedThisTurn.map((d) => d.eventId));
   for (const { eventId, data } of replay.newEvents) {
     if (data.kind === 'OrchestrationChained') {
@@ -171,7 +201,13 @@ function dispatchNewWork(effects: TurnEffects, replay: ReplayOutput, instanceId:
         tag: data.tag ?? null,
       });
     } else if (data.kind === 'TimerCreated') {
-      effects.orchestratorItems.push({ type: 'TimerFired', instance: instanceId, executionId: effects.executionId, id: eventId, fireAtMs: data.fireAtMs });
+      effects.orchestratorItems.push({
+        type: 'TimerFired',
+        instance: instanceId,
+        executionId: effects.executionId,
+        id: eventId,
+        fireAtMs: data.fireAtMs,
+      });
     } else if (data.kind === 'SubOrchestrationScheduled') {
       effects.orchestratorItems.push({
         type: 'StartOrchestration',
@@ -197,7 +233,11 @@ function withdrawDroppedFutures(effects: TurnEffects, replay: ReplayOutput, inst
     } else if (kind === 'subOrchestration' && !newIds.has(eventId)) {
       const schedule = effects.baseline.find((e) => e.eventId === eventId);
       if (schedule?.kind === 'SubOrchestrationScheduled') {
-        effects.orchestratorItems.push({ type: 'CancelInstance', instance: childInstanceId(instanceId, schedule), reason: 'parent dropped sub-orchestration future' });
+        effects.orchestratorItems.push({
+          type: 'CancelInstance',
+          instance: childInstanceId(instanceId, schedule),
+          reason: 'parent dropped sub-orchestration future',
+        });
       }
     }
   }
@@ -208,14 +248,19 @@ function outstandingChildren(history: HistoryEvent[], instanceId: string): strin
   const settled = new Set<number>();
   for (const event of history) {
     if (
-      (event.kind === 'SubOrchestrationCompleted' || event.kind === 'SubOrchestrationFailed' || event.kind === 'SubOrchestrationCancelRequested') &&
+      (event.kind === 'SubOrchestrationCompleted' ||
+        event.kind === 'SubOrchestrationFailed' ||
+        event.kind === 'SubOrchestrationCancelRequested') &&
       event.sourceEventId !== undefined
     ) {
       settled.add(event.sourceEventId);
     }
   }
   return history
-    .filter((event): event is HistoryEventOf<'SubOrchestrationScheduled'> => event.kind === 'SubOrchestrationScheduled' && !settled.has(event.eventId))
+    .filter(
+      (event): event is HistoryEventOf<'SubOrchestrationScheduled'> =>
+        event.kind === 'SubOrchestrationScheduled' && !settled.has(event.eventId),
+    )
     .map((event) => childInstanceId(instanceId, event));
 }
 
@@ -267,7 +312,12 @@ function runTurn(request: TurnRequest): TurnResult | Promise<TurnResult> {
       data.carryForwardEvents = item.carryForwardEvents;
       data.initialCustomStatus = item.initialCustomStatus;
       completionMessages.unshift(
-        ...item.carryForwardEvents.map(([queue, payload]): OrchestratorWorkItem => ({ type: 'QueueMessage', instance: request.instanceId, name: queue, data: payload })),
+        ...item.carryForwardEvents.map(([queue, payload]): OrchestratorWorkItem => ({
+          type: 'QueueMessage',
+          instance: request.instanceId,
+          name: queue,
+          data: payload,
+        })),
       );
     }
     started = effects.append(data) as Started;
@@ -287,7 +337,12 @@ function runTurn(request: TurnRequest): TurnResult | Promise<TurnResult> {
     handler: resolved.handler,
     input: started?.input ?? '',
     kvSnapshot: request.kvSnapshot,
-    initialCustomStatus: started?.initialCustomStatus !== undefined ? started.initialCustomStatus : executionId > 1 ? request.customStatus : null,
+    initialCustomStatus:
+      started?.initialCustomStatus !== undefined
+        ? started.initialCustomStatus
+        : executionId > 1
+          ? request.customStatus
+          : null,
     nowMs: request.nowMs,
     trace: (level, message) =>
       request.trace(level, message, {
@@ -300,7 +355,9 @@ function runTurn(request: TurnRequest): TurnResult | Promise<TurnResult> {
   });
   const context: ReplayedTurn = { request, effects, started, name, version: resolved.version, executionId };
   // Generators replay synchronously; only async orchestrations pay for a promise.
-  return replayed instanceof Promise ? replayed.then((replay) => finishTurn(context, replay)) : finishTurn(context, replayed);
+  return replayed instanceof Promise
+    ? replayed.then((replay) => finishTurn(context, replay))
+    : finishTurn(context, replayed);
 }
 
 /** What a turn knows when its replay ends. */
@@ -314,10 +371,15 @@ interface ReplayedTurn {
 }
 
 /** Applies the replay's decision: limits, new events, dispatch, terminal events. */
-function finishTurn({ request, effects, started, name, version, executionId }: ReplayedTurn, replay: ReplayOutput): TurnResult {
-  if (replay.aborted && replay.decision.kind === 'failed') return failExecution(effects, started, name, version, replay.decision.details);
+function finishTurn(
+  { request, effects, started, name, version, executionId }: ReplayedTurn,
+  replay: ReplayOutput,
+): TurnResult {
+  if (replay.aborted && replay.decision.kind === 'failed')
+    return failExecution(effects, started, name, version, replay.decision.details);
   const limitViolation = checkTurnLimits(replay.newEvents, replay.kv);
-  if (limitViolation) return failExecution(effects, started, name, version, applicationError('OrchestrationFailed', limitViolation));
+  if (limitViolation)
+    return failExecution(effects, started, name, version, applicationError('OrchestrationFailed', limitViolation));
 
   const historyBeforeReplay = effects.working;
   replay.newEvents.forEach((event) => effects.appendNew(event));
@@ -357,8 +419,14 @@ function finishTurn({ request, effects, started, name, version, executionId }: R
       if (replay.unconsumedQueueMessages.length > MAX_CARRY_FORWARD_MESSAGES) {
         request.trace(
           'warn',
-          (`continue-as-new carries at most ${MAX_CARRY_FORWARD_MESSAGES} queue messages; ` + `dropped ${replay.unconsumedQueueMessages.length - MAX_CARRY_FORWARD_MESSAGES}`),
-          { instance_id: request.instanceId, execution_id: executionId, orchestration_name: name, orchestration_version: version },
+          `continue-as-new carries at most ${MAX_CARRY_FORWARD_MESSAGES} queue messages; ` +
+            `dropped ${replay.unconsumedQueueMessages.length - MAX_CARRY_FORWARD_MESSAGES}`,
+          {
+            instance_id: request.instanceId,
+            execution_id: executionId,
+            orchestration_name: name,
+            orchestration_version: version,
+          },
         );
       }
       effects.append({ kind: 'OrchestrationContinuedAsNew', input: decision.input });
@@ -381,7 +449,11 @@ function finishTurn({ request, effects, started, name, version, executionId }: R
   }
 }
 
-function poisonTurn(request: Omit<TurnRequest, 'resolveHandler' | 'trace'>, attemptCount: number, maxAttempts: number): OrchestrationTurnAck {
+function poisonTurn(
+  request: Omit<TurnRequest, 'resolveHandler' | 'trace'>,
+  attemptCount: number,
+  maxAttempts: number,
+): OrchestrationTurnAck {
   const startItem = request.messages.find(isStartItem);
   const terminal = request.history.find(isTerminalEvent);
   const continuing = terminal?.kind === 'OrchestrationContinuedAsNew' && startItem?.type === 'ContinueAsNew';
@@ -428,7 +500,12 @@ function infrastructureFailureTurn(
   const startsExecution = first?.kind === 'OrchestrationStarted';
   const effects = new TurnEffects(request, refused.executionId, startsExecution ? [] : request.history);
   if (startsExecution) effects.carry(first);
-  const details: ErrorDetails = { category: 'infrastructure', operation: 'ack_orchestration_item', message, retryable: false };
+  const details: ErrorDetails = {
+    category: 'infrastructure',
+    operation: 'ack_orchestration_item',
+    message,
+    retryable: false,
+  };
   const { orchestrationName, orchestrationVersion } = refused.metadata;
   const result = failExecution(effects, startedOf(effects.working), orchestrationName, orchestrationVersion, details);
   if (result.kind !== 'ack') throw new Error('unreachable: failing an execution always acknowledges');

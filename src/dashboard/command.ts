@@ -13,7 +13,9 @@ export function registerDashboardCommand(program: Command): void {
     .option('--token <token>', 'require this token (default: $DUROX_DASHBOARD_TOKEN; none = no sign-in)')
     .option('--read-only', 'hide and refuse every action (cancel, raise, delete)')
     .action(async (_options: unknown, self: Command) => {
-      const globals = self.optsWithGlobals<ConnectionOptions & { json: boolean; host: string; port: string; token?: string; readOnly?: boolean }>();
+      const globals = self.optsWithGlobals<
+        ConnectionOptions & { json: boolean; host: string; port: string; token?: string; readOnly?: boolean }
+      >();
       const json = globals.json === true;
       const port = parseInteger('--port', globals.port, 0, 65_535);
       const token = globals.token ?? process.env.DUROX_DASHBOARD_TOKEN;
@@ -23,7 +25,13 @@ export function registerDashboardCommand(program: Command): void {
       const store = await openStore(globals);
       const metrics = new DuroxMetrics().attachClient(store.client);
       try {
-        const dashboard = await startDashboard(store.client, { host: globals.host, port, token, readOnly: globals.readOnly === true, metrics });
+        const dashboard = await startDashboard(store.client, {
+          host: globals.host,
+          port,
+          token,
+          readOnly: globals.readOnly === true,
+          metrics,
+        });
         // Listen for the stop signals before the banner announces the dashboard: whoever reads
         // the banner may stop it at once.
         const stopped = new Promise<void>((resolve) => {
@@ -40,10 +48,27 @@ export function registerDashboardCommand(program: Command): void {
           );
         }
         if (json) {
-          printLine(JSON.stringify({ url: dashboard.url, listening: dashboard.listening, location: store.location, readOnly: globals.readOnly === true, token: token !== undefined }, null, 2));
+          printLine(
+            JSON.stringify(
+              {
+                url: dashboard.url,
+                listening: dashboard.listening,
+                location: store.location,
+                readOnly: globals.readOnly === true,
+                token: token !== undefined,
+              },
+              null,
+              2,
+            ),
+          );
         } else {
-          const where = dashboard.listening === dashboard.url ? dashboard.url : `${dashboard.listening} (from this machine: ${dashboard.url})`;
-          printLine(`Durox dashboard for ${store.location} listening on ${where}${token === undefined ? '' : ' (token required)'}`);
+          const where =
+            dashboard.listening === dashboard.url
+              ? dashboard.url
+              : `${dashboard.listening} (from this machine: ${dashboard.url})`;
+          printLine(
+            `Durox dashboard for ${store.location} listening on ${where}${token === undefined ? '' : ' (token required)'}`,
+          );
         }
         await stopped;
         await dashboard.close();

@@ -36,7 +36,10 @@ function render(value: unknown): string {
 
 /** JSON for a `<script type="application/json">` element: `<`, `>` and `&` cannot end the element. */
 export function jsonScript(id: string, value: unknown): Html {
-  const json = JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const json = JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
   return new Html(`<script type="application/json" id="${escapeHtml(id)}">${json}</script>`);
 }
 
@@ -52,27 +55,30 @@ export interface PageFrame {
 /** The page frame: head (styles, scripts), navigation and the body. */
 export function page(frame: PageFrame, body: Html): string {
   const nav = (href: string, label: string, key: PageFrame['section']): Html =>
-    html`<a href="${href}"${frame.section === key ? new Html(' aria-current="page"') : ''}>${label}</a>`;
-  return `<!doctype html>${html`<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="durox-csrf" content="${frame.csrfToken}">
-<meta name="durox-read-only" content="${frame.readOnly ? 'true' : 'false'}">
-<title>${frame.title} · Durox</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/static/dashboard.css">
-<script src="/static/chart.umd.min.js" defer></script>
-<script src="/static/dashboard.js" defer></script>
-</head>
-<body>
-<header><strong>Durox</strong> ${nav('/', 'Overview', 'overview')} ${nav('/instances', 'Instances', 'instances')} ${nav('/schedules', 'Schedules', 'schedules')}
-${frame.readOnly ? html`<span class="badge">read-only</span>` : ''}</header>
-<main>
-${body}
-</main>
-</body>
-</html>`.text}`;
+    html`<a href="${href}" ${frame.section === key ? new Html(' aria-current="page"') : ''}>${label}</a>`;
+  return `<!doctype html>${
+    html`<html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="durox-csrf" content="${frame.csrfToken}" />
+        <meta name="durox-read-only" content="${frame.readOnly ? 'true' : 'false'}" />
+        <title>${frame.title} · Durox</title>
+        <link rel="icon" href="data:," />
+        <link rel="stylesheet" href="/static/dashboard.css" />
+        <script src="/static/chart.umd.min.js" defer></script>
+        <script src="/static/dashboard.js" defer></script>
+      </head>
+      <body>
+        <header>
+          <strong>Durox</strong> ${nav('/', 'Overview', 'overview')} ${nav('/instances', 'Instances', 'instances')}
+          ${nav('/schedules', 'Schedules', 'schedules')}
+          ${frame.readOnly ? html`<span class="badge">read-only</span>` : ''}
+        </header>
+        <main>${body}</main>
+      </body>
+    </html>`.text
+  }`;
 }
 
 /** CSS class of a status badge. */
@@ -92,5 +98,7 @@ export function instanceHref(instanceId: string, executionId?: number): string {
 
 /** A page that only reports an error (bad filter, unknown instance). */
 export function errorBody(title: string, message: string): Html {
-  return html`<h1>${title}</h1><p class="error-message" role="alert">${message}</p><p><a href="/instances">Back to instances</a></p>`;
+  return html`<h1>${title}</h1>
+    <p class="error-message" role="alert">${message}</p>
+    <p><a href="/instances">Back to instances</a></p>`;
 }

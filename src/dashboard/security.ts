@@ -35,7 +35,9 @@ export class DashboardSecurity {
   allowHosts(host: string, port: number): void {
     this.#boundToAll = host === '0.0.0.0' || host === '::';
     const names = new Set([host, '127.0.0.1', 'localhost', '[::1]']);
-    this.#allowedHosts = new Set([...names].map((n) => `${n.includes(':') && !n.startsWith('[') ? `[${n}]` : n}:${port}`.toLowerCase()));
+    this.#allowedHosts = new Set(
+      [...names].map((n) => `${n.includes(':') && !n.startsWith('[') ? `[${n}]` : n}:${port}`.toLowerCase()),
+    );
   }
 
   /** True when the Host header names this server (a wildcard bind accepts any host). */
@@ -76,7 +78,11 @@ function safeEqual(a: Buffer, b: Buffer): boolean {
 }
 
 /** True when `Origin` / `Sec-Fetch-Site` show the request comes from another site. */
-export function crossSite(origin: string | undefined, fetchSite: string | undefined, host: string | undefined): boolean {
+export function crossSite(
+  origin: string | undefined,
+  fetchSite: string | undefined,
+  host: string | undefined,
+): boolean {
   if (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') return true;
   if (origin === undefined) return false;
   try {

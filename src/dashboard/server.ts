@@ -67,12 +67,26 @@ function isApi(path: string): boolean {
 }
 
 /** The Hono application (exported for embedding in another server). */
-export function createDashboard(client: Client, options: DashboardOptions = {}, security = new DashboardSecurity(options.token)): Hono<Env> {
+export function createDashboard(
+  client: Client,
+  options: DashboardOptions = {},
+  security = new DashboardSecurity(options.token),
+): Hono<Env> {
   const readOnly = options.readOnly === true;
   const app = new Hono<Env>();
-  const frame = (title: string, section: PageFrame['section']): PageFrame => ({ title, section, readOnly, csrfToken: security.csrfToken });
-  const htmlPage = (c: Context, title: string, section: PageFrame['section'], body: Parameters<typeof page>[1], status: Status = 200) =>
-    c.html(page(frame(title, section), body), status);
+  const frame = (title: string, section: PageFrame['section']): PageFrame => ({
+    title,
+    section,
+    readOnly,
+    csrfToken: security.csrfToken,
+  });
+  const htmlPage = (
+    c: Context,
+    title: string,
+    section: PageFrame['section'],
+    body: Parameters<typeof page>[1],
+    status: Status = 200,
+  ) => c.html(page(frame(title, section), body), status);
 
   app.use(
     '*',
@@ -97,15 +111,21 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
     if (path === '/healthz' || path.startsWith('/static/') || path === '/login') return next();
     const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '');
     c.set('bearer', bearer !== null);
-    const authenticated = bearer !== null ? security.tokenMatches(bearer[1]) : security.sessionValid(getCookie(c, SESSION_COOKIE));
+    const authenticated =
+      bearer !== null ? security.tokenMatches(bearer[1]) : security.sessionValid(getCookie(c, SESSION_COOKIE));
     if (!authenticated) {
-      if (isApi(path) || bearer !== null) return c.json({ error: bearer === null ? 'a token is required' : 'wrong token' }, 401);
+      if (isApi(path) || bearer !== null)
+        return c.json({ error: bearer === null ? 'a token is required' : 'wrong token' }, 401);
       return htmlPage(c, 'Sign in', 'login', loginBody(false), 401);
     }
     if (MUTATING.has(c.req.method)) {
       if (readOnly) return c.json({ error: 'the dashboard is read-only' }, 403);
       // A Bearer header is never sent by a browser on its own, so only cookie or anonymous requests can be forged.
-      if (bearer === null && (!security.csrfValid(c.req.header(CSRF_HEADER)) || crossSite(c.req.header('origin'), c.req.header('sec-fetch-site'), c.req.header('host')))) {
+      if (
+        bearer === null &&
+        (!security.csrfValid(c.req.header(CSRF_HEADER)) ||
+          crossSite(c.req.header('origin'), c.req.header('sec-fetch-site'), c.req.header('host')))
+      ) {
         return c.json({ error: 'cross-site request refused: missing or wrong X-Durox-Csrf header' }, 403);
       }
     }
@@ -115,9 +135,19 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
   app.onError((error, c) => {
     const status = statusOf(error);
     if (isApi(c.req.path)) return c.json({ error: messageOf(error) }, status);
-    return htmlPage(c, 'Error', 'instances', errorBody(status === 404 ? 'Not found' : 'Error', messageOf(error)), status);
+    return htmlPage(
+      c,
+      'Error',
+      'instances',
+      errorBody(status === 404 ? 'Not found' : 'Error', messageOf(error)),
+      status,
+    );
   });
-  app.notFound((c) => (isApi(c.req.path) ? c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404) : htmlPage(c, 'Not found', 'overview', errorBody('Not found', `No page at ${c.req.path}`), 404)));
+  app.notFound((c) =>
+    isApi(c.req.path)
+      ? c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404)
+      : htmlPage(c, 'Not found', 'overview', errorBody('Not found', `No page at ${c.req.path}`), 404),
+  );
 
   // --- static files and sign-in -------------------------------------------------------------
   const chartJs = readFileSync(CHART_JS, 'utf8');
@@ -129,10 +159,12 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/login', (c) => htmlPage(c, 'Sign in', 'login', loginBody(false)));
   app.post('/login', bodyLimit({ maxSize: 4096 }), async (c) => {
-    if (crossSite(c.req.header('origin'), c.req.header('sec-fetch-site'), c.req.header('host'))) return c.json({ error: 'cross-site sign-in refused' }, 403);
+    if (crossSite(c.req.header('origin'), c.req.header('sec-fetch-site'), c.req.header('host')))
+      return c.json({ error: 'cross-site sign-in refused' }, 403);
     const form = await c.req.parseBody();
     const token = typeof form.token === 'string' ? form.token : undefined;
-    if (!security.requiresToken || !security.tokenMatches(token)) return htmlPage(c, 'Sign in', 'login', loginBody(true), 401);
+    if (!security.requiresToken || !security.tokenMatches(token))
+      return htmlPage(c, 'Sign in', 'login', loginBody(true), 401);
     setCookie(c, SESSION_COOKIE, security.sessionValue(), { httpOnly: true, sameSite: 'Strict', path: '/' });
     return c.redirect('/', 303);
   });
@@ -166,15 +198,24 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
     const id = c.req.param('id');
     const details = await loadInstanceDetails(client, id);
     const requested = c.req.query('execution');
-    const executionId = await resolveExecution(client, id, requested === undefined ? undefined : parseInteger('execution', requested, 1, Number.MAX_SAFE_INTEGER));
-    const events = executionId === details.info.currentExecutionId ? details.history : await client.readExecutionHistory(id, executionId);
+    const executionId = await resolveExecution(
+      client,
+      id,
+      requested === undefined ? undefined : parseInteger('execution', requested, 1, Number.MAX_SAFE_INTEGER),
+    );
+    const events =
+      executionId === details.info.currentExecutionId
+        ? details.history
+        : await client.readExecutionHistory(id, executionId);
     return htmlPage(c, `Instance ${id}`, 'instances', instanceBody(details, executionId, timeline(events), readOnly));
   });
 
   // --- JSON API -------------------------------------------------------------------------------
   app.get('/api/session', (c) => c.json({ csrfToken: security.csrfToken, readOnly }));
   app.get('/api/overview', async (c) => c.json(await overview()));
-  app.get('/api/instances', async (c) => c.json(await client.listInstancesPage(listFilter(listValues(c), c.req.query('cursor')))));
+  app.get('/api/instances', async (c) =>
+    c.json(await client.listInstancesPage(listFilter(listValues(c), c.req.query('cursor')))),
+  );
   app.get('/api/instances/:id', async (c) => {
     const d = await loadInstanceDetails(client, c.req.param('id'));
     return c.json({ ...d, history: undefined });
@@ -182,15 +223,23 @@ export function createDashboard(client: Client, options: DashboardOptions = {}, 
   app.get('/api/instances/:id/history', async (c) => {
     const id = c.req.param('id');
     const requested = c.req.query('execution');
-    const executionId = await resolveExecution(client, id, requested === undefined ? undefined : parseInteger('execution', requested, 1, Number.MAX_SAFE_INTEGER));
-    return c.json({ instanceId: id, executionId, events: timeline(await client.readExecutionHistory(id, executionId)) });
+    const executionId = await resolveExecution(
+      client,
+      id,
+      requested === undefined ? undefined : parseInteger('execution', requested, 1, Number.MAX_SAFE_INTEGER),
+    );
+    return c.json({
+      instanceId: id,
+      executionId,
+      events: timeline(await client.readExecutionHistory(id, executionId)),
+    });
   });
   app.post('/api/instances/:id/cancel', bodyLimit({ maxSize: 65_536 }), async (c) => {
     const id = c.req.param('id');
     const body = await jsonBody(c);
     if (body.reason !== undefined && typeof body.reason !== 'string') throw usageError('reason must be a string');
     await requireExisting(client, id);
-    await client.cancelInstance(id, (body.reason) ?? '');
+    await client.cancelInstance(id, body.reason ?? '');
     return c.json({ instanceId: id, cancelRequested: true }, 202);
   });
   app.post('/api/instances/:id/events', bodyLimit({ maxSize: 1_048_576 }), async (c) => {
@@ -219,7 +268,13 @@ function listValues(c: Context): ListFormValues {
     const v = c.req.query(name);
     return v === undefined || v.trim() === '' ? undefined : v;
   };
-  return { status: pick('status'), name: pick('name'), since: pick('since'), until: pick('until'), limit: pick('limit') };
+  return {
+    status: pick('status'),
+    name: pick('name'),
+    since: pick('since'),
+    until: pick('until'),
+    limit: pick('limit'),
+  };
 }
 
 function listFilter(values: ListFormValues, cursor: string | undefined) {
@@ -234,14 +289,16 @@ function listFilter(values: ListFormValues, cursor: string | undefined) {
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {
-  if (!/^application\/json\b/i.test(c.req.header('content-type') ?? '')) throw usageError('the request body must be application/json');
+  if (!/^application\/json\b/i.test(c.req.header('content-type') ?? ''))
+    throw usageError('the request body must be application/json');
   let body: unknown;
   try {
     body = await c.req.json();
   } catch {
     throw usageError('the request body is not valid JSON');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw usageError('the request body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw usageError('the request body must be a JSON object');
   return body as Record<string, unknown>;
 }
 

@@ -14,7 +14,6 @@ import { APPROVAL_EVENT, makeOrder, ORDER_ORCHESTRATION, OrderDemoWorld, registe
 import { ProgressTracker } from './progress';
 import { DEFAULT_DATA_DIR, DEMO_SCHEMA } from './settings';
 
-
 interface DemoOptions {
   orders: number;
   dataDir: string;
@@ -39,7 +38,8 @@ function parseArgs(argv: string[]): DemoOptions {
     };
     if (flag === '--orders') {
       options.orders = Number(value());
-      if (!Number.isInteger(options.orders) || options.orders < 1) throw new Error(`--orders must be a positive integer\n${USAGE}`);
+      if (!Number.isInteger(options.orders) || options.orders < 1)
+        throw new Error(`--orders must be a positive integer\n${USAGE}`);
     } else if (flag === '--data-dir') options.dataDir = value();
     else if (flag === '--database') options.database = value();
     else if (flag === '--keep-running') options.keepRunning = true;
@@ -89,7 +89,12 @@ async function main(): Promise<void> {
 
   const world = new OrderDemoWorld();
   // Guard mode: an async orchestration that awaits anything but ctx tasks fails loudly.
-  const runtime = new Runtime(provider, { orchestrationConcurrency: 4, workerConcurrency: 8, logLevel: 'error', asyncOrchestrationGuards: true });
+  const runtime = new Runtime(provider, {
+    orchestrationConcurrency: 4,
+    workerConcurrency: 8,
+    logLevel: 'error',
+    asyncOrchestrationGuards: true,
+  });
   registerOrderDemo(runtime, world);
   await runtime.start();
   const client = new Client(provider);
@@ -150,7 +155,9 @@ async function main(): Promise<void> {
     process.stdout.write(`\nexample result (${sample.order.orderId}): ${JSON.stringify(sample.status.output)}\n`);
   }
   if (firstFailure !== undefined) {
-    process.stdout.write(`\nfirst failure (${firstFailure.order.orderId}): ${firstFailure.status.error ?? 'unknown'}\n`);
+    process.stdout.write(
+      `\nfirst failure (${firstFailure.order.orderId}): ${firstFailure.status.error ?? 'unknown'}\n`,
+    );
   }
   process.stdout.write(
     `\ndata: ${where}\ninspect (the durox CLI; stop a --keep-running demo first on the embedded store):\n` +

@@ -93,7 +93,10 @@ function* processOrder(ctx: OrchestrationContext, order: Order): Generator<Sched
 }
 
 /** The shipping child, written as an async function: it runs beside the generator parent. */
-async function shipOrder(ctx: AsyncOrchestrationContext, shipment: { orderId: string; itemCount: number }): Promise<{ trackingNumber: string }> {
+async function shipOrder(
+  ctx: AsyncOrchestrationContext,
+  shipment: { orderId: string; itemCount: number },
+): Promise<{ trackingNumber: string }> {
   await ctx.scheduleActivity('PackParcel', shipment);
   const trackingNumber = await ctx.scheduleActivity<string>('BookCarrier', { orderId: shipment.orderId });
   return { trackingNumber };
@@ -128,7 +131,10 @@ export function registerOrderDemo(runtime: Runtime, world: OrderDemoWorld): void
       return 'requested';
     }),
   );
-  runtime.registerActivity('PackParcel', counted((_ctx, shipment: { itemCount: number }) => ({ parcels: 1, items: shipment.itemCount })));
+  runtime.registerActivity(
+    'PackParcel',
+    counted((_ctx, shipment: { itemCount: number }) => ({ parcels: 1, items: shipment.itemCount })),
+  );
   runtime.registerActivity(
     'BookCarrier',
     counted((_ctx, booking: { orderId: string }) => `TRK-${booking.orderId.toUpperCase()}`),

@@ -66,7 +66,8 @@ function traceparentOf(span: Span): string | undefined {
 
 /** The context whose parent is the remote span named by `traceparent` (root context when absent or malformed). */
 function contextFrom(traceparent: unknown): Context {
-  const match = typeof traceparent === 'string' ? /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent) : null;
+  const match =
+    typeof traceparent === 'string' ? /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent) : null;
   if (match === null) return context.active();
   return trace.setSpanContext(context.active(), {
     traceId: match[1],
@@ -102,23 +103,33 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
     leases.delete(token);
     if (error !== undefined) {
       lease.span.recordException(error instanceof Error ? error : describeNonError(error));
-      lease.span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : describeNonError(error) });
+      lease.span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: error instanceof Error ? error.message : describeNonError(error),
+      });
     }
     lease.span.setAttribute('durox.outcome', outcome);
     lease.span.end();
     const duration = seconds(lease.startedAt);
     if (leases === turns) metrics?.turnDuration.observe({ orchestration: lease.label, outcome }, duration);
     else metrics?.activityDuration.observe({ activity: lease.label, outcome }, duration);
-    if (logLevel !== undefined) log(logLevel, OBSERVABILITY_TARGET, `${leases === turns ? 'turn' : 'activity'} ${outcome}`, {
-      instance_id: lease.instanceId,
-      execution_id: lease.executionId,
-      name: lease.label,
-      duration_ms: Math.round(duration * 1000),
-    });
+    if (logLevel !== undefined)
+      log(logLevel, OBSERVABILITY_TARGET, `${leases === turns ? 'turn' : 'activity'} ${outcome}`, {
+        instance_id: lease.instanceId,
+        execution_id: lease.executionId,
+        name: lease.label,
+        duration_ms: Math.round(duration * 1000),
+      });
     return lease;
   }
 
-  async function guarded<T>(leases: Map<string, Lease>, token: string, kind: string, work: () => Promise<T>, outcome: string): Promise<T> {
+  async function guarded<T>(
+    leases: Map<string, Lease>,
+    token: string,
+    kind: string,
+    work: () => Promise<T>,
+    outcome: string,
+  ): Promise<T> {
     try {
       const result = await work();
       finish(leases, token, outcome);
@@ -138,7 +149,9 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
       ...ack,
       workerItems: ack.workerItems.map((w) => withContext(w, parent)),
       orchestratorItems: ack.orchestratorItems.map((o) =>
-        o.type === 'StartOrchestration' || o.type === 'SubOrchCompleted' || o.type === 'SubOrchFailed' ? withContext(o, parent) : o,
+        o.type === 'StartOrchestration' || o.type === 'SubOrchCompleted' || o.type === 'SubOrchFailed'
+          ? withContext(o, parent)
+          : o,
       ),
     };
   }
@@ -147,7 +160,8 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
   function countTurn(ack: OrchestrationTurnAck, label: string | undefined): void {
     const status = ack.metadata?.status;
     const name = ack.metadata?.orchestrationName ?? label ?? 'unknown';
-    if (status === 'Completed' || status === 'ContinuedAsNew') metrics?.orchestrationsCompleted.inc({ orchestration: name });
+    if (status === 'Completed' || status === 'ContinuedAsNew')
+      metrics?.orchestrationsCompleted.inc({ orchestration: name });
     if (status === 'Failed') metrics?.orchestrationsFailed.inc({ orchestration: name });
     for (const o of ack.orchestratorItems) {
       if (o.type === 'StartOrchestration') metrics?.orchestrationsStarted.inc({ orchestration: o.orchestration });
@@ -237,10 +251,20 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
       return items;
     },
 
-    async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]> {
+    async ackOrchestrationItem(
+      lockToken: string,
+      ack: OrchestrationTurnAck,
+      claim?: ActivityClaim | null,
+    ): Promise<WorkItemLease[]> {
       const label = turns.get(lockToken)?.label;
       const traced = withTurnContext(lockToken, ack);
-      const claimed = await guarded(turns, lockToken, 'orchestration', () => provider.ackOrchestrationItem(lockToken, traced, claim), ack.metadata?.status ?? 'running');
+      const claimed = await guarded(
+        turns,
+        lockToken,
+        'orchestration',
+        () => provider.ackOrchestrationItem(lockToken, traced, claim),
+        ack.metadata?.status ?? 'running',
+      );
       countTurn(ack, label);
       claimed.forEach(openActivity);
       return claimed;
@@ -272,8 +296,17 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
       return outcomes;
     },
 
-    async abandonOrchestrationItem(lockToken: string, opts?: { delayMs?: number; ignoreAttempt?: boolean }): Promise<void> {
-      await guarded(turns, lockToken, 'orchestration', () => provider.abandonOrchestrationItem(lockToken, opts), 'abandoned');
+    async abandonOrchestrationItem(
+      lockToken: string,
+      opts?: { delayMs?: number; ignoreAttempt?: boolean },
+    ): Promise<void> {
+      await guarded(
+        turns,
+        lockToken,
+        'orchestration',
+        () => provider.abandonOrchestrationItem(lockToken, opts),
+        'abandoned',
+      );
     },
 
     async renewOrchestrationItemLock(lockToken: string, extendMs: number): Promise<void> {
@@ -291,12 +324,22 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
       return lease;
     },
 
-    async ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null, claim?: TurnClaim | null): Promise<OrchestrationItem | null> {
+    async ackWorkItem(
+      lockToken: string,
+      completion: ActivityCompletionItem | null,
+      claim?: TurnClaim | null,
+    ): Promise<OrchestrationItem | null> {
       const lease = activities.get(lockToken);
       const parent = lease === undefined ? undefined : traceparentOf(lease.span);
       const traced = completion === null ? null : withContext(completion, parent);
       const outcome = completion === null ? 'dropped' : completion.type === 'ActivityFailed' ? 'failed' : 'completed';
-      const turn = await guarded(activities, lockToken, 'activity', () => provider.ackWorkItem(lockToken, traced, claim), outcome);
+      const turn = await guarded(
+        activities,
+        lockToken,
+        'activity',
+        () => provider.ackWorkItem(lockToken, traced, claim),
+        outcome,
+      );
       if (turn !== null) openTurn(turn);
       return turn;
     },
@@ -304,7 +347,10 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
     async ackWorkItems(acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]> {
       const traced = acks.map((ack) => {
         const parent = activities.get(ack.lockToken);
-        const completion = ack.completion === null ? null : withContext(ack.completion, parent === undefined ? undefined : traceparentOf(parent.span));
+        const completion =
+          ack.completion === null
+            ? null
+            : withContext(ack.completion, parent === undefined ? undefined : traceparentOf(parent.span));
         return { ...ack, completion };
       });
       let outcomes: WorkItemAckOutcome[];
@@ -317,7 +363,11 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
       outcomes.forEach((outcome, index) => {
         const ack = acks[index];
         if (outcome.ok) {
-          finish(activities, ack.lockToken, ack.completion === null ? 'dropped' : ack.completion.type === 'ActivityFailed' ? 'failed' : 'completed');
+          finish(
+            activities,
+            ack.lockToken,
+            ack.completion === null ? 'dropped' : ack.completion.type === 'ActivityFailed' ? 'failed' : 'completed',
+          );
           if (outcome.claimedTurn !== null) openTurn(outcome.claimedTurn);
         } else {
           if (isLockLost(outcome.error)) metrics?.lockSteals.inc({ kind: 'activity' });

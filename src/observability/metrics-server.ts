@@ -13,15 +13,23 @@ export interface MetricsServer {
 }
 
 /** Serves `metrics` at `http://host:port/metrics` (default 127.0.0.1, port 0 = any free port). */
-export async function startMetricsServer(metrics: DuroxMetrics, options: { host?: string; port?: number } = {}): Promise<MetricsServer> {
+export async function startMetricsServer(
+  metrics: DuroxMetrics,
+  options: { host?: string; port?: number } = {},
+): Promise<MetricsServer> {
   const server = createServer((request, response) => {
     if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: only GET /metrics is served\n');
+      response
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('not found: only GET /metrics is served\n');
       return;
     }
     metrics.text().then(
       (text) => response.writeHead(200, { 'content-type': metrics.contentType }).end(text),
-      (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics collection failed: ${error instanceof Error ? error.message : String(error)}\n`),
+      (error: unknown) =>
+        response
+          .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+          .end(`metrics collection failed: ${error instanceof Error ? error.message : String(error)}\n`),
     );
   });
   const host = options.host ?? '127.0.0.1';

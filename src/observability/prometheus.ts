@@ -38,7 +38,8 @@ export class DuroxMetrics {
 
   constructor(options: DuroxMetricsOptions = {}) {
     const prefix = options.prefix ?? 'durox_';
-    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new Error(`DuroxMetrics: invalid metric prefix ${JSON.stringify(prefix)}`);
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix))
+      throw new Error(`DuroxMetrics: invalid metric prefix ${JSON.stringify(prefix)}`);
     this.registry = options.registry ?? new Registry();
     const registers = [this.registry];
     this.orchestrationsStarted = new Counter({
@@ -87,7 +88,10 @@ export class DuroxMetrics {
     });
     this.safetyFetchHits = new Counter({
       name: `${prefix}safety_fetch_hits_total`,
-      help: ('Items that only the idle safety fetch found, by queue and cause: unannounced ' + '(a lost wake-up, expected 0), expired_lock (a dead holder) or raced (taken a ' + 'moment before its announcement arrived).'),
+      help:
+        'Items that only the idle safety fetch found, by queue and cause: unannounced ' +
+        '(a lost wake-up, expected 0), expired_lock (a dead holder) or raced (taken a ' +
+        'moment before its announcement arrived).',
       labelNames: ['queue', 'cause'],
       registers,
       // The runtime counts per process (runtime/liveness.ts); read at scrape time.

@@ -57,7 +57,13 @@ export async function openStore(options: ConnectionOptions, env: NodeJS.ProcessE
     // The embedded engine is loaded only when asked for.
     const { PGliteProvider } = await import('../pglite');
     const provider = await open(() => PGliteProvider.open(options.dataDir as string));
-    return { provider, client: new Client(provider), location: provider.location, schemaVersion: latestMigrationVersion(), close: () => provider.close() };
+    return {
+      provider,
+      client: new Client(provider),
+      location: provider.location,
+      schemaVersion: latestMigrationVersion(),
+      close: () => provider.close(),
+    };
   }
   if (url === undefined || url.trim() === '') {
     throw usageError('no store given: pass --database <url> (or set DATABASE_URL) or --data-dir <dir>');
@@ -93,7 +99,9 @@ export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string
 }
 
 function noStore(where: string, createWith: string): OperatorError {
-  return notFoundError(`no Durox store at ${where}; nothing was created (create one with: durox ${createWith} migrate)`);
+  return notFoundError(
+    `no Durox store at ${where}; nothing was created (create one with: durox ${createWith} migrate)`,
+  );
 }
 
 function requireEmbeddedStore(dir: string): void {
@@ -113,7 +121,7 @@ async function requireServerStore(url: string, schema: string): Promise<void> {
   try {
     await client.connect();
     const result = await client.query<{ found: boolean }>(
-      'SELECT to_regclass(format(\'%I.schema_migrations\', $1::text)) IS NOT NULL AS found',
+      "SELECT to_regclass(format('%I.schema_migrations', $1::text)) IS NOT NULL AS found",
       [schema],
     );
     found = result.rows[0]?.found === true;

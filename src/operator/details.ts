@@ -44,10 +44,15 @@ export async function loadInstanceDetails(client: Client, instanceId: string): P
 }
 
 /** The execution id named by `--execution`, or the current one; not-found error when it does not exist. */
-export async function resolveExecution(client: Client, instanceId: string, requested: number | undefined): Promise<number> {
+export async function resolveExecution(
+  client: Client,
+  instanceId: string,
+  requested: number | undefined,
+): Promise<number> {
   const executions = await client.listExecutions(instanceId);
   if (executions.length === 0) throw notFoundError(`Instance ${instanceId} not found`);
   if (requested === undefined) return executions[executions.length - 1];
-  if (!executions.includes(requested)) throw notFoundError(`Execution ${requested} of instance ${instanceId} not found`);
+  if (!executions.includes(requested))
+    throw notFoundError(`Execution ${requested} of instance ${instanceId} not found`);
   return requested;
 }

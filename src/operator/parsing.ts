@@ -7,7 +7,8 @@ const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600
 /** A status name, accepted case-insensitively and returned in its canonical spelling. */
 export function parseStatus(option: string, text: string): string {
   const match = EXECUTION_STATUSES.find((s) => s.toLowerCase() === text.toLowerCase());
-  if (match === undefined) throw usageError(`${option} must be one of ${EXECUTION_STATUSES.join(', ')}, got ${JSON.stringify(text)}`);
+  if (match === undefined)
+    throw usageError(`${option} must be one of ${EXECUTION_STATUSES.join(', ')}, got ${JSON.stringify(text)}`);
   return match;
 }
 
@@ -23,7 +24,9 @@ export function parseTime(option: string, text: string, now: number = Date.now()
     const parsed = Date.parse(trimmed);
     if (Number.isFinite(parsed) && parsed >= 0) return parsed;
   }
-  throw usageError(`${option} must be an ISO date, epoch milliseconds or a duration ago like 15m, 2h, 7d; got ${JSON.stringify(text)}`);
+  throw usageError(
+    `${option} must be an ISO date, epoch milliseconds or a duration ago like 15m, 2h, 7d; got ${JSON.stringify(text)}`,
+  );
 }
 
 /** An integer within [min, max]. */

@@ -21,7 +21,8 @@ export interface TimelineEntry {
 }
 
 /** What the timeline says about an external event nobody was waiting for. */
-export const DROPPED_EVENT_NOTE = 'DROPPED: no waitForEvent was pending (use enqueueEvent/dequeueEvent when events may come first)';
+export const DROPPED_EVENT_NOTE =
+  'DROPPED: no waitForEvent was pending (use enqueueEvent/dequeueEvent when events may come first)';
 
 /**
  * Event ids of external events the orchestration dropped, found the way replay delivers them: in
@@ -39,7 +40,11 @@ export function droppedExternalEvents(events: JsEvent[]): Set<number> {
       const name = nameOf(event);
       pending.set(name, [...(pending.get(name) ?? []), event.eventId]);
     } else if (event.kind === 'ExternalSubscribedCancelled' && event.sourceEventId !== undefined) {
-      for (const [name, ids] of pending) pending.set(name, ids.filter((id) => id !== event.sourceEventId));
+      for (const [name, ids] of pending)
+        pending.set(
+          name,
+          ids.filter((id) => id !== event.sourceEventId),
+        );
     } else if (event.kind === 'ExternalEvent') {
       const ids = pending.get(nameOf(event)) ?? [];
       if (ids.length === 0) dropped.add(event.eventId);
@@ -65,12 +70,13 @@ function parsed(data: string | undefined): unknown {
 }
 
 function compact(value: unknown): string {
-  return value === undefined ? '' : typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? '';
+  return value === undefined ? '' : typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? '');
 }
 
 function describe(event: JsEvent): string {
   const value = parsed(event.data);
-  const record = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  const record =
+    typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
   switch (event.kind) {
     case 'OrchestrationStarted':
       return `${String(record.name)} ${String(record.version)} input ${compact(record.input)}`;
@@ -122,5 +128,5 @@ export function executionInput(events: JsEvent[]): string | undefined {
   const started = events.find((e) => e.kind === 'OrchestrationStarted');
   const value = parsed(started?.data);
   if (typeof value !== 'object' || value === null || !('input' in value)) return undefined;
-  return JSON.stringify((value).input);
+  return JSON.stringify(value.input);
 }

@@ -85,7 +85,7 @@ export class PGliteExecutor implements SqlExecutor {
           // Like `pg`'s simple-query protocol: a parameterless text may hold several statements
           // (a whole migration file); the rows are those of the last statement.
           const results = await this.db.exec(text);
-          return (results[results.length - 1]?.rows ?? []);
+          return results[results.length - 1]?.rows ?? [];
         },
       };
       return work(session);
@@ -108,7 +108,8 @@ export class PGliteExecutor implements SqlExecutor {
         if (!stopped) onEvent({ type: 'connected', rows });
       },
       (error: unknown) => {
-        if (!stopped) onEvent({ type: 'disconnected', error: error instanceof Error ? error : new Error(String(error)) });
+        if (!stopped)
+          onEvent({ type: 'disconnected', error: error instanceof Error ? error : new Error(String(error)) });
       },
     );
     return async () => {

@@ -27,7 +27,8 @@ export class StoreLockedError extends Error {
     const who =
       owner.pid === process.pid && owner.hostname === os.hostname()
         ? 'this process (it is already open here; close the other provider first)'
-        : (`process ${owner.pid} on ${owner.hostname} since ${owner.acquiredAt} (stop ` + `that process; if it no longer runs, delete ${lockPath})`);
+        : `process ${owner.pid} on ${owner.hostname} since ${owner.acquiredAt} (stop ` +
+          `that process; if it no longer runs, delete ${lockPath})`;
     super(`the data directory is in use by ${who}`);
     this.name = 'StoreLockedError';
   }

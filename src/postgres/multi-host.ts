@@ -9,7 +9,14 @@
 /** Which node a connection must land on (libpq's `target_session_attrs`). */
 export type TargetSessionAttrs = 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
 
-const TARGET_SESSION_ATTRS: readonly TargetSessionAttrs[] = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+const TARGET_SESSION_ATTRS: readonly TargetSessionAttrs[] = [
+  'any',
+  'read-write',
+  'read-only',
+  'primary',
+  'standby',
+  'prefer-standby',
+];
 
 /** The default for the runtime and the Client: they write, so only a writable node will do. */
 export const DEFAULT_TARGET_SESSION_ATTRS: TargetSessionAttrs = 'read-write';
@@ -64,7 +71,9 @@ export function parseConnectionTarget(url: string, options: ConnectionTargetOpti
   const defaultPort = portParam === null ? DEFAULT_PORT : parsePort(portParam, 'port');
   const hosts = options.hosts !== undefined ? options.hosts.map(toHostAddress) : parseHostList(hostList, defaultPort);
   if (hosts.length === 0) throw new Error('the database URL names no host');
-  const targetSessionAttrs = toTargetSessionAttrs(options.targetSessionAttrs ?? urlAttrs ?? DEFAULT_TARGET_SESSION_ATTRS);
+  const targetSessionAttrs = toTargetSessionAttrs(
+    options.targetSessionAttrs ?? urlAttrs ?? DEFAULT_TARGET_SESSION_ATTRS,
+  );
   const queryText = query.toString();
   const prefix = `${scheme}${userInfo === undefined ? '' : `${userInfo}@`}`;
   const suffix = `${path}${queryText === '' ? '' : `?${queryText}`}`;
@@ -131,7 +140,10 @@ function toHostAddress(entry: string | HostAddress, defaultPort: number = DEFAUL
   }
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(entry);
   if (bracketed !== null) {
-    return { host: bracketed[1], port: bracketed[2] === undefined ? defaultPort : parsePort(bracketed[2], `port of ${entry}`) };
+    return {
+      host: bracketed[1],
+      port: bracketed[2] === undefined ? defaultPort : parsePort(bracketed[2], `port of ${entry}`),
+    };
   }
   const colon = entry.lastIndexOf(':');
   const host = decodeURIComponent(colon < 0 ? entry : entry.slice(0, colon));
@@ -141,7 +153,8 @@ function toHostAddress(entry: string | HostAddress, defaultPort: number = DEFAUL
 
 function parsePort(text: string, what: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new Error(`the ${what} must be a number from 1 to 65535, got '${text}'`);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535)
+    throw new Error(`the ${what} must be a number from 1 to 65535, got '${text}'`);
   return port;
 }
 

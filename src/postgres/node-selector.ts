@@ -124,14 +124,19 @@ function sameHost(a: HostAddress, b: HostAddress): boolean {
 
 /** The parts of a pg Client this module reads that its typings do not declare. */
 interface ClientInternals {
-  connection: { on(event: 'parameterStatus', listener: (message: { parameterName: string; parameterValue: string }) => void): void; stream: { destroyed?: boolean } };
+  connection: {
+    on(event: 'parameterStatus', listener: (message: { parameterName: string; parameterValue: string }) => void): void;
+    stream: { destroyed?: boolean };
+  };
   connectionParameters: { host: string; port: number };
 }
 
 /** Collects the parameter status messages of `client`'s startup (must be called before connecting). */
 function recordParameterStatus(client: Client): Map<string, string> {
   const status = new Map<string, string>();
-  (client as unknown as ClientInternals).connection.on('parameterStatus', (message) => status.set(message.parameterName, message.parameterValue));
+  (client as unknown as ClientInternals).connection.on('parameterStatus', (message) =>
+    status.set(message.parameterName, message.parameterValue),
+  );
   return status;
 }
 
@@ -139,7 +144,8 @@ function recordParameterStatus(client: Client): Map<string, string> {
 async function roleOf(client: Client, status: Map<string, string>): Promise<NodeRole> {
   const standby = status.get('in_hot_standby');
   const readOnly = status.get('default_transaction_read_only');
-  if (standby !== undefined && readOnly !== undefined) return { standby: standby === 'on', readOnly: readOnly === 'on' };
+  if (standby !== undefined && readOnly !== undefined)
+    return { standby: standby === 'on', readOnly: readOnly === 'on' };
   const result = await client.query<{ standby: boolean; read_only: string }>(
     "SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') AS read_only",
   );
@@ -186,14 +192,18 @@ export function chosenNodeClientClass(selector: NodeSelector): new (config?: Cli
     override connect(callback?: (err: Error | null) => void): Promise<Client> | void {
       const connected = this.connectToChosenNode();
       if (callback === undefined) return connected;
-      connected.then(() => callback(null), (error: Error) => callback(error));
+      connected.then(
+        () => callback(null),
+        (error: Error) => callback(error),
+      );
     }
 
     private async connectToChosenNode(): Promise<Client> {
       const node = await selector.choose();
       const internals = this as unknown as ClientInternals;
       // The pool's connect timeout may have fired while the probe ran.
-      if (internals.connection.stream.destroyed === true) throw new Error('Connection terminated due to connection timeout');
+      if (internals.connection.stream.destroyed === true)
+        throw new Error('Connection terminated due to connection timeout');
       this.host = node.host;
       this.port = node.port;
       internals.connectionParameters.host = node.host;

@@ -71,7 +71,11 @@ export class PgExecutor implements SqlExecutor {
   }
 
   /** A pool on `connectionString` (one host or a libpq multi-host URI) with `max` connections (default from the environment). */
-  static fromUrl(connectionString: string, max: number = poolMaxFromEnvironment(), options: PgConnectionOptions = {}): PgExecutor {
+  static fromUrl(
+    connectionString: string,
+    max: number = poolMaxFromEnvironment(),
+    options: PgConnectionOptions = {},
+  ): PgExecutor {
     return new PgExecutor(connectionString, { ...options, max });
   }
 
@@ -119,7 +123,8 @@ export class PgExecutor implements SqlExecutor {
       return await work({
         query: async (text: string, params?: unknown[]) => {
           try {
-            const result = params === undefined || params.length === 0 ? await client.query(text) : await client.query(text, params);
+            const result =
+              params === undefined || params.length === 0 ? await client.query(text) : await client.query(text, params);
             return result.rows as Row[];
           } catch (error) {
             if (connectionAtFault(error)) {
@@ -146,7 +151,10 @@ export class PgExecutor implements SqlExecutor {
     let failures = 0;
     const connect = async (): Promise<void> => {
       if (stopped) return;
-      const client = new this.ClientClass({ ...this.selector.configFor(this.selector.target.hosts[0]), keepAlive: true });
+      const client = new this.ClientClass({
+        ...this.selector.configFor(this.selector.target.hosts[0]),
+        keepAlive: true,
+      });
       current = client;
       let lost = false;
       const onLost = (error: Error): void => {
@@ -159,11 +167,16 @@ export class PgExecutor implements SqlExecutor {
         if (stopped) return;
         onEvent({ type: 'disconnected', error });
         // connect() catches its own failures (they come back here as another retry).
-        retry = setTimeout(() => void connect(), Math.min(LISTEN_RETRY_BASE_MS * 2 ** Math.min(failures++, 10), LISTEN_RETRY_MAX_MS));
+        retry = setTimeout(
+          () => void connect(),
+          Math.min(LISTEN_RETRY_BASE_MS * 2 ** Math.min(failures++, 10), LISTEN_RETRY_MAX_MS),
+        );
       };
       client.on('error', onLost);
       client.on('end', () => onLost(new Error('the notification connection was closed')));
-      client.on('notification', (message) => onEvent({ type: 'notification', channel: message.channel, payload: message.payload ?? '' }));
+      client.on('notification', (message) =>
+        onEvent({ type: 'notification', channel: message.channel, payload: message.payload ?? '' }),
+      );
       try {
         await client.connect();
         const result = await client.query(setupText);
@@ -202,6 +215,10 @@ function connectionAtFault(error: unknown): boolean {
 
 /** Errors sent by the server leave the connection usable; anything else may have broken it. */
 function isSqlError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string' &&
-    /^[0-9A-Z]{5}$/.test((error as { code: string }).code);
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    /^[0-9A-Z]{5}$/.test((error as { code: string }).code)
+  );
 }

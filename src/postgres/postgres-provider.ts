@@ -42,7 +42,11 @@ export class PostgresProvider extends ProcedureProvider {
    * @throws ProviderError `invalid_argument` for a schema outside `^[a-z_][a-z0-9_]{0,62}$`, and
    *   an Error `Failed to connect to PostgreSQL: …` when the server cannot be reached or migrated.
    */
-  static async connectWithSchema(databaseUrl: string, schema: string, options: PostgresConnectOptions = {}): Promise<PostgresProvider> {
+  static async connectWithSchema(
+    databaseUrl: string,
+    schema: string,
+    options: PostgresConnectOptions = {},
+  ): Promise<PostgresProvider> {
     quoteSchemaName(schema, 'connect');
     if (typeof databaseUrl !== 'string' || databaseUrl.length === 0) {
       throw new Error('Failed to connect to PostgreSQL: the database URL must be a non-empty string');
@@ -51,7 +55,9 @@ export class PostgresProvider extends ProcedureProvider {
     try {
       executor = PgExecutor.fromUrl(databaseUrl, poolMaxFromEnvironment(), connectionOptions(options));
     } catch (error) {
-      throw new Error(`Failed to connect to PostgreSQL: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(`Failed to connect to PostgreSQL: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
     try {
       await applyMigrations(executor, schema);
@@ -69,6 +75,7 @@ function connectionOptions(options: PostgresConnectOptions): PgConnectionOptions
     hosts: options.hosts,
     targetSessionAttrs: options.targetSessionAttrs,
     connectTimeoutMs: options.connectTimeoutMs,
-    onNodeChosen: (node, role, previous) => recordNodeChosen(formatHost(node), describeRole(role), previous === null ? null : formatHost(previous)),
+    onNodeChosen: (node, role, previous) =>
+      recordNodeChosen(formatHost(node), describeRole(role), previous === null ? null : formatHost(previous)),
   };
 }

@@ -194,7 +194,8 @@ export interface WorkItemAck {
 }
 
 /** What became of one {@link WorkItemAck}, in input order. */
-export type WorkItemAckOutcome = { ok: true; claimedTurn: OrchestrationItem | null } | { ok: false; error: ProviderError };
+export type WorkItemAckOutcome =
+  { ok: true; claimedTurn: OrchestrationItem | null } | { ok: false; error: ProviderError };
 
 /** Status of an instance as the client reports it. */
 export interface InstanceStatus {
@@ -310,7 +311,13 @@ export type WakeupEvent =
    * The push channel is (again) connected: counts of what was already waiting, and when each
    * waiting delayed item becomes visible (ms from now, soonest first, at most 1,000 per queue).
    */
-  | { kind: 'live'; orchestratorReady: number; orchestratorDueInMs: number[]; workerReady: number; workerDueInMs: number[] }
+  | {
+      kind: 'live';
+      orchestratorReady: number;
+      orchestratorDueInMs: number[];
+      workerReady: number;
+      workerDueInMs: number[];
+    }
   /** The push channel is down: fall back to polling until the next `live`. */
   | { kind: 'lost'; error: Error }
   /** `ready` items became visible now; the earliest delayed one becomes visible in `dueInMs`. */
@@ -351,7 +358,11 @@ export interface Provider {
    * Like {@link fetchOrchestrationItem} for up to `maxItems` instances in one call, oldest first,
    * each batch under its own lock; an empty array when there is no eligible work.
    */
-  fetchOrchestrationItems(options: { lockTimeoutMs: number; versionRange?: VersionRange | null; maxItems: number }): Promise<OrchestrationItem[]>;
+  fetchOrchestrationItems(options: {
+    lockTimeoutMs: number;
+    versionRange?: VersionRange | null;
+    maxItems: number;
+  }): Promise<OrchestrationItem[]>;
 
   /**
    * Commits a turn atomically and releases the lock; fails with `lock_lost` if the lock is gone.
@@ -359,7 +370,11 @@ export interface Provider {
    * already locked for the caller (eager dispatch) and returned as leases, in the same call;
    * the others are queued and announced as usual. Without `claim` the result is empty.
    */
-  ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]>;
+  ackOrchestrationItem(
+    lockToken: string,
+    ack: OrchestrationTurnAck,
+    claim?: ActivityClaim | null,
+  ): Promise<WorkItemLease[]>;
 
   /**
    * Commits several turns in one call (group commit). Each behaves as
@@ -412,7 +427,11 @@ export interface Provider {
    * With `claim` and a completion, the turn the completion makes ready is locked for the caller
    * in the same call when its instance is free now (eager dispatch) and returned; otherwise null.
    */
-  ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null, claim?: TurnClaim | null): Promise<OrchestrationItem | null>;
+  ackWorkItem(
+    lockToken: string,
+    completion: ActivityCompletionItem | null,
+    claim?: TurnClaim | null,
+  ): Promise<OrchestrationItem | null>;
 
   /**
    * Acknowledges several work items in one call (group commit). Each behaves as

@@ -63,6 +63,9 @@ export function isLockLost(error: unknown): boolean {
  * primary that a failover is demoting), or a connection attempt that found only read-only nodes.
  */
 export function isReadOnlyNodeError(error: unknown): boolean {
-  const cause = error instanceof ProviderError ? (error.cause as { code?: unknown; onlyReadOnlyNodes?: unknown } | undefined) : undefined;
+  const cause =
+    error instanceof ProviderError
+      ? (error.cause as { code?: unknown; onlyReadOnlyNodes?: unknown } | undefined)
+      : undefined;
   return cause?.code === '25006' || cause?.onlyReadOnlyNodes === true;
 }

@@ -36,7 +36,10 @@ export function offerLocalTurns(provider: Provider, taker: LocalTurnTaker): () =
 }
 
 /** An idle local turn worker for `orchestrationName` with the claim to ask for, or null. */
-export function reserveLocalTurn(provider: Provider, orchestrationName: string): { claim: TurnClaim; reservation: TurnReservation } | null {
+export function reserveLocalTurn(
+  provider: Provider,
+  orchestrationName: string,
+): { claim: TurnClaim; reservation: TurnReservation } | null {
   for (const taker of takers.get(provider) ?? []) {
     const reservation = taker.reserveFor(orchestrationName);
     if (reservation !== null) return { claim: taker.turnClaim, reservation };

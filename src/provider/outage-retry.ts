@@ -35,7 +35,11 @@ export interface OutageRetryPolicy {
 export const DEFAULT_MAX_OUTAGE_MS = 90_000;
 
 /** The default policy: 90 s budget, pauses of 25 ms doubling up to 2 s, jittered. */
-export const DEFAULT_OUTAGE_RETRY: OutageRetryPolicy = { maxOutageMs: DEFAULT_MAX_OUTAGE_MS, baseDelayMs: 25, maxDelayMs: 2000 };
+export const DEFAULT_OUTAGE_RETRY: OutageRetryPolicy = {
+  maxOutageMs: DEFAULT_MAX_OUTAGE_MS,
+  baseDelayMs: 25,
+  maxDelayMs: 2000,
+};
 
 /** The policy with `maxOutageMs` replaced (the other settings stay the defaults). */
 export function outageRetryPolicy(maxOutageMs: number = DEFAULT_MAX_OUTAGE_MS): OutageRetryPolicy {
@@ -47,7 +51,11 @@ export function outageRetryPolicy(maxOutageMs: number = DEFAULT_MAX_OUTAGE_MS): 
  * `base * 2^(failures-1)` capped at `maxDelayMs`, so many callers that failed together do not
  * retry together.
  */
-export function jitteredDelayMs(failures: number, policy: OutageRetryPolicy, random: () => number = Math.random): number {
+export function jitteredDelayMs(
+  failures: number,
+  policy: OutageRetryPolicy,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.baseDelayMs * 2 ** Math.min(Math.max(failures - 1, 0), 20), policy.maxDelayMs);
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }

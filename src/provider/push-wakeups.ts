@@ -98,7 +98,8 @@ export class PushWakeups {
   acquire(): () => void {
     if (this.provider.subscribeToWakeups === undefined) return () => undefined;
     this.users += 1;
-    if (this.subscription === null) this.subscription = this.provider.subscribeToWakeups((event) => this.onEvent(event));
+    if (this.subscription === null)
+      this.subscription = this.provider.subscribeToWakeups((event) => this.onEvent(event));
     let released = false;
     return () => {
       if (released) return;

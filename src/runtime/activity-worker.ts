@@ -55,12 +55,14 @@ interface HeldActivity {
 
 type HandlerOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-
 function activityFailure(message: string): ErrorDetails {
   return { category: 'application', kind: 'ActivityFailed', message, retryable: false };
 }
 
-function completion(item: ActivityExecuteItem, outcome: { result: string } | { details: ErrorDetails }): ActivityCompletionItem {
+function completion(
+  item: ActivityExecuteItem,
+  outcome: { result: string } | { details: ErrorDetails },
+): ActivityCompletionItem {
   const base = { instance: item.instance, executionId: item.executionId, id: item.id };
   return 'result' in outcome
     ? { type: 'ActivityCompleted', ...base, result: outcome.result }
@@ -75,13 +77,18 @@ function encodeResult(name: string, value: unknown): { result: string } | { deta
     if (bytes > MAX_PAYLOAD_BYTES) {
       // The store would refuse the ack and the activity would run again and again until poisoned.
       return {
-        details: activityFailure((`Activity '${name}' returned ${bytes} bytes of JSON; the payload limit ` + `MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`)),
+        details: activityFailure(
+          `Activity '${name}' returned ${bytes} bytes of JSON; the payload limit ` +
+            `MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`,
+        ),
       };
     }
     return { result };
   } catch (error) {
     return {
-      details: activityFailure(`Activity '${name}' returned a value that cannot be encoded as JSON: ${messageOf(error)}`),
+      details: activityFailure(
+        `Activity '${name}' returned a value that cannot be encoded as JSON: ${messageOf(error)}`,
+      ),
     };
   }
 }
@@ -103,7 +110,9 @@ export class ActivityWorkerPool implements ActivityTaker {
       {
         one: (ack) => provider.ackWorkItem(ack.lockToken, ack.completion, ack.claim),
         many: async (acks) =>
-          (await provider.ackWorkItems(acks)).map((outcome) => (outcome.ok ? { ok: true, value: outcome.claimedTurn } : outcome)),
+          (await provider.ackWorkItems(acks)).map((outcome) =>
+            outcome.ok ? { ok: true, value: outcome.claimedTurn } : outcome,
+          ),
       },
       FIXED.maxAckCallsInFlight,
     );
@@ -114,13 +123,16 @@ export class ActivityWorkerPool implements ActivityTaker {
     this.turns = turns;
   }
 
-  reserveFor(items: readonly ActivityExecuteItem[]): { indexes: number[]; reservation: Reservation<WorkItemLease> } | null {
+  reserveFor(
+    items: readonly ActivityExecuteItem[],
+  ): { indexes: number[]; reservation: Reservation<WorkItemLease> } | null {
     if (this.stopping.signal.aborted) return null;
     const { options, activities } = this.deps;
     const indexes: number[] = [];
     items.forEach((item, index) => {
       const runnable = isSystemActivityName(item.name) || activities.get(item.name) !== undefined;
-      if (runnable && (item.sessionId ?? null) === null && tagAccepted(options.tagFilter, item.tag)) indexes.push(index);
+      if (runnable && (item.sessionId ?? null) === null && tagAccepted(options.tagFilter, item.tag))
+        indexes.push(index);
     });
     const reservation = reserveIdle(this.inbox, indexes.length, (lease) => this.giveBack(lease));
     return reservation === null ? null : { indexes: indexes.slice(0, reservation.count), reservation };
@@ -133,7 +145,10 @@ export class ActivityWorkerPool implements ActivityTaker {
     this.slotCount = slots;
     allowWaiters(this.stopping.signal, slots);
     // One gate per runtime: credits of one runtime are never consumed by another in this process.
-    const gate = workerGate<WorkItemLease>(pushWakeups(this.deps.provider), { tagFilter, node: this.deps.options.workerNodeId ?? this.deps.runtimeId });
+    const gate = workerGate<WorkItemLease>(pushWakeups(this.deps.provider), {
+      tagFilter,
+      node: this.deps.options.workerNodeId ?? this.deps.runtimeId,
+    });
     const inbox = handOffInbox(gate);
     this.inbox = inbox;
     this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot, gate, inbox));
@@ -145,7 +160,9 @@ export class ActivityWorkerPool implements ActivityTaker {
     const all = Promise.all(this.loops)
       .then(() => Promise.all(this.pendingAcks))
       .then(() => true);
-    return timeoutMs <= 0 ? this.held.size === 0 && this.pendingAcks.size === 0 : Promise.race([all, sleep(timeoutMs).then(() => false)]);
+    return timeoutMs <= 0
+      ? this.held.size === 0 && this.pendingAcks.size === 0
+      : Promise.race([all, sleep(timeoutMs).then(() => false)]);
   }
 
   /** Gives back every work item still held: the handler is told to stop and its result is dropped. */
@@ -161,16 +178,25 @@ export class ActivityWorkerPool implements ActivityTaker {
         await this.deps.provider.abandonWorkItem(activity.lease.lockToken);
       } catch (error) {
         if (isLockLost(error)) return;
-        log('warn', RUNTIME_TARGET, `could not release activity at shutdown; it runs again after its lock expires: ${messageOf(error)}`, {
-          instance_id: activity.lease.item.instance,
-          activity_name: activity.lease.item.name,
-        });
+        log(
+          'warn',
+          RUNTIME_TARGET,
+          `could not release activity at shutdown; it runs again after its lock expires: ${messageOf(error)}`,
+          {
+            instance_id: activity.lease.item.instance,
+            activity_name: activity.lease.item.name,
+          },
+        );
       }
     });
     await Promise.all(releases);
   }
 
-  private async runSlot(slot: number, gate: QueueGate<WorkItemLease>, inbox: HandOffInbox<WorkItemLease>): Promise<void> {
+  private async runSlot(
+    slot: number,
+    gate: QueueGate<WorkItemLease>,
+    inbox: HandOffInbox<WorkItemLease>,
+  ): Promise<void> {
     const { provider, options, metrics, faults, sessions } = this.deps;
     const push = pushWakeups(provider);
     const release = push.acquire();
@@ -274,10 +300,15 @@ export class ActivityWorkerPool implements ActivityTaker {
     if (handler === undefined) {
       const { unregisteredBackoffBaseMs, unregisteredBackoffMaxMs } = this.deps.options;
       const delayMs = unregisteredBackoffMs(lease.attemptCount, unregisteredBackoffBaseMs, unregisteredBackoffMaxMs);
-      log('warn', RUNTIME_TARGET, `activity '${item.name}' is not registered on this runtime; retrying in ${delayMs} ms`, {
-        instance_id: item.instance,
-        attempt: lease.attemptCount,
-      });
+      log(
+        'warn',
+        RUNTIME_TARGET,
+        `activity '${item.name}' is not registered on this runtime; retrying in ${delayMs} ms`,
+        {
+          instance_id: item.instance,
+          attempt: lease.attemptCount,
+        },
+      );
       await this.abandon(lease, delayMs);
       return;
     }
@@ -350,7 +381,9 @@ export class ActivityWorkerPool implements ActivityTaker {
         // Cancelled (terminal orchestration, lost race) or expired: give the handler a grace
         // period to notice isCancelled(), then drop whatever it produces.
         await Promise.race([outcome, sleep(FIXED.activityCancellationGraceMs)]);
-        log('info', RUNTIME_TARGET, `activity '${item.name}' lost its lock; its result is dropped`, { instance_id: item.instance });
+        log('info', RUNTIME_TARGET, `activity '${item.name}' lost its lock; its result is dropped`, {
+          instance_id: item.instance,
+        });
         return;
       }
       held.renewer.stop();
@@ -409,9 +442,10 @@ export class ActivityWorkerPool implements ActivityTaker {
     } catch (error) {
       reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
-      const why = failedAttempts > 0 && isLockLost(error)
-        ? `activity result not stored by this attempt: an earlier attempt of the ack committed it, or its lease ran out during the outage (${failedAttempts} failed attempt(s)) and the activity runs again`
-        : 'activity result discarded';
+      const why =
+        failedAttempts > 0 && isLockLost(error)
+          ? `activity result not stored by this attempt: an earlier attempt of the ack committed it, or its lease ran out during the outage (${failedAttempts} failed attempt(s)) and the activity runs again`
+          : 'activity result discarded';
       log('warn', RUNTIME_TARGET, `${why}: ${messageOf(error)}`, {
         instance_id: lease.item.instance,
         activity_name: lease.item.name,
@@ -424,9 +458,14 @@ export class ActivityWorkerPool implements ActivityTaker {
       await this.deps.provider.abandonWorkItem(lease.lockToken, { delayMs });
     } catch (error) {
       this.deps.metrics.increment('providerErrors');
-      log('warn', RUNTIME_TARGET, `abandon_work_item failed; the item returns when its lock expires: ${messageOf(error)}`, {
-        instance_id: lease.item.instance,
-      });
+      log(
+        'warn',
+        RUNTIME_TARGET,
+        `abandon_work_item failed; the item returns when its lock expires: ${messageOf(error)}`,
+        {
+          instance_id: lease.item.instance,
+        },
+      );
     }
   }
 }

@@ -41,7 +41,11 @@ export class Reservation<T> {
 }
 
 /** Reserves up to `max` idle workers (or inbox places) of a pool; null when none is free. */
-export function reserveIdle<T>(inbox: HandOffInbox<T> | null, max: number, giveBack: (item: T) => Promise<void>): Reservation<T> | null {
+export function reserveIdle<T>(
+  inbox: HandOffInbox<T> | null,
+  max: number,
+  giveBack: (item: T) => Promise<void>,
+): Reservation<T> | null {
   if (inbox === null || max <= 0) return null;
   const count = inbox.reserve(max);
   return count === 0 ? null : new Reservation(inbox, count, giveBack);
@@ -50,7 +54,9 @@ export function reserveIdle<T>(inbox: HandOffInbox<T> | null, max: number, giveB
 /** The activity pool as a turn's ack sees it. */
 export interface ActivityTaker {
   /** Reserves idle slots for the items at the returned indexes (those this pool can run now). */
-  reserveFor(items: readonly ActivityExecuteItem[]): { indexes: number[]; reservation: Reservation<WorkItemLease> } | null;
+  reserveFor(
+    items: readonly ActivityExecuteItem[],
+  ): { indexes: number[]; reservation: Reservation<WorkItemLease> } | null;
 }
 
 /** The orchestration dispatcher as an activity's ack sees it. */

@@ -34,12 +34,20 @@ export class FaultLog {
     recordOutageFailure(now);
     if (outage === undefined) {
       this.outages.set(operation, { failures: 1, startedAt: now, cause, recoveredAt: now, settle: null });
-      log('warn', RUNTIME_TARGET, `${operation} failed; retrying with backoff: ${messageOf(error)}`, { operation, cause });
+      log('warn', RUNTIME_TARGET, `${operation} failed; retrying with backoff: ${messageOf(error)}`, {
+        operation,
+        cause,
+      });
       return;
     }
     outage.failures += 1;
     if (cause !== outage.cause) {
-      log('warn', RUNTIME_TARGET, `${operation} still failing, now because ${cause} (before: ${outage.cause}): ${messageOf(error)}`, { operation, cause });
+      log(
+        'warn',
+        RUNTIME_TARGET,
+        `${operation} still failing, now because ${cause} (before: ${outage.cause}): ${messageOf(error)}`,
+        { operation, cause },
+      );
       outage.cause = cause;
     }
     if (outage.settle !== null) {
@@ -57,10 +65,15 @@ export class FaultLog {
       this.outages.delete(operation);
       recordOutageRecovery(outage.recoveredAt);
       const seconds = ((outage.recoveredAt - outage.startedAt) / 1000).toFixed(1);
-      log('warn', RUNTIME_TARGET, `${operation} works again after ${outage.failures} failed attempt(s) over ${seconds} s`, {
-        operation,
-        outage_ms: outage.recoveredAt - outage.startedAt,
-      });
+      log(
+        'warn',
+        RUNTIME_TARGET,
+        `${operation} works again after ${outage.failures} failed attempt(s) over ${seconds} s`,
+        {
+          operation,
+          outage_ms: outage.recoveredAt - outage.startedAt,
+        },
+      );
     }, RECOVERY_SETTLE_MS);
     outage.settle.unref();
   }

@@ -34,7 +34,10 @@ class LogFilter {
   constructor(spec: string) {
     let defaultLevel = SEVERITY.error;
     const targets: Array<[string, number]> = [];
-    for (const directive of spec.split(',').map((d) => d.trim()).filter((d) => d !== '')) {
+    for (const directive of spec
+      .split(',')
+      .map((d) => d.trim())
+      .filter((d) => d !== '')) {
       const eq = directive.indexOf('=');
       if (eq < 0) {
         const level = levelOf(directive);

@@ -137,12 +137,18 @@ function tagList(value: unknown, field: string): string[] {
     throw new Error(`Invalid runtime option workerTagFilter.${field}: expected an array of non-empty strings`);
   }
   if (value.length > MAX_WORKER_TAGS) {
-    throw new Error((`Invalid runtime option workerTagFilter.${field}: ${value.length} tags exceed ` + `MAX_WORKER_TAGS (${MAX_WORKER_TAGS})`));
+    throw new Error(
+      `Invalid runtime option workerTagFilter.${field}: ${value.length} tags exceed ` +
+        `MAX_WORKER_TAGS (${MAX_WORKER_TAGS})`,
+    );
   }
   for (const tag of value as string[]) {
     const bytes = Buffer.byteLength(tag, 'utf8');
     if (bytes > MAX_TAG_NAME_BYTES) {
-      throw new Error((`Invalid runtime option workerTagFilter.${field}: tag of ${bytes} bytes ` + `exceeds MAX_TAG_NAME_BYTES (${MAX_TAG_NAME_BYTES})`));
+      throw new Error(
+        `Invalid runtime option workerTagFilter.${field}: tag of ${bytes} bytes ` +
+          `exceeds MAX_TAG_NAME_BYTES (${MAX_TAG_NAME_BYTES})`,
+      );
     }
   }
   return [...(value as string[])];

@@ -43,7 +43,6 @@ export interface OrchestrationDispatcherDeps {
  */
 const RUNNABLE_VERSIONS = { min: '0.0.0', max: DUROX_VERSION } as const;
 
-
 /** Most batches one fetch takes beyond the worker's own (bounded further by the inbox). */
 const MAX_EXTRA_TURNS_PER_FETCH = 15;
 
@@ -65,7 +64,9 @@ export class OrchestrationDispatcher implements TurnTaker {
       {
         one: (turn) => provider.ackOrchestrationItem(turn.lockToken, turn.ack, turn.claim),
         many: async (turns) =>
-          (await provider.ackOrchestrationItems(turns)).map((outcome) => (outcome.ok ? { ok: true, value: outcome.claimedWorkItems } : outcome)),
+          (await provider.ackOrchestrationItems(turns)).map((outcome) =>
+            outcome.ok ? { ok: true, value: outcome.claimedWorkItems } : outcome,
+          ),
       },
       FIXED.maxAckCallsInFlight,
     );
@@ -80,7 +81,9 @@ export class OrchestrationDispatcher implements TurnTaker {
     inbox.setCapacity(this.deps.options.orchestrationConcurrency);
     this.inbox = inbox;
     this.gate = gate;
-    this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () => this.runWorker(push, gate, inbox));
+    this.loops = Array.from({ length: this.deps.options.orchestrationConcurrency }, () =>
+      this.runWorker(push, gate, inbox),
+    );
     // Clients of this provider object may start instances straight into an idle worker here.
     const withdraw = offerLocalTurns(this.deps.provider, this);
     this.stopping.signal.addEventListener('abort', withdraw, { once: true });
@@ -110,7 +113,11 @@ export class OrchestrationDispatcher implements TurnTaker {
     return Promise.race([all, sleep(timeoutMs).then(() => false)]);
   }
 
-  private runWorker(push: PushWakeups, gate: QueueGate<OrchestrationItem>, inbox: HandOffInbox<OrchestrationItem>): Promise<void> {
+  private runWorker(
+    push: PushWakeups,
+    gate: QueueGate<OrchestrationItem>,
+    inbox: HandOffInbox<OrchestrationItem>,
+  ): Promise<void> {
     const { provider, options, metrics, faults } = this.deps;
     return runWorkerLoop<OrchestrationItem>({
       signal: this.stopping.signal,
@@ -143,14 +150,22 @@ export class OrchestrationDispatcher implements TurnTaker {
   private async fetch(inbox: HandOffInbox<OrchestrationItem>, reason: WakeReason): Promise<OrchestrationItem | null> {
     const { provider } = this.deps;
     const options = this.turnClaim;
-    const extra = new Reservation(inbox, inbox.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, reason === 'once'), (item) => this.abandon(item, 0, true));
+    const extra = new Reservation(inbox, inbox.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, reason === 'once'), (item) =>
+      this.abandon(item, 0, true),
+    );
     try {
       const items =
         extra.count === 0
           ? [await provider.fetchOrchestrationItem(options)].filter((item) => item !== null)
           : await provider.fetchOrchestrationItems({ ...options, maxItems: 1 + extra.count });
       if (reason === 'safety') {
-        for (const item of items) recordSafetyFetchHit({ queue: 'orchestrator', instanceId: item.instanceId, attemptCount: item.attemptCount, waitedMs: item.waitedMs });
+        for (const item of items)
+          recordSafetyFetchHit({
+            queue: 'orchestrator',
+            instanceId: item.instanceId,
+            attemptCount: item.attemptCount,
+            waitedMs: item.waitedMs,
+          });
         this.deps.metrics.increment('safetyFetchHits', items.length);
       }
       const [first, ...others] = items;
@@ -220,11 +235,21 @@ export class OrchestrationDispatcher implements TurnTaker {
       return;
     }
     if (result.kind === 'unregistered') {
-      const delayMs = unregisteredBackoffMs(item.attemptCount, options.unregisteredBackoffBaseMs, options.unregisteredBackoffMaxMs);
-      log('warn', RUNTIME_TARGET, (`orchestration '${result.name}' version ${result.version ?? 'latest'} is not ` + `registered; retrying in ${delayMs} ms`), {
-        instance_id: item.instanceId,
-        attempt: item.attemptCount,
-      });
+      const delayMs = unregisteredBackoffMs(
+        item.attemptCount,
+        options.unregisteredBackoffBaseMs,
+        options.unregisteredBackoffMaxMs,
+      );
+      log(
+        'warn',
+        RUNTIME_TARGET,
+        `orchestration '${result.name}' version ${result.version ?? 'latest'} is not ` +
+          `registered; retrying in ${delayMs} ms`,
+        {
+          instance_id: item.instanceId,
+          attempt: item.attemptCount,
+        },
+      );
       await this.abandon(item, delayMs, false);
       return;
     }
@@ -256,15 +281,21 @@ export class OrchestrationDispatcher implements TurnTaker {
   private async commit(item: OrchestrationItem, ack: OrchestrationTurnAck): Promise<void> {
     const { provider, metrics, options } = this.deps;
     const eager = this.stopping.signal.aborted ? null : (this.activities?.reserveFor(ack.workerItems) ?? null);
-    const claim = eager === null ? null : { workerItemIndexes: eager.indexes, lockTimeoutMs: options.workerLockTimeoutMs };
+    const claim =
+      eager === null ? null : { workerItemIndexes: eager.indexes, lockTimeoutMs: options.workerLockTimeoutMs };
     let failedAttempts = 0;
     try {
-      const claimed = await retryThroughOutage(() => this.acks.ack({ lockToken: item.lockToken, ack, claim }), outageRetryPolicy(options.maxOutageMs), isRetryable, {
-        onFailure: (error) => {
-          failedAttempts += 1;
-          this.deps.faults.failed('ack_orchestration_item', error);
+      const claimed = await retryThroughOutage(
+        () => this.acks.ack({ lockToken: item.lockToken, ack, claim }),
+        outageRetryPolicy(options.maxOutageMs),
+        isRetryable,
+        {
+          onFailure: (error) => {
+            failedAttempts += 1;
+            this.deps.faults.failed('ack_orchestration_item', error);
+          },
         },
-      });
+      );
       this.deps.faults.recovered('ack_orchestration_item');
       eager?.reservation.deliver(claimed);
       if (ack.workerItems.length > (claim?.workerItemIndexes.length ?? 0)) notifyLocal(provider, 'worker');
@@ -275,9 +306,10 @@ export class OrchestrationDispatcher implements TurnTaker {
       eager?.reservation.cancel();
       metrics.increment('providerErrors');
       if (isLockLost(error)) {
-        const why = failedAttempts === 0
-          ? 'another worker owns the instance now'
-          : `its lock ran out while the ack was retried through an outage (${failedAttempts} failed attempt(s)), or an earlier attempt committed; the turn runs again if it did not`;
+        const why =
+          failedAttempts === 0
+            ? 'another worker owns the instance now'
+            : `its lock ran out while the ack was retried through an outage (${failedAttempts} failed attempt(s)), or an earlier attempt committed; the turn runs again if it did not`;
         log('warn', RUNTIME_TARGET, `turn discarded, ${why}: ${messageOf(error)}`, { instance_id: item.instanceId });
         // Its lock has run out, and nothing announces an expired lock: look now rather than at the safety fetch.
         if (failedAttempts > 0) this.gate?.drainOne();
@@ -287,13 +319,17 @@ export class OrchestrationDispatcher implements TurnTaker {
         await this.abandon(item, FIXED.historyErrorBackoffMs, false);
         return;
       }
-      log('error', RUNTIME_TARGET, `turn refused by the store; failing the orchestration: ${messageOf(error)}`, { instance_id: item.instanceId });
+      log('error', RUNTIME_TARGET, `turn refused by the store; failing the orchestration: ${messageOf(error)}`, {
+        instance_id: item.instanceId,
+      });
       try {
         const failure = this.deps.engine.infrastructureFailureTurn(item, ack, messageOf(error));
         await provider.ackOrchestrationItem(item.lockToken, failure);
         metrics.increment('orchInfrastructureErrors');
       } catch (second) {
-        log('error', RUNTIME_TARGET, `could not record the failure either: ${messageOf(second)}`, { instance_id: item.instanceId });
+        log('error', RUNTIME_TARGET, `could not record the failure either: ${messageOf(second)}`, {
+          instance_id: item.instanceId,
+        });
         await this.abandon(item, FIXED.historyErrorBackoffMs, false);
       }
     }
@@ -304,9 +340,14 @@ export class OrchestrationDispatcher implements TurnTaker {
       await this.deps.provider.abandonOrchestrationItem(item.lockToken, { delayMs, ignoreAttempt });
     } catch (error) {
       this.deps.metrics.increment('providerErrors');
-      log('warn', RUNTIME_TARGET, `abandon_orchestration_item failed; the batch returns when its lock expires: ${messageOf(error)}`, {
-        instance_id: item.instanceId,
-      });
+      log(
+        'warn',
+        RUNTIME_TARGET,
+        `abandon_orchestration_item failed; the batch returns when its lock expires: ${messageOf(error)}`,
+        {
+          instance_id: item.instanceId,
+        },
+      );
     }
   }
 }

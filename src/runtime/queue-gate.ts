@@ -190,14 +190,17 @@ export class QueueGate<T = never> implements QueueListener {
   private armDueTimer(): void {
     clearTimeout(this.dueTimer);
     if (this.dueTimes.length === 0) return;
-    this.dueTimer = setTimeout(() => {
-      const now = Date.now();
-      while (this.dueTimes.length > 0 && this.dueTimes[0] <= now) {
-        this.dueTimes.shift();
-        this.drainOne();
-      }
-      this.armDueTimer();
-    }, Math.max(0, this.dueTimes[0] - Date.now()));
+    this.dueTimer = setTimeout(
+      () => {
+        const now = Date.now();
+        while (this.dueTimes.length > 0 && this.dueTimes[0] <= now) {
+          this.dueTimes.shift();
+          this.drainOne();
+        }
+        this.armDueTimer();
+      },
+      Math.max(0, this.dueTimes[0] - Date.now()),
+    );
   }
 
   private armSafetyTimer(): void {

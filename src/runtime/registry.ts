@@ -24,7 +24,8 @@ function nameProblem(kind: string, name: unknown): string | null {
   if (name.includes('\u0000')) return `${kind} name must not contain NUL characters`;
   if (/\p{Surrogate}/u.test(name)) return `${kind} name must not contain lone UTF-16 surrogates`;
   const bytes = Buffer.byteLength(name, 'utf8');
-  if (bytes > MAX_NAME_BYTES) return `${kind} name is ${bytes} bytes long; the limit MAX_NAME_BYTES is ${MAX_NAME_BYTES} bytes`;
+  if (bytes > MAX_NAME_BYTES)
+    return `${kind} name is ${bytes} bytes long; the limit MAX_NAME_BYTES is ${MAX_NAME_BYTES} bytes`;
   if (name.startsWith(SYSTEM_ACTIVITY_PREFIX)) {
     return `${kind} name '${name}' uses the reserved prefix '${SYSTEM_ACTIVITY_PREFIX}'`;
   }
@@ -43,7 +44,9 @@ export class OrchestrationRegistry {
     const problem = nameProblem('orchestration', name);
     if (problem !== null) return void this.problems.push(problem);
     if (typeof handler !== 'function') {
-      return void this.problems.push(`orchestration '${name}': handler must be a generator function or an async function`);
+      return void this.problems.push(
+        `orchestration '${name}': handler must be a generator function or an async function`,
+      );
     }
     const exact = typeof version === 'string' ? semver.valid(version) : null;
     if (exact === null) {

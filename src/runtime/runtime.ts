@@ -30,7 +30,10 @@ reportWakeupChannelTo((level, message) => log(level, RUNTIME_TARGET, message));
 reportAvailabilityTo((level, message, fields) => log(level, RUNTIME_TARGET, message, fields));
 
 /** An activity: receives its context and decoded input; its (awaited) return value is the result. */
-export type ActivityHandler<TInput = Untyped, TOutput = unknown> = (ctx: ActivityContext, input: TInput) => TOutput | Promise<TOutput>;
+export type ActivityHandler<TInput = Untyped, TOutput = unknown> = (
+  ctx: ActivityContext,
+  input: TInput,
+) => TOutput | Promise<TOutput>;
 
 /** An orchestration: a generator that yields tasks created by `ctx` and returns the output. */
 export type OrchestrationHandler<TInput = Untyped, TOutput = unknown> = (
@@ -81,13 +84,20 @@ export class Runtime {
     this.#provider = provider;
     this.#options = resolveRuntimeOptions(options);
     // Every runtime runs schedules (Client.createSchedule), so any node can take their turns.
-    this.#orchestrations.registerSystem(SCHEDULE_ORCHESTRATION, SCHEDULE_ORCHESTRATION_VERSION, scheduleOrchestration as OrchestrationFunction);
+    this.#orchestrations.registerSystem(
+      SCHEDULE_ORCHESTRATION,
+      SCHEDULE_ORCHESTRATION_VERSION,
+      scheduleOrchestration as OrchestrationFunction,
+    );
   }
 
   /** Registers an activity. Registrations after `start()` are ignored. */
   registerActivity<TInput = Untyped, TOutput = unknown>(name: string, fn: ActivityHandler<TInput, TOutput>): void {
     if (this.#state === 'new') this.#activities.register(name, fn);
-    else log('warn', RUNTIME_TARGET, `registerActivity('${name}') after start() is ignored; register before start()`, { activity_name: name });
+    else
+      log('warn', RUNTIME_TARGET, `registerActivity('${name}') after start() is ignored; register before start()`, {
+        activity_name: name,
+      });
   }
 
   /** Same as {@link registerActivity}. */
@@ -96,12 +106,18 @@ export class Runtime {
   }
 
   /** Registers an orchestration (a generator or an `async` function) as version 1.0.0. */
-  registerOrchestration<TInput = Untyped, TOutput = unknown>(name: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void {
+  registerOrchestration<TInput = Untyped, TOutput = unknown>(
+    name: string,
+    fn: AnyOrchestrationHandler<TInput, TOutput>,
+  ): void {
     this.#register(name, DEFAULT_VERSION, fn);
   }
 
   /** Same as {@link registerOrchestration}. */
-  registerOrchestrationTyped<TInput = Untyped, TOutput = unknown>(name: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void {
+  registerOrchestrationTyped<TInput = Untyped, TOutput = unknown>(
+    name: string,
+    fn: AnyOrchestrationHandler<TInput, TOutput>,
+  ): void {
     this.#register(name, DEFAULT_VERSION, fn);
   }
 
@@ -110,18 +126,32 @@ export class Runtime {
    * Versions of one name must be registered in strictly increasing order (a plain registration
    * counts as 1.0.0); `start()` fails otherwise.
    */
-  registerOrchestrationVersioned<TInput = Untyped, TOutput = unknown>(name: string, version: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void {
+  registerOrchestrationVersioned<TInput = Untyped, TOutput = unknown>(
+    name: string,
+    version: string,
+    fn: AnyOrchestrationHandler<TInput, TOutput>,
+  ): void {
     this.#register(name, version, fn);
   }
 
   /** Same as {@link registerOrchestrationVersioned}. */
-  registerOrchestrationVersionedTyped<TInput = Untyped, TOutput = unknown>(name: string, version: string, fn: AnyOrchestrationHandler<TInput, TOutput>): void {
+  registerOrchestrationVersionedTyped<TInput = Untyped, TOutput = unknown>(
+    name: string,
+    version: string,
+    fn: AnyOrchestrationHandler<TInput, TOutput>,
+  ): void {
     this.#register(name, version, fn);
   }
 
   #register(name: string, version: string, fn: unknown): void {
     if (this.#state === 'new') this.#orchestrations.register(name, version, fn);
-    else log('warn', RUNTIME_TARGET, `registering orchestration '${name}' after start() is ignored; register before start()`, { orchestration_name: name });
+    else
+      log(
+        'warn',
+        RUNTIME_TARGET,
+        `registering orchestration '${name}' after start() is ignored; register before start()`,
+        { orchestration_name: name },
+      );
   }
 
   /**
@@ -136,19 +166,32 @@ export class Runtime {
     const problems = [...this.#orchestrations.problems, ...this.#activities.problems];
     const minimumIdle = Math.max(this.#options.workerLockTimeoutMs - FIXED.workerRenewalBufferMs, 1000);
     if (this.#options.sessionIdleTimeoutMs <= minimumIdle) {
-      problems.push((`sessionIdleTimeoutMs (${this.#options.sessionIdleTimeoutMs}) must exceed ` + `${minimumIdle} ms (workerLockTimeoutMs - 5000)`));
+      problems.push(
+        `sessionIdleTimeoutMs (${this.#options.sessionIdleTimeoutMs}) must exceed ` +
+          `${minimumIdle} ms (workerLockTimeoutMs - 5000)`,
+      );
     }
     if (problems.length > 0) throw new Error(`Failed to start runtime: ${problems.join('; ')}`);
 
     installDefaultLogger(this.#options.logFormat, this.#options.logLevel);
-    for (const warning of [...this.#orchestrations.warnings, ...this.#activities.warnings]) log('warn', RUNTIME_TARGET, warning);
+    for (const warning of [...this.#orchestrations.warnings, ...this.#activities.warnings])
+      log('warn', RUNTIME_TARGET, warning);
     const metrics = new RuntimeMetrics();
     const faults = new FaultLog();
     const deps = { provider: this.#provider, options: this.#options, metrics, faults };
-    this.#dispatcher = new OrchestrationDispatcher({ ...deps, engine: turnEngine, orchestrations: this.#orchestrations });
+    this.#dispatcher = new OrchestrationDispatcher({
+      ...deps,
+      engine: turnEngine,
+      orchestrations: this.#orchestrations,
+    });
     const sessions = new SessionManager(this.#provider, { ...this.#options, runtimeId: this.#runtimeId }, faults);
     this.#sessions = sessions;
-    this.#workers = new ActivityWorkerPool({ ...deps, activities: this.#activities, runtimeId: this.#runtimeId, sessions });
+    this.#workers = new ActivityWorkerPool({
+      ...deps,
+      activities: this.#activities,
+      runtimeId: this.#runtimeId,
+      sessions,
+    });
     this.#metrics = metrics;
     this.#state = 'running';
     this.#dispatcher.handActivitiesTo(this.#workers);

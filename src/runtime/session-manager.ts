@@ -110,9 +110,10 @@ export class SessionManager {
   /** Starts renewal and cleanup for the owner identities of `slots` worker slots. */
   start(slots: number): void {
     if (slots === 0) return;
-    this.ownerIds = this.options.workerNodeId !== null
-      ? [this.options.workerNodeId]
-      : Array.from({ length: slots }, (_, slot) => this.ownerFor(slot));
+    this.ownerIds =
+      this.options.workerNodeId !== null
+        ? [this.options.workerNodeId]
+        : Array.from({ length: slots }, (_, slot) => this.ownerFor(slot));
     const renewEvery = renewalIntervalMs(this.lockTimeoutMs, SESSION_RENEWAL_BUFFER_MS);
     // renew() and cleanup() report their failures to the fault log and never reject; a slow call
     // must not hold up the worker slots that start() is called for.

@@ -68,7 +68,10 @@ export const SYSTEM_ACTIVITIES: ReadonlyMap<string, SystemActivity> = new Map<st
       return JSON.stringify(await provider.getKvValue(instanceId, key));
     },
   ],
-  [SYSCALL_INSTANCE_STATUS, async (provider, input) => JSON.stringify((await provider.getInstanceStatus(parseInstanceId(input))).status)],
+  [
+    SYSCALL_INSTANCE_STATUS,
+    async (provider, input) => JSON.stringify((await provider.getInstanceStatus(parseInstanceId(input))).status),
+  ],
   [
     SYSCALL_CANCEL_INSTANCE,
     async (provider, input) => {

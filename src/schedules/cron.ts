@@ -39,7 +39,12 @@ export class CronExpression {
       return new CronExpression(cron);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new ScheduleError(operation, 'invalid_cron', `invalid cron ${JSON.stringify(expression)}: ${reason}`, scheduleId);
+      throw new ScheduleError(
+        operation,
+        'invalid_cron',
+        `invalid cron ${JSON.stringify(expression)}: ${reason}`,
+        scheduleId,
+      );
     }
   }
 

@@ -29,7 +29,9 @@ export function scheduleInstanceId(scheduleId: string): string {
 
 /** The schedule id of a schedule instance id. */
 export function scheduleIdOf(instanceId: string): string {
-  return instanceId.startsWith(SCHEDULE_INSTANCE_PREFIX) ? instanceId.slice(SCHEDULE_INSTANCE_PREFIX.length) : instanceId;
+  return instanceId.startsWith(SCHEDULE_INSTANCE_PREFIX)
+    ? instanceId.slice(SCHEDULE_INSTANCE_PREFIX.length)
+    : instanceId;
 }
 
 /** The id of the run fired at `fireAtMs`: `<scheduleId>@<ISO time>`, so a repeated fire collapses. */
@@ -118,10 +120,7 @@ export interface ScheduleState {
 
 /** A control message on {@link SCHEDULE_CONTROL_QUEUE}. */
 export type ScheduleCommand =
-  | { command: 'pause' }
-  | { command: 'resume' }
-  | { command: 'trigger' }
-  | { command: 'update'; spec: ScheduleSpec };
+  { command: 'pause' } | { command: 'resume' } | { command: 'trigger' } | { command: 'update'; spec: ScheduleSpec };
 
 /** What a schedule publishes as its custom status after every change (JSON). */
 export interface ScheduleView {
@@ -160,12 +159,23 @@ export function requireScheduleId(operation: string, scheduleId: unknown): strin
             ? `schedule id is too long (at most ${MAX_NAME_BYTES - 32 - SCHEDULE_INSTANCE_PREFIX.length} UTF-8 bytes)`
             : null;
   if (problem !== null) {
-    throw new ScheduleError(operation, 'invalid_argument', problem, typeof scheduleId === 'string' && scheduleId !== '' ? scheduleId : undefined);
+    throw new ScheduleError(
+      operation,
+      'invalid_argument',
+      problem,
+      typeof scheduleId === 'string' && scheduleId !== '' ? scheduleId : undefined,
+    );
   }
   return scheduleId as string;
 }
 
-function requireChoice<T extends string>(operation: string, scheduleId: string, field: string, value: unknown, choices: readonly T[]): T {
+function requireChoice<T extends string>(
+  operation: string,
+  scheduleId: string,
+  field: string,
+  value: unknown,
+  choices: readonly T[],
+): T {
   if (typeof value === 'string' && (choices as readonly string[]).includes(value)) return value as T;
   throw new ScheduleError(
     operation,
@@ -176,8 +186,18 @@ function requireChoice<T extends string>(operation: string, scheduleId: string, 
 }
 
 function requireText(operation: string, scheduleId: string, field: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.includes('\u0000') || Buffer.byteLength(value, 'utf8') > MAX_NAME_BYTES) {
-    throw new ScheduleError(operation, 'invalid_argument', `${field} must be a non-empty string of at most ${MAX_NAME_BYTES} bytes, got ${JSON.stringify(value)}`, scheduleId);
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.includes('\u0000') ||
+    Buffer.byteLength(value, 'utf8') > MAX_NAME_BYTES
+  ) {
+    throw new ScheduleError(
+      operation,
+      'invalid_argument',
+      `${field} must be a non-empty string of at most ${MAX_NAME_BYTES} bytes, got ${JSON.stringify(value)}`,
+      scheduleId,
+    );
   }
   return value;
 }
@@ -185,7 +205,12 @@ function requireText(operation: string, scheduleId: string, field: string, value
 function requireSemver(operation: string, scheduleId: string, value: unknown): string {
   const version = requireText(operation, scheduleId, 'version', value);
   if (semver.valid(version) === null) {
-    throw new ScheduleError(operation, 'invalid_argument', `version '${version}' is not a valid semver version (e.g. 1.2.0)`, scheduleId);
+    throw new ScheduleError(
+      operation,
+      'invalid_argument',
+      `version '${version}' is not a valid semver version (e.g. 1.2.0)`,
+      scheduleId,
+    );
   }
   return version;
 }
@@ -196,10 +221,16 @@ function requireSemver(operation: string, scheduleId: string, value: unknown): s
  */
 export function toScheduleSpec(operation: string, scheduleId: string, options: unknown): ScheduleSpec {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ScheduleError(operation, 'invalid_argument', 'options must be an object { cron, orchestration, overlap, ... }', scheduleId);
+    throw new ScheduleError(
+      operation,
+      'invalid_argument',
+      'options must be an object { cron, orchestration, overlap, ... }',
+      scheduleId,
+    );
   }
   const o = options as Record<string, unknown>;
-  const timezone = o.timezone === undefined || o.timezone === null ? null : requireTimezone(o.timezone, operation, scheduleId);
+  const timezone =
+    o.timezone === undefined || o.timezone === null ? null : requireTimezone(o.timezone, operation, scheduleId);
   if (typeof o.cron !== 'string') {
     throw new ScheduleError(operation, 'invalid_cron', `cron must be a string, got ${typeof o.cron}`, scheduleId);
   }
@@ -208,16 +239,27 @@ export function toScheduleSpec(operation: string, scheduleId: string, options: u
   if (orchestration === SCHEDULE_ORCHESTRATION) {
     throw new ScheduleError(operation, 'invalid_argument', 'a schedule cannot start schedules', scheduleId);
   }
-  const version = o.version === undefined || o.version === null ? null : requireSemver(operation, scheduleId, o.version);
+  const version =
+    o.version === undefined || o.version === null ? null : requireSemver(operation, scheduleId, o.version);
   let encoded: string;
   try {
     encoded = JSON.stringify(o.input === undefined ? null : o.input) ?? 'null';
   } catch (error) {
-    throw new ScheduleError(operation, 'invalid_argument', `input cannot be encoded as JSON: ${(error as Error).message}`, scheduleId);
+    throw new ScheduleError(
+      operation,
+      'invalid_argument',
+      `input cannot be encoded as JSON: ${(error as Error).message}`,
+      scheduleId,
+    );
   }
   const inputBytes = Buffer.byteLength(encoded, 'utf8');
   if (inputBytes > MAX_SCHEDULE_INPUT_BYTES) {
-    throw new ScheduleError(operation, 'invalid_argument', `input is ${inputBytes} bytes as JSON; a schedule's input may be at most ${MAX_SCHEDULE_INPUT_BYTES} bytes`, scheduleId);
+    throw new ScheduleError(
+      operation,
+      'invalid_argument',
+      `input is ${inputBytes} bytes as JSON; a schedule's input may be at most ${MAX_SCHEDULE_INPUT_BYTES} bytes`,
+      scheduleId,
+    );
   }
   const input: unknown = JSON.parse(encoded);
   return {
@@ -227,7 +269,8 @@ export function toScheduleSpec(operation: string, scheduleId: string, options: u
     version,
     input,
     overlap: requireChoice(operation, scheduleId, 'overlap', o.overlap, OVERLAP_POLICIES),
-    catchUp: o.catchUp === undefined ? 'one' : requireChoice(operation, scheduleId, 'catchUp', o.catchUp, CATCH_UP_POLICIES),
+    catchUp:
+      o.catchUp === undefined ? 'one' : requireChoice(operation, scheduleId, 'catchUp', o.catchUp, CATCH_UP_POLICIES),
   };
 }
 

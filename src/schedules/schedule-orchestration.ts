@@ -104,7 +104,10 @@ function* fire(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleState, fi
         counts.skippedOverlap += 1;
         return;
       }
-      const cancel: CancelInstanceInput = { instanceId: lastRun.instanceId, reason: `schedule ${state.scheduleId}: next run is due` };
+      const cancel: CancelInstanceInput = {
+        instanceId: lastRun.instanceId,
+        reason: `schedule ${state.scheduleId}: next run is due`,
+      };
       yield* pacer.wait(ctx.scheduleActivity(SYSCALL_CANCEL_INSTANCE, cancel));
       counts.cancelledPrevious += 1;
     }
@@ -115,7 +118,13 @@ function* fire(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleState, fi
   counts.started += 1;
 }
 
-function* applyCommand(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleState, command: ScheduleCommand, nowMs: number): Step {
+function* applyCommand(
+  ctx: OrchestrationContext,
+  pacer: Pacer,
+  state: ScheduleState,
+  command: ScheduleCommand,
+  nowMs: number,
+): Step {
   switch (command.command) {
     case 'pause':
       state.paused = true;
@@ -139,7 +148,10 @@ function* applyCommand(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleS
 }
 
 /** The schedule orchestration (a generator; registered by every Runtime under SCHEDULE_ORCHESTRATION). */
-export function* scheduleOrchestration(ctx: OrchestrationContext, input: ScheduleState): Generator<ScheduledTask, void, unknown> {
+export function* scheduleOrchestration(
+  ctx: OrchestrationContext,
+  input: ScheduleState,
+): Generator<ScheduledTask, void, unknown> {
   const state: ScheduleState = structuredClone(input);
   const pacer = new Pacer(ctx);
   // Parsed once per definition: every turn replays every step of the execution.
@@ -167,7 +179,10 @@ export function* scheduleOrchestration(ctx: OrchestrationContext, input: Schedul
     if (nextFireAtMs === null) {
       command = (yield* pacer.wait(control)) as ScheduleCommand;
     } else {
-      const raced = (yield* pacer.wait(ctx.race(ctx.scheduleTimer(Math.max(0, nextFireAtMs - nowMs)), control))) as { index: number; value: unknown };
+      const raced = (yield* pacer.wait(ctx.race(ctx.scheduleTimer(Math.max(0, nextFireAtMs - nowMs)), control))) as {
+        index: number;
+        value: unknown;
+      };
       if (raced.index === 0) continue;
       command = raced.value as ScheduleCommand;
     }
@@ -180,7 +195,13 @@ export function* scheduleOrchestration(ctx: OrchestrationContext, input: Schedul
  * Handles the fires due in (cursor, now]. Returns false when more are due than one step takes
  * (catch-up `all` after a long downtime): the caller goes on without waiting.
  */
-function* handleDueFires(ctx: OrchestrationContext, pacer: Pacer, state: ScheduleState, cron: CronExpression, nowMs: number): Generator<ScheduledTask, boolean, unknown> {
+function* handleDueFires(
+  ctx: OrchestrationContext,
+  pacer: Pacer,
+  state: ScheduleState,
+  cron: CronExpression,
+  nowMs: number,
+): Generator<ScheduledTask, boolean, unknown> {
   const cursorMs = state.cursorMs as number;
   if (state.spec.catchUp === 'all') {
     const due = cron.between(cursorMs, nowMs, MAX_FIRES_PER_STEP);

@@ -60,8 +60,15 @@ export interface WorkerRow {
 
 /** Validates an orchestrator message and computes its queue row. */
 export function orchestratorRow(item: OrchestratorWorkItem, context: CallContext): OrchestratorRow {
-  if (typeof item !== 'object' || item === null || !ORCHESTRATOR_ITEM_TYPES.has((item as { type?: unknown }).type as string)) {
-    throw invalid(context, `not an orchestrator work item (type ${JSON.stringify((item as { type?: unknown } | null)?.type)})`);
+  if (
+    typeof item !== 'object' ||
+    item === null ||
+    !ORCHESTRATOR_ITEM_TYPES.has((item as { type?: unknown }).type as string)
+  ) {
+    throw invalid(
+      context,
+      `not an orchestrator work item (type ${JSON.stringify((item as { type?: unknown } | null)?.type)})`,
+    );
   }
   const targetInstance = requireId(targetInstanceOf(item), `${item.type} target instance`, context);
   let visibleAtMs: number | null = null;
@@ -69,7 +76,12 @@ export function orchestratorRow(item: OrchestratorWorkItem, context: CallContext
     const fireAtMs = requireInteger(item.fireAtMs, 'TimerFired.fireAtMs', context, 0);
     visibleAtMs = fireAtMs > 0 ? fireAtMs : null;
   }
-  return { targetInstance, kind: item.type, visibleAtMs, workItem: toJsonText(item, `${item.type} work item`, context) };
+  return {
+    targetInstance,
+    kind: item.type,
+    visibleAtMs,
+    workItem: toJsonText(item, `${item.type} work item`, context),
+  };
 }
 
 /** Validates an activity work item and computes its queue row. */
@@ -94,7 +106,10 @@ export function workerRow(item: ActivityExecuteItem, context: CallContext): Work
  * at `claim.workerItemIndexes` move from the ack's workerItems to the claim. Throws
  * `invalid_argument` before any SQL on bad input.
  */
-export function buildAckArguments(ack: OrchestrationTurnAck, claim?: ActivityClaim | null): { ack: string; claim: string | null } {
+export function buildAckArguments(
+  ack: OrchestrationTurnAck,
+  claim?: ActivityClaim | null,
+): { ack: string; claim: string | null } {
   const context: CallContext = { operation: 'ack_orchestration_item', instanceId: ack?.instanceId };
   const claimed = claimedIndexes(ack, claim, context);
   const workerRows = Array.isArray(ack?.workerItems) ? ack.workerItems.map((item) => workerRow(item, context)) : [];
@@ -103,20 +118,36 @@ export function buildAckArguments(ack: OrchestrationTurnAck, claim?: ActivityCla
     throw invalid(context, 'activities pinned to a session cannot be claimed by an ack');
   }
   return {
-    ack: buildAckArgument(ack, context, workerRows.filter((_, index) => !claimed.has(index))),
-    claim: claim === null || claim === undefined ? null : JSON.stringify({ workerItems: claimedRows, lockTimeoutMs: claim.lockTimeoutMs }),
+    ack: buildAckArgument(
+      ack,
+      context,
+      workerRows.filter((_, index) => !claimed.has(index)),
+    ),
+    claim:
+      claim === null || claim === undefined
+        ? null
+        : JSON.stringify({ workerItems: claimedRows, lockTimeoutMs: claim.lockTimeoutMs }),
   };
 }
 
-function claimedIndexes(ack: OrchestrationTurnAck, claim: ActivityClaim | null | undefined, context: CallContext): Set<number> {
+function claimedIndexes(
+  ack: OrchestrationTurnAck,
+  claim: ActivityClaim | null | undefined,
+  context: CallContext,
+): Set<number> {
   const claimed = new Set<number>();
   if (claim === null || claim === undefined) return claimed;
-  if (typeof claim !== 'object' || !Array.isArray(claim.workerItemIndexes)) throw invalid(context, 'claim.workerItemIndexes must be an array');
+  if (typeof claim !== 'object' || !Array.isArray(claim.workerItemIndexes))
+    throw invalid(context, 'claim.workerItemIndexes must be an array');
   requirePositiveDuration(claim.lockTimeoutMs, 'claim.lockTimeoutMs', context);
   const count = Array.isArray(ack?.workerItems) ? ack.workerItems.length : 0;
   for (const index of claim.workerItemIndexes) {
     if (!Number.isInteger(index) || index < 0 || index >= count || claimed.has(index)) {
-      throw invalid(context, (`claim.workerItemIndexes must be distinct indexes into workerItems ` + `(0..${count - 1}), got ${JSON.stringify(index)}`));
+      throw invalid(
+        context,
+        `claim.workerItemIndexes must be distinct indexes into workerItems ` +
+          `(0..${count - 1}), got ${JSON.stringify(index)}`,
+      );
     }
     claimed.add(index);
   }
@@ -128,7 +159,11 @@ export function turnClaimArgument(claim: TurnClaim | null | undefined, context: 
   if (claim === null || claim === undefined) return null;
   if (typeof claim !== 'object') throw invalid(context, 'claim must be an object');
   const [minVersion, maxVersion] = versionRangeArguments(claim.versionRange);
-  return JSON.stringify({ lockTimeoutMs: requirePositiveDuration(claim.lockTimeoutMs, 'claim.lockTimeoutMs', context), minVersion, maxVersion });
+  return JSON.stringify({
+    lockTimeoutMs: requirePositiveDuration(claim.lockTimeoutMs, 'claim.lockTimeoutMs', context),
+    minVersion,
+    maxVersion,
+  });
 }
 
 /** JSON text of the `p_ack` argument, with the (validated) worker rows it queues. */
@@ -140,8 +175,12 @@ function buildAckArgument(ack: OrchestrationTurnAck, context: CallContext, worke
   if (metadata.status !== undefined && !EXECUTION_STATUSES.has(metadata.status)) {
     throw invalid(context, `unknown execution status ${JSON.stringify(metadata.status)}`);
   }
-  if (!Array.isArray(ack.historyDelta) || !Array.isArray(ack.workerItems) || !Array.isArray(ack.orchestratorItems) ||
-      !Array.isArray(ack.cancelledActivities)) {
+  if (
+    !Array.isArray(ack.historyDelta) ||
+    !Array.isArray(ack.workerItems) ||
+    !Array.isArray(ack.orchestratorItems) ||
+    !Array.isArray(ack.cancelledActivities)
+  ) {
     throw invalid(context, 'historyDelta, workerItems, orchestratorItems and cancelledActivities must be arrays');
   }
 

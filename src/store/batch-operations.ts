@@ -20,7 +20,6 @@ import { versionRangeArguments, type ProcedureCall } from './parity-operations';
 import { asRecord } from './row-decoding';
 import { invalidArgument, requireId, requireInteger, requirePositiveDuration, type CallContext } from './validation';
 
-
 type Refusal = { ok: false; error: ProviderError };
 
 /**
@@ -78,24 +77,39 @@ function workItemAckElement(ack: WorkItemAck, context: CallContext, index: numbe
   if (ack === null || typeof ack !== 'object') throw invalidArgument(context, `acks[${index}] must be an object`);
   const lockToken = requireId(ack.lockToken, `acks[${index}].lockToken`, context);
   const completion = ack.completion;
-  if (completion === null || completion === undefined) return { lockToken, instanceId: null, kind: null, workItem: null, claimTurn: null };
+  if (completion === null || completion === undefined)
+    return { lockToken, instanceId: null, kind: null, workItem: null, claimTurn: null };
   if (completion.type !== 'ActivityCompleted' && completion.type !== 'ActivityFailed') {
-    throw invalidArgument(context, `acks[${index}]: a work item completion must be ActivityCompleted or ActivityFailed`);
+    throw invalidArgument(
+      context,
+      `acks[${index}]: a work item completion must be ActivityCompleted or ActivityFailed`,
+    );
   }
   const row = orchestratorRow(completion, context);
   const claim = turnClaimArgument(ack.claim, context);
-  return { lockToken, instanceId: row.targetInstance, kind: row.kind, workItem: row.workItem, claimTurn: claim === null ? null : JSON.parse(claim) };
+  return {
+    lockToken,
+    instanceId: row.targetInstance,
+    kind: row.kind,
+    workItem: row.workItem,
+    claimTurn: claim === null ? null : JSON.parse(claim),
+  };
 }
 
 /** fetch_orchestration_items: up to `maxItems` locked batches, oldest first. */
-export async function fetchOrchestrationItems(call: ProcedureCall, options: { lockTimeoutMs: number; versionRange?: VersionRange | null; maxItems: number }): Promise<OrchestrationItem[]> {
+export async function fetchOrchestrationItems(
+  call: ProcedureCall,
+  options: { lockTimeoutMs: number; versionRange?: VersionRange | null; maxItems: number },
+): Promise<OrchestrationItem[]> {
   const context = { operation: 'fetch_orchestration_items' };
   const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', context);
   const maxItems = requireInteger(options.maxItems, 'maxItems', context, 1);
-  if (maxItems > MAX_TURNS_PER_CALL) throw invalidArgument(context, `maxItems must be at most ${MAX_TURNS_PER_CALL}, got ${maxItems}`);
+  if (maxItems > MAX_TURNS_PER_CALL)
+    throw invalidArgument(context, `maxItems must be at most ${MAX_TURNS_PER_CALL}, got ${maxItems}`);
   const [minVersion, maxVersion] = versionRangeArguments(options.versionRange);
   const rows = await call(context.operation, [lockTimeoutMs, minVersion, maxVersion, maxItems]);
-  if (!Array.isArray(rows)) throw toProviderError(new Error('fetch_orchestration_items returned no array'), context.operation);
+  if (!Array.isArray(rows))
+    throw toProviderError(new Error('fetch_orchestration_items returned no array'), context.operation);
   return rows.map((row) => decodeOrchestrationItem(row, context.operation)).filter((item) => item !== null);
 }
 
@@ -110,8 +124,12 @@ export async function ackOrchestrationItems(call: ProcedureCall, acks: readonly 
     MAX_TURNS_PER_CALL,
     (element) => element?.ack?.instanceId,
     (element, index) => {
-      if (element === null || typeof element !== 'object') throw invalidArgument(context, `acks[${index}] must be an object`);
-      const lockToken = requireId(element.lockToken, `acks[${index}].lockToken`, { ...context, instanceId: element.ack?.instanceId });
+      if (element === null || typeof element !== 'object')
+        throw invalidArgument(context, `acks[${index}] must be an object`);
+      const lockToken = requireId(element.lockToken, `acks[${index}].lockToken`, {
+        ...context,
+        instanceId: element.ack?.instanceId,
+      });
       const argument = buildAckArguments(element.ack, element.claim);
       return `{"lockToken":${JSON.stringify(lockToken)},"ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`;
     },
@@ -128,7 +146,10 @@ export async function ackWorkItems(call: ProcedureCall, acks: readonly WorkItemA
     acks,
     MAX_WORK_ITEMS_PER_CALL,
     (ack) => ack?.completion?.instance,
-    (ack, index) => JSON.stringify(workItemAckElement(ack, { operation: context.operation, instanceId: ack?.completion?.instance }, index)),
+    (ack, index) =>
+      JSON.stringify(
+        workItemAckElement(ack, { operation: context.operation, instanceId: ack?.completion?.instance }, index),
+      ),
     (record) => ({ ok: true, claimedTurn: decodeOrchestrationItem(record.claimedTurn, context.operation) }),
   );
 }

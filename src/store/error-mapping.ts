@@ -27,7 +27,16 @@ const SQLSTATE_CODES: Readonly<Record<string, ProviderErrorCode>> = {
   '53300': 'unavailable',
 };
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 const UNAVAILABLE_MESSAGES = [
   /connection terminated/i,
@@ -50,7 +59,10 @@ export function toProviderError(error: unknown, operation: string, instanceId?: 
   if (error instanceof ProviderError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const code = classify(error, message);
-  const text = code === 'unavailable' && !/postgres/i.test(message) ? `database unavailable${readOnlyHint(error)}: ${message}` : message;
+  const text =
+    code === 'unavailable' && !/postgres/i.test(message)
+      ? `database unavailable${readOnlyHint(error)}: ${message}`
+      : message;
   return new ProviderError(operation, code, text, { instanceId, cause: error });
 }
 

@@ -6,7 +6,14 @@
 import type { ActivityExecuteItem, HistoryEvent } from '../core/types';
 import type { KvEntry, OrchestrationItem, WorkItemLease } from '../provider/contract';
 import { toProviderError } from './error-mapping';
-import { asRecord, decodeMessages, historyProblem, numberField, optionalNumberField, optionalStringField } from './row-decoding';
+import {
+  asRecord,
+  decodeMessages,
+  historyProblem,
+  numberField,
+  optionalNumberField,
+  optionalStringField,
+} from './row-decoding';
 
 /** A locked batch as fetch_orchestration_item / lock_orchestration_batch return it, or null. */
 export function decodeOrchestrationItem(value: unknown, operation: string): OrchestrationItem | null {

@@ -91,7 +91,11 @@ export function loadMigrations(): Migration[] {
       }
     }
     if (migrations.length === 0 || migrations[0].version !== BASELINE_VERSION) {
-      throw new ProviderError(OPERATION, 'internal', `the first migration must be the baseline, version ${BASELINE_VERSION}`);
+      throw new ProviderError(
+        OPERATION,
+        'internal',
+        `the first migration must be the baseline, version ${BASELINE_VERSION}`,
+      );
     }
     cachedMigrations = migrations;
   }
@@ -104,9 +108,15 @@ export function loadProcedures(): Procedures {
     const present = readdirSync(PROCEDURES_DIR).filter((file) => file.endsWith('.sql'));
     const unlisted = present.filter((file) => !PROCEDURE_FILES.includes(file));
     if (unlisted.length > 0) {
-      throw new ProviderError(OPERATION, 'internal', `procedure files missing from PROCEDURE_FILES: ${unlisted.join(', ')}`);
+      throw new ProviderError(
+        OPERATION,
+        'internal',
+        `procedure files missing from PROCEDURE_FILES: ${unlisted.join(', ')}`,
+      );
     }
-    const parts = PROCEDURE_FILES.map((file) => `-- ==== ${file} ====\n${readFileSync(join(PROCEDURES_DIR, file), 'utf8')}`);
+    const parts = PROCEDURE_FILES.map(
+      (file) => `-- ==== ${file} ====\n${readFileSync(join(PROCEDURES_DIR, file), 'utf8')}`,
+    );
     const sql = parts.join('\n');
     cachedProcedures = { files: [...PROCEDURE_FILES], sql, hash: createHash('sha256').update(sql).digest('hex') };
   }
@@ -149,7 +159,12 @@ export async function applyMigrations(executor: SqlExecutor, schema: string): Pr
   });
 }
 
-async function migrateLocked(session: SqlSession, schema: string, quoted: string, procedures: Procedures): Promise<void> {
+async function migrateLocked(
+  session: SqlSession,
+  schema: string,
+  quoted: string,
+  procedures: Procedures,
+): Promise<void> {
   await session.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
   await session.query(
     `CREATE TABLE IF NOT EXISTS ${quoted}.schema_migrations (
@@ -172,7 +187,8 @@ async function migrateLocked(session: SqlSession, schema: string, quoted: string
     throw new ProviderError(
       OPERATION,
       'internal',
-      (`schema "${schema}" is at migration ${newest} but this build only knows up to ` + `${latestMigrationVersion()}; upgrade Durox`),
+      `schema "${schema}" is at migration ${newest} but this build only knows up to ` +
+        `${latestMigrationVersion()}; upgrade Durox`,
     );
   }
   const legacy = newest > 0 && newest < BASELINE_VERSION;
@@ -184,7 +200,7 @@ async function migrateLocked(session: SqlSession, schema: string, quoted: string
         `${LEGACY_VERSIONS.join(' or ')} only: open it once with an earlier Durox release first`,
     );
   }
-  const pending = loadMigrations().filter((m) => legacy ? m.version > BASELINE_VERSION : !applied.has(m.version));
+  const pending = loadMigrations().filter((m) => (legacy ? m.version > BASELINE_VERSION : !applied.has(m.version)));
   if (!legacy && pending.length === 0 && recordedHash === procedures.hash) return;
 
   await session.query('BEGIN');
@@ -262,13 +278,19 @@ END
 $drop$`;
 
 /** The schema's recorded state through its procedure, or null when it has none (yet). */
-async function currentState(executor: SqlExecutor, quoted: string): Promise<{ migration: number; procedures: string | null } | null> {
+async function currentState(
+  executor: SqlExecutor,
+  quoted: string,
+): Promise<{ migration: number; procedures: string | null } | null> {
   try {
     const rows = await executor.query(`SELECT ${quoted}.schema_version() AS result`);
     const result = rows[0]?.result as { migration?: unknown; procedures?: unknown } | number | null;
     // A store of the earlier layout answers a bare integer: the locked path upgrades it.
     if (result === null || typeof result !== 'object') return null;
-    return { migration: Number(result.migration), procedures: typeof result.procedures === 'string' ? result.procedures : null };
+    return {
+      migration: Number(result.migration),
+      procedures: typeof result.procedures === 'string' ? result.procedures : null,
+    };
   } catch {
     // No schema yet: the locked path below creates it.
     return null;

@@ -17,7 +17,14 @@ import type {
 import { MAX_SESSION_OWNER_BYTES, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
 import { decodeWorkLeases } from './item-decoding';
 import { asRecord, numberField } from './row-decoding';
-import { invalidArgument, requireId, requireInteger, requirePositiveDuration, requireText, type CallContext } from './validation';
+import {
+  invalidArgument,
+  requireId,
+  requireInteger,
+  requirePositiveDuration,
+  requireText,
+  type CallContext,
+} from './validation';
 
 /** One round trip: calls procedure `operation` with `params` and returns its json value. */
 export type ProcedureCall = (operation: string, params: unknown[], instanceId?: string) => Promise<unknown>;
@@ -26,12 +33,17 @@ const TAG_MODES = new Set(['defaultOnly', 'any', 'none', 'tags', 'defaultAnd']);
 const SEMVER = /^\d{1,9}\.\d{1,9}\.\d{1,9}(?:[-+].*)?$/;
 
 /** Locks up to `maxItems` work items (fetch_work_item); an empty array when there is none. */
-export async function fetchWorkLeases(call: ProcedureCall, options: FetchWorkItemOptions, maxItems: number): Promise<WorkItemLease[]> {
+export async function fetchWorkLeases(
+  call: ProcedureCall,
+  options: FetchWorkItemOptions,
+  maxItems: number,
+): Promise<WorkItemLease[]> {
   const context = { operation: 'fetch_work_item' };
   if (options === null || typeof options !== 'object') throw invalidArgument(context, 'options must be an object');
   const lockTimeoutMs = requirePositiveDuration(options.lockTimeoutMs, 'lockTimeoutMs', context);
   const max = requireInteger(maxItems, 'maxItems', context, 1);
-  if (max > MAX_WORK_ITEMS_PER_CALL) throw invalidArgument(context, `maxItems must be at most ${MAX_WORK_ITEMS_PER_CALL}, got ${max}`);
+  if (max > MAX_WORK_ITEMS_PER_CALL)
+    throw invalidArgument(context, `maxItems must be at most ${MAX_WORK_ITEMS_PER_CALL}, got ${max}`);
   const filter = options.tagFilter;
   if (typeof filter !== 'object' || filter === null || !TAG_MODES.has(filter.mode)) {
     throw invalidArgument(context, `unknown tag filter ${JSON.stringify(filter)}`);
@@ -46,10 +58,19 @@ export async function fetchWorkLeases(call: ProcedureCall, options: FetchWorkIte
     ownerId = requireSessionOwner(options.session.ownerId, 'session.ownerId', context);
     sessionLockMs = requirePositiveDuration(options.session.lockTimeoutMs, 'session.lockTimeoutMs', context);
     const flag = options.session.claimNewSessions;
-    if (flag !== undefined && typeof flag !== 'boolean') throw invalidArgument(context, 'session.claimNewSessions must be a boolean');
+    if (flag !== undefined && typeof flag !== 'boolean')
+      throw invalidArgument(context, 'session.claimNewSessions must be a boolean');
     claimNew = flag !== false;
   }
-  const rows = await call(context.operation, [lockTimeoutMs, filter.mode, JSON.stringify(tags), ownerId, sessionLockMs, max, claimNew]);
+  const rows = await call(context.operation, [
+    lockTimeoutMs,
+    filter.mode,
+    JSON.stringify(tags),
+    ownerId,
+    sessionLockMs,
+    max,
+    claimNew,
+  ]);
   return decodeWorkLeases(rows, context.operation);
 }
 
@@ -63,7 +84,12 @@ function requireSessionOwner(value: unknown, what: string, context: CallContext)
 }
 
 /** renew_session_locks: number of sessions extended (0 without owners, no call). */
-export async function renewSessionLocks(call: ProcedureCall, ownerIds: string[], extendMs: number, idleTimeoutMs: number): Promise<number> {
+export async function renewSessionLocks(
+  call: ProcedureCall,
+  ownerIds: string[],
+  extendMs: number,
+  idleTimeoutMs: number,
+): Promise<number> {
   const context = { operation: 'renew_session_locks' };
   if (!Array.isArray(ownerIds)) throw invalidArgument(context, 'ownerIds must be an array of strings');
   const owners = ownerIds.map((id, i) => requireSessionOwner(id, `ownerIds[${i}]`, context));
@@ -85,9 +111,15 @@ export function versionRangeArguments(range: VersionRange | null | undefined): [
   if (range === undefined || range === null) return [null, null];
   const context = { operation: 'fetch_orchestration_item' };
   if (typeof range !== 'object') throw invalidArgument(context, 'versionRange must be {min, max}');
-  for (const [what, value] of [['versionRange.min', range.min], ['versionRange.max', range.max]] as const) {
+  for (const [what, value] of [
+    ['versionRange.min', range.min],
+    ['versionRange.max', range.max],
+  ] as const) {
     if (typeof value !== 'string' || !SEMVER.test(value)) {
-      throw invalidArgument(context, `${what} must be a semantic version major.minor.patch, got ${JSON.stringify(value)}`);
+      throw invalidArgument(
+        context,
+        `${what} must be a semantic version major.minor.patch, got ${JSON.stringify(value)}`,
+      );
     }
   }
   return [range.min, range.max];
@@ -114,19 +146,28 @@ function pruneResult(value: unknown): PruneResult {
 
 function forceFlag(options: { force?: boolean } | undefined, context: CallContext): boolean {
   const force = options?.force;
-  if (force !== undefined && typeof force !== 'boolean') throw invalidArgument(context, `force must be a boolean, got ${typeof force}`);
+  if (force !== undefined && typeof force !== 'boolean')
+    throw invalidArgument(context, `force must be a boolean, got ${typeof force}`);
   return force === true;
 }
 
 /** delete_instance: the root and its tree. */
-export async function deleteInstance(call: ProcedureCall, instanceId: string, options?: { force?: boolean }): Promise<DeleteInstancesResult> {
+export async function deleteInstance(
+  call: ProcedureCall,
+  instanceId: string,
+  options?: { force?: boolean },
+): Promise<DeleteInstancesResult> {
   const context = { operation: 'delete_instance', instanceId };
   const id = requireId(instanceId, 'instanceId', context);
   return deleteResult(await call(context.operation, [id, forceFlag(options, context)], id));
 }
 
 /** delete_instances: exactly the listed ids. */
-export async function deleteInstances(call: ProcedureCall, instanceIds: string[], options?: { force?: boolean }): Promise<DeleteInstancesResult> {
+export async function deleteInstances(
+  call: ProcedureCall,
+  instanceIds: string[],
+  options?: { force?: boolean },
+): Promise<DeleteInstancesResult> {
   const context = { operation: 'delete_instances' };
   if (!Array.isArray(instanceIds)) throw invalidArgument(context, 'instanceIds must be an array of strings');
   const ids = instanceIds.map((id, i) => requireId(id, `instanceIds[${i}]`, context));
@@ -139,25 +180,29 @@ export function filterArgument(filter: InstanceFilter | undefined, context: Call
   if (typeof filter !== 'object' || Array.isArray(filter)) throw invalidArgument(context, 'filter must be an object');
   const argument: Record<string, unknown> = {};
   if (filter.instanceIds !== undefined && filter.instanceIds !== null) {
-    if (!Array.isArray(filter.instanceIds)) throw invalidArgument(context, 'filter.instanceIds must be an array of strings');
+    if (!Array.isArray(filter.instanceIds))
+      throw invalidArgument(context, 'filter.instanceIds must be an array of strings');
     argument.instanceIds = filter.instanceIds.map((id, i) => requireId(id, `filter.instanceIds[${i}]`, context));
   }
   if (filter.completedBefore !== undefined && filter.completedBefore !== null) {
     argument.completedBefore = requireInteger(filter.completedBefore, 'filter.completedBefore', context, 0);
   }
-  if (filter.limit !== undefined && filter.limit !== null) argument.limit = requireInteger(filter.limit, 'filter.limit', context, 0);
+  if (filter.limit !== undefined && filter.limit !== null)
+    argument.limit = requireInteger(filter.limit, 'filter.limit', context, 0);
   return JSON.stringify(argument);
 }
 
 function pruneArguments(options: PruneOptions | undefined, context: CallContext): [number | null, number | null] {
   if (options === undefined || options === null) return [null, null];
   if (typeof options !== 'object') throw invalidArgument(context, 'options must be an object');
-  const keepLast = options.keepLast === undefined || options.keepLast === null
-    ? null
-    : requireInteger(options.keepLast, 'keepLast', context, 0);
-  const before = options.completedBefore === undefined || options.completedBefore === null
-    ? null
-    : requireInteger(options.completedBefore, 'completedBefore', context, 0);
+  const keepLast =
+    options.keepLast === undefined || options.keepLast === null
+      ? null
+      : requireInteger(options.keepLast, 'keepLast', context, 0);
+  const before =
+    options.completedBefore === undefined || options.completedBefore === null
+      ? null
+      : requireInteger(options.completedBefore, 'completedBefore', context, 0);
   return [keepLast, before];
 }
 
@@ -176,16 +221,26 @@ export async function getInstanceTree(call: ProcedureCall, instanceId: string): 
 }
 
 /** prune_executions. */
-export async function pruneExecutions(call: ProcedureCall, instanceId: string, options?: PruneOptions): Promise<PruneResult> {
+export async function pruneExecutions(
+  call: ProcedureCall,
+  instanceId: string,
+  options?: PruneOptions,
+): Promise<PruneResult> {
   const context = { operation: 'prune_executions', instanceId };
   const id = requireId(instanceId, 'instanceId', context);
   return pruneResult(await call(context.operation, [id, ...pruneArguments(options, context)], id));
 }
 
 /** prune_executions_bulk. */
-export async function pruneExecutionsBulk(call: ProcedureCall, filter?: InstanceFilter, options?: PruneOptions): Promise<PruneResult> {
+export async function pruneExecutionsBulk(
+  call: ProcedureCall,
+  filter?: InstanceFilter,
+  options?: PruneOptions,
+): Promise<PruneResult> {
   const context = { operation: 'prune_executions_bulk' };
-  return pruneResult(await call(context.operation, [filterArgument(filter, context), ...pruneArguments(options, context)]));
+  return pruneResult(
+    await call(context.operation, [filterArgument(filter, context), ...pruneArguments(options, context)]),
+  );
 }
 
 /** get_instance_stats: null for an unknown instance. */

@@ -4,7 +4,15 @@
  * is one round trip and one transaction. Runs on any {@link SqlExecutor}: the `pg` pool
  * (PostgresProvider) and PGlite (embedded mode) share it.
  */
-import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails, ExecutionStatus, HistoryEvent, OrchestratorWorkItem, StartOrchestrationItem } from '../core/types';
+import type {
+  ActivityCompletionItem,
+  ActivityExecuteItem,
+  ErrorDetails,
+  ExecutionStatus,
+  HistoryEvent,
+  OrchestratorWorkItem,
+  StartOrchestrationItem,
+} from '../core/types';
 import { MAX_PAGE_ROWS } from '../core/limits';
 import type { OrchestrationTurnAck } from '../core/turn-types';
 import type {
@@ -89,22 +97,35 @@ export class ProcedureProvider implements Provider {
 
   // --- orchestration turns ------------------------------------------------------------------
 
-  async fetchOrchestrationItem(options: { lockTimeoutMs: number; versionRange?: VersionRange | null }): Promise<OrchestrationItem | null> {
+  async fetchOrchestrationItem(options: {
+    lockTimeoutMs: number;
+    versionRange?: VersionRange | null;
+  }): Promise<OrchestrationItem | null> {
     const operation = 'fetch_orchestration_item';
     const lockTimeoutMs = requirePositiveDuration(options?.lockTimeoutMs, 'lockTimeoutMs', { operation });
     const [minVersion, maxVersion] = parity.versionRangeArguments(options.versionRange);
     return decodeOrchestrationItem(await this.call(operation, [lockTimeoutMs, minVersion, maxVersion]), operation);
   }
 
-  async fetchOrchestrationItems(options: { lockTimeoutMs: number; versionRange?: VersionRange | null; maxItems: number }): Promise<OrchestrationItem[]> {
+  async fetchOrchestrationItems(options: {
+    lockTimeoutMs: number;
+    versionRange?: VersionRange | null;
+    maxItems: number;
+  }): Promise<OrchestrationItem[]> {
     return batch.fetchOrchestrationItems(this.procedureCall, options);
   }
 
-  async ackOrchestrationItem(lockToken: string, ack: OrchestrationTurnAck, claim?: ActivityClaim | null): Promise<WorkItemLease[]> {
+  async ackOrchestrationItem(
+    lockToken: string,
+    ack: OrchestrationTurnAck,
+    claim?: ActivityClaim | null,
+  ): Promise<WorkItemLease[]> {
     const context = { operation: 'ack_orchestration_item', instanceId: ack?.instanceId };
     const token = requireId(lockToken, 'lockToken', context);
     const argument = buildAckArguments(ack, claim);
-    const result = asRecord(await this.call(context.operation, [token, argument.ack, argument.claim], context.instanceId));
+    const result = asRecord(
+      await this.call(context.operation, [token, argument.ack, argument.claim], context.instanceId),
+    );
     return argument.claim === null ? [] : decodeWorkLeases(result?.claimedWorkItems, context.operation);
   }
 
@@ -112,7 +133,10 @@ export class ProcedureProvider implements Provider {
     return batch.ackOrchestrationItems(this.procedureCall, acks);
   }
 
-  async abandonOrchestrationItem(lockToken: string, options: { delayMs?: number; ignoreAttempt?: boolean } = {}): Promise<void> {
+  async abandonOrchestrationItem(
+    lockToken: string,
+    options: { delayMs?: number; ignoreAttempt?: boolean } = {},
+  ): Promise<void> {
     const context = { operation: 'abandon_orchestration_item' };
     const token = requireId(lockToken, 'lockToken', context);
     const delayMs = optionalDuration(options.delayMs, 'delayMs', context);
@@ -130,16 +154,23 @@ export class ProcedureProvider implements Provider {
     const row = orchestratorRow(item, context);
     const delayMs = optionalDuration(options.delayMs, 'delayMs', context);
     const fireAtMs = item.type === 'TimerFired' ? item.fireAtMs : null;
-    await this.call(context.operation, [row.targetInstance, row.kind, row.workItem, delayMs, fireAtMs], row.targetInstance);
+    await this.call(
+      context.operation,
+      [row.targetInstance, row.kind, row.workItem, delayMs, fireAtMs],
+      row.targetInstance,
+    );
   }
 
   async startOrchestrationClaimed(item: StartOrchestrationItem, claim: TurnClaim): Promise<OrchestrationItem | null> {
     const context: CallContext = { operation: 'start_orchestration_claimed', instanceId: instanceOf(item) };
-    if (item?.type !== 'StartOrchestration') throw invalidArgument(context, 'an eager start takes a StartOrchestration item');
+    if (item?.type !== 'StartOrchestration')
+      throw invalidArgument(context, 'an eager start takes a StartOrchestration item');
     const row = orchestratorRow(item, context);
     const claimArgument = turnClaimArgument(claim, context);
     if (claimArgument === null) throw invalidArgument(context, 'an eager start needs a turn claim');
-    const result = asRecord(await this.call(context.operation, [row.targetInstance, row.workItem, claimArgument], row.targetInstance));
+    const result = asRecord(
+      await this.call(context.operation, [row.targetInstance, row.workItem, claimArgument], row.targetInstance),
+    );
     return decodeOrchestrationItem(result?.claimedTurn, context.operation);
   }
 
@@ -148,7 +179,11 @@ export class ProcedureProvider implements Provider {
   async enqueueWorkerWork(item: ActivityExecuteItem): Promise<void> {
     const context: CallContext = { operation: 'enqueue_worker_work', instanceId: instanceOf(item) };
     const row = workerRow(item, context);
-    await this.call(context.operation, [row.instanceId, row.executionId, row.activityId, row.tag, row.workItem], row.instanceId);
+    await this.call(
+      context.operation,
+      [row.instanceId, row.executionId, row.activityId, row.tag, row.workItem],
+      row.instanceId,
+    );
   }
 
   async fetchWorkItem(options: FetchWorkItemOptions): Promise<WorkItemLease | null> {
@@ -167,7 +202,11 @@ export class ProcedureProvider implements Provider {
     return parity.cleanupOrphanedSessions(this.procedureCall);
   }
 
-  async ackWorkItem(lockToken: string, completion: ActivityCompletionItem | null, claim?: TurnClaim | null): Promise<OrchestrationItem | null> {
+  async ackWorkItem(
+    lockToken: string,
+    completion: ActivityCompletionItem | null,
+    claim?: TurnClaim | null,
+  ): Promise<OrchestrationItem | null> {
     const context: CallContext = { operation: 'ack_work_item', instanceId: completion?.instance };
     const token = requireId(lockToken, 'lockToken', context);
     if (completion === null || completion === undefined) {
@@ -179,7 +218,13 @@ export class ProcedureProvider implements Provider {
     }
     const row = orchestratorRow(completion, context);
     const claimArgument = turnClaimArgument(claim, context);
-    const result = asRecord(await this.call(context.operation, [token, row.targetInstance, row.kind, row.workItem, claimArgument], row.targetInstance));
+    const result = asRecord(
+      await this.call(
+        context.operation,
+        [token, row.targetInstance, row.kind, row.workItem, claimArgument],
+        row.targetInstance,
+      ),
+    );
     return claimArgument === null ? null : decodeOrchestrationItem(result?.claimedTurn, context.operation);
   }
 
@@ -320,7 +365,8 @@ export class ProcedureProvider implements Provider {
     const next = asRecord(record.nextCursor);
     return {
       items: items.map((row) => instanceSummary(asRecord(row) ?? {})),
-      nextCursor: next === null ? null : { createdAt: numberField(next, 'createdAt'), instanceId: String(next.instanceId) },
+      nextCursor:
+        next === null ? null : { createdAt: numberField(next, 'createdAt'), instanceId: String(next.instanceId) },
     };
   }
 
@@ -389,7 +435,8 @@ export class ProcedureProvider implements Provider {
   // --- plumbing -------------------------------------------------------------------------------
 
   /** {@link call} bound to this provider, for the operation modules. */
-  private readonly procedureCall: parity.ProcedureCall = (operation, params, instanceId) => this.call(operation, params, instanceId);
+  private readonly procedureCall: parity.ProcedureCall = (operation, params, instanceId) =>
+    this.call(operation, params, instanceId);
 
   /** The one round trip of an operation: calls procedure `operation` and returns its json value. */
   protected async call(operation: string, params: unknown[], instanceId?: string): Promise<unknown> {
@@ -410,7 +457,8 @@ export class ProcedureProvider implements Provider {
 function instanceOf(item: unknown): string | undefined {
   const record = asRecord(item);
   if (record === null) return undefined;
-  const id = record.type === 'SubOrchCompleted' || record.type === 'SubOrchFailed' ? record.parentInstance : record.instance;
+  const id =
+    record.type === 'SubOrchCompleted' || record.type === 'SubOrchFailed' ? record.parentInstance : record.instance;
   return typeof id === 'string' ? id : undefined;
 }
 
@@ -418,14 +466,18 @@ function instanceOf(item: unknown): string | undefined {
 function pageFilterArgument(query: InstancePageQuery, context: CallContext): Record<string, unknown> {
   if (query === null || typeof query !== 'object') throw invalidArgument(context, 'query must be an object');
   const filter: Record<string, unknown> = { limit: requireInteger(query.limit, 'limit', context, 1) };
-  if ((filter.limit as number) > MAX_PAGE_ROWS) throw invalidArgument(context, `limit must be at most ${MAX_PAGE_ROWS}, got ${String(query.limit)}`);
+  if ((filter.limit as number) > MAX_PAGE_ROWS)
+    throw invalidArgument(context, `limit must be at most ${MAX_PAGE_ROWS}, got ${String(query.limit)}`);
   if (query.status !== undefined) {
     if (!STATUSES.has(query.status)) throw invalidArgument(context, `unknown status ${JSON.stringify(query.status)}`);
     filter.status = query.status;
   }
-  if (query.orchestrationName !== undefined) filter.orchestrationName = requireText(query.orchestrationName, 'orchestrationName', context);
-  if (query.createdFromMs !== undefined) filter.createdFromMs = requireInteger(query.createdFromMs, 'createdFromMs', context, 0);
-  if (query.createdToMs !== undefined) filter.createdToMs = requireInteger(query.createdToMs, 'createdToMs', context, 0);
+  if (query.orchestrationName !== undefined)
+    filter.orchestrationName = requireText(query.orchestrationName, 'orchestrationName', context);
+  if (query.createdFromMs !== undefined)
+    filter.createdFromMs = requireInteger(query.createdFromMs, 'createdFromMs', context, 0);
+  if (query.createdToMs !== undefined)
+    filter.createdToMs = requireInteger(query.createdToMs, 'createdToMs', context, 0);
   if (query.cursor !== undefined) {
     const cursor = asRecord(query.cursor);
     if (cursor === null) throw invalidArgument(context, 'cursor must be {createdAt, instanceId}');

@@ -10,19 +10,22 @@ import type { Row } from './sql-executor';
 /** The `result` column of a single-row procedure call, parsed. */
 export function resultValue(rows: Row[]): unknown {
   const value = rows[0]?.result;
-  return typeof value === 'string' ? JSON.parse(value) : value ?? null;
+  return typeof value === 'string' ? JSON.parse(value) : (value ?? null);
 }
 
 /** A plain object result (or null). */
 export function asRecord(value: unknown): Record<string, unknown> | null {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null;
 }
 
 /** Why `value` is not a history event, or undefined when it looks like one. */
 export function historyEventProblem(value: unknown, index: number): string | undefined {
   const event = asRecord(value);
   if (event === null) return `event #${index + 1} is not an object`;
-  if (typeof event.eventId !== 'number' || !Number.isSafeInteger(event.eventId)) return `event #${index + 1} has no numeric eventId`;
+  if (typeof event.eventId !== 'number' || !Number.isSafeInteger(event.eventId))
+    return `event #${index + 1} has no numeric eventId`;
   if (typeof event.kind !== 'string') return `event ${String(event.eventId)} has no kind`;
   return undefined;
 }

@@ -14,7 +14,8 @@ export function quoteSchemaName(schema: string, operation: string): string {
     throw new ProviderError(
       operation,
       'invalid_argument',
-      (`invalid schema name ${JSON.stringify(schema)}: use 1-63 characters from a-z, ` + `0-9 and _, not starting with a digit`),
+      `invalid schema name ${JSON.stringify(schema)}: use 1-63 characters from a-z, ` +
+        `0-9 and _, not starting with a digit`,
     );
   }
   return `"${schema}"`;

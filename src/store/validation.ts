@@ -21,9 +21,13 @@ function fail(context: CallContext, message: string): never {
 /** A string PostgreSQL TEXT can store exactly (no U+0000, no lone UTF-16 surrogate). */
 export function requireText(value: unknown, what: string, context: CallContext): string {
   if (typeof value !== 'string') fail(context, `${what} must be a string, got ${typeof value}`);
-  if (value.includes('\u0000')) fail(context, `${what} contains a NUL character (U+0000), which PostgreSQL text cannot store`);
+  if (value.includes('\u0000'))
+    fail(context, `${what} contains a NUL character (U+0000), which PostgreSQL text cannot store`);
   if (!isWellFormedUtf16(value)) {
-    fail(context, `${what} contains a lone UTF-16 surrogate, which cannot be stored as UTF-8 text without being altered`);
+    fail(
+      context,
+      `${what} contains a lone UTF-16 surrogate, which cannot be stored as UTF-8 text without being altered`,
+    );
   }
   return value;
 }
@@ -82,7 +86,10 @@ export function toJsonText(value: unknown, what: string, context: CallContext): 
   if (text === undefined) fail(context, `${what} cannot be encoded as JSON`);
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_PAYLOAD_BYTES) {
-    fail(context, `${what} is ${bytes} bytes as JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes (16 MiB)`);
+    fail(
+      context,
+      `${what} is ${bytes} bytes as JSON; the payload limit MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes (16 MiB)`,
+    );
   }
   return text;
 }

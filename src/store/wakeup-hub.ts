@@ -33,12 +33,17 @@ export function decodeWakeupPayload(payload: string): WakeupEvent | null {
   if (payload.startsWith('s:')) return { kind: 'status', instanceId: payload.slice(2) };
   const match = /^([ow]):(\d+):(\d*)(?::\d+)?$/.exec(payload);
   if (match === null) return null;
-  return { kind: 'queue', queue: match[1] === 'o' ? 'orchestrator' : 'worker', ready: count(match[2]), dueInMs: delay(match[3]) };
+  return {
+    kind: 'queue',
+    queue: match[1] === 'o' ? 'orchestrator' : 'worker',
+    ready: count(match[2]),
+    dueInMs: delay(match[3]),
+  };
 }
 
 function liveEvent(rows: Row[]): WakeupEvent & { kind: 'live' } {
   const raw = rows[0]?.result;
-  const state = (typeof raw === 'string' ? JSON.parse(raw) : raw ?? {}) as Record<string, unknown>;
+  const state = (typeof raw === 'string' ? JSON.parse(raw) : (raw ?? {})) as Record<string, unknown>;
   return {
     kind: 'live',
     orchestratorReady: count(state.orchestratorReady),
@@ -121,12 +126,13 @@ export class WakeupHub {
     if (event.type === 'connected') {
       const live = liveEvent(event.rows);
       const raw = event.rows[0]?.result;
-      const state = (typeof raw === 'string' ? JSON.parse(raw) : raw ?? {}) as Record<string, unknown>;
+      const state = (typeof raw === 'string' ? JSON.parse(raw) : (raw ?? {})) as Record<string, unknown>;
       this.channel = typeof state.channel === 'string' ? state.channel : null;
       this.live = true;
       for (const queue of ['orchestrator', 'worker'] as const) {
         this.dueTimes[queue].clear();
-        for (const dueInMs of queue === 'orchestrator' ? live.orchestratorDueInMs : live.workerDueInMs) this.dueTimes[queue].add(dueInMs);
+        for (const dueInMs of queue === 'orchestrator' ? live.orchestratorDueInMs : live.workerDueInMs)
+          this.dueTimes[queue].add(dueInMs);
       }
       decoded = live;
     } else if (event.type === 'disconnected') {

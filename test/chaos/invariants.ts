@@ -20,7 +20,12 @@ const ANSWERS: Readonly<Record<string, string>> = {
 };
 
 /** Problems found in one execution's history (empty when it is sound). */
-export function historyProblems(instanceId: string, executionId: number, events: HistoryEvent[], finished: boolean): string[] {
+export function historyProblems(
+  instanceId: string,
+  executionId: number,
+  events: HistoryEvent[],
+  finished: boolean,
+): string[] {
   const where = `${instanceId} execution ${executionId}`;
   const problems: string[] = [];
   events.forEach((event, index) => {
@@ -30,12 +35,14 @@ export function historyProblems(instanceId: string, executionId: number, events:
     }
   });
   const starts = events.filter((e) => e.kind === 'OrchestrationStarted');
-  if (starts.length !== 1 || events[0]?.kind !== 'OrchestrationStarted') problems.push(`${where}: ${starts.length} start events, first is ${events[0]?.kind}`);
+  if (starts.length !== 1 || events[0]?.kind !== 'OrchestrationStarted')
+    problems.push(`${where}: ${starts.length} start events, first is ${events[0]?.kind}`);
   const terminals = events.filter((e) => TERMINAL.has(e.kind));
   if (finished && (terminals.length !== 1 || !TERMINAL.has(events[events.length - 1]?.kind ?? ''))) {
     problems.push(`${where}: ${terminals.length} terminal events, last is ${events[events.length - 1]?.kind}`);
   }
-  if (!finished && terminals.length !== 0) problems.push(`${where}: running but has ${terminals.length} terminal events`);
+  if (!finished && terminals.length !== 0)
+    problems.push(`${where}: running but has ${terminals.length} terminal events`);
   const byId = new Map(events.map((e) => [e.eventId, e]));
   const answered = new Set<number>();
   for (const event of events) {
@@ -43,7 +50,9 @@ export function historyProblems(instanceId: string, executionId: number, events:
     if (expected === undefined) continue;
     const source = event.sourceEventId === undefined ? undefined : byId.get(event.sourceEventId);
     if (source === undefined || source.kind !== expected) {
-      problems.push(`${where}: ${event.kind} ${event.eventId} answers ${source?.kind ?? 'nothing'} (source ${event.sourceEventId})`);
+      problems.push(
+        `${where}: ${event.kind} ${event.eventId} answers ${source?.kind ?? 'nothing'} (source ${event.sourceEventId})`,
+      );
       continue;
     }
     if (answered.has(source.eventId)) problems.push(`${where}: ${expected} ${source.eventId} answered twice`);

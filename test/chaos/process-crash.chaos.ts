@@ -63,79 +63,86 @@ async function completedCount(): Promise<number> {
   return ids.filter((id) => topLevel.has(id)).length;
 }
 
-test(`${ORCHESTRATIONS} orchestrations survive SIGKILLed worker processes with exact outputs and sound histories`, { timeout: RUN_BUDGET_MS + 120_000 }, async () => {
-  const startedAt = Date.now();
-  const starting = startAll();
-  let kills = 0;
-  let lastKillAt = startedAt;
-  const deadline = startedAt + RUN_BUDGET_MS;
-  while (Date.now() < deadline) {
-    await sleep(KILL_EVERY_MS / 2 + Math.floor(Math.random() * KILL_EVERY_MS));
-    const done = await completedCount();
-    if (done >= ORCHESTRATIONS) break;
-    if (done < ORCHESTRATIONS * KILL_UNTIL_SHARE) {
-      await pool.killRandom();
-      kills += 1;
-      lastKillAt = Date.now();
+test(
+  `${ORCHESTRATIONS} orchestrations survive SIGKILLed worker processes with exact outputs and sound histories`,
+  { timeout: RUN_BUDGET_MS + 120_000 },
+  async () => {
+    const startedAt = Date.now();
+    const starting = startAll();
+    let kills = 0;
+    let lastKillAt = startedAt;
+    const deadline = startedAt + RUN_BUDGET_MS;
+    while (Date.now() < deadline) {
+      await sleep(KILL_EVERY_MS / 2 + Math.floor(Math.random() * KILL_EVERY_MS));
+      const done = await completedCount();
+      if (done >= ORCHESTRATIONS) break;
+      if (done < ORCHESTRATIONS * KILL_UNTIL_SHARE) {
+        await pool.killRandom();
+        kills += 1;
+        lastKillAt = Date.now();
+      }
     }
-  }
-  await starting;
-  const elapsedMs = Date.now() - startedAt;
-  // Liveness after faults: from the last kill until the last orchestration completed (the loop
-  // looks about once a second). Locks of killed workers expire after at most 5 s (turns) or 2 s
-  // (activities, workerLockTimeoutMs above); the safety fetch finds them within 10 s more.
-  const lastFaultToLastCompletionMs = Date.now() - lastKillAt;
-  assert.deepEqual(pool.unexpectedExits, [], 'no worker died on its own');
+    await starting;
+    const elapsedMs = Date.now() - startedAt;
+    // Liveness after faults: from the last kill until the last orchestration completed (the loop
+    // looks about once a second). Locks of killed workers expire after at most 5 s (turns) or 2 s
+    // (activities, workerLockTimeoutMs above); the safety fetch finds them within 10 s more.
+    const lastFaultToLastCompletionMs = Date.now() - lastKillAt;
+    assert.deepEqual(pool.unexpectedExits, [], 'no worker died on its own');
 
-  let wrong = 0;
-  let lost = 0;
-  const problems: string[] = [];
-  for (let n = 0; n < ORCHESTRATIONS; n += 1) {
-    const id = instanceIdOf(run, n);
-    const status = await provider.getInstanceStatus(id);
-    if (status.status !== 'Completed') {
-      lost += 1;
-      problems.push(`${id}: ${status.status} ${status.error ?? ''}`);
-      continue;
+    let wrong = 0;
+    let lost = 0;
+    const problems: string[] = [];
+    for (let n = 0; n < ORCHESTRATIONS; n += 1) {
+      const id = instanceIdOf(run, n);
+      const status = await provider.getInstanceStatus(id);
+      if (status.status !== 'Completed') {
+        lost += 1;
+        problems.push(`${id}: ${status.status} ${status.error ?? ''}`);
+        continue;
+      }
+      if (JSON.parse(status.output ?? 'null') !== expectedOutput(n)) {
+        wrong += 1;
+        problems.push(`${id}: output ${status.output}, expected ${expectedOutput(n)}`);
+      }
     }
-    if (JSON.parse(status.output ?? 'null') !== expectedOutput(n)) {
-      wrong += 1;
-      problems.push(`${id}: output ${status.output}, expected ${expectedOutput(n)}`);
+    const everyInstance = (await provider.listInstances()).filter((id) => !id.startsWith('chaos-'));
+    let duplicated = 0;
+    for (const id of everyInstance) {
+      const found = await instanceProblems(provider, id, true);
+      duplicated += found.filter((p) => p.includes('answered twice')).length;
+      problems.push(...found);
     }
-  }
-  const everyInstance = (await provider.listInstances()).filter((id) => !id.startsWith('chaos-'));
-  let duplicated = 0;
-  for (const id of everyInstance) {
-    const found = await instanceProblems(provider, id, true);
-    duplicated += found.filter((p) => p.includes('answered twice')).length;
-    problems.push(...found);
-  }
-  const depths = await provider.getQueueDepths();
-  const withActivity = pool.kills.filter((k) => k.activitiesInFlight > 0).length;
-  const midTurn = pool.kills.filter((k) => k.turnsInFlight > 0).length;
-  const figures = {
-    orchestrations: ORCHESTRATIONS,
-    instancesChecked: everyInstance.length,
-    workers: WORKERS,
-    processesKilled: kills,
-    killsWithActivityInFlight: withActivity,
-    killsMidTurn: midTurn,
-    lost,
-    wrongOutput: wrong,
-    duplicated,
-    invariantViolations: problems.length,
-    elapsedMs,
-    lastFaultToLastCompletionMs,
-    queues: depths,
-  };
-  console.log(`CHAOS process-crash ${JSON.stringify(figures)}`);
-  assert.deepEqual(problems.slice(0, 20), [], 'every orchestration completes exactly once with a sound history');
-  assert.equal(lost, 0);
-  assert.equal(duplicated, 0);
-  assert.ok(lastFaultToLastCompletionMs < 30_000, `everything completed within a few lock timeouts of the last kill (${lastFaultToLastCompletionMs} ms)`);
-  assert.ok(kills >= 10, `the run was long enough to kill workers repeatedly (killed ${kills})`);
-  assert.ok(withActivity > 0, 'some kills landed while an activity was running');
-  assert.ok(midTurn > 0, 'some kills landed between the fetch and the ack of a turn');
-  assert.equal(depths.orchestratorQueue, 0);
-  assert.equal(depths.workerQueue, 0);
-});
+    const depths = await provider.getQueueDepths();
+    const withActivity = pool.kills.filter((k) => k.activitiesInFlight > 0).length;
+    const midTurn = pool.kills.filter((k) => k.turnsInFlight > 0).length;
+    const figures = {
+      orchestrations: ORCHESTRATIONS,
+      instancesChecked: everyInstance.length,
+      workers: WORKERS,
+      processesKilled: kills,
+      killsWithActivityInFlight: withActivity,
+      killsMidTurn: midTurn,
+      lost,
+      wrongOutput: wrong,
+      duplicated,
+      invariantViolations: problems.length,
+      elapsedMs,
+      lastFaultToLastCompletionMs,
+      queues: depths,
+    };
+    console.log(`CHAOS process-crash ${JSON.stringify(figures)}`);
+    assert.deepEqual(problems.slice(0, 20), [], 'every orchestration completes exactly once with a sound history');
+    assert.equal(lost, 0);
+    assert.equal(duplicated, 0);
+    assert.ok(
+      lastFaultToLastCompletionMs < 30_000,
+      `everything completed within a few lock timeouts of the last kill (${lastFaultToLastCompletionMs} ms)`,
+    );
+    assert.ok(kills >= 10, `the run was long enough to kill workers repeatedly (killed ${kills})`);
+    assert.ok(withActivity > 0, 'some kills landed while an activity was running');
+    assert.ok(midTurn > 0, 'some kills landed between the fetch and the ack of a turn');
+    assert.equal(depths.orchestratorQueue, 0);
+    assert.equal(depths.workerQueue, 0);
+  },
+);

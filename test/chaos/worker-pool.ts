@@ -42,7 +42,9 @@ export class WorkerPool {
   }
 
   private spawnWorker(slot: number): Worker {
-    const child = spawn(process.execPath, [this.script, this.databaseUrl, this.schema], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [this.script, this.databaseUrl, this.schema], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const inFlight = new Set<string>();
     const turnsInFlight = new Set<string>();
     let stderr = '';
@@ -65,7 +67,8 @@ export class WorkerPool {
     const exited = new Promise<void>((resolve) =>
       child.on('exit', (code, signal) => {
         markReady();
-        if (signal !== 'SIGKILL' && !this.stopping) this.unexpectedExits.push(`worker ${slot} exited (${code ?? signal}): ${stderr.slice(-2000)}`);
+        if (signal !== 'SIGKILL' && !this.stopping)
+          this.unexpectedExits.push(`worker ${slot} exited (${code ?? signal}): ${stderr.slice(-2000)}`);
         resolve();
       }),
     );

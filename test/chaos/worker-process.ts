@@ -27,7 +27,8 @@ async function main(): Promise<void> {
 
 /** The provider, printing `turn+ <lock>` when a turn is fetched and `turn- <lock>` when it is settled. */
 function announcingTurns(target: Provider): Provider {
-  const settle = (name: 'ackOrchestrationItem' | 'abandonOrchestrationItem') =>
+  const settle =
+    (name: 'ackOrchestrationItem' | 'abandonOrchestrationItem') =>
     async (lockToken: string, ...rest: unknown[]): Promise<void> => {
       try {
         await (target[name] as (...a: unknown[]) => Promise<void>).call(target, lockToken, ...rest);

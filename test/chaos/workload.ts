@@ -63,7 +63,9 @@ export function registerWorkload(runtime: Runtime, trace: (line: string) => void
     return x;
   });
   runtime.registerOrchestration('FanOut', function* (ctx, n: number) {
-    const results: Array<{ ok?: number }> = yield ctx.all([1, 2, 3, 4].map((by) => ctx.scheduleActivity('Add', { x: n, by })));
+    const results: Array<{ ok?: number }> = yield ctx.all(
+      [1, 2, 3, 4].map((by) => ctx.scheduleActivity('Add', { x: n, by })),
+    );
     return results.reduce((sum, r) => sum + (r.ok ?? Number.NaN), 0);
   });
   runtime.registerOrchestration('Timed', function* (ctx, n: number) {

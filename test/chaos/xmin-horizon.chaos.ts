@@ -63,7 +63,8 @@ function percentile(values: number[], p: number): number {
 
 /** The provider with its two fetch operations timed (the runtime sees no difference). */
 function timed(target: Provider, sink: number[]): ProviderContract {
-  const timedCall = (name: 'fetchOrchestrationItem' | 'fetchWorkItem') =>
+  const timedCall =
+    (name: 'fetchOrchestrationItem' | 'fetchWorkItem') =>
     async (...args: unknown[]): Promise<unknown> => {
       const started = process.hrtime.bigint();
       try {
@@ -95,103 +96,131 @@ async function bloat(): Promise<{ deadTuples: number; kib: number }> {
 }
 
 async function horizonAge(): Promise<number | null> {
-  const rows = await admin.query("SELECT max(age(backend_xmin))::int AS age FROM pg_stat_activity WHERE state = 'idle in transaction'");
+  const rows = await admin.query(
+    "SELECT max(age(backend_xmin))::int AS age FROM pg_stat_activity WHERE state = 'idle in transaction'",
+  );
   return rows.rows[0].age === null ? null : Number(rows.rows[0].age);
 }
 
-test('an idle-in-transaction session holding the xmin horizon: degradation and recovery are measured', { timeout: 300_000 }, async () => {
-  const fetchTimes: number[] = [];
-  const endToEnd: number[] = [];
-  const runtime = new durox.Runtime(timed(provider, fetchTimes), { dispatcherPollIntervalMs: 50, logLevel: 'error' });
-  runtime.registerActivity('Add', async (_ctx, input: { x: number; by: number }) => input.x + input.by);
-  runtime.registerOrchestration('Chain', function* (ctx, n: number) {
-    let x = n;
-    for (let by = 1; by <= 3; by += 1) x = yield ctx.scheduleActivity('Add', { x, by });
-    return x;
-  });
-  await runtime.start();
-  const client = new durox.Client(provider);
-  let stopLoad = false;
-  let started = 0;
-  let completed = 0;
-  const pending: Array<Promise<void>> = [];
-  const load = (async () => {
-    while (!stopLoad) {
-      for (let i = 0; i < 2; i += 1) {
-        const id = `xmin-${(started += 1)}`;
-        const t0 = Date.now();
-        await client.startOrchestration(id, 'Chain', started);
-        pending.push(
-          client.waitForOrchestration(id, 120_000).then((status) => {
-            assert.equal(status.status, 'Completed');
-            endToEnd.push(Date.now() - t0);
-            completed += 1;
-          }),
-        );
+test(
+  'an idle-in-transaction session holding the xmin horizon: degradation and recovery are measured',
+  { timeout: 300_000 },
+  async () => {
+    const fetchTimes: number[] = [];
+    const endToEnd: number[] = [];
+    const runtime = new durox.Runtime(timed(provider, fetchTimes), { dispatcherPollIntervalMs: 50, logLevel: 'error' });
+    runtime.registerActivity('Add', async (_ctx, input: { x: number; by: number }) => input.x + input.by);
+    runtime.registerOrchestration('Chain', function* (ctx, n: number) {
+      let x = n;
+      for (let by = 1; by <= 3; by += 1) x = yield ctx.scheduleActivity('Add', { x, by });
+      return x;
+    });
+    await runtime.start();
+    const client = new durox.Client(provider);
+    let stopLoad = false;
+    let started = 0;
+    let completed = 0;
+    const pending: Array<Promise<void>> = [];
+    const load = (async () => {
+      while (!stopLoad) {
+        for (let i = 0; i < 2; i += 1) {
+          const id = `xmin-${(started += 1)}`;
+          const t0 = Date.now();
+          await client.startOrchestration(id, 'Chain', started);
+          pending.push(
+            client.waitForOrchestration(id, 120_000).then((status) => {
+              assert.equal(status.status, 'Completed');
+              endToEnd.push(Date.now() - t0);
+              completed += 1;
+            }),
+          );
+        }
+        await sleep(100);
       }
-      await sleep(100);
-    }
-  })();
+    })();
 
-  const samples: Sample[] = [];
-  const t0 = Date.now();
-  const sampleFor = async (phase: Phase, durationMs: number): Promise<void> => {
-    const end = Date.now() + durationMs;
-    while (Date.now() < end) {
-      fetchTimes.length = 0;
-      endToEnd.length = 0;
-      await sleep(SAMPLE_MS);
-      const { deadTuples, kib } = await bloat();
-      samples.push({
-        phase,
-        atS: Math.round((Date.now() - t0) / 1000),
-        fetchP50Ms: percentile(fetchTimes, 50),
-        fetchP95Ms: percentile(fetchTimes, 95),
-        endToEndP50Ms: percentile(endToEnd, 50),
-        completed,
-        deadTuples,
-        queueTablesKiB: kib,
-        horizonAgeXids: await horizonAge(),
-      });
-    }
-  };
-
-  const holder = new PgClient({ connectionString: server.url, application_name: 'durox_xmin_holder' });
-  await holder.connect();
-  try {
-    await sampleFor('baseline', BASELINE_MS);
-    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    await holder.query(`SELECT count(*) FROM "${schema}".instances`);
-    await sampleFor('held', HOLD_MS);
-    await holder.query('COMMIT');
-    await sampleFor('recovery', RECOVERY_MS);
-  } finally {
-    await holder.end().catch(() => undefined);
-    stopLoad = true;
-    await load;
-    await Promise.all(pending);
-    await runtime.shutdown(1000);
-  }
-
-  const summary = (phase: Phase) => {
-    const of = samples.filter((s) => s.phase === phase);
-    return {
-      fetchP50Ms: percentile(of.map((s) => s.fetchP50Ms), 50),
-      fetchP95Ms: Math.max(...of.map((s) => s.fetchP95Ms)),
-      endToEndP50Ms: percentile(of.map((s) => s.endToEndP50Ms), 50),
-      maxDeadTuples: Math.max(...of.map((s) => s.deadTuples)),
-      lastDeadTuples: of[of.length - 1].deadTuples,
-      maxQueueTablesKiB: Math.max(...of.map((s) => s.queueTablesKiB)),
-      lastQueueTablesKiB: of[of.length - 1].queueTablesKiB,
-      maxHorizonAgeXids: Math.max(0, ...of.map((s) => s.horizonAgeXids ?? 0)),
+    const samples: Sample[] = [];
+    const t0 = Date.now();
+    const sampleFor = async (phase: Phase, durationMs: number): Promise<void> => {
+      const end = Date.now() + durationMs;
+      while (Date.now() < end) {
+        fetchTimes.length = 0;
+        endToEnd.length = 0;
+        await sleep(SAMPLE_MS);
+        const { deadTuples, kib } = await bloat();
+        samples.push({
+          phase,
+          atS: Math.round((Date.now() - t0) / 1000),
+          fetchP50Ms: percentile(fetchTimes, 50),
+          fetchP95Ms: percentile(fetchTimes, 95),
+          endToEndP50Ms: percentile(endToEnd, 50),
+          completed,
+          deadTuples,
+          queueTablesKiB: kib,
+          horizonAgeXids: await horizonAge(),
+        });
+      }
     };
-  };
-  const figures = { holdMs: HOLD_MS, orchestrations: started, completed, baseline: summary('baseline'), held: summary('held'), recovery: summary('recovery') };
-  console.log(`CHAOS xmin-horizon ${JSON.stringify(figures)}`);
-  for (const sample of samples) console.log(`CHAOS xmin-sample ${JSON.stringify(sample)}`);
 
-  assert.equal(completed, started, 'every orchestration completed, horizon held or not');
-  assert.ok(figures.held.maxHorizonAgeXids > 100, 'the session really held the horizon back while transactions went on');
-  assert.ok(figures.held.maxDeadTuples > figures.baseline.maxDeadTuples * 2, 'dead queue rows pile up while the horizon is held');
-  assert.ok(figures.recovery.lastDeadTuples < figures.held.maxDeadTuples / 2, 'vacuum removes them once the session ends');
-});
+    const holder = new PgClient({ connectionString: server.url, application_name: 'durox_xmin_holder' });
+    await holder.connect();
+    try {
+      await sampleFor('baseline', BASELINE_MS);
+      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await holder.query(`SELECT count(*) FROM "${schema}".instances`);
+      await sampleFor('held', HOLD_MS);
+      await holder.query('COMMIT');
+      await sampleFor('recovery', RECOVERY_MS);
+    } finally {
+      await holder.end().catch(() => undefined);
+      stopLoad = true;
+      await load;
+      await Promise.all(pending);
+      await runtime.shutdown(1000);
+    }
+
+    const summary = (phase: Phase) => {
+      const of = samples.filter((s) => s.phase === phase);
+      return {
+        fetchP50Ms: percentile(
+          of.map((s) => s.fetchP50Ms),
+          50,
+        ),
+        fetchP95Ms: Math.max(...of.map((s) => s.fetchP95Ms)),
+        endToEndP50Ms: percentile(
+          of.map((s) => s.endToEndP50Ms),
+          50,
+        ),
+        maxDeadTuples: Math.max(...of.map((s) => s.deadTuples)),
+        lastDeadTuples: of[of.length - 1].deadTuples,
+        maxQueueTablesKiB: Math.max(...of.map((s) => s.queueTablesKiB)),
+        lastQueueTablesKiB: of[of.length - 1].queueTablesKiB,
+        maxHorizonAgeXids: Math.max(0, ...of.map((s) => s.horizonAgeXids ?? 0)),
+      };
+    };
+    const figures = {
+      holdMs: HOLD_MS,
+      orchestrations: started,
+      completed,
+      baseline: summary('baseline'),
+      held: summary('held'),
+      recovery: summary('recovery'),
+    };
+    console.log(`CHAOS xmin-horizon ${JSON.stringify(figures)}`);
+    for (const sample of samples) console.log(`CHAOS xmin-sample ${JSON.stringify(sample)}`);
+
+    assert.equal(completed, started, 'every orchestration completed, horizon held or not');
+    assert.ok(
+      figures.held.maxHorizonAgeXids > 100,
+      'the session really held the horizon back while transactions went on',
+    );
+    assert.ok(
+      figures.held.maxDeadTuples > figures.baseline.maxDeadTuples * 2,
+      'dead queue rows pile up while the horizon is held',
+    );
+    assert.ok(
+      figures.recovery.lastDeadTuples < figures.held.maxDeadTuples / 2,
+      'vacuum removes them once the session ends',
+    );
+  },
+);

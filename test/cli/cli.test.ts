@@ -61,10 +61,16 @@ describe('durox CLI', () => {
     assert.deepEqual([...seen].sort(), Object.values(f.ids).sort());
 
     const failed = JSON.parse((await durox([...s, '--json', 'list', '--status', 'failed'])).stdout);
-    assert.deepEqual(failed.items.map((i: { instanceId: string }) => i.instanceId).sort(), [f.ids.failed, f.ids.hostile].sort());
+    assert.deepEqual(
+      failed.items.map((i: { instanceId: string }) => i.instanceId).sort(),
+      [f.ids.failed, f.ids.hostile].sort(),
+    );
     assert.match(failed.items[0].error, /exploded|<script>/);
     const hello = JSON.parse((await durox([...s, '--json', 'list', '--name', 'Hello'])).stdout);
-    assert.deepEqual(hello.items.map((i: { instanceId: string }) => i.instanceId).sort(), [f.ids.completed, f.ids.child].sort());
+    assert.deepEqual(
+      hello.items.map((i: { instanceId: string }) => i.instanceId).sort(),
+      [f.ids.completed, f.ids.child].sort(),
+    );
     const future = JSON.parse((await durox([...s, '--json', 'list', '--since', '2999-01-01'])).stdout);
     assert.deepEqual(future.items, []);
   });
@@ -124,7 +130,14 @@ describe('durox CLI', () => {
 
   it('unknown ids exit 3 and change nothing', async () => {
     const before = JSON.parse((await durox([...s, '--json', 'metrics'])).stdout);
-    for (const args of [['show', 'no-such'], ['history', 'no-such'], ['cancel', 'no-such'], ['raise', 'no-such', 'go'], ['delete', 'no-such'], ['history', f.ids.completed, '--execution', '9']]) {
+    for (const args of [
+      ['show', 'no-such'],
+      ['history', 'no-such'],
+      ['cancel', 'no-such'],
+      ['raise', 'no-such', 'go'],
+      ['delete', 'no-such'],
+      ['history', f.ids.completed, '--execution', '9'],
+    ]) {
       const run = await durox([...s, ...args]);
       assert.equal(run.code, 3, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /not found/);
@@ -248,7 +261,10 @@ describe('durox CLI', () => {
       assert.match(started.url, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.equal(started.readOnly, true);
       assert.equal((await fetch(`${started.url}/healthz`)).status, 200);
-      assert.match(await (await fetch(`${started.url}/metrics`)).text(), /durox_instances\{status="completed"\} [1-9]\d*/);
+      assert.match(
+        await (await fetch(`${started.url}/metrics`)).text(),
+        /durox_instances\{status="completed"\} [1-9]\d*/,
+      );
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
@@ -272,7 +288,10 @@ describe('durox CLI', () => {
         child.once('exit', (code) => reject(new Error(`dashboard exited early with ${code}`)));
       });
       assert.match(banner, /listening on http:\/\/0\.0\.0\.0:\d+ \(from this machine: http:\/\/127\.0\.0\.1:\d+\)/);
-      assert.match(stderr, /WARNING: the dashboard listens on http:\/\/0\.0\.0\.0:\d+, beyond this machine, without a token/);
+      assert.match(
+        stderr,
+        /WARNING: the dashboard listens on http:\/\/0\.0\.0\.0:\d+, beyond this machine, without a token/,
+      );
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');

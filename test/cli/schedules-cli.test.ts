@@ -24,9 +24,14 @@ interface Run {
 
 function durox(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, DUROX_DATABASE_URL: DATABASE_URL }, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env.PATH, DUROX_DATABASE_URL: DATABASE_URL }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -69,14 +74,37 @@ describe('durox schedules', () => {
   };
 
   it('create, list, pause, resume, trigger and delete a schedule', async () => {
-    const created = await durox([...s, 'schedules', 'create', 'nightly', '--cron', '0 2 * * *', '--timezone', 'Europe/Berlin', '--orchestration', 'Report', '--overlap', 'skip', '--input', '{"kind":"daily"}']);
+    const created = await durox([
+      ...s,
+      'schedules',
+      'create',
+      'nightly',
+      '--cron',
+      '0 2 * * *',
+      '--timezone',
+      'Europe/Berlin',
+      '--orchestration',
+      'Report',
+      '--overlap',
+      'skip',
+      '--input',
+      '{"kind":"daily"}',
+    ]);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /created schedule nightly/);
 
-    const first = await until('the schedule to publish', async () => (await listed()).find((x) => x.scheduleId === 'nightly'));
-    assert.deepEqual([first.spec.cron, first.spec.timezone, first.spec.overlap, first.spec.catchUp, first.spec.input], ['0 2 * * *', 'Europe/Berlin', 'skip', 'one', { kind: 'daily' }]);
+    const first = await until('the schedule to publish', async () =>
+      (await listed()).find((x) => x.scheduleId === 'nightly'),
+    );
+    assert.deepEqual(
+      [first.spec.cron, first.spec.timezone, first.spec.overlap, first.spec.catchUp, first.spec.input],
+      ['0 2 * * *', 'Europe/Berlin', 'skip', 'one', { kind: 'daily' }],
+    );
     // 02:00 in Berlin is 01:00 or 00:00 UTC depending on daylight saving time.
-    assert.ok(first.nextFireAtMs !== null && [0, 1].includes(new Date(first.nextFireAtMs).getUTCHours()), String(first.nextFireAtMs));
+    assert.ok(
+      first.nextFireAtMs !== null && [0, 1].includes(new Date(first.nextFireAtMs).getUTCHours()),
+      String(first.nextFireAtMs),
+    );
 
     const table = await durox([...s, 'schedules', 'list']);
     assert.equal(table.code, 0, table.stderr);
@@ -105,22 +133,84 @@ describe('durox schedules', () => {
   });
 
   it('bad input exits 2, a duplicate 4, an unknown schedule 3, each with the reason', async () => {
-    const badCron = await durox([...s, 'schedules', 'create', 'x', '--cron', '* * *', '--orchestration', 'Report', '--overlap', 'skip']);
+    const badCron = await durox([
+      ...s,
+      'schedules',
+      'create',
+      'x',
+      '--cron',
+      '* * *',
+      '--orchestration',
+      'Report',
+      '--overlap',
+      'skip',
+    ]);
     assert.equal(badCron.code, 2);
     assert.match(badCron.stderr, /createSchedule \(schedule 'x'\): cron must be 5 fields/);
-    const badZone = await durox([...s, 'schedules', 'create', 'x', '--cron', '0 * * * *', '--timezone', 'Nowhere/Land', '--orchestration', 'Report', '--overlap', 'skip']);
+    const badZone = await durox([
+      ...s,
+      'schedules',
+      'create',
+      'x',
+      '--cron',
+      '0 * * * *',
+      '--timezone',
+      'Nowhere/Land',
+      '--orchestration',
+      'Report',
+      '--overlap',
+      'skip',
+    ]);
     assert.equal(badZone.code, 2);
     assert.match(badZone.stderr, /unknown timezone "Nowhere\/Land"/);
-    const badPolicy = await durox([...s, 'schedules', 'create', 'x', '--cron', '0 * * * *', '--orchestration', 'Report', '--overlap', 'never']);
+    const badPolicy = await durox([
+      ...s,
+      'schedules',
+      'create',
+      'x',
+      '--cron',
+      '0 * * * *',
+      '--orchestration',
+      'Report',
+      '--overlap',
+      'never',
+    ]);
     assert.equal(badPolicy.code, 2);
     assert.match(badPolicy.stderr, /overlap must be one of/);
     const missing = await durox([...s, 'schedules', 'create', 'x', '--cron', '0 * * * *', '--orchestration', 'Report']);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--overlap/);
 
-    assert.equal((await durox([...s, 'schedules', 'create', 'once', '--cron', '0 * * * *', '--orchestration', 'Report', '--overlap', 'allow'])).code, 0);
+    assert.equal(
+      (
+        await durox([
+          ...s,
+          'schedules',
+          'create',
+          'once',
+          '--cron',
+          '0 * * * *',
+          '--orchestration',
+          'Report',
+          '--overlap',
+          'allow',
+        ])
+      ).code,
+      0,
+    );
     await until('published', async () => ((await listed()).length === 1 ? true : undefined));
-    const duplicate = await durox([...s, 'schedules', 'create', 'once', '--cron', '0 * * * *', '--orchestration', 'Report', '--overlap', 'allow']);
+    const duplicate = await durox([
+      ...s,
+      'schedules',
+      'create',
+      'once',
+      '--cron',
+      '0 * * * *',
+      '--orchestration',
+      'Report',
+      '--overlap',
+      'allow',
+    ]);
     assert.equal(duplicate.code, 4);
     assert.match(duplicate.stderr, /already exists/);
     for (const command of ['pause', 'resume', 'trigger', 'delete']) {

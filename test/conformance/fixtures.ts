@@ -19,14 +19,25 @@ export async function fetchItem(provider: Provider, instanceId?: string): Promis
 }
 
 /** Creates `instanceId`: start message, fetch, ack of OrchestrationStarted (event 1). */
-export async function seedInstance(provider: Provider, instanceId: string, extra: Partial<OrchestrationTurnAck> = {}): Promise<void> {
+export async function seedInstance(
+  provider: Provider,
+  instanceId: string,
+  extra: Partial<OrchestrationTurnAck> = {},
+): Promise<void> {
   await provider.enqueueOrchestratorWork(startItem(instanceId));
   const item = await fetchItem(provider, instanceId);
-  await provider.ackOrchestrationItem(item.lockToken, turn(instanceId, { historyDelta: [started(instanceId)], ...extra }));
+  await provider.ackOrchestrationItem(
+    item.lockToken,
+    turn(instanceId, { historyDelta: [started(instanceId)], ...extra }),
+  );
 }
 
 /** Asserts that `promise` rejects with a ProviderError of `code`; returns it. */
-export async function rejectsWith(promise: Promise<unknown>, code: ProviderErrorCode, operation?: string): Promise<ProviderError> {
+export async function rejectsWith(
+  promise: Promise<unknown>,
+  code: ProviderErrorCode,
+  operation?: string,
+): Promise<ProviderError> {
   try {
     await promise;
   } catch (error) {

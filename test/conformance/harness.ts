@@ -21,7 +21,10 @@ export interface ProviderTestFactory {
 }
 
 /** Runs `body` on a fresh harness and always closes it. */
-export async function withHarness(factory: ProviderTestFactory, body: (harness: ProviderTestHarness) => Promise<void>): Promise<void> {
+export async function withHarness(
+  factory: ProviderTestFactory,
+  body: (harness: ProviderTestHarness) => Promise<void>,
+): Promise<void> {
   const harness = await factory.create();
   try {
     await body(harness);

@@ -15,7 +15,13 @@ test('an async orchestration awaits activities and ctx.all like a generator yiel
   });
   await sim.ackAsync([sim.start('Fan', 1)]);
   await sim.ackAsync([sim.done(2, 10)]);
-  assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ActivityScheduled', 'ActivityCompleted', 'ActivityScheduled', 'ActivityScheduled']);
+  assert.deepEqual(sim.kinds(), [
+    'OrchestrationStarted',
+    'ActivityScheduled',
+    'ActivityCompleted',
+    'ActivityScheduled',
+    'ActivityScheduled',
+  ]);
   await sim.ackAsync([sim.done(5, 2)]);
   const result = await sim.turnAsync([sim.done(4, 1)]);
   assert.equal(outcomeOf(result), 'completed:3');

@@ -86,7 +86,12 @@ const scenarios: Scenario[] = [
       }
       let timed;
       try {
-        timed = yield ctx.scheduleActivityWithRetryOnSession('FlakyS', 3, { maxAttempts: 2, timeoutMs: 100, backoff: 'linear' }, 's1');
+        timed = yield ctx.scheduleActivityWithRetryOnSession(
+          'FlakyS',
+          3,
+          { maxAttempts: 2, timeoutMs: 100, backoff: 'linear' },
+          's1',
+        );
       } catch (e) {
         timed = (e as Error).message;
       }
@@ -102,7 +107,12 @@ const scenarios: Scenario[] = [
       }
       let timed;
       try {
-        timed = await ctx.scheduleActivityWithRetryOnSession('FlakyS', 3, { maxAttempts: 2, timeoutMs: 100, backoff: 'linear' }, 's1');
+        timed = await ctx.scheduleActivityWithRetryOnSession(
+          'FlakyS',
+          3,
+          { maxAttempts: 2, timeoutMs: 100, backoff: 'linear' },
+          's1',
+        );
       } catch (e) {
         timed = (e as Error).message;
       }
@@ -149,12 +159,14 @@ const scenarios: Scenario[] = [
     expect: 'completed:',
     *gen(ctx, n) {
       const got = [];
-      for (let i = 0; i < n; i++) got.push(yield i % 2 === 0 ? ctx.dequeueEvent('inbox') : ctx.dequeueEventTyped('inbox'));
+      for (let i = 0; i < n; i++)
+        got.push(yield i % 2 === 0 ? ctx.dequeueEvent('inbox') : ctx.dequeueEventTyped('inbox'));
       return got;
     },
     async async(ctx, n) {
       const got = [];
-      for (let i = 0; i < n; i++) got.push(await (i % 2 === 0 ? ctx.dequeueEvent('inbox') : ctx.dequeueEventTyped('inbox')));
+      for (let i = 0; i < n; i++)
+        got.push(await (i % 2 === 0 ? ctx.dequeueEvent('inbox') : ctx.dequeueEventTyped('inbox')));
       return got;
     },
   },
@@ -173,7 +185,10 @@ const scenarios: Scenario[] = [
       }
       const detached = yield ctx.startOrchestration('Other', 'other-1', { n });
       yield ctx.startOrchestrationVersioned('Other', '1.0.0', 'other-2');
-      const both = yield ctx.all([ctx.scheduleSubOrchestrationVersionedWithId('Child', null, 'child-y', 1), ctx.scheduleSubOrchestration('Child', 2)]);
+      const both = yield ctx.all([
+        ctx.scheduleSubOrchestrationVersionedWithId('Child', null, 'child-y', 1),
+        ctx.scheduleSubOrchestration('Child', 2),
+      ]);
       return { a, b, caught, detached, both };
     },
     async async(ctx, n) {
@@ -187,7 +202,10 @@ const scenarios: Scenario[] = [
       }
       const detached = await ctx.startOrchestration('Other', 'other-1', { n });
       await ctx.startOrchestrationVersioned('Other', '1.0.0', 'other-2');
-      const both = await ctx.all([ctx.scheduleSubOrchestrationVersionedWithId('Child', null, 'child-y', 1), ctx.scheduleSubOrchestration('Child', 2)]);
+      const both = await ctx.all([
+        ctx.scheduleSubOrchestrationVersionedWithId('Child', null, 'child-y', 1),
+        ctx.scheduleSubOrchestration('Child', 2),
+      ]);
       return { a, b, caught, detached, both };
     },
   },
@@ -319,6 +337,10 @@ test('differential: an async history replays in one turn to the same end', async
   for (const scenario of scenarios.filter((s) => !s.name.startsWith('continue'))) {
     const a = await runToEnd({ S: scenario.async }, 'S', scenario.input, { seed: 5, maxBatch: 2 });
     assert.equal(firstLine(await replayInOneTurn(a, { S: scenario.async })), firstLine(a.outcome), scenario.name);
-    assert.equal(firstLine(await replayInOneTurn(a, { S: scenario.gen })), firstLine(a.outcome), `${scenario.name} (generator)`);
+    assert.equal(
+      firstLine(await replayInOneTurn(a, { S: scenario.gen })),
+      firstLine(a.outcome),
+      `${scenario.name} (generator)`,
+    );
   }
 });

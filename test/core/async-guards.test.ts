@@ -81,50 +81,73 @@ test('mutation: a changed body is reported as nondeterministic, naming the posit
   const result = await sim.turnAsync(last.messages);
   assert.equal(
     outcomeOf(result),
-    ('failed:configuration:schedule mismatch: ' + 'action=ScheduleActivity{name="Renamed", input="1", session=null, tag=null} vs ' + 'event=ActivityScheduled#4{name="Step", input="1", session=null, tag=null}'),
+    'failed:configuration:schedule mismatch: ' +
+      'action=ScheduleActivity{name="Renamed", input="1", session=null, tag=null} vs ' +
+      'event=ActivityScheduled#4{name="Step", input="1", session=null, tag=null}',
   );
 });
 
 // --- adversarial -----------------------------------------------------------------------------
 
-test(('adversarial: a race against setTimeout fails at once in guard mode, naming ' + 'the timer and its call site'), async () => {
-  const sim = new Sim({
-    R: async (ctx: Ctx) => Promise.race([ctx.scheduleActivity('A'), new Promise((resolve) => setTimeout(resolve, 5, 'timeout'))]),
-  });
-  const result = await sim.turnAsync([sim.start('R')]);
-  assert.match(
-    outcomeOf(result),
-    /^failed:configuration:orchestration 'R' awaited a timer \(setTimeout\/setInterval\) \[Timeout\], created at .*async-guards\.test\.js:\d+:\d+\)?; only ctx tasks can be awaited/,
-  );
-});
+test(
+  'adversarial: a race against setTimeout fails at once in guard mode, naming ' + 'the timer and its call site',
+  async () => {
+    const sim = new Sim({
+      R: async (ctx: Ctx) =>
+        Promise.race([ctx.scheduleActivity('A'), new Promise((resolve) => setTimeout(resolve, 5, 'timeout'))]),
+    });
+    const result = await sim.turnAsync([sim.start('R')]);
+    assert.match(
+      outcomeOf(result),
+      /^failed:configuration:orchestration 'R' awaited a timer \(setTimeout\/setInterval\) \[Timeout\], created at .*async-guards\.test\.js:\d+:\d+\)?; only ctx tasks can be awaited/,
+    );
+  },
+);
 
-test(('adversarial: without guards the setTimeout never wins: the continuation after ' + 'the turn finds its context sealed'), async () => {
-  const sim = new Sim({
-    R: async (ctx: Ctx) => {
-      const winner = await Promise.race([ctx.scheduleActivity('A'), sleep(5).then(() => 'timeout')]);
-      await ctx.scheduleActivity('After', winner);
-      return winner;
-    },
-  });
-  sim.asyncGuards = false;
-  assert.equal(outcomeOf(await sim.turnAsync([sim.start('R')])), 'continue');
-  await sleep(30);
-  assert.ok(sim.traces.some((t) => t.level === 'error' && t.message.startsWith('ctx.scheduleActivity() called after the orchestration turn ended')), JSON.stringify(sim.traces));
-  await sim.turnAsync([sim.done(2, 'a')]);
-  assert.equal(outcomeOf(await sim.turnAsync([sim.done(sim.idOf('ActivityScheduled', 1), 'x')])), 'completed:"a"');
-});
+test(
+  'adversarial: without guards the setTimeout never wins: the continuation after ' +
+    'the turn finds its context sealed',
+  async () => {
+    const sim = new Sim({
+      R: async (ctx: Ctx) => {
+        const winner = await Promise.race([ctx.scheduleActivity('A'), sleep(5).then(() => 'timeout')]);
+        await ctx.scheduleActivity('After', winner);
+        return winner;
+      },
+    });
+    sim.asyncGuards = false;
+    assert.equal(outcomeOf(await sim.turnAsync([sim.start('R')])), 'continue');
+    await sleep(30);
+    assert.ok(
+      sim.traces.some(
+        (t) =>
+          t.level === 'error' &&
+          t.message.startsWith('ctx.scheduleActivity() called after the orchestration turn ended'),
+      ),
+      JSON.stringify(sim.traces),
+    );
+    await sim.turnAsync([sim.done(2, 'a')]);
+    assert.equal(outcomeOf(await sim.turnAsync([sim.done(sim.idOf('ActivityScheduled', 1), 'x')])), 'completed:"a"');
+  },
+);
 
 test('adversarial: fetch inside an orchestration fails in guard mode, naming the network access', async () => {
   const sim = new Sim({ F: async () => (await fetch('http://127.0.0.1:59999/')).status });
   const result = await sim.turnAsync([sim.start('F')]);
-  assert.match(outcomeOf(result), /^failed:configuration:orchestration 'F' awaited a (network connection|network socket|DNS lookup|timer).*; only ctx tasks can be awaited/);
+  assert.match(
+    outcomeOf(result),
+    /^failed:configuration:orchestration 'F' awaited a (network connection|network socket|DNS lookup|timer).*; only ctx tasks can be awaited/,
+  );
 });
 
 test('adversarial: fetch without guards is caught when nothing durable is left to wait for', async () => {
   const sim = new Sim({ F: async () => (await fetch('http://127.0.0.1:59999/')).status });
   sim.asyncGuards = false;
   const result = await sim.turnAsync([sim.start('F')]);
-  assert.match(outcomeOf(result), /^failed:configuration:orchestration 'F' is awaiting something that is not a ctx task/);
+  assert.match(
+    outcomeOf(result),
+    /^failed:configuration:orchestration 'F' is awaiting something that is not a ctx task/,
+  );
   await sleep(50);
 });
 
@@ -143,7 +166,9 @@ test('adversarial: branching on Date.now() replays as nondeterminism at the firs
     const result = await sim.turnAsync([sim.done(4, 2)]);
     assert.equal(
       outcomeOf(result),
-      ('failed:configuration:schedule mismatch: action=ScheduleActivity{name="Odd", ' + 'input="null", session=null, tag=null} vs ' + 'event=ActivityScheduled#4{name="Even", input="null", session=null, tag=null}'),
+      'failed:configuration:schedule mismatch: action=ScheduleActivity{name="Odd", ' +
+        'input="null", session=null, tag=null} vs ' +
+        'event=ActivityScheduled#4{name="Even", input="null", session=null, tag=null}',
     );
   } finally {
     Date.now = realNow;
@@ -157,27 +182,33 @@ test('adversarial: a forgotten await before return still returns the task result
   assertSameHistory(forgot, awaited, 'forgotten await');
 });
 
-test(('adversarial: a rejection inside an async IIFE is logged for the instance and ' + 'never crashes the process'), async () => {
-  // In a child process: the test runner itself listens for unhandled rejections, which would
-  // hide what a plain Node process does with them.
-  const fixture = join(__dirname, 'fixtures', 'iife-rejection.js');
-  const { stdout } = await promisify(execFile)(process.execPath, [fixture], { timeout: 20_000 });
-  const report = JSON.parse(stdout) as { outcome: string; logged: string[] };
-  assert.equal(report.outcome, 'completed:"b"');
-  // Logged by every turn that re-runs the code past the rejection (the fixture runs three turns).
-  assert.deepEqual([...new Set(report.logged)].sort(), [
-    'unhandled rejection in orchestration code (ignored; await or catch it): Error: boom',
-    'unhandled rejection in orchestration code (ignored; await or catch it): Error: thrown before any await',
-  ]);
-});
+test(
+  'adversarial: a rejection inside an async IIFE is logged for the instance and ' + 'never crashes the process',
+  async () => {
+    // In a child process: the test runner itself listens for unhandled rejections, which would
+    // hide what a plain Node process does with them.
+    const fixture = join(__dirname, 'fixtures', 'iife-rejection.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [fixture], { timeout: 20_000 });
+    const report = JSON.parse(stdout) as { outcome: string; logged: string[] };
+    assert.equal(report.outcome, 'completed:"b"');
+    // Logged by every turn that re-runs the code past the rejection (the fixture runs three turns).
+    assert.deepEqual([...new Set(report.logged)].sort(), [
+      'unhandled rejection in orchestration code (ignored; await or catch it): Error: boom',
+      'unhandled rejection in orchestration code (ignored; await or catch it): Error: thrown before any await',
+    ]);
+  },
+);
 
-test('adversarial: a rejection that is not an orchestration\'s still crashes the process as Node would', async () => {
+test("adversarial: a rejection that is not an orchestration's still crashes the process as Node would", async () => {
   const fixture = join(__dirname, 'fixtures', 'iife-rejection.js');
-  await assert.rejects(promisify(execFile)(process.execPath, [fixture, '--foreign'], { timeout: 20_000 }), (error: { code?: number; stderr?: string }) => {
-    assert.equal(error.code, 1);
-    assert.match(error.stderr ?? '', /Error: not an orchestration's/);
-    return true;
-  });
+  await assert.rejects(
+    promisify(execFile)(process.execPath, [fixture, '--foreign'], { timeout: 20_000 }),
+    (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stderr ?? '', /Error: not an orchestration's/);
+      return true;
+    },
+  );
 });
 
 test('adversarial: an unawaited failing durable call neither crashes nor logs', async () => {
@@ -191,15 +222,26 @@ test('adversarial: an unawaited failing durable call neither crashes nor logs', 
   await sim.ackAsync([sim.failed(2, 'boom')]);
   assert.equal(outcomeOf(await sim.turnAsync([sim.done(3, 'b')])), 'completed:"b"');
   await tick();
-  assert.deepEqual(sim.traces.filter((t) => t.level === 'error'), []);
+  assert.deepEqual(
+    sim.traces.filter((t) => t.level === 'error'),
+    [],
+  );
 });
 
 test('adversarial: a promise that never settles fails the instance once nothing durable is pending', async () => {
   const alone = new Sim({ N: async () => new Promise(() => undefined) });
-  assert.match(outcomeOf(await alone.turnAsync([alone.start('N')])), /^failed:configuration:orchestration 'N' is awaiting something that is not a ctx task/);
-  const beside = new Sim({ N: async (ctx: Ctx) => Promise.all([ctx.scheduleActivity('A'), new Promise(() => undefined)]) });
+  assert.match(
+    outcomeOf(await alone.turnAsync([alone.start('N')])),
+    /^failed:configuration:orchestration 'N' is awaiting something that is not a ctx task/,
+  );
+  const beside = new Sim({
+    N: async (ctx: Ctx) => Promise.all([ctx.scheduleActivity('A'), new Promise(() => undefined)]),
+  });
   assert.equal(outcomeOf(await beside.turnAsync([beside.start('N')])), 'continue');
-  assert.match(outcomeOf(await beside.turnAsync([beside.done(2, 'a')])), /^failed:configuration:orchestration 'N' is awaiting something that is not a ctx task/);
+  assert.match(
+    outcomeOf(await beside.turnAsync([beside.done(2, 'a')])),
+    /^failed:configuration:orchestration 'N' is awaiting something that is not a ctx task/,
+  );
 });
 
 test('adversarial: a 10,000-iteration loop of awaits completes with the history of its generator twin', async () => {
@@ -239,7 +281,10 @@ test('a context used after its turn ended throws and is logged', async () => {
   await sim.ackAsync([sim.start('K')]);
   assert.throws(() => saved!.setValue('k', 'v'), /^Error: ctx\.setValue\(\) called after the orchestration turn ended/);
   assert.throws(() => saved!.scheduleTimer(5), /ctx\.scheduleTimer\(\) called after the orchestration turn ended/);
-  assert.equal(sim.traces.filter((t) => t.level === 'error' && t.message.includes('after the orchestration turn ended')).length, 2);
+  assert.equal(
+    sim.traces.filter((t) => t.level === 'error' && t.message.includes('after the orchestration turn ended')).length,
+    2,
+  );
 });
 
 test('invalid tasks fail the orchestration like in a generator; composition errors can be caught', async () => {
@@ -257,5 +302,9 @@ test('invalid tasks fail the orchestration like in a generator; composition erro
   });
   const result = await sim.turnAsync([sim.start('V')]);
   assert.equal(sim.customStatus, 'select currently supports exactly 2 tasks');
-  assert.equal(outcomeOf(result), ("failed:application:invalid step result: member of 'join' is not a task: a " + "Promise (orchestrations must yield ctx tasks, not promises)"));
+  assert.equal(
+    outcomeOf(result),
+    "failed:application:invalid step result: member of 'join' is not a task: a " +
+      'Promise (orchestrations must yield ctx tasks, not promises)',
+  );
 });

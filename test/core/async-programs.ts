@@ -15,13 +15,22 @@ export type Leaf =
   | { t: 'event'; name: string }
   | { t: 'sub'; name: string; input: number };
 
-export type Node = Leaf | { t: 'seq'; children: Node[] } | { t: 'par'; children: Node[] } | { t: 'race'; a: Leaf; b: Leaf };
+export type Node =
+  Leaf | { t: 'seq'; children: Node[] } | { t: 'par'; children: Node[] } | { t: 'race'; a: Leaf; b: Leaf };
 
 export const leaf: fc.Arbitrary<Leaf> = fc.oneof(
-  fc.record({ t: fc.constant('act' as const), name: fc.constantFrom('A', 'B', 'FailC'), input: fc.integer({ min: 0, max: 2 }) }),
+  fc.record({
+    t: fc.constant('act' as const),
+    name: fc.constantFrom('A', 'B', 'FailC'),
+    input: fc.integer({ min: 0, max: 2 }),
+  }),
   fc.record({ t: fc.constant('timer' as const), ms: fc.integer({ min: 0, max: 50 }) }),
   fc.record({ t: fc.constant('event' as const), name: fc.constantFrom('e1', 'e2') }),
-  fc.record({ t: fc.constant('sub' as const), name: fc.constantFrom('Child', 'FailChild'), input: fc.integer({ min: 0, max: 2 }) }),
+  fc.record({
+    t: fc.constant('sub' as const),
+    name: fc.constantFrom('Child', 'FailChild'),
+    input: fc.integer({ min: 0, max: 2 }),
+  }),
 );
 
 /**
@@ -32,7 +41,10 @@ export function programs(branchy: boolean): fc.Arbitrary<Node> {
   const tree = fc.letrec<{ node: Node; seq: Node; par: Node; race: Node }>((tie) => ({
     node: fc.oneof({ depthSize: 'small', maxDepth: 3 }, leaf, tie('seq'), tie('par'), tie('race')),
     seq: fc.record({ t: fc.constant('seq' as const), children: fc.array(tie('node'), { minLength: 1, maxLength: 4 }) }),
-    par: fc.record({ t: fc.constant('par' as const), children: fc.array(branchy ? tie('node') : leaf, { minLength: 0, maxLength: 4 }) }),
+    par: fc.record({
+      t: fc.constant('par' as const),
+      children: fc.array(branchy ? tie('node') : leaf, { minLength: 0, maxLength: 4 }),
+    }),
     race: fc.record({ t: fc.constant('race' as const), a: leaf, b: leaf }),
   }));
   return tree.node;

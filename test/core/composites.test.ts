@@ -8,17 +8,31 @@ test('all: results per task in order, failures as {err}, timers as {ok:null}, em
   const sim = new Sim({
     Fan: function* (ctx: OrchestrationContext) {
       empty = yield ctx.all([]);
-      const results = yield ctx.all([ctx.scheduleActivity('A', 1), ctx.scheduleActivity('B', 2), ctx.scheduleTimer(10), ctx.utcNow()]);
+      const results = yield ctx.all([
+        ctx.scheduleActivity('A', 1),
+        ctx.scheduleActivity('B', 2),
+        ctx.scheduleTimer(10),
+        ctx.utcNow(),
+      ]);
       return results;
     },
   });
   const first = sim.ack([sim.start('Fan')]);
-  assert.deepEqual(first.workerItems.map((w) => [w.id, w.name]), [[2, 'A'], [3, 'B']]);
+  assert.deepEqual(
+    first.workerItems.map((w) => [w.id, w.name]),
+    [
+      [2, 'A'],
+      [3, 'B'],
+    ],
+  );
   assert.equal(first.orchestratorItems[0].type, 'TimerFired');
   sim.ack([sim.failed(3, 'b broke')]);
   sim.ack([sim.fired(4)]);
   const result = sim.turn([sim.done(2, { v: [1, 'x', null, true] })]);
-  assert.equal(outcomeOf(result), 'completed:[{"ok":{"v":[1,"x",null,true]}},{"err":"b broke"},{"ok":null},{"err":"unsupported task in join"}]');
+  assert.equal(
+    outcomeOf(result),
+    'completed:[{"ok":{"v":[1,"x",null,true]}},{"err":"b broke"},{"ok":null},{"err":"unsupported task in join"}]',
+  );
   assert.deepEqual(empty, []);
 });
 
@@ -31,8 +45,18 @@ test('race: the first completion in history wins, the loser activity is cancelle
   });
   sim.ack([sim.start('Race')]);
   const ack = sim.ack([sim.fired(3)]);
-  assert.equal(outcomeOf({ kind: 'ack', ack, outcome: { kind: 'completed', output: sim.lastAck!.metadata.output! } }), 'completed:{"index":1,"value":null}');
-  assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ActivityScheduled', 'TimerCreated', 'TimerFired', 'ActivityCancelRequested', 'OrchestrationCompleted']);
+  assert.equal(
+    outcomeOf({ kind: 'ack', ack, outcome: { kind: 'completed', output: sim.lastAck!.metadata.output! } }),
+    'completed:{"index":1,"value":null}',
+  );
+  assert.deepEqual(sim.kinds(), [
+    'OrchestrationStarted',
+    'ActivityScheduled',
+    'TimerCreated',
+    'TimerFired',
+    'ActivityCancelRequested',
+    'OrchestrationCompleted',
+  ]);
   const crumb = sim.find('ActivityCancelRequested')[0];
   assert.equal(crumb.reason, 'dropped_future');
   assert.equal(crumb.sourceEventId, 2);
@@ -78,8 +102,18 @@ test('race: a losing sub-orchestration gets a breadcrumb and CancelInstance', ()
   });
   assert.equal(sim.find('SubOrchestrationScheduled')[0].instance, 'sub::2');
   const ack = sim.ack([sim.fired(3)]);
-  assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['TimerFired', 'TimerCreated', 'SubOrchestrationCancelRequested']);
-  assert.ok(ack.orchestratorItems.some((i) => i.type === 'CancelInstance' && i.instance === 'inst::sub::2' && i.reason === 'parent dropped sub-orchestration future'));
+  assert.deepEqual(
+    ack.historyDelta.map((e) => e.kind),
+    ['TimerFired', 'TimerCreated', 'SubOrchestrationCancelRequested'],
+  );
+  assert.ok(
+    ack.orchestratorItems.some(
+      (i) =>
+        i.type === 'CancelInstance' &&
+        i.instance === 'inst::sub::2' &&
+        i.reason === 'parent dropped sub-orchestration future',
+    ),
+  );
   // Replaying reproduces the drop: no new breadcrumb, no nondeterminism.
   const next = sim.ack([sim.fired(sim.idOf('TimerCreated', 1))]);
   assert.equal(next.metadata.status, 'Completed');
@@ -95,8 +129,17 @@ test('nondeterminism: a persisted dropped-future breadcrumb the code no longer r
   sim.ack([sim.start('Both')]);
   // History as an earlier version of the code left it: it raced A and B and dropped A.
   const template = sim.history[1];
-  sim.history.push({ ...template, eventId: 4, sourceEventId: 2, kind: 'ActivityCancelRequested', reason: 'dropped_future' } as never);
-  assert.match(outcomeOf(sim.turn([sim.raise('x', 1)])), /^failed:configuration:cancellation mismatch \(activity\): history records a dropped future for event 2/);
+  sim.history.push({
+    ...template,
+    eventId: 4,
+    sourceEventId: 2,
+    kind: 'ActivityCancelRequested',
+    reason: 'dropped_future',
+  } as never);
+  assert.match(
+    outcomeOf(sim.turn([sim.raise('x', 1)])),
+    /^failed:configuration:cancellation mismatch \(activity\): history records a dropped future for event 2/,
+  );
 });
 
 test('composition errors are thrown into the generator; unsupported race members win immediately', () => {
@@ -125,7 +168,10 @@ test('composition errors are thrown into the generator; unsupported race members
   const result = sim.turn([sim.start('Bad')]);
   assert.equal(
     outcomeOf(result),
-    ('completed:{"errors":["nested join/select inside join is not ' + 'supported","select currently supports exactly 2 tasks","nested join/select ' + 'inside select is not supported"],"r":{"index":0,"value":"unsupported task in ' + 'select"}}'),
+    'completed:{"errors":["nested join/select inside join is not ' +
+      'supported","select currently supports exactly 2 tasks","nested join/select ' +
+      'inside select is not supported"],"r":{"index":0,"value":"unsupported task in ' +
+      'select"}}',
   );
   // Nothing was scheduled by the rejected compositions; the race loser timer is the only action.
   assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'TimerCreated', 'OrchestrationCompleted']);
@@ -159,7 +205,10 @@ test('typed variants parse string results once more; waitForEventTyped does not'
 test('retry is not supported as a join member only through its own descriptor: join of retries works', () => {
   const sim = new Sim({
     J: function* (ctx: OrchestrationContext) {
-      return yield ctx.all([ctx.scheduleActivityWithRetry('A', 1, { maxAttempts: 2, backoff: 'fixed' }), ctx.getValueFromInstance('other', 'k')]);
+      return yield ctx.all([
+        ctx.scheduleActivityWithRetry('A', 1, { maxAttempts: 2, backoff: 'fixed' }),
+        ctx.getValueFromInstance('other', 'k'),
+      ]);
     },
   });
   sim.ack([sim.start('J')]);

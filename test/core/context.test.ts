@@ -1,10 +1,28 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeActivityInput, decodeOrchestrationInput, decodeResult, decodeTypedValue, encodeValue, errorMessageForGenerator, utf8ByteLength } from '../../src/core/codec';
+import {
+  decodeActivityInput,
+  decodeOrchestrationInput,
+  decodeResult,
+  decodeTypedValue,
+  encodeValue,
+  errorMessageForGenerator,
+  utf8ByteLength,
+} from '../../src/core/codec';
 import { OrchestrationContext } from '../../src/core/orchestration-context';
-import { SYSCALL_GET_KV_VALUE, SYSCALL_NEW_GUID, SYSCALL_UTC_NOW_MS, isSystemActivityName } from '../../src/core/system-activities';
+import {
+  SYSCALL_GET_KV_VALUE,
+  SYSCALL_NEW_GUID,
+  SYSCALL_UTC_NOW_MS,
+  isSystemActivityName,
+} from '../../src/core/system-activities';
 
-const ctx = new OrchestrationContext({ instanceId: 'i', executionId: 2, orchestrationName: 'O', orchestrationVersion: '1.2.3' });
+const ctx = new OrchestrationContext({
+  instanceId: 'i',
+  executionId: 2,
+  orchestrationName: 'O',
+  orchestrationVersion: '1.2.3',
+});
 
 test('value encoding quirks of section 4.2', () => {
   assert.equal(encodeValue(undefined), 'null');
@@ -56,10 +74,24 @@ test('descriptor shapes of section 4.6', () => {
   assert.deepEqual(ctx.waitForEvent('e'), { type: 'waitEvent', name: 'e' });
   assert.deepEqual(ctx.waitForEventTyped('e'), { type: 'waitEvent', name: 'e', _typed: true });
   assert.deepEqual(ctx.dequeueEvent('q'), { type: 'dequeueEvent', queueName: 'q' });
-  assert.deepEqual(ctx.getValueFromInstance('o', 7 as unknown as string), { type: 'getValueFromInstance', instanceId: 'o', key: '7' });
+  assert.deepEqual(ctx.getValueFromInstance('o', 7 as unknown as string), {
+    type: 'getValueFromInstance',
+    instanceId: 'o',
+    key: '7',
+  });
   assert.deepEqual(ctx.scheduleSubOrchestration('C'), { type: 'subOrchestration', name: 'C', input: 'null' });
-  assert.deepEqual(ctx.scheduleSubOrchestrationWithId('C', 'id', 1), { type: 'subOrchestrationWithId', name: 'C', instanceId: 'id', input: '1' });
-  assert.deepEqual(ctx.scheduleSubOrchestrationVersioned('C', '', 1), { type: 'subOrchestrationVersioned', name: 'C', version: null, input: '1' });
+  assert.deepEqual(ctx.scheduleSubOrchestrationWithId('C', 'id', 1), {
+    type: 'subOrchestrationWithId',
+    name: 'C',
+    instanceId: 'id',
+    input: '1',
+  });
+  assert.deepEqual(ctx.scheduleSubOrchestrationVersioned('C', '', 1), {
+    type: 'subOrchestrationVersioned',
+    name: 'C',
+    version: null,
+    input: '1',
+  });
   assert.deepEqual(ctx.scheduleSubOrchestrationVersionedWithId('C', '2.0.0', 'id'), {
     type: 'subOrchestrationVersionedWithId',
     name: 'C',
@@ -67,12 +99,27 @@ test('descriptor shapes of section 4.6', () => {
     instanceId: 'id',
     input: 'null',
   });
-  assert.deepEqual(ctx.startOrchestration('D', 'd1', 'x'), { type: 'orchestration', name: 'D', instanceId: 'd1', input: '"x"' });
-  assert.deepEqual(ctx.startOrchestrationVersioned('D', null, 'd1'), { type: 'orchestrationVersioned', name: 'D', version: null, instanceId: 'd1', input: 'null' });
+  assert.deepEqual(ctx.startOrchestration('D', 'd1', 'x'), {
+    type: 'orchestration',
+    name: 'D',
+    instanceId: 'd1',
+    input: '"x"',
+  });
+  assert.deepEqual(ctx.startOrchestrationVersioned('D', null, 'd1'), {
+    type: 'orchestrationVersioned',
+    name: 'D',
+    version: null,
+    instanceId: 'd1',
+    input: 'null',
+  });
   assert.deepEqual(ctx.newGuid(), { type: 'newGuid' });
   assert.deepEqual(ctx.utcNow(), { type: 'utcNow' });
   assert.deepEqual(ctx.continueAsNew(), { type: 'continueAsNew', input: 'null' });
-  assert.deepEqual(ctx.continueAsNewVersioned(1, undefined), { type: 'continueAsNewVersioned', input: '1', version: null });
+  assert.deepEqual(ctx.continueAsNewVersioned(1, undefined), {
+    type: 'continueAsNewVersioned',
+    input: '1',
+    version: null,
+  });
   const t = ctx.scheduleTimer(1);
   assert.deepEqual(ctx.all([t]), { type: 'join', tasks: [t] });
   assert.deepEqual(ctx.race(t, t), { type: 'select', tasks: [t, t] });
@@ -80,7 +127,12 @@ test('descriptor shapes of section 4.6', () => {
 });
 
 test('synchronous methods work on a context built outside a turn', () => {
-  const local = new OrchestrationContext({ instanceId: 'x', executionId: 1, orchestrationName: 'O', orchestrationVersion: null });
+  const local = new OrchestrationContext({
+    instanceId: 'x',
+    executionId: 1,
+    orchestrationName: 'O',
+    orchestrationVersion: null,
+  });
   local.setCustomStatus(42 as unknown as string);
   assert.equal(local.getCustomStatus(), '42');
   local.resetCustomStatus();

@@ -42,17 +42,21 @@ function answer(sim: Sim, env: Env, item: Outstanding): OrchestratorWorkItem {
   switch (item.kind) {
     case 'activity': {
       if (item.name === SYSCALL_UTC_NOW_MS) return sim.done(item.id, '1700000000123', true);
-      if (item.name === SYSCALL_NEW_GUID) return sim.done(item.id, `0000000${item.id}-0000-0000-0000-000000000000`.slice(-36), true);
+      if (item.name === SYSCALL_NEW_GUID)
+        return sim.done(item.id, `0000000${item.id}-0000-0000-0000-000000000000`.slice(-36), true);
       if (item.name === SYSCALL_GET_KV_VALUE) return sim.done(item.id, JSON.stringify(`kv:${item.input}`), true);
       const attempt = (env.attempts.get(item.name) ?? 0) + 1;
       env.attempts.set(item.name, attempt);
-      if (item.name.startsWith('Fail') || (item.name.startsWith('Flaky') && attempt === 1)) return sim.failed(item.id, `boom:${item.name}`);
+      if (item.name.startsWith('Fail') || (item.name.startsWith('Flaky') && attempt === 1))
+        return sim.failed(item.id, `boom:${item.name}`);
       return sim.done(item.id, `${item.name}(${item.input})`);
     }
     case 'timer':
       return sim.fired(item.id);
     case 'sub':
-      return item.name.startsWith('Fail') ? sim.subFailed(item.id, `child failed:${item.name}`) : sim.subDone(item.id, `child:${item.name}(${item.input})`);
+      return item.name.startsWith('Fail')
+        ? sim.subFailed(item.id, `child failed:${item.name}`)
+        : sim.subDone(item.id, `child:${item.name}(${item.input})`);
     case 'event':
       return sim.raise(item.name, `event:${item.name}:${++env.raised}`);
     case 'queue':
@@ -75,7 +79,12 @@ function collect(sim: Sim, result: TurnResult, outstanding: Outstanding[]): void
   for (const event of ack.historyDelta) {
     if (event.kind === 'ExternalSubscribed') outstanding.push({ kind: 'event', id: event.eventId, name: event.name });
     else if (event.kind === 'QueueSubscribed') outstanding.push({ kind: 'queue', id: event.eventId, name: event.name });
-    else if ((event.kind === 'ExternalSubscribedCancelled' || event.kind === 'QueueSubscriptionCancelled' || event.kind === 'SubOrchestrationCancelRequested') && event.sourceEventId !== undefined) {
+    else if (
+      (event.kind === 'ExternalSubscribedCancelled' ||
+        event.kind === 'QueueSubscriptionCancelled' ||
+        event.kind === 'SubOrchestrationCancelRequested') &&
+      event.sourceEventId !== undefined
+    ) {
       cancelled.add(event.sourceEventId);
     }
   }
@@ -112,7 +121,12 @@ export interface RunOptions {
 const TERMINAL = new Set(['OrchestrationCompleted', 'OrchestrationFailed']);
 
 /** Runs `name` to a terminal state (or until nothing is left to answer). */
-export async function runToEnd(handlers: Handlers, name: string, input: unknown, options: RunOptions = {}): Promise<Run> {
+export async function runToEnd(
+  handlers: Handlers,
+  name: string,
+  input: unknown,
+  options: RunOptions = {},
+): Promise<Run> {
   const random = rng(options.seed ?? 1);
   const maxBatch = options.maxBatch ?? 1;
   const sim = new Sim(handlers);
@@ -123,7 +137,13 @@ export async function runToEnd(handlers: Handlers, name: string, input: unknown,
   let messages: OrchestratorWorkItem[] = [sim.start(name, input)];
   let outcome = 'stuck';
   for (let turn = 0; turn < (options.maxTurns ?? 500); turn++) {
-    const before: Snapshot = { history: sim.history, executionId: sim.executionId, kv: { ...sim.kv }, customStatus: sim.customStatus, nowMs: sim.nowMs };
+    const before: Snapshot = {
+      history: sim.history,
+      executionId: sim.executionId,
+      kv: { ...sim.kv },
+      customStatus: sim.customStatus,
+      nowMs: sim.nowMs,
+    };
     const result = await sim.turnAsync(messages);
     if (sim.executionId !== before.executionId) executions.push(before.history);
     turns.push({ before, messages, delta: result.kind === 'ack' ? result.ack.historyDelta : [] });
@@ -167,7 +187,9 @@ export function normalise(event: HistoryEvent): Record<string, unknown> {
 export function assertSameHistory(a: Run, b: Run, label: string): void {
   assert.equal(firstLine(a.outcome), firstLine(b.outcome), `${label}: outcome`);
   assert.equal(a.executions.length, b.executions.length, `${label}: executions`);
-  a.executions.forEach((history, i) => assert.deepEqual(b.executions[i].map(normalise), history.map(normalise), `${label}: history of execution ${i + 1}`));
+  a.executions.forEach((history, i) =>
+    assert.deepEqual(b.executions[i].map(normalise), history.map(normalise), `${label}: history of execution ${i + 1}`),
+  );
 }
 
 /**
@@ -185,7 +207,11 @@ export async function assertReplays(recorded: Run, handlers: Handlers, label: st
     const result = await sim.turnAsync(turn.messages);
     assert.equal(result.kind, 'ack', `${label}: turn ${index + 1} acknowledged`);
     const delta = result.kind === 'ack' ? result.ack.historyDelta : [];
-    assert.deepEqual(delta.map(normalise), turn.delta.map(normalise), `${label}: turn ${index + 1} replays the recorded events`);
+    assert.deepEqual(
+      delta.map(normalise),
+      turn.delta.map(normalise),
+      `${label}: turn ${index + 1} replays the recorded events`,
+    );
   }
 }
 
@@ -195,7 +221,15 @@ function terminalOnly(event: HistoryEvent): boolean {
   return TERMINAL.has(event.kind) || (typeof reason === 'string' && reason.startsWith('orchestration_terminal'));
 }
 
-const DELIVERIES = new Set(['ActivityCompleted', 'ActivityFailed', 'TimerFired', 'SubOrchestrationCompleted', 'SubOrchestrationFailed', 'ExternalEvent', 'QueueEventDelivered']);
+const DELIVERIES = new Set([
+  'ActivityCompleted',
+  'ActivityFailed',
+  'TimerFired',
+  'SubOrchestrationCompleted',
+  'SubOrchestrationFailed',
+  'ExternalEvent',
+  'QueueEventDelivered',
+]);
 
 /**
  * Replays a finished history in a single turn: everything up to the last delivery is persisted
@@ -212,14 +246,25 @@ export async function replayInOneTurn(recorded: Run, handlers: Handlers): Promis
   sim.executionId = last[0].executionId;
   sim.nowMs = recorded.turns[recorded.turns.length - 1].before.nowMs;
   const result = await sim.turnAsync([]);
-  const written = sim.history.slice(cut).filter((e) => !terminalOnly(e)).map(normalise);
-  assert.deepEqual(written, last.slice(cut).filter((e) => !terminalOnly(e)).map(normalise), 'replaying the whole history writes what the last turn wrote');
+  const written = sim.history
+    .slice(cut)
+    .filter((e) => !terminalOnly(e))
+    .map(normalise);
+  assert.deepEqual(
+    written,
+    last
+      .slice(cut)
+      .filter((e) => !terminalOnly(e))
+      .map(normalise),
+    'replaying the whole history writes what the last turn wrote',
+  );
   return outcomeOf(result);
 }
 
 /** What a delivery answers, independent of event ids: `kind|name|input#occurrence`. */
 function deliveryKey(history: HistoryEvent[], message: OrchestratorWorkItem, raisedSoFar: Map<string, number>): string {
-  const occurrence = (target: HistoryEvent, same: (e: HistoryEvent) => boolean): number => history.filter((e) => e.eventId < target.eventId && same(e)).length;
+  const occurrence = (target: HistoryEvent, same: (e: HistoryEvent) => boolean): number =>
+    history.filter((e) => e.eventId < target.eventId && same(e)).length;
   const byId = (id: number): HistoryEvent => history.find((e) => e.eventId === id)!;
   switch (message.type) {
     case 'ActivityCompleted':
@@ -270,8 +315,12 @@ function messageFor(sim: Sim, key: string, template: OrchestratorWorkItem): Orch
     case 'ExternalRaised': {
       // Raised only while a recorded subscription waits for it, as in the recorded run (an event
       // with no waiting subscription is dropped by design, whatever the grouping).
-      const cancelled = new Set(sim.history.filter((e) => e.kind === 'ExternalSubscribedCancelled').map((e) => e.sourceEventId));
-      const waiting = sim.history.filter((e) => e.kind === 'ExternalSubscribed' && e.name === name && !cancelled.has(e.eventId)).length;
+      const cancelled = new Set(
+        sim.history.filter((e) => e.kind === 'ExternalSubscribedCancelled').map((e) => e.sourceEventId),
+      );
+      const waiting = sim.history.filter(
+        (e) => e.kind === 'ExternalSubscribed' && e.name === name && !cancelled.has(e.eventId),
+      ).length;
       const delivered = sim.history.filter((e) => e.kind === 'ExternalEvent' && e.name === name).length;
       return waiting > delivered ? template : null;
     }
@@ -292,14 +341,21 @@ export async function replayRegrouped(recorded: Run, handlers: Handlers, seed: n
   const raised = new Map<string, number>();
   const deliveries: Array<{ key: string; template: OrchestratorWorkItem }> = [];
   for (const turn of recorded.turns.slice(1)) {
-    for (const message of turn.messages) deliveries.push({ key: deliveryKey(turn.before.history, message, raised), template: message });
+    for (const message of turn.messages)
+      deliveries.push({ key: deliveryKey(turn.before.history, message, raised), template: message });
   }
   const sim = new Sim(handlers);
   const turns: Run['turns'] = [];
   let messages: OrchestratorWorkItem[] = [recorded.turns[0].messages[0]];
   let outcome: string;
   for (;;) {
-    const before: Snapshot = { history: sim.history, executionId: sim.executionId, kv: { ...sim.kv }, customStatus: sim.customStatus, nowMs: sim.nowMs };
+    const before: Snapshot = {
+      history: sim.history,
+      executionId: sim.executionId,
+      kv: { ...sim.kv },
+      customStatus: sim.customStatus,
+      nowMs: sim.nowMs,
+    };
     const result = await sim.turnAsync(messages);
     turns.push({ before, messages, delta: result.kind === 'ack' ? result.ack.historyDelta : [] });
     outcome = outcomeOf(result);
@@ -324,9 +380,28 @@ export async function replayRegrouped(recorded: Run, handlers: Handlers, seed: n
 /** The schedule and side-effect events of a history, without ids: the order the code asked for things. */
 export function actionsOf(history: HistoryEvent[]): string[] {
   return history
-    .filter((e) => ['ActivityScheduled', 'TimerCreated', 'ExternalSubscribed', 'QueueSubscribed', 'SubOrchestrationScheduled', 'OrchestrationChained', 'CustomStatusUpdated', 'KeyValueSet'].includes(e.kind))
+    .filter((e) =>
+      [
+        'ActivityScheduled',
+        'TimerCreated',
+        'ExternalSubscribed',
+        'QueueSubscribed',
+        'SubOrchestrationScheduled',
+        'OrchestrationChained',
+        'CustomStatusUpdated',
+        'KeyValueSet',
+      ].includes(e.kind),
+    )
     .map((e) => {
-      const { eventId: _e, timestampMs: _t, duroxVersion: _v, fireAtMs: _f, instance: _i, lastUpdatedAtMs: _l, ...rest } = e as HistoryEvent & { fireAtMs?: number; instance?: string; lastUpdatedAtMs?: number };
+      const {
+        eventId: _e,
+        timestampMs: _t,
+        duroxVersion: _v,
+        fireAtMs: _f,
+        instance: _i,
+        lastUpdatedAtMs: _l,
+        ...rest
+      } = e as HistoryEvent & { fireAtMs?: number; instance?: string; lastUpdatedAtMs?: number };
       return JSON.stringify(rest);
     });
 }

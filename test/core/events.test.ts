@@ -10,17 +10,20 @@ function* waitTwice(ctx: OrchestrationContext): Generator<unknown, unknown, Unty
   return [a, b];
 }
 
-test(('an event raised in the same batch as the start is dropped; one raised after ' + 'the subscription is delivered'), () => {
-  const sim = new Sim({ W: waitTwice });
-  sim.ack([sim.start('W'), sim.raise('go', 'early')]);
-  assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ExternalEvent', 'ExternalSubscribed']);
-  sim.ack([sim.raise('go', { n: 1 })]);
-  assert.deepEqual(sim.kinds().slice(3), ['ExternalEvent', 'ExternalSubscribed']);
-  // Two events while one wait is outstanding: the second is dropped.
-  const ack = sim.ack([sim.raise('go', 'second'), sim.raise('go', 'third')]);
-  assert.equal(ack.metadata.status, 'Completed');
-  assert.equal(sim.lastAck!.metadata.output, '[{"n":1},"second"]');
-});
+test(
+  'an event raised in the same batch as the start is dropped; one raised after ' + 'the subscription is delivered',
+  () => {
+    const sim = new Sim({ W: waitTwice });
+    sim.ack([sim.start('W'), sim.raise('go', 'early')]);
+    assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ExternalEvent', 'ExternalSubscribed']);
+    sim.ack([sim.raise('go', { n: 1 })]);
+    assert.deepEqual(sim.kinds().slice(3), ['ExternalEvent', 'ExternalSubscribed']);
+    // Two events while one wait is outstanding: the second is dropped.
+    const ack = sim.ack([sim.raise('go', 'second'), sim.raise('go', 'third')]);
+    assert.equal(ack.metadata.status, 'Completed');
+    assert.equal(sim.lastAck!.metadata.output, '[{"n":1},"second"]');
+  },
+);
 
 test('a cancelled (race-losing) subscription does not take a later event', () => {
   const sim = new Sim({
@@ -32,7 +35,10 @@ test('a cancelled (race-losing) subscription does not take a later event', () =>
   });
   sim.ack([sim.start('W')]);
   const ack = sim.ack([sim.fired(3)]);
-  assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['TimerFired', 'ExternalSubscribed', 'ExternalSubscribedCancelled']);
+  assert.deepEqual(
+    ack.historyDelta.map((e) => e.kind),
+    ['TimerFired', 'ExternalSubscribed', 'ExternalSubscribedCancelled'],
+  );
   sim.ack([sim.raise('go', 'x')]);
   assert.equal(sim.lastAck!.metadata.output, '[{"index":1,"value":null},"x"]');
 });
@@ -46,57 +52,68 @@ test('queue: FIFO per name, buffered messages resolve in the same turn, objects 
     },
   });
   const ack = sim.ack([sim.start('Q'), sim.enqueue('q', { a: 1 }), sim.enqueue('other', 0), sim.enqueue('q', 'two')]);
-  assert.deepEqual(ack.historyDelta.map((e) => e.kind), [
-    'OrchestrationStarted',
-    'QueueEventDelivered',
-    'QueueEventDelivered',
-    'QueueEventDelivered',
-    'QueueSubscribed',
-    'QueueSubscribed',
-    'QueueSubscribed',
-  ]);
+  assert.deepEqual(
+    ack.historyDelta.map((e) => e.kind),
+    [
+      'OrchestrationStarted',
+      'QueueEventDelivered',
+      'QueueEventDelivered',
+      'QueueEventDelivered',
+      'QueueSubscribed',
+      'QueueSubscribed',
+      'QueueSubscribed',
+    ],
+  );
   const result = sim.turn([sim.enqueue('q', [3])]);
   assert.equal(outcomeOf(result), 'completed:[{"a":1},"two",[3]]');
 });
 
-test(('continue-as-new carries unconsumed queue messages (FIFO across names), custom ' + 'status and starts execution 2'), () => {
-  const sim = new Sim({
-    Loop: function* (ctx: OrchestrationContext, input: number) {
-      const msg = yield ctx.dequeueEvent('q');
-      ctx.setCustomStatus(`round ${input} got ${JSON.stringify(msg)} status-before=${ctx.getCustomStatus()}`);
-      if (input < 2) yield ctx.continueAsNew(input + 1);
-      return msg;
-    },
-  });
-  const first = sim.ack([sim.start('Loop', 1), sim.enqueue('q', 'm1'), sim.enqueue('x', 'ignored'), sim.enqueue('q', 'm2')]);
-  assert.equal(first.metadata.status, 'ContinuedAsNew');
-  assert.equal(first.metadata.output, '2');
-  assert.equal(sim.last().kind, 'OrchestrationContinuedAsNew');
-  const can = first.orchestratorItems.find((i) => i.type === 'ContinueAsNew');
-  assert.deepEqual(can, {
-    type: 'ContinueAsNew',
-    instance: 'inst',
-    orchestration: 'Loop',
-    input: '2',
-    version: null,
-    carryForwardEvents: [
-      ['x', '"ignored"'],
-      ['q', '"m2"'],
-    ],
-    initialCustomStatus: 'round 1 got "m1" status-before=null',
-  });
-  // A late completion for execution 1 in the same batch is stale.
-  const second = sim.ack([can, { ...sim.done(2, 1), executionId: 1 } as never]);
-  assert.equal(second.executionId, 2);
-  assert.equal(sim.executionId, 2);
-  const started = sim.find('OrchestrationStarted')[0];
-  assert.equal(started.input, '2');
-  assert.deepEqual(started.carryForwardEvents, can.type === 'ContinueAsNew' ? can.carryForwardEvents : []);
-  assert.equal(second.metadata.status, 'Completed');
-  assert.equal(second.metadata.output, '"m2"');
-  const status = sim.find('CustomStatusUpdated')[0];
-  assert.match(status.status!, /status-before=round 1/);
-});
+test(
+  'continue-as-new carries unconsumed queue messages (FIFO across names), custom ' + 'status and starts execution 2',
+  () => {
+    const sim = new Sim({
+      Loop: function* (ctx: OrchestrationContext, input: number) {
+        const msg = yield ctx.dequeueEvent('q');
+        ctx.setCustomStatus(`round ${input} got ${JSON.stringify(msg)} status-before=${ctx.getCustomStatus()}`);
+        if (input < 2) yield ctx.continueAsNew(input + 1);
+        return msg;
+      },
+    });
+    const first = sim.ack([
+      sim.start('Loop', 1),
+      sim.enqueue('q', 'm1'),
+      sim.enqueue('x', 'ignored'),
+      sim.enqueue('q', 'm2'),
+    ]);
+    assert.equal(first.metadata.status, 'ContinuedAsNew');
+    assert.equal(first.metadata.output, '2');
+    assert.equal(sim.last().kind, 'OrchestrationContinuedAsNew');
+    const can = first.orchestratorItems.find((i) => i.type === 'ContinueAsNew');
+    assert.deepEqual(can, {
+      type: 'ContinueAsNew',
+      instance: 'inst',
+      orchestration: 'Loop',
+      input: '2',
+      version: null,
+      carryForwardEvents: [
+        ['x', '"ignored"'],
+        ['q', '"m2"'],
+      ],
+      initialCustomStatus: 'round 1 got "m1" status-before=null',
+    });
+    // A late completion for execution 1 in the same batch is stale.
+    const second = sim.ack([can, { ...sim.done(2, 1), executionId: 1 } as never]);
+    assert.equal(second.executionId, 2);
+    assert.equal(sim.executionId, 2);
+    const started = sim.find('OrchestrationStarted')[0];
+    assert.equal(started.input, '2');
+    assert.deepEqual(started.carryForwardEvents, can.type === 'ContinueAsNew' ? can.carryForwardEvents : []);
+    assert.equal(second.metadata.status, 'Completed');
+    assert.equal(second.metadata.output, '"m2"');
+    const status = sim.find('CustomStatusUpdated')[0];
+    assert.match(status.status!, /status-before=round 1/);
+  },
+);
 
 test('continue-as-new keeps at most 20 carried messages, oldest first', () => {
   const sim = new Sim({
@@ -114,9 +131,21 @@ test('continue-as-new keeps at most 20 carried messages, oldest first', () => {
 });
 
 test('a continue-as-new item for a completed instance is discarded', () => {
-  const sim = new Sim({ D: function* () { return 1; } });
+  const sim = new Sim({
+    D: function* () {
+      return 1;
+    },
+  });
   sim.ack([sim.start('D')]);
-  const can = { type: 'ContinueAsNew', instance: 'inst', orchestration: 'D', input: '1', version: null, carryForwardEvents: [], initialCustomStatus: null } as const;
+  const can = {
+    type: 'ContinueAsNew',
+    instance: 'inst',
+    orchestration: 'D',
+    input: '1',
+    version: null,
+    carryForwardEvents: [],
+    initialCustomStatus: null,
+  } as const;
   assert.equal(outcomeOf(sim.turn([{ ...can, carryForwardEvents: [] }])), 'discarded');
 });
 
@@ -131,8 +160,14 @@ test('outstanding subscriptions are cancelled before the terminal event', () => 
   sim.ack([sim.start('S')]);
   sim.ack([sim.fired(3)]);
   const ack = sim.ack([sim.fired(sim.idOf('TimerCreated', 1))]);
-  assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['TimerFired', 'QueueSubscriptionCancelled', 'OrchestrationContinuedAsNew']);
-  assert.deepEqual(sim.find('ExternalSubscribedCancelled').map((e) => e.reason), ['dropped_future']);
+  assert.deepEqual(
+    ack.historyDelta.map((e) => e.kind),
+    ['TimerFired', 'QueueSubscriptionCancelled', 'OrchestrationContinuedAsNew'],
+  );
+  assert.deepEqual(
+    sim.find('ExternalSubscribedCancelled').map((e) => e.reason),
+    ['dropped_future'],
+  );
 });
 
 test('a wait still outstanding at a terminal turn is cancelled with orchestration_terminal', () => {
@@ -143,7 +178,10 @@ test('a wait still outstanding at a terminal turn is cancelled with orchestratio
   });
   sim.ack([sim.start('S')]);
   const ack = sim.ack([sim.cancel('stop')]);
-  assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['OrchestrationCancelRequested', 'ExternalSubscribedCancelled', 'OrchestrationFailed']);
+  assert.deepEqual(
+    ack.historyDelta.map((e) => e.kind),
+    ['OrchestrationCancelRequested', 'ExternalSubscribedCancelled', 'OrchestrationFailed'],
+  );
   assert.equal(sim.find('ExternalSubscribedCancelled')[0].reason, 'orchestration_terminal');
   assert.equal(ack.metadata.output, 'canceled: stop');
 });

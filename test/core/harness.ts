@@ -68,7 +68,8 @@ export class Sim {
       nowMs: this.nowMs,
       resolveHandler: (name, version) => {
         this.resolutions.push([name, version]);
-        const handler: OrchestrationFunction | undefined = this.handlers[version ? `${name}@${version}` : name] ?? this.handlers[name];
+        const handler: OrchestrationFunction | undefined =
+          this.handlers[version ? `${name}@${version}` : name] ?? this.handlers[name];
         return handler ? { version: version ?? '1.0.0', handler } : null;
       },
       trace: (level, message) => this.traces.push({ level, message }),
@@ -96,7 +97,8 @@ export class Sim {
     const terminal = ack.metadata.status !== undefined && ack.metadata.status !== 'Running';
     if (terminal) {
       for (const event of this.history) {
-        if (event.kind === 'KeyValueSet') this.kv[event.key] = { value: event.value, lastUpdatedAtMs: event.lastUpdatedAtMs };
+        if (event.kind === 'KeyValueSet')
+          this.kv[event.key] = { value: event.value, lastUpdatedAtMs: event.lastUpdatedAtMs };
         else if (event.kind === 'KeyValueCleared') delete this.kv[event.key];
         else if (event.kind === 'KeyValuesCleared') this.kv = {};
       }
@@ -137,7 +139,13 @@ export class Sim {
   }
 
   done(id: number, value: unknown, raw = false): OrchestratorWorkItem {
-    return { type: 'ActivityCompleted', instance: this.instanceId, executionId: this.executionId, id, result: raw ? String(value) : JSON.stringify(value) };
+    return {
+      type: 'ActivityCompleted',
+      instance: this.instanceId,
+      executionId: this.executionId,
+      id,
+      result: raw ? String(value) : JSON.stringify(value),
+    };
   }
 
   failed(id: number, message: string, details?: ErrorDetails): OrchestratorWorkItem {
@@ -165,7 +173,13 @@ export class Sim {
   }
 
   subDone(parentId: number, value: unknown): OrchestratorWorkItem {
-    return { type: 'SubOrchCompleted', parentInstance: this.instanceId, parentExecutionId: this.executionId, parentId, result: JSON.stringify(value) };
+    return {
+      type: 'SubOrchCompleted',
+      parentInstance: this.instanceId,
+      parentExecutionId: this.executionId,
+      parentId,
+      result: JSON.stringify(value),
+    };
   }
 
   subFailed(parentId: number, message: string): OrchestratorWorkItem {

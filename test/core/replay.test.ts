@@ -26,7 +26,16 @@ test('a new instance records OrchestrationStarted, schedules the first activity 
   }
   assert.equal(started.kind === 'OrchestrationStarted' && started.version, '1.0.0');
   assert.deepEqual(ack.workerItems, [
-    { type: 'ActivityExecute', instance: 'inst', executionId: 1, id: 2, name: 'Add', input: '{"x":1}', sessionId: null, tag: null },
+    {
+      type: 'ActivityExecute',
+      instance: 'inst',
+      executionId: 1,
+      id: 2,
+      name: 'Add',
+      input: '{"x":1}',
+      sessionId: null,
+      tag: null,
+    },
   ]);
   assert.equal(ack.metadata.status, undefined);
   assert.equal(ack.metadata.orchestrationName, 'TwoSteps');
@@ -86,7 +95,14 @@ test('a throw before the first yield and invalid JSON input both fail the orches
     },
   });
   assert.equal(outcomeOf(sim.turn([sim.start('Early')])), 'failed:application:plain string');
-  const bad = new Sim({ Any: function* () { return 1; } }, 'bad');
+  const bad = new Sim(
+    {
+      Any: function* () {
+        return 1;
+      },
+    },
+    'bad',
+  );
   const result = bad.turn([{ ...bad.start('Any'), input: '{not json' } as never]);
   assert.match(outcomeOf(result), /^failed:application:SyntaxError/);
 });
@@ -100,7 +116,10 @@ test('yielding something that is not a task fails with an invalid step result me
       yield Promise.resolve(1);
     },
   });
-  assert.match(outcomeOf(sim.turn([sim.start('Weird')])), /invalid step result: orchestration yielded object \{"foo":1\}/);
+  assert.match(
+    outcomeOf(sim.turn([sim.start('Weird')])),
+    /invalid step result: orchestration yielded object \{"foo":1\}/,
+  );
   const p = new Sim({ Promise: sim.handlers.Promise! }, 'p');
   assert.match(outcomeOf(p.turn([p.start('Promise')])), /invalid step result: .*Promise/);
 });
@@ -130,7 +149,12 @@ test('nondeterminism: a changed activity name is a schedule mismatch naming both
   assert.equal(sim.last().kind, 'OrchestrationFailed');
   assert.match(sim.lastAck!.metadata.output!, /^nondeterministic: schedule mismatch/);
   // The completion staged this turn is still recorded; the in-flight activity is cancelled after.
-  assert.deepEqual(sim.kinds(), ['OrchestrationStarted', 'ActivityScheduled', 'ActivityCompleted', 'OrchestrationFailed']);
+  assert.deepEqual(sim.kinds(), [
+    'OrchestrationStarted',
+    'ActivityScheduled',
+    'ActivityCompleted',
+    'OrchestrationFailed',
+  ]);
 });
 
 test('nondeterminism: a changed activity input is a schedule mismatch', () => {
@@ -139,7 +163,10 @@ test('nondeterminism: a changed activity input is a schedule mismatch', () => {
   sim.handlers.TwoSteps = function* (ctx: OrchestrationContext) {
     yield ctx.scheduleActivity('Add', { x: 2 });
   };
-  assert.match(outcomeOf(sim.turn([sim.done(2, 11)])), /schedule mismatch: action=ScheduleActivity\{name="Add", input="\{\\"x\\":2\}"/);
+  assert.match(
+    outcomeOf(sim.turn([sim.done(2, 11)])),
+    /schedule mismatch: action=ScheduleActivity\{name="Add", input="\{\\"x\\":2\}"/,
+  );
 });
 
 test('nondeterminism: history schedule but no emitted action', () => {
@@ -155,16 +182,25 @@ test('nondeterminism: history schedule but no emitted action', () => {
   other.handlers.TwoSteps = function* (ctx: OrchestrationContext) {
     yield ctx.continueAsNew(1);
   };
-  assert.match(outcomeOf(other.turn([other.done(2, 11)])), /^failed:configuration:history schedule but no emitted action: ActivityScheduled#2/);
+  assert.match(
+    outcomeOf(other.turn([other.done(2, 11)])),
+    /^failed:configuration:history schedule but no emitted action: ActivityScheduled#2/,
+  );
 });
 
 test('nondeterminism: a completion for an unknown id or of the wrong kind', () => {
   const sim = new Sim({ TwoSteps: twoSteps });
   sim.ack([sim.start('TwoSteps', { n: 1 })]);
-  assert.match(outcomeOf(sim.turn([sim.done(9, 1)])), /^failed:configuration:no matching schedule for activity completion \(id=9\)/);
+  assert.match(
+    outcomeOf(sim.turn([sim.done(9, 1)])),
+    /^failed:configuration:no matching schedule for activity completion \(id=9\)/,
+  );
   const other = new Sim({ TwoSteps: twoSteps }, 'o');
   other.ack([other.start('TwoSteps', { n: 1 })]);
-  assert.match(outcomeOf(other.turn([other.fired(2)])), /^failed:configuration:completion kind mismatch: timer completion for event 2, which is ActivityScheduled/);
+  assert.match(
+    outcomeOf(other.turn([other.fired(2)])),
+    /^failed:configuration:completion kind mismatch: timer completion for event 2, which is ActivityScheduled/,
+  );
 });
 
 test('nondeterminism: corrupted history and completions without an open schedule', () => {
@@ -185,7 +221,10 @@ test('duplicate and stale completions are dropped silently', () => {
   const sim = new Sim({ TwoSteps: twoSteps });
   sim.ack([sim.start('TwoSteps', { n: 1 })]);
   const ack = sim.ack([sim.done(2, 11), sim.done(2, 12), { ...sim.done(2, 13), executionId: 7 } as never]);
-  assert.deepEqual(ack.historyDelta.map((e) => e.kind), ['ActivityCompleted', 'ActivityScheduled']);
+  assert.deepEqual(
+    ack.historyDelta.map((e) => e.kind),
+    ['ActivityCompleted', 'ActivityScheduled'],
+  );
   const again = sim.ack([sim.done(2, 14)]);
   assert.deepEqual(again.historyDelta, []);
   assert.deepEqual(again.workerItems, []);
@@ -236,7 +275,10 @@ test('traces are suppressed while replaying and emitted for new work', () => {
   sim.ack([sim.start('Traced')]);
   assert.deepEqual(sim.traces, [{ level: 'info', message: 'before' }]);
   sim.ack([sim.fired(2)]);
-  assert.deepEqual(sim.traces.map((t) => t.message), ['before', 'after']);
+  assert.deepEqual(
+    sim.traces.map((t) => t.message),
+    ['before', 'after'],
+  );
 });
 
 test('isReplaying is true only over persisted history', () => {
@@ -254,7 +296,11 @@ test('isReplaying is true only over persisted history', () => {
 });
 
 test('terminal history discards late messages with an empty ack', () => {
-  const sim = new Sim({ Done: function* () { return 1; } });
+  const sim = new Sim({
+    Done: function* () {
+      return 1;
+    },
+  });
   sim.ack([sim.start('Done')]);
   const result = sim.turn([sim.raise('late', 1), sim.cancel('x')]);
   assert.equal(outcomeOf(result), 'discarded');

@@ -5,10 +5,16 @@ import type { OrchestrationContext } from '../../src/core/orchestration-context'
 import { Sim, outcomeOf } from './harness';
 
 test('backoff rules: exponential default, fixed, anything else linear, all capped at 30 s', () => {
-  assert.deepEqual([1, 2, 3].map((a) => backoffDelayMs(undefined, a)), [100, 200, 400]);
+  assert.deepEqual(
+    [1, 2, 3].map((a) => backoffDelayMs(undefined, a)),
+    [100, 200, 400],
+  );
   assert.equal(backoffDelayMs('exponential', 20), 30_000);
   assert.equal(backoffDelayMs('fixed', 7), 1000);
-  assert.deepEqual([1, 2].map((a) => backoffDelayMs('linear', a)), [100, 200]);
+  assert.deepEqual(
+    [1, 2].map((a) => backoffDelayMs('linear', a)),
+    [100, 200],
+  );
   assert.equal(backoffDelayMs('none', 1000), 30_000);
 });
 
@@ -31,7 +37,10 @@ test('retry: failed attempts are followed by durable backoff timers and a replay
   sim.ack([sim.failed(second.eventId, 'e2')]);
   assert.equal(sim.find('TimerCreated')[1].fireAtMs, sim.nowMs + 200);
   // The first warning was not repeated while replaying.
-  assert.deepEqual(sim.traces.map((t) => t.message.slice(0, 30)), ["Activity 'Flaky' attempt 1/3 f", "Activity 'Flaky' attempt 2/3 f"]);
+  assert.deepEqual(
+    sim.traces.map((t) => t.message.slice(0, 30)),
+    ["Activity 'Flaky' attempt 1/3 f", "Activity 'Flaky' attempt 2/3 f"],
+  );
   sim.ack([sim.fired(sim.idOf('TimerCreated', 1))]);
   const result = sim.turn([sim.done(sim.find('ActivityScheduled')[2].eventId, 'finally')]);
   assert.equal(outcomeOf(result), 'completed:"finally"');
@@ -65,7 +74,10 @@ test('retry: a per-attempt timeout races a timer; timing out throws without retr
     },
   });
   const first = sim.ack([sim.start('R')]);
-  assert.deepEqual(first.historyDelta.map((e) => e.kind), ['OrchestrationStarted', 'ActivityScheduled', 'TimerCreated']);
+  assert.deepEqual(
+    first.historyDelta.map((e) => e.kind),
+    ['OrchestrationStarted', 'ActivityScheduled', 'TimerCreated'],
+  );
   // totalTimeoutMs overrides timeoutMs.
   assert.equal(sim.find('TimerCreated')[0].fireAtMs, sim.nowMs + 500);
   const ack = sim.ack([sim.fired(3)]);

@@ -23,7 +23,10 @@ describe('dashboard in chromium', () => {
   const problems: string[] = [];
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with apt-get install -y chromium (.ci/run does), or set DUROX_CHROMIUM`);
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: install it with apt-get install -y chromium (.ci/run does), or set DUROX_CHROMIUM`,
+    );
     mkdirSync(SCREENSHOTS, { recursive: true });
     f = await createOperatorsFixture('browser');
     dashboard = await startDashboard(f.client);
@@ -51,7 +54,11 @@ describe('dashboard in chromium', () => {
   });
 
   async function assertClean(): Promise<void> {
-    assert.equal(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned), undefined, 'stored markup ran as script');
+    assert.equal(
+      await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned),
+      undefined,
+      'stored markup ran as script',
+    );
     assert.deepEqual(problems, []);
   }
 
@@ -61,10 +68,15 @@ describe('dashboard in chromium', () => {
     assert.equal((await page.locator('[data-testid="card-failed"] .card-value').textContent())?.trim(), '2');
     assert.equal((await page.locator('[data-testid="card-running"] .card-value').textContent())?.trim(), '1');
     const datasets = await page.evaluate(() => {
-      const chart = (globalThis as unknown as { duroxChart: { data: { datasets: Array<{ label: string; data: number[] }> } } }).duroxChart;
+      const chart = (
+        globalThis as unknown as { duroxChart: { data: { datasets: Array<{ label: string; data: number[] }> } } }
+      ).duroxChart;
       return chart.data.datasets.map((d) => [d.label, d.data.reduce((a, b) => a + b, 0)]);
     });
-    assert.deepEqual(datasets.map(([label]) => label), ['started', 'completed', 'failed']);
+    assert.deepEqual(
+      datasets.map(([label]) => label),
+      ['started', 'completed', 'failed'],
+    );
     assert.equal(datasets[2][1], 2, 'two failures in the last hour');
     await page.screenshot({ path: join(SCREENSHOTS, 'overview.png'), fullPage: true });
     await assertClean();
@@ -90,7 +102,9 @@ describe('dashboard in chromium', () => {
     const firstPage = await page.locator('tbody tr').getAttribute('data-instance');
     await page.click('a.next');
     await page.waitForURL(/cursor=/);
-    const secondPage = await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-instance')));
+    const secondPage = await page
+      .locator('tbody tr')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-instance')));
     assert.equal(secondPage.length, 1);
     assert.deepEqual([firstPage, secondPage[0]].sort(), [f.ids.completed, f.ids.child].sort());
     assert.equal(await page.inputValue('input[name="name"]'), 'Hello', 'the filter is kept on the next page');
@@ -122,7 +136,10 @@ describe('dashboard in chromium', () => {
     assert.equal((await f.client.getStatus(id)).status, 'Running', 'nothing happens before confirming');
     await page.click('#confirm-ok');
     await page.locator('[data-testid="instance-status"]', { hasText: 'Failed' }).waitFor({ timeout: 15_000 });
-    assert.match((await page.locator('[data-testid="instance-error"]').textContent()) ?? '', /canceled: stopped from the browser/);
+    assert.match(
+      (await page.locator('[data-testid="instance-error"]').textContent()) ?? '',
+      /canceled: stopped from the browser/,
+    );
     await page.screenshot({ path: join(SCREENSHOTS, 'instance-cancelled.png'), fullPage: true });
     await assertClean();
   });

@@ -18,7 +18,11 @@ async function session(base: string, init: RequestInit = {}): Promise<string> {
 }
 
 function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 }
 
 /** A raw request with a chosen Host header (fetch does not let callers set it). */
@@ -66,7 +70,10 @@ describe('dashboard HTTP', () => {
     const chart = await fetch(`${open.url}/static/chart.umd.min.js`);
     assert.equal(chart.status, 200);
     assert.match(await chart.text(), /Chart/);
-    const overview = (await (await fetch(`${open.url}/api/overview`)).json()) as { metrics: { failedInstances: number }; throughput: Array<{ started: number }> };
+    const overview = (await (await fetch(`${open.url}/api/overview`)).json()) as {
+      metrics: { failedInstances: number };
+      throughput: Array<{ started: number }>;
+    };
     assert.equal(overview.metrics.failedInstances, 2);
     assert.ok(overview.throughput.reduce((n, b) => n + b.started, 0) >= 6);
   });
@@ -86,15 +93,27 @@ describe('dashboard HTTP', () => {
     assertNoRawMarkup(html);
     assert.match(html, /data-testid="instance-error">[^<]*&#60;img src=x onerror=&#34;window.__pwned=1&#34;&#62;/);
 
-    const api = (await (await fetch(`${open.url}/api/instances?status=Failed&limit=1`)).json()) as { items: unknown[]; nextCursor: string };
+    const api = (await (await fetch(`${open.url}/api/instances?status=Failed&limit=1`)).json()) as {
+      items: unknown[];
+      nextCursor: string;
+    };
     assert.equal(api.items.length, 1);
-    const next = (await (await fetch(`${open.url}/api/instances?status=Failed&limit=1&cursor=${api.nextCursor}`)).json()) as { items: unknown[] };
+    const next = (await (
+      await fetch(`${open.url}/api/instances?status=Failed&limit=1&cursor=${api.nextCursor}`)
+    ).json()) as { items: unknown[] };
     assert.equal(next.items.length, 1);
     assert.notDeepEqual(next.items[0], api.items[0]);
   });
 
   it('answers bad input with 400 and unknown ids with 404', async () => {
-    for (const query of ['limit=100000', 'limit=0', 'limit=abc', 'status=Sleeping', 'since=tomorrowish', 'cursor=%3Cscript%3E']) {
+    for (const query of [
+      'limit=100000',
+      'limit=0',
+      'limit=abc',
+      'status=Sleeping',
+      'since=tomorrowish',
+      'cursor=%3Cscript%3E',
+    ]) {
       const api = await fetch(`${open.url}/api/instances?${query}`);
       assert.equal(api.status, 400, query);
       assert.match(((await api.json()) as { error: string }).error, /must/);
@@ -117,9 +136,19 @@ describe('dashboard HTTP', () => {
     assert.equal((await post(url, { reason: 'x' })).status, 403);
     const csrf = await session(open.url);
     assert.equal((await post(url, { reason: 'x' }, { 'x-durox-csrf': 'wrong' })).status, 403);
-    assert.equal((await post(url, { reason: 'x' }, { 'x-durox-csrf': csrf, origin: 'https://evil.example' })).status, 403);
-    assert.equal((await post(url, { reason: 'x' }, { 'x-durox-csrf': csrf, 'sec-fetch-site': 'cross-site' })).status, 403);
-    const form = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'reason=x' });
+    assert.equal(
+      (await post(url, { reason: 'x' }, { 'x-durox-csrf': csrf, origin: 'https://evil.example' })).status,
+      403,
+    );
+    assert.equal(
+      (await post(url, { reason: 'x' }, { 'x-durox-csrf': csrf, 'sec-fetch-site': 'cross-site' })).status,
+      403,
+    );
+    const form = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'reason=x',
+    });
     assert.equal(form.status, 403);
     assert.equal((await fetch(`${open.url}/api/instances/${id}`, { method: 'DELETE' })).status, 403);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -127,17 +156,30 @@ describe('dashboard HTTP', () => {
     assert.equal(await withHost(`${open.url}/`, 'evil.example'), 403);
 
     assert.equal((await post(`${open.url}/api/instances/nope/cancel`, {}, { 'x-durox-csrf': csrf })).status, 404);
-    const badJson = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-durox-csrf': csrf }, body: '{nope' });
+    const badJson = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-durox-csrf': csrf },
+      body: '{nope',
+    });
     assert.equal(badJson.status, 400);
-    assert.equal((await post(`${open.url}/api/instances/${id}/events`, { data: 1 }, { 'x-durox-csrf': csrf })).status, 400);
-    const refusedDelete = await fetch(`${open.url}/api/instances/${id}`, { method: 'DELETE', headers: { 'x-durox-csrf': csrf } });
+    assert.equal(
+      (await post(`${open.url}/api/instances/${id}/events`, { data: 1 }, { 'x-durox-csrf': csrf })).status,
+      400,
+    );
+    const refusedDelete = await fetch(`${open.url}/api/instances/${id}`, {
+      method: 'DELETE',
+      headers: { 'x-durox-csrf': csrf },
+    });
     assert.equal(refusedDelete.status, 409);
     assert.match(((await refusedDelete.json()) as { error: string }).error, /still running/);
 
     assert.equal((await post(url, { reason: 'from test' }, { 'x-durox-csrf': csrf, origin: open.url })).status, 202);
     const done = await f.client.waitForOrchestration(id, 10_000);
     assert.match(done.error ?? '', /canceled: from test/);
-    const deleted = await fetch(`${open.url}/api/instances/${id}`, { method: 'DELETE', headers: { 'x-durox-csrf': csrf } });
+    const deleted = await fetch(`${open.url}/api/instances/${id}`, {
+      method: 'DELETE',
+      headers: { 'x-durox-csrf': csrf },
+    });
     assert.equal(deleted.status, 200);
     assert.equal(((await deleted.json()) as { instancesDeleted: number }).instancesDeleted, 1);
   });
@@ -145,20 +187,35 @@ describe('dashboard HTTP', () => {
   it('raises an event through the API', async () => {
     const id = await f.startWaiter('raise');
     const csrf = await session(open.url);
-    const raised = await post(`${open.url}/api/instances/${id}/events`, { name: 'go', data: { via: 'dashboard' } }, { 'x-durox-csrf': csrf });
+    const raised = await post(
+      `${open.url}/api/instances/${id}/events`,
+      { name: 'go', data: { via: 'dashboard' } },
+      { 'x-durox-csrf': csrf },
+    );
     assert.equal(raised.status, 202);
     assert.deepEqual((await f.client.waitForOrchestration(id, 10_000)).output, { via: 'dashboard' });
   });
 
   it('requires the token when one is set: 401 without or with a wrong one, sign-in sets a session cookie', async () => {
     assert.equal((await fetch(`${locked.url}/api/overview`)).status, 401);
-    assert.equal((await fetch(`${locked.url}/api/overview`, { headers: { authorization: 'Bearer wrong-token-123' } })).status, 401);
-    assert.equal((await fetch(`${locked.url}/api/overview`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+    assert.equal(
+      (await fetch(`${locked.url}/api/overview`, { headers: { authorization: 'Bearer wrong-token-123' } })).status,
+      401,
+    );
+    assert.equal(
+      (await fetch(`${locked.url}/api/overview`, { headers: { authorization: `Bearer ${TOKEN}` } })).status,
+      200,
+    );
     const page = await fetch(`${locked.url}/instances`);
     assert.equal(page.status, 401);
     assert.match(await page.text(), /Dashboard token/);
     const form = (token: string) =>
-      fetch(`${locked.url}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${encodeURIComponent(token)}` });
+      fetch(`${locked.url}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `token=${encodeURIComponent(token)}`,
+      });
     const wrong = await form('nope-nope-nope');
     assert.equal(wrong.status, 401);
     assert.equal(wrong.headers.get('set-cookie'), null);
@@ -171,7 +228,11 @@ describe('dashboard HTTP', () => {
     const id = await f.startWaiter('token');
     const cookieOnly = await post(`${locked.url}/api/instances/${id}/cancel`, {}, { cookie });
     assert.equal(cookieOnly.status, 403, 'a session cookie alone must not authorise an action');
-    const bearer = await post(`${locked.url}/api/instances/${id}/cancel`, { reason: 'bearer' }, { authorization: `Bearer ${TOKEN}` });
+    const bearer = await post(
+      `${locked.url}/api/instances/${id}/cancel`,
+      { reason: 'bearer' },
+      { authorization: `Bearer ${TOKEN}` },
+    );
     assert.equal(bearer.status, 202);
     assert.match((await f.client.waitForOrchestration(id, 10_000)).error ?? '', /canceled: bearer/);
   });
@@ -205,7 +266,10 @@ describe('dashboard HTTP', () => {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     const html = await (await fetch(`${open.url}/instances/${encodeURIComponent(id)}`)).text();
-    assert.match(html, /<li class="event kind-ExternalEvent dropped" data-testid="dropped-event">[\s\S]*?DROPPED: no waitForEvent was pending/);
+    assert.match(
+      html,
+      /<li class="event kind-ExternalEvent dropped" data-testid="dropped-event">[\s\S]*?DROPPED: no waitForEvent was pending/,
+    );
     await f.client.raiseEvent(id, 'go', 'done');
   });
 });

@@ -84,7 +84,10 @@ export async function createOperatorsFixture(prefix: string): Promise<OperatorsF
   for (const [id, status] of Object.entries(settled)) {
     await until(async () => (await client.getStatus(id)).status === status, `${id} to be ${status}`);
   }
-  await until(async () => (await client.getStatus(ids.waiting)).customStatus === 'waiting for go', 'the waiter to subscribe');
+  await until(
+    async () => (await client.getStatus(ids.waiting)).customStatus === 'waiting for go',
+    'the waiter to subscribe',
+  );
 
   return {
     schema,

@@ -10,7 +10,16 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { trace, type Attributes, type Context, type Span, type SpanContext, type SpanOptions, type SpanStatus, type Tracer } from '@opentelemetry/api';
+import {
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type SpanContext,
+  type SpanOptions,
+  type SpanStatus,
+  type Tracer,
+} from '@opentelemetry/api';
 import { Client } from '../../src/client/client';
 import { instrumentProvider } from '../../src/observability/instrument';
 import { DuroxMetrics } from '../../src/observability/prometheus';
@@ -40,7 +49,11 @@ class RecordingTracer {
     const parent = context === undefined ? undefined : trace.getSpanContext(context);
     const record: Recorded = {
       name,
-      context: { traceId: parent?.traceId ?? randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: 1 },
+      context: {
+        traceId: parent?.traceId ?? randomBytes(16).toString('hex'),
+        spanId: randomBytes(8).toString('hex'),
+        traceFlags: 1,
+      },
       parentSpanId: parent?.spanId,
       attributes: { ...(options.attributes ?? {}) },
       ended: false,
@@ -97,7 +110,11 @@ describe('observability', () => {
     process.env.RUST_LOG = 'warn,durox::observability=info';
     initTracing({ logFile, logFormat: 'json', logLevel: 'info' });
     raw = await PostgresProvider.connectWithSchema(DATABASE_URL, schema);
-    provider = instrumentProvider(raw, { metrics: metrics.attachClient(new Client(raw)), tracer: tracer as unknown as Tracer, logLevel: 'info' });
+    provider = instrumentProvider(raw, {
+      metrics: metrics.attachClient(new Client(raw)),
+      tracer: tracer as unknown as Tracer,
+      logLevel: 'info',
+    });
     client = new Client(provider);
     runtime = new Runtime(provider, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
     runtime.registerActivity('Double', (_ctx, n: number) => n * 2);
@@ -140,7 +157,10 @@ describe('observability', () => {
     assert.match(text, /durox_orchestrations_failed_total\{orchestration="Failing"\} 1/);
     assert.match(text, /durox_activity_duration_seconds_count\{activity="Double",outcome="completed"\} 2/);
     assert.match(text, /durox_activity_duration_seconds_count\{activity="Fail",outcome="failed"\} 1/);
-    assert.match(text, /durox_orchestration_turn_duration_seconds_count\{orchestration="Parent",outcome="Completed"\} 1/);
+    assert.match(
+      text,
+      /durox_orchestration_turn_duration_seconds_count\{orchestration="Parent",outcome="Completed"\} 1/,
+    );
     assert.match(text, /durox_queue_depth\{queue="orchestrator"\} 0/);
     const server = await startMetricsServer(metrics);
     try {
@@ -154,10 +174,14 @@ describe('observability', () => {
   });
 
   it('carries the trace from the client start through turns, activities and the sub-orchestration', () => {
-    const start = tracer.spans.find((s) => s.name === 'durox.client.start' && attr(s, 'durox.instance_id') === 'obs-parent');
+    const start = tracer.spans.find(
+      (s) => s.name === 'durox.client.start' && attr(s, 'durox.instance_id') === 'obs-parent',
+    );
     assert.ok(start !== undefined && start.ended);
     const traceId = start.context.traceId;
-    const parentTurns = tracer.spans.filter((s) => s.name === 'durox.turn' && attr(s, 'durox.instance_id') === 'obs-parent');
+    const parentTurns = tracer.spans.filter(
+      (s) => s.name === 'durox.turn' && attr(s, 'durox.instance_id') === 'obs-parent',
+    );
     assert.ok(parentTurns.length >= 3, `parent turns: ${parentTurns.length}`);
     assert.equal(parentTurns[0].parentSpanId, start.context.spanId, 'first turn is a child of the client start');
     assert.ok(parentTurns.every((t) => t.context.traceId === traceId && t.ended));
@@ -165,11 +189,18 @@ describe('observability', () => {
     assert.equal(activities.length, 2, 'both activities (parent and child) belong to the trace');
     assert.equal(activities[0].parentSpanId, parentTurns[0].context.spanId);
     assert.equal(parentTurns[1].parentSpanId, activities[0].context.spanId, 'the completion carries the activity span');
-    const childTurns = tracer.spans.filter((s) => s.name === 'durox.turn' && attr(s, 'durox.instance_id') === 'obs-child');
+    const childTurns = tracer.spans.filter(
+      (s) => s.name === 'durox.turn' && attr(s, 'durox.instance_id') === 'obs-child',
+    );
     assert.ok(childTurns.length >= 2);
-    assert.ok(childTurns.every((t) => t.context.traceId === traceId), 'the sub-orchestration joins the trace');
+    assert.ok(
+      childTurns.every((t) => t.context.traceId === traceId),
+      'the sub-orchestration joins the trace',
+    );
     assert.equal(childTurns[0].parentSpanId, parentTurns[1].context.spanId);
-    const failedActivity = tracer.spans.find((s) => s.name === 'durox.activity' && attr(s, 'durox.activity') === 'Fail');
+    const failedActivity = tracer.spans.find(
+      (s) => s.name === 'durox.activity' && attr(s, 'durox.activity') === 'Fail',
+    );
     assert.equal(failedActivity?.attributes['durox.outcome'], 'failed');
   });
 

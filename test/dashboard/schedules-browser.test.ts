@@ -34,14 +34,33 @@ describe('dashboard schedules page in chromium', () => {
   const problems: string[] = [];
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with apt-get install -y chromium, or set DUROX_CHROMIUM`);
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: install it with apt-get install -y chromium, or set DUROX_CHROMIUM`,
+    );
     mkdirSync(SCREENSHOTS, { recursive: true });
     f = await createOperatorsFixture('schedpage');
-    await f.client.createSchedule('nightly', { cron: '0 2 * * *', orchestration: 'Hello', input: { name: 'night' }, overlap: 'skip' });
-    await f.client.createSchedule(HOSTILE, { cron: '*/5 * * * *', timezone: 'Asia/Tokyo', orchestration: 'Hello', input: { name: 'x' }, overlap: 'allow', catchUp: 'none' });
+    await f.client.createSchedule('nightly', {
+      cron: '0 2 * * *',
+      orchestration: 'Hello',
+      input: { name: 'night' },
+      overlap: 'skip',
+    });
+    await f.client.createSchedule(HOSTILE, {
+      cron: '*/5 * * * *',
+      timezone: 'Asia/Tokyo',
+      orchestration: 'Hello',
+      input: { name: 'x' },
+      overlap: 'allow',
+      catchUp: 'none',
+    });
     await until('both schedules', async () => ((await f.client.listSchedules()).length === 2 ? true : undefined));
     dashboard = await startDashboard(f.client);
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
     page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     page.on('console', (message) => {
@@ -72,8 +91,16 @@ describe('dashboard schedules page in chromium', () => {
     const shown = (await page.locator('tr[data-schedule="nightly"] [data-testid="next-fire"]').textContent())?.trim();
     assert.equal(shown, new Date(nightly.nextFireAtMs as number).toISOString().replace('T', ' ').replace('Z', ''));
     assert.equal((await stateOf('nightly').textContent())?.trim(), 'Active');
-    assert.equal(await page.locator('tr[data-schedule] td:first-child', { hasText: '<script>' }).count(), 1, 'the hostile id is shown as text');
-    assert.equal(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned), undefined, 'stored markup ran as script');
+    assert.equal(
+      await page.locator('tr[data-schedule] td:first-child', { hasText: '<script>' }).count(),
+      1,
+      'the hostile id is shown as text',
+    );
+    assert.equal(
+      await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned),
+      undefined,
+      'stored markup ran as script',
+    );
     await page.screenshot({ path: join(SCREENSHOTS, 'schedules.png'), fullPage: true });
   });
 
@@ -81,7 +108,10 @@ describe('dashboard schedules page in chromium', () => {
     await page.goto(`${dashboard.url}/schedules`);
     await page.click('tr[data-schedule="nightly"] button[data-schedule-action="pause"]');
     await waitForState('nightly', 'Paused');
-    assert.equal((await page.locator('tr[data-schedule="nightly"] [data-testid="next-fire"]').textContent())?.trim(), '—');
+    assert.equal(
+      (await page.locator('tr[data-schedule="nightly"] [data-testid="next-fire"]').textContent())?.trim(),
+      '—',
+    );
     assert.ok((await f.client.getSchedule('nightly')).paused);
     await page.screenshot({ path: join(SCREENSHOTS, 'schedules-paused.png'), fullPage: true });
 
@@ -96,16 +126,28 @@ describe('dashboard schedules page in chromium', () => {
   it('answers the schedules API with status codes and refuses a POST without the CSRF header', async () => {
     const list = await fetch(`${dashboard.url}/api/schedules`);
     assert.equal(list.status, 200);
-    assert.deepEqual(((await list.json()) as ScheduleInfo[]).map((s) => s.scheduleId).sort(), [HOSTILE, 'nightly'].sort());
+    assert.deepEqual(
+      ((await list.json()) as ScheduleInfo[]).map((s) => s.scheduleId).sort(),
+      [HOSTILE, 'nightly'].sort(),
+    );
     const forged = await fetch(`${dashboard.url}/api/schedules/nightly/pause`, { method: 'POST' });
     assert.equal(forged.status, 403);
     const csrf = ((await (await fetch(`${dashboard.url}/api/session`)).json()) as { csrfToken: string }).csrfToken;
-    const unknown = await fetch(`${dashboard.url}/api/schedules/ghost/trigger`, { method: 'POST', headers: { 'x-durox-csrf': csrf } });
+    const unknown = await fetch(`${dashboard.url}/api/schedules/ghost/trigger`, {
+      method: 'POST',
+      headers: { 'x-durox-csrf': csrf },
+    });
     assert.equal(unknown.status, 404);
     assert.equal(((await unknown.json()) as { code: string }).code, 'schedule_not_found');
-    const triggered = await fetch(`${dashboard.url}/api/schedules/nightly/trigger`, { method: 'POST', headers: { 'x-durox-csrf': csrf } });
+    const triggered = await fetch(`${dashboard.url}/api/schedules/nightly/trigger`, {
+      method: 'POST',
+      headers: { 'x-durox-csrf': csrf },
+    });
     assert.equal(triggered.status, 202);
-    const run = await until('the triggered run', async () => (await f.client.getSchedule('nightly')).lastRun ?? undefined);
+    const run = await until(
+      'the triggered run',
+      async () => (await f.client.getSchedule('nightly')).lastRun ?? undefined,
+    );
     assert.match(run.instanceId, /^nightly@/);
   });
 });

@@ -31,7 +31,8 @@ export function runnableBlocks(markdown: string): RunnableBlock[] {
   for (let i = 0; i < lines.length; i++) {
     const marker = /^<!-- runnable(?:: prints "(.*)")? -->$/.exec(lines[i].trim());
     if (marker === null) continue;
-    if (!/^```(js|javascript)$/.test(lines[i + 1] ?? '')) throw new Error(`README.md:${i + 1}: a runnable marker must be followed by a \`\`\`js block`);
+    if (!/^```(js|javascript)$/.test(lines[i + 1] ?? ''))
+      throw new Error(`README.md:${i + 1}: a runnable marker must be followed by a \`\`\`js block`);
     const end = lines.indexOf('```', i + 2);
     if (end < 0) throw new Error(`README.md:${i + 2}: unterminated code block`);
     blocks.push({ line: i + 2, code: lines.slice(i + 2, end).join('\n') + '\n', prints: marker[1] });
@@ -40,7 +41,11 @@ export function runnableBlocks(markdown: string): RunnableBlock[] {
   return blocks;
 }
 
-function run(file: string, cwd: string, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+function run(
+  file: string,
+  cwd: string,
+  args: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [file, ...args], { cwd, env: { ...process.env, DATABASE_URL } });
@@ -94,7 +99,11 @@ describe('README runnable examples', () => {
       console.log(`README.md line ${block.line}: exited by itself in ${result.ms} ms`);
       if (index === 0) {
         // The CLI quick start works on the store the first example left behind.
-        const listed = await run(join(ROOT, 'dist', 'src', 'bin', 'durox.js'), dir, ['--data-dir', './durox-data', 'list']);
+        const listed = await run(join(ROOT, 'dist', 'src', 'bin', 'durox.js'), dir, [
+          '--data-dir',
+          './durox-data',
+          'list',
+        ]);
         assert.equal(listed.code, 0, listed.stderr);
         assert.match(listed.stdout, /hello-\d+\s+HelloWorld\s+1\.0\.0\s+Completed/);
       }

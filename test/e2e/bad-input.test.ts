@@ -41,12 +41,18 @@ function circular(): unknown {
 test('inputs JSON cannot encode are refused before anything is enqueued', async () => {
   const id = uid('circular');
   await assert.rejects(client.startOrchestration(id, 'YieldsNumber', circular()), (error: Error) => {
-    assert.match(error.message, new RegExp(`^startOrchestration \\(instance '${id}'\\): input cannot be encoded as JSON`));
+    assert.match(
+      error.message,
+      new RegExp(`^startOrchestration \\(instance '${id}'\\): input cannot be encoded as JSON`),
+    );
     return true;
   });
   const big = uid('bigint');
   await assert.rejects(client.startOrchestration(big, 'YieldsNumber', { n: 1n }), /BigInt/);
-  await assert.rejects(client.raiseEvent(id, 'evt', circular()), /^Error: raiseEvent \(instance '.*'\): event data cannot be encoded as JSON/);
+  await assert.rejects(
+    client.raiseEvent(id, 'evt', circular()),
+    /^Error: raiseEvent \(instance '.*'\): event data cannot be encoded as JSON/,
+  );
   await assert.rejects(client.enqueueEvent(id, 'q', 5n), /enqueueEvent .*message data cannot be encoded as JSON/);
   await sleep(200);
   assert.equal((await client.getStatus(id)).status, 'NotFound');
@@ -54,10 +60,18 @@ test('inputs JSON cannot encode are refused before anything is enqueued', async 
 });
 
 test('malformed instance ids and names are refused with clear errors', async () => {
-  await assert.rejects(client.startOrchestration('', 'X'), { message: 'startOrchestration: instance id must not be empty' });
+  await assert.rejects(client.startOrchestration('', 'X'), {
+    message: 'startOrchestration: instance id must not be empty',
+  });
   await assert.rejects(client.startOrchestration('a\u0000b', 'X'), /instance id must not contain NUL characters/);
-  await assert.rejects(client.startOrchestration('x'.repeat(513), 'X'), /instance id is 513 bytes long; the limit is 512 bytes/);
-  await assert.rejects(client.startOrchestration('ok', 42 as unknown as string), /orchestration name must be a string, got number/);
+  await assert.rejects(
+    client.startOrchestration('x'.repeat(513), 'X'),
+    /instance id is 513 bytes long; the limit is 512 bytes/,
+  );
+  await assert.rejects(
+    client.startOrchestration('ok', 42 as unknown as string),
+    /orchestration name must be a string, got number/,
+  );
   await assert.rejects(client.raiseEvent('ok', ''), /raiseEvent \(instance 'ok'\): event name must not be empty/);
   await assert.rejects(client.getStatus(undefined as unknown as string), /getStatus: instance id must be a string/);
   await assert.rejects(client.readExecutionHistory('ok', 0), /execution id must be a positive integer/);

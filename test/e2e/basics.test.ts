@@ -171,7 +171,10 @@ test('instance info, execution info and history have the shapes duroxide returns
     history.map((e) => e.kind),
     ['OrchestrationStarted', 'ActivityScheduled', 'ActivityCompleted', 'OrchestrationCompleted'],
   );
-  assert.deepEqual(history.map((e) => e.eventId), [1, 2, 3, 4]);
+  assert.deepEqual(
+    history.map((e) => e.eventId),
+    [1, 2, 3, 4],
+  );
   assert.deepEqual(JSON.parse(history[0].data ?? ''), { name: 'Hello', version: '1.0.0', input: 'X' });
   assert.equal('sourceEventId' in history[0], false);
   assert.deepEqual(JSON.parse(history[1].data ?? ''), { name: 'Greet', input: 'X' });
@@ -233,7 +236,9 @@ test('starting the same instance twice runs one execution', async () => {
 test('waitForOrchestration times out with the message duroxide gives', async () => {
   const id = uid('waits');
   await client.startOrchestration(id, 'Waits');
-  await assert.rejects(client.waitForOrchestration(id, 150), { message: /^Operation timed out: \w+\('[^']+'\) gave up after 150 ms; the instance is \w+$/ });
+  await assert.rejects(client.waitForOrchestration(id, 150), {
+    message: /^Operation timed out: \w+\('[^']+'\) gave up after 150 ms; the instance is \w+$/,
+  });
   await client.cancelInstance(id);
   const status = await client.waitForOrchestration(id, 10_000);
   assert.equal(status.error, 'canceled: ');

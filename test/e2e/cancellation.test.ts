@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect, durox, eventually, historyKinds, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import {
+  connect,
+  durox,
+  eventually,
+  historyKinds,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from './helpers';
 
 let provider: Provider;
 let runtime: Runtime;
@@ -34,7 +44,10 @@ before(async () => {
         return yield ctx.waitForEvent('never');
       });
       rt.registerOrchestration('Parent', function* (ctx) {
-        return yield ctx.all([ctx.scheduleSubOrchestrationWithId('Child', `${ctx.instanceId}-child`), ctx.waitForEvent('never')]);
+        return yield ctx.all([
+          ctx.scheduleSubOrchestrationWithId('Child', `${ctx.instanceId}-child`),
+          ctx.waitForEvent('never'),
+        ]);
       });
     },
     { workerLockTimeoutMs: 2000 },

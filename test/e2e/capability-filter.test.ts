@@ -37,18 +37,34 @@ test('executions pinned by this version run; one pinned by a newer Durox is left
   await runtime.shutdown(100);
   const future = uid('future');
   await provider.enqueueOrchestratorWork({
-    type: 'StartOrchestration', instance: future, orchestration: 'Wait', input: 'null', version: null,
-    parentInstance: null, parentId: null, parentExecutionId: null, executionId: 1,
+    type: 'StartOrchestration',
+    instance: future,
+    orchestration: 'Wait',
+    input: 'null',
+    version: null,
+    parentInstance: null,
+    parentId: null,
+    parentExecutionId: null,
+    executionId: 1,
   });
   const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: 5_000 });
   assert.equal(item?.instanceId, future);
   await provider.ackOrchestrationItem(item.lockToken, {
     instanceId: future,
     executionId: 1,
-    historyDelta: [{
-      eventId: 1, instanceId: future, executionId: 1, timestampMs: Date.now(), duroxVersion: '99.0.0',
-      kind: 'OrchestrationStarted', name: 'Wait', version: '1.0.0', input: 'null',
-    }],
+    historyDelta: [
+      {
+        eventId: 1,
+        instanceId: future,
+        executionId: 1,
+        timestampMs: Date.now(),
+        duroxVersion: '99.0.0',
+        kind: 'OrchestrationStarted',
+        name: 'Wait',
+        version: '1.0.0',
+        input: 'null',
+      },
+    ],
     workerItems: [],
     orchestratorItems: [],
     metadata: { orchestrationName: 'Wait', orchestrationVersion: '1.0.0' },
@@ -66,7 +82,10 @@ test('executions pinned by this version run; one pinned by a newer Durox is left
   await sleep(300);
   assert.equal((await client.getStatus(future)).status, 'Running', 'the newer execution is not run by this node');
   assert.equal((await client.getQueueDepths()).orchestratorQueue, 1, 'its event waits, unlocked, for a capable node');
-  const capable = await provider.fetchOrchestrationItem({ lockTimeoutMs: 5_000, versionRange: { min: '0.0.0', max: '99.0.0' } });
+  const capable = await provider.fetchOrchestrationItem({
+    lockTimeoutMs: 5_000,
+    versionRange: { min: '0.0.0', max: '99.0.0' },
+  });
   assert.equal(capable?.instanceId, future, 'a node supporting 99.0.0 gets it');
   await provider.abandonOrchestrationItem(capable.lockToken);
 });

@@ -110,5 +110,8 @@ test('race: a losing wait is cancelled with a breadcrumb', async () => {
 test('race of three tasks is refused with the message duroxide gives', async () => {
   const id = uid('race-three');
   await client.startOrchestration(id, 'RaceThree');
-  assert.equal((await client.waitForOrchestration(id, 10_000)).output, 'error: select currently supports exactly 2 tasks');
+  assert.equal(
+    (await client.waitForOrchestration(id, 10_000)).output,
+    'error: select currently supports exactly 2 tasks',
+  );
 });

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect, durox, eventually, historyKinds, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import {
+  connect,
+  durox,
+  eventually,
+  historyKinds,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from './helpers';
 
 let provider: Provider;
 let runtime: Runtime;
@@ -65,7 +75,9 @@ test('unconsumed queue messages are carried into the next execution in order', a
   await eventually(async () => ((await client.getStatus(id)).customStatus === 'first got m1' ? true : undefined));
   await client.enqueueEvent(id, 'mail', 'm2');
   await client.enqueueEvent(id, 'mail', 'm3');
-  await eventually(async () => ((await historyKinds(client, id)).filter((k) => k === 'QueueEventDelivered').length === 3 ? true : undefined));
+  await eventually(async () =>
+    (await historyKinds(client, id)).filter((k) => k === 'QueueEventDelivered').length === 3 ? true : undefined,
+  );
   await client.raiseEvent(id, 'roll', null);
   const status = await client.waitForOrchestration(id, 10_000);
   assert.deepEqual(status.output, ['m2', 'm3']);

@@ -2,7 +2,19 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DATABASE_URL, dropSchema, durox, eventually, historyKinds, schemaFor, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import {
+  DATABASE_URL,
+  dropSchema,
+  durox,
+  eventually,
+  historyKinds,
+  schemaFor,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from './helpers';
 
 let provider: Provider;
 let client: Client;
@@ -21,50 +33,57 @@ after(async () => {
   await dropSchema(schema);
 });
 
-test(('a runtime stopped mid-activity with shutdown(0): the activity runs again ' + 'elsewhere and completes once'), async () => {
-  const attempts: string[] = [];
-  let release: () => void = () => undefined;
-  const first = await startRuntime(
-    provider,
-    (rt) => {
-      rt.registerActivity('Work', async (ctx, input: string) => {
-        attempts.push(`first:${ctx.isCancelled()}`);
-        await new Promise<void>((resolve) => (release = resolve));
-        return `first runtime did ${input}`;
-      });
-      rt.registerOrchestration('Job', function* (ctx, input: string) {
-        return yield ctx.scheduleActivity('Work', input);
-      });
-    },
-    { workerLockTimeoutMs: 2000 },
-  );
-  const id = uid('job');
-  await client.startOrchestration(id, 'Job', 'the job');
-  await eventually(async () => (attempts.length === 1 ? true : undefined));
-  await first.shutdown(0);
+test(
+  'a runtime stopped mid-activity with shutdown(0): the activity runs again ' + 'elsewhere and completes once',
+  async () => {
+    const attempts: string[] = [];
+    let release: () => void = () => undefined;
+    const first = await startRuntime(
+      provider,
+      (rt) => {
+        rt.registerActivity('Work', async (ctx, input: string) => {
+          attempts.push(`first:${ctx.isCancelled()}`);
+          await new Promise<void>((resolve) => (release = resolve));
+          return `first runtime did ${input}`;
+        });
+        rt.registerOrchestration('Job', function* (ctx, input: string) {
+          return yield ctx.scheduleActivity('Work', input);
+        });
+      },
+      { workerLockTimeoutMs: 2000 },
+    );
+    const id = uid('job');
+    await client.startOrchestration(id, 'Job', 'the job');
+    await eventually(async () => (attempts.length === 1 ? true : undefined));
+    await first.shutdown(0);
 
-  const second = await startRuntime(
-    provider,
-    (rt) => {
-      rt.registerActivity('Work', async (_ctx, input: string) => {
-        attempts.push('second');
-        return `second runtime did ${input}`;
-      });
-      rt.registerOrchestration('Job', function* (ctx, input: string) {
-        return yield ctx.scheduleActivity('Work', input);
-      });
-    },
-    { workerLockTimeoutMs: 2000 },
-  );
-  const status = await client.waitForOrchestration(id, 15_000);
-  assert.equal(status.output, 'second runtime did the job');
-  release();
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  assert.deepEqual(attempts, ['first:false', 'second']);
-  const kinds = await historyKinds(client, id);
-  assert.equal(kinds.filter((k) => k === 'ActivityCompleted').length, 1, 'the late result of the stopped runtime is dropped');
-  await second.shutdown(100);
-});
+    const second = await startRuntime(
+      provider,
+      (rt) => {
+        rt.registerActivity('Work', async (_ctx, input: string) => {
+          attempts.push('second');
+          return `second runtime did ${input}`;
+        });
+        rt.registerOrchestration('Job', function* (ctx, input: string) {
+          return yield ctx.scheduleActivity('Work', input);
+        });
+      },
+      { workerLockTimeoutMs: 2000 },
+    );
+    const status = await client.waitForOrchestration(id, 15_000);
+    assert.equal(status.output, 'second runtime did the job');
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(attempts, ['first:false', 'second']);
+    const kinds = await historyKinds(client, id);
+    assert.equal(
+      kinds.filter((k) => k === 'ActivityCompleted').length,
+      1,
+      'the late result of the stopped runtime is dropped',
+    );
+    await second.shutdown(100);
+  },
+);
 
 test('a worker process killed with SIGKILL mid-activity: the activity runs again after its lock expires', async () => {
   const script = join(__dirname, 'fixtures', 'crash-worker.js');
@@ -74,7 +93,11 @@ test('a worker process killed with SIGKILL mid-activity: the activity runs again
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-  await eventually(async () => (output.includes('ready') ? true : undefined), 15_000, 'the worker process to start').catch((error: Error) => {
+  await eventually(
+    async () => (output.includes('ready') ? true : undefined),
+    15_000,
+    'the worker process to start',
+  ).catch((error: Error) => {
     child.kill('SIGKILL');
     throw new Error(`${error.message}; worker stdout: ${output}; stderr: ${errors}`);
   });

@@ -50,7 +50,9 @@ test('a completed parent is deleted with its sub-orchestrations; a child cannot 
   assert.equal(tree.size, 3);
   assert.deepEqual([...tree.allIds].sort(), [id, `${id}::a`, `${id}::b`].sort());
   await assert.rejects(client.deleteInstance(`${id}::a`), {
-    message: new RegExp(`Cannot delete sub-orchestration ${id}::a directly\\. Delete the root orchestration instead\\.`),
+    message: new RegExp(
+      `Cannot delete sub-orchestration ${id}::a directly\\. Delete the root orchestration instead\\.`,
+    ),
   });
   await assert.rejects(client.deleteInstance(`${id}::a`, true), /Cannot delete sub-orchestration/);
   const stats = await client.getOrchestrationStats(`${id}::a`);
@@ -58,7 +60,12 @@ test('a completed parent is deleted with its sub-orchestrations; a child cannot 
   assert.equal(stats?.kvUserKeyCount, 1);
   assert.equal(stats?.kvTotalValueBytes, 'x-a'.length);
   const result = await client.deleteInstance(id);
-  assert.deepEqual(Object.keys(result).sort(), ['eventsDeleted', 'executionsDeleted', 'instancesDeleted', 'queueMessagesDeleted']);
+  assert.deepEqual(Object.keys(result).sort(), [
+    'eventsDeleted',
+    'executionsDeleted',
+    'instancesDeleted',
+    'queueMessagesDeleted',
+  ]);
   assert.equal(result.instancesDeleted, 3);
   assert.equal(result.executionsDeleted, 3);
   assert.ok(result.eventsDeleted >= 12);
@@ -72,7 +79,8 @@ test('a completed parent is deleted with its sub-orchestrations; a child cannot 
 test('a running instance is refused unless forced; force-delete drops its late work', async () => {
   const id = uid('waiter');
   await client.startOrchestration(id, 'Waiter');
-  for (let i = 0; i < 100 && (await client.getStatus(id)).status !== 'Running'; i += 1) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && (await client.getStatus(id)).status !== 'Running'; i += 1)
+    await new Promise((r) => setTimeout(r, 20));
   await assert.rejects(client.deleteInstance(id), {
     message: new RegExp(`Instance ${id} is still running\\. Use force=true or cancel first\\.`),
   });
@@ -89,9 +97,13 @@ test('bulk delete by ids and limit skips running instances and reports summed co
   for (const id of done) assert.equal((await client.waitForOrchestration(id, 20_000)).status, 'Completed');
   const running = uid('bulk-running');
   await client.startOrchestration(running, 'Waiter');
-  for (let i = 0; i < 100 && (await client.getStatus(running)).status !== 'Running'; i += 1) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && (await client.getStatus(running)).status !== 'Running'; i += 1)
+    await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(await client.deleteInstanceBulk({ instanceIds: [] }), {
-    instancesDeleted: 0, executionsDeleted: 0, eventsDeleted: 0, queueMessagesDeleted: 0,
+    instancesDeleted: 0,
+    executionsDeleted: 0,
+    eventsDeleted: 0,
+    queueMessagesDeleted: 0,
   });
   const first = await client.deleteInstanceBulk({ instanceIds: [...done, running], limit: 2 });
   assert.equal(first.instancesDeleted, 2);
@@ -114,9 +126,17 @@ test('pruning a continue-as-new chain keeps the newest executions and the instan
   assert.equal(pruned.executionsDeleted, 1);
   assert.ok(pruned.eventsDeleted > 0);
   assert.deepEqual(await client.listExecutions(id), [2, 3]);
-  assert.deepEqual(await client.pruneExecutionsBulk({ instanceIds: [id] }), { instancesProcessed: 1, executionsDeleted: 1, eventsDeleted: pruned.eventsDeleted });
+  assert.deepEqual(await client.pruneExecutionsBulk({ instanceIds: [id] }), {
+    instancesProcessed: 1,
+    executionsDeleted: 1,
+    eventsDeleted: pruned.eventsDeleted,
+  });
   assert.deepEqual(await client.listExecutions(id), [3]);
-  assert.deepEqual(await client.getKvAllValues(id), { k1: '1', k2: '2', k3: '3' }, 'KV written by pruned executions survives');
+  assert.deepEqual(
+    await client.getKvAllValues(id),
+    { k1: '1', k2: '2', k3: '3' },
+    'KV written by pruned executions survives',
+  );
   assert.equal((await client.getStatus(id)).status, 'Completed');
   await assert.rejects(client.pruneExecutions(uid('ghost')), /not found/);
   await assert.rejects(client.pruneExecutions(id, { keepLast: 1.5 }), /keepLast must be a non-negative integer/);

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect, durox, eventually, historyKinds, sleep, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import {
+  connect,
+  durox,
+  eventually,
+  historyKinds,
+  sleep,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from './helpers';
 
 let provider: Provider;
 let runtime: Runtime;
@@ -36,7 +47,11 @@ after(async () => {
 });
 
 async function waitForCustomStatus(id: string, status: string): Promise<void> {
-  await eventually(async () => ((await client.getStatus(id)).customStatus === status ? true : undefined), 10_000, status);
+  await eventually(
+    async () => ((await client.getStatus(id)).customStatus === status ? true : undefined),
+    10_000,
+    status,
+  );
 }
 
 test('an event raised after the wait is recorded is delivered', async () => {

@@ -6,8 +6,9 @@ import type { Untyped } from '../../src/core/turn-api';
 
 // Examples are plain CommonJS files outside the TypeScript build; load them from the source tree.
 const examplesDir = join(__dirname, '..', '..', '..', 'examples');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const load = (name: string): { main: (provider: Provider, ...args: unknown[]) => Promise<Untyped> } => require(join(examplesDir, name));
+const load = (name: string): { main: (provider: Provider, ...args: unknown[]) => Promise<Untyped> } =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require(join(examplesDir, name));
 
 let provider: Provider;
 

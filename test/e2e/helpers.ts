@@ -14,7 +14,9 @@ export { sleep };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const durox: typeof import('../../src/index') = require('durox');
 
-export type Provider = Awaited<ReturnType<typeof durox.PostgresProvider.connectWithSchema>> | Awaited<ReturnType<typeof durox.PGliteProvider.inMemory>>;
+export type Provider =
+  | Awaited<ReturnType<typeof durox.PostgresProvider.connectWithSchema>>
+  | Awaited<ReturnType<typeof durox.PGliteProvider.inMemory>>;
 export type Runtime = InstanceType<typeof durox.Runtime>;
 export type Client = InstanceType<typeof durox.Client>;
 
@@ -22,7 +24,10 @@ export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0
 
 /** A fresh schema name for one test file, e.g. `e2e_events_1a2b3c4d`. */
 export function schemaFor(file: string): string {
-  const tag = file.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30);
+  const tag = file
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 30);
   return `e2e_${tag}_${randomBytes(4).toString('hex')}`;
 }
 
@@ -81,9 +86,12 @@ export async function startRuntime(
   return runtime;
 }
 
-
 /** Polls `check` until it returns a non-undefined value or the timeout passes. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -46,9 +46,13 @@ before(async () => {
     }),
   );
   runtimes.push(
-    await startRuntime(provider, (rt) => {
-      rt.registerActivity('Echo', (ctx, input: unknown) => ({ input, tag: ctx.tag() }));
-    }, { orchestrationConcurrency: 0, workerTagFilter: { tags: [HOSTILE_TAG] } }),
+    await startRuntime(
+      provider,
+      (rt) => {
+        rt.registerActivity('Echo', (ctx, input: unknown) => ({ input, tag: ctx.tag() }));
+      },
+      { orchestrationConcurrency: 0, workerTagFilter: { tags: [HOSTILE_TAG] } },
+    ),
   );
 });
 
@@ -100,7 +104,10 @@ test('MAX_TAG_NAME_BYTES: an activity tag over 256 bytes fails; a hostile tag is
 
 test('worker tag filters over MAX_WORKER_TAGS or MAX_TAG_NAME_BYTES are refused when the runtime is created', () => {
   const six = Array.from({ length: durox.MAX_WORKER_TAGS + 1 }, (_, i) => `t${i}`);
-  assert.throws(() => new durox.Runtime(provider, { workerTagFilter: { tags: six } }), /6 tags exceed MAX_WORKER_TAGS \(5\)/);
+  assert.throws(
+    () => new durox.Runtime(provider, { workerTagFilter: { tags: six } }),
+    /6 tags exceed MAX_WORKER_TAGS \(5\)/,
+  );
   assert.throws(
     () => new durox.Runtime(provider, { workerTagFilter: { defaultAnd: ['x'.repeat(257)] } }),
     /tag of 257 bytes exceeds MAX_TAG_NAME_BYTES \(256\)/,

@@ -13,28 +13,38 @@ let runtime: Runtime;
 let client: Client;
 
 before(async () => {
-  assert.throws(() => durox.initTracing({ logFile: '/dev/null/cannot/durox.log' }), /^Error: Failed to open log file '\/dev\/null\/cannot\/durox.log': /);
+  assert.throws(
+    () => durox.initTracing({ logFile: '/dev/null/cannot/durox.log' }),
+    /^Error: Failed to open log file '\/dev\/null\/cannot\/durox.log': /,
+  );
   // A directory that does not exist is refused, as duroxide does, and not created.
   const missing = join(logDir, 'nested', 'durox.log');
-  assert.throws(() => durox.initTracing({ logFile: missing }), /^Error: Failed to open log file '.*nested\/durox\.log': .*ENOENT/);
+  assert.throws(
+    () => durox.initTracing({ logFile: missing }),
+    /^Error: Failed to open log file '.*nested\/durox\.log': .*ENOENT/,
+  );
   assert.equal(existsSync(join(logDir, 'nested')), false);
   durox.initTracing({ logFile, logFormat: 'json', logLevel: 'info' });
   provider = await connect('logging');
   client = new durox.Client(provider);
-  runtime = await startRuntime(provider, (rt) => {
-    rt.registerActivity('Speak', (ctx, word: string) => {
-      ctx.traceInfo(`activity says ${word}`);
-      ctx.traceDebug('activity debug is filtered out');
-      return word;
-    });
-    rt.registerOrchestration('Chatty', function* (ctx) {
-      ctx.traceInfo('orchestration begins');
-      yield ctx.scheduleActivity('Speak', 'hi');
-      ctx.traceWarn('orchestration middle');
-      yield ctx.scheduleTimer(1);
-      return 'done';
-    });
-  }, { logLevel: 'info' });
+  runtime = await startRuntime(
+    provider,
+    (rt) => {
+      rt.registerActivity('Speak', (ctx, word: string) => {
+        ctx.traceInfo(`activity says ${word}`);
+        ctx.traceDebug('activity debug is filtered out');
+        return word;
+      });
+      rt.registerOrchestration('Chatty', function* (ctx) {
+        ctx.traceInfo('orchestration begins');
+        yield ctx.scheduleActivity('Speak', 'hi');
+        ctx.traceWarn('orchestration middle');
+        yield ctx.scheduleTimer(1);
+        return 'done';
+      });
+    },
+    { logLevel: 'info' },
+  );
 });
 
 after(async () => {

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { DATABASE_URL, dropSchema, durox, schemaFor, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import {
+  DATABASE_URL,
+  dropSchema,
+  durox,
+  schemaFor,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from './helpers';
 
 const providers: Provider[] = [];
 const runtimes: Runtime[] = [];
@@ -55,12 +65,21 @@ test('two runtimes on one schema: every orchestration completes once, no activit
     const completions = history.filter((e) => e.kind === 'ActivityCompleted').map((e) => e.sourceEventId);
     assert.equal(completions.length, 4);
     assert.equal(new Set(completions).size, 4, `a completion was recorded twice for ${id}`);
-    assert.deepEqual(history.map((e) => e.eventId), history.map((_, i) => i + 1));
+    assert.deepEqual(
+      history.map((e) => e.eventId),
+      history.map((_, i) => i + 1),
+    );
     assert.deepEqual(await client.listExecutions(id), [1]);
   }
   const turns = runtimes.map((rt) => rt.metricsSnapshot()?.orchStarts ?? 0);
-  assert.ok(turns.every((n) => n > 0), `both runtimes ran turns: ${turns.join(', ')}`);
+  assert.ok(
+    turns.every((n) => n > 0),
+    `both runtimes ran turns: ${turns.join(', ')}`,
+  );
   const activities = runtimes.map((rt) => rt.metricsSnapshot()?.activitySuccess ?? 0);
   assert.equal(activities[0] + activities[1], ids.length * 4, 'each activity succeeded exactly once');
-  assert.ok([...executions.values()].every((n) => n === 1), 'no activity ran twice');
+  assert.ok(
+    [...executions.values()].every((n) => n === 1),
+    'no activity ran twice',
+  );
 });

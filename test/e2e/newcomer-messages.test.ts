@@ -9,7 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DROPPED_EVENT_NOTE, timeline } from '../../src/operator/timeline';
-import { connect, durox, eventually, historyKinds, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import {
+  connect,
+  durox,
+  eventually,
+  historyKinds,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from './helpers';
 
 // initTracing is process-global; node --test runs each file in its own process.
 const logFile = join(mkdtempSync(join(tmpdir(), 'durox-newcomer-')), 'durox.log');
@@ -82,7 +92,9 @@ test("an activity's failure keeps its message, without Durox's frames", async ()
   assert.equal(status.status, 'Failed');
   assert.equal(status.error, 'Error: warehouse offline');
   // The user's own frames of the activity go to the WARN log line of the failure.
-  const line = logLines().find((l) => l.fields.instance_id === id && String(l.fields.message).includes('warehouse offline'));
+  const line = logLines().find(
+    (l) => l.fields.instance_id === id && String(l.fields.message).includes('warehouse offline'),
+  );
   assert.ok(line, 'a WARN line for the failed activity');
   assert.equal(line.level, 'WARN');
   assert.match(String(line.fields.message), /newcomer-messages\.test\.js/);
@@ -122,17 +134,30 @@ test('registering a name twice is accepted, the last one is used, and a WARN say
   const id = uid('dup');
   await client.startOrchestration(id, 'UsesDup');
   assert.equal((await client.waitForOrchestration(id, 10_000)).output, 'second');
-  const warned = logLines().filter((l) => l.level === 'WARN' && String(l.fields.message).includes("activity 'Dup' is registered twice; the last registration is used"));
+  const warned = logLines().filter(
+    (l) =>
+      l.level === 'WARN' &&
+      String(l.fields.message).includes("activity 'Dup' is registered twice; the last registration is used"),
+  );
   assert.equal(warned.length, 1);
 });
 
 test('an event raised before the orchestration waits for it: a WARN and a mark in the timeline', async () => {
   const id = uid('early');
   await client.startOrchestration(id, 'LateWaiter');
-  await eventually(async () => ((await historyKinds(client, id)).includes('TimerCreated') ? true : undefined), 10_000, 'first timer');
+  await eventually(
+    async () => ((await historyKinds(client, id)).includes('TimerCreated') ? true : undefined),
+    10_000,
+    'first timer',
+  );
   await client.raiseEvent(id, 'go', { ok: true });
   assert.equal((await client.waitForOrchestration(id, 10_000)).output, 'never saw it');
-  const warned = logLines().find((l) => l.level === 'WARN' && l.fields.instance_id === id && String(l.fields.message).includes("event 'go' arrived before"));
+  const warned = logLines().find(
+    (l) =>
+      l.level === 'WARN' &&
+      l.fields.instance_id === id &&
+      String(l.fields.message).includes("event 'go' arrived before"),
+  );
   assert.ok(warned, 'a WARN line naming the instance and the event');
   assert.match(String(warned.fields.message), /enqueueEvent/);
   const rows = timeline(await client.readExecutionHistory(id, 1));

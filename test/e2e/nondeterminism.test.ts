@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect, durox, eventually, historyKinds, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import {
+  connect,
+  durox,
+  eventually,
+  historyKinds,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from './helpers';
 
 let provider: Provider;
 let client: Client;

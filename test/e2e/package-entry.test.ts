@@ -5,7 +5,14 @@ import { test } from 'node:test';
 import { durox } from './helpers';
 
 test("require('durox') exposes the duroxide module exports", () => {
-  for (const name of ['Runtime', 'Client', 'PostgresProvider', 'OrchestrationContext', 'ActivityContext', 'initTracing']) {
+  for (const name of [
+    'Runtime',
+    'Client',
+    'PostgresProvider',
+    'OrchestrationContext',
+    'ActivityContext',
+    'initTracing',
+  ]) {
     assert.equal(typeof (durox as unknown as Record<string, unknown>)[name], 'function', name);
   }
   assert.equal(durox.MAX_WORKER_TAGS, 5);

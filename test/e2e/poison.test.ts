@@ -24,7 +24,11 @@ test('an unregistered orchestration stays pending with backoff, then becomes poi
   const id = uid('ghost');
   await client.startOrchestration(id, 'NotDeployedYet', { x: 1 });
   await sleep(600);
-  assert.equal((await client.getStatus(id)).status, 'NotFound', 'still waiting for a node that knows the orchestration');
+  assert.equal(
+    (await client.getStatus(id)).status,
+    'NotFound',
+    'still waiting for a node that knows the orchestration',
+  );
   await patient.shutdown(100);
 
   const fast = await startRuntime(provider, () => undefined, FAST_BACKOFF);

@@ -57,7 +57,9 @@ test('retry with exponential backoff succeeds on the third attempt', async () =>
   const kinds = history.map((e) => e.kind);
   assert.equal(kinds.filter((k) => k === 'ActivityScheduled').length, 3);
   assert.equal(kinds.filter((k) => k === 'ActivityFailed').length, 2);
-  const timers = history.filter((e) => e.kind === 'TimerCreated').map((e) => JSON.parse(e.data ?? '{}').fireAtMs - e.timestampMs);
+  const timers = history
+    .filter((e) => e.kind === 'TimerCreated')
+    .map((e) => JSON.parse(e.data ?? '{}').fireAtMs - e.timestampMs);
   assert.equal(timers.length, 2, 'one durable backoff timer between attempts');
   assert.ok(timers[1] > timers[0], `backoff grows: ${timers.join(', ')}`);
 });

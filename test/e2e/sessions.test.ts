@@ -112,25 +112,40 @@ test('a session unpins after its idle timeout and moves to another worker', asyn
   const local = await connect('sessions_idle');
   const localClient = new durox.Client(local);
   const options = { workerLockTimeoutMs: 2_000, sessionIdleTimeoutMs: 1_500 };
-  const first = await startRuntime(local, (rt) => {
-    registerActivities(rt, 'first');
-    registerOrchestrations(rt);
-  }, { ...options, workerNodeId: 'first' });
+  const first = await startRuntime(
+    local,
+    (rt) => {
+      registerActivities(rt, 'first');
+      registerOrchestrations(rt);
+    },
+    { ...options, workerNodeId: 'first' },
+  );
   const session = uid('idle-session');
   const one = uid('idle');
   await localClient.startOrchestration(one, 'SameSession', { session, count: 1 });
-  assert.deepEqual(new Set((await localClient.waitForOrchestration(one, 20_000)).output as unknown as string[]), new Set(['first']));
+  assert.deepEqual(
+    new Set((await localClient.waitForOrchestration(one, 20_000)).output as unknown as string[]),
+    new Set(['first']),
+  );
   await first.shutdown(100);
-  const second = await startRuntime(local, (rt) => {
-    registerActivities(rt, 'second');
-    registerOrchestrations(rt);
-  }, { ...options, workerNodeId: 'second' });
+  const second = await startRuntime(
+    local,
+    (rt) => {
+      registerActivities(rt, 'second');
+      registerOrchestrations(rt);
+    },
+    { ...options, workerNodeId: 'second' },
+  );
   try {
     const started = Date.now();
     const two = uid('idle');
     await localClient.startOrchestration(two, 'SameSession', { session, count: 1 });
     const status = await localClient.waitForOrchestration(two, 20_000);
-    assert.deepEqual(new Set(status.output as unknown as string[]), new Set(['second']), 'the lapsed session is claimed by the new worker');
+    assert.deepEqual(
+      new Set(status.output as unknown as string[]),
+      new Set(['second']),
+      'the lapsed session is claimed by the new worker',
+    );
     // The session lock is min(30 s, idle timeout) = 1.5 s; a new runtime that was woken while the
     // session was still pinned looks again at the latest at the 10 s push safety fetch.
     assert.ok(Date.now() - started < 20_000, 'unpinned after the short session lock, not the 30 s default');
@@ -188,16 +203,22 @@ test('session locks are renewed while the owner works, so a long activity keeps 
   const options = { workerLockTimeoutMs: 2_000, sessionIdleTimeoutMs: 1_500, workerConcurrency: 1 };
   const nodes: Runtime[] = [];
   const start = async (node: string): Promise<void> => {
-    nodes.push(await startRuntime(local, (rt) => {
-      registerActivities(rt, node);
-      rt.registerOrchestration('LongThenShort', function* (ctx, session: string) {
-        const results: Array<{ ok: string }> = yield ctx.all([
-          ctx.scheduleActivityOnSession('Where', 3_000, session),
-          ctx.scheduleActivityOnSession('Where', 0, session),
-        ]);
-        return results.map((result) => result.ok);
-      });
-    }, { ...options, workerNodeId: node }));
+    nodes.push(
+      await startRuntime(
+        local,
+        (rt) => {
+          registerActivities(rt, node);
+          rt.registerOrchestration('LongThenShort', function* (ctx, session: string) {
+            const results: Array<{ ok: string }> = yield ctx.all([
+              ctx.scheduleActivityOnSession('Where', 3_000, session),
+              ctx.scheduleActivityOnSession('Where', 0, session),
+            ]);
+            return results.map((result) => result.ok);
+          });
+        },
+        { ...options, workerNodeId: node },
+      ),
+    );
   };
   try {
     await start('owner');

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect, durox, eventually, historyKinds, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import {
+  connect,
+  durox,
+  eventually,
+  historyKinds,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from './helpers';
 
 let provider: Provider;
 let runtime: Runtime;
@@ -25,7 +35,12 @@ before(async () => {
       ctx.setValue('temp', 'x');
       ctx.clearValue('temp');
       yield ctx.waitForEvent('next');
-      const before = { color: ctx.getValue('color'), all: ctx.getKvAllValues(), keys: ctx.getKvAllKeys().sort(), len: ctx.getKvLength() };
+      const before = {
+        color: ctx.getValue('color'),
+        all: ctx.getKvAllValues(),
+        keys: ctx.getKvAllKeys().sort(),
+        len: ctx.getKvLength(),
+      };
       ctx.clearAllValues();
       ctx.setValue('final', 'yes');
       return { before, after: ctx.getKvAllValues() };
@@ -57,7 +72,9 @@ test('custom status: versions count turns, waitForStatusChange sees each change'
   assert.equal(first.status, 'Running');
   assert.equal(first.customStatus, 'step 1');
   assert.equal(first.customStatusVersion, 1);
-  await assert.rejects(client.waitForStatusChange(id, 1, 20, 150), { message: /^Operation timed out: \w+\('[^']+'\) gave up after 150 ms; the instance is \w+$/ });
+  await assert.rejects(client.waitForStatusChange(id, 1, 20, 150), {
+    message: /^Operation timed out: \w+\('[^']+'\) gave up after 150 ms; the instance is \w+$/,
+  });
   await client.raiseEvent(id, 'next');
   const second = await client.waitForStatusChange(id, 1, 20, 10_000);
   assert.equal(second.customStatus, 'step 2b');
@@ -105,7 +122,11 @@ test('utcNow and newGuid are recorded once and replay to the same values', async
   assert.ok((output.nowAgain as number) >= (output.now as number));
   const history = await client.readExecutionHistory(id, 1);
   const scheduled = history.filter((e) => e.kind === 'ActivityScheduled').map((e) => JSON.parse(e.data ?? '{}').name);
-  assert.deepEqual(scheduled, ['__duroxide_syscall:utc_now_ms', '__duroxide_syscall:new_guid', '__duroxide_syscall:utc_now_ms']);
+  assert.deepEqual(scheduled, [
+    '__duroxide_syscall:utc_now_ms',
+    '__duroxide_syscall:new_guid',
+    '__duroxide_syscall:utc_now_ms',
+  ]);
   const recordedNow = history.find((e) => e.kind === 'ActivityCompleted');
   assert.equal(Number(recordedNow?.data), output.now, 'the replayed value is the recorded one');
 });

@@ -66,7 +66,11 @@ test('a sub-orchestration with an explicit id uses it verbatim', async () => {
   const childId = uid('explicit-child');
   await client.startOrchestration(id, 'Parent', { mode: 'withId', childId });
   assert.equal((await client.waitForOrchestration(id, 10_000)).status, 'Completed');
-  assert.deepEqual((await client.waitForOrchestration(childId, 10_000)).output, { version: '2.0.0', doubled: 12, v2: true });
+  assert.deepEqual((await client.waitForOrchestration(childId, 10_000)).output, {
+    version: '2.0.0',
+    doubled: 12,
+    v2: true,
+  });
   assert.equal((await client.getInstanceInfo(childId)).parentInstanceId, id);
 });
 
@@ -76,7 +80,11 @@ test('a versioned sub-orchestration runs the pinned version; null means latest',
   assert.deepEqual((await client.waitForOrchestration(v1, 10_000)).output, { version: '1.0.0', doubled: 14 });
   const latest = uid('parent-latest');
   await client.startOrchestration(latest, 'Parent', { mode: 'latest' });
-  assert.deepEqual((await client.waitForOrchestration(latest, 10_000)).output, { version: '2.0.0', doubled: 16, v2: true });
+  assert.deepEqual((await client.waitForOrchestration(latest, 10_000)).output, {
+    version: '2.0.0',
+    doubled: 16,
+    v2: true,
+  });
 });
 
 test('a failing child throws its error display message into the parent', async () => {
@@ -91,7 +99,11 @@ test('a detached start yields null and runs outside the instance tree', async ()
   const detached = uid('detached');
   await client.startOrchestration(id, 'Parent', { mode: 'detached', childId: detached });
   assert.deepEqual((await client.waitForOrchestration(id, 10_000)).output, { detached: null });
-  assert.deepEqual((await client.waitForOrchestration(detached, 10_000)).output, { version: '2.0.0', doubled: 18, v2: true });
+  assert.deepEqual((await client.waitForOrchestration(detached, 10_000)).output, {
+    version: '2.0.0',
+    doubled: 18,
+    v2: true,
+  });
   assert.equal((await client.getInstanceInfo(detached)).parentInstanceId, undefined);
   const chained = (await client.readExecutionHistory(id, 1)).find((e) => e.kind === 'OrchestrationChained');
   assert.ok(chained, 'the detached start is recorded');

@@ -14,16 +14,23 @@ before(async () => {
   provider = await connect('tags');
   client = new durox.Client(provider);
   runtimes.push(
-    await startRuntime(provider, (rt) => {
-      registerActivities(rt);
-      rt.registerOrchestration('Routed', function* (ctx) {
-        const task = ctx.scheduleActivity('WhoRuns', null).withTag('gpu');
-        const tagged = yield task;
-        const plain = yield ctx.scheduleActivity('WhoRuns', null);
-        const nobody = yield ctx.race(ctx.scheduleActivity('WhoRuns', null).withTag('quantum'), ctx.scheduleTimer(300));
-        return { descriptorTag: task.tag, tagged, plain, nobody };
-      });
-    }, { workerNodeId: 'default-node' }),
+    await startRuntime(
+      provider,
+      (rt) => {
+        registerActivities(rt);
+        rt.registerOrchestration('Routed', function* (ctx) {
+          const task = ctx.scheduleActivity('WhoRuns', null).withTag('gpu');
+          const tagged = yield task;
+          const plain = yield ctx.scheduleActivity('WhoRuns', null);
+          const nobody = yield ctx.race(
+            ctx.scheduleActivity('WhoRuns', null).withTag('quantum'),
+            ctx.scheduleTimer(300),
+          );
+          return { descriptorTag: task.tag, tagged, plain, nobody };
+        });
+      },
+      { workerNodeId: 'default-node' },
+    ),
   );
   runtimes.push(
     await startRuntime(provider, registerActivities, {
@@ -42,7 +49,10 @@ after(async () => {
 test('tagged activities run only on workers serving the tag; untagged ones on default workers', async () => {
   const id = uid('routed');
   await client.startOrchestration(id, 'Routed');
-  const output = (await client.waitForOrchestration(id, 10_000)).output as unknown as Record<string, { worker: string; tag: string | null }> & { descriptorTag: string; nobody: unknown };
+  const output = (await client.waitForOrchestration(id, 10_000)).output as unknown as Record<
+    string,
+    { worker: string; tag: string | null }
+  > & { descriptorTag: string; nobody: unknown };
   assert.equal(output.descriptorTag, 'gpu', 'withTag returns the same descriptor');
   assert.match(output.tagged.worker, /^work-\d+-gpu-node$/);
   assert.equal(output.tagged.tag, 'gpu');

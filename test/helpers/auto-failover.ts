@@ -18,7 +18,8 @@ const PG_AUTOCTL = '/usr/bin/pg_autoctl';
 
 /** Why the formation cannot run here, or null when it can. */
 export function autoFailoverMissing(): string | null {
-  if (!existsSync(PG_AUTOCTL)) return 'pg_autoctl is not installed (apt-get install -y postgresql-15-auto-failover pg-auto-failover-cli)';
+  if (!existsSync(PG_AUTOCTL))
+    return 'pg_autoctl is not installed (apt-get install -y postgresql-15-auto-failover pg-auto-failover-cli)';
   if (!existsSync(join(PG_BIN, 'pg_ctl'))) return `PostgreSQL 15 binaries are missing (${PG_BIN})`;
   if (process.getuid?.() !== 0) return 'the formation runs as user postgres, which needs root to switch to';
   return null;
@@ -56,7 +57,11 @@ export class AutoFailoverFormation {
     readonly monitorPort: number,
     nodePorts: number[],
   ) {
-    this.nodes = nodePorts.map((port, index) => ({ name: `node_${index + 1}`, port, pgdata: join(directory, `node${index + 1}`) }));
+    this.nodes = nodePorts.map((port, index) => ({
+      name: `node_${index + 1}`,
+      port,
+      pgdata: join(directory, `node${index + 1}`),
+    }));
   }
 
   /** The multi-host URI of the formation's database, libpq style. */
@@ -76,29 +81,71 @@ export class AutoFailoverFormation {
   /** Creates and starts the monitor and two data nodes, and waits for primary + secondary. */
   static async start(log: (line: string) => void = () => undefined): Promise<AutoFailoverFormation> {
     const directory = mkdtempSync(join(tmpdir(), 'durox-failover-'));
-    chownSync(directory, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
+    chownSync(
+      directory,
+      Number((await run('id', ['-u', 'postgres'])).stdout.trim()),
+      Number((await run('id', ['-g', 'postgres'])).stdout.trim()),
+    );
     const formation = new AutoFailoverFormation(directory, await freePort(), [await freePort(), await freePort()]);
     try {
       const monitor = join(directory, 'monitor');
-      await formation.pgAutoctl(['create', 'monitor', '--pgdata', monitor, '--pgport', String(formation.monitorPort), '--hostname', '127.0.0.1', '--auth', 'trust', '--no-ssl']);
+      await formation.pgAutoctl([
+        'create',
+        'monitor',
+        '--pgdata',
+        monitor,
+        '--pgport',
+        String(formation.monitorPort),
+        '--hostname',
+        '127.0.0.1',
+        '--auth',
+        'trust',
+        '--no-ssl',
+      ]);
       formation.runService('monitor', monitor);
-      await formation.until(async () => {
-        await formation.pgAutoctl(['show', 'state', '--pgdata', monitor]);
-        return true;
-      }, 30_000, 'the monitor to answer');
+      await formation.until(
+        async () => {
+          await formation.pgAutoctl(['show', 'state', '--pgdata', monitor]);
+          return true;
+        },
+        30_000,
+        'the monitor to answer',
+      );
       for (const node of formation.nodes) {
         await formation.pgAutoctl([
-          'create', 'postgres', '--pgdata', node.pgdata, '--pgport', String(node.port), '--hostname', '127.0.0.1',
-          '--auth', 'trust', '--no-ssl', '--monitor', formation.monitorUri, '--dbname', 'durox', '--name', node.name,
+          'create',
+          'postgres',
+          '--pgdata',
+          node.pgdata,
+          '--pgport',
+          String(node.port),
+          '--hostname',
+          '127.0.0.1',
+          '--auth',
+          'trust',
+          '--no-ssl',
+          '--monitor',
+          formation.monitorUri,
+          '--dbname',
+          'durox',
+          '--name',
+          node.name,
         ]);
         formation.runService(node.name, node.pgdata);
         log(`formation: ${node.name} created on port ${node.port}`);
       }
-      await formation.until(async () => {
-        const states = await formation.states();
-        return states.length === 2 && states.some((s) => s.reportedState === 'primary' && s.assignedState === 'primary') &&
-          states.some((s) => s.reportedState === 'secondary' && s.assignedState === 'secondary');
-      }, 120_000, 'a primary and a secondary');
+      await formation.until(
+        async () => {
+          const states = await formation.states();
+          return (
+            states.length === 2 &&
+            states.some((s) => s.reportedState === 'primary' && s.assignedState === 'primary') &&
+            states.some((s) => s.reportedState === 'secondary' && s.assignedState === 'secondary')
+          );
+        },
+        120_000,
+        'a primary and a secondary',
+      );
       return formation;
     } catch (error) {
       await formation.destroy();
@@ -109,14 +156,26 @@ export class AutoFailoverFormation {
   /** The data nodes' states, read from the monitor. */
   async states(): Promise<NodeState[]> {
     const { stdout } = await this.pgAutoctl(['show', 'state', '--json', '--pgdata', join(this.directory, 'monitor')]);
-    const rows = JSON.parse(stdout) as Array<{ nodename: string; nodeport: number; current_group_state: string; assigned_group_state: string }>;
-    return rows.map((row) => ({ name: row.nodename, port: row.nodeport, reportedState: row.current_group_state, assignedState: row.assigned_group_state }));
+    const rows = JSON.parse(stdout) as Array<{
+      nodename: string;
+      nodeport: number;
+      current_group_state: string;
+      assigned_group_state: string;
+    }>;
+    return rows.map((row) => ({
+      name: row.nodename,
+      port: row.nodeport,
+      reportedState: row.current_group_state,
+      assignedState: row.assigned_group_state,
+    }));
   }
 
   /** The node the monitor has as primary (reported and assigned), or null during a failover. */
   async primary(): Promise<FormationNode | null> {
     const states = await this.states();
-    const primary = states.find((s) => ['primary', 'wait_primary', 'single'].includes(s.reportedState) && s.reportedState === s.assignedState);
+    const primary = states.find(
+      (s) => ['primary', 'wait_primary', 'single'].includes(s.reportedState) && s.reportedState === s.assignedState,
+    );
     return primary === undefined ? null : (this.nodes.find((node) => node.port === primary.port) ?? null);
   }
 
@@ -189,11 +248,15 @@ export class AutoFailoverFormation {
   }
 
   private runService(name: string, pgdata: string): void {
-    const child = spawn('runuser', ['-u', 'postgres', '--', 'env', ...envArgs(this.environment()), PG_AUTOCTL, 'run', '--pgdata', pgdata], {
-      cwd: this.directory,
-      detached: true,
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      'runuser',
+      ['-u', 'postgres', '--', 'env', ...envArgs(this.environment()), PG_AUTOCTL, 'run', '--pgdata', pgdata],
+      {
+        cwd: this.directory,
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
     child.unref();
     this.services.set(name, child);
   }
@@ -209,7 +272,9 @@ export class AutoFailoverFormation {
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    throw new Error(`formation: timed out waiting for ${what}${last === undefined ? '' : `: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`);
+    throw new Error(
+      `formation: timed out waiting for ${what}${last === undefined ? '' : `: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`,
+    );
   }
 }
 

@@ -9,7 +9,17 @@
  * restores the library symlinks) may not have run, so it is run here when a symlink is missing.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -84,7 +94,9 @@ async function runAsServerUser(program: string, args: string[]): Promise<void> {
     await run(asRoot ? 'runuser' : program, asRoot ? ['-u', 'postgres', '--', program, ...args] : args);
   } catch (error) {
     const output = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${program} ${args.join(' ')} failed: ${output.stderr || output.stdout || output.message}`, { cause: error });
+    throw new Error(`${program} ${args.join(' ')} failed: ${output.stderr || output.stdout || output.message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -103,12 +115,36 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
     chownSync(passwordFile, uid, gid);
   }
   const port = await freePort();
-  const serverOptions = (`-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${parent} ` + `-c max_connections=300`);
+  const serverOptions =
+    `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${parent} ` + `-c max_connections=300`;
   const start = (): Promise<void> =>
-    runAsServerUser(join(bin, 'pg_ctl'), ['-D', dataDir, '-l', join(parent, 'server.log'), '-o', serverOptions, '-w', '-t', '60', 'start']);
-  const stopServer = (): Promise<void> => runAsServerUser(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+    runAsServerUser(join(bin, 'pg_ctl'), [
+      '-D',
+      dataDir,
+      '-l',
+      join(parent, 'server.log'),
+      '-o',
+      serverOptions,
+      '-w',
+      '-t',
+      '60',
+      'start',
+    ]);
+  const stopServer = (): Promise<void> =>
+    runAsServerUser(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
   try {
-    await runAsServerUser(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'scram-sha-256', `--pwfile=${passwordFile}`, '-E', 'UTF8', '--locale=C']);
+    await runAsServerUser(join(bin, 'initdb'), [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      '-A',
+      'scram-sha-256',
+      `--pwfile=${passwordFile}`,
+      '-E',
+      'UTF8',
+      '--locale=C',
+    ]);
     await start();
     const admin = new Client({ connectionString: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres` });
     await admin.connect();

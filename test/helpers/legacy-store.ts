@@ -12,8 +12,14 @@ import type { SqlExecutor } from '../../src/store/sql-executor';
 export const LEGACY_MIGRATIONS_DIR = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'legacy-migrations');
 
 /** Creates `schema` as the earlier layout at migration `upToVersion` (default: its last file). */
-export async function createLegacyStore(executor: SqlExecutor, schema: string, upToVersion = Number.MAX_SAFE_INTEGER): Promise<number> {
-  const files = readdirSync(LEGACY_MIGRATIONS_DIR).filter((file) => /^\d+_[a-z0-9_]+\.sql$/.test(file)).sort();
+export async function createLegacyStore(
+  executor: SqlExecutor,
+  schema: string,
+  upToVersion = Number.MAX_SAFE_INTEGER,
+): Promise<number> {
+  const files = readdirSync(LEGACY_MIGRATIONS_DIR)
+    .filter((file) => /^\d+_[a-z0-9_]+\.sql$/.test(file))
+    .sort();
   let last = 0;
   await executor.withSession(async (session) => {
     await session.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);

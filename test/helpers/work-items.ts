@@ -35,7 +35,12 @@ export function startItem(instance: string, options: Partial<StartOrchestrationI
 }
 
 /** An ActivityExecute work item. */
-export function activity(instance: string, id: number, tag: string | null = null, executionId = 1): ActivityExecuteItem {
+export function activity(
+  instance: string,
+  id: number,
+  tag: string | null = null,
+  executionId = 1,
+): ActivityExecuteItem {
   return { type: 'ActivityExecute', instance, executionId, id, name: 'Act', input: `"a${id}"`, sessionId: null, tag };
 }
 

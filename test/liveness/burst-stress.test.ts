@@ -90,19 +90,26 @@ for (const [name, open] of [
   ['server', serverStore],
   ['PGlite', embeddedStore],
 ] as const) {
-  describe((`liveness: ${ROUNDS} fresh runtimes x (${SEQUENTIAL} in sequence, then ` + `${BURST} x ${STEPS} at once) on ${name}`), () => {
-    it(`no orchestration takes more than ${MAX_LATENCY_MS[name]} ms and the safety fetch finds nothing`, async () => {
-      // Unmeasured rounds first: they compile the code paths (and, on PGlite, the WASM engine).
-      for (let i = 0; i < 2; i += 1) await round(open);
-      const lostBefore = lostWakeups();
-      let worst = 0;
-      for (let i = 0; i < ROUNDS; i += 1) {
-        const latencies = await round(open);
-        worst = Math.max(worst, ...latencies);
-        assert.ok(worst <= MAX_LATENCY_MS[name], `round ${i}: an orchestration took ${worst} ms`);
-      }
-      assert.equal(lostWakeups() - lostBefore, 0, 'items found only by the safety fetch');
-      console.log((`# liveness ${name}: worst start-to-completion ${worst} ms over ` + `${ROUNDS * (SEQUENTIAL + BURST)} orchestrations`));
-    });
-  });
+  describe(
+    `liveness: ${ROUNDS} fresh runtimes x (${SEQUENTIAL} in sequence, then ` +
+      `${BURST} x ${STEPS} at once) on ${name}`,
+    () => {
+      it(`no orchestration takes more than ${MAX_LATENCY_MS[name]} ms and the safety fetch finds nothing`, async () => {
+        // Unmeasured rounds first: they compile the code paths (and, on PGlite, the WASM engine).
+        for (let i = 0; i < 2; i += 1) await round(open);
+        const lostBefore = lostWakeups();
+        let worst = 0;
+        for (let i = 0; i < ROUNDS; i += 1) {
+          const latencies = await round(open);
+          worst = Math.max(worst, ...latencies);
+          assert.ok(worst <= MAX_LATENCY_MS[name], `round ${i}: an orchestration took ${worst} ms`);
+        }
+        assert.equal(lostWakeups() - lostBefore, 0, 'items found only by the safety fetch');
+        console.log(
+          `# liveness ${name}: worst start-to-completion ${worst} ms over ` +
+            `${ROUNDS * (SEQUENTIAL + BURST)} orchestrations`,
+        );
+      });
+    },
+  );
 }

@@ -6,7 +6,12 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { DuroxMetrics } from '../../src/observability/prometheus';
-import { ANNOUNCEMENT_GRACE_MS, recordSafetyFetchHit, safetyFetchCause, safetyFetchHits } from '../../src/runtime/liveness';
+import {
+  ANNOUNCEMENT_GRACE_MS,
+  recordSafetyFetchHit,
+  safetyFetchCause,
+  safetyFetchHits,
+} from '../../src/runtime/liveness';
 import { QueueGate, SAFETY_FETCH_MS } from '../../src/runtime/queue-gate';
 
 test('an idle worker woken by the safety timer, and only by it, wakes with reason safety', async () => {
@@ -35,29 +40,54 @@ test('an idle worker woken by the safety timer, and only by it, wakes with reaso
 
 test('a safety-fetch find of a redelivered item counts as an expired lock, not as a lost wake-up', async () => {
   const before = safetyFetchHits();
-  assert.equal(recordSafetyFetchHit({ queue: 'worker', instanceId: 'i-1', activityName: 'A', attemptCount: 2 }), 'expired_lock');
+  assert.equal(
+    recordSafetyFetchHit({ queue: 'worker', instanceId: 'i-1', activityName: 'A', attemptCount: 2 }),
+    'expired_lock',
+  );
   const after = safetyFetchHits();
   assert.equal(after.worker.expired_lock, before.worker.expired_lock + 1);
   assert.equal(after.worker.unannounced, before.worker.unannounced);
   assert.equal(after.orchestrator.expired_lock, before.orchestrator.expired_lock);
 });
 
-test(('a first delivery that had been visible only a moment raced its announcement; ' + 'an older one was a lost wake-up'), () => {
-  assert.equal(safetyFetchCause({ queue: 'orchestrator', instanceId: 'i-2', attemptCount: 1, waitedMs: 40 }), 'raced');
-  assert.equal(safetyFetchCause({ queue: 'orchestrator', instanceId: 'i-2', attemptCount: 1, waitedMs: ANNOUNCEMENT_GRACE_MS }), 'unannounced');
-  assert.equal(safetyFetchCause({ queue: 'worker', instanceId: 'i-2', attemptCount: 1 }), 'unannounced', 'a store that does not say how long counts as lost');
-  assert.equal(safetyFetchCause({ queue: 'worker', instanceId: 'i-2', attemptCount: 3, waitedMs: 40 }), 'expired_lock');
-  const before = safetyFetchHits();
-  assert.equal(recordSafetyFetchHit({ queue: 'orchestrator', instanceId: 'i-3', attemptCount: 1, waitedMs: 10 }), 'raced');
-  const after = safetyFetchHits();
-  assert.equal(after.orchestrator.raced, before.orchestrator.raced + 1);
-  assert.equal(after.orchestrator.unannounced, before.orchestrator.unannounced);
-});
+test(
+  'a first delivery that had been visible only a moment raced its announcement; ' + 'an older one was a lost wake-up',
+  () => {
+    assert.equal(
+      safetyFetchCause({ queue: 'orchestrator', instanceId: 'i-2', attemptCount: 1, waitedMs: 40 }),
+      'raced',
+    );
+    assert.equal(
+      safetyFetchCause({ queue: 'orchestrator', instanceId: 'i-2', attemptCount: 1, waitedMs: ANNOUNCEMENT_GRACE_MS }),
+      'unannounced',
+    );
+    assert.equal(
+      safetyFetchCause({ queue: 'worker', instanceId: 'i-2', attemptCount: 1 }),
+      'unannounced',
+      'a store that does not say how long counts as lost',
+    );
+    assert.equal(
+      safetyFetchCause({ queue: 'worker', instanceId: 'i-2', attemptCount: 3, waitedMs: 40 }),
+      'expired_lock',
+    );
+    const before = safetyFetchHits();
+    assert.equal(
+      recordSafetyFetchHit({ queue: 'orchestrator', instanceId: 'i-3', attemptCount: 1, waitedMs: 10 }),
+      'raced',
+    );
+    const after = safetyFetchHits();
+    assert.equal(after.orchestrator.raced, before.orchestrator.raced + 1);
+    assert.equal(after.orchestrator.unannounced, before.orchestrator.unannounced);
+  },
+);
 
 test('Prometheus exports durox_safety_fetch_hits_total by queue and cause', async () => {
   const metrics = new DuroxMetrics();
   const expired = safetyFetchHits().worker.expired_lock;
   const text = await metrics.text();
   assert.match(text, /^durox_safety_fetch_hits_total\{queue="orchestrator",cause="unannounced"\} 0$/m);
-  assert.match(text, new RegExp(`^durox_safety_fetch_hits_total\\{queue="worker",cause="expired_lock"\\} ${expired}$`, 'm'));
+  assert.match(
+    text,
+    new RegExp(`^durox_safety_fetch_hits_total\\{queue="worker",cause="expired_lock"\\} ${expired}$`, 'm'),
+  );
 });

@@ -33,9 +33,25 @@ test('a subscriber joining a live channel learns the delayed items announced on 
   const hub = new WakeupHub(channel, 'SELECT listen_for_wakeups() AS result');
   const first: WakeupEvent[] = [];
   const firstSubscription = hub.subscribe((event) => first.push(event));
-  channel.emit({ type: 'connected', rows: [{ result: { channel: 'durox_s', orchestratorReady: 0, orchestratorDueInMs: [5_000], workerReady: 0, workerDueInMs: [] } }] });
+  channel.emit({
+    type: 'connected',
+    rows: [
+      {
+        result: {
+          channel: 'durox_s',
+          orchestratorReady: 0,
+          orchestratorDueInMs: [5_000],
+          workerReady: 0,
+          workerDueInMs: [],
+        },
+      },
+    ],
+  });
   channel.emit({ type: 'notification', channel: 'durox_s', payload: 'o:0:1000:1' });
-  assert.deepEqual(first.map((e) => e.kind), ['live', 'queue']);
+  assert.deepEqual(
+    first.map((e) => e.kind),
+    ['live', 'queue'],
+  );
   firstSubscription.unsubscribe();
 
   const second: WakeupEvent[] = [];
@@ -45,7 +61,10 @@ test('a subscriber joining a live channel learns the delayed items announced on 
   const live = second[0];
   assert.ok(live.kind === 'live');
   assert.equal(live.orchestratorDueInMs.length, 2);
-  assert.ok(live.orchestratorDueInMs[0] > 900 && live.orchestratorDueInMs[0] <= 1_000, `soonest first: ${live.orchestratorDueInMs.join(',')}`);
+  assert.ok(
+    live.orchestratorDueInMs[0] > 900 && live.orchestratorDueInMs[0] <= 1_000,
+    `soonest first: ${live.orchestratorDueInMs.join(',')}`,
+  );
   assert.ok(live.orchestratorDueInMs[1] > 4_900 && live.orchestratorDueInMs[1] <= 5_000);
   assert.deepEqual(live.workerDueInMs, []);
   assert.equal(secondSubscription.live, true);

@@ -11,7 +11,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -56,7 +66,11 @@ export async function main(): Promise<string> {
 
 function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
   const result = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  assert.equal(result.status, 0, `${cmd} ${args.join(' ')} in ${cwd} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+  assert.equal(
+    result.status,
+    0,
+    `${cmd} ${args.join(' ')} in ${cwd} failed (${result.status}):\n${result.stdout}\n${result.stderr}`,
+  );
   return result.stdout;
 }
 
@@ -82,7 +96,8 @@ function danglingReferences(pkg: string): string[] {
     const full = join(pkg, file);
     if (file.endsWith('.js')) {
       const url = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(full, 'utf8'))?.[1];
-      if (url !== undefined && !url.startsWith('data:') && !existsSync(resolve(dirname(full), url))) problems.push(`${file} -> ${url}`);
+      if (url !== undefined && !url.startsWith('data:') && !existsSync(resolve(dirname(full), url)))
+        problems.push(`${file} -> ${url}`);
     }
     if (file.endsWith('.map')) {
       const map = JSON.parse(readFileSync(full, 'utf8')) as { sources: string[]; sourceRoot?: string };
@@ -144,11 +159,27 @@ describe('installing Durox into another project', { timeout: 600_000 }, () => {
     tarball = join(work, out.trim().split('\n').pop()!.trim());
     assert.ok(existsSync(tarball), out);
     const listing = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
-    for (const needed of ['package/LICENSE', 'package/README.md', 'package/package.json', 'package/dist/src/index.js', 'package/dist/src/index.d.ts', 'package/dist/src/bin/durox.js', 'package/esm/index.mjs']) {
+    for (const needed of [
+      'package/LICENSE',
+      'package/README.md',
+      'package/package.json',
+      'package/dist/src/index.js',
+      'package/dist/src/index.d.ts',
+      'package/dist/src/bin/durox.js',
+      'package/esm/index.mjs',
+    ]) {
       assert.ok(listing.includes(needed), `${needed} is in the tarball`);
     }
-    assert.ok(listing.some((f) => f.startsWith('package/dist/src/') && f.endsWith('.sql')), 'the SQL migrations are in the tarball');
-    assert.equal(listing.filter((f) => f.startsWith('package/dist/test/') || f.startsWith('package/test/') || f.includes('node_modules')).length, 0);
+    assert.ok(
+      listing.some((f) => f.startsWith('package/dist/src/') && f.endsWith('.sql')),
+      'the SQL migrations are in the tarball',
+    );
+    assert.equal(
+      listing.filter(
+        (f) => f.startsWith('package/dist/test/') || f.startsWith('package/test/') || f.includes('node_modules'),
+      ).length,
+      0,
+    );
     const unpacked = join(work, 'unpacked');
     mkdirSync(unpacked);
     execFileSync('tar', ['xzf', tarball, '-C', unpacked]);
@@ -165,7 +196,16 @@ describe('installing Durox into another project', { timeout: 600_000 }, () => {
     writeFileSync(
       join(app, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, target: 'ES2022', module: 'commonjs', moduleResolution: 'node', esModuleInterop: true, types: ['node'] },
+        compilerOptions: {
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+          target: 'ES2022',
+          module: 'commonjs',
+          moduleResolution: 'node',
+          esModuleInterop: true,
+          types: ['node'],
+        },
         files: ['main.ts'],
       }),
     );
@@ -175,7 +215,15 @@ describe('installing Durox into another project', { timeout: 600_000 }, () => {
     writeFileSync(
       join(app, 'tsconfig.node16.json'),
       JSON.stringify({
-        compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, target: 'ES2022', module: 'node16', moduleResolution: 'node16', types: ['node'] },
+        compilerOptions: {
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+          target: 'ES2022',
+          module: 'node16',
+          moduleResolution: 'node16',
+          types: ['node'],
+        },
         files: ['main.ts'],
       }),
     );

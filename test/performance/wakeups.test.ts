@@ -32,7 +32,6 @@ function open(): { provider: ProcedureProvider; executor: CountingExecutor } {
   return { provider, executor };
 }
 
-
 /** Resolves once the provider's push channel is connected. */
 async function untilLive(provider: Provider): Promise<void> {
   const subscription = provider.subscribeToWakeups?.(() => undefined);
@@ -48,7 +47,10 @@ async function untilLive(provider: Provider): Promise<void> {
 /** Bench-style side channel: when the code after the timer ran, per instance. */
 const timerRuns = new Map<string, { dueAt: number; ranAt?: number }>();
 
-async function startRuntime(provider: Provider, options: { dispatcherPollIntervalMs: number } = SLOW_POLL): Promise<Runtime> {
+async function startRuntime(
+  provider: Provider,
+  options: { dispatcherPollIntervalMs: number } = SLOW_POLL,
+): Promise<Runtime> {
   const runtime = new Runtime(provider, { ...SLOW_POLL, ...options });
   runtime.registerActivity('Noop', (_ctx, input: unknown) => input);
   runtime.registerOrchestration('One', function* (ctx, input: number) {
@@ -151,7 +153,7 @@ test('a 1-activity orchestration needs at most 6 round trips, the client wait in
     perRun.push(executor.count);
     assert.ok(
       executor.texts.some((text) => text.includes('.start_orchestration_claimed(')),
-      'the client in the runtime\'s process starts eagerly into an idle turn worker',
+      "the client in the runtime's process starts eagerly into an idle turn worker",
     );
   }
   // Floor with eager start and eager dispatch: the start claims the first turn 1 + 3 acks (each
@@ -168,7 +170,8 @@ test('after the LISTEN connection is lost the runtime keeps working and reconnec
   try {
     // Test-only: kill the listener's backend the way a network failure or a restart would.
     const killed = await admin.query(
-      ("SELECT pg_terminate_backend(pid) AS result FROM pg_stat_activity WHERE query " + "LIKE '%' || $1 || '%.listen_for_wakeups()%' AND pid <> pg_backend_pid()"),
+      'SELECT pg_terminate_backend(pid) AS result FROM pg_stat_activity WHERE query ' +
+        "LIKE '%' || $1 || '%.listen_for_wakeups()%' AND pid <> pg_backend_pid()",
       [schema],
     );
     assert.ok(killed.length >= 1, 'found the listening backend');
@@ -188,5 +191,8 @@ test('after the LISTEN connection is lost the runtime keeps working and reconnec
   const back = uid('back');
   await remote.startOrchestration(back, 'One', 2);
   assert.equal((await remote.waitForOrchestration(back, 10_000)).status, 'Completed');
-  assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms after the channel came back (poll interval 5 s)`);
+  assert.ok(
+    Date.now() - started < 2000,
+    `took ${Date.now() - started} ms after the channel came back (poll interval 5 s)`,
+  );
 });

@@ -34,7 +34,9 @@ async function createHarness(): Promise<ProviderTestHarness> {
     },
     corruptHistory: async (instanceId) => {
       // Simulated storage damage: test code only, on the engine-chosen schema name.
-      await store.executor.query(`UPDATE ${schema}.history SET event_data = 'not json {' WHERE instance_id = $1`, [instanceId]);
+      await store.executor.query(`UPDATE ${schema}.history SET event_data = 'not json {' WHERE instance_id = $1`, [
+        instanceId,
+      ]);
     },
     close: () => provider.close(),
   };

@@ -13,7 +13,7 @@ test.before(async () => {
 after(() => executor.close());
 
 test('values decode like the pg driver: int8 as string, jsonb parsed', async () => {
-  const rows = await executor.query("SELECT 42::int8 AS big, 7::int4 AS small, $1::jsonb AS doc", [{ a: [1, 2] }]);
+  const rows = await executor.query('SELECT 42::int8 AS big, 7::int4 AS small, $1::jsonb AS doc', [{ a: [1, 2] }]);
   assert.deepEqual(rows, [{ big: '42', small: 7, doc: { a: [1, 2] } }]);
 });
 

@@ -138,7 +138,10 @@ test('open() failures use the documented texts', async () => {
 test('npm start demo runs orders to completion on the embedded store and exits 0', () => {
   const dataDir = tempDir('demo');
   const demo = path.join(__dirname, '..', '..', 'src', 'demo', 'main.js');
-  const run = spawnSync(process.execPath, [demo, '--orders', '6', '--data-dir', dataDir], { encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(process.execPath, [demo, '--orders', '6', '--data-dir', dataDir], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.match(run.stdout, /\| orders completed\s+\|\s+6 \|/);
   assert.match(run.stdout, /\| payments retried after a failure\s+\|\s+6 \|/);

@@ -17,7 +17,9 @@ import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 /** Waits until the database clock has moved past `sinceMs` (millisecond resolution). */
 async function clockPasses(client: PgClient, sinceMs: number): Promise<void> {
   for (;;) {
-    const { rows } = await client.query<{ now: string }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT AS now');
+    const { rows } = await client.query<{ now: string }>(
+      'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT AS now',
+    );
     if (Number(rows[0].now) > sinceMs) return;
   }
 }
@@ -45,7 +47,9 @@ describe('postgres: fetch scans read the clock after their snapshot', () => {
   /** Opens the fetch's transaction and returns its start time in epoch ms. */
   async function openFetchTransaction(): Promise<number> {
     await fetching.query('BEGIN');
-    const { rows } = await fetching.query<{ start: string }>('SELECT floor(extract(epoch FROM now()) * 1000)::BIGINT AS start');
+    const { rows } = await fetching.query<{ start: string }>(
+      'SELECT floor(extract(epoch FROM now()) * 1000)::BIGINT AS start',
+    );
     const start = Number(rows[0].start);
     await clockPasses(fetching, start);
     return start;
@@ -54,7 +58,9 @@ describe('postgres: fetch scans read the clock after their snapshot', () => {
   it('fetch_orchestration_items returns a start committed after its transaction began', async () => {
     await openFetchTransaction();
     await provider.enqueueOrchestratorWork(startItem('late-start'));
-    const { rows } = await fetching.query(`SELECT "${schema}".fetch_orchestration_items($1, NULL, NULL, 5) AS items`, [LOCK_MS]);
+    const { rows } = await fetching.query(`SELECT "${schema}".fetch_orchestration_items($1, NULL, NULL, 5) AS items`, [
+      LOCK_MS,
+    ]);
     await fetching.query('COMMIT');
     const items = rows[0].items as Array<{ instanceId: string }>;
     assert.deepEqual(
@@ -66,7 +72,10 @@ describe('postgres: fetch scans read the clock after their snapshot', () => {
   it('fetch_work_item returns an activity committed after its transaction began', async () => {
     await openFetchTransaction();
     await provider.enqueueWorkerWork(activity('late-activity', 1));
-    const { rows } = await fetching.query(`SELECT "${schema}".fetch_work_item($1, 'any', NULL, NULL, NULL, 5, TRUE) AS leases`, [LOCK_MS]);
+    const { rows } = await fetching.query(
+      `SELECT "${schema}".fetch_work_item($1, 'any', NULL, NULL, NULL, 5, TRUE) AS leases`,
+      [LOCK_MS],
+    );
     await fetching.query('COMMIT');
     const leases = rows[0].leases as Array<{ workItem: { instance: string } }>;
     assert.deepEqual(
@@ -83,9 +92,15 @@ describe('postgres: fetch scans read the clock after their snapshot', () => {
       const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
       const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } });
       assert.equal(item?.instanceId, 'aged-start');
-      assert.ok(item.waitedMs !== undefined && item.waitedMs >= 5000 && item.waitedMs < 15_000, `orchestration batch waited ${item.waitedMs} ms`);
+      assert.ok(
+        item.waitedMs !== undefined && item.waitedMs >= 5000 && item.waitedMs < 15_000,
+        `orchestration batch waited ${item.waitedMs} ms`,
+      );
       assert.equal(lease?.item.instance, 'aged-activity');
-      assert.ok(lease.waitedMs !== undefined && lease.waitedMs >= 5000 && lease.waitedMs < 15_000, `activity waited ${lease.waitedMs} ms`);
+      assert.ok(
+        lease.waitedMs !== undefined && lease.waitedMs >= 5000 && lease.waitedMs < 15_000,
+        `activity waited ${lease.waitedMs} ms`,
+      );
     } finally {
       await executor.query(`SELECT "${schema}".set_test_clock_offset(0)`);
     }

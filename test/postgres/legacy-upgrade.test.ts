@@ -59,91 +59,127 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 describe('postgres: upgrade from the earlier SQL layout', () => {
-  it(('upgrades a version-11 store holding work in every state, then runs it to ' + 'completion; its schema equals a fresh one'), async () => {
-    const schema = uniqueSchemaName('legacy_up');
-    const fresh = uniqueSchemaName('legacy_fresh');
-    const admin = PgExecutor.fromUrl(DATABASE_URL, 3);
-    // Shut down in `finally` even when an assertion fails: a runtime left running keeps its timers
-    // and the test process alive.
-    let before: Runtime | null = null;
-    try {
-      assert.equal(await createLegacyStore(admin, schema), 11);
-      // A runtime of today's TypeScript on the old procedures (same public signatures).
-      const old = new ProcedureProvider(admin, schema, 'postgres');
-      before = new durox.Runtime(old, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
-      register(before);
-      await before.start();
-      // The Client on a provider object of its own: the old layout has no start_orchestration_claimed,
-      // so it must not start eagerly into the runtime above (it enqueues as the old one did).
-      const client = new durox.Client(new ProcedureProvider(admin, schema, 'postgres'));
-      await client.startOrchestration('done', 'Done', 'd');
-      await client.startOrchestration('loop', 'Looper', 0);
-      await client.startOrchestration('parent', 'Parent', null);
-      await client.startOrchestration('sleeper', 'Sleeper', null);
-      await client.startOrchestration('sess', 'Sessioned', null);
-      assert.equal((await client.waitForOrchestration('done', 10_000)).status, 'Completed');
-      const rows = async (sql: string): Promise<number> => Number((await admin.query(sql))[0].n);
-      await waitFor('the loop to reach its third execution', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".executions WHERE instance_id = 'loop'`)) === 3);
-      await waitFor('the child to start', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".instances WHERE instance_id = 'parent-child'`)) === 1);
-      await waitFor('the timer to be queued', async () => (await rows((`SELECT count(*) AS n FROM "${schema}".orchestrator_queue WHERE instance_id = ` + `'sleeper' AND kind = 'TimerFired'`))) === 1);
-      await waitFor('the session to exist', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".sessions`)) === 1);
-      await waitFor('the waiting instances to be idle', async () => (await rows(`SELECT count(*) AS n FROM "${schema}".instance_locks`)) === 0);
-      await before.shutdown(100);
-      before = null;
+  it(
+    'upgrades a version-11 store holding work in every state, then runs it to ' +
+      'completion; its schema equals a fresh one',
+    async () => {
+      const schema = uniqueSchemaName('legacy_up');
+      const fresh = uniqueSchemaName('legacy_fresh');
+      const admin = PgExecutor.fromUrl(DATABASE_URL, 3);
+      // Shut down in `finally` even when an assertion fails: a runtime left running keeps its timers
+      // and the test process alive.
+      let before: Runtime | null = null;
+      try {
+        assert.equal(await createLegacyStore(admin, schema), 11);
+        // A runtime of today's TypeScript on the old procedures (same public signatures).
+        const old = new ProcedureProvider(admin, schema, 'postgres');
+        before = new durox.Runtime(old, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
+        register(before);
+        await before.start();
+        // The Client on a provider object of its own: the old layout has no start_orchestration_claimed,
+        // so it must not start eagerly into the runtime above (it enqueues as the old one did).
+        const client = new durox.Client(new ProcedureProvider(admin, schema, 'postgres'));
+        await client.startOrchestration('done', 'Done', 'd');
+        await client.startOrchestration('loop', 'Looper', 0);
+        await client.startOrchestration('parent', 'Parent', null);
+        await client.startOrchestration('sleeper', 'Sleeper', null);
+        await client.startOrchestration('sess', 'Sessioned', null);
+        assert.equal((await client.waitForOrchestration('done', 10_000)).status, 'Completed');
+        const rows = async (sql: string): Promise<number> => Number((await admin.query(sql))[0].n);
+        await waitFor(
+          'the loop to reach its third execution',
+          async () => (await rows(`SELECT count(*) AS n FROM "${schema}".executions WHERE instance_id = 'loop'`)) === 3,
+        );
+        await waitFor(
+          'the child to start',
+          async () =>
+            (await rows(`SELECT count(*) AS n FROM "${schema}".instances WHERE instance_id = 'parent-child'`)) === 1,
+        );
+        await waitFor(
+          'the timer to be queued',
+          async () =>
+            (await rows(
+              `SELECT count(*) AS n FROM "${schema}".orchestrator_queue WHERE instance_id = ` +
+                `'sleeper' AND kind = 'TimerFired'`,
+            )) === 1,
+        );
+        await waitFor(
+          'the session to exist',
+          async () => (await rows(`SELECT count(*) AS n FROM "${schema}".sessions`)) === 1,
+        );
+        await waitFor(
+          'the waiting instances to be idle',
+          async () => (await rows(`SELECT count(*) AS n FROM "${schema}".instance_locks`)) === 0,
+        );
+        await before.shutdown(100);
+        before = null;
 
-      await applyMigrations(admin, schema);
-      const versions = await admin.query(`SELECT version, name FROM "${schema}".schema_migrations`);
-      assert.deepEqual(versions.map((row) => [Number(row.version), row.name]), [[BASELINE_VERSION, '0100_baseline.sql']]);
-      await applyMigrations(admin, fresh);
-      assert.equal(await dumpSchema(admin, schema), await dumpSchema(admin, fresh), 'the upgraded schema equals a fresh one');
-      const leftovers = await admin.query(
-        `SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace
+        await applyMigrations(admin, schema);
+        const versions = await admin.query(`SELECT version, name FROM "${schema}".schema_migrations`);
+        assert.deepEqual(
+          versions.map((row) => [Number(row.version), row.name]),
+          [[BASELINE_VERSION, '0100_baseline.sql']],
+        );
+        await applyMigrations(admin, fresh);
+        assert.equal(
+          await dumpSchema(admin, schema),
+          await dumpSchema(admin, fresh),
+          'the upgraded schema equals a fresh one',
+        );
+        const leftovers = await admin.query(
+          `SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace
            AND proname IN ('commit_orchestration_turn', 'release_orchestration_item', 'insert_orchestrator_message',
                            'finish_work_item', 'remove_instances', 'rename_function_once', 'current_time_ms', 'wall_clock_ms')`,
-        [schema],
-      );
-      assert.deepEqual(leftovers, [], 'the renamed bodies are gone');
+          [schema],
+        );
+        assert.deepEqual(leftovers, [], 'the renamed bodies are gone');
 
-      // Jump past the timer and the old runtime's session lease, then finish everything.
-      await admin.query(`SELECT "${schema}".set_test_clock_offset(600000)`);
-      const provider = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema);
-      const after: Runtime = new durox.Runtime(provider, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
-      register(after);
-      await after.start();
-      try {
-        const client2 = new durox.Client(provider);
-        await client2.raiseEvent('loop', 'go', 'now');
-        await client2.raiseEvent('parent-child', 'go', 'now');
-        await client2.raiseEvent('sess', 'go', 'two');
-        const expected: Record<string, string> = {
-          done: 'd@none',
-          loop: 'looped 2 now',
-          parent: 'parent of child now',
-          'parent-child': 'child now',
-          sleeper: 'slept',
-          sess: 'one@sess-1 two@sess-1',
-        };
-        for (const [id, output] of Object.entries(expected)) {
-          const status = await client2.waitForOrchestration(id, 20_000);
-          assert.equal(status.status, 'Completed', `${id} completed`);
-          assert.equal(status.output, output, `${id} output`);
+        // Jump past the timer and the old runtime's session lease, then finish everything.
+        await admin.query(`SELECT "${schema}".set_test_clock_offset(600000)`);
+        const provider = await durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema);
+        const after: Runtime = new durox.Runtime(provider, { dispatcherPollIntervalMs: 20, logLevel: 'error' });
+        register(after);
+        await after.start();
+        try {
+          const client2 = new durox.Client(provider);
+          await client2.raiseEvent('loop', 'go', 'now');
+          await client2.raiseEvent('parent-child', 'go', 'now');
+          await client2.raiseEvent('sess', 'go', 'two');
+          const expected: Record<string, string> = {
+            done: 'd@none',
+            loop: 'looped 2 now',
+            parent: 'parent of child now',
+            'parent-child': 'child now',
+            sleeper: 'slept',
+            sess: 'one@sess-1 two@sess-1',
+          };
+          for (const [id, output] of Object.entries(expected)) {
+            const status = await client2.waitForOrchestration(id, 20_000);
+            assert.equal(status.status, 'Completed', `${id} completed`);
+            assert.equal(status.output, output, `${id} output`);
+          }
+          assert.equal(await client2.getValue('done', 'done'), 'd');
+          assert.equal(await client2.getValue('sleeper', 'woke'), 'yes');
+          assert.equal(await client2.getValue('loop', 'loop-2'), '3');
+          const executions = await admin.query(
+            `SELECT status FROM "${schema}".executions WHERE instance_id = 'loop' ORDER BY execution_id`,
+          );
+          assert.deepEqual(
+            executions.map((row) => row.status),
+            ['ContinuedAsNew', 'ContinuedAsNew', 'Completed'],
+          );
+        } finally {
+          await after.shutdown(100);
+          await provider.close();
         }
-        assert.equal(await client2.getValue('done', 'done'), 'd');
-        assert.equal(await client2.getValue('sleeper', 'woke'), 'yes');
-        assert.equal(await client2.getValue('loop', 'loop-2'), '3');
-        const executions = await admin.query(`SELECT status FROM "${schema}".executions WHERE instance_id = 'loop' ORDER BY execution_id`);
-        assert.deepEqual(executions.map((row) => row.status), ['ContinuedAsNew', 'ContinuedAsNew', 'Completed']);
       } finally {
-        await after.shutdown(100);
-        await provider.close();
+        await before?.shutdown(100);
+        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await admin.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`);
+        await admin.close();
       }
-    } finally {
-      await before?.shutdown(100);
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await admin.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`);
-      await admin.close();
-    }
-  });
+    },
+  );
 
   it('refuses a store of the earlier layout too old to upgrade in place, changing nothing', async () => {
     const schema = uniqueSchemaName('legacy_old');

@@ -9,7 +9,12 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { DATABASE_URL } from '../e2e/helpers';
 import { toProviderError } from '../../src/store/error-mapping';
-import { parseConnectionTarget, roleMatches, isPreferred, type TargetSessionAttrs } from '../../src/postgres/multi-host';
+import {
+  parseConnectionTarget,
+  roleMatches,
+  isPreferred,
+  type TargetSessionAttrs,
+} from '../../src/postgres/multi-host';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { isReadOnlyNodeError } from '../../src/provider/errors';
 import { jitteredDelayMs, retryThroughOutage, DEFAULT_OUTAGE_RETRY } from '../../src/provider/outage-retry';
@@ -17,7 +22,9 @@ import { causeOf } from '../../src/runtime/fault-log';
 import { PostgresProvider } from '../../src/postgres/postgres-provider';
 
 test('a libpq multi-host URI lists its nodes in order and keeps everything else', () => {
-  const target = parseConnectionTarget('postgres://app:secret@h1:6001,h2:6002,[::1]:6003,h4/db?target_session_attrs=read-write&sslmode=disable');
+  const target = parseConnectionTarget(
+    'postgres://app:secret@h1:6001,h2:6002,[::1]:6003,h4/db?target_session_attrs=read-write&sslmode=disable',
+  );
   assert.deepEqual(target.hosts, [
     { host: 'h1', port: 6001 },
     { host: 'h2', port: 6002 },
@@ -31,8 +38,14 @@ test('a libpq multi-host URI lists its nodes in order and keeps everything else'
 
 test('the default target is read-write; code overrides the URL hosts and attrs', () => {
   assert.equal(parseConnectionTarget('postgresql://h/db').targetSessionAttrs, 'read-write');
-  const target = parseConnectionTarget('postgres://h:1/db?target_session_attrs=any', { hosts: ['a:7001', { host: 'b', port: 7002 }], targetSessionAttrs: 'prefer-standby' });
-  assert.deepEqual(target.hosts, [{ host: 'a', port: 7001 }, { host: 'b', port: 7002 }]);
+  const target = parseConnectionTarget('postgres://h:1/db?target_session_attrs=any', {
+    hosts: ['a:7001', { host: 'b', port: 7002 }],
+    targetSessionAttrs: 'prefer-standby',
+  });
+  assert.deepEqual(target.hosts, [
+    { host: 'a', port: 7001 },
+    { host: 'b', port: 7002 },
+  ]);
   assert.equal(target.targetSessionAttrs, 'prefer-standby');
   assert.equal(target.urlFor(target.hosts[0]), 'postgres://a:7001/db');
 });
@@ -40,8 +53,14 @@ test('the default target is read-write; code overrides the URL hosts and attrs',
 test('malformed URIs are refused with a message naming the problem', () => {
   assert.throws(() => parseConnectionTarget('mysql://h/db'), /must start with postgres:\/\//);
   assert.throws(() => parseConnectionTarget('postgres://h1,,h2/db'), /empty entry/);
-  assert.throws(() => parseConnectionTarget('postgres://h1:99999/db'), /port of h1:99999 must be a number from 1 to 65535/);
-  assert.throws(() => parseConnectionTarget('postgres://h1/db?target_session_attrs=writable'), /target_session_attrs must be one of/);
+  assert.throws(
+    () => parseConnectionTarget('postgres://h1:99999/db'),
+    /port of h1:99999 must be a number from 1 to 65535/,
+  );
+  assert.throws(
+    () => parseConnectionTarget('postgres://h1/db?target_session_attrs=writable'),
+    /target_session_attrs must be one of/,
+  );
   assert.throws(() => parseConnectionTarget('postgres:///db'), /names no host/);
 });
 
@@ -72,43 +91,75 @@ test('standby, shutdown and connection errors are retryable unavailable; a read-
     assert.equal(error.code, 'unavailable', code);
     assert.equal(error.retryable, true, code);
   }
-  const readOnly = toProviderError(Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' }), 'start');
+  const readOnly = toProviderError(
+    Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' }),
+    'start',
+  );
   assert.match(readOnly.message, /the node is read-only/);
   assert.equal(isReadOnlyNodeError(readOnly), true);
   assert.equal(causeOf(readOnly), 'the node is a read-only standby');
-  assert.equal(causeOf(toProviderError(Object.assign(new Error('x'), { code: '57P01' }), 'fetch')), 'the database is unreachable');
-  assert.equal(causeOf(toProviderError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'fetch')), 'the database is unreachable');
+  assert.equal(
+    causeOf(toProviderError(Object.assign(new Error('x'), { code: '57P01' }), 'fetch')),
+    'the database is unreachable',
+  );
+  assert.equal(
+    causeOf(toProviderError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'fetch')),
+    'the database is unreachable',
+  );
   assert.equal(toProviderError(Object.assign(new Error('x'), { code: 'DX001' }), 'ack').retryable, false);
 });
 
 test('retries are bounded by time, with jittered back-off', async () => {
   for (let failures = 1; failures < 12; failures++) {
     const ceiling = Math.min(DEFAULT_OUTAGE_RETRY.baseDelayMs * 2 ** (failures - 1), DEFAULT_OUTAGE_RETRY.maxDelayMs);
-    assert.equal(jitteredDelayMs(failures, DEFAULT_OUTAGE_RETRY, () => 0), Math.round(ceiling / 2));
-    assert.equal(jitteredDelayMs(failures, DEFAULT_OUTAGE_RETRY, () => 1), ceiling);
+    assert.equal(
+      jitteredDelayMs(failures, DEFAULT_OUTAGE_RETRY, () => 0),
+      Math.round(ceiling / 2),
+    );
+    assert.equal(
+      jitteredDelayMs(failures, DEFAULT_OUTAGE_RETRY, () => 1),
+      ceiling,
+    );
   }
   const unavailable = toProviderError(Object.assign(new Error('down'), { code: '57P03' }), 'op');
   let calls = 0;
   const started = Date.now();
   await assert.rejects(
-    retryThroughOutage(async () => {
-      calls += 1;
-      throw unavailable;
-    }, { maxOutageMs: 300, baseDelayMs: 10, maxDelayMs: 50 }, (e) => e === unavailable),
+    retryThroughOutage(
+      async () => {
+        calls += 1;
+        throw unavailable;
+      },
+      { maxOutageMs: 300, baseDelayMs: 10, maxDelayMs: 50 },
+      (e) => e === unavailable,
+    ),
     (error) => error === unavailable,
   );
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 200 && elapsed < 1500, `gave up after ${elapsed} ms`);
   assert.ok(calls >= 5, `${calls} attempts`);
   let attempts = 0;
-  const value = await retryThroughOutage(async () => {
-    attempts += 1;
-    if (attempts < 4) throw unavailable;
-    return 'ok';
-  }, { maxOutageMs: 5000, baseDelayMs: 5, maxDelayMs: 20 }, (e) => e === unavailable);
+  const value = await retryThroughOutage(
+    async () => {
+      attempts += 1;
+      if (attempts < 4) throw unavailable;
+      return 'ok';
+    },
+    { maxOutageMs: 5000, baseDelayMs: 5, maxDelayMs: 20 },
+    (e) => e === unavailable,
+  );
   assert.equal(value, 'ok');
   const permanent = new Error('bug');
-  await assert.rejects(retryThroughOutage(async () => { throw permanent; }, DEFAULT_OUTAGE_RETRY, () => false), (e) => e === permanent);
+  await assert.rejects(
+    retryThroughOutage(
+      async () => {
+        throw permanent;
+      },
+      DEFAULT_OUTAGE_RETRY,
+      () => false,
+    ),
+    (e) => e === permanent,
+  );
 });
 
 /** A loopback port with nothing listening. */
@@ -129,9 +180,13 @@ test('a dead first node is skipped: connections land on the next one that matche
   const real = new URL(DATABASE_URL);
   const dead = await closedPort();
   const chosen: string[] = [];
-  const executor = PgExecutor.fromUrl(withHosts(DATABASE_URL, `127.0.0.1:${dead},${real.hostname}:${real.port || 5432}`), 2, {
-    onNodeChosen: (node) => chosen.push(`${node.host}:${node.port}`),
-  });
+  const executor = PgExecutor.fromUrl(
+    withHosts(DATABASE_URL, `127.0.0.1:${dead},${real.hostname}:${real.port || 5432}`),
+    2,
+    {
+      onNodeChosen: (node) => chosen.push(`${node.host}:${node.port}`),
+    },
+  );
   try {
     const rows = await executor.query('SELECT inet_server_port() AS port');
     assert.equal(Number(rows[0].port), Number(real.port || 5432));
@@ -147,7 +202,10 @@ test('a read-only node is refused for read-write and accepted for read-only targ
   try {
     await assert.rejects(writer.query('SELECT 1'), (error: Error & { code?: string }) => {
       assert.equal(error.code, '08001');
-      assert.match(error.message, /no node accepts a read-write connection: .* is read-only \(default_transaction_read_only is on\)/);
+      assert.match(
+        error.message,
+        /no node accepts a read-write connection: .* is read-only \(default_transaction_read_only is on\)/,
+      );
       const mapped = toProviderError(error, 'fetch');
       assert.equal(mapped.code, 'unavailable');
       assert.equal(isReadOnlyNodeError(mapped), true);
@@ -162,5 +220,8 @@ test('a read-only node is refused for read-write and accepted for read-only targ
   } finally {
     await reader.close();
   }
-  await assert.rejects(PostgresProvider.connectWithSchema(readOnlyUrl, 'public'), /Failed to connect to PostgreSQL: no node accepts a read-write connection/);
+  await assert.rejects(
+    PostgresProvider.connectWithSchema(readOnlyUrl, 'public'),
+    /Failed to connect to PostgreSQL: no node accepts a read-write connection/,
+  );
 });

@@ -104,16 +104,23 @@ describe('postgres: queue announcements per procedure call', () => {
     const first = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
     assert.equal(first?.instanceId, 't1');
     const workerItems = [activity('t1', 2), activity('t1', 3), activity('t1', 4)];
-    assert.deepEqual(await announcementsOf(() => provider.ackOrchestrationItem(first.lockToken, turn('t1', { workerItems }))), ['w:3::1']);
+    assert.deepEqual(
+      await announcementsOf(() => provider.ackOrchestrationItem(first.lockToken, turn('t1', { workerItems }))),
+      ['w:3::1'],
+    );
 
     await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 't1', name: 'e', data: '2' });
     const second = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
     assert.equal(second?.instanceId, 't1');
     const claimed = await announcementsOf(async () => {
-      const leases = await provider.ackOrchestrationItem(second.lockToken, turn('t1', { workerItems: [activity('t1', 5)] }), {
-        workerItemIndexes: [0],
-        lockTimeoutMs: LOCK_MS,
-      });
+      const leases = await provider.ackOrchestrationItem(
+        second.lockToken,
+        turn('t1', { workerItems: [activity('t1', 5)] }),
+        {
+          workerItemIndexes: [0],
+          lockTimeoutMs: LOCK_MS,
+        },
+      );
       assert.equal(leases.length, 1);
     });
     assert.deepEqual(claimed, [], 'an activity claimed by the ack is not announced');
@@ -150,7 +157,9 @@ describe('postgres: queue announcements per procedure call', () => {
   it('an abandoned work item is announced once, with its delay', async () => {
     const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
     assert.ok(lease);
-    assert.deepEqual(await announcementsOf(() => provider.abandonWorkItem(lease.lockToken, { delayMs: 45_000 })), ['w:0:45000:1']);
+    assert.deepEqual(await announcementsOf(() => provider.abandonWorkItem(lease.lockToken, { delayMs: 45_000 })), [
+      'w:0:45000:1',
+    ]);
   });
 
   it('releasing an instance announces the message that arrived during its turn, once', async () => {
@@ -159,10 +168,15 @@ describe('postgres: queue announcements per procedure call', () => {
     const held = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
     assert.equal(held?.instanceId, 'r1');
     await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'r1', name: 'e', data: '2' });
-    assert.deepEqual(await notificationsOf(() => provider.ackOrchestrationItem(held.lockToken, turn('r1'))), ['o:1::1']);
+    assert.deepEqual(await notificationsOf(() => provider.ackOrchestrationItem(held.lockToken, turn('r1'))), [
+      'o:1::1',
+    ]);
     const next = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
     assert.equal(next?.instanceId, 'r1');
-    assert.deepEqual(await notificationsOf(() => provider.abandonOrchestrationItem(next.lockToken, { delayMs: 30_000 })), ['o:0:30000:1']);
+    assert.deepEqual(
+      await notificationsOf(() => provider.abandonOrchestrationItem(next.lockToken, { delayMs: 30_000 })),
+      ['o:0:30000:1'],
+    );
   });
 
   it('a turn that completes the instance and changes its custom status sends one status notification', async () => {

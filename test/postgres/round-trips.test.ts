@@ -39,11 +39,15 @@ describe('postgres: one round trip per provider operation', () => {
 
   it('counts one statement for each of the 20 operations', async () => {
     await once('enqueue_orchestrator_work', () => provider.enqueueOrchestratorWork(startItem('rt')));
-    const item = await once('fetch_orchestration_item', () => provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }));
+    const item = await once('fetch_orchestration_item', () =>
+      provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+    );
     assert.ok(item);
     await once('renew_orchestration_item_lock', () => provider.renewOrchestrationItemLock(item.lockToken, LOCK_MS));
     await once('abandon_orchestration_item', () => provider.abandonOrchestrationItem(item.lockToken));
-    const again = await once('fetch_orchestration_item', () => provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }));
+    const again = await once('fetch_orchestration_item', () =>
+      provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+    );
     assert.ok(again);
     await once('ack_orchestration_item', () =>
       provider.ackOrchestrationItem(
@@ -60,14 +64,24 @@ describe('postgres: one round trip per provider operation', () => {
       ),
     );
     await once('enqueue_worker_work', () => provider.enqueueWorkerWork(activity('rt', 5)));
-    const lease = await once('fetch_work_item', () => provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } }));
+    const lease = await once('fetch_work_item', () =>
+      provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } }),
+    );
     assert.ok(lease);
     await once('renew_work_item_lock', () => provider.renewWorkItemLock(lease.lockToken, LOCK_MS));
     await once('abandon_work_item', () => provider.abandonWorkItem(lease.lockToken));
-    const lease2 = await once('fetch_work_item', () => provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } }));
+    const lease2 = await once('fetch_work_item', () =>
+      provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } }),
+    );
     assert.ok(lease2);
     await once('ack_work_item', () =>
-      provider.ackWorkItem(lease2.lockToken, { type: 'ActivityCompleted', instance: 'rt', executionId: 1, id: 2, result: '1' }),
+      provider.ackWorkItem(lease2.lockToken, {
+        type: 'ActivityCompleted',
+        instance: 'rt',
+        executionId: 1,
+        id: 2,
+        result: '1',
+      }),
     );
     assert.equal((await once('read_history', () => provider.readHistory('rt'))).length, 4);
     assert.equal((await once('get_instance_status', () => provider.getInstanceStatus('rt'))).customStatus, 's');
@@ -84,27 +98,45 @@ describe('postgres: one round trip per provider operation', () => {
   it('batch fetch, group commit and acks that claim work are one statement each too', async () => {
     await provider.enqueueOrchestratorWork(startItem('rb1'));
     await provider.enqueueOrchestratorWork(startItem('rb2'));
-    const items = await once('fetch_orchestration_items', () => provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 3 }));
-    const token = (id: string): string => items.find((item) => item.instanceId === id)?.lockToken ?? assert.fail(`${id} not fetched`);
+    const items = await once('fetch_orchestration_items', () =>
+      provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 3 }),
+    );
+    const token = (id: string): string =>
+      items.find((item) => item.instanceId === id)?.lockToken ?? assert.fail(`${id} not fetched`);
     assert.equal(items.length, 3, 'rb1, rb2 and the completion left for rt by the first test');
     await provider.abandonOrchestrationItem(token('rt'));
     const claimed = await once('ack_orchestration_item', () =>
-      provider.ackOrchestrationItem(token('rb1'), turn('rb1', { historyDelta: [started('rb1')], workerItems: [activity('rb1', 2), activity('rb1', 3)] }), {
-        workerItemIndexes: [0, 1],
-        lockTimeoutMs: LOCK_MS,
-      }),
+      provider.ackOrchestrationItem(
+        token('rb1'),
+        turn('rb1', { historyDelta: [started('rb1')], workerItems: [activity('rb1', 2), activity('rb1', 3)] }),
+        {
+          workerItemIndexes: [0, 1],
+          lockTimeoutMs: LOCK_MS,
+        },
+      ),
     );
     assert.equal(claimed.length, 2);
     await provider.ackOrchestrationItem(token('rb2'), turn('rb2', { historyDelta: [started('rb2')] }));
     const claimedTurn = await once('ack_work_item', () =>
-      provider.ackWorkItem(claimed[0].lockToken, { type: 'ActivityCompleted', instance: 'rb1', executionId: 1, id: 2, result: '1' }, { lockTimeoutMs: LOCK_MS }),
+      provider.ackWorkItem(
+        claimed[0].lockToken,
+        { type: 'ActivityCompleted', instance: 'rb1', executionId: 1, id: 2, result: '1' },
+        { lockTimeoutMs: LOCK_MS },
+      ),
     );
     assert.equal(claimedTurn?.instanceId, 'rb1');
     const outcomes = await once('ack_work_items', () =>
-      provider.ackWorkItems([{ lockToken: claimed[1].lockToken, completion: { type: 'ActivityCompleted', instance: 'rb1', executionId: 1, id: 3, result: '1' } }]),
+      provider.ackWorkItems([
+        {
+          lockToken: claimed[1].lockToken,
+          completion: { type: 'ActivityCompleted', instance: 'rb1', executionId: 1, id: 3, result: '1' },
+        },
+      ]),
     );
     assert.deepEqual(outcomes, [{ ok: true, claimedTurn: null }]);
-    const eager = await once('start_orchestration_claimed', () => provider.startOrchestrationClaimed(startItem('rb3'), { lockTimeoutMs: LOCK_MS }));
+    const eager = await once('start_orchestration_claimed', () =>
+      provider.startOrchestrationClaimed(startItem('rb3'), { lockTimeoutMs: LOCK_MS }),
+    );
     assert.equal(eager?.instanceId, 'rb3');
   });
 
@@ -117,7 +149,12 @@ describe('postgres: one round trip per provider operation', () => {
     await assert.rejects(provider.startOrchestrationClaimed(startItem('rb4'), { lockTimeoutMs: -1 }));
     const [refused] = await provider.ackWorkItems([{ lockToken: '', completion: null }]);
     assert.ok(!refused.ok && refused.error.code === 'invalid_argument', 'a group commit refuses a bad ack on its own');
-    await assert.rejects(provider.ackOrchestrationItem('token', turn('rt', { workerItems: [activity('rt', 9)] }), { workerItemIndexes: [3], lockTimeoutMs: LOCK_MS }));
+    await assert.rejects(
+      provider.ackOrchestrationItem('token', turn('rt', { workerItems: [activity('rt', 9)] }), {
+        workerItemIndexes: [3],
+        lockTimeoutMs: LOCK_MS,
+      }),
+    );
     assert.equal(counter.take().length, 0);
   });
 });

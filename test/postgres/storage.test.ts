@@ -34,8 +34,13 @@ describe('postgres: stored columns', () => {
       item.lockToken,
       turn('kinds', { historyDelta: [started('kinds'), event('kinds', 1, 2, { kind: 'TimerCreated', fireAtMs: 5 })] }),
     );
-    const rows = await executor.query(`SELECT event_type FROM "${schema}".history WHERE instance_id = 'kinds' ORDER BY event_id`);
-    assert.deepEqual(rows.map((r) => r.event_type), ['OrchestrationStarted', 'TimerCreated']);
+    const rows = await executor.query(
+      `SELECT event_type FROM "${schema}".history WHERE instance_id = 'kinds' ORDER BY event_id`,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.event_type),
+      ['OrchestrationStarted', 'TimerCreated'],
+    );
   });
 
   it('renewal keeps sub-second precision', async () => {
@@ -44,7 +49,8 @@ describe('postgres: stored columns', () => {
     assert.ok(item);
     await provider.renewOrchestrationItemLock(item.lockToken, 750);
     const [row] = await executor.query(
-      (`SELECT locked_until_ms - ${schema}.internal_current_time_ms() AS remaining ` + `FROM "${schema}".instance_locks WHERE instance_id = 'ms'`),
+      `SELECT locked_until_ms - ${schema}.internal_current_time_ms() AS remaining ` +
+        `FROM "${schema}".instance_locks WHERE instance_id = 'ms'`,
     );
     const remaining = Number(row.remaining);
     assert.ok(remaining > 500 && remaining <= 750, `remaining ${remaining} ms`);

@@ -15,7 +15,6 @@ import { LOCK_MS, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 import { sleep } from '../helpers/sleep';
 
-
 describe('postgres: wake-up ordering', () => {
   const schema = uniqueSchemaName('wake');
   let executor: PgExecutor;
@@ -43,30 +42,36 @@ describe('postgres: wake-up ordering', () => {
     await provider.close();
   });
 
-  it(('an enqueue waits for a committing ack of its instance, then its notification ' + 'finds the instance free'), async () => {
-    await provider.enqueueOrchestratorWork(startItem('w1'));
-    const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
-    assert.ok(item);
-    const { ack } = buildAckArguments(turn('w1', { historyDelta: [started('w1')] }));
-    await acking.query('BEGIN');
-    await acking.query(`SELECT "${schema}".ack_orchestration_item($1, $2)`, [item.lockToken, ack]);
+  it(
+    'an enqueue waits for a committing ack of its instance, then its notification ' + 'finds the instance free',
+    async () => {
+      await provider.enqueueOrchestratorWork(startItem('w1'));
+      const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+      assert.ok(item);
+      const { ack } = buildAckArguments(turn('w1', { historyDelta: [started('w1')] }));
+      await acking.query('BEGIN');
+      await acking.query(`SELECT "${schema}".ack_orchestration_item($1, $2)`, [item.lockToken, ack]);
 
-    let enqueued = false;
-    const enqueue = provider
-      .enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'w1', name: 'e', data: '1' })
-      .then(() => (enqueued = true));
-    await sleep(300);
-    assert.equal(enqueued, false, 'the enqueue waits while the ack that releases the instance is uncommitted');
+      let enqueued = false;
+      const enqueue = provider
+        .enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'w1', name: 'e', data: '1' })
+        .then(() => (enqueued = true));
+      await sleep(300);
+      assert.equal(enqueued, false, 'the enqueue waits while the ack that releases the instance is uncommitted');
 
-    payloads.length = 0;
-    await acking.query('COMMIT');
-    await enqueue;
-    await sleep(100);
-    assert.ok(payloads.some((p) => p.startsWith('o:1:')), `the enqueue announced its message: ${JSON.stringify(payloads)}`);
-    const next = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
-    assert.equal(next?.instanceId, 'w1', 'the announced message is fetchable: the instance is free');
-    await provider.abandonOrchestrationItem(next.lockToken);
-  });
+      payloads.length = 0;
+      await acking.query('COMMIT');
+      await enqueue;
+      await sleep(100);
+      assert.ok(
+        payloads.some((p) => p.startsWith('o:1:')),
+        `the enqueue announced its message: ${JSON.stringify(payloads)}`,
+      );
+      const next = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+      assert.equal(next?.instanceId, 'w1', 'the announced message is fetchable: the instance is free');
+      await provider.abandonOrchestrationItem(next.lockToken);
+    },
+  );
 
   it('notifications sent by one transaction are all delivered, even with equal counts', async () => {
     await provider.enqueueOrchestratorWork(startItem('w2'));
@@ -79,10 +84,17 @@ describe('postgres: wake-up ordering', () => {
     await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'w2', name: 'e', data: '1' });
     await sleep(100);
     payloads.length = 0;
-    await provider.ackOrchestrationItem(parent.lockToken, turn('w2', { historyDelta: [started('w2')], orchestratorItems: [startItem('w2-child')] }));
+    await provider.ackOrchestrationItem(
+      parent.lockToken,
+      turn('w2', { historyDelta: [started('w2')], orchestratorItems: [startItem('w2-child')] }),
+    );
     await sleep(100);
     const queueWakeups = payloads.filter((p) => p.startsWith('o:'));
     assert.equal(queueWakeups.length, 2, `two wake-ups for two ready instances: ${JSON.stringify(payloads)}`);
-    assert.deepEqual(queueWakeups.map((p) => p.split(':').pop()), ['1', '2'], 'numbered within the transaction');
+    assert.deepEqual(
+      queueWakeups.map((p) => p.split(':').pop()),
+      ['1', '2'],
+      'numbered within the transaction',
+    );
   });
 });

@@ -36,7 +36,7 @@ const SQLISH = [
   '$$; DROP SCHEMA public CASCADE; $$',
   '\\',
   '%s%n',
-  'Robert\'); DELETE FROM history;--',
+  "Robert'); DELETE FROM history;--",
 ];
 const hostileString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
@@ -48,7 +48,12 @@ const hostileString = fc.oneof(
 
 /** What the documented limits say about a name. */
 function nameIsValid(value: string): boolean {
-  return value.length > 0 && !value.includes('\u0000') && !/\p{Surrogate}/u.test(value) && Buffer.byteLength(value, 'utf8') <= MAX_NAME_BYTES;
+  return (
+    value.length > 0 &&
+    !value.includes('\u0000') &&
+    !/\p{Surrogate}/u.test(value) &&
+    Buffer.byteLength(value, 'utf8') <= MAX_NAME_BYTES
+  );
 }
 
 /** JSON semantics of a payload: what a reader gets back after JSON encoding. */
@@ -103,90 +108,143 @@ after(async () => {
   await dropSchema(quiet.schema);
 });
 
-test(('instance ids: valid ones are stored and read back exactly, invalid ones are ' + 'refused and write nothing'), async () => {
-  const accepted: Array<{ id: string; input: unknown }> = [];
-  await fc.assert(
-    fc.asyncProperty(hostileString, async (raw) => {
-      inputsTried += 1;
-      const id = raw;
-      const before = await quiet.provider.getQueueDepths();
-      let refused: Error | null = null;
-      try {
-        await quietClient.startOrchestration(id, 'Echo', id);
-      } catch (error) {
-        refused = error as Error;
-      }
-      if (nameIsValid(id)) {
-        assert.equal(refused, null, `a valid id was refused: ${refused?.message}`);
-        accepted.push({ id, input: id });
-      } else {
-        assert.ok(refused !== null, `an invalid id was accepted: ${JSON.stringify(id)}`);
-        assert.match(refused.message, /^startOrchestration/);
-        const afterDepths = await quiet.provider.getQueueDepths();
-        assert.equal(afterDepths.orchestratorQueue, before.orchestratorQueue, 'a refused start enqueued nothing');
-      }
-    }),
-    { numRuns: 150 },
-  );
-  const unique = [...new Map(accepted.map((a) => [a.id, a])).values()];
-  assert.equal((await quiet.provider.getQueueDepths()).orchestratorQueue, accepted.length, 'each accepted start enqueued one message');
-  for (const { id } of unique) await client.startOrchestration(id, 'Echo', id);
-  for (const { id } of unique) {
-    const status = await client.waitForOrchestration(id, 20_000);
-    assert.equal(status.status, 'Completed', `${JSON.stringify(id)}: ${status.error}`);
-    assert.equal(status.output, id, 'the id came back exactly through input, activity and output');
-    const info = await setup.provider.getInstanceInfo(id);
-    assert.equal(info?.instanceId, id);
-    assert.deepEqual(await instanceProblems(setup.provider, id), []);
-  }
-  const listed = new Set(await setup.provider.listInstances());
-  for (const { id } of unique) assert.ok(listed.has(id), `listInstances returns ${JSON.stringify(id)} exactly`);
-  assert.deepEqual(foreignStatements(setup.recorder.take(), setup.schema), [], 'only fixed procedure calls were sent');
-  assert.deepEqual(foreignStatements(quiet.recorder.take(), quiet.schema), [], 'only fixed procedure calls were sent');
-});
+test(
+  'instance ids: valid ones are stored and read back exactly, invalid ones are ' + 'refused and write nothing',
+  async () => {
+    const accepted: Array<{ id: string; input: unknown }> = [];
+    await fc.assert(
+      fc.asyncProperty(hostileString, async (raw) => {
+        inputsTried += 1;
+        const id = raw;
+        const before = await quiet.provider.getQueueDepths();
+        let refused: Error | null = null;
+        try {
+          await quietClient.startOrchestration(id, 'Echo', id);
+        } catch (error) {
+          refused = error as Error;
+        }
+        if (nameIsValid(id)) {
+          assert.equal(refused, null, `a valid id was refused: ${refused?.message}`);
+          accepted.push({ id, input: id });
+        } else {
+          assert.ok(refused !== null, `an invalid id was accepted: ${JSON.stringify(id)}`);
+          assert.match(refused.message, /^startOrchestration/);
+          const afterDepths = await quiet.provider.getQueueDepths();
+          assert.equal(afterDepths.orchestratorQueue, before.orchestratorQueue, 'a refused start enqueued nothing');
+        }
+      }),
+      { numRuns: 150 },
+    );
+    const unique = [...new Map(accepted.map((a) => [a.id, a])).values()];
+    assert.equal(
+      (await quiet.provider.getQueueDepths()).orchestratorQueue,
+      accepted.length,
+      'each accepted start enqueued one message',
+    );
+    for (const { id } of unique) await client.startOrchestration(id, 'Echo', id);
+    for (const { id } of unique) {
+      const status = await client.waitForOrchestration(id, 20_000);
+      assert.equal(status.status, 'Completed', `${JSON.stringify(id)}: ${status.error}`);
+      assert.equal(status.output, id, 'the id came back exactly through input, activity and output');
+      const info = await setup.provider.getInstanceInfo(id);
+      assert.equal(info?.instanceId, id);
+      assert.deepEqual(await instanceProblems(setup.provider, id), []);
+    }
+    const listed = new Set(await setup.provider.listInstances());
+    for (const { id } of unique) assert.ok(listed.has(id), `listInstances returns ${JSON.stringify(id)} exactly`);
+    assert.deepEqual(
+      foreignStatements(setup.recorder.take(), setup.schema),
+      [],
+      'only fixed procedure calls were sent',
+    );
+    assert.deepEqual(
+      foreignStatements(quiet.recorder.take(), quiet.schema),
+      [],
+      'only fixed procedure calls were sent',
+    );
+  },
+);
 
-test(('orchestration names, event and queue names and versions: refused with a clear ' + 'error, or stored exactly'), async () => {
-  await fc.assert(
-    fc.asyncProperty(hostileString, hostileString, hostileString, async (name, queue, version) => {
-      inputsTried += 3;
+test(
+  'orchestration names, event and queue names and versions: refused with a clear ' + 'error, or stored exactly',
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(hostileString, hostileString, hostileString, async (name, queue, version) => {
+        inputsTried += 3;
+        const id = nextId();
+        // Orchestration name: an unknown but valid name is stored (the instance waits for a handler).
+        const nameError = await quietClient.startOrchestration(id, name, 1).then(
+          () => null,
+          (e: Error) => e,
+        );
+        if (nameIsValid(name)) {
+          assert.equal(nameError, null);
+        } else {
+          assert.match(nameError?.message ?? '', /^startOrchestration \(instance 'hostile-\d+'\): orchestration name/);
+        }
+        const queueError = await quietClient.enqueueEvent(`${id}-q`, queue, { queue }).then(
+          () => null,
+          (e: Error) => e,
+        );
+        assert.equal(
+          queueError === null,
+          nameIsValid(queue),
+          `queue name ${JSON.stringify(queue)}: ${queueError?.message}`,
+        );
+        const eventError = await quietClient.raiseEvent(`${id}-e`, queue, 1).then(
+          () => null,
+          (e: Error) => e,
+        );
+        assert.equal(
+          eventError === null,
+          nameIsValid(queue),
+          `event name ${JSON.stringify(queue)}: ${eventError?.message}`,
+        );
+        const versionError = await quietClient.startOrchestrationVersioned(`${id}-v`, 'Echo', 1, version).then(
+          () => null,
+          (e: Error) => e,
+        );
+        if (versionError !== null)
+          assert.match(versionError.message, /^startOrchestrationVersioned \(instance 'hostile-\d+-v'\): version/);
+      }),
+      { numRuns: 60 },
+    );
+    // Queue messages under hostile (valid) names reach exactly the queue of that name.
+    for (const queueName of ["'; DROP TABLE orchestrator_queue; --", 'ünï©ødé 🚀', 'a'.repeat(MAX_NAME_BYTES)]) {
       const id = nextId();
-      // Orchestration name: an unknown but valid name is stored (the instance waits for a handler).
-      const nameError = await quietClient.startOrchestration(id, name, 1).then(() => null, (e: Error) => e);
-      if (nameIsValid(name)) {
-        assert.equal(nameError, null);
-      } else {
-        assert.match(nameError?.message ?? '', /^startOrchestration \(instance 'hostile-\d+'\): orchestration name/);
-      }
-      const queueError = await quietClient.enqueueEvent(`${id}-q`, queue, { queue }).then(() => null, (e: Error) => e);
-      assert.equal(queueError === null, nameIsValid(queue), `queue name ${JSON.stringify(queue)}: ${queueError?.message}`);
-      const eventError = await quietClient.raiseEvent(`${id}-e`, queue, 1).then(() => null, (e: Error) => e);
-      assert.equal(eventError === null, nameIsValid(queue), `event name ${JSON.stringify(queue)}: ${eventError?.message}`);
-      const versionError = await quietClient.startOrchestrationVersioned(`${id}-v`, 'Echo', 1, version).then(() => null, (e: Error) => e);
-      if (versionError !== null) assert.match(versionError.message, /^startOrchestrationVersioned \(instance 'hostile-\d+-v'\): version/);
-    }),
-    { numRuns: 60 },
-  );
-  // Queue messages under hostile (valid) names reach exactly the queue of that name.
-  for (const queueName of ["'; DROP TABLE orchestrator_queue; --", 'ünï©ødé 🚀', 'a'.repeat(MAX_NAME_BYTES)]) {
-    const id = nextId();
-    await client.startOrchestration(id, 'Mailbox', null);
-    await client.enqueueEvent(id, queueName, 'wrong queue');
-    await client.enqueueEvent(id, 'mail', { from: queueName });
-    const status = await client.waitForOrchestration(id, 20_000);
-    assert.deepEqual(status.output, { from: queueName });
-  }
-  const tooLong = 'é'.repeat(MAX_NAME_BYTES / 2 + 1);
-  await assert.rejects(client.startOrchestration(tooLong, 'Echo'), new RegExp(`instance id is ${MAX_NAME_BYTES + 2} bytes long; the limit is ${MAX_NAME_BYTES} bytes`));
-  assert.deepEqual(foreignStatements(setup.recorder.take(), setup.schema), []);
-  assert.deepEqual(foreignStatements(quiet.recorder.take(), quiet.schema), []);
-});
+      await client.startOrchestration(id, 'Mailbox', null);
+      await client.enqueueEvent(id, queueName, 'wrong queue');
+      await client.enqueueEvent(id, 'mail', { from: queueName });
+      const status = await client.waitForOrchestration(id, 20_000);
+      assert.deepEqual(status.output, { from: queueName });
+    }
+    const tooLong = 'é'.repeat(MAX_NAME_BYTES / 2 + 1);
+    await assert.rejects(
+      client.startOrchestration(tooLong, 'Echo'),
+      new RegExp(`instance id is ${MAX_NAME_BYTES + 2} bytes long; the limit is ${MAX_NAME_BYTES} bytes`),
+    );
+    assert.deepEqual(foreignStatements(setup.recorder.take(), setup.schema), []);
+    assert.deepEqual(foreignStatements(quiet.recorder.take(), quiet.schema), []);
+  },
+);
 
 test('payloads of any shape round-trip exactly through input, activity, queue and output', async () => {
   const payload = fc.oneof(
     fc.jsonValue({ maxDepth: 6 }),
     fc.string({ unit: 'binary' }),
     fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) }),
-    fc.constantFrom('', '\u0000', '\ud800', '\udfff\ud800', 'a\u0000b', -0, 1e308, [], {}, { '': { '\u0000': ['\ud83d'] } }),
+    fc.constantFrom(
+      '',
+      '\u0000',
+      '\ud800',
+      '\udfff\ud800',
+      'a\u0000b',
+      -0,
+      1e308,
+      [],
+      {},
+      { '': { '\u0000': ['\ud83d'] } },
+    ),
   );
   const cases: Array<{ id: string; value: unknown }> = [];
   await fc.assert(
@@ -218,61 +276,96 @@ test('payloads of any shape round-trip exactly through input, activity, queue an
   assert.deepEqual(foreignStatements(setup.recorder.take(), setup.schema), []);
 });
 
-test(('values JSON cannot hold and oversized payloads are refused with errors naming ' + 'the problem; nothing is written'), async () => {
-  const circular: Record<string, unknown> = { a: 1 };
-  circular.self = circular;
-  const oversized = 'z'.repeat(MAX_PAYLOAD_BYTES);
-  const before = await setup.provider.getSystemMetrics();
-  const depthsBefore = await setup.provider.getQueueDepths();
-  const refusals: Array<[unknown, RegExp]> = [
-    [circular, /startOrchestration \(instance 'refused-1'\): input cannot be encoded as JSON: Converting circular structure/],
-    [{ n: 10n }, /input cannot be encoded as JSON: Do not know how to serialize a BigInt/],
-    [() => 1, /input cannot be encoded as JSON \(got a function\)/],
-    [Symbol('s'), /input cannot be encoded as JSON \(got a symbol\)/],
-    [tooDeep(200_000), /input cannot be encoded as JSON: Maximum call stack size exceeded/],
-    [oversized, new RegExp((`input is ${MAX_PAYLOAD_BYTES + 2} bytes as JSON; the payload limit ` + `MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`))],
-  ];
-  for (const [value, message] of refusals) {
-    inputsTried += 1;
-    await assert.rejects(client.startOrchestration('refused-1', 'Echo', value), message);
-    await assert.rejects(client.enqueueEvent('refused-1', 'mail', value), /enqueueEvent/);
-    await assert.rejects(client.raiseEvent('refused-1', 'evt', value), /raiseEvent/);
-  }
-  assert.deepEqual(await setup.provider.getSystemMetrics(), before);
-  assert.deepEqual(await setup.provider.getQueueDepths(), depthsBefore);
-  assert.equal((await client.getStatus('refused-1')).status, 'NotFound');
+test(
+  'values JSON cannot hold and oversized payloads are refused with errors naming ' + 'the problem; nothing is written',
+  async () => {
+    const circular: Record<string, unknown> = { a: 1 };
+    circular.self = circular;
+    const oversized = 'z'.repeat(MAX_PAYLOAD_BYTES);
+    const before = await setup.provider.getSystemMetrics();
+    const depthsBefore = await setup.provider.getQueueDepths();
+    const refusals: Array<[unknown, RegExp]> = [
+      [
+        circular,
+        /startOrchestration \(instance 'refused-1'\): input cannot be encoded as JSON: Converting circular structure/,
+      ],
+      [{ n: 10n }, /input cannot be encoded as JSON: Do not know how to serialize a BigInt/],
+      [() => 1, /input cannot be encoded as JSON \(got a function\)/],
+      [Symbol('s'), /input cannot be encoded as JSON \(got a symbol\)/],
+      [tooDeep(200_000), /input cannot be encoded as JSON: Maximum call stack size exceeded/],
+      [
+        oversized,
+        new RegExp(
+          `input is ${MAX_PAYLOAD_BYTES + 2} bytes as JSON; the payload limit ` +
+            `MAX_PAYLOAD_BYTES is ${MAX_PAYLOAD_BYTES} bytes`,
+        ),
+      ],
+    ];
+    for (const [value, message] of refusals) {
+      inputsTried += 1;
+      await assert.rejects(client.startOrchestration('refused-1', 'Echo', value), message);
+      await assert.rejects(client.enqueueEvent('refused-1', 'mail', value), /enqueueEvent/);
+      await assert.rejects(client.raiseEvent('refused-1', 'evt', value), /raiseEvent/);
+    }
+    assert.deepEqual(await setup.provider.getSystemMetrics(), before);
+    assert.deepEqual(await setup.provider.getQueueDepths(), depthsBefore);
+    assert.equal((await client.getStatus('refused-1')).status, 'NotFound');
 
-  // The provider enforces the same limit for anything that bypasses the Client.
-  await assert.rejects(
-    setup.provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'raw-1', name: 'e', data: JSON.stringify(oversized) }),
-    (error: Error & { code?: string }) => error.code === 'invalid_argument' && /MAX_PAYLOAD_BYTES is 16777216 bytes/.test(error.message),
-  );
-  await assert.rejects(
-    setup.provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'raw-\ud800', name: 'e', data: '1' }),
-    /lone UTF-16 surrogate/,
-  );
-});
+    // The provider enforces the same limit for anything that bypasses the Client.
+    await assert.rejects(
+      setup.provider.enqueueOrchestratorWork({
+        type: 'ExternalRaised',
+        instance: 'raw-1',
+        name: 'e',
+        data: JSON.stringify(oversized),
+      }),
+      (error: Error & { code?: string }) =>
+        error.code === 'invalid_argument' && /MAX_PAYLOAD_BYTES is 16777216 bytes/.test(error.message),
+    );
+    await assert.rejects(
+      setup.provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'raw-\ud800', name: 'e', data: '1' }),
+      /lone UTF-16 surrogate/,
+    );
+  },
+);
 
-test(('an orchestration output or activity result over the payload limit fails ' + 'cleanly with the limit named'), async () => {
-  const output = nextId();
-  await client.startOrchestration(output, 'HugeOutput', null);
-  const failed = await client.waitForOrchestration(output, 30_000);
-  assert.equal(failed.status, 'Failed');
-  assert.match(failed.error ?? '', /MAX_PAYLOAD_BYTES is 16777216 bytes/);
-  assert.deepEqual(await instanceProblems(setup.provider, output), []);
+test(
+  'an orchestration output or activity result over the payload limit fails ' + 'cleanly with the limit named',
+  async () => {
+    const output = nextId();
+    await client.startOrchestration(output, 'HugeOutput', null);
+    const failed = await client.waitForOrchestration(output, 30_000);
+    assert.equal(failed.status, 'Failed');
+    assert.match(failed.error ?? '', /MAX_PAYLOAD_BYTES is 16777216 bytes/);
+    assert.deepEqual(await instanceProblems(setup.provider, output), []);
 
-  const activity = nextId();
-  await client.startOrchestration(activity, 'HugeActivity', null);
-  const caught = await client.waitForOrchestration(activity, 30_000);
-  assert.equal(caught.status, 'Completed');
-  assert.match(String(caught.output), /Activity 'Huge' returned 16777219 bytes of JSON; the payload limit MAX_PAYLOAD_BYTES is 16777216 bytes/);
-  assert.deepEqual(await instanceProblems(setup.provider, activity), []);
-});
+    const activity = nextId();
+    await client.startOrchestration(activity, 'HugeActivity', null);
+    const caught = await client.waitForOrchestration(activity, 30_000);
+    assert.equal(caught.status, 'Completed');
+    assert.match(
+      String(caught.output),
+      /Activity 'Huge' returned 16777219 bytes of JSON; the payload limit MAX_PAYLOAD_BYTES is 16777216 bytes/,
+    );
+    assert.deepEqual(await instanceProblems(setup.provider, activity), []);
+  },
+);
 
 test('schema names with quotes, semicolons or SQL are refused before any statement is sent', async () => {
   const hostileSchema = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 70 }),
-    fc.constantFrom('public"; DROP SCHEMA public; --', "x'; select 1; --", 'a b', 'A', '1abc', 'a'.repeat(64), 'søren', 'x;y', 'x"y', ''),
+    fc.constantFrom(
+      'public"; DROP SCHEMA public; --',
+      "x'; select 1; --",
+      'a b',
+      'A',
+      '1abc',
+      'a'.repeat(64),
+      'søren',
+      'x;y',
+      'x"y',
+      '',
+    ),
   );
   const admin = await adminConnection();
   try {
@@ -282,14 +375,19 @@ test('schema names with quotes, semicolons or SQL are refused before any stateme
         fc.pre(!/^[a-z_][a-z0-9_]{0,62}$/.test(schema));
         const recorder = new CountingExecutor(PgExecutor.fromUrl(DATABASE_URL, 1));
         try {
-          await assert.rejects(applyMigrations(recorder, schema), (e: Error & { code?: string }) => e.code === 'invalid_argument' && /invalid schema name/.test(e.message));
+          await assert.rejects(
+            applyMigrations(recorder, schema),
+            (e: Error & { code?: string }) => e.code === 'invalid_argument' && /invalid schema name/.test(e.message),
+          );
           assert.throws(() => new ProcedureProvider(recorder, schema, 'postgres'), /invalid schema name/);
           await assert.rejects(durox.PostgresProvider.connectWithSchema(DATABASE_URL, schema), /invalid schema name/);
           assert.equal(recorder.count, 0, 'no statement was sent');
         } finally {
           await recorder.close();
         }
-        const found = await admin.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema.replaceAll('\u0000', '')]);
+        const found = await admin.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [
+          schema.replaceAll('\u0000', ''),
+        ]);
         assert.equal(found.rows[0].n, 0);
       }),
       { numRuns: 100 },

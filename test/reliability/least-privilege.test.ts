@@ -85,18 +85,47 @@ test('the runtime and the client work under a role that can only EXECUTE the pro
 
 test('the role cannot read, change or create tables, nor call the administrative functions', async () => {
   await asApp(async (client) => {
-    for (const table of ['instances', 'executions', 'history', 'orchestrator_queue', 'worker_queue', 'kv_store', 'schema_migrations', 'schema_procedures', 'sessions']) {
-      assert.equal(await sqlState(client, `SELECT * FROM "${schema}".${table}`), '42501', `SELECT on ${table} is refused`);
-      assert.equal(await sqlState(client, `DELETE FROM "${schema}".${table}`), '42501', `DELETE on ${table} is refused`);
+    for (const table of [
+      'instances',
+      'executions',
+      'history',
+      'orchestrator_queue',
+      'worker_queue',
+      'kv_store',
+      'schema_migrations',
+      'schema_procedures',
+      'sessions',
+    ]) {
+      assert.equal(
+        await sqlState(client, `SELECT * FROM "${schema}".${table}`),
+        '42501',
+        `SELECT on ${table} is refused`,
+      );
+      assert.equal(
+        await sqlState(client, `DELETE FROM "${schema}".${table}`),
+        '42501',
+        `DELETE on ${table} is refused`,
+      );
     }
     assert.equal(await sqlState(client, `UPDATE "${schema}".instances SET custom_status = 'x'`), '42501');
     assert.equal(await sqlState(client, `INSERT INTO "${schema}".history VALUES ('i', 1, 1, 'x', '{}', 0)`), '42501');
     assert.equal(await sqlState(client, `CREATE TABLE "${schema}".intruder (x int)`), '42501');
-    assert.equal(await sqlState(client, `CREATE FUNCTION "${schema}".intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'`), '42501');
-    assert.equal(await sqlState(client, `SELECT "${schema}".set_test_clock_offset(100000)`), '42501', 'the test clock is not granted');
+    assert.equal(
+      await sqlState(client, `CREATE FUNCTION "${schema}".intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'`),
+      '42501',
+    );
+    assert.equal(
+      await sqlState(client, `SELECT "${schema}".set_test_clock_offset(100000)`),
+      '42501',
+      'the test clock is not granted',
+    );
     assert.equal(await sqlState(client, `SELECT "${schema}".secure_procedures()`), '42501');
     assert.equal(await sqlState(client, `SELECT "${schema}".grant_execute_role('${role}')`), '42501');
-    assert.equal(await sqlState(client, `SELECT "${schema}".get_queue_depths()`), 'succeeded', 'procedures are callable');
+    assert.equal(
+      await sqlState(client, `SELECT "${schema}".get_queue_depths()`),
+      'succeeded',
+      'procedures are callable',
+    );
   });
 });
 
@@ -184,5 +213,8 @@ test('procedures re-applied by the migration runner (their text changed) are sec
 });
 
 test('grant_execute_role refuses an unknown role with a clear error', async () => {
-  await assert.rejects(admin.query(`SELECT "${schema}".grant_execute_role($1)`, ['no_such_role_x']), /grant_execute_role: role 'no_such_role_x' does not exist/);
+  await assert.rejects(
+    admin.query(`SELECT "${schema}".grant_execute_role($1)`, ['no_such_role_x']),
+    /grant_execute_role: role 'no_such_role_x' does not exist/,
+  );
 });

@@ -31,7 +31,8 @@ after(async () => {
  * Procedures that write, which a standby refuses; status reads are refused too (as by a node that
  * cannot be reached) so that waitForOrchestration's retry is exercised.
  */
-const REFUSED = /\.(ack_orchestration_items?|ack_work_items?|enqueue_orchestrator_work|start_orchestration_claimed|fetch_orchestration_items?|fetch_work_items?|get_instance_status)\(/;
+const REFUSED =
+  /\.(ack_orchestration_items?|ack_work_items?|enqueue_orchestrator_work|start_orchestration_claimed|fetch_orchestration_items?|fetch_work_items?|get_instance_status)\(/;
 
 /** Passes statements through, except writes while `readOnly` is set: those fail as on a standby. */
 class ReadOnlyWindow implements SqlExecutor {
@@ -44,7 +45,10 @@ class ReadOnlyWindow implements SqlExecutor {
     const write = REFUSED.exec(text);
     if (this.readOnly && write !== null) {
       this.refused.set(write[1], (this.refused.get(write[1]) ?? 0) + 1);
-      throw Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006', severity: 'ERROR' });
+      throw Object.assign(new Error('cannot execute INSERT in a read-only transaction'), {
+        code: '25006',
+        severity: 'ERROR',
+      });
     }
     return this.inner.query(text, params);
   }
@@ -62,62 +66,77 @@ class ReadOnlyWindow implements SqlExecutor {
   }
 }
 
-test('a read-only window under load: acks, starts and waits ride it out, nothing fails', { timeout: 60_000 }, async () => {
-  const admin = PgExecutor.fromUrl(DATABASE_URL, 2);
-  try {
-    await applyMigrations(admin, schema);
-  } finally {
-    await admin.close();
-  }
-  const window = new ReadOnlyWindow(PgExecutor.fromUrl(DATABASE_URL, 6));
-  const provider = new ProcedureProvider(window, schema, 'postgres');
-  const runtime = new durox.Runtime(provider, { logLevel: 'warn' });
-  runtime.registerActivity('Slow', async (_ctx, x: number) => {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    return x + 1;
-  });
-  let opened = 0;
-  runtime.registerOrchestration('Three', function* (ctx, x: number) {
-    for (let i = 0; i < 3; i += 1) {
-      x = yield ctx.scheduleActivity('Slow', x);
-      // The window opens during a turn, so that turn's ack is the first write refused.
-      if (x === 52 && opened === 0) {
-        window.readOnly = true;
-        opened = Date.now();
+test(
+  'a read-only window under load: acks, starts and waits ride it out, nothing fails',
+  { timeout: 60_000 },
+  async () => {
+    const admin = PgExecutor.fromUrl(DATABASE_URL, 2);
+    try {
+      await applyMigrations(admin, schema);
+    } finally {
+      await admin.close();
+    }
+    const window = new ReadOnlyWindow(PgExecutor.fromUrl(DATABASE_URL, 6));
+    const provider = new ProcedureProvider(window, schema, 'postgres');
+    const runtime = new durox.Runtime(provider, { logLevel: 'warn' });
+    runtime.registerActivity('Slow', async (_ctx, x: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return x + 1;
+    });
+    let opened = 0;
+    runtime.registerOrchestration('Three', function* (ctx, x: number) {
+      for (let i = 0; i < 3; i += 1) {
+        x = yield ctx.scheduleActivity('Slow', x);
+        // The window opens during a turn, so that turn's ack is the first write refused.
+        if (x === 52 && opened === 0) {
+          window.readOnly = true;
+          opened = Date.now();
+        }
       }
+      return x;
+    });
+    await runtime.start();
+    const client = new durox.Client(provider);
+    try {
+      // ro-before-5 starts at 50: its second activity returns 52, which opens the window.
+      const before = Array.from({ length: 6 }, (_, i) => `ro-before-${i}`);
+      for (const [i, id] of before.entries()) await client.startOrchestration(id, 'Three', i * 10);
+      while (opened === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      const waitThroughWindow = client.waitForOrchestration(before[5], 30_000);
+      // Started and waited for while every write is refused: the calls wait for the window to close.
+      const during = Array.from({ length: 4 }, (_, i) => `ro-during-${i}`);
+      const starts = during.map((id, i) => client.startOrchestration(id, 'Three', 100 + i));
+      await new Promise((resolve) => setTimeout(resolve, 3000 - (Date.now() - opened)));
+      window.readOnly = false;
+      await Promise.all(starts);
+      assert.ok(Date.now() - opened >= 3000);
+      assert.equal((await waitThroughWindow).status, 'Completed', 'a wait begun in the window outlives it');
+      assert.ok((window.refused.get('get_instance_status') ?? 0) > 0, 'a status read was refused');
+      const all = [
+        ...before.map((id, i) => [id, i * 10 + 3] as const),
+        ...during.map((id, i) => [id, 100 + i + 3] as const),
+      ];
+      for (const [id, expected] of all) {
+        const status = await client.waitForOrchestration(id, 30_000);
+        assert.equal(status.status, 'Completed', `${id}: ${status.error ?? ''}`);
+        assert.equal(status.output, expected, id);
+      }
+      assert.ok(
+        (window.refused.get('ack_orchestration_item') ?? 0) + (window.refused.get('ack_orchestration_items') ?? 0) > 0,
+        'a turn ack was refused',
+      );
+      assert.ok(
+        (window.refused.get('enqueue_orchestrator_work') ?? 0) +
+          (window.refused.get('start_orchestration_claimed') ?? 0) >
+          0,
+        'a start was refused',
+      );
+      assert.equal(runtime.metricsSnapshot()?.orchInfrastructureErrors, 0, 'no orchestration failed for it');
+      const log = readFileSync(logFile, 'utf8');
+      assert.match(log, /the node is a read-only standby/);
+    } finally {
+      await runtime.shutdown(1000);
+      await provider.close();
     }
-    return x;
-  });
-  await runtime.start();
-  const client = new durox.Client(provider);
-  try {
-    // ro-before-5 starts at 50: its second activity returns 52, which opens the window.
-    const before = Array.from({ length: 6 }, (_, i) => `ro-before-${i}`);
-    for (const [i, id] of before.entries()) await client.startOrchestration(id, 'Three', i * 10);
-    while (opened === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    const waitThroughWindow = client.waitForOrchestration(before[5], 30_000);
-    // Started and waited for while every write is refused: the calls wait for the window to close.
-    const during = Array.from({ length: 4 }, (_, i) => `ro-during-${i}`);
-    const starts = during.map((id, i) => client.startOrchestration(id, 'Three', 100 + i));
-    await new Promise((resolve) => setTimeout(resolve, 3000 - (Date.now() - opened)));
-    window.readOnly = false;
-    await Promise.all(starts);
-    assert.ok(Date.now() - opened >= 3000);
-    assert.equal((await waitThroughWindow).status, 'Completed', 'a wait begun in the window outlives it');
-    assert.ok((window.refused.get('get_instance_status') ?? 0) > 0, 'a status read was refused');
-    const all = [...before.map((id, i) => [id, i * 10 + 3] as const), ...during.map((id, i) => [id, 100 + i + 3] as const)];
-    for (const [id, expected] of all) {
-      const status = await client.waitForOrchestration(id, 30_000);
-      assert.equal(status.status, 'Completed', `${id}: ${status.error ?? ''}`);
-      assert.equal(status.output, expected, id);
-    }
-    assert.ok((window.refused.get('ack_orchestration_item') ?? 0) + (window.refused.get('ack_orchestration_items') ?? 0) > 0, 'a turn ack was refused');
-    assert.ok((window.refused.get('enqueue_orchestrator_work') ?? 0) + (window.refused.get('start_orchestration_claimed') ?? 0) > 0, 'a start was refused');
-    assert.equal(runtime.metricsSnapshot()?.orchInfrastructureErrors, 0, 'no orchestration failed for it');
-    const log = readFileSync(logFile, 'utf8');
-    assert.match(log, /the node is a read-only standby/);
-  } finally {
-    await runtime.shutdown(1000);
-    await provider.close();
-  }
-});
+  },
+);

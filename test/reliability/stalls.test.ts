@@ -8,7 +8,17 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DATABASE_URL, durox, eventually, sleep, startRuntime, uid, type Client, type Provider, type Runtime } from '../e2e/helpers';
+import {
+  DATABASE_URL,
+  durox,
+  eventually,
+  sleep,
+  startRuntime,
+  uid,
+  type Client,
+  type Provider,
+  type Runtime,
+} from '../e2e/helpers';
 import { instanceProblems } from '../chaos/invariants';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
@@ -35,13 +45,19 @@ after(async () => {
 
 /** Starts the stall worker and returns a reader of everything it printed so far. */
 async function startStallWorker(): Promise<{ child: ChildProcess; output: () => string; exited: Promise<void> }> {
-  const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'stall-worker.js'), DATABASE_URL, schema], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'stall-worker.js'), DATABASE_URL, schema], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  await eventually(async () => (output.includes('ready') ? true : undefined), 15_000, `the stall worker to start: ${output}`);
+  await eventually(
+    async () => (output.includes('ready') ? true : undefined),
+    15_000,
+    `the stall worker to start: ${output}`,
+  );
   return { child, output: () => output, exited };
 }
 
@@ -53,7 +69,11 @@ test('a worker paused mid-activity past its lock timeout: another takes over, th
   const worker = await startStallWorker();
   const id = uid('stall-activity');
   await client.startOrchestration(id, 'SlowJob', 'the job');
-  await eventually(async () => (worker.output().includes(`activity started ${id}`) ? true : undefined), 15_000, 'the activity to start');
+  await eventually(
+    async () => (worker.output().includes(`activity started ${id}`) ? true : undefined),
+    15_000,
+    'the activity to start',
+  );
   worker.child.kill('SIGSTOP');
   const runtime = await survivor((rt) => {
     rt.registerActivity('Slow', async (_ctx, input: string) => `survivor did ${input}`);
@@ -65,7 +85,11 @@ test('a worker paused mid-activity past its lock timeout: another takes over, th
     const status = await client.waitForOrchestration(id, 30_000);
     assert.equal(status.output, 'survivor did the job');
     worker.child.kill('SIGCONT');
-    await eventually(async () => (worker.output().includes('activity finished') ? true : undefined), 15_000, 'the paused activity to finish');
+    await eventually(
+      async () => (worker.output().includes('activity finished') ? true : undefined),
+      15_000,
+      'the paused activity to finish',
+    );
     await eventually(
       async () => (/activity result discarded|lost its lock/.test(worker.output()) ? true : undefined),
       10_000,
@@ -84,38 +108,45 @@ test('a worker paused mid-activity past its lock timeout: another takes over, th
   }
 });
 
-test(('a worker paused mid-turn past the orchestration lock: another runs the turn, ' + 'the late ack is refused'), async () => {
-  const worker = await startStallWorker();
-  const id = uid('stall-turn');
-  await client.startOrchestration(id, 'Stall', 'input');
-  await eventually(async () => (worker.output().includes(`turn started ${id}`) ? true : undefined), 15_000, 'the turn to start');
-  worker.child.kill('SIGSTOP');
-  const runtime = await survivor((rt) => {
-    rt.registerActivity('Quick', async (_ctx, input: string) => `survivor ${input}`);
-    rt.registerOrchestration('Stall', function* (ctx, input: string) {
-      return yield ctx.scheduleActivity('Quick', `resumed ${input}`);
-    });
-  });
-  try {
-    const status = await client.waitForOrchestration(id, 40_000);
-    assert.equal(status.output, 'survivor resumed input');
-    worker.child.kill('SIGCONT');
+test(
+  'a worker paused mid-turn past the orchestration lock: another runs the turn, ' + 'the late ack is refused',
+  async () => {
+    const worker = await startStallWorker();
+    const id = uid('stall-turn');
+    await client.startOrchestration(id, 'Stall', 'input');
     await eventually(
-      async () => (/turn discarded, another worker owns the instance now/.test(worker.output()) ? true : undefined),
+      async () => (worker.output().includes(`turn started ${id}`) ? true : undefined),
       15_000,
-      'the paused turn to be refused',
+      'the turn to start',
     );
-    const history = await provider.readHistory(id);
-    assert.equal(history.filter((e) => e.kind === 'OrchestrationStarted').length, 1);
-    assert.equal(history.filter((e) => e.kind === 'ActivityScheduled').length, 1);
-    assert.deepEqual(await instanceProblems(provider, id), []);
-    assert.equal((await client.getStatus(id)).output, JSON.stringify('survivor resumed input'));
-  } finally {
-    await runtime.shutdown(100);
-    worker.child.kill('SIGKILL');
-    await worker.exited;
-  }
-});
+    worker.child.kill('SIGSTOP');
+    const runtime = await survivor((rt) => {
+      rt.registerActivity('Quick', async (_ctx, input: string) => `survivor ${input}`);
+      rt.registerOrchestration('Stall', function* (ctx, input: string) {
+        return yield ctx.scheduleActivity('Quick', `resumed ${input}`);
+      });
+    });
+    try {
+      const status = await client.waitForOrchestration(id, 40_000);
+      assert.equal(status.output, 'survivor resumed input');
+      worker.child.kill('SIGCONT');
+      await eventually(
+        async () => (/turn discarded, another worker owns the instance now/.test(worker.output()) ? true : undefined),
+        15_000,
+        'the paused turn to be refused',
+      );
+      const history = await provider.readHistory(id);
+      assert.equal(history.filter((e) => e.kind === 'OrchestrationStarted').length, 1);
+      assert.equal(history.filter((e) => e.kind === 'ActivityScheduled').length, 1);
+      assert.deepEqual(await instanceProblems(provider, id), []);
+      assert.equal((await client.getStatus(id)).output, JSON.stringify('survivor resumed input'));
+    } finally {
+      await runtime.shutdown(100);
+      worker.child.kill('SIGKILL');
+      await worker.exited;
+    }
+  },
+);
 
 test('an activity whose lock is taken by another worker sees isCancelled(), and its result is dropped', async () => {
   const seen: string[] = [];
@@ -150,10 +181,20 @@ test('an activity whose lock is taken by another worker sees isCancelled(), and 
       5000,
       'the expired item to be fetchable',
     );
-    await eventually(async () => (seen.includes('cancelled') ? true : undefined), 10_000, 'the activity to see isCancelled()');
+    await eventually(
+      async () => (seen.includes('cancelled') ? true : undefined),
+      10_000,
+      'the activity to see isCancelled()',
+    );
     // Back to real time first, or the completion would become visible only a minute from now.
     await admin.query(`SELECT "${schema}".set_test_clock_offset(0)`);
-    await thief.ackWorkItem(stolen.lockToken, { type: 'ActivityCompleted', instance: id, executionId: 1, id: stolen.item.id, result: JSON.stringify('thief result') });
+    await thief.ackWorkItem(stolen.lockToken, {
+      type: 'ActivityCompleted',
+      instance: id,
+      executionId: 1,
+      id: stolen.item.id,
+      result: JSON.stringify('thief result'),
+    });
     const status = await client.waitForOrchestration(id, 15_000);
     assert.equal(status.output, 'thief result');
     assert.deepEqual(seen, ['started', 'cancelled']);

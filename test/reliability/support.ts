@@ -20,7 +20,9 @@ export function freshSchema(prefix: string): string {
 }
 
 /** A migrated schema and a provider on it whose statements are recorded. */
-export async function recordedProvider(prefix: string): Promise<{ provider: ProcedureProvider; recorder: CountingExecutor; schema: string }> {
+export async function recordedProvider(
+  prefix: string,
+): Promise<{ provider: ProcedureProvider; recorder: CountingExecutor; schema: string }> {
   const schema = freshSchema(prefix);
   const admin = PgExecutor.fromUrl(DATABASE_URL, 2);
   try {

@@ -8,13 +8,19 @@ function controlledCalls() {
   const calls: Array<{ kind: 'one' | 'many'; acks: number[]; finish: () => void }> = [];
   return {
     calls,
-    one: (ack: number) => new Promise<number>((resolve) => calls.push({ kind: 'one', acks: [ack], finish: () => resolve(ack * 10) })),
+    one: (ack: number) =>
+      new Promise<number>((resolve) => calls.push({ kind: 'one', acks: [ack], finish: () => resolve(ack * 10) })),
     many: (acks: number[]) =>
       new Promise<Array<AckOutcome<number>>>((resolve) =>
         calls.push({
           kind: 'many',
           acks,
-          finish: () => resolve(acks.map((ack) => (ack < 0 ? { ok: false, error: new Error(`refused ${ack}`) } : { ok: true, value: ack * 10 }))),
+          finish: () =>
+            resolve(
+              acks.map((ack) =>
+                ack < 0 ? { ok: false, error: new Error(`refused ${ack}`) } : { ok: true, value: ack * 10 },
+              ),
+            ),
         }),
       ),
   };
@@ -26,11 +32,20 @@ test('alone an ack goes out at once; acks that wait for a free call go out toget
   const first = commit.ack(1);
   const second = commit.ack(2);
   const third = commit.ack(3);
-  assert.deepEqual(control.calls.map((c) => [c.kind, c.acks]), [['one', [1]]]);
+  assert.deepEqual(
+    control.calls.map((c) => [c.kind, c.acks]),
+    [['one', [1]]],
+  );
   control.calls[0].finish();
   assert.equal(await first, 10);
   await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(control.calls.map((c) => [c.kind, c.acks]), [['one', [1]], ['many', [2, 3]]]);
+  assert.deepEqual(
+    control.calls.map((c) => [c.kind, c.acks]),
+    [
+      ['one', [1]],
+      ['many', [2, 3]],
+    ],
+  );
   control.calls[1].finish();
   assert.deepEqual(await Promise.all([second, third]), [20, 30]);
 });

@@ -27,7 +27,10 @@ function fakeSessionProvider(options: { failRenewals?: boolean } = {}) {
 /** A fault log that records what failed and what recovered. */
 function recordingFaults() {
   const events: string[] = [];
-  const faults = { failed: (op: string) => void events.push(`failed ${op}`), recovered: (op: string) => void events.push(`recovered ${op}`) } as unknown as FaultLog;
+  const faults = {
+    failed: (op: string) => void events.push(`failed ${op}`),
+    recovered: (op: string) => void events.push(`recovered ${op}`),
+  } as unknown as FaultLog;
   return { faults, events };
 }
 
@@ -36,7 +39,10 @@ const BASE = { maxSessionsPerRuntime: 2, sessionIdleTimeoutMs: 60_000, workerNod
 test('owner identity: one per slot, or the node id shared by every slot', () => {
   const { provider } = fakeSessionProvider();
   assert.equal(new SessionManager(provider, BASE, recordingFaults().faults).ownerFor(3), 'work-3-rt1');
-  assert.equal(new SessionManager(provider, { ...BASE, workerNodeId: 'node-a' }, recordingFaults().faults).ownerFor(3), 'node-a');
+  assert.equal(
+    new SessionManager(provider, { ...BASE, workerNodeId: 'node-a' }, recordingFaults().faults).ownerFor(3),
+    'node-a',
+  );
 });
 
 test('capacity: running sessions plus session-capable fetches in flight; at capacity a fetch claims no new session', () => {
@@ -45,7 +51,11 @@ test('capacity: running sessions plus session-capable fetches in flight; at capa
   const endA = sessions.begin('a');
   const fetch = sessions.reserveFetch(0);
   assert.equal(fetch.config.claimNewSessions, undefined, 'below capacity: may claim a new session');
-  assert.equal(sessions.reserveFetch(1).config.claimNewSessions, false, 'one running + one fetch in flight = capacity 2');
+  assert.equal(
+    sessions.reserveFetch(1).config.claimNewSessions,
+    false,
+    'one running + one fetch in flight = capacity 2',
+  );
   fetch.release();
   fetch.release(); // idempotent
   const again = sessions.reserveFetch(1);

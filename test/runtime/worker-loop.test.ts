@@ -10,11 +10,22 @@ import { fakeLiveChannel, fakePollingProvider } from './fake-wakeups';
 import type { Provider } from '../../src/provider/contract';
 
 /** A worker loop over `queue` that records what it does; `onRun` sees every item run. */
-function loopOver(provider: Provider, queue: string[], stop: AbortController, overrides: Partial<WorkerLoop<string>> = {}) {
+function loopOver(
+  provider: Provider,
+  queue: string[],
+  stop: AbortController,
+  overrides: Partial<WorkerLoop<string>> = {},
+) {
   const push = new PushWakeups(provider);
   const { gate, release } = openGate<string>(push, 'orchestrator');
   const inbox = handOffInbox(gate);
-  const seen = { fetches: [] as WakeReason[], ran: [] as string[], givenBack: [] as string[], failures: 0, recoveries: 0 };
+  const seen = {
+    fetches: [] as WakeReason[],
+    ran: [] as string[],
+    givenBack: [] as string[],
+    failures: 0,
+    recoveries: 0,
+  };
   const loop: WorkerLoop<string> = {
     signal: stop.signal,
     push,

@@ -32,15 +32,28 @@ test('timezones follow daylight saving time', () => {
 });
 
 test('bad expressions and timezones are ScheduleErrors with their code', () => {
-  for (const [cron, pattern] of [['* * *', /5 fields/], ['0 0 0 * * * *', /5 fields/], ['61 * * * *', /minute/], ['a b c d e', /invalid cron/], ['0 0 30 2 *', /invalid cron/]] as const) {
-    assert.throws(() => CronExpression.parse(cron, null, 'op', 'sched'), (error: unknown) => {
-      assert.ok(error instanceof ScheduleError);
-      assert.equal(error.code, 'invalid_cron');
-      assert.equal(error.operation, 'op');
-      assert.equal(error.scheduleId, 'sched');
-      assert.match(error.message, pattern);
-      return true;
-    }, cron);
+  for (const [cron, pattern] of [
+    ['* * *', /5 fields/],
+    ['0 0 0 * * * *', /5 fields/],
+    ['61 * * * *', /minute/],
+    ['a b c d e', /invalid cron/],
+    ['0 0 30 2 *', /invalid cron/],
+  ] as const) {
+    assert.throws(
+      () => CronExpression.parse(cron, null, 'op', 'sched'),
+      (error: unknown) => {
+        assert.ok(error instanceof ScheduleError);
+        assert.equal(error.code, 'invalid_cron');
+        assert.equal(error.operation, 'op');
+        assert.equal(error.scheduleId, 'sched');
+        assert.match(error.message, pattern);
+        return true;
+      },
+      cron,
+    );
   }
-  assert.throws(() => CronExpression.parse('0 * * * *', 'Europe/Atlantis', 'op'), (error: unknown) => error instanceof ScheduleError && error.code === 'unknown_timezone');
+  assert.throws(
+    () => CronExpression.parse('0 * * * *', 'Europe/Atlantis', 'op'),
+    (error: unknown) => error instanceof ScheduleError && error.code === 'unknown_timezone',
+  );
 });

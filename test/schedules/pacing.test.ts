@@ -13,7 +13,15 @@ import { Sim } from '../core/harness';
 function newSchedule(overlap: 'allow' | 'skip'): ScheduleState {
   return {
     scheduleId: 'catch',
-    spec: { cron: '* * * * * *', timezone: null, orchestration: 'Run', version: null, input: null, overlap, catchUp: 'all' },
+    spec: {
+      cron: '* * * * * *',
+      timezone: null,
+      orchestration: 'Run',
+      version: null,
+      input: null,
+      overlap,
+      catchUp: 'all',
+    },
     paused: false,
     cursorMs: null,
     lastRun: null,

@@ -9,7 +9,16 @@ import type { OrchestrationContext } from '../../src/core/orchestration-context'
 import type { Runtime } from '../../src/runtime/runtime';
 import { ScheduleError } from '../../src/schedules/errors';
 import { runInstanceId, scheduleInstanceId, type ScheduleInfo } from '../../src/schedules/model';
-import { alignToHour, eventually, HOUR_MS, openScheduleStore, runsOf, scheduleWhen, STORE_KINDS, type ScheduleStore } from './stores';
+import {
+  alignToHour,
+  eventually,
+  HOUR_MS,
+  openScheduleStore,
+  runsOf,
+  scheduleWhen,
+  STORE_KINDS,
+  type ScheduleStore,
+} from './stores';
 
 const kinds = STORE_KINDS.filter((k) => (process.env.DUROX_SCHEDULE_STORES ?? k).split(',').includes(k));
 
@@ -44,9 +53,15 @@ for (const kind of kinds) {
       const hourMs = aligned.hourMs;
       const { client } = store;
       for (const catchUp of ['all', 'one', 'none'] as const) {
-        await client.createSchedule(`catch-${catchUp}`, { cron: '0 * * * *', orchestration: 'Tick', overlap: 'allow', catchUp });
+        await client.createSchedule(`catch-${catchUp}`, {
+          cron: '0 * * * *',
+          orchestration: 'Tick',
+          overlap: 'allow',
+          catchUp,
+        });
       }
-      for (const catchUp of ['all', 'one', 'none']) await scheduleWhen(store, `catch-${catchUp}`, 'published', () => true);
+      for (const catchUp of ['all', 'one', 'none'])
+        await scheduleWhen(store, `catch-${catchUp}`, 'published', () => true);
       await runtime.shutdown(0);
 
       // Down for 5.5 hours: fires at +1h..+5h are missed, the latest by 30 minutes.
@@ -54,7 +69,8 @@ for (const kind of kinds) {
       await store.setClockOffset(offsetMs);
       await store.startRuntime(registerTargets);
       const advanced = await store.nowMs();
-      const caughtUp = (s: ScheduleInfo): boolean => s.updatedAtMs >= advanced - 1000 && s.nextFireAtMs === hourMs + 6 * HOUR_MS;
+      const caughtUp = (s: ScheduleInfo): boolean =>
+        s.updatedAtMs >= advanced - 1000 && s.nextFireAtMs === hourMs + 6 * HOUR_MS;
       const all = await scheduleWhen(store, 'catch-all', 'caught up', caughtUp);
       const one = await scheduleWhen(store, 'catch-one', 'caught up', caughtUp);
       const none = await scheduleWhen(store, 'catch-none', 'caught up', caughtUp);
@@ -63,7 +79,11 @@ for (const kind of kinds) {
       assert.deepEqual([all.counts.started, all.counts.missed], [5, 0]);
       assert.deepEqual([one.counts.started, one.counts.missed], [1, 4]);
       assert.deepEqual([none.counts.started, none.counts.missed], [0, 5]);
-      await eventually('catch-up runs', async () => ((await runsOf(client, 'catch-all')).length === 5 && (await runsOf(client, 'catch-one')).length === 1 ? true : undefined));
+      await eventually('catch-up runs', async () =>
+        (await runsOf(client, 'catch-all')).length === 5 && (await runsOf(client, 'catch-one')).length === 1
+          ? true
+          : undefined,
+      );
       assert.deepEqual(await runsOf(client, 'catch-all'), hours.map((h) => runInstanceId('catch-all', h)).sort());
       assert.deepEqual(await runsOf(client, 'catch-one'), [runInstanceId('catch-one', hours[4])]);
       assert.deepEqual(await runsOf(client, 'catch-none'), []);
@@ -72,7 +92,11 @@ for (const kind of kinds) {
       // lateness tolerance that 'none' allows).
       offsetMs += 29 * 60_000;
       await store.setClockOffset(offsetMs);
-      for (const [catchUp, before] of [['all', 5], ['one', 1], ['none', 0]] as const) {
+      for (const [catchUp, before] of [
+        ['all', 5],
+        ['one', 1],
+        ['none', 0],
+      ] as const) {
         await scheduleWhen(store, `catch-${catchUp}`, 'fired on time', (s) => s.counts.started === before + 1);
       }
       for (const catchUp of ['all', 'one', 'none']) await client.deleteSchedule(`catch-${catchUp}`);
@@ -95,27 +119,51 @@ for (const kind of kinds) {
       offsetMs += HOUR_MS;
       await store.setClockOffset(offsetMs);
       for (const overlap of policies) {
-        await eventually(`first run of ${overlap} running`, async () => ((await statusOf(store, run(overlap, 1))) === 'Running' ? true : undefined));
+        await eventually(`first run of ${overlap} running`, async () =>
+          (await statusOf(store, run(overlap, 1))) === 'Running' ? true : undefined,
+        );
       }
 
       offsetMs += HOUR_MS;
       await store.setClockOffset(offsetMs);
-      const skip = await scheduleWhen(store, 'hold-skip', 'second fire handled', (s) => s.counts.skippedOverlap + s.counts.started >= 2);
+      const skip = await scheduleWhen(
+        store,
+        'hold-skip',
+        'second fire handled',
+        (s) => s.counts.skippedOverlap + s.counts.started >= 2,
+      );
       const allow = await scheduleWhen(store, 'hold-allow', 'second fire handled', (s) => s.counts.started >= 2);
-      const cancel = await scheduleWhen(store, 'hold-cancelPrevious', 'second fire handled', (s) => s.counts.started >= 2);
-      assert.deepEqual([skip.counts.started, skip.counts.skippedOverlap], [1, 1], 'skip: no second run while the first runs');
+      const cancel = await scheduleWhen(
+        store,
+        'hold-cancelPrevious',
+        'second fire handled',
+        (s) => s.counts.started >= 2,
+      );
+      assert.deepEqual(
+        [skip.counts.started, skip.counts.skippedOverlap],
+        [1, 1],
+        'skip: no second run while the first runs',
+      );
       assert.deepEqual([allow.counts.started, allow.counts.skippedOverlap, allow.counts.cancelledPrevious], [2, 0, 0]);
       assert.deepEqual([cancel.counts.started, cancel.counts.cancelledPrevious], [2, 1]);
-      await eventually('allow: both runs running', async () => ((await statusOf(store, run('allow', 2))) === 'Running' ? true : undefined));
+      await eventually('allow: both runs running', async () =>
+        (await statusOf(store, run('allow', 2))) === 'Running' ? true : undefined,
+      );
       assert.equal(await statusOf(store, run('allow', 1)), 'Running');
-      await eventually('cancelPrevious: first run cancelled', async () => ((await statusOf(store, run('cancelPrevious', 1))) === 'Failed' ? true : undefined));
+      await eventually('cancelPrevious: first run cancelled', async () =>
+        (await statusOf(store, run('cancelPrevious', 1))) === 'Failed' ? true : undefined,
+      );
       assert.match((await client.getStatus(run('cancelPrevious', 1))).error ?? '', /cancel/i);
-      await eventually('cancelPrevious: second run running', async () => ((await statusOf(store, run('cancelPrevious', 2))) === 'Running' ? true : undefined));
+      await eventually('cancelPrevious: second run running', async () =>
+        (await statusOf(store, run('cancelPrevious', 2))) === 'Running' ? true : undefined,
+      );
       assert.deepEqual(await runsOf(client, 'hold-skip'), [run('skip', 1)]);
 
       // Once the first run of 'skip' has finished, the next fire starts again.
       await client.raiseEvent(run('skip', 1), 'release', 'done');
-      await eventually('skip: first run completed', async () => ((await statusOf(store, run('skip', 1))) === 'Completed' ? true : undefined));
+      await eventually('skip: first run completed', async () =>
+        (await statusOf(store, run('skip', 1))) === 'Completed' ? true : undefined,
+      );
       offsetMs += HOUR_MS;
       await store.setClockOffset(offsetMs);
       const skipAgain = await scheduleWhen(store, 'hold-skip', 'third fire handled', (s) => s.counts.started === 2);
@@ -130,7 +178,13 @@ for (const kind of kinds) {
       let offsetMs = aligned.offsetMs;
       const hourMs = aligned.hourMs;
       const { client } = store;
-      await client.createSchedule('pausable', { cron: '0 * * * *', orchestration: 'Tick', input: { n: 1 }, overlap: 'skip', catchUp: 'all' });
+      await client.createSchedule('pausable', {
+        cron: '0 * * * *',
+        orchestration: 'Tick',
+        input: { n: 1 },
+        overlap: 'skip',
+        catchUp: 'all',
+      });
       await scheduleWhen(store, 'pausable', 'published', (s) => s.nextFireAtMs === hourMs + HOUR_MS);
 
       await client.pauseSchedule('pausable');
@@ -151,10 +205,18 @@ for (const kind of kinds) {
       await store.setClockOffset(offsetMs);
       await scheduleWhen(store, 'pausable', 'fired after resume', (s) => s.counts.started === 2);
       await eventually('both runs', async () => ((await runsOf(client, 'pausable')).length === 2 ? true : undefined));
-      assert.deepEqual(await runsOf(client, 'pausable'), [triggeredRun, runInstanceId('pausable', hourMs + 3 * HOUR_MS)].sort());
+      assert.deepEqual(
+        await runsOf(client, 'pausable'),
+        [triggeredRun, runInstanceId('pausable', hourMs + 3 * HOUR_MS)].sort(),
+      );
 
       // Update: every 30 minutes from now on, another input.
-      await client.updateSchedule('pausable', { cron: '30 * * * *', orchestration: 'Tick', input: { n: 2 }, overlap: 'allow' });
+      await client.updateSchedule('pausable', {
+        cron: '30 * * * *',
+        orchestration: 'Tick',
+        input: { n: 2 },
+        overlap: 'allow',
+      });
       const updated = await scheduleWhen(store, 'pausable', 'updated', (s) => s.spec.cron === '30 * * * *');
       assert.equal(updated.nextFireAtMs, hourMs + 3 * HOUR_MS + 30 * 60_000);
       assert.deepEqual([updated.spec.overlap, updated.spec.catchUp, updated.spec.input], ['allow', 'one', { n: 2 }]);
@@ -173,7 +235,12 @@ for (const kind of kinds) {
       let offsetMs = aligned.offsetMs;
       const hourMs = aligned.hourMs;
       const { client } = store;
-      await client.createSchedule('dup', { cron: '0 * * * *', orchestration: 'Tick', input: 'scheduled', overlap: 'allow' });
+      await client.createSchedule('dup', {
+        cron: '0 * * * *',
+        orchestration: 'Tick',
+        input: 'scheduled',
+        overlap: 'allow',
+      });
       await scheduleWhen(store, 'dup', 'published', () => true);
       const firstRun = runInstanceId('dup', hourMs + HOUR_MS);
       // The same id started beforehand (as a repeated fire would): the schedule's start is discarded.
@@ -189,14 +256,24 @@ for (const kind of kinds) {
       assert.equal(after.status, 'Running', 'the schedule did not fail');
       const secondRun = runInstanceId('dup', hourMs + 2 * HOUR_MS);
       assert.equal((await client.waitForOrchestration(secondRun, 20_000)).output, 'scheduled');
-      assert.equal((await client.getStatus(firstRun)).output, '"started by hand"', 'the first start of the id won (raw JSON output)');
+      assert.equal(
+        (await client.getStatus(firstRun)).output,
+        '"started by hand"',
+        'the first start of the id won (raw JSON output)',
+      );
       assert.deepEqual(await runsOf(client, 'dup'), [firstRun, secondRun]);
       await client.deleteSchedule('dup');
     });
 
     it('refuses bad input with typed errors and writes nothing', async () => {
       const { client } = store;
-      const refused = async (call: () => Promise<unknown>, code: string, operation: string, scheduleId: string | undefined, message: RegExp): Promise<void> => {
+      const refused = async (
+        call: () => Promise<unknown>,
+        code: string,
+        operation: string,
+        scheduleId: string | undefined,
+        message: RegExp,
+      ): Promise<void> => {
         await assert.rejects(call, (error: unknown) => {
           assert.ok(error instanceof ScheduleError, `a ScheduleError, got ${String(error)}`);
           assert.equal(error.code, code);
@@ -207,18 +284,90 @@ for (const kind of kinds) {
         });
       };
       const base = { orchestration: 'Tick', overlap: 'skip' } as const;
-      await refused(() => client.createSchedule('bad', { ...base, cron: '* * *' }), 'invalid_cron', 'createSchedule', 'bad', /5 fields .* or 6/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '0 0 * * * * *' }), 'invalid_cron', 'createSchedule', 'bad', /5 fields/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '61 * * * *' }), 'invalid_cron', 'createSchedule', 'bad', /minute/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '0 0 30 2 *' }), 'invalid_cron', 'createSchedule', 'bad', /never|invalid cron/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', timezone: 'Mars/Olympus_Mons' }), 'unknown_timezone', 'createSchedule', 'bad', /Mars\/Olympus_Mons/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', overlap: 'sometimes' as never }), 'invalid_argument', 'createSchedule', 'bad', /overlap must be one of 'skip', 'allow', 'cancelPrevious'/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', catchUp: 'most' as never }), 'invalid_argument', 'createSchedule', 'bad', /catchUp/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', version: 'latest' }), 'invalid_argument', 'createSchedule', 'bad', /semver/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', input: 10n }), 'invalid_argument', 'createSchedule', 'bad', /JSON/);
-      await refused(() => client.createSchedule('bad', { ...base, cron: '0 * * * *', input: 'x'.repeat(70_000) }), 'invalid_argument', 'createSchedule', 'bad', /at most 65536 bytes/);
-      await refused(() => client.createSchedule('a@b', { ...base, cron: '0 * * * *' }), 'invalid_argument', 'createSchedule', 'a@b', /'@'/);
-      await refused(() => client.createSchedule('', { ...base, cron: '0 * * * *' }), 'invalid_argument', 'createSchedule', undefined, /non-empty/);
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '* * *' }),
+        'invalid_cron',
+        'createSchedule',
+        'bad',
+        /5 fields .* or 6/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '0 0 * * * * *' }),
+        'invalid_cron',
+        'createSchedule',
+        'bad',
+        /5 fields/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '61 * * * *' }),
+        'invalid_cron',
+        'createSchedule',
+        'bad',
+        /minute/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '0 0 30 2 *' }),
+        'invalid_cron',
+        'createSchedule',
+        'bad',
+        /never|invalid cron/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '0 * * * *', timezone: 'Mars/Olympus_Mons' }),
+        'unknown_timezone',
+        'createSchedule',
+        'bad',
+        /Mars\/Olympus_Mons/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '0 * * * *', overlap: 'sometimes' as never }),
+        'invalid_argument',
+        'createSchedule',
+        'bad',
+        /overlap must be one of 'skip', 'allow', 'cancelPrevious'/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '0 * * * *', catchUp: 'most' as never }),
+        'invalid_argument',
+        'createSchedule',
+        'bad',
+        /catchUp/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '0 * * * *', version: 'latest' }),
+        'invalid_argument',
+        'createSchedule',
+        'bad',
+        /semver/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '0 * * * *', input: 10n }),
+        'invalid_argument',
+        'createSchedule',
+        'bad',
+        /JSON/,
+      );
+      await refused(
+        () => client.createSchedule('bad', { ...base, cron: '0 * * * *', input: 'x'.repeat(70_000) }),
+        'invalid_argument',
+        'createSchedule',
+        'bad',
+        /at most 65536 bytes/,
+      );
+      await refused(
+        () => client.createSchedule('a@b', { ...base, cron: '0 * * * *' }),
+        'invalid_argument',
+        'createSchedule',
+        'a@b',
+        /'@'/,
+      );
+      await refused(
+        () => client.createSchedule('', { ...base, cron: '0 * * * *' }),
+        'invalid_argument',
+        'createSchedule',
+        undefined,
+        /non-empty/,
+      );
       for (const [operation, call] of [
         ['pauseSchedule', () => client.pauseSchedule('ghost')],
         ['resumeSchedule', () => client.resumeSchedule('ghost')],
@@ -234,7 +383,13 @@ for (const kind of kinds) {
       const runtime = await store.startRuntime(registerTargets);
       await client.createSchedule('twice', { ...base, cron: '0 * * * *' });
       await scheduleWhen(store, 'twice', 'published', () => true);
-      await refused(() => client.createSchedule('twice', { ...base, cron: '*/5 * * * *' }), 'duplicate_schedule', 'createSchedule', 'twice', /already exists/);
+      await refused(
+        () => client.createSchedule('twice', { ...base, cron: '*/5 * * * *' }),
+        'duplicate_schedule',
+        'createSchedule',
+        'twice',
+        /already exists/,
+      );
       assert.equal((await client.getSchedule('twice')).spec.cron, '0 * * * *', 'the first definition stands');
       await client.deleteSchedule('twice');
       await runtime.shutdown(0);

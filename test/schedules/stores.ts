@@ -50,7 +50,12 @@ export interface ScheduleStore {
 }
 
 /** Runtime options of these tests: quick polling, quiet logs. */
-export const POLLING: RuntimeOptions = { dispatcherPollIntervalMs: 10, logLevel: 'warn', orchestrationConcurrency: 2, workerConcurrency: 2 };
+export const POLLING: RuntimeOptions = {
+  dispatcherPollIntervalMs: 10,
+  logLevel: 'warn',
+  orchestrationConcurrency: 2,
+  workerConcurrency: 2,
+};
 
 export async function openScheduleStore(kind: StoreKind): Promise<ScheduleStore> {
   let base: SqlExecutor;
@@ -85,9 +90,12 @@ export async function openScheduleStore(kind: StoreKind): Promise<ScheduleStore>
   };
   let clockOffsetMs = 0;
   const clockQuery = async (offsetMs: number | null): Promise<number> => {
-    const rows = offsetMs === null
-      ? await base.query(`SELECT (floor(extract(epoch FROM clock_timestamp()) * 1000))::BIGINT + offset_ms AS now FROM ${quoted}.test_clock`)
-      : await base.query(`SELECT (${quoted}.set_test_clock_offset($1))->>'nowMs' AS now`, [offsetMs]);
+    const rows =
+      offsetMs === null
+        ? await base.query(
+            `SELECT (floor(extract(epoch FROM clock_timestamp()) * 1000))::BIGINT + offset_ms AS now FROM ${quoted}.test_clock`,
+          )
+        : await base.query(`SELECT (${quoted}.set_test_clock_offset($1))->>'nowMs' AS now`, [offsetMs]);
     return Number(rows[0].now);
   };
   return {
@@ -120,7 +128,12 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `check` until it returns a value other than undefined. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000, pauseMs = 5): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+  pauseMs = 5,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -131,7 +144,12 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 }
 
 /** The schedule once it satisfies `ready` (it is published after the schedule's first turn). */
-export function scheduleWhen(store: ScheduleStore, scheduleId: string, what: string, ready: (s: ScheduleInfo) => boolean): Promise<ScheduleInfo> {
+export function scheduleWhen(
+  store: ScheduleStore,
+  scheduleId: string,
+  what: string,
+  ready: (s: ScheduleInfo) => boolean,
+): Promise<ScheduleInfo> {
   return eventually(`schedule '${scheduleId}': ${what}`, async () => {
     const list = await store.client.listSchedules();
     const schedule = list.find((s) => s.scheduleId === scheduleId);

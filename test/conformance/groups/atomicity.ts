@@ -55,7 +55,10 @@ export function defineAtomicityTests(factory: ProviderTestFactory): void {
             ],
           }),
         );
-        assert.deepEqual((await provider.readHistory('multi')).map((e) => e.eventId), [1, 2, 3, 4, 5]);
+        assert.deepEqual(
+          (await provider.readHistory('multi')).map((e) => e.eventId),
+          [1, 2, 3, 4, 5],
+        );
         const ids: number[] = [];
         for (;;) {
           const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
@@ -64,7 +67,10 @@ export function defineAtomicityTests(factory: ProviderTestFactory): void {
         }
         assert.deepEqual(ids, [2, 3, 4]);
         const next = await fetchItem(provider, 'multi');
-        assert.deepEqual(next.messages.map((m) => m.type), ['TimerFired', 'ExternalRaised']);
+        assert.deepEqual(
+          next.messages.map((m) => m.type),
+          ['TimerFired', 'ExternalRaised'],
+        );
       }));
 
     it('an ack with a bogus token fails and leaves the real lock in place', () =>
@@ -73,7 +79,11 @@ export function defineAtomicityTests(factory: ProviderTestFactory): void {
         await fetchItem(provider, 'bogus');
         const error = await rejectsWith(provider.ackOrchestrationItem('no-such-token', turn('bogus')), 'lock_lost');
         assert.match(error.message, /Invalid lock token/);
-        await rejectsWith(provider.abandonOrchestrationItem('no-such-token'), 'lock_lost', 'abandon_orchestration_item');
+        await rejectsWith(
+          provider.abandonOrchestrationItem('no-such-token'),
+          'lock_lost',
+          'abandon_orchestration_item',
+        );
         assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null);
         await advanceClock(LOCK_MS + 1);
         await fetchItem(provider, 'bogus');
@@ -107,7 +117,10 @@ export function defineAtomicityTests(factory: ProviderTestFactory): void {
         await provider.enqueueOrchestratorWork(startItem('late'));
         const item = await fetchItem(provider, 'late');
         await advanceClock(LOCK_MS + 1);
-        await rejectsWith(provider.ackOrchestrationItem(item.lockToken, turn('late', { historyDelta: [started('late')] })), 'lock_lost');
+        await rejectsWith(
+          provider.ackOrchestrationItem(item.lockToken, turn('late', { historyDelta: [started('late')] })),
+          'lock_lost',
+        );
         assert.equal(await provider.getInstanceInfo('late'), null);
       }));
 
@@ -127,19 +140,28 @@ export function defineAtomicityTests(factory: ProviderTestFactory): void {
 
     it('refuses bad input before writing anything, naming the operation and the instance', () =>
       withHarness(factory, async ({ provider }) => {
-        await rejectsWith(provider.enqueueOrchestratorWork(startItem('')), 'invalid_argument', 'enqueue_orchestrator_work');
+        await rejectsWith(
+          provider.enqueueOrchestratorWork(startItem('')),
+          'invalid_argument',
+          'enqueue_orchestrator_work',
+        );
         await provider.enqueueOrchestratorWork(startItem('bad'));
         const item = await fetchItem(provider, 'bad');
         const error = await rejectsWith(
           provider.ackOrchestrationItem(
             item.lockToken,
-            turn('bad', { historyDelta: [started('bad'), event('bad', 1, 2, { kind: 'CustomStatusUpdated', status: 'a\u0000b' })] }),
+            turn('bad', {
+              historyDelta: [started('bad'), event('bad', 1, 2, { kind: 'CustomStatusUpdated', status: 'a\u0000b' })],
+            }),
           ),
           'invalid_argument',
           'ack_orchestration_item',
         );
         assert.equal(error.instanceId, 'bad');
-        await rejectsWith(provider.ackOrchestrationItem(item.lockToken, turn('bad', { executionId: 0 })), 'invalid_argument');
+        await rejectsWith(
+          provider.ackOrchestrationItem(item.lockToken, turn('bad', { executionId: 0 })),
+          'invalid_argument',
+        );
         await rejectsWith(provider.renewOrchestrationItemLock(item.lockToken, -5), 'invalid_argument');
         assert.equal(await provider.getInstanceInfo('bad'), null);
         await provider.ackOrchestrationItem(item.lockToken, turn('bad', { historyDelta: [started('bad')] }));
@@ -187,7 +209,9 @@ export function defineAtomicityTests(factory: ProviderTestFactory): void {
     it('creates a sub-orchestration with its parent through its own ack', () =>
       withHarness(factory, async ({ provider }) => {
         const child = 'parent-instance::child-instance';
-        await provider.enqueueOrchestratorWork(startItem(child, { parentInstance: 'parent-instance', parentId: 2, parentExecutionId: 1 }));
+        await provider.enqueueOrchestratorWork(
+          startItem(child, { parentInstance: 'parent-instance', parentId: 2, parentExecutionId: 1 }),
+        );
         const item = await fetchItem(provider, child);
         await provider.ackOrchestrationItem(
           item.lockToken,
@@ -208,7 +232,10 @@ export function defineAtomicityTests(factory: ProviderTestFactory): void {
         assert.equal((await provider.getQueueDepths()).orchestratorQueue, 1, 'kept');
         await provider.enqueueOrchestratorWork(startItem('early'));
         const item = await fetchItem(provider, 'early');
-        assert.deepEqual(item.messages.map((m) => m.type), ['CancelInstance', 'StartOrchestration']);
+        assert.deepEqual(
+          item.messages.map((m) => m.type),
+          ['CancelInstance', 'StartOrchestration'],
+        );
       }));
   });
 }

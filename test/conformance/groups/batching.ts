@@ -22,8 +22,13 @@ async function scheduleActivities(provider: Provider, instanceId: string, count:
   await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: instanceId, name: 'go', data: '1' });
   const item = await fetchItem(provider, instanceId);
   const workerItems = Array.from({ length: count }, (_, i) => activity(instanceId, i + 2));
-  const historyDelta = workerItems.map((w) => event(instanceId, 1, w.id, { kind: 'ActivityScheduled', name: w.name, input: w.input }));
-  return provider.ackOrchestrationItem(item.lockToken, turn(instanceId, { historyDelta, workerItems }), { workerItemIndexes: claim, lockTimeoutMs: LOCK_MS });
+  const historyDelta = workerItems.map((w) =>
+    event(instanceId, 1, w.id, { kind: 'ActivityScheduled', name: w.name, input: w.input }),
+  );
+  return provider.ackOrchestrationItem(item.lockToken, turn(instanceId, { historyDelta, workerItems }), {
+    workerItemIndexes: claim,
+    lockTimeoutMs: LOCK_MS,
+  });
 }
 
 export function defineBatchingTests(factory: ProviderTestFactory): void {
@@ -33,8 +38,15 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         assert.ok(typeof provider.startOrchestrationClaimed === 'function', 'the store offers eager start');
         const turn = await provider.startOrchestrationClaimed(startItem('eager'), { lockTimeoutMs: LOCK_MS });
         assert.equal(turn?.instanceId, 'eager');
-        assert.deepEqual(turn.messages.map((m) => m.type), ['StartOrchestration']);
-        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'nobody else can fetch it');
+        assert.deepEqual(
+          turn.messages.map((m) => m.type),
+          ['StartOrchestration'],
+        );
+        assert.equal(
+          await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+          null,
+          'nobody else can fetch it',
+        );
         await provider.abandonOrchestrationItem(turn.lockToken, { ignoreAttempt: true });
         assert.equal((await fetchItem(provider)).instanceId, 'eager', 'given back, it is an ordinary start');
       }));
@@ -47,22 +59,39 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         assert.equal(await provider.startOrchestrationClaimed?.(startItem('held'), { lockTimeoutMs: LOCK_MS }), null);
         await provider.abandonOrchestrationItem(holding.lockToken, { ignoreAttempt: true });
         const next = await fetchItem(provider, 'held');
-        assert.deepEqual(next.messages.map((m) => m.type), ['ExternalRaised', 'StartOrchestration'], 'queued behind the held batch');
-        await rejectsWith(provider.startOrchestrationClaimed!(startItem('bad'), { lockTimeoutMs: 0 }), 'invalid_argument');
+        assert.deepEqual(
+          next.messages.map((m) => m.type),
+          ['ExternalRaised', 'StartOrchestration'],
+          'queued behind the held batch',
+        );
+        await rejectsWith(
+          provider.startOrchestrationClaimed!(startItem('bad'), { lockTimeoutMs: 0 }),
+          'invalid_argument',
+        );
       }));
 
     it('fetchOrchestrationItems locks several instances at once, each under its own token', () =>
       withHarness(factory, async ({ provider }) => {
         for (const id of ['b1', 'b2', 'b3']) await provider.enqueueOrchestratorWork(startItem(id));
         const items = await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 2 });
-        assert.deepEqual(items.map((i) => i.instanceId), ['b1', 'b2']);
+        assert.deepEqual(
+          items.map((i) => i.instanceId),
+          ['b1', 'b2'],
+        );
         assert.notEqual(items[0].lockToken, items[1].lockToken);
         const rest = await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 5 });
-        assert.deepEqual(rest.map((i) => i.instanceId), ['b3'], 'locked instances are not handed out twice');
+        assert.deepEqual(
+          rest.map((i) => i.instanceId),
+          ['b3'],
+          'locked instances are not handed out twice',
+        );
         assert.deepEqual(await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 5 }), []);
         await provider.abandonOrchestrationItem(items[1].lockToken);
         assert.equal((await fetchItem(provider)).instanceId, 'b2', 'each batch is released on its own');
-        await rejectsWith(provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 0 }), 'invalid_argument');
+        await rejectsWith(
+          provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 0 }),
+          'invalid_argument',
+        );
       }));
 
     it('ackWorkItems commits each ack on its own: a refused one leaves the others committed', () =>
@@ -76,11 +105,17 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
           { lockToken: 'no-such-token', completion: completed(leases[1].item) },
           { lockToken: leases[1].lockToken, completion: completed(leases[1].item, '"second"') },
         ]);
-        assert.deepEqual(outcomes.map((o) => o.ok), [true, false, true]);
+        assert.deepEqual(
+          outcomes.map((o) => o.ok),
+          [true, false, true],
+        );
         const refused = outcomes[1];
         assert.ok(!refused.ok && refused.error.code === 'lock_lost' && refused.error.operation === 'ack_work_items');
         const next = await fetchItem(provider, 'gc');
-        assert.deepEqual(next.messages.map((m) => (m.type === 'ActivityCompleted' ? m.result : m.type)), ['"done"', '"second"']);
+        assert.deepEqual(
+          next.messages.map((m) => (m.type === 'ActivityCompleted' ? m.result : m.type)),
+          ['"done"', '"second"'],
+        );
         assert.equal(await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG }), null);
       }));
   });
@@ -90,9 +125,14 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
       withHarness(factory, async ({ provider }) => {
         for (const id of ['t1', 't2', 't3']) await provider.enqueueOrchestratorWork(startItem(id));
         const items = await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 3 });
-        const token = (id: string): string => items.find((i) => i.instanceId === id)?.lockToken ?? assert.fail(`${id} not fetched`);
+        const token = (id: string): string =>
+          items.find((i) => i.instanceId === id)?.lockToken ?? assert.fail(`${id} not fetched`);
         const outcomes = await provider.ackOrchestrationItems([
-          { lockToken: token('t1'), ack: turn('t1', { historyDelta: [started('t1')], workerItems: [activity('t1', 2)] }), claim: { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS } },
+          {
+            lockToken: token('t1'),
+            ack: turn('t1', { historyDelta: [started('t1')], workerItems: [activity('t1', 2)] }),
+            claim: { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS },
+          },
           { lockToken: token('t2'), ack: turn('t2', { historyDelta: [started('t2'), started('t2')] }) },
           { lockToken: 'stale-token', ack: turn('t3', { historyDelta: [started('t3')] }) },
           { lockToken: token('t3'), ack: turn('t3', { historyDelta: [started('t3')] }) },
@@ -100,7 +140,10 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         assert.equal(outcomes.length, 4);
         const [first, invalid, stale, fourth] = outcomes;
         assert.ok(first.ok && first.claimedWorkItems.length === 1 && first.claimedWorkItems[0].item.instance === 't1');
-        assert.ok(!invalid.ok && invalid.error.code === 'invalid_argument' && invalid.error.instanceId === 't2', 'refused before SQL, alone');
+        assert.ok(
+          !invalid.ok && invalid.error.code === 'invalid_argument' && invalid.error.instanceId === 't2',
+          'refused before SQL, alone',
+        );
         assert.ok(!stale.ok && stale.error.code === 'lock_lost' && stale.error.operation === 'ack_orchestration_items');
         assert.ok(fourth.ok);
         assert.equal((await provider.readHistory('t1')).length, 1);
@@ -116,10 +159,17 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
     it('a turn ack claims the activities it is asked to, locked for the caller and invisible to fetches', () =>
       withHarness(factory, async ({ provider }) => {
         const claimed = await scheduleActivities(provider, 'ea', 3, [0, 2]);
-        assert.deepEqual(claimed.map((lease) => lease.item.id), [2, 4]);
+        assert.deepEqual(
+          claimed.map((lease) => lease.item.id),
+          [2, 4],
+        );
         assert.ok(claimed.every((lease) => lease.attemptCount === 1 && lease.orchestrationName === 'Orch'));
         const fetched = await provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG, maxItems: 10 });
-        assert.deepEqual(fetched.map((lease) => lease.item.id), [3], 'only the unclaimed activity is fetchable');
+        assert.deepEqual(
+          fetched.map((lease) => lease.item.id),
+          [3],
+          'only the unclaimed activity is fetchable',
+        );
         await provider.ackWorkItem(claimed[0].lockToken, completed(claimed[0].item));
         await rejectsWith(provider.ackWorkItem(claimed[0].lockToken, completed(claimed[0].item)), 'lock_lost');
       }));
@@ -130,15 +180,37 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'rp', name: 'go', data: '1' });
         const item = await fetchItem(provider, 'rp');
         const workerItems = [activity('rp', 2), activity('rp', 3)];
-        const historyDelta = workerItems.map((w) => event('rp', 1, w.id, { kind: 'ActivityScheduled', name: w.name, input: w.input }));
+        const historyDelta = workerItems.map((w) =>
+          event('rp', 1, w.id, { kind: 'ActivityScheduled', name: w.name, input: w.input }),
+        );
         const ack = turn('rp', { historyDelta, workerItems });
-        const first = await provider.ackOrchestrationItem(item.lockToken, ack, { workerItemIndexes: [0, 1], lockTimeoutMs: LOCK_MS });
-        const repeat = await provider.ackOrchestrationItem(item.lockToken, ack, { workerItemIndexes: [0, 1], lockTimeoutMs: LOCK_MS });
-        assert.deepEqual(repeat.map((lease) => lease.lockToken), first.map((lease) => lease.lockToken), 'the same leases, not lock_lost');
-        assert.deepEqual(repeat.map((lease) => lease.item.id), [2, 3]);
-        assert.equal((await provider.readHistory('rp', 1)).filter((e) => e.kind === 'ActivityScheduled').length, 2, 'committed once');
+        const first = await provider.ackOrchestrationItem(item.lockToken, ack, {
+          workerItemIndexes: [0, 1],
+          lockTimeoutMs: LOCK_MS,
+        });
+        const repeat = await provider.ackOrchestrationItem(item.lockToken, ack, {
+          workerItemIndexes: [0, 1],
+          lockTimeoutMs: LOCK_MS,
+        });
+        assert.deepEqual(
+          repeat.map((lease) => lease.lockToken),
+          first.map((lease) => lease.lockToken),
+          'the same leases, not lock_lost',
+        );
+        assert.deepEqual(
+          repeat.map((lease) => lease.item.id),
+          [2, 3],
+        );
+        assert.equal(
+          (await provider.readHistory('rp', 1)).filter((e) => e.kind === 'ActivityScheduled').length,
+          2,
+          'committed once',
+        );
         for (const lease of repeat) await provider.ackWorkItem(lease.lockToken, completed(lease.item));
-        await rejectsWith(provider.ackOrchestrationItem(item.lockToken, ack, { workerItemIndexes: [0, 1], lockTimeoutMs: LOCK_MS }), 'lock_lost');
+        await rejectsWith(
+          provider.ackOrchestrationItem(item.lockToken, ack, { workerItemIndexes: [0, 1], lockTimeoutMs: LOCK_MS }),
+          'lock_lost',
+        );
         await rejectsWith(provider.ackOrchestrationItem(item.lockToken, ack), 'lock_lost');
       }));
 
@@ -148,9 +220,17 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         const claimed = await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS });
         assert.equal(claimed?.instanceId, 'ra', 'the first attempt claimed the turn');
         assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'held for the claimer');
-        assert.equal(await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS }), null, 'the repeat is not lock_lost');
+        assert.equal(
+          await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS }),
+          null,
+          'the repeat is not lock_lost',
+        );
         const next = await fetchItem(provider, 'ra');
-        assert.deepEqual(next.messages.map((m) => m.type), ['ActivityCompleted'], 'released: the completion is fetchable once, at once');
+        assert.deepEqual(
+          next.messages.map((m) => m.type),
+          ['ActivityCompleted'],
+          'released: the completion is fetchable once, at once',
+        );
         await rejectsWith(provider.ackWorkItem(lease.lockToken, completed(lease.item)), 'lock_lost');
       }));
 
@@ -174,11 +254,17 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         item = await fetchItem(provider, 'ec');
         const pinned = { ...activity('ec', 3), sessionId: 's1' };
         await rejectsWith(
-          provider.ackOrchestrationItem(item.lockToken, turn('ec', { workerItems: [pinned] }), { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS }),
+          provider.ackOrchestrationItem(item.lockToken, turn('ec', { workerItems: [pinned] }), {
+            workerItemIndexes: [0],
+            lockTimeoutMs: LOCK_MS,
+          }),
           'invalid_argument',
         );
         await rejectsWith(
-          provider.ackOrchestrationItem(item.lockToken, turn('ec', { workerItems: [activity('ec', 3)] }), { workerItemIndexes: [1], lockTimeoutMs: LOCK_MS }),
+          provider.ackOrchestrationItem(item.lockToken, turn('ec', { workerItems: [activity('ec', 3)] }), {
+            workerItemIndexes: [1],
+            lockTimeoutMs: LOCK_MS,
+          }),
           'invalid_argument',
         );
       }));
@@ -186,26 +272,45 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
     it('an activity ack claims the turn its completion makes ready, with the completion in the batch', () =>
       withHarness(factory, async ({ provider }) => {
         const [lease] = await scheduleActivities(provider, 'et', 1, [0]);
-        const claimedTurn = await provider.ackWorkItem(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS });
+        const claimedTurn = await provider.ackWorkItem(lease.lockToken, completed(lease.item), {
+          lockTimeoutMs: LOCK_MS,
+        });
         assert.ok(claimedTurn, 'the free instance is claimed');
         assert.equal(claimedTurn.instanceId, 'et');
-        assert.deepEqual(claimedTurn.messages.map((m) => m.type), ['ActivityCompleted']);
+        assert.deepEqual(
+          claimedTurn.messages.map((m) => m.type),
+          ['ActivityCompleted'],
+        );
         assert.equal(claimedTurn.history.length, 2);
-        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'the claimed instance is locked');
-        await provider.ackOrchestrationItem(claimedTurn.lockToken, turn('et', { historyDelta: [event('et', 1, 3, { kind: 'ActivityCompleted', result: '"done"' })] }));
+        assert.equal(
+          await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+          null,
+          'the claimed instance is locked',
+        );
+        await provider.ackOrchestrationItem(
+          claimedTurn.lockToken,
+          turn('et', { historyDelta: [event('et', 1, 3, { kind: 'ActivityCompleted', result: '"done"' })] }),
+        );
         assert.equal((await provider.readHistory('et')).length, 3);
       }));
 
     it('an activity ack does not claim a locked instance: the completion waits for the next turn', () =>
       withHarness(factory, async ({ provider }) => {
         const leases = await scheduleActivities(provider, 'el', 2, [0, 1]);
-        const first = await provider.ackWorkItem(leases[0].lockToken, completed(leases[0].item), { lockTimeoutMs: LOCK_MS });
+        const first = await provider.ackWorkItem(leases[0].lockToken, completed(leases[0].item), {
+          lockTimeoutMs: LOCK_MS,
+        });
         assert.ok(first);
-        const second = await provider.ackWorkItem(leases[1].lockToken, completed(leases[1].item), { lockTimeoutMs: LOCK_MS });
+        const second = await provider.ackWorkItem(leases[1].lockToken, completed(leases[1].item), {
+          lockTimeoutMs: LOCK_MS,
+        });
         assert.equal(second, null, 'the instance is held by the first claim');
         await provider.ackOrchestrationItem(first.lockToken, turn('el'));
         const next = await fetchItem(provider, 'el');
-        assert.deepEqual(next.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)), [3]);
+        assert.deepEqual(
+          next.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)),
+          [3],
+        );
       }));
 
     it('an activity ack respects the capability filter of its claim', () =>
@@ -217,7 +322,11 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         });
         assert.equal(claimedTurn, null, 'pinned to a version outside the range');
         const item = await fetchItem(provider, 'ev');
-        assert.deepEqual(item.messages.map((m) => m.type), ['ActivityCompleted'], 'the completion was queued instead');
+        assert.deepEqual(
+          item.messages.map((m) => m.type),
+          ['ActivityCompleted'],
+          'the completion was queued instead',
+        );
       }));
   });
 }

@@ -11,11 +11,17 @@ function startedAt(instanceId: string, duroxVersion: string, executionId = 1): H
 }
 
 /** Creates instances whose execution 1 was started by Durox `duroxVersion`, then queues one message for each. */
-async function pinned(provider: Provider, ...instances: Array<[instanceId: string, duroxVersion: string]>): Promise<void> {
+async function pinned(
+  provider: Provider,
+  ...instances: Array<[instanceId: string, duroxVersion: string]>
+): Promise<void> {
   for (const [instanceId, duroxVersion] of instances) {
     await provider.enqueueOrchestratorWork(startItem(instanceId));
     const item = await fetchItem(provider, instanceId);
-    await provider.ackOrchestrationItem(item.lockToken, turn(instanceId, { historyDelta: [startedAt(instanceId, duroxVersion)] }));
+    await provider.ackOrchestrationItem(
+      item.lockToken,
+      turn(instanceId, { historyDelta: [startedAt(instanceId, duroxVersion)] }),
+    );
   }
   for (const [instanceId] of instances) {
     await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: instanceId, name: 'e', data: '1' });
@@ -64,7 +70,10 @@ export function defineCapabilityTests(factory: ProviderTestFactory): void {
       withHarness(factory, async ({ provider }) => {
         await pinned(provider, ['can', '1.0.0']);
         let item = await fetchIn(provider, { min: '1.0.0', max: '1.0.0' });
-        await provider.ackOrchestrationItem(item!.lockToken, turn('can', { historyDelta: [event('can', 1, 2, { kind: 'CustomStatusUpdated', status: 'x' })] }));
+        await provider.ackOrchestrationItem(
+          item!.lockToken,
+          turn('can', { historyDelta: [event('can', 1, 2, { kind: 'CustomStatusUpdated', status: 'x' })] }),
+        );
         await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'can', name: 'e', data: '1' });
         item = await fetchIn(provider, { min: '1.0.0', max: '1.0.0' });
         assert.ok(item, 'later acks keep the pinned version');
@@ -72,29 +81,59 @@ export function defineCapabilityTests(factory: ProviderTestFactory): void {
           item.lockToken,
           turn('can', {
             historyDelta: [event('can', 1, 3, { kind: 'OrchestrationContinuedAsNew', input: '1' })],
-            orchestratorItems: [{ type: 'ContinueAsNew', instance: 'can', orchestration: 'Orch', input: '1', version: '1.0.0', carryForwardEvents: [], initialCustomStatus: null }],
-            metadata: { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', status: 'ContinuedAsNew', output: '1' },
+            orchestratorItems: [
+              {
+                type: 'ContinueAsNew',
+                instance: 'can',
+                orchestration: 'Orch',
+                input: '1',
+                version: '1.0.0',
+                carryForwardEvents: [],
+                initialCustomStatus: null,
+              },
+            ],
+            metadata: {
+              orchestrationName: 'Orch',
+              orchestrationVersion: '1.0.0',
+              status: 'ContinuedAsNew',
+              output: '1',
+            },
           }),
         );
         item = await fetchIn(provider, { min: '1.0.0', max: '1.0.0' });
-        await provider.ackOrchestrationItem(item!.lockToken, turn('can', { executionId: 2, historyDelta: [startedAt('can', '2.0.0', 2)] }));
+        await provider.ackOrchestrationItem(
+          item!.lockToken,
+          turn('can', { executionId: 2, historyDelta: [startedAt('can', '2.0.0', 2)] }),
+        );
         await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'can', name: 'e', data: '2' });
-        assert.equal(await fetchIn(provider, { min: '1.0.0', max: '1.99.99' }), null, 'execution 2 inherits nothing from execution 1');
+        assert.equal(
+          await fetchIn(provider, { min: '1.0.0', max: '1.99.99' }),
+          null,
+          'execution 2 inherits nothing from execution 1',
+        );
         assert.equal((await fetchIn(provider, { min: '2.0.0', max: '2.0.0' }))?.executionId, 2);
       }));
 
-    it(('the filter runs before history is decoded: an excluded corrupted instance ' + 'yields nothing, not a history error'), () =>
-      withHarness(factory, async ({ provider, corruptHistory }) => {
-        await pinned(provider, ['broken', '99.0.0']);
-        await corruptHistory('broken');
-        assert.equal(await fetchIn(provider, { min: '0.0.0', max: '1.0.0' }), null);
-        const item = await fetchIn(provider, null);
-        assert.ok(item?.historyError, 'without a filter the corruption is reported under a held lock');
-      }));
+    it(
+      'the filter runs before history is decoded: an excluded corrupted instance ' +
+        'yields nothing, not a history error',
+      () =>
+        withHarness(factory, async ({ provider, corruptHistory }) => {
+          await pinned(provider, ['broken', '99.0.0']);
+          await corruptHistory('broken');
+          assert.equal(await fetchIn(provider, { min: '0.0.0', max: '1.0.0' }), null);
+          const item = await fetchIn(provider, null);
+          assert.ok(item?.historyError, 'without a filter the corruption is reported under a held lock');
+        }),
+    );
 
     it('refuses malformed ranges before any SQL', () =>
       withHarness(factory, async ({ provider }) => {
-        for (const range of [{ min: '1.0', max: '2.0.0' }, { min: '1.0.0', max: 'latest' }, { min: '', max: '1.0.0' }]) {
+        for (const range of [
+          { min: '1.0', max: '2.0.0' },
+          { min: '1.0.0', max: 'latest' },
+          { min: '', max: '1.0.0' },
+        ]) {
           await rejectsWith(fetchIn(provider, range), 'invalid_argument', 'fetch_orchestration_item');
         }
       }));

@@ -35,7 +35,10 @@ export function defineLockingTests(factory: ProviderTestFactory): void {
         assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'blocked while locked');
         await provider.ackOrchestrationItem(item.lockToken, turn('busy'));
         const next = await fetchItem(provider, 'busy');
-        assert.deepEqual(next.messages.map((m) => (m.type === 'ExternalRaised' ? m.name : m.type)), ['second']);
+        assert.deepEqual(
+          next.messages.map((m) => (m.type === 'ExternalRaised' ? m.name : m.type)),
+          ['second'],
+        );
       }));
 
     it('hands each of 10 instances to exactly one of 10 concurrent fetchers on 3 providers', () =>
@@ -43,9 +46,14 @@ export function defineLockingTests(factory: ProviderTestFactory): void {
         const peers = [provider, ...(await openPeers(openPeer, 2))];
         for (let i = 0; i < 10; i += 1) await provider.enqueueOrchestratorWork(startItem(`c${i}`));
         const items = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => peers[i % peers.length].fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS })),
+          Array.from({ length: 10 }, (_, i) =>
+            peers[i % peers.length].fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+          ),
         );
-        assert.ok(items.every((item) => item !== null), 'no fetcher returned null while work was available');
+        assert.ok(
+          items.every((item) => item !== null),
+          'no fetcher returned null while work was available',
+        );
         assert.equal(new Set(items.map((item) => item?.instanceId)).size, 10);
       }));
 
@@ -64,7 +72,10 @@ export function defineLockingTests(factory: ProviderTestFactory): void {
             holders.set(item.instanceId, item.lockToken);
             await new Promise((resolve) => setImmediate(resolve));
             holders.delete(item.instanceId);
-            await p.ackOrchestrationItem(item.lockToken, turn(item.instanceId, { historyDelta: [started(item.instanceId)] }));
+            await p.ackOrchestrationItem(
+              item.lockToken,
+              turn(item.instanceId, { historyDelta: [started(item.instanceId)] }),
+            );
             turns += 1;
           }
         };
@@ -105,7 +116,9 @@ export function defineLockingTests(factory: ProviderTestFactory): void {
         const peers = [provider, ...(await openPeers(openPeer, 3))];
         await provider.enqueueOrchestratorWork(startItem('solo'));
         const results = await Promise.all(
-          Array.from({ length: 12 }, (_, i) => peers[i % peers.length].fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS })),
+          Array.from({ length: 12 }, (_, i) =>
+            peers[i % peers.length].fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+          ),
         );
         assert.equal(results.filter((r) => r !== null).length, 1);
       }));
@@ -119,7 +132,10 @@ export function defineLockingTests(factory: ProviderTestFactory): void {
         await advanceClock(LOCK_MS + 1);
         const fresh: OrchestrationItem = await fetchItem(peer, 'takeover');
         assert.equal(fresh.attemptCount, 2);
-        await rejectsWith(provider.ackOrchestrationItem(old.lockToken, turn('takeover', { historyDelta: [started('takeover')] })), 'lock_lost');
+        await rejectsWith(
+          provider.ackOrchestrationItem(old.lockToken, turn('takeover', { historyDelta: [started('takeover')] })),
+          'lock_lost',
+        );
         await rejectsWith(provider.renewOrchestrationItemLock(old.lockToken, LOCK_MS), 'lock_lost');
         await rejectsWith(provider.abandonOrchestrationItem(old.lockToken), 'lock_lost');
         await peer.ackOrchestrationItem(fresh.lockToken, turn('takeover', { historyDelta: [started('takeover')] }));
@@ -162,25 +178,52 @@ export function defineLockingTests(factory: ProviderTestFactory): void {
         assert.ok(item);
         await provider.renewOrchestrationItemLock(item.lockToken, 800);
         await advanceClock(600);
-        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'sub-second renewal held');
+        assert.equal(
+          await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+          null,
+          'sub-second renewal held',
+        );
         await advanceClock(300);
-        await rejectsWith(provider.renewOrchestrationItemLock(item.lockToken, 800), 'lock_lost', 'renew_orchestration_item_lock');
+        await rejectsWith(
+          provider.renewOrchestrationItemLock(item.lockToken, 800),
+          'lock_lost',
+          'renew_orchestration_item_lock',
+        );
         await fetchItem(provider, 'renew');
       }));
 
     it('work-item leases: renew extends, and renew or ack fail after expiry, after ack and for bad tokens', () =>
       withHarness(factory, async ({ provider, advanceClock }) => {
-        await provider.enqueueWorkerWork({ type: 'ActivityExecute', instance: 'w', executionId: 1, id: 1, name: 'A', input: '1', sessionId: null, tag: null });
+        await provider.enqueueWorkerWork({
+          type: 'ActivityExecute',
+          instance: 'w',
+          executionId: 1,
+          id: 1,
+          name: 'A',
+          input: '1',
+          sessionId: null,
+          tag: null,
+        });
         const lease = await provider.fetchWorkItem({ lockTimeoutMs: 1_000, tagFilter: { mode: 'defaultOnly' } });
         assert.ok(lease);
         await rejectsWith(provider.renewWorkItemLock('bad-token', 1_000), 'lock_lost', 'renew_work_item_lock');
         await provider.renewWorkItemLock(lease.lockToken, 2_500);
         await advanceClock(2_000);
-        assert.equal(await provider.fetchWorkItem({ lockTimeoutMs: 1_000, tagFilter: { mode: 'any' } }), null, 'still held');
+        assert.equal(
+          await provider.fetchWorkItem({ lockTimeoutMs: 1_000, tagFilter: { mode: 'any' } }),
+          null,
+          'still held',
+        );
         await advanceClock(600);
         await rejectsWith(provider.renewWorkItemLock(lease.lockToken, 1_000), 'lock_lost');
         await rejectsWith(
-          provider.ackWorkItem(lease.lockToken, { type: 'ActivityCompleted', instance: 'w', executionId: 1, id: 1, result: '1' }),
+          provider.ackWorkItem(lease.lockToken, {
+            type: 'ActivityCompleted',
+            instance: 'w',
+            executionId: 1,
+            id: 1,
+            result: '1',
+          }),
           'lock_lost',
           'ack_work_item',
         );

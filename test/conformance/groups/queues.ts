@@ -26,9 +26,22 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
           turn('can', {
             historyDelta: [event('can', 1, 2, { kind: 'OrchestrationContinuedAsNew', input: '"next"' })],
             orchestratorItems: [
-              { type: 'ContinueAsNew', instance: 'can', orchestration: 'Orch', input: '"next"', version: '1.0.0', carryForwardEvents: [], initialCustomStatus: null },
+              {
+                type: 'ContinueAsNew',
+                instance: 'can',
+                orchestration: 'Orch',
+                input: '"next"',
+                version: '1.0.0',
+                carryForwardEvents: [],
+                initialCustomStatus: null,
+              },
             ],
-            metadata: { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', status: 'ContinuedAsNew', output: '"next"' },
+            metadata: {
+              orchestrationName: 'Orch',
+              orchestrationVersion: '1.0.0',
+              status: 'ContinuedAsNew',
+              output: '"next"',
+            },
           }),
         );
         const first = await provider.getExecutionInfo('can', 1);
@@ -37,11 +50,20 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
         assert.equal((await provider.getInstanceStatus('can')).status, 'Running');
         item = await fetchItem(provider, 'can');
         assert.equal(item.messages[0].type, 'ContinueAsNew');
-        await provider.ackOrchestrationItem(item.lockToken, turn('can', { executionId: 2, historyDelta: [started('can', 2)] }));
+        await provider.ackOrchestrationItem(
+          item.lockToken,
+          turn('can', { executionId: 2, historyDelta: [started('can', 2)] }),
+        );
         assert.deepEqual(await provider.listExecutions('can'), [1, 2]);
         assert.equal((await provider.getInstanceInfo('can'))?.currentExecutionId, 2);
-        assert.deepEqual((await provider.readHistory('can')).map((e) => e.executionId), [2]);
-        assert.deepEqual((await provider.readHistory('can', 1)).map((e) => e.kind), ['OrchestrationStarted', 'OrchestrationContinuedAsNew']);
+        assert.deepEqual(
+          (await provider.readHistory('can')).map((e) => e.executionId),
+          [2],
+        );
+        assert.deepEqual(
+          (await provider.readHistory('can', 1)).map((e) => e.kind),
+          ['OrchestrationStarted', 'OrchestrationContinuedAsNew'],
+        );
         await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'can', name: 'e', data: '2' });
         const third = await fetchItem(provider, 'can');
         assert.equal(third.executionId, 2);
@@ -59,9 +81,17 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
         assert.equal(first?.orchestrationName, 'Orch');
         assert.equal(first?.orchestrationVersion, '1.0.0');
         assert.equal((await provider.getQueueDepths()).workerQueue, 2);
-        await provider.ackWorkItem(first.lockToken, { type: 'ActivityCompleted', instance: 'fifo', executionId: 1, id: 1, result: '"r"' });
+        await provider.ackWorkItem(first.lockToken, {
+          type: 'ActivityCompleted',
+          instance: 'fifo',
+          executionId: 1,
+          id: 1,
+          result: '"r"',
+        });
         const next = await fetchItem(provider, 'fifo');
-        assert.deepEqual(next.messages, [{ type: 'ActivityCompleted', instance: 'fifo', executionId: 1, id: 1, result: '"r"' }]);
+        assert.deepEqual(next.messages, [
+          { type: 'ActivityCompleted', instance: 'fifo', executionId: 1, id: 1, result: '"r"' },
+        ]);
         assert.deepEqual(await drainTags(provider, { mode: 'defaultOnly' }), [null, null]);
       }));
 
@@ -90,14 +120,23 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
             orchestratorItems: [{ type: 'TimerFired', instance: 'tm', executionId: 1, id: 2, fireAtMs }],
           }),
         );
-        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'tm', name: 'later', data: '1' }, { delayMs: 20_000 });
+        await provider.enqueueOrchestratorWork(
+          { type: 'ExternalRaised', instance: 'tm', name: 'later', data: '1' },
+          { delayMs: 20_000 },
+        );
         assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null);
         await advanceClock(10_500);
         const timer = await fetchItem(provider, 'tm');
-        assert.deepEqual(timer.messages.map((m) => m.type), ['TimerFired']);
+        assert.deepEqual(
+          timer.messages.map((m) => m.type),
+          ['TimerFired'],
+        );
         await provider.ackOrchestrationItem(timer.lockToken, turn('tm'));
         await advanceClock(10_000);
-        assert.deepEqual((await fetchItem(provider, 'tm')).messages.map((m) => m.type), ['ExternalRaised']);
+        assert.deepEqual(
+          (await fetchItem(provider, 'tm')).messages.map((m) => m.type),
+          ['ExternalRaised'],
+        );
       }));
 
     it('drops QueueMessages for a never-created instance inside fetch, and delivers them to existing ones', () =>
@@ -110,7 +149,10 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
         assert.equal(await provider.getInstanceInfo('ghost'), null);
         await seedInstance(provider, 'real');
         await provider.enqueueOrchestratorWork({ type: 'QueueMessage', instance: 'real', name: 'q', data: '3' });
-        assert.deepEqual((await fetchItem(provider, 'real')).messages.map((m) => m.type), ['QueueMessage']);
+        assert.deepEqual(
+          (await fetchItem(provider, 'real')).messages.map((m) => m.type),
+          ['QueueMessage'],
+        );
       }));
 
     it('an orphan batch does not hide work queued behind it', () =>
@@ -122,30 +164,34 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
   });
 
   describe(`${factory.name}: poison attempt counts`, () => {
-    it(('counts orchestration deliveries, gives them back on ignoreAttempt (never ' + 'below zero), reports the batch max'), () =>
-      withHarness(factory, async ({ provider }) => {
-        await provider.enqueueOrchestratorWork(startItem('poison'));
-        let item = await fetchItem(provider, 'poison');
-        assert.equal(item.attemptCount, 1);
-        await provider.abandonOrchestrationItem(item.lockToken);
-        item = await fetchItem(provider, 'poison');
-        assert.equal(item.attemptCount, 2);
-        await provider.abandonOrchestrationItem(item.lockToken, { ignoreAttempt: true });
-        item = await fetchItem(provider, 'poison');
-        assert.equal(item.attemptCount, 2, 'ignoreAttempt gave the delivery back');
-        await provider.abandonOrchestrationItem(item.lockToken);
-        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'poison', name: 'e', data: '1' });
-        item = await fetchItem(provider, 'poison');
-        assert.equal(item.attemptCount, 3, 'max over a batch of old and new messages');
-        for (let i = 0; i < 6; i += 1) {
+    it(
+      'counts orchestration deliveries, gives them back on ignoreAttempt (never ' +
+        'below zero), reports the batch max',
+      () =>
+        withHarness(factory, async ({ provider }) => {
+          await provider.enqueueOrchestratorWork(startItem('poison'));
+          let item = await fetchItem(provider, 'poison');
+          assert.equal(item.attemptCount, 1);
+          await provider.abandonOrchestrationItem(item.lockToken);
+          item = await fetchItem(provider, 'poison');
+          assert.equal(item.attemptCount, 2);
           await provider.abandonOrchestrationItem(item.lockToken, { ignoreAttempt: true });
           item = await fetchItem(provider, 'poison');
-        }
-        assert.equal(item.attemptCount, 3, 'ignored deliveries do not accumulate');
-        await provider.ackOrchestrationItem(item.lockToken, turn('poison', { historyDelta: [started('poison')] }));
-        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'poison', name: 'e', data: '2' });
-        assert.equal((await fetchItem(provider, 'poison')).attemptCount, 1, 'a new message starts at one');
-      }));
+          assert.equal(item.attemptCount, 2, 'ignoreAttempt gave the delivery back');
+          await provider.abandonOrchestrationItem(item.lockToken);
+          await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'poison', name: 'e', data: '1' });
+          item = await fetchItem(provider, 'poison');
+          assert.equal(item.attemptCount, 3, 'max over a batch of old and new messages');
+          for (let i = 0; i < 6; i += 1) {
+            await provider.abandonOrchestrationItem(item.lockToken, { ignoreAttempt: true });
+            item = await fetchItem(provider, 'poison');
+          }
+          assert.equal(item.attemptCount, 3, 'ignored deliveries do not accumulate');
+          await provider.ackOrchestrationItem(item.lockToken, turn('poison', { historyDelta: [started('poison')] }));
+          await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'poison', name: 'e', data: '2' });
+          assert.equal((await fetchItem(provider, 'poison')).attemptCount, 1, 'a new message starts at one');
+        }),
+    );
 
     it('counts work-item deliveries across lease expiry and ignoreAttempt never goes negative', () =>
       withHarness(factory, async ({ provider, advanceClock }) => {
@@ -167,7 +213,8 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
     it('serves exactly the tags each filter mode selects', () =>
       withHarness(factory, async ({ provider }) => {
         const load = async () => {
-          for (const [i, tag] of [null, 'gpu', 'cpu', null, 'io'].entries()) await provider.enqueueWorkerWork(activity('tags', i + 1, tag));
+          for (const [i, tag] of [null, 'gpu', 'cpu', null, 'io'].entries())
+            await provider.enqueueWorkerWork(activity('tags', i + 1, tag));
         };
         await load();
         assert.deepEqual(await drainTags(provider, { mode: 'none' }), []);
@@ -182,8 +229,14 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
     it('keeps the tag through ack_orchestration_item and abandon', () =>
       withHarness(factory, async ({ provider }) => {
         await seedInstance(provider, 'tagged', { workerItems: [activity('tagged', 2, 'gpu')] });
-        assert.equal(await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } }), null);
-        const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'tags', tags: ['gpu'] } });
+        assert.equal(
+          await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } }),
+          null,
+        );
+        const lease = await provider.fetchWorkItem({
+          lockTimeoutMs: LOCK_MS,
+          tagFilter: { mode: 'tags', tags: ['gpu'] },
+        });
         assert.equal(lease?.item.tag, 'gpu');
         await provider.abandonWorkItem(lease.lockToken);
         assert.deepEqual(await drainTags(provider, { mode: 'tags', tags: ['gpu'] }), ['gpu']);
@@ -209,7 +262,16 @@ export function defineQueueTests(factory: ProviderTestFactory): void {
           }),
         );
         await rejectsWith(provider.renewWorkItemLock(held.lockToken, LOCK_MS), 'lock_lost');
-        await rejectsWith(provider.ackWorkItem(held.lockToken, { type: 'ActivityCompleted', instance: 'cx', executionId: 1, id: 2, result: '1' }), 'lock_lost');
+        await rejectsWith(
+          provider.ackWorkItem(held.lockToken, {
+            type: 'ActivityCompleted',
+            instance: 'cx',
+            executionId: 1,
+            id: 2,
+            result: '1',
+          }),
+          'lock_lost',
+        );
         const left = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } });
         assert.equal(left?.item.id, 4);
         assert.equal(await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' } }), null);

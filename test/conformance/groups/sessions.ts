@@ -61,7 +61,7 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
         assert.equal(b?.item.id, 3, 'B skips the session owned by A and claims s2');
         assert.equal(await fetchAs(peer, owner('B')), null, 's1 stays with A');
         const shared = await fetchAs(peer, owner('A'));
-        assert.equal(shared?.item.id, 2, 'any caller using the owner id A may fetch A\'s session');
+        assert.equal(shared?.item.id, 2, "any caller using the owner id A may fetch A's session");
       }));
 
     it('an expired session is taken over by another owner, and the original owner can reclaim a lapsed one', () =>
@@ -79,25 +79,33 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
         await provider.enqueueWorkerWork(onSession('exp', 3, 's1'));
         assert.equal(await fetchAs(provider, owner('A')), null, 'A lost it to B');
         await advanceClock(SESSION_MS + 1);
-        assert.equal((await fetchAs(provider, owner('A')))?.item.id, 3, 'after B\'s lease lapses A can claim again');
+        assert.equal((await fetchAs(provider, owner('A')))?.item.id, 3, "after B's lease lapses A can claim again");
       }));
 
-    it(('an activity whose lease expired is redelivered to the session owner, or to ' + 'the new owner once the session lapsed'), () =>
-      withHarness(factory, async ({ provider, advanceClock }) => {
-        await seedInstance(provider, 'redeliver');
-        await provider.enqueueWorkerWork(onSession('redeliver', 1, 's1'));
-        const lease = { lockTimeoutMs: 1_000, tagFilter: { mode: 'defaultOnly' } as const };
-        const first = await provider.fetchWorkItem({ ...lease, session: owner('A') });
-        await advanceClock(1_001);
-        assert.equal(await provider.fetchWorkItem({ ...lease, session: owner('B') }), null, 'the session is still A\'s');
-        const again = await provider.fetchWorkItem({ ...lease, session: owner('A') });
-        assert.equal(again?.attemptCount, 2);
-        await rejectsWith(provider.ackWorkItem(first!.lockToken, null), 'lock_lost');
-        await advanceClock(SESSION_MS + 1);
-        const taken = await provider.fetchWorkItem({ ...lease, session: owner('B') });
-        assert.equal(taken?.item.id, 1, 'both leases lapsed: B gets the redelivery');
-        assert.equal(taken?.attemptCount, 3);
-      }));
+    it(
+      'an activity whose lease expired is redelivered to the session owner, or to ' +
+        'the new owner once the session lapsed',
+      () =>
+        withHarness(factory, async ({ provider, advanceClock }) => {
+          await seedInstance(provider, 'redeliver');
+          await provider.enqueueWorkerWork(onSession('redeliver', 1, 's1'));
+          const lease = { lockTimeoutMs: 1_000, tagFilter: { mode: 'defaultOnly' } as const };
+          const first = await provider.fetchWorkItem({ ...lease, session: owner('A') });
+          await advanceClock(1_001);
+          assert.equal(
+            await provider.fetchWorkItem({ ...lease, session: owner('B') }),
+            null,
+            "the session is still A's",
+          );
+          const again = await provider.fetchWorkItem({ ...lease, session: owner('A') });
+          assert.equal(again?.attemptCount, 2);
+          await rejectsWith(provider.ackWorkItem(first!.lockToken, null), 'lock_lost');
+          await advanceClock(SESSION_MS + 1);
+          const taken = await provider.fetchWorkItem({ ...lease, session: owner('B') });
+          assert.equal(taken?.item.id, 1, 'both leases lapsed: B gets the redelivery');
+          assert.equal(taken?.attemptCount, 3);
+        }),
+    );
 
     it('an expired session does not block the ack of an item whose own lease is valid', () =>
       withHarness(factory, async ({ provider, advanceClock }) => {
@@ -118,13 +126,20 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
           await provider.enqueueWorkerWork(onSession('race', round * 10 + 2, session));
           await provider.enqueueWorkerWork(activity('race', round * 10 + 3));
           const [x, y] = await Promise.all([fetchAs(provider, owner(`A${round}`)), fetchAs(peer, owner(`B${round}`))]);
-          assert.ok(x !== null && y !== null, 'both fetchers get an item: a lost session claim moves on to the next candidate');
+          assert.ok(
+            x !== null && y !== null,
+            'both fetchers get an item: a lost session claim moves on to the next candidate',
+          );
           const sessionItems = [x, y].filter((lease) => lease.item.sessionId === session);
           assert.equal(sessionItems.length, 1, 'only one owner got an item of the session');
           const winner = sessionItems[0] === x ? `A${round}` : `B${round}`;
           const loser = winner.startsWith('A') ? `B${round}` : `A${round}`;
           const loserProvider = winner.startsWith('A') ? peer : provider;
-          assert.equal(await fetchAs(loserProvider, owner(loser)), null, 'the loser cannot fetch the other session item');
+          assert.equal(
+            await fetchAs(loserProvider, owner(loser)),
+            null,
+            'the loser cannot fetch the other session item',
+          );
           const rest = await fetchAs(provider, owner(winner));
           assert.equal(rest?.item.sessionId, session, 'the winner gets the rest of its session');
           for (const lease of [x, y, rest]) await provider.ackWorkItem(lease.lockToken, null);
@@ -148,21 +163,37 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
         assert.equal(await provider.renewSessionLocks(['A'], SESSION_MS, IDLE_MS), 2);
         await advanceClock(6_000);
         await provider.enqueueWorkerWork(onSession('renew', 3, 's1'));
-        assert.equal(await fetchAs(provider, owner('B')), null, 'still A\'s after the original expiry');
+        assert.equal(await fetchAs(provider, owner('B')), null, "still A's after the original expiry");
         // Idle: the last activity (fetch of item 2) is 12 s old.
         assert.equal(await provider.renewSessionLocks(['A'], SESSION_MS, 5_000), 0, 'idle sessions lapse');
         await provider.ackWorkItem(one!.lockToken, null);
-        assert.equal(await provider.renewSessionLocks(['A'], SESSION_MS, 5_000), 1, 'an ack stamps activity on its session');
+        assert.equal(
+          await provider.renewSessionLocks(['A'], SESSION_MS, 5_000),
+          1,
+          'an ack stamps activity on its session',
+        );
         await provider.renewWorkItemLock(two!.lockToken, LOCK_MS);
-        assert.equal(await provider.renewSessionLocks(['A'], SESSION_MS, 5_000), 2, 'a work-item renew stamps activity too');
+        assert.equal(
+          await provider.renewSessionLocks(['A'], SESSION_MS, 5_000),
+          2,
+          'a work-item renew stamps activity too',
+        );
         await advanceClock(SESSION_MS + 1);
-        assert.equal(await provider.renewSessionLocks(['A'], SESSION_MS, IDLE_MS), 0, 'an expired session is never revived');
+        assert.equal(
+          await provider.renewSessionLocks(['A'], SESSION_MS, IDLE_MS),
+          0,
+          'an expired session is never revived',
+        );
       }));
 
     it('cleanup removes expired sessions without items and keeps active ones and those with pending items', () =>
       withHarness(factory, async ({ provider, advanceClock }) => {
         await seedInstance(provider, 'clean');
-        for (const [id, session] of [[1, 'done'], [2, 'pending'], [3, 'pending']] as const) {
+        for (const [id, session] of [
+          [1, 'done'],
+          [2, 'pending'],
+          [3, 'pending'],
+        ] as const) {
           await provider.enqueueWorkerWork(onSession('clean', id, session));
         }
         const done = await fetchAs(provider, owner('A'));
@@ -211,7 +242,11 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
         }
         for (const [sessionId, ownerId] of seen) {
           const lease = await fetchAs(provider, owner(ownerId));
-          assert.equal(lease?.item.sessionId, sessionId, `${JSON.stringify(sessionId)} goes back to its own owner only`);
+          assert.equal(
+            lease?.item.sessionId,
+            sessionId,
+            `${JSON.stringify(sessionId)} goes back to its own owner only`,
+          );
         }
         await rejectsWith(fetchAs(provider, owner('')), 'invalid_argument', 'fetch_work_item');
         await rejectsWith(fetchAs(provider, owner('x'.repeat(513))), 'invalid_argument', 'fetch_work_item');
@@ -223,20 +258,46 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
       withHarness(factory, async ({ provider, openPeer }) => {
         const peer = await openPeer();
         await seedInstance(provider, 'batch');
-        for (const id of [1, 2, 3, 4, 5]) await provider.enqueueWorkerWork(activity('batch', id, id === 2 ? 'gpu' : null));
+        for (const id of [1, 2, 3, 4, 5])
+          await provider.enqueueWorkerWork(activity('batch', id, id === 2 ? 'gpu' : null));
         await provider.enqueueWorkerWork(onSession('batch', 6, 's1'));
-        const leases = await provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' }, maxItems: 3 });
-        assert.deepEqual(leases.map((l) => l.item.id), [1, 3, 4]);
+        const leases = await provider.fetchWorkItems({
+          lockTimeoutMs: LOCK_MS,
+          tagFilter: { mode: 'defaultOnly' },
+          maxItems: 3,
+        });
+        assert.deepEqual(
+          leases.map((l) => l.item.id),
+          [1, 3, 4],
+        );
         assert.equal(new Set(leases.map((l) => l.lockToken)).size, 3, 'one token per item');
-        const rest = await peer.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' }, maxItems: 10, session: owner('B') });
-        assert.deepEqual(rest.map((l) => l.item.id), [2, 5, 6], 'a concurrent batch never gets locked items');
+        const rest = await peer.fetchWorkItems({
+          lockTimeoutMs: LOCK_MS,
+          tagFilter: { mode: 'any' },
+          maxItems: 10,
+          session: owner('B'),
+        });
+        assert.deepEqual(
+          rest.map((l) => l.item.id),
+          [2, 5, 6],
+          'a concurrent batch never gets locked items',
+        );
         await provider.ackWorkItem(leases[1].lockToken, null);
         await provider.abandonWorkItem(leases[0].lockToken);
         await provider.renewWorkItemLock(leases[2].lockToken, LOCK_MS);
         await rejectsWith(provider.ackWorkItem(leases[1].lockToken, null), 'lock_lost');
-        assert.deepEqual(await provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'none' }, maxItems: 5 }), []);
-        await rejectsWith(provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' }, maxItems: 0 }), 'invalid_argument');
-        await rejectsWith(provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' }, maxItems: 1001 }), 'invalid_argument');
+        assert.deepEqual(
+          await provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'none' }, maxItems: 5 }),
+          [],
+        );
+        await rejectsWith(
+          provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' }, maxItems: 0 }),
+          'invalid_argument',
+        );
+        await rejectsWith(
+          provider.fetchWorkItems({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' }, maxItems: 1001 }),
+          'invalid_argument',
+        );
       }));
   });
 }

@@ -20,11 +20,20 @@ async function runTurn(
   const historyDelta: HistoryEvent[] = data.map((d, i) => event(instanceId, executionId, firstId + i, d));
   await provider.ackOrchestrationItem(
     item.lockToken,
-    turn(instanceId, { executionId, historyDelta, metadata: { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', ...metadata } }),
+    turn(instanceId, {
+      executionId,
+      historyDelta,
+      metadata: { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', ...metadata },
+    }),
   );
 }
 
-const set = (key: string, value: string): HistoryEventData => ({ kind: 'KeyValueSet', key, value, lastUpdatedAtMs: 42 });
+const set = (key: string, value: string): HistoryEventData => ({
+  kind: 'KeyValueSet',
+  key,
+  value,
+  lastUpdatedAtMs: 42,
+});
 
 export function defineStateTests(factory: ProviderTestFactory): void {
   describe(`${factory.name}: management and status`, () => {
@@ -32,7 +41,10 @@ export function defineStateTests(factory: ProviderTestFactory): void {
       withHarness(factory, async ({ provider }) => {
         await seedInstance(provider, 'm1');
         await seedInstance(provider, 'm2');
-        await runTurn(provider, 'm2', 2, [{ kind: 'OrchestrationCompleted', output: '"result"' }], { status: 'Completed', output: '"result"' });
+        await runTurn(provider, 'm2', 2, [{ kind: 'OrchestrationCompleted', output: '"result"' }], {
+          status: 'Completed',
+          output: '"result"',
+        });
         assert.deepEqual((await provider.listInstances()).sort(), ['m1', 'm2']);
         assert.deepEqual(await provider.listInstances({ status: 'Completed' }), ['m2']);
         assert.deepEqual(await provider.listInstances({ status: 'Running' }), ['m1']);
@@ -51,24 +63,55 @@ export function defineStateTests(factory: ProviderTestFactory): void {
         assert.equal(await provider.getExecutionInfo('m2', 7), null);
         assert.equal(await provider.getInstanceInfo('nope'), null);
         const metrics = await provider.getSystemMetrics();
-        assert.deepEqual(metrics, { totalInstances: 2, totalExecutions: 2, runningInstances: 1, completedInstances: 1, failedInstances: 0, totalEvents: 3 });
-        await provider.enqueueWorkerWork({ type: 'ActivityExecute', instance: 'm1', executionId: 1, id: 9, name: 'A', input: '1', sessionId: null, tag: null });
+        assert.deepEqual(metrics, {
+          totalInstances: 2,
+          totalExecutions: 2,
+          runningInstances: 1,
+          completedInstances: 1,
+          failedInstances: 0,
+          totalEvents: 3,
+        });
+        await provider.enqueueWorkerWork({
+          type: 'ActivityExecute',
+          instance: 'm1',
+          executionId: 1,
+          id: 9,
+          name: 'A',
+          input: '1',
+          sessionId: null,
+          tag: null,
+        });
         await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'm1', name: 'x', data: '1' });
         assert.deepEqual(await provider.getQueueDepths(), { orchestratorQueue: 1, workerQueue: 1, timerQueue: 0 });
       }));
 
     it('reports NotFound, Running, Completed output and Failed error with its details', () =>
       withHarness(factory, async ({ provider }) => {
-        assert.deepEqual(await provider.getInstanceStatus('none'), { status: 'NotFound', customStatus: null, customStatusVersion: 0 });
+        assert.deepEqual(await provider.getInstanceStatus('none'), {
+          status: 'NotFound',
+          customStatus: null,
+          customStatusVersion: 0,
+        });
         await seedInstance(provider, 'ok');
         assert.equal((await provider.getInstanceStatus('ok')).status, 'Running');
-        await runTurn(provider, 'ok', 2, [{ kind: 'OrchestrationCompleted', output: '42' }], { status: 'Completed', output: '42' });
+        await runTurn(provider, 'ok', 2, [{ kind: 'OrchestrationCompleted', output: '42' }], {
+          status: 'Completed',
+          output: '42',
+        });
         const done = await provider.getInstanceStatus('ok');
         assert.equal(done.status, 'Completed');
         assert.equal(done.output, '42');
         await seedInstance(provider, 'bad');
-        const details = { category: 'application', kind: 'OrchestrationFailed', message: 'boom', retryable: false } as const;
-        await runTurn(provider, 'bad', 2, [{ kind: 'OrchestrationFailed', details }], { status: 'Failed', output: 'boom' });
+        const details = {
+          category: 'application',
+          kind: 'OrchestrationFailed',
+          message: 'boom',
+          retryable: false,
+        } as const;
+        await runTurn(provider, 'bad', 2, [{ kind: 'OrchestrationFailed', details }], {
+          status: 'Failed',
+          output: 'boom',
+        });
         const failed = await provider.getInstanceStatus('bad');
         assert.equal(failed.status, 'Failed');
         assert.equal(failed.error, 'boom');
@@ -81,7 +124,11 @@ export function defineStateTests(factory: ProviderTestFactory): void {
     it('versions each turn that sets or clears it, keeps it otherwise, last value of a turn wins', () =>
       withHarness(factory, async ({ provider }) => {
         await seedInstance(provider, 'cs');
-        assert.deepEqual(await provider.getInstanceStatus('cs'), { status: 'Running', customStatus: null, customStatusVersion: 0 });
+        assert.deepEqual(await provider.getInstanceStatus('cs'), {
+          status: 'Running',
+          customStatus: null,
+          customStatusVersion: 0,
+        });
         await runTurn(provider, 'cs', 2, [
           { kind: 'CustomStatusUpdated', status: 'step 1' },
           { kind: 'CustomStatusUpdated', status: 'progress' },
@@ -93,7 +140,9 @@ export function defineStateTests(factory: ProviderTestFactory): void {
         status = await provider.getInstanceStatus('cs');
         assert.equal(status.customStatus, 'progress');
         assert.equal(status.customStatusVersion, 1);
-        const item = (await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'cs', name: 'e', data: '1' }), await fetchItem(provider, 'cs'));
+        const item =
+          (await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'cs', name: 'e', data: '1' }),
+          await fetchItem(provider, 'cs'));
         assert.equal(item.customStatus, 'progress');
         await provider.ackOrchestrationItem(
           item.lockToken,
@@ -114,9 +163,15 @@ export function defineStateTests(factory: ProviderTestFactory): void {
         assert.equal(await provider.getKvValue('kv', 'a'), '3');
         assert.equal(await provider.getKvValue('kv', 'empty'), '', 'empty string is a value');
         assert.deepEqual(await provider.getKvAllValues('kv'), { a: '3', b: '2', empty: '' });
-        await runTurn(provider, 'kv', 6, [{ kind: 'KeyValueCleared', key: 'b' }, { kind: 'KeyValueCleared', key: 'never' }]);
+        await runTurn(provider, 'kv', 6, [
+          { kind: 'KeyValueCleared', key: 'b' },
+          { kind: 'KeyValueCleared', key: 'never' },
+        ]);
         assert.equal(await provider.getKvValue('kv', 'b'), null);
-        await runTurn(provider, 'kv', 8, [{ kind: 'OrchestrationCompleted', output: '1' }], { status: 'Completed', output: '1' });
+        await runTurn(provider, 'kv', 8, [{ kind: 'OrchestrationCompleted', output: '1' }], {
+          status: 'Completed',
+          output: '1',
+        });
         assert.deepEqual(await provider.getKvAllValues('kv'), { a: '3', empty: '' }, 'merged into the store');
         await seedInstance(provider, 'other');
         await runTurn(provider, 'other', 2, [set('a', 'other')]);
@@ -135,21 +190,54 @@ export function defineStateTests(factory: ProviderTestFactory): void {
           item.lockToken,
           turn('snap', {
             historyDelta: [event('snap', 1, 4, { kind: 'OrchestrationContinuedAsNew', input: '1' })],
-            orchestratorItems: [{ type: 'ContinueAsNew', instance: 'snap', orchestration: 'Orch', input: '1', version: '1.0.0', carryForwardEvents: [], initialCustomStatus: null }],
-            metadata: { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', status: 'ContinuedAsNew', output: '1' },
+            orchestratorItems: [
+              {
+                type: 'ContinueAsNew',
+                instance: 'snap',
+                orchestration: 'Orch',
+                input: '1',
+                version: '1.0.0',
+                carryForwardEvents: [],
+                initialCustomStatus: null,
+              },
+            ],
+            metadata: {
+              orchestrationName: 'Orch',
+              orchestrationVersion: '1.0.0',
+              status: 'ContinuedAsNew',
+              output: '1',
+            },
           }),
         );
         item = await fetchItem(provider, 'snap');
-        assert.deepEqual(item.kvSnapshot, { k: { value: 'v1', lastUpdatedAtMs: 42 }, 's p.a/c€': { value: 'odd key', lastUpdatedAtMs: 42 } });
+        assert.deepEqual(item.kvSnapshot, {
+          k: { value: 'v1', lastUpdatedAtMs: 42 },
+          's p.a/c€': { value: 'odd key', lastUpdatedAtMs: 42 },
+        });
         await provider.ackOrchestrationItem(
           item.lockToken,
           turn('snap', {
             executionId: 2,
-            historyDelta: [started('snap', 2), event('snap', 2, 2, { kind: 'KeyValuesCleared' }), event('snap', 2, 3, set('x', 'y'))],
+            historyDelta: [
+              started('snap', 2),
+              event('snap', 2, 2, { kind: 'KeyValuesCleared' }),
+              event('snap', 2, 3, set('x', 'y')),
+            ],
           }),
         );
-        assert.deepEqual(await provider.getKvAllValues('snap'), { x: 'y' }, 'clear-all hides the store, later sets stay');
-        await runTurn(provider, 'snap', 4, [{ kind: 'OrchestrationCompleted', output: '1' }], { status: 'Completed', output: '1' }, 2);
+        assert.deepEqual(
+          await provider.getKvAllValues('snap'),
+          { x: 'y' },
+          'clear-all hides the store, later sets stay',
+        );
+        await runTurn(
+          provider,
+          'snap',
+          4,
+          [{ kind: 'OrchestrationCompleted', output: '1' }],
+          { status: 'Completed', output: '1' },
+          2,
+        );
         await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'snap', name: 'e', data: '1' });
         assert.deepEqual((await fetchItem(provider, 'snap')).kvSnapshot, { x: { value: 'y', lastUpdatedAtMs: 42 } });
       }));
