@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect, durox, sleep, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import { connect, durox, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
 
 let provider: Provider;
 let runtime: Runtime;
@@ -38,7 +38,26 @@ function circular(): unknown {
   return value;
 }
 
+/** `provider` with every method call recorded by name (the calls that reached the store). */
+function recordingCalls(target: Provider): { provider: Provider; calls: string[] } {
+  const calls: string[] = [];
+  const recording = new Proxy(target, {
+    get(object, key, receiver) {
+      const value: unknown = Reflect.get(object, key, receiver);
+      if (typeof value !== 'function' || typeof key !== 'string') return value;
+      return (...args: unknown[]): unknown => {
+        calls.push(key);
+        return (value as (...a: unknown[]) => unknown).apply(object, args);
+      };
+    },
+  });
+  return { provider: recording, calls };
+}
+
 test('inputs JSON cannot encode are refused before anything is enqueued', async () => {
+  // A Client whose every store call is recorded: a refusal must come before any of them.
+  const store = recordingCalls(provider);
+  const client = new durox.Client(store.provider);
   const id = uid('circular');
   await assert.rejects(client.startOrchestration(id, 'YieldsNumber', circular()), (error: Error) => {
     assert.match(
@@ -54,7 +73,7 @@ test('inputs JSON cannot encode are refused before anything is enqueued', async 
     /^Error: raiseEvent \(instance '.*'\): event data cannot be encoded as JSON/,
   );
   await assert.rejects(client.enqueueEvent(id, 'q', 5n), /enqueueEvent .*message data cannot be encoded as JSON/);
-  await sleep(200);
+  assert.deepEqual(store.calls, [], 'no refused call reached the store');
   assert.equal((await client.getStatus(id)).status, 'NotFound');
   assert.equal((await client.getStatus(big)).status, 'NotFound');
 });
