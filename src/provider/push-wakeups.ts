@@ -140,6 +140,11 @@ export class PushWakeups {
     return listener as L;
   }
 
+  /** The listeners registered on `queue` now (for diagnostics and tests). */
+  listeners(queue: WakeupQueue): QueueListener[] {
+    return [...this.gates[queue]];
+  }
+
   /** Registers the listener of one worker pool on `queue`; returns its release (call when the pool stopped). */
   listen(queue: WakeupQueue, listener: QueueListener): () => void {
     const releaseUse = this.acquire();

@@ -75,6 +75,16 @@ export class QueueGate<T = never> implements QueueListener {
   private dueTimer: NodeJS.Timeout | undefined;
   private safetyTimer: NodeJS.Timeout | undefined;
 
+  /** How many workers sleep on the gate (for diagnostics and tests; reading it changes nothing). */
+  get idleWorkers(): number {
+    return this.waiters.length;
+  }
+
+  /** Which wake-ups are armed: a due item's, the safety fetch's (for diagnostics and tests). */
+  get armedTimers(): { due: boolean; safety: boolean } {
+    return { due: this.dueTimes.length > 0, safety: this.safetyTimer !== undefined };
+  }
+
   /** A snapshot to pass to {@link fetchedNothing} after an empty fetch. */
   get mark(): number {
     return this.received;

@@ -76,10 +76,11 @@ test('executions pinned by this version run; one pinned by a newer Durox is left
     });
   });
 
-  await client.raiseEvent(current, 'go', 'now');
+  // The future execution's event is the older: fetches take the oldest eligible message first, so
+  // once the current execution's later event has been taken, the older one was passed over.
   await client.raiseEvent(future, 'go', 'now');
+  await client.raiseEvent(current, 'go', 'now');
   assert.equal((await client.waitForOrchestration(current, 20_000)).output, 'now');
-  await sleep(300);
   assert.equal((await client.getStatus(future)).status, 'Running', 'the newer execution is not run by this node');
   assert.equal((await client.getQueueDepths()).orchestratorQueue, 1, 'its event waits, unlocked, for a capable node');
   const capable = await provider.fetchOrchestrationItem({

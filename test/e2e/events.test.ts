@@ -5,7 +5,6 @@ import {
   durox,
   eventually,
   historyKinds,
-  sleep,
   startRuntime,
   uid,
   type Client,
@@ -54,6 +53,17 @@ async function waitForCustomStatus(id: string, status: string): Promise<void> {
   );
 }
 
+/**
+ * Starts a sentinel instance and waits for its first turn. Fetches take the oldest eligible message
+ * first, so once the sentinel's later start has been taken, every message enqueued before it has
+ * been scanned (and taken, deleted or passed over as ineligible).
+ */
+async function runtimeHasScannedPast(): Promise<void> {
+  const sentinel = uid('sentinel');
+  await client.startOrchestration(sentinel, 'WaitOne');
+  await waitForCustomStatus(sentinel, 'waiting');
+}
+
 test('an event raised after the wait is recorded is delivered', async () => {
   const id = uid('event');
   await client.startOrchestration(id, 'WaitOne');
@@ -70,7 +80,14 @@ test('an event raised before the instance starts is dropped', async () => {
   await client.raiseEvent(id, 'approve', 'too early');
   await client.startOrchestration(id, 'WaitOne');
   await waitForCustomStatus(id, 'waiting');
-  await sleep(200);
+  // The early event waits in the queue for the start and so comes in the first turn's batch:
+  // its ExternalEvent in history shows the runtime has processed it.
+  const early = (await client.readExecutionHistory(id, 1)).find((e) => e.kind === 'ExternalEvent');
+  assert.deepEqual(
+    JSON.parse(early?.data ?? ''),
+    { name: 'approve', data: 'too early' },
+    'the early event was processed',
+  );
   assert.equal((await client.getStatus(id)).status, 'Running', 'the early event was not delivered');
   await client.raiseEvent(id, 'approve', 'on time');
   assert.equal((await client.waitForOrchestration(id, 10_000)).output, 'on time');
@@ -97,7 +114,7 @@ test('events for an unknown instance are accepted and create nothing', async () 
   const id = uid('ghost');
   await client.raiseEvent(id, 'approve', 'anyone?');
   await client.enqueueEvent(id, 'inbox', 'hello?');
-  await sleep(200);
+  await runtimeHasScannedPast();
   assert.equal((await client.getStatus(id)).status, 'NotFound');
   assert.equal((await client.listAllInstances()).includes(id), false);
 });
@@ -124,12 +141,16 @@ test('queue messages sent while the instance waits elsewhere are kept for later'
 
 test('queue messages enqueued before the instance exists are dropped', async () => {
   const id = uid('orphan');
+  const depthBefore = (await client.getQueueDepths()).orchestratorQueue;
   await client.enqueueEvent(id, 'inbox', 'orphan');
-  await sleep(300);
+  await eventually(
+    async () => ((await client.getQueueDepths()).orchestratorQueue === depthBefore ? true : undefined),
+    10_000,
+    'the orphan message to be deleted',
+  );
   await client.startOrchestration(id, 'Drain', 1);
   await eventually(async () => ((await historyKinds(client, id)).includes('QueueSubscribed') ? true : undefined));
-  await sleep(200);
-  assert.equal((await client.getStatus(id)).status, 'Running');
+  assert.equal((await client.getStatus(id)).status, 'Running', 'the deleted orphan was never delivered');
   await client.enqueueEvent(id, 'inbox', 'fresh');
   assert.deepEqual((await client.waitForOrchestration(id, 10_000)).output, ['fresh']);
 });

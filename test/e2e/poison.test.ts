@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connect, durox, sleep, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import { connect, durox, eventually, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
 
 let provider: Provider;
 let client: Client;
@@ -23,7 +23,13 @@ test('an unregistered orchestration stays pending with backoff, then becomes poi
   runtimes.push(patient);
   const id = uid('ghost');
   await client.startOrchestration(id, 'NotDeployedYet', { x: 1 });
-  await sleep(600);
+  // A second fetch of the only queued item shows the first attempt was given back (with its
+  // backoff), not committed.
+  await eventually(
+    async () => ((patient.metricsSnapshot()?.orchDispatcherItemsFetched ?? 0) >= 2 ? true : undefined),
+    10_000,
+    'a retry of the unregistered orchestration',
+  );
   assert.equal(
     (await client.getStatus(id)).status,
     'NotFound',

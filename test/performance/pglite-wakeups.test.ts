@@ -11,6 +11,10 @@ import { PGliteExecutor } from '../../src/pglite/pglite-executor';
 import { createPGlite } from '../../src/pglite/pglite-factory';
 import { CountingExecutor } from '../helpers/counting-executor';
 import { sleep } from '../helpers/sleep';
+import { gateState, untilIdle } from '../helpers/idle-runtime';
+
+/** The default `orchestrationConcurrency` (4) plus the default `workerConcurrency` (8). */
+const DEFAULT_WORKERS = 12;
 
 let executor: CountingExecutor;
 let provider: ProcedureProvider;
@@ -44,9 +48,15 @@ after(async () => {
 });
 
 test('an idle embedded runtime sends no statements for 2 s', async () => {
+  await untilIdle(provider, DEFAULT_WORKERS);
   executor.texts = [];
   await sleep(2000);
   assert.deepEqual(executor.texts, []);
+  assert.deepEqual(
+    gateState(provider),
+    { idleWorkers: DEFAULT_WORKERS, dueArmed: 0, safetyArmed: 2 },
+    'still all asleep, each gate armed only with its safety fetch',
+  );
 });
 
 test('an embedded 1-activity orchestration takes 9 procedure calls and a timer fires on time', async () => {

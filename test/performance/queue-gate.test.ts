@@ -71,3 +71,22 @@ test('a cancelled reservation is settled once: delivering later hands nothing ov
   assert.equal(await worker, 'once', 'the worker was idle again and only the stop woke it');
   gate.dispose();
 });
+
+test('the idle accessors count sleeping workers and report the armed wake-ups', async () => {
+  const gate = new QueueGate<string>();
+  const stop = new AbortController();
+  assert.equal(gate.idleWorkers, 0);
+  assert.deepEqual(gate.armedTimers, { due: false, safety: false }, 'nothing armed before anyone waits');
+  const [first] = idleWorkers(gate, 2, stop.signal);
+  assert.equal(gate.idleWorkers, 2);
+  assert.deepEqual(gate.armedTimers, { due: false, safety: true }, 'a waiting worker arms the safety fetch');
+  gate.due(60_000);
+  assert.deepEqual(gate.armedTimers, { due: true, safety: true });
+  gate.grant(1);
+  assert.equal(await first, 'once');
+  assert.equal(gate.idleWorkers, 1, 'the woken worker is no longer idle');
+  stop.abort();
+  assert.equal(gate.idleWorkers, 0, 'a stopped worker stops waiting');
+  gate.dispose();
+  assert.deepEqual(gate.armedTimers, { due: false, safety: false }, 'dispose disarms everything');
+});

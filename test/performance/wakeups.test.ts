@@ -18,7 +18,10 @@ import type { Provider } from '../../src/provider/contract';
 import { CountingExecutor } from '../helpers/counting-executor';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 import { sleep } from '../helpers/sleep';
+import { gateState, untilIdle } from '../helpers/idle-runtime';
 
+/** The default `orchestrationConcurrency` (4) plus the default `workerConcurrency` (8). */
+const DEFAULT_WORKERS = 12;
 const SLOW_POLL = { dispatcherPollIntervalMs: 5000, logLevel: 'warn' } as const;
 const schema = uniqueSchemaName('perf_wakeups');
 const opened: Provider[] = [];
@@ -98,11 +101,16 @@ after(async () => {
 test('an idle runtime sends no queries for 2 s, even with the default 100 ms poll interval', async () => {
   const { provider, executor } = open();
   await startRuntime(provider, { dispatcherPollIntervalMs: 100 });
-  await sleep(300); // the first drain fetches of each worker
+  await untilIdle(provider, DEFAULT_WORKERS); // after the first drain fetches of each worker
   executor.count = 0;
   executor.texts = [];
   await sleep(2000);
   assert.deepEqual(executor.texts, [], 'no statement while idle');
+  assert.deepEqual(
+    gateState(provider),
+    { idleWorkers: DEFAULT_WORKERS, dueArmed: 0, safetyArmed: 2 },
+    'still all asleep, each gate armed only with its safety fetch',
+  );
 });
 
 test('work enqueued by another process wakes an idle runtime, and the waiting client returns promptly', async () => {

@@ -15,6 +15,31 @@ import { LOCK_MS, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 import { sleep } from '../helpers/sleep';
 
+/**
+ * Resolves once some backend waits for a lock that `holder`'s open transaction holds: proof that a
+ * statement is blocked, not merely slow to run.
+ */
+async function blockedBy(holder: PgClient, timeoutMs = 10_000): Promise<void> {
+  const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const holderPid = rows[0].pid;
+  const observer = new PgClient({ connectionString: databaseUrl() });
+  await observer.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const waiting = await observer.query(
+        `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`,
+        [holderPid],
+      );
+      if (waiting.rowCount !== null && waiting.rowCount > 0) return;
+      if (Date.now() > deadline) throw new Error(`no backend was seen waiting for a lock of backend ${holderPid}`);
+      await sleep(10);
+    }
+  } finally {
+    await observer.end();
+  }
+}
+
 describe('postgres: wake-up ordering', () => {
   const schema = uniqueSchemaName('wake');
   let executor: PgExecutor;
@@ -56,7 +81,7 @@ describe('postgres: wake-up ordering', () => {
       const enqueue = provider
         .enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'w1', name: 'e', data: '1' })
         .then(() => (enqueued = true));
-      await sleep(300);
+      await blockedBy(acking);
       assert.equal(enqueued, false, 'the enqueue waits while the ack that releases the instance is uncommitted');
 
       payloads.length = 0;
