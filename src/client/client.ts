@@ -12,10 +12,12 @@ import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type {
   InstancePageCursor,
   InstancePageQuery,
+  InstanceStatus,
   InstanceSummary,
   Provider,
   ThroughputBucket,
 } from '../provider/contract';
+import { turnAcksSettled, watchCommittedStatus } from '../provider/local-completions';
 import { reserveLocalTurn } from '../provider/local-turns';
 import { isRetryable } from '../provider/errors';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
@@ -278,6 +280,14 @@ export class Client {
     const push = pushWakeups(this.#provider);
     const release = push.acquire();
     const watch = push.watchStatus(instance);
+    // A turn committed through this provider object in this process that ends the execution
+    // hands over the status it committed (read in its transaction): no status read after it.
+    let committed: InstanceStatus | null = null;
+    const unwatchCommitted = watchCommittedStatus(this.#provider, instance, (status) => {
+      committed = status;
+      watch.fire();
+      wake.notify();
+    });
     let pause = FIRST_POLL_MS;
     let failures = 0;
     try {
@@ -286,7 +296,7 @@ export class Client {
         watch.reset();
         let status: Awaited<ReturnType<Provider['getInstanceStatus']>>;
         try {
-          status = await this.#provider.getInstanceStatus(instance);
+          status = committed ?? (await this.#provider.getInstanceStatus(instance));
           failures = 0;
         } catch (error) {
           // An outage (or failover) only delays the answer: keep asking until the wait's own deadline.
@@ -298,6 +308,7 @@ export class Client {
           continue;
         }
         if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
+        if (committed !== null) continue;
         const remaining = deadline - Date.now();
         if (remaining <= 0) throw timedOut('waitForOrchestration', instance, timeout, status.status);
         if (push.live) {
@@ -306,8 +317,12 @@ export class Client {
           await wake.wait(Math.min(pause, remaining), generation);
           pause = Math.min(pause * 2, MAX_POLL_MS);
         }
+        // The hint may announce a commit whose ack through this provider object has not replied
+        // yet: its reply brings the committed status, so wait for it rather than read.
+        await turnAcksSettled(this.#provider, instance, deadline - Date.now());
       }
     } finally {
+      unwatchCommitted();
       watch.close();
       release();
     }

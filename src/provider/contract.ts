@@ -168,6 +168,24 @@ export interface ActivityClaim {
   lockTimeoutMs: number;
 }
 
+/**
+ * A turn the caller ran in-process on an activity's completion (fused completion): replayed on
+ * the history of execution `executionId` up to event `lastEventId`, with that completion as its
+ * only message.
+ */
+export interface FusedTurn {
+  executionId: number;
+  /** Id of the last event of the history the turn was run on. */
+  lastEventId: number;
+  ack: OrchestrationTurnAck;
+  /** Activities of `ack.workerItems` to lock for the caller, as {@link Provider.ackOrchestrationItem} does. */
+  claim: ActivityClaim | null;
+}
+
+/** What became of a {@link Provider.ackWorkItemWithTurn}. */
+export type FusedAckOutcome =
+  { fused: true; claimedWorkItems: WorkItemLease[] } | { fused: false; claimedTurn: OrchestrationItem | null };
+
 /** Eager dispatch from an activity's ack: lock the turn its completion makes ready. */
 export interface TurnClaim {
   /** Lock length of the claimed instance, in ms. */
@@ -439,6 +457,21 @@ export interface Provider {
    * others committed. Fails as a whole only when the call itself fails.
    */
   ackWorkItems(acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]>;
+
+  /**
+   * Optional (fused completion): acknowledges a work item with its completion as
+   * {@link ackWorkItem} with `claim` does and, when the turn it makes ready is exactly `turn` (the
+   * completion is the instance's only message and no turn was committed since `turn.lastEventId`),
+   * commits that turn in the same call as {@link ackOrchestrationItem} would, claiming
+   * `turn.claim`'s activities. Otherwise the claimed turn (or null) is returned for the caller to
+   * run. `turn.ack` may send messages only to its own instance.
+   */
+  ackWorkItemWithTurn?(
+    lockToken: string,
+    completion: ActivityCompletionItem,
+    claim: TurnClaim,
+    turn: FusedTurn,
+  ): Promise<FusedAckOutcome>;
 
   /** Extends a work-item lock to now + `extendMs`; `lock_lost` tells the worker it was cancelled. */
   renewWorkItemLock(lockToken: string, extendMs: number): Promise<void>;

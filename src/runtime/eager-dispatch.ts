@@ -8,8 +8,8 @@
  * workers first ({@link HandOffInbox.reserve}) so that a notification cannot wake them for something
  * else meanwhile. Whatever the ack does not claim is queued and announced as usual.
  */
-import type { ActivityExecuteItem } from '../core/types';
-import type { OrchestrationItem, TagFilter, TurnClaim, WorkItemLease } from '../provider/contract';
+import type { ActivityCompletionItem, ActivityExecuteItem } from '../core/types';
+import type { FusedTurn, OrchestrationItem, TagFilter, TurnClaim, WorkItemLease } from '../provider/contract';
 import type { HandOffInbox } from './handoff-inbox';
 
 /** Idle workers of one pool set aside for items an ack is about to claim. */
@@ -59,12 +59,23 @@ export interface ActivityTaker {
   ): { indexes: number[]; reservation: Reservation<WorkItemLease> } | null;
 }
 
+/** A turn run in-process on an activity's completion, to commit with it (fused completion). */
+export interface PreparedFusedTurn {
+  readonly turn: FusedTurn;
+  /** The store committed the turn: hand over the activities it claimed, remember the history. */
+  committed(claimedWorkItems: readonly WorkItemLease[]): void;
+  /** The turn was not committed: the activity slots reserved for it are free again. */
+  discarded(): void;
+}
+
 /** The orchestration dispatcher as an activity's ack sees it. */
 export interface TurnTaker {
   /** Lock length and capability filter of a claimed turn (as the dispatcher's own fetch uses). */
   readonly turnClaim: TurnClaim;
   /** Reserves one idle turn worker for an instance of `orchestrationName`, if it can run it. */
   reserveFor(orchestrationName: string): Reservation<OrchestrationItem> | null;
+  /** Runs the turn `completion` makes ready on a history known here; null when it cannot. */
+  prepareFusedTurn(completion: ActivityCompletionItem): Promise<PreparedFusedTurn | null>;
 }
 
 /** True when a worker with `filter` serves activities tagged `tag` (null = untagged). */

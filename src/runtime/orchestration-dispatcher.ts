@@ -3,16 +3,17 @@
  * workers, each fetching a locked batch of one instance, running one turn through the replay
  * engine and committing the result atomically.
  */
-import type { TurnEngine, TurnOutcome, TurnRequest } from '../core/turn-api';
+import type { TurnEngine, TurnOutcome, TurnRequest, TurnResult } from '../core/turn-api';
 import type { OrchestrationTurnAck } from '../core/turn-types';
-import { DUROX_VERSION } from '../core/types';
+import { DUROX_VERSION, type ActivityCompletionItem } from '../core/types';
 import type { OrchestrationItem, Provider, TurnAck, TurnClaim, WorkItemLease } from '../provider/contract';
 import { GroupCommit } from './ack-batcher';
 import { isLockLost, isRetryable } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
-import { Reservation, reserveIdle, type ActivityTaker, type TurnTaker } from './eager-dispatch';
+import { Reservation, reserveIdle, type ActivityTaker, type PreparedFusedTurn, type TurnTaker } from './eager-dispatch';
+import { TurnHistoryCache } from './turn-history-cache';
 import { pushWakeups, type PushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, openGate, type QueueGate, type WakeReason } from './queue-gate';
 import { handOffInbox, type HandOffInbox } from './handoff-inbox';
@@ -57,6 +58,8 @@ export class OrchestrationDispatcher implements TurnTaker {
   readonly turnClaim: TurnClaim = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
 
   private readonly acks: GroupCommit<TurnAck, WorkItemLease[]>;
+  /** Histories of the instances whose last turn this dispatcher committed (fused completion). */
+  private readonly histories = new TurnHistoryCache();
 
   constructor(private readonly deps: OrchestrationDispatcherDeps) {
     const { provider } = deps;
@@ -100,6 +103,44 @@ export class OrchestrationDispatcher implements TurnTaker {
   reserveFor(orchestrationName: string): Reservation<OrchestrationItem> | null {
     if (this.stopping.signal.aborted || this.deps.orchestrations.resolve(orchestrationName, null) === null) return null;
     return reserveIdle(this.inbox, 1, (item) => this.abandon(item, 0, true));
+  }
+
+  /**
+   * Fused completion: runs here the turn `completion` makes ready, on the history this dispatcher
+   * remembers from the instance's previous turn, and reserves idle activity slots for what it
+   * schedules. Null when the history is not known here, the turn cannot run or sends messages
+   * (only a turn whose effects stay in its own instance is fused).
+   */
+  async prepareFusedTurn(completion: ActivityCompletionItem): Promise<PreparedFusedTurn | null> {
+    if (this.stopping.signal.aborted) return null;
+    const known = this.histories.turnOn(completion);
+    if (known === null) return null;
+    const { item, lastEventId, storeClockOffsetMs } = known;
+    let result: TurnResult;
+    try {
+      result = await this.replay(item);
+    } catch {
+      return null;
+    }
+    if (result.kind !== 'ack' || result.outcome.kind === 'discarded' || result.ack.orchestratorItems.length > 0)
+      return null;
+    const { ack, outcome } = result;
+    const eager = this.activities?.reserveFor(ack.workerItems) ?? null;
+    const claim =
+      eager === null
+        ? null
+        : { workerItemIndexes: eager.indexes, lockTimeoutMs: this.deps.options.workerLockTimeoutMs };
+    return {
+      turn: { executionId: item.executionId, lastEventId, ack, claim },
+      committed: (claimed) => {
+        eager?.reservation.deliver(claimed);
+        this.count(outcome, ack);
+        this.histories.remember(item, ack, storeClockOffsetMs);
+        if (ack.workerItems.length > claimed.length) notifyLocal(this.deps.provider, 'worker');
+        notifyLocal(this.deps.provider, 'status');
+      },
+      discarded: () => eager?.reservation.cancel(),
+    };
   }
 
   /** Stops fetching and waits up to `timeoutMs` for turns in progress; true when all finished. */
@@ -195,7 +236,7 @@ export class OrchestrationDispatcher implements TurnTaker {
   }
 
   private async process(item: OrchestrationItem): Promise<void> {
-    const { engine, metrics, orchestrations, options } = this.deps;
+    const { engine, metrics, options } = this.deps;
     const base: Omit<TurnRequest, 'resolveHandler' | 'trace'> = {
       instanceId: item.instanceId,
       orchestrationName: item.orchestrationName,
@@ -219,16 +260,10 @@ export class OrchestrationDispatcher implements TurnTaker {
       await this.abandon(item, FIXED.historyErrorBackoffMs, false);
       return;
     }
+    const storeClockOffsetMs = item.nowMs - Date.now();
     let result;
     try {
-      const turn = engine.runTurn({
-        ...base,
-        resolveHandler: (name, version) => orchestrations.resolve(name, version),
-        trace: (level, message, fields) => log(level, ORCHESTRATION_TARGET, message, fields),
-        asyncGuards: options.asyncOrchestrationGuards,
-      });
-      // Only async orchestrations return a promise; generator turns stay free of the extra hop.
-      result = turn instanceof Promise ? await turn : turn;
+      result = await this.replay(item);
     } catch (error) {
       log('error', RUNTIME_TARGET, `turn crashed: ${messageOf(error)}`, { instance_id: item.instanceId });
       await this.abandon(item, FIXED.historyErrorBackoffMs, false);
@@ -254,7 +289,28 @@ export class OrchestrationDispatcher implements TurnTaker {
       return;
     }
     this.count(result.outcome, result.ack);
-    await this.commit(item, result.ack);
+    await this.commit(item, result.ack, storeClockOffsetMs);
+  }
+
+  /** Runs one turn of `item` through the replay engine. */
+  private async replay(item: OrchestrationItem): Promise<TurnResult> {
+    const { engine, orchestrations, options } = this.deps;
+    const turn = engine.runTurn({
+      instanceId: item.instanceId,
+      orchestrationName: item.orchestrationName,
+      orchestrationVersion: item.orchestrationVersion,
+      executionId: item.executionId,
+      history: item.history,
+      messages: item.messages,
+      kvSnapshot: item.kvSnapshot,
+      customStatus: item.customStatus,
+      nowMs: item.nowMs,
+      resolveHandler: (name, version) => orchestrations.resolve(name, version),
+      trace: (level, message, fields) => log(level, ORCHESTRATION_TARGET, message, fields),
+      asyncGuards: options.asyncOrchestrationGuards,
+    });
+    // Only async orchestrations return a promise; generator turns stay free of the extra hop.
+    return turn instanceof Promise ? await turn : turn;
   }
 
   private count(outcome: TurnOutcome, ack: OrchestrationTurnAck): void {
@@ -278,7 +334,11 @@ export class OrchestrationDispatcher implements TurnTaker {
    * Acks the turn, retrying transient errors; a refused turn becomes an infrastructure failure.
    * Activities this runtime's idle slots can run now are claimed by the ack and handed to them.
    */
-  private async commit(item: OrchestrationItem, ack: OrchestrationTurnAck): Promise<void> {
+  private async commit(
+    item: OrchestrationItem,
+    ack: OrchestrationTurnAck,
+    storeClockOffsetMs: number | null = null,
+  ): Promise<void> {
     const { provider, metrics, options } = this.deps;
     const eager = this.stopping.signal.aborted ? null : (this.activities?.reserveFor(ack.workerItems) ?? null);
     const claim =
@@ -298,12 +358,15 @@ export class OrchestrationDispatcher implements TurnTaker {
       );
       this.deps.faults.recovered('ack_orchestration_item');
       eager?.reservation.deliver(claimed);
+      if (storeClockOffsetMs === null) this.histories.forget(item.instanceId);
+      else this.histories.remember(item, ack, storeClockOffsetMs);
       if (ack.workerItems.length > (claim?.workerItemIndexes.length ?? 0)) notifyLocal(provider, 'worker');
       if (ack.orchestratorItems.length > 0) notifyLocal(provider, 'orchestrator');
       notifyLocal(provider, 'status');
       return;
     } catch (error) {
       eager?.reservation.cancel();
+      this.histories.forget(item.instanceId);
       metrics.increment('providerErrors');
       if (isLockLost(error)) {
         const why =

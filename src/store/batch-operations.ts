@@ -113,8 +113,12 @@ export async function fetchOrchestrationItems(
   return rows.map((row) => decodeOrchestrationItem(row, context.operation)).filter((item) => item !== null);
 }
 
-/** ack_orchestration_items: several turns in one call, an outcome each. */
-export async function ackOrchestrationItems(call: ProcedureCall, acks: readonly TurnAck[]): Promise<TurnAckOutcome[]> {
+/** ack_orchestration_items: several turns in one call; `committed` sees each committed turn's result record. */
+export async function ackOrchestrationItems(
+  call: ProcedureCall,
+  acks: readonly TurnAck[],
+  committed: (record: Record<string, unknown>) => void = () => undefined,
+): Promise<TurnAckOutcome[]> {
   const context: CallContext = { operation: 'ack_orchestration_items' };
   // Each ack is already JSON text (buildAckArguments), so elements are assembled, not re-encoded.
   return groupCommit(
@@ -133,7 +137,10 @@ export async function ackOrchestrationItems(call: ProcedureCall, acks: readonly 
       const argument = buildAckArguments(element.ack, element.claim);
       return `{"lockToken":${JSON.stringify(lockToken)},"ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`;
     },
-    (record) => ({ ok: true, claimedWorkItems: decodeWorkLeases(record.claimedWorkItems ?? [], context.operation) }),
+    (record) => {
+      committed(record);
+      return { ok: true, claimedWorkItems: decodeWorkLeases(record.claimedWorkItems ?? [], context.operation) };
+    },
   );
 }
 

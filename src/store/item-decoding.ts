@@ -1,10 +1,11 @@
 /**
  * Decodes what the fetch procedures (and the acks that claim work) return: a
- * locked orchestration batch and activity leases. Shared so a claimed item is exactly what a
- * fetch would have returned.
+ * locked orchestration batch and activity leases, and an instance status. Shared so a claimed
+ * item is exactly what a fetch would have returned, and a status committed by an ack exactly
+ * what get_instance_status returns.
  */
-import type { ActivityExecuteItem, HistoryEvent } from '../core/types';
-import type { KvEntry, OrchestrationItem, WorkItemLease } from '../provider/contract';
+import type { ActivityExecuteItem, ErrorDetails, HistoryEvent } from '../core/types';
+import type { InstanceStatus, KvEntry, OrchestrationItem, WorkItemLease } from '../provider/contract';
 import { toProviderError } from './error-mapping';
 import {
   asRecord,
@@ -86,4 +87,20 @@ export function decodeWorkLease(row: unknown, operation: string): WorkItemLease 
 export function decodeWorkLeases(value: unknown, operation: string): WorkItemLease[] {
   if (!Array.isArray(value)) throw toProviderError(new Error(`${operation} returned no lease array`), operation);
   return value.map((row) => decodeWorkLease(row, operation));
+}
+
+/** An instance status as get_instance_status returns it (also an ack's committedStatus). */
+export function decodeInstanceStatus(record: Record<string, unknown>): InstanceStatus {
+  const status: InstanceStatus = {
+    status: record.status as InstanceStatus['status'],
+    customStatus: optionalStringField(record, 'customStatus'),
+    customStatusVersion: numberField(record, 'customStatusVersion'),
+  };
+  if (status.status === 'Completed') status.output = optionalStringField(record, 'output') ?? '';
+  if (status.status === 'Failed') {
+    status.error = optionalStringField(record, 'error') ?? '';
+    const details = asRecord(record.failureDetails);
+    if (details !== null) status.errorDetails = details as unknown as ErrorDetails;
+  }
+  return status;
 }

@@ -7,7 +7,6 @@
 import type {
   ActivityCompletionItem,
   ActivityExecuteItem,
-  ErrorDetails,
   ExecutionStatus,
   HistoryEvent,
   OrchestratorWorkItem,
@@ -18,6 +17,8 @@ import type { OrchestrationTurnAck } from '../core/turn-types';
 import type {
   ActivityClaim,
   DeleteInstancesResult,
+  FusedAckOutcome,
+  FusedTurn,
   ExecutionInfo,
   FetchWorkItemOptions,
   InstanceFilter,
@@ -46,7 +47,8 @@ import type {
   WorkItemLease,
 } from '../provider/contract';
 import { buildAckArguments, orchestratorRow, turnClaimArgument, workerRow } from './ack-arguments';
-import { decodeOrchestrationItem, decodeWorkLeases } from './item-decoding';
+import { decodeInstanceStatus, decodeOrchestrationItem, decodeWorkLeases } from './item-decoding';
+import { beginTurnAck, publishCommittedStatus } from '../provider/local-completions';
 import { toProviderError } from './error-mapping';
 import {
   asRecord,
@@ -123,14 +125,36 @@ export class ProcedureProvider implements Provider {
     const context = { operation: 'ack_orchestration_item', instanceId: ack?.instanceId };
     const token = requireId(lockToken, 'lockToken', context);
     const argument = buildAckArguments(ack, claim);
-    const result = asRecord(
-      await this.call(context.operation, [token, argument.ack, argument.claim], context.instanceId),
-    );
-    return argument.claim === null ? [] : decodeWorkLeases(result?.claimedWorkItems, context.operation);
+    const settle = beginTurnAck(this, ack.instanceId);
+    try {
+      const result = asRecord(
+        await this.call(context.operation, [token, argument.ack, argument.claim], context.instanceId),
+      );
+      this.publishCommitted(result);
+      return argument.claim === null ? [] : decodeWorkLeases(result?.claimedWorkItems, context.operation);
+    } finally {
+      settle();
+    }
   }
 
   async ackOrchestrationItems(acks: readonly TurnAck[]): Promise<TurnAckOutcome[]> {
-    return batch.ackOrchestrationItems(this.procedureCall, acks);
+    // Validated by the batch below; here only well-formed elements are marked as in flight.
+    const list: ReadonlyArray<TurnAck | undefined> = Array.isArray(acks) ? acks : [];
+    const settles = list.flatMap((element) =>
+      typeof element?.ack?.instanceId === 'string' ? [beginTurnAck(this, element.ack.instanceId)] : [],
+    );
+    try {
+      return await batch.ackOrchestrationItems(this.procedureCall, acks, (record) => this.publishCommitted(record));
+    } finally {
+      for (const settle of settles) settle();
+    }
+  }
+
+  /** Hands a turn ack's committed terminal status to clients of this object waiting for it. */
+  private publishCommitted(result: Record<string, unknown> | null): void {
+    const committed = asRecord(result?.committedStatus);
+    if (committed === null || typeof result?.instanceId !== 'string') return;
+    publishCommittedStatus(this, result.instanceId, decodeInstanceStatus(committed));
   }
 
   async abandonOrchestrationItem(
@@ -228,6 +252,47 @@ export class ProcedureProvider implements Provider {
     return claimArgument === null ? null : decodeOrchestrationItem(result?.claimedTurn, context.operation);
   }
 
+  async ackWorkItemWithTurn(
+    lockToken: string,
+    completion: ActivityCompletionItem,
+    claim: TurnClaim,
+    turn: FusedTurn,
+  ): Promise<FusedAckOutcome> {
+    const context: CallContext = { operation: 'ack_work_item_with_turn', instanceId: completion?.instance };
+    const token = requireId(lockToken, 'lockToken', context);
+    if (completion?.type !== 'ActivityCompleted' && completion?.type !== 'ActivityFailed') {
+      throw invalidArgument(context, 'a work item completion must be ActivityCompleted or ActivityFailed');
+    }
+    const row = orchestratorRow(completion, context);
+    const claimArgument = turnClaimArgument(claim, context);
+    if (claimArgument === null) throw invalidArgument(context, 'a fused ack needs a turn claim');
+    if (turn?.ack?.instanceId !== row.targetInstance)
+      throw invalidArgument(context, "the fused turn must be of the completion's instance");
+    const executionId = requireInteger(turn.executionId, 'turn.executionId', context, 1);
+    const lastEventId = requireInteger(turn.lastEventId, 'turn.lastEventId', context, 0);
+    const argument = buildAckArguments(turn.ack, turn.claim);
+    const turnArgument = `{"executionId":${executionId},"lastEventId":${lastEventId},"ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`;
+    const settle = beginTurnAck(this, row.targetInstance);
+    try {
+      const result = asRecord(
+        await this.call(
+          context.operation,
+          [token, row.targetInstance, row.kind, row.workItem, claimArgument, turnArgument],
+          row.targetInstance,
+        ),
+      );
+      if (result?.fused !== true)
+        return { fused: false, claimedTurn: decodeOrchestrationItem(result?.claimedTurn, context.operation) };
+      this.publishCommitted(result);
+      return {
+        fused: true,
+        claimedWorkItems: argument.claim === null ? [] : decodeWorkLeases(result.claimedWorkItems, context.operation),
+      };
+    } finally {
+      settle();
+    }
+  }
+
   async ackWorkItems(acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]> {
     return batch.ackWorkItems(this.procedureCall, acks);
   }
@@ -258,19 +323,7 @@ export class ProcedureProvider implements Provider {
   async getInstanceStatus(instanceId: string): Promise<InstanceStatus> {
     const context = { operation: 'get_instance_status', instanceId };
     const id = requireId(instanceId, 'instanceId', context);
-    const record = asRecord(await this.call(context.operation, [id], id)) ?? {};
-    const status: InstanceStatus = {
-      status: record.status as InstanceStatus['status'],
-      customStatus: optionalStringField(record, 'customStatus'),
-      customStatusVersion: numberField(record, 'customStatusVersion'),
-    };
-    if (status.status === 'Completed') status.output = optionalStringField(record, 'output') ?? '';
-    if (status.status === 'Failed') {
-      status.error = optionalStringField(record, 'error') ?? '';
-      const details = asRecord(record.failureDetails);
-      if (details !== null) status.errorDetails = details as unknown as ErrorDetails;
-    }
-    return status;
+    return decodeInstanceStatus(asRecord(await this.call(context.operation, [id], id)) ?? {});
   }
 
   async getKvValue(instanceId: string, key: string): Promise<string | null> {

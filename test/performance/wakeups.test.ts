@@ -1,7 +1,7 @@
 /**
  * Push wake-ups on the real PostgreSQL server (migration 0005 + the runtime's wake-up gates):
  * an idle runtime sends nothing, a timer wakes its dispatcher when due, a waiting client returns
- * promptly, and a 1-activity orchestration stays within 9 round trips including the client's wait.
+ * promptly, and a 1-activity orchestration stays within 4 round trips including the client's wait.
  *
  * Runtimes here poll only every 5 s (`dispatcherPollIntervalMs`), and clients use a provider object
  * of their own, so in-process wake-ups cannot help: only the store's notifications make these
@@ -145,13 +145,14 @@ test('a 1 s timer wakes its dispatcher when due, not a poll interval later', asy
   assert.ok(lateness < 250, `the code after the timer ran ${lateness} ms after it was due`);
 });
 
-test('a 1-activity orchestration needs at most 6 round trips, the client wait included', async () => {
+test('a 1-activity orchestration needs at most 4 round trips, the client wait included', async () => {
   const { provider, executor } = open();
   await startRuntime(provider);
   const client = new Client(provider);
   await client.startOrchestration(uid('warm'), 'One', 0);
   await sleep(200);
   const perRun: number[] = [];
+  const operations: string[] = [];
   for (let i = 0; i < 10; i += 1) {
     const id = uid('rt');
     executor.count = 0;
@@ -159,15 +160,26 @@ test('a 1-activity orchestration needs at most 6 round trips, the client wait in
     await client.startOrchestration(id, 'One', i);
     assert.equal((await client.waitForOrchestration(id, 10_000)).status, 'Completed');
     perRun.push(executor.count);
+    operations.push(executor.texts.map((text) => /\.(\w+)\(/.exec(text)?.[1] ?? text).join(' '));
     assert.ok(
       executor.texts.some((text) => text.includes('.start_orchestration_claimed(')),
       "the client in the runtime's process starts eagerly into an idle turn worker",
     );
   }
-  // Floor with eager start and eager dispatch: the start claims the first turn 1 + 3 acks (each
-  // handing the next step over) + client reads 2 (before and after the hint); without eager
-  // start 7 (a fetch), without either 9.
-  assert.ok(Math.max(...perRun) <= 6, `round trips per orchestration: ${perRun.join(', ')}`);
+  // Floor with eager start, eager dispatch, fused completion and local completion: the start
+  // claims the first turn 1 + the first turn's ack (claiming the activity) 1 + the activity's ack
+  // fused with the final turn 1 + 1 client read before that commit (the fused ack hands its
+  // committed status to the waiting client). Without fusion 5 (the final turn acked apart),
+  // without local completion one more (a read after the hint), without eager start one more (a
+  // fetch).
+  assert.ok(
+    executor.texts.some((text) => text.includes('.ack_work_item_with_turn(')),
+    'the activity ack commits the final turn (fused completion)',
+  );
+  assert.ok(
+    Math.max(...perRun) <= 4,
+    `round trips per orchestration: ${perRun.join(', ')}; calls: ${operations.join(' | ')}`,
+  );
 });
 
 test('after the LISTEN connection is lost the runtime keeps working and reconnects', async () => {

@@ -151,6 +151,7 @@ FUNCTION abandon_work_item(p_lock_token text, p_delay_ms bigint, p_ignore_attemp
 FUNCTION ack_orchestration_item(p_lock_token text, p_ack json, p_claim json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_orchestration_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_work_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION cleanup_orphaned_sessions() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_instance(p_instance_id text, p_force boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp

@@ -313,6 +313,147 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         );
       }));
 
+    it('a fused ack commits the completion, the turn run on it and the activities it claims, in one call', () =>
+      withHarness(factory, async ({ provider }) => {
+        assert.ok(typeof provider.ackWorkItemWithTurn === 'function', 'the store offers fused completion');
+        const [lease] = await scheduleActivities(provider, 'fu', 1, [0]);
+        const next = activity('fu', 4);
+        const ack = turn('fu', {
+          historyDelta: [
+            event('fu', 1, 3, { kind: 'ActivityCompleted', result: '"done"' }),
+            event('fu', 1, 4, { kind: 'ActivityScheduled', name: next.name, input: next.input }),
+          ],
+          workerItems: [next],
+        });
+        const outcome = await provider.ackWorkItemWithTurn(
+          lease.lockToken,
+          completed(lease.item),
+          { lockTimeoutMs: LOCK_MS },
+          {
+            executionId: 1,
+            lastEventId: 2,
+            ack,
+            claim: { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS },
+          },
+        );
+        assert.ok(outcome.fused, 'the turn was committed');
+        assert.deepEqual(
+          outcome.claimedWorkItems.map((claimed) => claimed.item.id),
+          [4],
+        );
+        assert.deepEqual(
+          (await provider.readHistory('fu')).map((e) => e.kind),
+          ['OrchestrationStarted', 'ActivityScheduled', 'ActivityCompleted', 'ActivityScheduled'],
+        );
+        assert.equal(
+          await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+          null,
+          'the completion was consumed and the instance released',
+        );
+        assert.equal(
+          await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG }),
+          null,
+          'the next activity is locked for the caller',
+        );
+        await rejectsWith(provider.ackWorkItem(lease.lockToken, completed(lease.item)), 'lock_lost');
+        await provider.ackWorkItem(outcome.claimedWorkItems[0].lockToken, completed(outcome.claimedWorkItems[0].item));
+      }));
+
+    it('a fused ack whose history is stale or whose instance has another message claims the turn instead', () =>
+      withHarness(factory, async ({ provider }) => {
+        for (const [instanceId, stale] of [
+          ['fs', true],
+          ['fm', false],
+        ] as const) {
+          const [lease] = await scheduleActivities(provider, instanceId, 1, [0]);
+          if (!stale)
+            await provider.enqueueOrchestratorWork({
+              type: 'ExternalRaised',
+              instance: instanceId,
+              name: 'other',
+              data: '2',
+            });
+          const ack = turn(instanceId, {
+            historyDelta: [event(instanceId, 1, 3, { kind: 'ActivityCompleted', result: '"done"' })],
+          });
+          const outcome = await provider.ackWorkItemWithTurn!(
+            lease.lockToken,
+            completed(lease.item),
+            { lockTimeoutMs: LOCK_MS },
+            {
+              executionId: 1,
+              lastEventId: stale ? 1 : 2,
+              ack,
+              claim: null,
+            },
+          );
+          assert.ok(
+            !outcome.fused && outcome.claimedTurn !== null,
+            `${instanceId}: the turn is claimed for the caller to run`,
+          );
+          assert.deepEqual(
+            outcome.claimedTurn.messages.map((m) => m.type),
+            stale ? ['ActivityCompleted'] : ['ExternalRaised', 'ActivityCompleted'],
+          );
+          assert.equal(
+            (await provider.readHistory(instanceId)).length,
+            2,
+            `${instanceId}: nothing of the fused turn was written`,
+          );
+          await rejectsWith(provider.ackWorkItem(lease.lockToken, completed(lease.item)), 'lock_lost');
+          await provider.ackOrchestrationItem(outcome.claimedTurn.lockToken, ack);
+          assert.equal((await provider.readHistory(instanceId)).length, 3);
+        }
+      }));
+
+    it('a fused ack on a locked instance queues the completion, and a turn messaging another instance is refused', () =>
+      withHarness(factory, async ({ provider }) => {
+        const leases = await scheduleActivities(provider, 'fl', 2, [0, 1]);
+        const held = await provider.ackWorkItem(leases[0].lockToken, completed(leases[0].item), {
+          lockTimeoutMs: LOCK_MS,
+        });
+        assert.ok(held, 'the first completion locked the instance');
+        const fusedTurn = {
+          executionId: 1,
+          lastEventId: 3,
+          ack: turn('fl', { historyDelta: [event('fl', 1, 4, { kind: 'ActivityCompleted', result: '"done"' })] }),
+          claim: null,
+        };
+        const outcome = await provider.ackWorkItemWithTurn!(
+          leases[1].lockToken,
+          completed(leases[1].item),
+          { lockTimeoutMs: LOCK_MS },
+          fusedTurn,
+        );
+        assert.deepEqual(outcome, { fused: false, claimedTurn: null });
+        await provider.ackOrchestrationItem(
+          held.lockToken,
+          turn('fl', { historyDelta: [event('fl', 1, 4, { kind: 'ActivityCompleted', result: '"done"' })] }),
+        );
+        const next = await fetchItem(provider, 'fl');
+        assert.deepEqual(
+          next.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)),
+          [3],
+          'the second completion was queued',
+        );
+        await provider.ackOrchestrationItem(next.lockToken, turn('fl'));
+
+        const [lease] = await scheduleActivities(provider, 'fo', 1, [0]);
+        const messaging = turn('fo', {
+          orchestratorItems: [{ type: 'ExternalRaised', instance: 'someone-else', name: 'x', data: '1' }],
+        });
+        await rejectsWith(
+          provider.ackWorkItemWithTurn!(
+            lease.lockToken,
+            completed(lease.item),
+            { lockTimeoutMs: LOCK_MS },
+            { executionId: 1, lastEventId: 2, ack: messaging, claim: null },
+          ),
+          'invalid_argument',
+        );
+        await provider.ackWorkItem(lease.lockToken, completed(lease.item));
+      }));
+
     it('an activity ack respects the capability filter of its claim', () =>
       withHarness(factory, async ({ provider }) => {
         const [lease] = await scheduleActivities(provider, 'ev', 1, [0]);

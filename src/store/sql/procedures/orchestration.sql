@@ -124,7 +124,10 @@ $$;
 -- -> instances -> executions -> history -> kv rows -> worker_queue rows -> orchestrator_queue rows.
 -- Errors: DX001 for a lock token that is unknown, released or expired (nothing is written);
 -- DX003 for an invalid ack or claim; unique_violation (23505) for a duplicate event id.
--- Returns: {instanceId, nowMs, claimedWorkItems: [lease as fetch_work_item returns it]}.
+-- Returns: {instanceId, nowMs, claimedWorkItems: [lease as fetch_work_item returns it],
+-- committedStatus}; committedStatus is get_instance_status read after the commit when the turn
+-- ended the execution Completed or Failed (so a waiting client in this process needs no read),
+-- else NULL.
 CREATE OR REPLACE FUNCTION ack_orchestration_item(p_lock_token TEXT, p_ack json, p_claim json DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
@@ -136,6 +139,7 @@ DECLARE
     v_name        TEXT;
     v_version     TEXT;
     v_leases      json;
+    v_committed   json;
 BEGIN
     IF p_claim IS NOT NULL THEN
         IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
@@ -183,8 +187,12 @@ BEGIN
     END IF;
 
     PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
+    IF p_ack->>'status' IN ('Completed', 'Failed') THEN
+        v_committed := get_instance_status(v_instance_id);
+    END IF;
     IF p_claim IS NULL THEN
-        RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now, 'claimedWorkItems', '[]'::json);
+        RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now, 'claimedWorkItems', '[]'::json,
+                                 'committedStatus', v_committed);
     END IF;
 
     SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
@@ -215,7 +223,7 @@ BEGIN
     FROM claimed c;
 
     RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now,
-                             'claimedWorkItems', COALESCE(v_leases, '[]'::json));
+                             'claimedWorkItems', COALESCE(v_leases, '[]'::json), 'committedStatus', v_committed);
 END;
 $$;
 
@@ -228,7 +236,8 @@ $$;
 -- by element as ack_orchestration_item (whose own advisory locks are then already held).
 -- Errors: DX003 when p_acks is not an array of at most 100 elements; per element, its SQLSTATE
 -- (DX001, DX003, 23505, ...) is reported in the result instead of raised.
--- Returns: json array in input order of {ok: true, claimedWorkItems} or {ok: false, code, message}.
+-- Returns: json array in input order of {ok: true, instanceId, claimedWorkItems, committedStatus}
+-- (as ack_orchestration_item returns them) or {ok: false, code, message}.
 CREATE OR REPLACE FUNCTION ack_orchestration_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -251,7 +260,9 @@ BEGIN
         BEGIN
             v_result := ack_orchestration_item(v_element->>'lockToken', v_element->'ack',
                                                CASE WHEN json_typeof(v_element->'claim') = 'object' THEN v_element->'claim' END);
-            v_results := v_results || json_build_object('ok', TRUE, 'claimedWorkItems', v_result->'claimedWorkItems');
+            v_results := v_results || json_build_object('ok', TRUE, 'instanceId', v_result->'instanceId',
+                                                        'claimedWorkItems', v_result->'claimedWorkItems',
+                                                        'committedStatus', v_result->'committedStatus');
         EXCEPTION WHEN OTHERS THEN
             v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
         END;

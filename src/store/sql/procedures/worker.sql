@@ -1,5 +1,6 @@
 -- Activity work items: enqueue, fetch (tags, sessions, batches), ack (single and group commit,
--- with an optional claim of the turn the completion makes ready), renew, abandon.
+-- with an optional claim of the turn the completion makes ready, or fused with that turn), renew,
+-- abandon.
 -- Conventions: docs/sql.md. Lock order of every worker-queue procedure: the advisory lock of the
 -- completion's instance (ack only) -> worker_queue rows (ascending id) -> the sessions row(s).
 
@@ -289,6 +290,68 @@ BEGIN
         END;
     END LOOP;
     RETURN array_to_json(v_results);
+END;
+$$;
+
+-- ack_work_item_with_turn: fused completion. Acknowledges a work item as ack_work_item does
+-- with p_claim_turn, and when the claimed turn is exactly the one the caller already ran
+-- in-process, commits that turn in the same transaction. p_turn = {executionId, lastEventId, ack,
+-- claim}: the turn was replayed on the history of execution executionId up to event lastEventId
+-- with this completion as its only message; ack and claim are ack_orchestration_item's p_ack and
+-- p_claim. The turn is committed only when the claimed batch holds this completion alone, the
+-- instance's current execution is executionId and its last event is lastEventId (nobody
+-- committed a turn since the caller's history); otherwise the claimed turn (or none) is returned
+-- as ack_work_item returns it, for the caller to run as usual (the fallback, in the same call).
+-- p_turn.ack may send messages only to its own instance (its advisory lock is the one held).
+-- Lock order: as ack_work_item (the instance's advisory lock TRIED exclusively -> worker_queue row
+-- -> sessions row -> the claimed batch), then as ack_orchestration_item for the same instance
+-- (advisory lock already held -> instance_locks row -> instances -> executions -> history -> kv
+-- rows -> worker_queue rows -> orchestrator_queue rows).
+-- Errors: as ack_work_item (DX001, DX003); DX003 for a missing completion, claim or turn, or a
+-- turn that sends messages to another instance; as ack_orchestration_item for the turn (DX003,
+-- 23505), in which case nothing is written.
+-- Returns: {instanceId, fused: true, claimedWorkItems, committedStatus} when the turn was
+-- committed (as ack_orchestration_item returns them), else {instanceId, fused: false, claimedTurn}.
+CREATE OR REPLACE FUNCTION ack_work_item_with_turn(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
+                                                   p_claim_turn json, p_turn json)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_result     json;
+    v_turn       json;
+    v_last_event BIGINT;
+    v_commit     json;
+BEGIN
+    IF p_work_item IS NULL OR p_claim_turn IS NULL OR p_turn IS NULL OR json_typeof(p_turn->'ack') <> 'object' THEN
+        RAISE EXCEPTION 'a fused ack needs a completion, a turn claim and the turn run on it' USING ERRCODE = 'DX003';
+    END IF;
+    IF EXISTS (SELECT 1 FROM json_array_elements(COALESCE(p_turn->'ack'->'orchestratorItems', '[]'::json)) AS o
+               WHERE o->>'targetInstance' IS DISTINCT FROM p_instance_id) THEN
+        RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
+    END IF;
+
+    v_result := ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn);
+    v_turn := v_result->'claimedTurn';
+    IF v_turn IS NULL OR json_typeof(v_turn) = 'null' THEN
+        RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', NULL);
+    END IF;
+
+    SELECT max(h.event_id) INTO v_last_event
+    FROM history h
+    WHERE h.instance_id = p_instance_id AND h.execution_id = (v_turn->>'executionId')::BIGINT;
+    IF (v_turn->>'executionId')::BIGINT IS DISTINCT FROM (p_turn->>'executionId')::BIGINT
+       OR v_last_event IS DISTINCT FROM (p_turn->>'lastEventId')::BIGINT
+       OR json_array_length(v_turn->'messages') <> 1
+       OR v_turn->>'historyError' IS NOT NULL THEN
+        RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', v_turn);
+    END IF;
+
+    v_commit := ack_orchestration_item(v_turn->>'lockToken', p_turn->'ack',
+                                       CASE WHEN json_typeof(p_turn->'claim') = 'object' THEN p_turn->'claim' END);
+    RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', TRUE,
+                             'claimedWorkItems', v_commit->'claimedWorkItems',
+                             'committedStatus', v_commit->'committedStatus');
 END;
 $$;
 

@@ -1,0 +1,166 @@
+/**
+ * Fused completion on the real PostgreSQL server: an activity's ack commits the turn its result
+ * makes ready, run in-process on the history the runtime kept from the previous turn. The
+ * histories must be exactly those of unfused runs (deterministic replay), and a chain of
+ * activities costs one call per step.
+ */
+import type { Untyped } from '../../src/core/turn-api';
+import assert from 'node:assert/strict';
+import { after, afterEach, before, test } from 'node:test';
+import { Client, Runtime } from '../../src/index';
+import type { OrchestrationContext } from '../../src/core/orchestration-context';
+import type { HistoryEvent } from '../../src/core/types';
+import type { ScheduledTask } from '../../src/core/descriptors';
+import { applyMigrations } from '../../src/store/migrations';
+import { PgExecutor } from '../../src/postgres/pg-executor';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
+import { quoteSchemaName } from '../../src/store/schema-name';
+import type { Provider } from '../../src/provider/contract';
+import { CountingExecutor } from '../helpers/counting-executor';
+import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
+
+const schema = uniqueSchemaName('perf_fused');
+const opened: Provider[] = [];
+const runtimes: Runtime[] = [];
+let counter = 0;
+const uid = (prefix: string): string => `${prefix}-${++counter}-${process.pid}`;
+
+/** A provider on the test schema; `fused: false` hides the fused-completion capability. */
+function open(fused: boolean): { provider: ProcedureProvider; executor: CountingExecutor } {
+  const executor = new CountingExecutor(PgExecutor.fromUrl(databaseUrl(), 4));
+  const provider = new ProcedureProvider(executor, schema, 'postgres');
+  if (!fused) Object.defineProperty(provider, 'ackWorkItemWithTurn', { value: undefined });
+  opened.push(provider);
+  return { provider, executor };
+}
+
+function* mixed(ctx: OrchestrationContext, input: number): Generator<ScheduledTask, unknown, Untyped> {
+  ctx.setCustomStatus('started');
+  const a: number = yield ctx.scheduleActivity('Add', { a: input, b: 1 });
+  ctx.setValue('after-a', String(a));
+  let recovered = 'no';
+  try {
+    yield ctx.scheduleActivity('Boom', a);
+  } catch {
+    recovered = 'yes';
+  }
+  const b: number = yield ctx.scheduleActivity('Add', { a, b: 10 });
+  yield ctx.scheduleTimer(5);
+  const both: unknown = yield ctx.all([
+    ctx.scheduleActivity('Add', { a: b, b: 1 }),
+    ctx.scheduleActivity('Add', { a: b, b: 2 }),
+  ]);
+  ctx.setCustomStatus('joined');
+  const e: number = yield ctx.scheduleActivity('Add', { a: b, b: 100 });
+  return { both, e, recovered };
+}
+
+async function startRuntime(provider: Provider): Promise<void> {
+  const runtime = new Runtime(provider, { logLevel: 'warn' });
+  runtime.registerActivity('Add', (_ctx, { a, b }: { a: number; b: number }) => a + b);
+  runtime.registerActivity('Boom', () => {
+    throw new Error('boom');
+  });
+  runtime.registerOrchestration('Mixed', mixed);
+  runtime.registerOrchestration('MixedAsync', async (ctx, input: number) => {
+    const a = await ctx.scheduleActivity<number>('Add', { a: input, b: 1 });
+    ctx.setCustomStatus(`a ${a}`);
+    const b = await ctx.scheduleActivity<number>('Add', { a, b: 2 });
+    return a + b;
+  });
+  runtime.registerOrchestration('Chain', function* (ctx, steps: number) {
+    let total = 0;
+    for (let i = 0; i < steps; i += 1) total = yield ctx.scheduleActivity('Add', { a: total, b: 1 });
+    return total;
+  });
+  await runtime.start();
+  runtimes.push(runtime);
+}
+
+/** The history with what differs between two runs of the same code removed (clock readings, the id). */
+function comparable(history: HistoryEvent[]): unknown[] {
+  return history.map((event) => {
+    const {
+      timestampMs: _time,
+      instanceId: _id,
+      lastUpdatedAtMs: _updated,
+      fireAtMs: _fire,
+      ...rest
+    } = event as HistoryEvent & Record<string, unknown>;
+    return rest;
+  });
+}
+
+async function runOnce(
+  fused: boolean,
+  orchestration: string,
+  input: number,
+): Promise<{ history: unknown[]; status: unknown; fusedCalls: number; calls: number }> {
+  const { provider, executor } = open(fused);
+  await startRuntime(provider);
+  try {
+    const client = new Client(provider);
+    // Warm up: the runtime's start-up calls (first fetches, LISTEN) stay out of the count.
+    const warmUp = uid('warm-up');
+    await client.startOrchestration(warmUp, 'Chain', 1);
+    await client.waitForOrchestration(warmUp, 15_000);
+    const id = uid(`${orchestration}-${fused ? 'fused' : 'plain'}`);
+    const from = executor.texts.length;
+    await client.startOrchestration(id, orchestration, input);
+    const status = await client.waitForOrchestration(id, 15_000);
+    const texts = executor.texts.slice(from);
+    return {
+      history: comparable(await provider.readHistory(id)),
+      status,
+      fusedCalls: texts.filter((text) => text.includes('.ack_work_item_with_turn(')).length,
+      calls: texts.length,
+    };
+  } finally {
+    for (const runtime of runtimes.splice(0)) await runtime.shutdown(100);
+  }
+}
+
+before(async () => {
+  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
+  try {
+    await applyMigrations(admin, schema);
+  } finally {
+    await admin.close();
+  }
+});
+
+afterEach(async () => {
+  for (const runtime of runtimes.splice(0)) await runtime.shutdown(100);
+});
+
+after(async () => {
+  for (const provider of opened) await provider.close();
+  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${quoteSchemaName(schema, 'test')} CASCADE`);
+  } finally {
+    await admin.close();
+  }
+});
+
+for (const orchestration of ['Mixed', 'MixedAsync']) {
+  test(`${orchestration}: the history with fused completion is exactly the history without it`, async () => {
+    const plain = await runOnce(false, orchestration, 4);
+    const fused = await runOnce(true, orchestration, 4);
+    assert.equal(plain.fusedCalls, 0, 'the capability was hidden from the plain run');
+    assert.ok(fused.fusedCalls >= 1, 'the fused run committed turns with activity acks');
+    assert.deepEqual(fused.status, plain.status);
+    assert.deepEqual(fused.history, plain.history);
+    assert.ok(fused.calls < plain.calls, `fused ${fused.calls} calls, plain ${plain.calls}`);
+  });
+}
+
+test('a chain of 5 activities run alone costs 8 calls with fused completion', async () => {
+  const fused = await runOnce(true, 'Chain', 5);
+  assert.deepEqual(fused.status, { status: 'Completed', output: 5, customStatusVersion: 0 });
+  // start (claims the first turn) 1 + first turn's ack (claims activity 1) 1 + 5 activity acks,
+  // each fused with the turn it unblocks and claiming the next activity, 5 + 1 status read
+  // before the last commit (the wait resolves from the committed status).
+  assert.equal(fused.fusedCalls, 5, 'every activity ack committed its turn');
+  assert.ok(fused.calls <= 8, `calls: ${fused.calls}`);
+});
