@@ -77,9 +77,13 @@ async function startRuntime(provider: Provider): Promise<void> {
   runtimes.push(runtime);
 }
 
-/** The history with what differs between two runs of the same code removed (clock readings, the id). */
+/**
+ * The history with what differs between two runs of the same code removed: clock readings, the id,
+ * and the order in which parallel activities happened to complete (a run of consecutive
+ * completions is put in the order of the activities they complete, keeping the event ids' places).
+ */
 function comparable(history: HistoryEvent[]): unknown[] {
-  return history.map((event) => {
+  const events = history.map((event) => {
     const {
       timestampMs: _time,
       instanceId: _id,
@@ -89,6 +93,19 @@ function comparable(history: HistoryEvent[]): unknown[] {
     } = event as HistoryEvent & Record<string, unknown>;
     return rest;
   });
+  const isCompletion = (event: Record<string, unknown>): boolean =>
+    event.kind === 'ActivityCompleted' || event.kind === 'ActivityFailed';
+  for (let start = 0; start < events.length;) {
+    let end = start;
+    while (end < events.length && isCompletion(events[end])) end += 1;
+    if (end - start > 1) {
+      const ids = events.slice(start, end).map((event) => event.eventId);
+      const sorted = events.slice(start, end).sort((x, y) => Number(x.sourceEventId) - Number(y.sourceEventId));
+      sorted.forEach((event, k) => (events[start + k] = { ...event, eventId: ids[k] }));
+    }
+    start = Math.max(end, start + 1);
+  }
+  return events;
 }
 
 async function runOnce(
