@@ -62,3 +62,23 @@ export async function createPostgresHarness(url: string, prefix = 'conf'): Promi
 export function postgresFactory(name: string, url: () => string): ProviderTestFactory {
   return { name, create: () => createPostgresHarness(url()) };
 }
+
+/** Migrates `schema` on the test server (its own short-lived connection). */
+export async function migrateTestSchema(schema: string): Promise<void> {
+  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
+  try {
+    await applyMigrations(admin, schema);
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Drops a schema a test created (tests leave nothing behind in the user's database). */
+export async function dropTestSchema(schema: string): Promise<void> {
+  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${quoteSchemaName(schema, 'test')} CASCADE`);
+  } finally {
+    await admin.close();
+  }
+}

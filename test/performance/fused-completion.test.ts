@@ -11,13 +11,11 @@ import { Client, Runtime } from '../../src/index';
 import type { OrchestrationContext } from '../../src/core/orchestration-context';
 import type { HistoryEvent } from '../../src/core/types';
 import type { ScheduledTask } from '../../src/core/descriptors';
-import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import { quoteSchemaName } from '../../src/store/schema-name';
 import type { Provider } from '../../src/provider/contract';
 import { CountingExecutor } from '../helpers/counting-executor';
-import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
+import { databaseUrl, dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
 
 const schema = uniqueSchemaName('perf_fused');
 const opened: Provider[] = [];
@@ -137,14 +135,7 @@ async function runOnce(
   }
 }
 
-before(async () => {
-  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
-  try {
-    await applyMigrations(admin, schema);
-  } finally {
-    await admin.close();
-  }
-});
+before(() => migrateTestSchema(schema));
 
 afterEach(async () => {
   for (const runtime of runtimes.splice(0)) await runtime.shutdown(100);
@@ -152,12 +143,7 @@ afterEach(async () => {
 
 after(async () => {
   for (const provider of opened) await provider.close();
-  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
-  try {
-    await admin.query(`DROP SCHEMA IF EXISTS ${quoteSchemaName(schema, 'test')} CASCADE`);
-  } finally {
-    await admin.close();
-  }
+  await dropTestSchema(schema);
 });
 
 for (const orchestration of ['Mixed', 'MixedAsync']) {

@@ -8,14 +8,12 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { Client, Runtime } from '../../src/index';
-import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import { quoteSchemaName } from '../../src/store/schema-name';
 import type { InstanceStatus, Provider } from '../../src/provider/contract';
 import { watchCommittedStatus } from '../../src/provider/local-completions';
 import { CountingExecutor } from '../helpers/counting-executor';
-import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
+import { databaseUrl, dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
 
 const schema = uniqueSchemaName('perf_local_completion');
 const opened: Provider[] = [];
@@ -61,14 +59,7 @@ function statusReadsSince(executor: CountingExecutor, from: number): number {
   return executor.texts.slice(from).filter((text) => text.includes('.get_instance_status(')).length;
 }
 
-before(async () => {
-  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
-  try {
-    await applyMigrations(admin, schema);
-  } finally {
-    await admin.close();
-  }
-});
+before(() => migrateTestSchema(schema));
 
 afterEach(async () => {
   for (const runtime of runtimes.splice(0)) await runtime.shutdown(100);
@@ -76,12 +67,7 @@ afterEach(async () => {
 
 after(async () => {
   for (const provider of opened) await provider.close();
-  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
-  try {
-    await admin.query(`DROP SCHEMA IF EXISTS ${quoteSchemaName(schema, 'test')} CASCADE`);
-  } finally {
-    await admin.close();
-  }
+  await dropTestSchema(schema);
 });
 
 for (const [orchestration, input, expected] of [

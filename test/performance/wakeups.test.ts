@@ -10,13 +10,11 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { Client, Runtime } from '../../src/index';
-import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import { quoteSchemaName } from '../../src/store/schema-name';
 import type { Provider } from '../../src/provider/contract';
 import { CountingExecutor } from '../helpers/counting-executor';
-import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
+import { databaseUrl, dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
 import { sleep } from '../helpers/sleep';
 import { gateState, untilIdle } from '../helpers/idle-runtime';
 
@@ -74,14 +72,7 @@ async function startRuntime(
 
 const uid = (prefix: string): string => `${prefix}-${++counter}-${process.pid}`;
 
-before(async () => {
-  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
-  try {
-    await applyMigrations(admin, schema);
-  } finally {
-    await admin.close();
-  }
-});
+before(() => migrateTestSchema(schema));
 
 // Each test runs alone on the schema: a runtime left over would compete for the work.
 afterEach(async () => {
@@ -90,12 +81,7 @@ afterEach(async () => {
 
 after(async () => {
   for (const provider of opened) await provider.close();
-  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
-  try {
-    await admin.query(`DROP SCHEMA IF EXISTS ${quoteSchemaName(schema, 'test')} CASCADE`);
-  } finally {
-    await admin.close();
-  }
+  await dropTestSchema(schema);
 });
 
 test('an idle runtime sends no queries for 2 s, even with the default 100 ms poll interval', async () => {
