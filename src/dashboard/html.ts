@@ -55,29 +55,28 @@ export interface PageFrame {
 /** The page frame: head (styles, scripts), navigation and the body. */
 export function page(frame: PageFrame, body: Html): string {
   const nav = (href: string, label: string, key: PageFrame['section']): Html =>
-    html`<a href="${href}" ${frame.section === key ? new Html(' aria-current="page"') : ''}>${label}</a>`;
+    html`<a href="${href}"${frame.section === key ? new Html(' aria-current="page"') : ''}>${label}</a>`;
   return `<!doctype html>${
     html`<html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="durox-csrf" content="${frame.csrfToken}" />
-        <meta name="durox-read-only" content="${frame.readOnly ? 'true' : 'false'}" />
-        <title>${frame.title} · Durox</title>
-        <link rel="icon" href="data:," />
-        <link rel="stylesheet" href="/static/dashboard.css" />
-        <script src="/static/chart.umd.min.js" defer></script>
-        <script src="/static/dashboard.js" defer></script>
-      </head>
-      <body>
-        <header>
-          <strong>Durox</strong> ${nav('/', 'Overview', 'overview')} ${nav('/instances', 'Instances', 'instances')}
-          ${nav('/schedules', 'Schedules', 'schedules')}
-          ${frame.readOnly ? html`<span class="badge">read-only</span>` : ''}
-        </header>
-        <main>${body}</main>
-      </body>
-    </html>`.text
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="durox-csrf" content="${frame.csrfToken}">
+<meta name="durox-read-only" content="${frame.readOnly ? 'true' : 'false'}">
+<title>${frame.title} · Durox</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/static/dashboard.css">
+<script src="/static/chart.umd.min.js" defer></script>
+<script src="/static/dashboard.js" defer></script>
+</head>
+<body>
+<header><strong>Durox</strong> ${nav('/', 'Overview', 'overview')} ${nav('/instances', 'Instances', 'instances')} ${nav('/schedules', 'Schedules', 'schedules')}
+${frame.readOnly ? html`<span class="badge">read-only</span>` : ''}</header>
+<main>
+${body}
+</main>
+</body>
+</html>`.text
   }`;
 }
 
@@ -98,7 +97,5 @@ export function instanceHref(instanceId: string, executionId?: number): string {
 
 /** A page that only reports an error (bad filter, unknown instance). */
 export function errorBody(title: string, message: string): Html {
-  return html`<h1>${title}</h1>
-    <p class="error-message" role="alert">${message}</p>
-    <p><a href="/instances">Back to instances</a></p>`;
+  return html`<h1>${title}</h1><p class="error-message" role="alert">${message}</p><p><a href="/instances">Back to instances</a></p>`;
 }

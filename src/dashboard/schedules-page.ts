@@ -58,53 +58,27 @@ export function schedulesBody(schedules: ScheduleInfo[], readOnly: boolean): Htm
   const button = (s: ScheduleInfo, action: string, label: string): Html =>
     html`<button type="button" data-schedule-action="${action}" data-schedule-id="${s.scheduleId}">${label}</button>`;
   const rows = schedules.map(
-    (s) =>
-      html`<tr data-schedule="${s.scheduleId}">
-        <td>${s.scheduleId}</td>
-        <td>
-          <code>${s.spec.cron}</code
-          >${s.spec.timezone === null ? '' : html` <span class="muted">${s.spec.timezone}</span>`}
-        </td>
-        <td>${s.spec.orchestration}</td>
-        <td><span class="${statusClass(stateOf(s))}" data-testid="schedule-state">${stateOf(s)}</span></td>
-        <td data-testid="next-fire">${s.nextFireAtMs === null ? '—' : time(s.nextFireAtMs)}</td>
-        <td>
-          ${s.lastRun === null ? '' : html`<a href="${instanceHref(s.lastRun.instanceId)}">${s.lastRun.instanceId}</a>`}
-        </td>
-        <td data-testid="started">${s.counts.started}</td>
-        <td>${s.counts.skippedOverlap}</td>
-        <td>${s.counts.missed}</td>
-        <td>${s.spec.overlap} / ${s.spec.catchUp}</td>
-        ${readOnly ? '' : html`<td class="schedule-actions">${s.paused ? button(s, 'resume', 'Resume') : button(s, 'pause', 'Pause')} ${button(s, 'trigger', 'Run now')}</td>`}
-      </tr>`,
+    (s) => html`<tr data-schedule="${s.scheduleId}">
+<td>${s.scheduleId}</td>
+<td><code>${s.spec.cron}</code>${s.spec.timezone === null ? '' : html` <span class="muted">${s.spec.timezone}</span>`}</td>
+<td>${s.spec.orchestration}</td>
+<td><span class="${statusClass(stateOf(s))}" data-testid="schedule-state">${stateOf(s)}</span></td>
+<td data-testid="next-fire">${s.nextFireAtMs === null ? '—' : time(s.nextFireAtMs)}</td>
+<td>${s.lastRun === null ? '' : html`<a href="${instanceHref(s.lastRun.instanceId)}">${s.lastRun.instanceId}</a>`}</td>
+<td data-testid="started">${s.counts.started}</td>
+<td>${s.counts.skippedOverlap}</td><td>${s.counts.missed}</td>
+<td>${s.spec.overlap} / ${s.spec.catchUp}</td>
+${readOnly ? '' : html`<td class="schedule-actions">${s.paused ? button(s, 'resume', 'Resume') : button(s, 'pause', 'Pause')} ${button(s, 'trigger', 'Run now')}</td>`}
+</tr>`,
   );
   return html`<h1>Schedules</h1>
-    <p class="muted">
-      Each fire starts the orchestration as instance <code>&lt;schedule&gt;@&lt;fire time&gt;</code>. Times are UTC.
-    </p>
-    <p data-testid="schedule-message" role="status"></p>
-    ${schedules.length === 0 ? html`<p>No schedules. Create one with <code>client.createSchedule</code> or <code>durox schedules create</code>.</p>` : ''}
-    <table data-testid="schedules">
-      <thead>
-        <tr>
-          <th>Schedule</th>
-          <th>Cron</th>
-          <th>Orchestration</th>
-          <th>State</th>
-          <th>Next fire</th>
-          <th>Last run</th>
-          <th>Started</th>
-          <th>Skipped (overlap)</th>
-          <th>Missed</th>
-          <th>Overlap / catch-up</th>
-          ${readOnly ? '' : html`<th></th>`}
-        </tr>
-      </thead>
-      <tbody>
-        ${rows}
-      </tbody>
-    </table>
-    <script src="/static/schedules.js" defer></script>`;
+<p class="muted">Each fire starts the orchestration as instance <code>&lt;schedule&gt;@&lt;fire time&gt;</code>. Times are UTC.</p>
+<p data-testid="schedule-message" role="status"></p>
+${schedules.length === 0 ? html`<p>No schedules. Create one with <code>client.createSchedule</code> or <code>durox schedules create</code>.</p>` : ''}
+<table data-testid="schedules"><thead><tr><th>Schedule</th><th>Cron</th><th>Orchestration</th><th>State</th><th>Next fire</th><th>Last run</th>
+<th>Started</th><th>Skipped (overlap)</th><th>Missed</th><th>Overlap / catch-up</th>${readOnly ? '' : html`<th></th>`}</tr></thead>
+<tbody>${rows}</tbody></table>
+<script src="/static/schedules.js" defer></script>`;
 }
 
 /** What the routes need from the dashboard. */
