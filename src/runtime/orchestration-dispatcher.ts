@@ -3,7 +3,7 @@
  * workers, each fetching a locked batch of one instance, running one turn through the replay
  * engine and committing the result atomically.
  */
-import type { TurnEngine, TurnOutcome, TurnRequest, TurnResult } from '../core/turn-api';
+import type { TraceSink, TurnEngine, TurnOutcome, TurnRequest, TurnResult } from '../core/turn-api';
 import type { OrchestrationTurnAck } from '../core/turn-types';
 import { DUROX_VERSION, type ActivityCompletionItem } from '../core/types';
 import type { OrchestrationItem, Provider, TurnAck, TurnClaim, WorkItemLease } from '../provider/contract';
@@ -116,9 +116,12 @@ export class OrchestrationDispatcher implements TurnTaker {
     const known = this.histories.turnOn(completion);
     if (known === null) return null;
     const { item, lastEventId, storeClockOffsetMs } = known;
+    // The turn's traces are written only if this turn is the one committed: when it is not fused,
+    // the turn worker runs it again and writes them then, so each trace is written once.
+    const traces: Array<Parameters<TraceSink>> = [];
     let result: TurnResult;
     try {
-      result = await this.replay(item);
+      result = await this.replay(item, (...record) => traces.push(record));
     } catch {
       return null;
     }
@@ -133,6 +136,7 @@ export class OrchestrationDispatcher implements TurnTaker {
     return {
       turn: { executionId: item.executionId, lastEventId, ack, claim },
       committed: (claimed) => {
+        for (const [level, message, fields] of traces) log(level, ORCHESTRATION_TARGET, message, fields);
         eager?.reservation.deliver(claimed);
         this.count(outcome, ack);
         this.histories.remember(item, ack, storeClockOffsetMs);
@@ -292,8 +296,11 @@ export class OrchestrationDispatcher implements TurnTaker {
     await this.commit(item, result.ack, storeClockOffsetMs);
   }
 
-  /** Runs one turn of `item` through the replay engine. */
-  private async replay(item: OrchestrationItem): Promise<TurnResult> {
+  /** Runs one turn of `item` through the replay engine; its traces go to `trace` (default: the log). */
+  private async replay(
+    item: OrchestrationItem,
+    trace: TraceSink = (level, message, fields) => log(level, ORCHESTRATION_TARGET, message, fields),
+  ): Promise<TurnResult> {
     const { engine, orchestrations, options } = this.deps;
     const turn = engine.runTurn({
       instanceId: item.instanceId,
@@ -306,7 +313,7 @@ export class OrchestrationDispatcher implements TurnTaker {
       customStatus: item.customStatus,
       nowMs: item.nowMs,
       resolveHandler: (name, version) => orchestrations.resolve(name, version),
-      trace: (level, message, fields) => log(level, ORCHESTRATION_TARGET, message, fields),
+      trace,
       asyncGuards: options.asyncOrchestrationGuards,
     });
     // Only async orchestrations return a promise; generator turns stay free of the extra hop.
