@@ -165,24 +165,11 @@ BEGIN
 END;
 $$;
 
--- ack_work_item: deletes a locked work item and, when p_work_item is given, enqueues its
--- completion for p_instance_id, atomically (internal_finish_work_item). With p_claim_turn =
--- {lockTimeoutMs, minVersion?, maxVersion?} and a completion, the turn the completion makes
--- ready is locked for the caller in the same transaction when the instance is free now (not
--- locked, no other writer in progress, pinned version in range) and returned as
--- fetch_orchestration_item returns it; the completion is then never announced.
--- Lock order: the advisory lock of p_instance_id (TRIED exclusively when a claim is asked for,
--- else shared and waited for) -> worker_queue row (DELETE) -> sessions row -> the claimed
--- batch as internal_lock_orchestration_batch.
--- Repeats: a claimed turn is locked under 'ack:' || p_lock_token, so a repeat of an ack that
--- committed (its reply lost, e.g. in a failover) is recognised: it finds its work item gone but
--- the turn it claimed still locked, and releases that turn (announced like any release) instead
--- of leaving it locked for nobody until the lock runs out; it returns claimedTurn NULL.
--- Errors: DX001 for a token that is unknown, already acknowledged, withdrawn by a cancellation,
--- taken over or expired; DX003 for an invalid claim.
--- Returns: {instanceId, claimedTurn: batch or NULL}.
-CREATE OR REPLACE FUNCTION ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
-                                         p_claim_turn json DEFAULT NULL)
+-- ack_work_item's body. With p_with_state FALSE a claimed turn comes without its history and KV
+-- snapshot (internal_lock_orchestration_batch): ack_work_item_with_turn reads them only when it
+-- hands the turn out instead of committing the one it was given.
+CREATE OR REPLACE FUNCTION internal_ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
+                                                  p_claim_turn json, p_with_state BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -230,7 +217,7 @@ BEGIN
     VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, 'claim:' || p_lock_token)
     RETURNING id INTO v_id;
     v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now,
-                                                'ack:' || p_lock_token);
+                                                'ack:' || p_lock_token, p_with_state);
     IF v_turn IS NULL THEN
         -- Not claimable after all (version filter, emptied batch): queue and announce it like any completion.
         UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
@@ -238,6 +225,30 @@ BEGIN
     END IF;
     RETURN json_build_object('instanceId', v_result->>'instanceId', 'claimedTurn', v_turn);
 END;
+$$;
+
+-- ack_work_item: deletes a locked work item and, when p_work_item is given, enqueues its
+-- completion for p_instance_id, atomically (internal_finish_work_item). With p_claim_turn =
+-- {lockTimeoutMs, minVersion?, maxVersion?} and a completion, the turn the completion makes
+-- ready is locked for the caller in the same transaction when the instance is free now (not
+-- locked, no other writer in progress, pinned version in range) and returned as
+-- fetch_orchestration_item returns it; the completion is then never announced.
+-- Lock order: the advisory lock of p_instance_id (TRIED exclusively when a claim is asked for,
+-- else shared and waited for) -> worker_queue row (DELETE) -> sessions row -> the claimed
+-- batch as internal_lock_orchestration_batch.
+-- Repeats: a claimed turn is locked under 'ack:' || p_lock_token, so a repeat of an ack that
+-- committed (its reply lost, e.g. in a failover) is recognised: it finds its work item gone but
+-- the turn it claimed still locked, and releases that turn (announced like any release) instead
+-- of leaving it locked for nobody until the lock runs out; it returns claimedTurn NULL.
+-- Errors: DX001 for a token that is unknown, already acknowledged, withdrawn by a cancellation,
+-- taken over or expired; DX003 for an invalid claim.
+-- Returns: {instanceId, claimedTurn: batch or NULL}.
+CREATE OR REPLACE FUNCTION ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
+                                         p_claim_turn json DEFAULT NULL)
+RETURNS json
+LANGUAGE sql
+AS $$
+    SELECT internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, TRUE)
 $$;
 
 -- ack_work_items: acknowledges several work items in one call (group commit). Each element of
@@ -302,6 +313,9 @@ $$;
 -- instance's current execution is executionId and its last event is lastEventId (nobody
 -- committed a turn since the caller's history); otherwise the claimed turn (or none) is returned
 -- as ack_work_item returns it, for the caller to run as usual (the fallback, in the same call).
+-- Cost: the stored history and KV snapshot are read only for that fallback; a committed fused
+-- turn rests on the history the caller holds, which the last event id proves current (a stored
+-- history that is not valid JSON shows on the next fetch, whose turn worker reports it).
 -- p_turn.ack may send messages only to its own instance (its advisory lock is the one held).
 -- Lock order: as ack_work_item (the instance's advisory lock TRIED exclusively -> worker_queue row
 -- -> sessions row -> the claimed batch), then as ack_orchestration_item for the same instance
@@ -331,7 +345,8 @@ BEGIN
         RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
     END IF;
 
-    v_result := ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn);
+    -- The turn is claimed without its history and KV: they are read only for the fallback.
+    v_result := internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, FALSE);
     v_turn := v_result->'claimedTurn';
     IF v_turn IS NULL OR json_typeof(v_turn) = 'null' THEN
         RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', NULL);
@@ -342,9 +357,9 @@ BEGIN
     WHERE h.instance_id = p_instance_id AND h.execution_id = (v_turn->>'executionId')::BIGINT;
     IF (v_turn->>'executionId')::BIGINT IS DISTINCT FROM (p_turn->>'executionId')::BIGINT
        OR v_last_event IS DISTINCT FROM (p_turn->>'lastEventId')::BIGINT
-       OR json_array_length(v_turn->'messages') <> 1
-       OR v_turn->>'historyError' IS NOT NULL THEN
-        RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', v_turn);
+       OR json_array_length(v_turn->'messages') <> 1 THEN
+        RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE,
+                                 'claimedTurn', internal_add_batch_state(v_turn));
     END IF;
 
     v_commit := ack_orchestration_item(v_turn->>'lockToken', p_turn->'ack',
