@@ -193,6 +193,7 @@ FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_wakeup_channel() RETURNS text LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE sql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_work_item_lease(p_work_item text, p_lock_token text, p_attempt_count integer, p_session_id text, p_name text, p_version text, p_session_taken_over boolean, p_waited_ms bigint, p_now bigint) RETURNS json LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_executions(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_instances(p_status text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_instances_page(p_filter json) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET max_parallel_workers_per_gather=0 SET search_path=durox, pg_catalog, pg_temp

@@ -124,6 +124,28 @@ CREATE OR REPLACE TRIGGER history_pin_execution_version
     FOR EACH ROW WHEN (NEW.event_type = 'OrchestrationStarted')
     EXECUTE FUNCTION internal_pin_execution_version();
 
+-- One activity lease as every procedure that hands out work items returns it (fetch_work_item,
+-- and the activities an ack claims): {workItem, lockToken, attemptCount, orchestrationName,
+-- orchestrationVersion ('unknown' for a deleted instance), sessionId, sessionTakenOver, waitedMs,
+-- nowMs}. A claimed activity waited 0 ms and took over no session.
+CREATE OR REPLACE FUNCTION internal_work_item_lease(p_work_item TEXT, p_lock_token TEXT, p_attempt_count INTEGER,
+                                                    p_session_id TEXT, p_name TEXT, p_version TEXT,
+                                                    p_session_taken_over BOOLEAN, p_waited_ms BIGINT, p_now BIGINT)
+RETURNS json
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT json_build_object(
+        'workItem', p_work_item::json,
+        'lockToken', p_lock_token,
+        'attemptCount', p_attempt_count,
+        'orchestrationName', COALESCE(p_name, 'unknown'),
+        'orchestrationVersion', COALESCE(p_version, 'unknown'),
+        'sessionId', p_session_id,
+        'sessionTakenOver', p_session_taken_over,
+        'waitedMs', p_waited_ms,
+        'nowMs', p_now)
+$$;
+
 -- The state a turn replays on: the history of execution p_execution_id of p_instance_id (none
 -- when NULL: the instance does not exist yet) and the instance's KV snapshot (kv_store only:
 -- this execution's own writes are rebuilt by replay). A history that is not valid JSON is

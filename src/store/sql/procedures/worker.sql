@@ -149,16 +149,9 @@ BEGIN
         SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
         FROM instances i WHERE i.instance_id = v_row.instance_id;
 
-        v_leases := v_leases || json_build_object(
-            'workItem', v_row.work_item::json,
-            'lockToken', v_row.lock_token,
-            'attemptCount', v_row.attempt_count,
-            'orchestrationName', COALESCE(v_name, 'unknown'),
-            'orchestrationVersion', COALESCE(v_version, 'unknown'),
-            'sessionId', v_row.session_id,
-            'sessionTakenOver', v_taken_over,
-            'waitedMs', GREATEST(v_now - v_row.visible_at_ms, 0),
-            'nowMs', v_now);
+        v_leases := v_leases || internal_work_item_lease(v_row.work_item, v_row.lock_token, v_row.attempt_count,
+                                                         v_row.session_id, v_name, v_version, v_taken_over,
+                                                         GREATEST(v_now - v_row.visible_at_ms, 0), v_now);
     END LOOP;
 
     RETURN array_to_json(v_leases);
