@@ -8,7 +8,7 @@ import { decodeActivityInput } from '../core/codec';
 import { MAX_PAYLOAD_BYTES } from '../core/limits';
 import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
-import type { OrchestrationItem, Provider, TurnClaim, WorkItemAck, WorkItemLease } from '../provider/contract';
+import type { OrchestrationItem, Provider, WorkItemAck, WorkItemLease } from '../provider/contract';
 import { isLockLost, isRetryable } from '../provider/errors';
 import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
@@ -425,13 +425,7 @@ export class ActivityWorkerPool implements ActivityTaker {
     const turns = this.stopping.signal.aborted ? null : this.turns;
     const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
     const claim = reservation === null ? null : (turns?.turnClaim ?? null);
-    if (
-      turns !== null &&
-      reservation !== null &&
-      claim !== null &&
-      (await this.commitFused(lease, result, turns, claim, reservation))
-    )
-      return;
+    if (turns !== null && (await this.commitFused(lease, result, turns, reservation))) return;
     let failedAttempts = 0;
     try {
       const turn = await retryThroughOutage(
@@ -466,42 +460,43 @@ export class ActivityWorkerPool implements ActivityTaker {
   /**
    * Fused completion: when the dispatcher of this runtime committed the instance's previous turn,
    * it runs the turn this result makes ready before any call, and one call commits the result,
-   * that turn and the activities it schedules. If the store finds the instance changed, the same
-   * call claims the turn as a plain ack would, for `reservation`'s worker. True when the result
-   * is acknowledged (or lost with its lease); false to acknowledge it the plain way.
+   * that turn and the activities it schedules. This needs no free turn worker: if the store finds
+   * the instance changed, the same call claims the turn for `reservation`'s worker as a plain ack
+   * would or, with no worker reserved, queues and announces it. True when the result is
+   * acknowledged (or lost with its lease); false to acknowledge it the plain way.
    */
   private async commitFused(
     lease: WorkItemLease,
     result: ActivityCompletionItem,
     turns: TurnTaker,
-    claim: TurnClaim,
-    reservation: Reservation<OrchestrationItem>,
+    reservation: Reservation<OrchestrationItem> | null,
   ): Promise<boolean> {
     const { provider } = this.deps;
     const ackWithTurn = provider.ackWorkItemWithTurn?.bind(provider);
     if (ackWithTurn === undefined) return false;
     const prepared = await turns.prepareFusedTurn(result);
     if (prepared === null) return false;
+    const turn = { ...prepared.turn, fallback: reservation === null ? ('release' as const) : ('claim' as const) };
     try {
       const outcome = await retryThroughOutage(
-        () => ackWithTurn(lease.lockToken, result, claim, prepared.turn),
+        () => ackWithTurn(lease.lockToken, result, turns.turnClaim, turn),
         outageRetryPolicy(this.deps.options.maxOutageMs),
         isRetryable,
         { onFailure: (error) => this.deps.faults.failed('ack_work_item_with_turn', error) },
       );
       if (outcome.fused) {
         prepared.committed(outcome.claimedWorkItems);
-        reservation.cancel();
+        reservation?.cancel();
       } else {
         prepared.discarded();
-        reservation.deliver(outcome.claimedTurn === null ? [] : [outcome.claimedTurn]);
+        reservation?.deliver(outcome.claimedTurn === null ? [] : [outcome.claimedTurn]);
         notifyLocal(provider, 'orchestrator');
       }
       return true;
     } catch (error) {
       prepared.discarded();
       if (!isLockLost(error)) return false;
-      reservation.cancel();
+      reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
       log('warn', RUNTIME_TARGET, `activity result discarded: ${messageOf(error)}`, {
         instance_id: lease.item.instance,

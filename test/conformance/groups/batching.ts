@@ -406,6 +406,41 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         }
       }));
 
+    it('a fused ack whose caller has no turn worker free releases the turn it could not commit', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'fr', 1, [0]);
+        const ack = turn('fr', { historyDelta: [event('fr', 1, 3, { kind: 'ActivityCompleted', result: '"done"' })] });
+        const outcome = await provider.ackWorkItemWithTurn!(
+          lease.lockToken,
+          completed(lease.item),
+          { lockTimeoutMs: LOCK_MS },
+          { executionId: 1, lastEventId: 1, ack, claim: null, fallback: 'release' },
+        );
+        assert.deepEqual(
+          outcome,
+          { fused: false, claimedTurn: null },
+          'a stale history, and nobody to hand the turn to',
+        );
+        assert.equal((await provider.readHistory('fr')).length, 2, 'nothing of the fused turn was written');
+        const next = await fetchItem(provider, 'fr');
+        assert.deepEqual(
+          next.messages.map((m) => m.type),
+          ['ActivityCompleted'],
+          'the completion is queued, unlocked',
+        );
+        assert.equal(next.attemptCount, 1, 'the released claim was not counted as a delivery');
+        await provider.ackOrchestrationItem(next.lockToken, ack);
+        await rejectsWith(
+          provider.ackWorkItemWithTurn!(
+            lease.lockToken,
+            completed(lease.item),
+            { lockTimeoutMs: LOCK_MS },
+            { executionId: 1, lastEventId: 3, ack, claim: null, fallback: 'drop' as 'release' },
+          ),
+          'invalid_argument',
+        );
+      }));
+
     it('a fused ack on a locked instance queues the completion, and a turn messaging another instance is refused', () =>
       withHarness(factory, async ({ provider }) => {
         const leases = await scheduleActivities(provider, 'fl', 2, [0, 1]);

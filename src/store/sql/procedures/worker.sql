@@ -299,13 +299,15 @@ $$;
 
 -- ack_work_item_with_turn: fused completion. Acknowledges a work item as ack_work_item does
 -- with p_claim_turn, and when the claimed turn is exactly the one the caller already ran
--- in-process, commits that turn in the same transaction. p_turn = {executionId, lastEventId, ack,
--- claim}: the turn was replayed on the history of execution executionId up to event lastEventId
+-- in-process, commits that turn in the same transaction. p_turn = {executionId, lastEventId,
+-- fallback, ack, claim}: the turn was replayed on the history of execution executionId up to event lastEventId
 -- with this completion as its only message; ack and claim are ack_orchestration_item's p_ack and
 -- p_claim. The turn is committed only when the claimed batch holds this completion alone, the
 -- instance's current execution is executionId and its last event is lastEventId (nobody
 -- committed a turn since the caller's history); otherwise the claimed turn (or none) is returned
--- as ack_work_item returns it, for the caller to run as usual (the fallback, in the same call).
+-- as ack_work_item returns it, for the caller to run as usual (the fallback, in the same call);
+-- with fallback 'release' (the caller has no free turn worker) the claimed turn is released
+-- instead, announced like any release, and none is returned.
 -- Cost: the stored history and KV snapshot are read only for that fallback; a committed fused
 -- turn rests on the history the caller holds, which the last event id proves current (a stored
 -- history that is not valid JSON shows on the next fetch, whose turn worker reports it).
@@ -351,6 +353,11 @@ BEGIN
     IF (v_turn->>'executionId')::BIGINT IS DISTINCT FROM (p_turn->>'executionId')::BIGINT
        OR v_last_event IS DISTINCT FROM (p_turn->>'lastEventId')::BIGINT
        OR json_array_length(v_turn->'messages') <> 1 THEN
+        IF p_turn->>'fallback' = 'release' THEN
+            -- The caller has no turn worker for it: queued and announced as a plain ack queues it.
+            PERFORM abandon_orchestration_item(v_turn->>'lockToken', 0, TRUE);
+            RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', NULL);
+        END IF;
         RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE,
                                  'claimedTurn', internal_add_batch_state(v_turn));
     END IF;
