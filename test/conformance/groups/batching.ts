@@ -359,6 +359,41 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         await provider.ackWorkItem(outcome.claimedWorkItems[0].lockToken, completed(outcome.claimedWorkItems[0].item));
       }));
 
+    it('a repeat of a fused ack that committed (its reply lost) gets back the activities its turn claimed', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'fx', 1, [0]);
+        const next = activity('fx', 4);
+        const fusedTurn = {
+          executionId: 1,
+          lastEventId: 2,
+          ack: turn('fx', {
+            historyDelta: [
+              event('fx', 1, 3, { kind: 'ActivityCompleted', result: '"done"' }),
+              event('fx', 1, 4, { kind: 'ActivityScheduled', name: next.name, input: next.input }),
+            ],
+            workerItems: [next],
+          }),
+          claim: { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS },
+        };
+        const ackIt = () =>
+          provider.ackWorkItemWithTurn!(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS }, fusedTurn);
+        const first = await ackIt();
+        const repeat = await ackIt();
+        assert.ok(first.fused && repeat.fused, 'the repeat reports the committed turn');
+        assert.deepEqual(
+          repeat.claimedWorkItems.map((claimed) => [claimed.item.id, claimed.lockToken]),
+          first.claimedWorkItems.map((claimed) => [claimed.item.id, claimed.lockToken]),
+          'the same claimed activity, under the same lease',
+        );
+        assert.equal((await provider.readHistory('fx')).length, 4, 'the turn was committed once');
+        assert.equal(
+          await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG }),
+          null,
+          'the activity stays with the caller',
+        );
+        await provider.ackWorkItem(repeat.claimedWorkItems[0].lockToken, completed(repeat.claimedWorkItems[0].item));
+      }));
+
     it('a fused ack whose history is stale or whose instance has another message claims the turn instead', () =>
       withHarness(factory, async ({ provider }) => {
         for (const [instanceId, stale] of [

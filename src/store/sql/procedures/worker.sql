@@ -316,6 +316,8 @@ $$;
 -- -> sessions row -> the claimed batch), then as ack_orchestration_item for the same instance
 -- (advisory lock already held -> instance_locks row -> instances -> executions -> history -> kv
 -- rows -> worker_queue rows -> orchestrator_queue rows).
+-- Repeats: a repeat of a fused ack that committed, whose turn claimed activities, gets those
+-- activities back (fused, the same leases renewed), as a repeated ack_orchestration_item does.
 -- Errors: as ack_work_item (DX001, DX003); DX003 for a missing completion, claim or turn, or a
 -- turn that sends messages to another instance; as ack_orchestration_item for the turn (DX003,
 -- 23505), in which case nothing is written.
@@ -338,6 +340,22 @@ BEGIN
     IF EXISTS (SELECT 1 FROM json_array_elements(COALESCE(p_turn->'ack'->'orchestratorItems', '[]'::json)) AS o
                WHERE o->>'targetInstance' IS DISTINCT FROM p_instance_id) THEN
         RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
+    END IF;
+
+    IF json_typeof(p_turn->'claim') = 'object'
+       AND NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token) THEN
+        -- Perhaps a repeat of a fused ack that committed (its reply lost, e.g. in a failover): its
+        -- turn's lock token was 'ack:' || p_lock_token, and ack_orchestration_item's repeat path
+        -- hands back the activities that turn claimed, still unfetched, instead of leaving them
+        -- locked for nobody until their lease runs out. Otherwise it finds no lock (DX001) and
+        -- the ack goes on as usual (and is refused: its work item is gone).
+        BEGIN
+            v_commit := ack_orchestration_item('ack:' || p_lock_token, p_turn->'ack', p_turn->'claim');
+            RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
+                                     'claimedWorkItems', v_commit->'claimedWorkItems', 'committedStatus', NULL);
+        EXCEPTION WHEN SQLSTATE 'DX001' THEN
+            NULL;
+        END;
     END IF;
 
     -- The turn is claimed without its history and KV: they are read only for the fallback.
