@@ -14,6 +14,7 @@ import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
 import type { ActivityCompletionItem } from '../../src/core/types';
+import type { WorkItemLease } from '../../src/provider/contract';
 import { activity, event, LOCK_MS, seedInstance, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 
@@ -152,6 +153,56 @@ describe('postgres: queue announcements per procedure call', () => {
       await provider.ackOrchestrationItem(claimedTurn.lockToken, turn('t1'));
     });
     assert.deepEqual(announced, []);
+  });
+
+  it('a completion is announced only when it makes its instance ready', async () => {
+    // Three activities of f1; their completions arrive while a turn holds f1, then while f1 is
+    // free with a completion already waiting.
+    await seedInstance(provider, 'f1');
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'f1', name: 'e', data: '1' });
+    const scheduling = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(scheduling?.instanceId, 'f1');
+    const workerItems = [activity('f1', 2), activity('f1', 3), activity('f1', 4)];
+    await provider.ackOrchestrationItem(scheduling.lockToken, turn('f1', { workerItems }));
+    // Earlier tests leave activities of other instances queued: keep f1's, put the others back.
+    const leases: WorkItemLease[] = [];
+    const others: WorkItemLease[] = [];
+    while (leases.length < 3) {
+      const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
+      assert.ok(lease, 'the three activities of f1 are queued');
+      (lease.item.instance === 'f1' ? leases : others).push(lease);
+    }
+    for (const other of others) await provider.abandonWorkItem(other.lockToken, { ignoreAttempt: true });
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'f1', name: 'e', data: '2' });
+    const held = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(held?.instanceId, 'f1');
+    assert.deepEqual(
+      await announcementsOf(() => provider.ackWorkItem(leases[0].lockToken, completion('f1', 2))),
+      [],
+      'a turn holds f1: its release announces the completion',
+    );
+    assert.deepEqual(await announcementsOf(() => provider.ackOrchestrationItem(held.lockToken, turn('f1'))), [
+      'o:1::1',
+    ]);
+    assert.deepEqual(
+      await announcementsOf(() => provider.ackWorkItem(leases[1].lockToken, completion('f1', 3))),
+      [],
+      'a completion already waits for f1: its announcement wakes the fetch that takes both',
+    );
+    const both = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.deepEqual(
+      both?.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)),
+      [2, 3],
+    );
+    await provider.ackOrchestrationItem(both.lockToken, turn('f1'));
+    assert.deepEqual(
+      await announcementsOf(() => provider.ackWorkItem(leases[2].lockToken, completion('f1', 4))),
+      ['o:1::1'],
+      'f1 free and nothing waiting: the completion makes it ready',
+    );
+    const last = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(last?.instanceId, 'f1');
+    await provider.ackOrchestrationItem(last.lockToken, turn('f1'));
   });
 
   it('an abandoned work item is announced once, with its delay', async () => {
