@@ -482,7 +482,7 @@ END;
 $$;
 
 -- Deletes a locked work item and, when p_work_item is given, enqueues its completion for
--- p_instance_id (announced when it makes the instance ready, see below), atomically, at the caller's clock
+-- p_instance_id (announced unless a turn holds the instance), atomically, at the caller's clock
 -- p_now; stamps the activity of the item's session (if still owned). The caller holds the
 -- instance's advisory lock (shared or exclusive).
 -- Guarantees: refuses (DX001) a token that is unknown, already acknowledged, withdrawn by a
@@ -499,7 +499,6 @@ DECLARE
     v_now      BIGINT := p_now;
     v_instance TEXT;
     v_session  TEXT;
-    v_id       BIGINT;
 BEGIN
     DELETE FROM worker_queue
     WHERE lock_token = p_lock_token AND locked_until_ms > v_now
@@ -510,20 +509,17 @@ BEGIN
     END IF;
     IF p_work_item IS NOT NULL THEN
         INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
-        VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now)
-        RETURNING id INTO v_id;
-        -- Announced only when this completion makes the instance ready: not while a turn holds it
-        -- (the holder's release announces the instance's waiting messages), nor when an earlier
-        -- message already waits for it (its announcement wakes the fetch that takes both). In a
-        -- fan-out that saves one empty fetch per completion. Sound because the caller holds the
-        -- instance's advisory lock: no fetch can be tagging the instance's messages and no release
-        -- can be under way meanwhile; both come after this commit and see this message. A holder
-        -- that died leaves an expired lock, which only the safety fetch finds in any case.
+        VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now);
+        -- Not announced while a turn holds the instance: a fetch now would find it taken (in a
+        -- fan-out, one empty fetch per completion), and the holder's release announces the
+        -- instance's waiting messages. Sound because the caller holds the instance's advisory
+        -- lock: the release, which takes it exclusively, comes after this commit and sees this
+        -- message. A holder that died leaves an expired lock, which only the safety fetch finds
+        -- in any case. (An earlier message waiting for the instance is no reason to stay silent:
+        -- a fetch that tried the instance while this call held its advisory lock skipped it and
+        -- answered that message's announcement with nothing.)
         IF NOT EXISTS (SELECT 1 FROM instance_locks l
-                       WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now)
-           AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q
-                           WHERE q.instance_id = p_instance_id AND q.lock_token IS NULL
-                             AND q.visible_at_ms <= v_now AND q.id <> v_id) THEN
+                       WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now) THEN
             PERFORM internal_announce_queue('o', 1, NULL, v_now);
         END IF;
     END IF;
