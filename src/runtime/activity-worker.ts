@@ -489,10 +489,7 @@ export class ActivityWorkerPool implements ActivityTaker {
     } catch (error) {
       reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
-      const why =
-        failedAttempts > 0 && isLockLost(error)
-          ? `activity result not stored by this attempt: an earlier attempt of the ack committed it, or its lease ran out during the outage (${failedAttempts} failed attempt(s)) and the activity runs again`
-          : 'activity result discarded';
+      const why = isLockLost(error) ? lockLostReason(failedAttempts) : 'activity result discarded';
       log('warn', RUNTIME_TARGET, `${why}: ${messageOf(error)}`, {
         instance_id: lease.item.instance,
         activity_name: lease.item.name,
@@ -524,12 +521,18 @@ export class ActivityWorkerPool implements ActivityTaker {
       return { acknowledged: false, next: null };
     }
     const turn = { ...prepared.turn, fallback: reservation === null ? ('release' as const) : ('claim' as const) };
+    let failedAttempts = 0;
     try {
       const outcome = await retryThroughOutage(
         () => ackWithTurn(lease.lockToken, result, turns.turnClaim, turn),
         outageRetryPolicy(this.deps.options.maxOutageMs),
         isRetryable,
-        { onFailure: (error) => this.deps.faults.failed('ack_work_item_with_turn', error) },
+        {
+          onFailure: (error) => {
+            failedAttempts += 1;
+            this.deps.faults.failed('ack_work_item_with_turn', error);
+          },
+        },
       );
       if (outcome.fused) {
         const next = prepared.committed(outcome.claimedWorkItems);
@@ -545,7 +548,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       if (!isLockLost(error)) return { acknowledged: false, next: null };
       reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
-      log('warn', RUNTIME_TARGET, `activity result discarded: ${messageOf(error)}`, {
+      log('warn', RUNTIME_TARGET, `${lockLostReason(failedAttempts)}: ${messageOf(error)}`, {
         instance_id: lease.item.instance,
         activity_name: lease.item.name,
       });
@@ -568,4 +571,11 @@ export class ActivityWorkerPool implements ActivityTaker {
       );
     }
   }
+}
+
+/** Why an ack was refused for a lost lock, as the log says it. */
+function lockLostReason(failedAttempts: number): string {
+  return failedAttempts > 0
+    ? `activity result not stored by this attempt: an earlier attempt of the ack committed it, or its lease ran out during the outage (${failedAttempts} failed attempt(s)) and the activity runs again`
+    : 'activity result discarded';
 }

@@ -394,6 +394,41 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         await provider.ackWorkItem(repeat.claimedWorkItems[0].lockToken, completed(repeat.claimedWorkItems[0].item));
       }));
 
+    it('a repeat of a fused ack that fell back and claimed its turn releases that turn and commits nothing', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'fy', 1, [0]);
+        const next = activity('fy', 4);
+        const staleTurn = {
+          executionId: 1,
+          lastEventId: 1,
+          ack: turn('fy', {
+            historyDelta: [
+              event('fy', 1, 2, { kind: 'ActivityCompleted', result: '"done"' }),
+              event('fy', 1, 3, { kind: 'ActivityScheduled', name: next.name, input: next.input }),
+            ],
+            workerItems: [next],
+          }),
+          claim: { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS },
+        };
+        const ackIt = () =>
+          provider.ackWorkItemWithTurn!(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS }, staleTurn);
+        const first = await ackIt();
+        assert.ok(!first.fused && first.claimedTurn !== null, 'the stale turn fell back to a claimed turn');
+        const repeat = await ackIt(); // the first reply was lost: the claimed turn has no owner
+        assert.deepEqual(repeat, { fused: false, claimedTurn: null });
+        assert.equal((await provider.readHistory('fy')).length, 2, 'the stale turn was never committed');
+        const again = await fetchItem(provider, 'fy');
+        assert.deepEqual(
+          again.messages.map((m) => m.type),
+          ['ActivityCompleted'],
+          'the released turn is fetchable at once',
+        );
+        await provider.ackOrchestrationItem(
+          again.lockToken,
+          turn('fy', { historyDelta: [event('fy', 1, 3, { kind: 'ActivityCompleted', result: '"done"' })] }),
+        );
+      }));
+
     it('a fused ack whose history is stale or whose instance has another message claims the turn instead', () =>
       withHarness(factory, async ({ provider }) => {
         for (const [instanceId, stale] of [

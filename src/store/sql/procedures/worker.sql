@@ -343,12 +343,16 @@ BEGIN
     END IF;
 
     IF json_typeof(p_turn->'claim') = 'object'
-       AND NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token) THEN
+       AND NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token)
+       AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.lock_token = 'ack:' || p_lock_token) THEN
         -- Perhaps a repeat of a fused ack that committed (its reply lost, e.g. in a failover): its
         -- turn's lock token was 'ack:' || p_lock_token, and ack_orchestration_item's repeat path
         -- hands back the activities that turn claimed, still unfetched, instead of leaving them
         -- locked for nobody until their lease runs out. Otherwise it finds no lock (DX001) and
-        -- the ack goes on as usual (and is refused: its work item is gone).
+        -- the ack goes on as usual (and is refused: its work item is gone). A repeat of an ack
+        -- that fell back and claimed its turn still holds that lock: it must never commit the
+        -- turn run here (it was refused), so it goes on to ack_work_item's repeat path, which
+        -- releases the claimed turn.
         BEGIN
             v_commit := ack_orchestration_item('ack:' || p_lock_token, p_turn->'ack', p_turn->'claim');
             RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
