@@ -202,7 +202,8 @@ export class OrchestrationDispatcher implements TurnTaker {
   private async fetch(inbox: HandOffInbox<OrchestrationItem>, reason: WakeReason): Promise<OrchestrationItem | null> {
     const { provider } = this.deps;
     const options = this.turnClaim;
-    const extra = new Reservation(inbox, inbox.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, reason === 'once'), (item) =>
+    const announcedOnly = reason === 'once';
+    const extra = new Reservation(inbox, inbox.promiseQueued(MAX_EXTRA_TURNS_PER_FETCH, announcedOnly), (item) =>
       this.abandon(item, 0, true),
     );
     try {
@@ -223,6 +224,10 @@ export class OrchestrationDispatcher implements TurnTaker {
       const [first, ...others] = items;
       extra.deliver(others);
       return first ?? null;
+    } catch (error) {
+      // The extra places of an announced fetch took credits; a failed fetch answered none of them.
+      if (announcedOnly) this.gate?.returnCredits(extra.count);
+      throw error;
     } finally {
       extra.cancel();
     }

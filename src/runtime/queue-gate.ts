@@ -94,6 +94,22 @@ export class QueueGate<T = never> implements QueueListener {
     if (count < 0) return;
     this.received += count;
     this.credits += count;
+    this.wakeForCredits();
+  }
+
+  /**
+   * Gives back credits that a fetch took (a batch fetch's extra places, see takeCredits) when
+   * that fetch failed: it answered nothing, so the announcements are still owed. Without this, a
+   * store whose calls fail while its push channel is live (a failover: the listener reconnects
+   * before the pool does) burned credits on every retry and stranded their items.
+   */
+  returnCredits(count: number): void {
+    if (count <= 0) return;
+    this.credits += count;
+    this.wakeForCredits();
+  }
+
+  private wakeForCredits(): void {
     while (this.credits > 0 && this.waiters.length > 0) {
       this.credits -= 1;
       this.waiters.shift()?.resolve('once');

@@ -106,6 +106,31 @@ test('a push channel coming back while workers are reserved is drained by a retu
   gate.dispose();
 });
 
+test('credits a failed batch fetch took for its extra places are given back and wake idle workers', async () => {
+  // A turn worker answering an announcement reserves extra inbox places for a batch fetch and
+  // pays them with credits; when the fetch fails (the store is unreachable while the push channel
+  // is already back), those announcements are still owed. Before, each failed retry burned them
+  // and their items waited for the safety fetch.
+  const gate = new QueueGate<string>();
+  const inbox = new HandOffInbox(gate);
+  const stop = new AbortController();
+  inbox.setCapacity(4);
+  gate.grant(3);
+  const taken = inbox.promiseQueued(10, true);
+  assert.equal(taken, 3);
+  assert.equal(gate.take(), null, 'the batch took every credit');
+  const [idle] = idleWorkers(gate, 1, stop.signal);
+  gate.returnCredits(taken);
+  inbox.unreserve(taken);
+  assert.equal(await idle, 'once', 'a returned credit wakes an idle worker');
+  assert.equal(gate.take(), 'once');
+  assert.equal(gate.take(), 'once');
+  assert.equal(gate.take(), null);
+  assert.equal(gate.mark, 3, 'returned credits are not new announcements: an empty fetch still answers them');
+  stop.abort();
+  gate.dispose();
+});
+
 test('the idle accessors count sleeping workers and report the armed wake-ups', async () => {
   const gate = new QueueGate<string>();
   const stop = new AbortController();
