@@ -10,6 +10,7 @@ import { MAX_PAGE_ROWS } from '../core/limits';
 import { describeNonError } from '../core/thrown';
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type {
+  FlowLimitInfo,
   InstancePageCursor,
   InstancePageQuery,
   InstanceStatus,
@@ -553,6 +554,39 @@ export class Client {
       );
     }
     return provider.getThroughput(sinceMs, bucketMs);
+  }
+
+  // --- flow control ------------------------------------------------------------------------------
+
+  /**
+   * Limits how many activities of `flowKey` are queued or running at once, across every runtime
+   * of the store. An activity's key is `activity:<name>` unless it was scheduled with
+   * `.withFlowKey(key)`. Activities over the limit wait (parked) and start, oldest first, as
+   * permits come back. `maxActive: 0` pauses the key; raising a limit starts waiting activities
+   * at once. Returns the limit with its current use.
+   * @example await client.setFlowLimit('activity:ChargeCard', { maxActive: 5 });
+   */
+  async setFlowLimit(flowKey: string, options: { maxActive?: number | null }): Promise<FlowLimitInfo> {
+    const provider = this.#flowProvider('setFlowLimit');
+    return provider.setFlowLimit!(flowKey, { maxActive: options?.maxActive ?? null });
+  }
+
+  /** Every flow limit, by key, with its permits in use (`active`) and waiting activities (`parked`). */
+  async getFlowLimits(): Promise<FlowLimitInfo[]> {
+    return this.#flowProvider('getFlowLimits').getFlowLimits!();
+  }
+
+  /** Removes the limit of `flowKey`; its waiting activities start at once. False when it had none. */
+  async deleteFlowLimit(flowKey: string): Promise<boolean> {
+    return this.#flowProvider('deleteFlowLimit').deleteFlowLimit!(flowKey);
+  }
+
+  #flowProvider(operation: 'setFlowLimit' | 'getFlowLimits' | 'deleteFlowLimit'): Provider {
+    const provider = this.#provider;
+    if (provider[operation] === undefined) {
+      throw new UnsupportedError(operation, `${operation}: provider '${provider.name}' has no flow control`);
+    }
+    return provider;
   }
 
   /** The instance and all its sub-orchestrations (root first). @throws for an unknown instance. */

@@ -269,6 +269,23 @@ export interface QueueDepths {
   timerQueue: number;
 }
 
+/** The settings of a flow limit (see `Client.setFlowLimit`). */
+export interface FlowLimitSettings {
+  /** Activities of the key queued or running at once; 0 pauses the key; null: no limit. */
+  maxActive: number | null;
+}
+
+/** A flow limit and its use, as the store reports it. */
+export interface FlowLimitInfo extends FlowLimitSettings {
+  flowKey: string;
+  /** Permits in use: activities of the key queued or running now. */
+  active: number;
+  /** Activities waiting for a permit. */
+  parked: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
 /** Filter and keyset position of one page of the instance list (times in epoch ms). */
 export interface InstancePageQuery {
   /** Status of the current execution. */
@@ -509,6 +526,15 @@ export interface Provider {
   listInstancesPage?(query: InstancePageQuery): Promise<InstancePage>;
   /** Executions started/completed/failed per bucket of `bucketMs` since `sinceMs` (optional). */
   getThroughput?(sinceMs: number, bucketMs: number): Promise<ThroughputBucket[]>;
+
+  // --- flow control (optional) -----------------------------------------------------------------
+
+  /** Creates or changes the limit of `flowKey`; parked activities a raised limit admits are queued at once. */
+  setFlowLimit?(flowKey: string, settings: FlowLimitSettings): Promise<FlowLimitInfo>;
+  /** Every flow limit with its active and parked counts, by key. */
+  getFlowLimits?(): Promise<FlowLimitInfo[]>;
+  /** Removes a limit (its parked activities are queued at once); false when there was none. */
+  deleteFlowLimit?(flowKey: string): Promise<boolean>;
 
   // --- push wake-ups (optional) ----------------------------------------------------------------
 

@@ -119,9 +119,12 @@ $$;
 -- an ack that committed (its reply lost, e.g. in a failover) is recognised: it finds the token's
 -- instance lock gone but the items it claimed still held, re-extends their leases and returns
 -- them as the first call would have, instead of leaving them locked until their lease ends.
+-- Flow control (flow.sql): activities whose key has a limit take a permit or are parked, and are
+-- never claimed (a free permit queues them visibly, announced); cancelled ones give theirs on.
 -- Lock order: advisory locks in ascending key order (internal_lock_instances_in_key_order:
--- the instance exclusively, every instance it sends a message to shared) -> instance_locks row
--- -> instances -> executions -> history -> kv rows -> worker_queue rows -> orchestrator_queue rows.
+-- the instance exclusively, every instance it sends a message to shared) -> the flow_limits rows
+-- of the keys the turn and claim touch (ascending) -> instance_locks row -> instances ->
+-- executions -> history -> kv rows -> worker_queue rows -> flow_parked rows -> orchestrator_queue rows.
 -- Errors: DX001 for a lock token that is unknown, released or expired (nothing is written);
 -- DX003 for an invalid ack or claim; unique_violation (23505) for a duplicate event id.
 -- Returns: {instanceId, nowMs, claimedWorkItems: [lease as fetch_work_item returns it],
@@ -140,6 +143,8 @@ DECLARE
     v_version     TEXT;
     v_leases      json;
     v_committed   json;
+    v_flow        BOOLEAN;
+    v_limited     TEXT[] := ARRAY[]::TEXT[];
 BEGIN
     IF p_claim IS NOT NULL THEN
         IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
@@ -186,6 +191,11 @@ BEGIN
             ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_ack->'orchestratorItems') AS o));
     END IF;
 
+    -- Flow control (flow.sql): the keys the turn and its claim take or release permits of, in key order.
+    v_flow := EXISTS (SELECT 1 FROM flow_limits);
+    IF v_flow THEN
+        PERFORM internal_flow_lock_keys(internal_flow_turn_keys(p_ack, p_claim));
+    END IF;
     PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
     IF p_ack->>'status' IN ('Completed', 'Failed') THEN
         v_committed := get_instance_status(v_instance_id);
@@ -198,13 +208,33 @@ BEGIN
     SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
     FROM instances i WHERE i.instance_id = v_instance_id;
 
+    -- An activity under a flow limit is not claimed: it takes a permit or is parked like any
+    -- other (announced when queued), so a claim never bypasses the limit.
+    IF v_flow THEN
+        v_limited := ARRAY(SELECT f.flow_key FROM flow_limits f
+                           WHERE f.flow_key = ANY (internal_flow_turn_keys(NULL, p_claim)));
+        IF array_length(v_limited, 1) IS NOT NULL THEN
+            PERFORM internal_flow_enqueue(
+                (SELECT json_agg(w ORDER BY n)
+                 FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+                 WHERE internal_flow_key(w->>'workItem') = ANY (v_limited)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
+                       WHERE c.item->>'instance' = w->>'instanceId'
+                         AND (c.item->>'executionId')::BIGINT = (w->>'executionId')::BIGINT
+                         AND (c.item->>'activityId')::BIGINT = (w->>'activityId')::BIGINT)),
+                v_now);
+        END IF;
+    END IF;
+
     WITH claimed AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag, visible_at_ms,
                                   attempt_count, created_at_ms, lock_token, locked_until_ms)
         SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
                w->>'tag', v_now, 1, v_now, 'ack:' || p_lock_token || ':' || n, v_now + v_lock_ms
         FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
-        WHERE NOT EXISTS (
+        WHERE NOT (internal_flow_key(w->>'workItem') = ANY (v_limited))
+          AND NOT EXISTS (
             SELECT 1 FROM json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
             WHERE c.item->>'instance' = w->>'instanceId'
               AND (c.item->>'executionId')::BIGINT = (w->>'executionId')::BIGINT
@@ -232,8 +262,9 @@ $$;
 -- commits it, in its own subtransaction, so one turn refused (lock lost, invalid, duplicate
 -- event) leaves the others committed.
 -- Lock order: first the advisory locks of every element in ascending key order (exclusive: the
--- instances whose locks are released; shared: the instances they send messages to), then element
--- by element as ack_orchestration_item (whose own advisory locks are then already held).
+-- instances whose locks are released; shared: the instances they send messages to), then the
+-- flow_limits rows every element touches (ascending), then element by element as
+-- ack_orchestration_item (whose own advisory and flow locks are then already held).
 -- Errors: DX003 when p_acks is not an array of at most 100 elements; per element, its SQLSTATE
 -- (DX001, DX003, 23505, ...) is reported in the result instead of raised.
 -- Returns: json array in input order of {ok: true, instanceId, claimedWorkItems, committedStatus}
@@ -255,6 +286,12 @@ BEGIN
               JOIN instance_locks l ON l.lock_token = e->>'lockToken'),
         ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_acks) AS e,
                      json_array_elements(COALESCE(e->'ack'->'orchestratorItems', '[]'::json)) AS o));
+    -- Flow control (flow.sql): every element's keys at once, in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT DISTINCT k FROM json_array_elements(p_acks) AS e,
+                   unnest(internal_flow_turn_keys(e->'ack', CASE WHEN json_typeof(e->'claim') = 'object' THEN e->'claim' END)) AS k));
+    END IF;
 
     FOR v_element IN SELECT e FROM json_array_elements(p_acks) AS e LOOP
         BEGIN

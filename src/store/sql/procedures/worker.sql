@@ -4,10 +4,11 @@
 -- Conventions: docs/sql.md. Lock order of every worker-queue procedure: the advisory lock of the
 -- completion's instance (ack only) -> worker_queue rows (ascending id) -> the sessions row(s).
 
--- enqueue_worker_work: enqueues an activity, visible at once and unlocked.
--- Lock order: none on existing rows (plain insert).
+-- enqueue_worker_work: enqueues an activity, visible at once and unlocked; under a flow limit
+-- (flow.sql) it takes a permit or is parked.
+-- Lock order: the key's flow_limits row when it has a limit; no existing queue row.
 -- Errors: none of its own.
--- Returns: {id}.
+-- Returns: {id} (null for a parked activity).
 CREATE OR REPLACE FUNCTION enqueue_worker_work(p_instance_id TEXT, p_execution_id BIGINT, p_activity_id BIGINT,
                                                p_tag TEXT, p_work_item TEXT)
 RETURNS json
@@ -17,6 +18,15 @@ DECLARE
     v_now BIGINT := internal_current_time_ms();
     v_id  BIGINT;
 BEGIN
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        IF internal_flow_enqueue(json_build_array(json_build_object(
+               'instanceId', p_instance_id, 'executionId', p_execution_id, 'activityId', p_activity_id,
+               'tag', p_tag, 'workItem', p_work_item)), v_now) = 0 THEN
+            SELECT max(w.id) INTO v_id FROM worker_queue w
+            WHERE w.instance_id = p_instance_id AND w.execution_id = p_execution_id AND w.activity_id = p_activity_id;
+        END IF;
+        RETURN json_build_object('id', v_id);
+    END IF;
     INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
                               visible_at_ms, attempt_count, created_at_ms)
     VALUES (p_work_item, p_instance_id, p_execution_id, p_activity_id, p_tag, v_now, 0, v_now)
@@ -245,8 +255,9 @@ $$;
 -- as ack_work_item handles it, in its own subtransaction, so one item refused (lock lost,
 -- invalid, even a deadlock) leaves the others committed.
 -- Lock order: first the advisory locks of every completion's instance in ascending key order
--- (TRIED exclusively where a claim is asked for, else shared and waited for), then item by item
--- as ack_work_item (whose own advisory locks are then already held).
+-- (TRIED exclusively where a claim is asked for, else shared and waited for), then the
+-- flow_limits rows of the permits the items hold (ascending), then item by item as ack_work_item
+-- (whose own advisory and flow locks are then already held).
 -- Errors: DX003 when p_acks is not an array of at most 1000 elements; per element, its SQLSTATE
 -- is reported in the result instead of raised, so the caller can tell retryable from permanent.
 -- Returns: json array in input order of {ok: true, claimedTurn} or {ok: false, code, message}.
@@ -279,6 +290,13 @@ BEGIN
             PERFORM pg_advisory_xact_lock_shared(v_lock.key);
         END IF;
     END LOOP;
+    -- Flow control (flow.sql): the keys of the permits these items give back, in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT w.flow_key FROM worker_queue w
+            WHERE w.lock_token IN (SELECT a->>'lockToken' FROM json_array_elements(p_acks) AS a)
+              AND w.flow_key IS NOT NULL));
+    END IF;
 
     FOR v_ack IN SELECT a FROM json_array_elements(p_acks) AS a LOOP
         BEGIN
@@ -331,6 +349,15 @@ BEGIN
         RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
     END IF;
 
+    -- Flow control (flow.sql): the item's permit and every key the turn may touch, in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_lock_instances_in_key_order(ARRAY[]::TEXT[], ARRAY[p_instance_id]);
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT w.flow_key FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.flow_key IS NOT NULL
+            UNION
+            SELECT unnest(internal_flow_turn_keys(p_turn->'ack',
+                                                  CASE WHEN json_typeof(p_turn->'claim') = 'object' THEN p_turn->'claim' END))));
+    END IF;
     v_result := ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn);
     v_turn := v_result->'claimedTurn';
     IF v_turn IS NULL OR json_typeof(v_turn) = 'null' THEN
