@@ -559,16 +559,28 @@ export class Client {
   // --- flow control ------------------------------------------------------------------------------
 
   /**
-   * Limits how many activities of `flowKey` are queued or running at once, across every runtime
-   * of the store. An activity's key is `activity:<name>` unless it was scheduled with
-   * `.withFlowKey(key)`. Activities over the limit wait (parked) and start, oldest first, as
-   * permits come back. `maxActive: 0` pauses the key; raising a limit starts waiting activities
-   * at once. Returns the limit with its current use.
-   * @example await client.setFlowLimit('activity:ChargeCard', { maxActive: 5 });
+   * Limits the activities of `flowKey` across every runtime of the store (replacing its earlier
+   * settings). An activity's key is `activity:<name>` unless it was scheduled with
+   * `.withFlowKey(key)`.
+   * - `maxActive`: how many are queued or running at once. Activities over it wait (parked) and
+   *   start, oldest first, as permits come back; 0 pauses the key; raising it starts waiting
+   *   activities at once.
+   * - `perSecond` and `burst`: a token bucket on the database clock; in any window of W seconds at
+   *   most `burst + perSecond * W` activities of the key are dispatched (burst defaults to 1). A
+   *   waiting activity becomes fetchable at its token's time, announced to idle runtimes.
+   * Returns the limit with its current use.
+   * @example await client.setFlowLimit('activity:ChargeCard', { maxActive: 5, perSecond: 20, burst: 5 });
    */
-  async setFlowLimit(flowKey: string, options: { maxActive?: number | null }): Promise<FlowLimitInfo> {
+  async setFlowLimit(
+    flowKey: string,
+    options: { maxActive?: number | null; perSecond?: number | null; burst?: number | null },
+  ): Promise<FlowLimitInfo> {
     const provider = this.#flowProvider('setFlowLimit');
-    return provider.setFlowLimit!(flowKey, { maxActive: options?.maxActive ?? null });
+    return provider.setFlowLimit!(flowKey, {
+      maxActive: options?.maxActive ?? null,
+      perSecond: options?.perSecond ?? null,
+      burst: options?.burst ?? null,
+    });
   }
 
   /** Every flow limit, by key, with its permits in use (`active`) and waiting activities (`parked`). */

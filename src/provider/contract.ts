@@ -269,15 +269,22 @@ export interface QueueDepths {
   timerQueue: number;
 }
 
-/** The settings of a flow limit (see `Client.setFlowLimit`). */
+/** The settings of a flow limit (see `Client.setFlowLimit`); absent or null: not limited that way. */
 export interface FlowLimitSettings {
-  /** Activities of the key queued or running at once; 0 pauses the key; null: no limit. */
-  maxActive: number | null;
+  /** Activities of the key queued or running at once; 0 pauses the key. */
+  maxActive?: number | null;
+  /** Dispatches per second on average (token bucket on the database clock). */
+  perSecond?: number | null;
+  /** Dispatches at once after an idle period (bucket size, >= 1; 1 when only perSecond is given). */
+  burst?: number | null;
 }
 
 /** A flow limit and its use, as the store reports it. */
-export interface FlowLimitInfo extends FlowLimitSettings {
+export interface FlowLimitInfo {
   flowKey: string;
+  maxActive: number | null;
+  perSecond: number | null;
+  burst: number | null;
   /** Permits in use: activities of the key queued or running now. */
   active: number;
   /** Activities waiting for a permit. */

@@ -417,7 +417,15 @@ export class ProcedureProvider implements Provider {
     const key = requireFlowKey(flowKey, context);
     const maxActive = settings?.maxActive ?? null;
     if (maxActive !== null) requireInteger(maxActive, 'maxActive', context, 0);
-    const result = await this.call(context.operation, [key, JSON.stringify({ maxActive })]);
+    const perSecond = settings?.perSecond ?? null;
+    if (perSecond !== null && (typeof perSecond !== 'number' || !Number.isFinite(perSecond) || perSecond <= 0)) {
+      throw invalidArgument(context, `perSecond must be a positive number, got ${String(perSecond)}`);
+    }
+    const burst = settings?.burst ?? null;
+    if (burst !== null && (perSecond === null || typeof burst !== 'number' || !Number.isFinite(burst) || burst < 1)) {
+      throw invalidArgument(context, `burst must be a number >= 1 given with perSecond, got ${String(burst)}`);
+    }
+    const result = await this.call(context.operation, [key, JSON.stringify({ maxActive, perSecond, burst })]);
     return flowLimitInfo(asRecord(result) ?? {});
   }
 
@@ -592,6 +600,8 @@ function flowLimitInfo(record: Record<string, unknown>): FlowLimitInfo {
     maxActive: optionalNumberField(record, 'maxActive'),
     active: numberField(record, 'active'),
     parked: numberField(record, 'parked'),
+    perSecond: optionalNumberField(record, 'perSecond'),
+    burst: optionalNumberField(record, 'burst'),
     createdAtMs: numberField(record, 'createdAtMs'),
     updatedAtMs: numberField(record, 'updatedAtMs'),
   };

@@ -17,6 +17,10 @@ TABLE flow_limits
   flow_key text NOT NULL
   max_active integer
   active integer NOT NULL DEFAULT 0
+  rate_per_s double precision
+  burst double precision
+  tokens double precision
+  refilled_ms bigint
   created_at_ms bigint NOT NULL
   updated_at_ms bigint NOT NULL
 
@@ -115,8 +119,10 @@ TABLE worker_queue
 
 CONSTRAINT executions.executions_pkey PRIMARY KEY (instance_id, execution_id)
 CONSTRAINT executions.executions_status_check CHECK ((status = ANY (ARRAY['Running'::text, 'Completed'::text, 'Failed'::text, 'ContinuedAsNew'::text])))
+CONSTRAINT flow_limits.flow_limits_burst_check CHECK (((burst IS NULL) OR (burst >= (1)::double precision)))
 CONSTRAINT flow_limits.flow_limits_max_active_check CHECK (((max_active IS NULL) OR (max_active >= 0)))
 CONSTRAINT flow_limits.flow_limits_pkey PRIMARY KEY (flow_key)
+CONSTRAINT flow_limits.flow_limits_rate_per_s_check CHECK (((rate_per_s IS NULL) OR (rate_per_s > (0)::double precision)))
 CONSTRAINT flow_parked.flow_parked_pkey PRIMARY KEY (id)
 CONSTRAINT history.history_event_id_check CHECK ((event_id > 0))
 CONSTRAINT history.history_pkey PRIMARY KEY (instance_id, execution_id, event_id)
@@ -163,7 +169,7 @@ CREATE UNIQUE INDEX sessions_pkey ON durox.sessions USING btree (session_id)
 CREATE INDEX sessions_worker_idx ON durox.sessions USING btree (worker_id)
 CREATE UNIQUE INDEX test_clock_pkey ON durox.test_clock USING btree (singleton)
 CREATE INDEX worker_queue_activity_idx ON durox.worker_queue USING btree (instance_id, execution_id, activity_id)
-CREATE INDEX worker_queue_flow_key_idx ON durox.worker_queue USING btree (flow_key) WHERE (flow_key IS NOT NULL)
+CREATE INDEX worker_queue_flow_key_idx ON durox.worker_queue USING btree (flow_key, visible_at_ms) WHERE (flow_key IS NOT NULL)
 CREATE UNIQUE INDEX worker_queue_lock_token_key ON durox.worker_queue USING btree (lock_token)
 CREATE UNIQUE INDEX worker_queue_pkey ON durox.worker_queue USING btree (id)
 CREATE INDEX worker_queue_session_idx ON durox.worker_queue USING btree (session_id) WHERE (session_id IS NOT NULL)
@@ -208,12 +214,16 @@ FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack json, p_now
 FUNCTION internal_current_time_ms() RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_flow_admit_parked(p_key text, p_max bigint, p_mark text, p_now bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_announce_next(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_defer(p_key text, p_due bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_flow_enqueue(p_items json, p_now bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_flow_key(p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_flow_lock_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_flow_pump(p_key text, p_released integer, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_flow_release(p_keys text[], p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_take_token(p_key text) RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp

@@ -9,6 +9,11 @@
 -- * release (an activity's ack, success or failure; its cancellation, also while a worker holds
 --   it; the deletion of its instance): the permit goes to the oldest parked activity of the key,
 --   which moves to worker_queue and is announced (internal_announce_queue), or is given back.
+-- Rate limits are a token bucket per key (rate_per_s, burst) on the database clock, spent at
+-- dispatch: the fetch of an activity that carries a rated key takes a token, or, when none is
+-- left, spaces the key's fetchable activities out one token interval apart from the next token's
+-- time and announces that time (internal_flow_defer), so no runtime polls for it; each dispatch
+-- announces the key's next deferred activity. Fetches of other activities read nothing more.
 -- An expired lease keeps its permit: the row stays in worker_queue and is fetched again (the
 -- holder's late ack fails and releases nothing). flow_limits.active always equals the number of
 -- worker_queue rows carrying the key (test/postgres/flow-limits.test.ts checks it).
@@ -199,21 +204,122 @@ BEGIN
 END;
 $$;
 
--- set_flow_limit: creates or changes the limit of p_key. p_limit = {maxActive}: the number of
--- activities of the key queued or running at once (0 pauses the key; null: no concurrency
--- limit). A new limit counts the activities already queued under the key from an earlier limit;
--- activities queued without a limit are not counted. Raising the limit admits parked activities
--- at once (announced); lowering it admits none until enough permits are given back.
--- Lock order: the key's flow_limits row -> its flow_parked rows.
+-- Takes a token of p_key's bucket for a dispatch now. Returns NULL when the key has no rate
+-- limit (read without a lock), 0 when a token was taken, else the time (database clock, ms) the
+-- next token is due. The clock is read after the key's row is locked (internal_wall_clock_ms),
+-- and the row stays locked until the dispatch commits: the next taker reads a later time, so
+-- the times the bucket counts are in the order, and within the spans, of the real dispatches
+-- (a time read before waiting for the lock could lag its dispatch by that wait, and two
+-- dispatches a token interval apart on the bucket's clock could then land together).
+-- Locks: the key's flow_limits row, only for a rated key.
+CREATE OR REPLACE FUNCTION internal_flow_take_token(p_key TEXT) RETURNS BIGINT
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_rate     DOUBLE PRECISION;
+    v_burst    DOUBLE PRECISION;
+    v_tokens   DOUBLE PRECISION;
+    v_refilled BIGINT;
+    v_at       BIGINT;
+    v_avail    DOUBLE PRECISION;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM flow_limits f WHERE f.flow_key = p_key AND f.rate_per_s IS NOT NULL) THEN
+        RETURN NULL;
+    END IF;
+    SELECT f.rate_per_s, f.burst, f.tokens, f.refilled_ms INTO v_rate, v_burst, v_tokens, v_refilled
+    FROM flow_limits f WHERE f.flow_key = p_key FOR UPDATE;
+    IF v_rate IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_at := GREATEST(v_refilled, internal_wall_clock_ms());
+    v_avail := LEAST(v_burst, v_tokens + (v_at - v_refilled) * v_rate / 1000.0);
+    IF v_avail >= 1 THEN
+        UPDATE flow_limits SET tokens = v_avail - 1, refilled_ms = v_at WHERE flow_key = p_key;
+        RETURN 0;
+    END IF;
+    RETURN v_at + GREATEST(ceil((1 - v_avail) * 1000.0 / v_rate), 1)::BIGINT;
+END;
+$$;
+
+-- Defers the activities of rated key p_key that are fetchable at p_now (the fetch's candidate
+-- among them, at most 1,000, oldest first) to one token interval apart from p_due, the next
+-- token's time, and announces p_due. Activities deferred earlier keep their times: when two
+-- become fetchable at one token time, one is dispatched and the other deferred again to the next
+-- token, which keeps each activity within about one interval of its turn (appending after the
+-- last deferred activity instead would send an activity fetched a moment early to the back).
+-- Rows locked by other transactions are left alone.
+CREATE OR REPLACE FUNCTION internal_flow_defer(p_key TEXT, p_due BIGINT, p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_interval DOUBLE PRECISION;
+BEGIN
+    SELECT 1000.0 / f.rate_per_s INTO v_interval FROM flow_limits f WHERE f.flow_key = p_key;
+    WITH picked AS (
+        SELECT w.id FROM worker_queue w
+        WHERE w.flow_key = p_key AND w.visible_at_ms <= p_now
+          AND (w.lock_token IS NULL OR w.locked_until_ms <= p_now)
+        ORDER BY w.id LIMIT 1000
+        FOR UPDATE SKIP LOCKED),
+    spaced AS (SELECT p.id, row_number() OVER (ORDER BY p.id) AS n FROM picked p)
+    UPDATE worker_queue w SET visible_at_ms = p_due + floor((s.n - 1) * v_interval)::BIGINT
+    FROM spaced s WHERE w.id = s.id;
+    PERFORM internal_announce_queue('w', 0, p_due, p_now);
+END;
+$$;
+
+-- Announces the next deferred activity of rated key p_key (after a dispatch took a token), so a
+-- runtime wakes for it at its time.
+CREATE OR REPLACE FUNCTION internal_flow_announce_next(p_key TEXT, p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_next BIGINT;
+BEGIN
+    SELECT min(w.visible_at_ms) INTO v_next
+    FROM worker_queue w WHERE w.flow_key = p_key AND w.visible_at_ms > p_now AND w.lock_token IS NULL;
+    PERFORM internal_announce_queue('w', 0, v_next, p_now);
+END;
+$$;
+
+-- Makes the deferred activities of p_key fetchable now (its rate limit was lifted or changed)
+-- and announces them.
+CREATE OR REPLACE FUNCTION internal_flow_undefer(p_key TEXT, p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_moved INTEGER;
+BEGIN
+    UPDATE worker_queue w SET visible_at_ms = p_now
+    WHERE w.flow_key = p_key AND w.visible_at_ms > p_now AND w.lock_token IS NULL;
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    PERFORM internal_announce_queue('w', v_moved, NULL, p_now);
+END;
+$$;
+
+-- set_flow_limit: creates or changes the limit of p_key. p_limit = {maxActive, perSecond, burst}:
+-- maxActive = the number of activities of the key queued or running at once (0 pauses the key;
+-- null: no concurrency limit); perSecond = dispatches per second, on average (null: no rate
+-- limit), with at most burst (>= 1, default 1) at once: in any window of W seconds at most
+-- burst + perSecond x W activities of the key are fetched. A new limit counts the activities
+-- already queued under the key from an earlier limit; activities queued without a limit are not
+-- counted (nor rated). Raising maxActive admits parked activities at once (announced); lowering
+-- it admits none until enough permits are given back. A new bucket starts full; a changed rate
+-- keeps the tokens (up to the new burst) and makes the key's deferred activities fetchable now.
+-- Lock order: the key's flow_limits row -> its worker_queue rows (deferred ones) -> its
+-- flow_parked rows.
 -- Errors: DX003 for an empty key or one over 512 bytes, a maxActive that is not a non-negative
--- integer, or a p_limit that is not an object.
+-- integer, a perSecond that is not a positive number, a burst below 1 or without perSecond, or a
+-- p_limit that is not an object.
 -- Returns: the limit as get_flow_limits reports it.
 CREATE OR REPLACE FUNCTION set_flow_limit(p_key TEXT, p_limit json) RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now BIGINT := internal_current_time_ms();
-    v_max INTEGER;
+    v_now   BIGINT := internal_current_time_ms();
+    v_max   INTEGER;
+    v_rate  DOUBLE PRECISION;
+    v_burst DOUBLE PRECISION;
 BEGIN
     IF p_key IS NULL OR length(p_key) = 0 OR octet_length(p_key) > 512 THEN
         RAISE EXCEPTION 'flow key must be 1 to 512 bytes' USING ERRCODE = 'DX003';
@@ -228,13 +334,38 @@ BEGIN
         END IF;
         v_max := (p_limit->>'maxActive')::INTEGER;
     END IF;
+    IF COALESCE(json_typeof(p_limit->'perSecond'), 'null') <> 'null' THEN
+        IF json_typeof(p_limit->'perSecond') <> 'number' OR (p_limit->>'perSecond')::DOUBLE PRECISION <= 0 THEN
+            RAISE EXCEPTION 'perSecond must be a positive number, got %', p_limit->>'perSecond' USING ERRCODE = 'DX003';
+        END IF;
+        v_rate := (p_limit->>'perSecond')::DOUBLE PRECISION;
+    END IF;
+    IF COALESCE(json_typeof(p_limit->'burst'), 'null') <> 'null' THEN
+        IF v_rate IS NULL OR json_typeof(p_limit->'burst') <> 'number' OR (p_limit->>'burst')::DOUBLE PRECISION < 1 THEN
+            RAISE EXCEPTION 'burst must be a number >= 1 and comes with perSecond, got %', p_limit->>'burst'
+                USING ERRCODE = 'DX003';
+        END IF;
+        v_burst := (p_limit->>'burst')::DOUBLE PRECISION;
+    ELSIF v_rate IS NOT NULL THEN
+        v_burst := 1;
+    END IF;
 
-    INSERT INTO flow_limits (flow_key, max_active, active, created_at_ms, updated_at_ms)
-    VALUES (p_key, v_max, (SELECT count(*) FROM worker_queue w WHERE w.flow_key = p_key), v_now, v_now)
-    ON CONFLICT (flow_key) DO UPDATE SET max_active = EXCLUDED.max_active, updated_at_ms = EXCLUDED.updated_at_ms;
+    INSERT INTO flow_limits AS f (flow_key, max_active, active, rate_per_s, burst, tokens, refilled_ms,
+                                  created_at_ms, updated_at_ms)
+    VALUES (p_key, v_max, (SELECT count(*) FROM worker_queue w WHERE w.flow_key = p_key), v_rate, v_burst,
+            v_burst, CASE WHEN v_rate IS NOT NULL THEN v_now END, v_now, v_now)
+    ON CONFLICT (flow_key) DO UPDATE
+        SET max_active = EXCLUDED.max_active,
+            rate_per_s = EXCLUDED.rate_per_s,
+            burst = EXCLUDED.burst,
+            tokens = LEAST(COALESCE(f.tokens, EXCLUDED.tokens), EXCLUDED.burst),
+            refilled_ms = CASE WHEN EXCLUDED.rate_per_s IS NOT NULL THEN COALESCE(f.refilled_ms, EXCLUDED.refilled_ms) END,
+            updated_at_ms = EXCLUDED.updated_at_ms;
+    PERFORM internal_flow_undefer(p_key, v_now);
     PERFORM internal_flow_pump(p_key, 0, v_now);
     RETURN (SELECT json_build_object('flowKey', f.flow_key, 'maxActive', f.max_active, 'active', f.active,
                                      'parked', (SELECT count(*) FROM flow_parked p WHERE p.flow_key = f.flow_key),
+                                     'perSecond', f.rate_per_s, 'burst', f.burst,
                                      'createdAtMs', f.created_at_ms, 'updatedAtMs', f.updated_at_ms)
             FROM flow_limits f WHERE f.flow_key = p_key);
 END;
@@ -243,21 +374,23 @@ $$;
 -- get_flow_limits: every limit with its permits in use and its parked activities.
 -- Lock order: none (read-only).
 -- Errors: none.
--- Returns: json array, by key, of {flowKey, maxActive, active, parked, createdAtMs, updatedAtMs}.
+-- Returns: json array, by key, of {flowKey, maxActive, active, parked, perSecond, burst,
+-- createdAtMs, updatedAtMs}.
 CREATE OR REPLACE FUNCTION get_flow_limits() RETURNS json
 LANGUAGE sql STABLE
 AS $$
     SELECT COALESCE(json_agg(json_build_object(
                'flowKey', f.flow_key, 'maxActive', f.max_active, 'active', f.active,
-               'parked', COALESCE(p.parked, 0), 'createdAtMs', f.created_at_ms, 'updatedAtMs', f.updated_at_ms)
+               'parked', COALESCE(p.parked, 0), 'perSecond', f.rate_per_s, 'burst', f.burst,
+               'createdAtMs', f.created_at_ms, 'updatedAtMs', f.updated_at_ms)
            ORDER BY f.flow_key), '[]'::json)
     FROM flow_limits f
     LEFT JOIN (SELECT fp.flow_key, count(*) AS parked FROM flow_parked fp GROUP BY fp.flow_key) p
         ON p.flow_key = f.flow_key
 $$;
 
--- delete_flow_limit: removes the limit of p_key; its parked activities are queued at once
--- (announced) and new ones are no longer counted.
+-- delete_flow_limit: removes the limit of p_key; its parked activities are queued and its
+-- deferred ones made fetchable at once (announced), and new ones are no longer counted.
 -- Lock order: the key's flow_limits row (DELETE) -> its flow_parked rows.
 -- Errors: none (an unknown key is reported, not refused).
 -- Returns: {deleted: whether a limit existed, released: the parked activities queued}.
@@ -273,6 +406,7 @@ BEGIN
         RETURN json_build_object('deleted', FALSE, 'released', 0);
     END IF;
     v_moved := internal_flow_admit_parked(p_key, NULL, NULL, v_now);
+    PERFORM internal_flow_undefer(p_key, v_now);
     RETURN json_build_object('deleted', TRUE, 'released', v_moved);
 END;
 $$;

@@ -52,8 +52,14 @@ $$;
 -- back untouched and the loop tries the next candidate instead of returning nothing.
 -- Clock: visibility is filtered with internal_wall_clock_ms(), read by the scan after its
 -- snapshot, so every item committed before the scan is seen (see internal.sql).
+-- Rate limits (flow.sql): an item of a rated key is fetched only with a token of its key's
+-- bucket; without one, the key's fetchable items are deferred to the next token times (announced
+-- with their due time) and the next candidate is tried.
 -- Lock order: worker_queue rows (FOR UPDATE SKIP LOCKED: concurrent workers never get the same
--- row and never wait for each other) -> the sessions row.
+-- row and never wait for each other) -> the flow_limits row of a rated key (waited for; the one
+-- place a flow_limits row is taken after a worker_queue row: a cycle needs a release or a
+-- cancellation of the very row being fetched, and PostgreSQL breaks it) -> the key's other
+-- fetchable rows (SKIP LOCKED) -> the sessions row.
 -- Errors: DX003 for a lock timeout <= 0, an unknown tag mode, bad tags or max items.
 -- Returns: json array (possibly empty) of {workItem, lockToken, attemptCount,
 -- orchestrationName, orchestrationVersion, sessionId, sessionTakenOver, waitedMs, nowMs}, oldest
@@ -79,6 +85,8 @@ DECLARE
     v_name       TEXT;
     v_version    TEXT;
     v_taken_over BOOLEAN;
+    v_flow_key   TEXT;
+    v_due        BIGINT;
 BEGIN
     IF p_lock_timeout_ms IS NULL OR p_lock_timeout_ms <= 0 THEN
         RAISE EXCEPTION 'lock timeout must be a positive number of milliseconds, got %', p_lock_timeout_ms
@@ -105,7 +113,7 @@ BEGIN
 
     WHILE COALESCE(array_length(v_leases, 1), 0) < v_max LOOP
         v_now := internal_wall_clock_ms();
-        SELECT w.id, w.session_id INTO v_id, v_session
+        SELECT w.id, w.session_id, w.flow_key INTO v_id, v_session, v_flow_key
         FROM worker_queue w
         LEFT JOIN sessions s ON s.session_id = w.session_id AND s.locked_until_ms > v_now
         WHERE w.visible_at_ms <= (SELECT internal_wall_clock_ms())
@@ -124,6 +132,20 @@ BEGIN
         LIMIT 1
         FOR UPDATE OF w SKIP LOCKED;
         EXIT WHEN NOT FOUND;
+
+        -- Rate limit (flow.sql): an activity of a rated key needs a token; without one, the key's
+        -- fetchable activities are deferred to the next token times (announced) and the next
+        -- candidate is tried. Other activities read nothing more.
+        IF v_flow_key IS NOT NULL THEN
+            v_due := internal_flow_take_token(v_flow_key);
+            IF v_due > 0 THEN
+                PERFORM internal_flow_defer(v_flow_key, v_due, v_now);
+                v_skipped := v_skipped || v_id;
+                CONTINUE;
+            ELSIF v_due = 0 THEN
+                PERFORM internal_flow_announce_next(v_flow_key, v_now);
+            END IF;
+        END IF;
 
         v_taken_over := FALSE;
         IF v_session IS NOT NULL THEN
