@@ -24,7 +24,14 @@
 -- locks of instances and before any worker_queue or flow_parked row; flow_parked rows last.
 -- Rows of one instance (instance_locks, instances, ...) are only ever contended under that
 -- instance's advisory lock, so where they are taken relative to flow_limits rows cannot close a
--- cycle.
+-- cycle. Two exceptions take a worker_queue row first: the ack of one activity deletes its own
+-- row, then locks its key (so an ack without a limit reads nothing more); the only procedures
+-- that lock the key first and then that row are its instance's turn commit (cancellation) and
+-- deletion, which hold the instance's advisory lock exclusively while an ack with a completion
+-- holds it shared (an ack without a completion, which the runtime never sends, takes no
+-- advisory lock: racing a cancellation of the same row, it can deadlock, and PostgreSQL aborts
+-- one of the two). A batch of acks locks all its keys first, in order. And the fetch of a rated
+-- activity locks its key after the row (see fetch_work_item).
 
 -- The flow key of an activity's work item (JSON text): its explicit flowKey, else
 -- 'activity:<name>'.

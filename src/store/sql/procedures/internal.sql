@@ -454,8 +454,8 @@ $$;
 -- expired session does not block the ack of an item whose own lease is valid.
 -- Flow control: an item that holds a permit gives it to the oldest activity parked under its key,
 -- or back (flow.sql).
--- Locks: the item's flow_limits row (when it holds a permit), the worker_queue row (DELETE), the
--- key's parked rows, then the sessions row; the completion is a plain insert.
+-- Locks: the worker_queue row (DELETE), the item's flow_limits row (when it holds a permit) and
+-- the key's parked rows, then the sessions row; the completion is a plain insert.
 DROP FUNCTION IF EXISTS internal_finish_work_item(TEXT, TEXT, TEXT, TEXT);
 CREATE OR REPLACE FUNCTION internal_finish_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
                                                      p_now BIGINT)
@@ -468,11 +468,8 @@ DECLARE
     v_session  TEXT;
     v_flow_key TEXT;
 BEGIN
-    -- A permit's key row is locked before the item's row (lock order of flow.sql).
-    IF EXISTS (SELECT 1 FROM flow_limits) THEN
-        PERFORM internal_flow_lock_keys(ARRAY(SELECT w.flow_key FROM worker_queue w
-                                              WHERE w.lock_token = p_lock_token AND w.flow_key IS NOT NULL));
-    END IF;
+    -- The item's own row first, then its key's row (flow.sql explains why this order is safe
+    -- here); an item without a permit costs nothing more.
     DELETE FROM worker_queue
     WHERE lock_token = p_lock_token AND locked_until_ms > v_now
     RETURNING instance_id, session_id, flow_key INTO v_instance, v_session, v_flow_key;
