@@ -180,6 +180,12 @@ export interface FusedTurn {
   ack: OrchestrationTurnAck;
   /** Activities of `ack.workerItems` to lock for the caller, as {@link Provider.ackOrchestrationItem} does. */
   claim: ActivityClaim | null;
+  /**
+   * When the ready turn is not this one: `claim` hands it to the caller locked (it has a turn
+   * worker for it), `release` queues and announces it as a plain ack would (the caller has none
+   * free). Default `claim`.
+   */
+  fallback?: 'claim' | 'release';
 }
 
 /** What became of a {@link Provider.ackWorkItemWithTurn}. */
@@ -488,7 +494,8 @@ export interface Provider {
    * completion is the instance's only message and no turn was committed since `turn.lastEventId`),
    * commits that turn in the same call as {@link ackOrchestrationItem} would, claiming
    * `turn.claim`'s activities. Otherwise the claimed turn (or null) is returned for the caller to
-   * run. `turn.ack` may send messages only to its own instance.
+   * run, or with `turn.fallback` `release` the turn is queued and announced and null returned.
+   * `turn.ack` may send messages only to its own instance.
    */
   ackWorkItemWithTurn?(
     lockToken: string,

@@ -8,7 +8,7 @@ import { decodeActivityInput } from '../core/codec';
 import { MAX_PAYLOAD_BYTES } from '../core/limits';
 import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
-import type { OrchestrationItem, Provider, TurnClaim, WorkItemAck, WorkItemLease } from '../provider/contract';
+import type { OrchestrationItem, Provider, WorkItemAck, WorkItemLease } from '../provider/contract';
 import { isLockLost, isRetryable } from '../provider/errors';
 import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
@@ -16,7 +16,15 @@ import { thrownDescription, thrownMessage } from '../core/thrown';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
 import { GroupCommit } from './ack-batcher';
-import { reserveIdle, tagAccepted, type ActivityTaker, type Reservation, type TurnTaker } from './eager-dispatch';
+import {
+  reserveIdle,
+  tagAccepted,
+  type ActivityReservation,
+  type ActivityTaker,
+  type PreparedFusedTurn,
+  type Reservation,
+  type TurnTaker,
+} from './eager-dispatch';
 import { pushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, workerGate, type QueueGate } from './queue-gate';
 import { handOffInbox, type HandOffInbox } from './handoff-inbox';
@@ -123,9 +131,7 @@ export class ActivityWorkerPool implements ActivityTaker {
     this.turns = turns;
   }
 
-  reserveFor(
-    items: readonly ActivityExecuteItem[],
-  ): { indexes: number[]; reservation: Reservation<WorkItemLease> } | null {
+  reserveFor(items: readonly ActivityExecuteItem[], forCallingSlot = false): ActivityReservation | null {
     if (this.stopping.signal.aborted) return null;
     const { options, activities } = this.deps;
     const indexes: number[] = [];
@@ -134,8 +140,11 @@ export class ActivityWorkerPool implements ActivityTaker {
       if (runnable && (item.sessionId ?? null) === null && tagAccepted(options.tagFilter, item.tag))
         indexes.push(index);
     });
+    const callerIndex = forCallingSlot ? (indexes.shift() ?? null) : null;
     const reservation = reserveIdle(this.inbox, indexes.length, (lease) => this.giveBack(lease));
-    return reservation === null ? null : { indexes: indexes.slice(0, reservation.count), reservation };
+    const reserved = indexes.slice(0, reservation?.count ?? 0);
+    if (callerIndex === null && reservation === null) return null;
+    return { indexes: callerIndex === null ? reserved : [callerIndex, ...reserved], reservation, callerIndex };
   }
 
   /** Starts the slots (none when the tag filter is `none`: this node runs no activities). */
@@ -234,12 +243,12 @@ export class ActivityWorkerPool implements ActivityTaker {
         run: async (lease) => {
           const sessionDone = sessions.begin(lease.item.sessionId ?? null);
           try {
-            await this.process(lease, slot);
+            await this.processChain(lease, slot);
           } finally {
             sessionDone();
           }
         },
-        runHandedOff: (lease) => this.process(lease, slot),
+        runHandedOff: (lease) => this.processChain(lease, slot),
         giveBack: (lease) => this.giveBack(lease),
       });
     } finally {
@@ -271,7 +280,25 @@ export class ActivityWorkerPool implements ActivityTaker {
     }
   }
 
-  private async process(lease: WorkItemLease, slot: number): Promise<void> {
+  /**
+   * Runs `lease` and then each activity that its fused ack claimed for this slot: a chain of
+   * activities runs on one slot with no fetch between its steps.
+   */
+  private async processChain(lease: WorkItemLease, slot: number): Promise<void> {
+    let next: WorkItemLease | null = lease;
+    while (next !== null) {
+      next = await this.process(next, slot);
+      if (next === null) return;
+      this.deps.metrics.increment('workerDispatcherItemsFetched');
+      if (this.stopping.signal.aborted) {
+        await this.giveBack(next);
+        return;
+      }
+    }
+  }
+
+  /** Runs one activity and acknowledges it; returns the next activity claimed for this slot, if any. */
+  private async process(lease: WorkItemLease, slot: number): Promise<WorkItemLease | null> {
     const { item } = lease;
     if (lease.attemptCount > FIXED.maxAttempts) {
       this.deps.metrics.increment('activityPoison');
@@ -289,13 +316,9 @@ export class ActivityWorkerPool implements ActivityTaker {
         message: '',
       };
       details.message = displayMessage(details);
-      await this.acknowledge(lease, completion(item, { details }));
-      return;
+      return this.acknowledge(lease, completion(item, { details }));
     }
-    if (isSystemActivityName(item.name)) {
-      await this.runSystemActivity(lease);
-      return;
-    }
+    if (isSystemActivityName(item.name)) return this.runSystemActivity(lease);
     const handler = this.deps.activities.get(item.name);
     if (handler === undefined) {
       const { unregisteredBackoffBaseMs, unregisteredBackoffMaxMs } = this.deps.options;
@@ -310,12 +333,12 @@ export class ActivityWorkerPool implements ActivityTaker {
         },
       );
       await this.abandon(lease, delayMs);
-      return;
+      return null;
     }
-    await this.runUserActivity(lease, slot, (ctx, input) => handler(ctx, input));
+    return this.runUserActivity(lease, slot, (ctx, input) => handler(ctx, input));
   }
 
-  private async runSystemActivity(lease: WorkItemLease): Promise<void> {
+  private async runSystemActivity(lease: WorkItemLease): Promise<WorkItemLease | null> {
     const { item } = lease;
     const run = SYSTEM_ACTIVITIES.get(item.name);
     let outcome: { result: string } | { details: ErrorDetails };
@@ -329,14 +352,14 @@ export class ActivityWorkerPool implements ActivityTaker {
       }
     }
     this.deps.metrics.increment('result' in outcome ? 'activitySuccess' : 'activityAppErrors');
-    await this.acknowledge(lease, completion(item, outcome));
+    return this.acknowledge(lease, completion(item, outcome));
   }
 
   private async runUserActivity(
     lease: WorkItemLease,
     slot: number,
     handler: (ctx: ActivityContext, input: unknown) => unknown,
-  ): Promise<void> {
+  ): Promise<WorkItemLease | null> {
     const { provider, options, runtimeId } = this.deps;
     const { item } = lease;
     const held: HeldActivity = { lease, cancellation: new CancellationToken(), renewer: null, released: false };
@@ -375,6 +398,7 @@ export class ActivityWorkerPool implements ActivityTaker {
         (error: unknown) => ({ ok: false as const, error }),
       );
 
+    let result: ActivityCompletionItem;
     try {
       const first = await Promise.race([outcome, lockLost]);
       if (first === 'lost') {
@@ -384,10 +408,10 @@ export class ActivityWorkerPool implements ActivityTaker {
         log('info', RUNTIME_TARGET, `activity '${item.name}' lost its lock; its result is dropped`, {
           instance_id: item.instance,
         });
-        return;
+        return null;
       }
       held.renewer.stop();
-      if (held.released) return;
+      if (held.released) return null;
       const encoded = first.ok
         ? encodeResult(item.name, first.value)
         : { details: activityFailure(thrownMessage(first.error)) };
@@ -399,39 +423,52 @@ export class ActivityWorkerPool implements ActivityTaker {
         });
       }
       this.deps.metrics.increment('result' in encoded ? 'activitySuccess' : 'activityAppErrors');
-      await this.acknowledge(lease, completion(item, encoded));
+      result = completion(item, encoded);
     } finally {
       held.renewer.stop();
       this.held.delete(held);
     }
+    return this.acknowledge(lease, result);
   }
 
   /**
-   * Hands the result to the group commit and frees the slot at once (pipelining): the slot runs
-   * its next activity while the ack is on its way. With as many acks pending as there are slots,
-   * the slot waits for one of them first.
+   * Acknowledges the result. When this runtime can run the turn the result unblocks, the ack is
+   * fused with that turn (see {@link commitFused}); if that turn schedules an activity this slot
+   * can run, the slot waits for the ack and returns that activity, claimed for it by the same
+   * call, to run next (no fetch). Any other ack goes on its way while the slot moves on at once
+   * (pipelining); with as many acks pending as there are slots, the slot waits for one first.
    */
-  private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<void> {
-    const pending: Promise<void> = this.commitAck(lease, result).finally(() => this.pendingAcks.delete(pending));
+  private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<WorkItemLease | null> {
+    const turns = this.stopping.signal.aborted ? null : this.turns;
+    const prepared =
+      turns === null || this.deps.provider.ackWorkItemWithTurn === undefined
+        ? null
+        : await turns.prepareFusedTurn(result);
+    if (prepared?.claimsForCaller === true) return this.commitAck(lease, result, turns, prepared);
+    const pending: Promise<void> = this.commitAck(lease, result, turns, prepared)
+      .then(() => undefined)
+      .finally(() => this.pendingAcks.delete(pending));
     this.pendingAcks.add(pending);
     if (this.pendingAcks.size > this.slotCount) await Promise.race(this.pendingAcks);
+    return null;
   }
 
   /**
-   * Acks the result; when a turn worker is idle, the ack also claims the turn it makes ready, or
-   * commits that turn run here already (fused completion, see {@link commitFused}).
+   * Acks the result, fused with `prepared` when there is one; a plain ack also claims the turn it
+   * makes ready when a turn worker is idle. Returns the activity claimed for the calling slot.
    */
-  private async commitAck(lease: WorkItemLease, result: ActivityCompletionItem): Promise<void> {
-    const turns = this.stopping.signal.aborted ? null : this.turns;
+  private async commitAck(
+    lease: WorkItemLease,
+    result: ActivityCompletionItem,
+    turns: TurnTaker | null,
+    prepared: PreparedFusedTurn | null,
+  ): Promise<WorkItemLease | null> {
     const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
+    if (turns !== null && prepared !== null) {
+      const fused = await this.commitFused(lease, result, turns, prepared, reservation);
+      if (fused.acknowledged) return fused.next;
+    }
     const claim = reservation === null ? null : (turns?.turnClaim ?? null);
-    if (
-      turns !== null &&
-      reservation !== null &&
-      claim !== null &&
-      (await this.commitFused(lease, result, turns, claim, reservation))
-    )
-      return;
     let failedAttempts = 0;
     try {
       const turn = await retryThroughOutage(
@@ -461,53 +498,58 @@ export class ActivityWorkerPool implements ActivityTaker {
         activity_name: lease.item.name,
       });
     }
+    return null;
   }
 
   /**
    * Fused completion: when the dispatcher of this runtime committed the instance's previous turn,
-   * it runs the turn this result makes ready before any call, and one call commits the result,
-   * that turn and the activities it schedules. If the store finds the instance changed, the same
-   * call claims the turn as a plain ack would, for `reservation`'s worker. True when the result
-   * is acknowledged (or lost with its lease); false to acknowledge it the plain way.
+   * it runs the turn this result makes ready before any call (`prepared`), and one call commits
+   * the result, that turn and the activities it schedules. This needs no free turn worker: if
+   * the store finds the instance changed, the same call claims the turn for `reservation`'s
+   * worker as a plain ack would or, with no worker reserved, queues and announces it.
+   * `acknowledged` is true when the result is acknowledged (or lost with its lease), false to
+   * acknowledge it the plain way; `next` is the activity claimed for the calling slot.
    */
   private async commitFused(
     lease: WorkItemLease,
     result: ActivityCompletionItem,
     turns: TurnTaker,
-    claim: TurnClaim,
-    reservation: Reservation<OrchestrationItem>,
-  ): Promise<boolean> {
+    prepared: PreparedFusedTurn,
+    reservation: Reservation<OrchestrationItem> | null,
+  ): Promise<{ acknowledged: boolean; next: WorkItemLease | null }> {
     const { provider } = this.deps;
     const ackWithTurn = provider.ackWorkItemWithTurn?.bind(provider);
-    if (ackWithTurn === undefined) return false;
-    const prepared = await turns.prepareFusedTurn(result);
-    if (prepared === null) return false;
+    if (ackWithTurn === undefined) {
+      prepared.discarded();
+      return { acknowledged: false, next: null };
+    }
+    const turn = { ...prepared.turn, fallback: reservation === null ? ('release' as const) : ('claim' as const) };
     try {
       const outcome = await retryThroughOutage(
-        () => ackWithTurn(lease.lockToken, result, claim, prepared.turn),
+        () => ackWithTurn(lease.lockToken, result, turns.turnClaim, turn),
         outageRetryPolicy(this.deps.options.maxOutageMs),
         isRetryable,
         { onFailure: (error) => this.deps.faults.failed('ack_work_item_with_turn', error) },
       );
       if (outcome.fused) {
-        prepared.committed(outcome.claimedWorkItems);
-        reservation.cancel();
-      } else {
-        prepared.discarded();
-        reservation.deliver(outcome.claimedTurn === null ? [] : [outcome.claimedTurn]);
-        notifyLocal(provider, 'orchestrator');
+        const next = prepared.committed(outcome.claimedWorkItems);
+        reservation?.cancel();
+        return { acknowledged: true, next };
       }
-      return true;
+      prepared.discarded();
+      reservation?.deliver(outcome.claimedTurn === null ? [] : [outcome.claimedTurn]);
+      notifyLocal(provider, 'orchestrator');
+      return { acknowledged: true, next: null };
     } catch (error) {
       prepared.discarded();
-      if (!isLockLost(error)) return false;
-      reservation.cancel();
+      if (!isLockLost(error)) return { acknowledged: false, next: null };
+      reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
       log('warn', RUNTIME_TARGET, `activity result discarded: ${messageOf(error)}`, {
         instance_id: lease.item.instance,
         activity_name: lease.item.name,
       });
-      return true;
+      return { acknowledged: true, next: null };
     }
   }
 

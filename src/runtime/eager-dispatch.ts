@@ -51,19 +51,36 @@ export function reserveIdle<T>(
   return count === 0 ? null : new Reservation(inbox, count, giveBack);
 }
 
+/** Activities a turn's ack is to claim, and who runs them. */
+export interface ActivityReservation {
+  /** Indexes of the items to claim: the caller's first (if any), then the reserved slots'. */
+  indexes: number[];
+  /** Idle slots (or inbox places) set aside for the claimed items; null when only the caller claims. */
+  reservation: Reservation<WorkItemLease> | null;
+  /** The index of the item the calling slot runs itself, or null. */
+  callerIndex: number | null;
+}
+
 /** The activity pool as a turn's ack sees it. */
 export interface ActivityTaker {
-  /** Reserves idle slots for the items at the returned indexes (those this pool can run now). */
-  reserveFor(
-    items: readonly ActivityExecuteItem[],
-  ): { indexes: number[]; reservation: Reservation<WorkItemLease> } | null;
+  /**
+   * Reserves idle slots for the items at the returned indexes (those this pool can run now).
+   * With `forCallingSlot` (a fused ack, sent by a slot that has just finished an activity), the
+   * first runnable item is the calling slot's own next item.
+   */
+  reserveFor(items: readonly ActivityExecuteItem[], forCallingSlot?: boolean): ActivityReservation | null;
 }
 
 /** A turn run in-process on an activity's completion, to commit with it (fused completion). */
 export interface PreparedFusedTurn {
   readonly turn: FusedTurn;
-  /** The store committed the turn: hand over the activities it claimed, remember the history. */
-  committed(claimedWorkItems: readonly WorkItemLease[]): void;
+  /** One of the activities the turn claims is for the calling slot to run itself. */
+  readonly claimsForCaller: boolean;
+  /**
+   * The store committed the turn: hand over the activities it claimed, remember the history.
+   * Returns the calling slot's own activity, if one was claimed for it.
+   */
+  committed(claimedWorkItems: readonly WorkItemLease[]): WorkItemLease | null;
   /** The turn was not committed: the activity slots reserved for it are free again. */
   discarded(): void;
 }
@@ -74,7 +91,10 @@ export interface TurnTaker {
   readonly turnClaim: TurnClaim;
   /** Reserves one idle turn worker for an instance of `orchestrationName`, if it can run it. */
   reserveFor(orchestrationName: string): Reservation<OrchestrationItem> | null;
-  /** Runs the turn `completion` makes ready on a history known here; null when it cannot. */
+  /**
+   * Runs the turn `completion` makes ready on a history known here; null when it cannot. The
+   * calling activity slot takes one of the activities the turn schedules, when it can run one.
+   */
   prepareFusedTurn(completion: ActivityCompletionItem): Promise<PreparedFusedTurn | null>;
 }
 

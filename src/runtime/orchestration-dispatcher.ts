@@ -128,22 +128,29 @@ export class OrchestrationDispatcher implements TurnTaker {
     if (result.kind !== 'ack' || result.outcome.kind === 'discarded' || result.ack.orchestratorItems.length > 0)
       return null;
     const { ack, outcome } = result;
-    const eager = this.activities?.reserveFor(ack.workerItems) ?? null;
+    const eager = this.activities?.reserveFor(ack.workerItems, true) ?? null;
     const claim =
       eager === null
         ? null
         : { workerItemIndexes: eager.indexes, lockTimeoutMs: this.deps.options.workerLockTimeoutMs };
+    const callersItem = eager?.callerIndex == null ? null : ack.workerItems[eager.callerIndex];
     return {
       turn: { executionId: item.executionId, lastEventId, ack, claim },
+      claimsForCaller: callersItem !== null,
       committed: (claimed) => {
         for (const [level, message, fields] of traces) log(level, ORCHESTRATION_TARGET, message, fields);
-        eager?.reservation.deliver(claimed);
+        const callers =
+          claimed.find(
+            (lease) => lease.item.id === callersItem?.id && lease.item.executionId === callersItem.executionId,
+          ) ?? null;
+        eager?.reservation?.deliver(claimed.filter((lease) => lease !== callers));
         this.count(outcome, ack);
         this.histories.remember(item, ack, storeClockOffsetMs);
         if (ack.workerItems.length > claimed.length) notifyLocal(this.deps.provider, 'worker');
         notifyLocal(this.deps.provider, 'status');
+        return callers;
       },
-      discarded: () => eager?.reservation.cancel(),
+      discarded: () => eager?.reservation?.cancel(),
     };
   }
 
@@ -364,7 +371,7 @@ export class OrchestrationDispatcher implements TurnTaker {
         },
       );
       this.deps.faults.recovered('ack_orchestration_item');
-      eager?.reservation.deliver(claimed);
+      eager?.reservation?.deliver(claimed);
       if (storeClockOffsetMs === null) this.histories.forget(item.instanceId);
       else this.histories.remember(item, ack, storeClockOffsetMs);
       if (ack.workerItems.length > (claim?.workerItemIndexes.length ?? 0)) notifyLocal(provider, 'worker');
@@ -372,7 +379,7 @@ export class OrchestrationDispatcher implements TurnTaker {
       notifyLocal(provider, 'status');
       return;
     } catch (error) {
-      eager?.reservation.cancel();
+      eager?.reservation?.cancel();
       this.histories.forget(item.instanceId);
       metrics.increment('providerErrors');
       if (isLockLost(error)) {

@@ -148,10 +148,19 @@ export class QueueGate<T = never> implements QueueListener {
     return this.waiters.splice(0, Math.max(0, max));
   }
 
-  /** Puts set-aside workers back first in line; a credit left waiting wakes one of them. */
+  /**
+   * Puts set-aside workers back first in line. A drain or credit that came while they were set
+   * aside found nobody idle and was left for the next worker to look: if nobody else looks, these
+   * workers are the next, so one of them drains and credits wake others.
+   */
   returnIdle(waiters: Array<Waiter<T>>): void {
     this.waiters.unshift(...waiters);
-    if (waiters.length > 0 && this.credits > 0) this.grant(0);
+    if (waiters.length === 0) return;
+    if (this.pendingDrain) {
+      this.pendingDrain = false;
+      this.waiters.shift()?.resolve('drain');
+    }
+    if (this.credits > 0) this.grant(0);
   }
 
   /** Uses up to `max` credits (a batch fetch answers that many announcements); returns how many. */

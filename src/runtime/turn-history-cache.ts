@@ -55,13 +55,17 @@ export class TurnHistoryCache {
   /**
    * The batch a fetch would return if `completion` were the instance's only message now, built
    * from the remembered history (no lock token: it is not locked), with the id of its last
-   * event; null when this execution's history is not remembered.
+   * event; null when this execution's history is not remembered. The entry is taken: one fused
+   * attempt per committed turn. Completions of the same instance that arrive meanwhile (a
+   * fan-out) would be run on the same history, and all but one would fall back after a replay
+   * and a call for nothing; the committing attempt (or the turn worker) remembers the next one.
    */
   turnOn(
     completion: ActivityCompletionItem,
   ): { item: OrchestrationItem; lastEventId: number; storeClockOffsetMs: number } | null {
     const entry = this.entries.get(completion.instance);
     if (entry === undefined || entry.executionId !== completion.executionId) return null;
+    this.entries.delete(completion.instance);
     const item: OrchestrationItem = {
       instanceId: completion.instance,
       orchestrationName: entry.orchestrationName,

@@ -272,8 +272,11 @@ export class ProcedureProvider implements Provider {
       throw invalidArgument(context, "the fused turn must be of the completion's instance");
     const executionId = requireInteger(turn.executionId, 'turn.executionId', context, 1);
     const lastEventId = requireInteger(turn.lastEventId, 'turn.lastEventId', context, 0);
+    const fallback = turn.fallback ?? 'claim';
+    if (fallback !== 'claim' && fallback !== 'release')
+      throw invalidArgument(context, `turn.fallback must be 'claim' or 'release', got ${JSON.stringify(fallback)}`);
     const argument = buildAckArguments(turn.ack, turn.claim);
-    const turnArgument = `{"executionId":${executionId},"lastEventId":${lastEventId},"ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`;
+    const turnArgument = `{"executionId":${executionId},"lastEventId":${lastEventId},"fallback":"${fallback}","ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`;
     const settle = beginTurnAck(this, row.targetInstance);
     try {
       const result = asRecord(

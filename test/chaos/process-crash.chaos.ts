@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { DATABASE_URL, durox, sleep, type Client, type Provider } from '../e2e/helpers';
-import { dropSchema } from '../reliability/support';
 import { instanceProblems } from './invariants';
 import { WorkerPool } from './worker-pool';
 import { expectedOutput, inputOf, instanceIdOf, messagesFor, shapeOf } from './workload';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 const ORCHESTRATIONS = Number(process.env.CHAOS_ORCHESTRATIONS ?? 2000);
 const WORKERS = Number(process.env.CHAOS_WORKERS ?? 4);
@@ -40,7 +40,7 @@ before(async () => {
 after(async () => {
   await pool?.stop();
   await provider?.close();
-  await dropSchema(schema);
+  await dropTestSchema(schema);
 });
 
 async function startAll(): Promise<void> {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '../../src/client/client';
 import { PostgresProvider } from '../../src/postgres';
 import type { FlowLimitInfo } from '../../src/provider/contract';
-import { dropSchema } from '../e2e/helpers';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 const BIN = join(__dirname, '..', '..', 'src', 'bin', 'durox.js');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
@@ -47,7 +47,7 @@ describe('durox limits', () => {
   });
   after(async () => {
     await provider.close();
-    await dropSchema(schema);
+    await dropTestSchema(schema);
   });
 
   const listed = async (): Promise<FlowLimitInfo[]> => {

@@ -11,7 +11,7 @@ import { Client } from '../../src/client/client';
 import { PostgresProvider } from '../../src/postgres';
 import { Runtime } from '../../src/runtime/runtime';
 import type { ScheduleInfo } from '../../src/schedules/model';
-import { dropSchema } from '../e2e/helpers';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 const BIN = join(__dirname, '..', '..', 'src', 'bin', 'durox.js');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
@@ -64,7 +64,7 @@ describe('durox schedules', () => {
   after(async () => {
     await runtime.shutdown(0);
     await provider.close();
-    await dropSchema(schema);
+    await dropTestSchema(schema);
   });
 
   const listed = async (): Promise<ScheduleInfo[]> => {

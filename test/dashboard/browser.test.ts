@@ -5,41 +5,24 @@
  * every page; the test fails if any of their scripts ran or the page logged an error.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startDashboard, type RunningDashboard } from '../../src/dashboard/server';
+import { openChromiumPage, SCREENSHOTS } from '../helpers/chromium';
 import { createOperatorsFixture, type OperatorsFixture } from './fixture';
-
-const CHROMIUM = process.env.DUROX_CHROMIUM || '/usr/bin/chromium';
-const SCREENSHOTS = join(__dirname, '..', '..', '..', 'test-output', 'screenshots');
 
 describe('dashboard in chromium', () => {
   let f: OperatorsFixture;
   let dashboard: RunningDashboard;
   let browser: Browser;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   before(async () => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `${CHROMIUM} is missing: install it with apt-get install -y chromium (.ci/run does), or set DUROX_CHROMIUM`,
-    );
-    mkdirSync(SCREENSHOTS, { recursive: true });
     f = await createOperatorsFixture('browser');
     dashboard = await startDashboard(f.client);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
-    });
+    ({ browser, page, problems } = await openChromiumPage({ width: 1280, height: 900 }));
     page.on('dialog', (dialog) => {
       problems.push(`unexpected ${dialog.type()} dialog: ${dialog.message()}`);
       // The dialog is already recorded as a problem; dismissing it only unblocks the page.

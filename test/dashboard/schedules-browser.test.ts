@@ -5,16 +5,13 @@
  * markup must be shown, never run.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startDashboard, type RunningDashboard } from '../../src/dashboard/server';
+import { openChromiumPage, SCREENSHOTS } from '../helpers/chromium';
 import type { ScheduleInfo } from '../../src/schedules/model';
 import { createOperatorsFixture, HOSTILE, type OperatorsFixture } from './fixture';
-
-const CHROMIUM = process.env.DUROX_CHROMIUM || '/usr/bin/chromium';
-const SCREENSHOTS = join(__dirname, '..', '..', '..', 'test-output', 'screenshots');
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -31,14 +28,9 @@ describe('dashboard schedules page in chromium', () => {
   let dashboard: RunningDashboard;
   let browser: Browser;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   before(async () => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `${CHROMIUM} is missing: install it with apt-get install -y chromium, or set DUROX_CHROMIUM`,
-    );
-    mkdirSync(SCREENSHOTS, { recursive: true });
     f = await createOperatorsFixture('schedpage');
     await f.client.createSchedule('nightly', {
       cron: '0 2 * * *',
@@ -56,16 +48,7 @@ describe('dashboard schedules page in chromium', () => {
     });
     await until('both schedules', async () => ((await f.client.listSchedules()).length === 2 ? true : undefined));
     dashboard = await startDashboard(f.client);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
-    });
+    ({ browser, page, problems } = await openChromiumPage({ width: 1400, height: 700 }));
   });
 
   after(async () => {

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   DATABASE_URL,
-  dropSchema,
   durox,
   eventually,
   historyKinds,
@@ -15,6 +14,7 @@ import {
   type Provider,
   type Runtime,
 } from './helpers';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 let provider: Provider;
 let client: Client;
@@ -30,7 +30,7 @@ before(async () => {
 after(async () => {
   for (const runtime of runtimes) await runtime.shutdown(100);
   await provider.close();
-  await dropSchema(schema);
+  await dropTestSchema(schema);
 });
 
 test(

@@ -5,8 +5,8 @@
  * exactly as users do.
  */
 import { randomBytes } from 'node:crypto';
-import { Client as PgClient } from 'pg';
 import { sleep } from '../helpers/sleep';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 export { sleep };
 
@@ -34,17 +34,6 @@ export function schemaFor(file: string): string {
 /** The store the suite runs on: the PostgreSQL server (default) or the embedded PGlite. */
 export const E2E_STORE: 'postgres' | 'pglite' = process.env.DUROX_E2E_STORE === 'pglite' ? 'pglite' : 'postgres';
 
-/** Drops a schema a test created (tests leave nothing behind in the user's database). */
-export async function dropSchema(schema: string): Promise<void> {
-  const pg = new PgClient({ connectionString: DATABASE_URL });
-  await pg.connect();
-  try {
-    await pg.query(`DROP SCHEMA IF EXISTS "${schema.replace(/"/g, '""')}" CASCADE`);
-  } finally {
-    await pg.end();
-  }
-}
-
 /**
  * Connects to a fresh store for the test file `file`: its own schema, dropped when the provider
  * is closed, or its own in-memory PGlite.
@@ -58,7 +47,7 @@ export async function connect(file: string): Promise<Provider> {
     configurable: true,
     value: async () => {
       await close();
-      await dropSchema(schema);
+      await dropTestSchema(schema);
     },
   });
   return provider;

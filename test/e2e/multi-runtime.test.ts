@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import {
-  DATABASE_URL,
-  dropSchema,
-  durox,
-  schemaFor,
-  startRuntime,
-  uid,
-  type Client,
-  type Provider,
-  type Runtime,
-} from './helpers';
+import { DATABASE_URL, durox, schemaFor, startRuntime, uid, type Client, type Provider, type Runtime } from './helpers';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 const providers: Provider[] = [];
 const runtimes: Runtime[] = [];
@@ -47,7 +38,7 @@ before(async () => {
 after(async () => {
   for (const runtime of runtimes) await runtime.shutdown(100);
   for (const provider of providers) await provider.close();
-  await dropSchema(schema);
+  await dropTestSchema(schema);
 });
 
 test('two runtimes on one schema: every orchestration completes once, no activity result recorded twice', async () => {

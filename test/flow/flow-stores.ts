@@ -11,7 +11,7 @@ import { applyMigrations } from '../../src/store/migrations';
 import type { ProcedureProvider } from '../../src/store/procedure-provider';
 import { quoteSchemaName } from '../../src/store/schema-name';
 import type { SqlExecutor } from '../../src/store/sql-executor';
-import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
+import { databaseUrl, dropTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
 
 export type FlowStoreKind = 'postgres' | 'pglite';
 export const FLOW_STORE_KINDS: readonly FlowStoreKind[] = ['postgres', 'pglite'];
@@ -52,8 +52,8 @@ export async function openFlowStore(kind: FlowStoreKind): Promise<FlowStore> {
     };
     dispose = async () => {
       await Promise.all(opened.map((p) => p.close()));
-      await admin.query(`DROP SCHEMA IF EXISTS ${quoteSchemaName(schema, 'test')} CASCADE`);
       await admin.close();
+      await dropTestSchema(schema);
     };
   } else {
     const store = await openMemoryStore();

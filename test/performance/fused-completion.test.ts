@@ -167,3 +167,33 @@ test('a chain of 5 activities run alone costs 8 calls with fused completion', as
   assert.equal(fused.fusedCalls, 5, 'every activity ack committed its turn');
   assert.ok(fused.calls <= 8, `calls: ${fused.calls}`);
 });
+
+test('on a busy runtime each activity slot runs its chain without fetching between steps', async () => {
+  const { provider, executor } = open(true);
+  // Two slots and one turn worker for 12 chains of 5 started at once: the slots are always busy,
+  // so no activity can be handed to an idle slot. The slot that finishes a step runs the next
+  // one, claimed for it by its own fused ack: only each chain's first activity is fetched.
+  const runtime = new Runtime(provider, { logLevel: 'warn', workerConcurrency: 2, orchestrationConcurrency: 1 });
+  runtime.registerActivity('Add', (_ctx, { a, b }: { a: number; b: number }) => a + b);
+  runtime.registerOrchestration('Chain', function* (ctx, steps: number) {
+    let total = 0;
+    for (let i = 0; i < steps; i += 1) total = yield ctx.scheduleActivity('Add', { a: total, b: 1 });
+    return total;
+  });
+  await runtime.start();
+  runtimes.push(runtime);
+  const client = new Client(provider);
+  const ids = Array.from({ length: 12 }, () => uid('busy-chain'));
+  const from = executor.texts.length;
+  await Promise.all(ids.map((id) => client.startOrchestration(id, 'Chain', 5)));
+  const results = await Promise.all(ids.map((id) => client.waitForOrchestration(id, 30_000)));
+  assert.deepEqual(
+    results.map((r) => [r.status, r.output]),
+    ids.map(() => ['Completed', 5]),
+  );
+  const texts = executor.texts.slice(from);
+  const count = (procedure: string): number => texts.filter((text) => text.includes(`.${procedure}(`)).length;
+  assert.equal(count('ack_work_item_with_turn'), 12 * 5, 'every activity ack committed its turn');
+  // Without the slot's own claim each later step was fetched too: about 12 x 4 more fetches.
+  assert.ok(count('fetch_work_item') <= 12, `fetch_work_item calls: ${count('fetch_work_item')}`);
+});

@@ -72,6 +72,40 @@ test('a cancelled reservation is settled once: delivering later hands nothing ov
   gate.dispose();
 });
 
+test('a drain asked for while every idle worker was set aside wakes one when the reservation comes back', async () => {
+  // A due timer, a lock lost during an ack, or the push channel coming back asks for a drain while
+  // the only idle worker is reserved for an ack's claim; the claim brings nothing, so the worker
+  // returns. Before the fix it went back to sleep and the drain waited for the safety fetch.
+  const gate = new QueueGate<string>();
+  const inbox = new HandOffInbox(gate);
+  const stop = new AbortController();
+  const [worker] = idleWorkers(gate, 1, stop.signal);
+  const reservation = reserveIdle(inbox, 1, async () => undefined);
+  assert.equal(reservation?.count, 1);
+  gate.drainOne();
+  assert.equal(gate.idleWorkers, 0, 'nobody was idle to take the drain');
+  reservation.deliver([]);
+  assert.equal(await worker, 'drain');
+  assert.equal(gate.take(), null, 'the drain was handed out once');
+  stop.abort();
+  gate.dispose();
+});
+
+test('a push channel coming back while workers are reserved is drained by a returning worker', async () => {
+  const gate = new QueueGate<string>();
+  const inbox = new HandOffInbox(gate);
+  const stop = new AbortController();
+  const workers = idleWorkers(gate, 2, stop.signal);
+  const reservation = reserveIdle(inbox, 2, async () => undefined);
+  assert.equal(reservation?.count, 2);
+  gate.drainAll();
+  gate.grant(1);
+  reservation.cancel();
+  assert.deepEqual(await Promise.all(workers), ['drain', 'once']);
+  stop.abort();
+  gate.dispose();
+});
+
 test('the idle accessors count sleeping workers and report the armed wake-ups', async () => {
   const gate = new QueueGate<string>();
   const stop = new AbortController();

@@ -14,8 +14,9 @@ import type { Client as PgClient } from 'pg';
 import { DATABASE_URL, durox, eventually, sleep, type Provider } from '../e2e/helpers';
 import { instanceProblems } from '../chaos/invariants';
 import { expectedOutput, inputOf, messagesFor, registerWorkload, shapeOf } from '../chaos/workload';
-import { adminConnection, dropSchema, freshSchema, urlWithApplicationName } from './support';
+import { adminConnection, freshSchema, urlWithApplicationName } from './support';
 import { TcpProxy } from './tcp-proxy';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 const logFile = join(tmpdir(), `durox-connection-faults-${process.pid}-${randomBytes(3).toString('hex')}.log`);
 durox.initTracing({ logFile, logLevel: 'warn', logFormat: 'compact' });
@@ -33,7 +34,7 @@ before(async () => {
 after(async () => {
   await direct.close();
   await admin.end();
-  await dropSchema(schema);
+  await dropTestSchema(schema);
 });
 
 function logText(): string {

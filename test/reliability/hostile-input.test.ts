@@ -15,7 +15,8 @@ import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { CountingExecutor } from '../helpers/counting-executor';
 import { DATABASE_URL, durox, type Runtime } from '../e2e/helpers';
 import { instanceProblems } from '../chaos/invariants';
-import { adminConnection, dropSchema, foreignStatements, recordedProvider } from './support';
+import { adminConnection, foreignStatements, recordedProvider } from './support';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 type Recorded = Awaited<ReturnType<typeof recordedProvider>>;
 /** Schema with a running runtime: round trips through real executions. */
@@ -104,8 +105,8 @@ after(async () => {
   await runtime.shutdown(100);
   await setup.provider.close();
   await quiet.provider.close();
-  await dropSchema(setup.schema);
-  await dropSchema(quiet.schema);
+  await dropTestSchema(setup.schema);
+  await dropTestSchema(quiet.schema);
 });
 
 test(

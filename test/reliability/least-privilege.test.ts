@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { Client as PgClient } from 'pg';
 import { DATABASE_URL, durox, type Provider, type Runtime } from '../e2e/helpers';
-import { adminConnection, dropSchema, freshSchema, urlAs } from './support';
+import { adminConnection, freshSchema, urlAs } from './support';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 const role = `durox_app_${randomBytes(4).toString('hex')}`;
 const password = randomBytes(12).toString('hex');
@@ -29,7 +30,7 @@ before(async () => {
 
 after(async () => {
   await owner.close();
-  await dropSchema(schema);
+  await dropTestSchema(schema);
   await admin.query(`DROP OWNED BY "${role}"`);
   await admin.query(`DROP ROLE IF EXISTS "${role}"`);
   await admin.end();

@@ -16,14 +16,15 @@ import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
 import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
-import { dropSchema, freshSchema } from './support';
+import { freshSchema } from './support';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 const logFile = join(tmpdir(), `durox-read-only-${process.pid}-${randomBytes(3).toString('hex')}.log`);
 durox.initTracing({ logFile, logLevel: 'warn', logFormat: 'compact' });
 const schema = freshSchema('rel_readonly');
 
 after(async () => {
-  await dropSchema(schema);
+  await dropTestSchema(schema);
   rmSync(logFile, { force: true });
 });
 

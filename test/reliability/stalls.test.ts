@@ -22,7 +22,8 @@ import {
 import { instanceProblems } from '../chaos/invariants';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import { adminConnection, dropSchema, freshSchema } from './support';
+import { adminConnection, freshSchema } from './support';
+import { dropTestSchema } from '../helpers/postgres-harness';
 
 const schema = freshSchema('rel_stall');
 let provider: Provider;
@@ -40,7 +41,7 @@ after(async () => {
     child.kill('SIGKILL');
   }
   await provider.close();
-  await dropSchema(schema);
+  await dropTestSchema(schema);
 });
 
 /** Starts the stall worker and returns a reader of everything it printed so far. */

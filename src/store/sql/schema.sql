@@ -182,7 +182,7 @@ FUNCTION abandon_orchestration_item(p_lock_token text, p_delay_ms bigint, p_igno
 FUNCTION abandon_work_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_orchestration_item(p_lock_token text, p_ack json, p_claim json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_orchestration_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_work_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION cleanup_orphaned_sessions() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
@@ -207,6 +207,8 @@ FUNCTION get_queue_depths() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SE
 FUNCTION get_system_metrics() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_throughput(p_since_ms bigint, p_bucket_ms bigint) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION grant_execute_role(p_role text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_add_batch_state(p_batch json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_announce_queue(p_queue text, p_ready bigint, p_earliest_delayed_ms bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_announce_released_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_announce_status(p_instance_id text) RETURNS void LANGUAGE sql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
@@ -227,14 +229,16 @@ FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE p
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_parse_version_range(p_min_version text, p_max_version text, OUT out_min integer[], OUT out_max integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_pin_execution_version() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_prune_instance_executions(p_instance_id text, p_keep_last integer, p_completed_before_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_read_batch_state(p_instance_id text, p_execution_id bigint, OUT out_history json, OUT out_history_error text, OUT out_kv json) RETURNS record LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p_roots_only boolean) RETURNS text[] LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_wakeup_channel() RETURNS text LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE sql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_work_item_lease(p_work_item text, p_lock_token text, p_attempt_count integer, p_session_id text, p_name text, p_version text, p_session_taken_over boolean, p_waited_ms bigint, p_now bigint) RETURNS json LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_executions(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_instances(p_status text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_instances_page(p_filter json) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET max_parallel_workers_per_gather=0 SET search_path=durox, pg_catalog, pg_temp

@@ -359,6 +359,41 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         await provider.ackWorkItem(outcome.claimedWorkItems[0].lockToken, completed(outcome.claimedWorkItems[0].item));
       }));
 
+    it('a repeat of a fused ack that committed (its reply lost) gets back the activities its turn claimed', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'fx', 1, [0]);
+        const next = activity('fx', 4);
+        const fusedTurn = {
+          executionId: 1,
+          lastEventId: 2,
+          ack: turn('fx', {
+            historyDelta: [
+              event('fx', 1, 3, { kind: 'ActivityCompleted', result: '"done"' }),
+              event('fx', 1, 4, { kind: 'ActivityScheduled', name: next.name, input: next.input }),
+            ],
+            workerItems: [next],
+          }),
+          claim: { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS },
+        };
+        const ackIt = () =>
+          provider.ackWorkItemWithTurn!(lease.lockToken, completed(lease.item), { lockTimeoutMs: LOCK_MS }, fusedTurn);
+        const first = await ackIt();
+        const repeat = await ackIt();
+        assert.ok(first.fused && repeat.fused, 'the repeat reports the committed turn');
+        assert.deepEqual(
+          repeat.claimedWorkItems.map((claimed) => [claimed.item.id, claimed.lockToken]),
+          first.claimedWorkItems.map((claimed) => [claimed.item.id, claimed.lockToken]),
+          'the same claimed activity, under the same lease',
+        );
+        assert.equal((await provider.readHistory('fx')).length, 4, 'the turn was committed once');
+        assert.equal(
+          await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: ANY_TAG }),
+          null,
+          'the activity stays with the caller',
+        );
+        await provider.ackWorkItem(repeat.claimedWorkItems[0].lockToken, completed(repeat.claimedWorkItems[0].item));
+      }));
+
     it('a fused ack whose history is stale or whose instance has another message claims the turn instead', () =>
       withHarness(factory, async ({ provider }) => {
         for (const [instanceId, stale] of [
@@ -404,6 +439,41 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
           await provider.ackOrchestrationItem(outcome.claimedTurn.lockToken, ack);
           assert.equal((await provider.readHistory(instanceId)).length, 3);
         }
+      }));
+
+    it('a fused ack whose caller has no turn worker free releases the turn it could not commit', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'fr', 1, [0]);
+        const ack = turn('fr', { historyDelta: [event('fr', 1, 3, { kind: 'ActivityCompleted', result: '"done"' })] });
+        const outcome = await provider.ackWorkItemWithTurn!(
+          lease.lockToken,
+          completed(lease.item),
+          { lockTimeoutMs: LOCK_MS },
+          { executionId: 1, lastEventId: 1, ack, claim: null, fallback: 'release' },
+        );
+        assert.deepEqual(
+          outcome,
+          { fused: false, claimedTurn: null },
+          'a stale history, and nobody to hand the turn to',
+        );
+        assert.equal((await provider.readHistory('fr')).length, 2, 'nothing of the fused turn was written');
+        const next = await fetchItem(provider, 'fr');
+        assert.deepEqual(
+          next.messages.map((m) => m.type),
+          ['ActivityCompleted'],
+          'the completion is queued, unlocked',
+        );
+        assert.equal(next.attemptCount, 1, 'the released claim was not counted as a delivery');
+        await provider.ackOrchestrationItem(next.lockToken, ack);
+        await rejectsWith(
+          provider.ackWorkItemWithTurn!(
+            lease.lockToken,
+            completed(lease.item),
+            { lockTimeoutMs: LOCK_MS },
+            { executionId: 1, lastEventId: 3, ack, claim: null, fallback: 'drop' as 'release' },
+          ),
+          'invalid_argument',
+        );
       }));
 
     it('a fused ack on a locked instance queues the completion, and a turn messaging another instance is refused', () =>

@@ -124,6 +124,77 @@ CREATE OR REPLACE TRIGGER history_pin_execution_version
     FOR EACH ROW WHEN (NEW.event_type = 'OrchestrationStarted')
     EXECUTE FUNCTION internal_pin_execution_version();
 
+-- One activity lease as every procedure that hands out work items returns it (fetch_work_item,
+-- and the activities an ack claims): {workItem, lockToken, attemptCount, orchestrationName,
+-- orchestrationVersion ('unknown' for a deleted instance), sessionId, sessionTakenOver, waitedMs,
+-- nowMs}. A claimed activity waited 0 ms and took over no session.
+CREATE OR REPLACE FUNCTION internal_work_item_lease(p_work_item TEXT, p_lock_token TEXT, p_attempt_count INTEGER,
+                                                    p_session_id TEXT, p_name TEXT, p_version TEXT,
+                                                    p_session_taken_over BOOLEAN, p_waited_ms BIGINT, p_now BIGINT)
+RETURNS json
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT json_build_object(
+        'workItem', p_work_item::json,
+        'lockToken', p_lock_token,
+        'attemptCount', p_attempt_count,
+        'orchestrationName', COALESCE(p_name, 'unknown'),
+        'orchestrationVersion', COALESCE(p_version, 'unknown'),
+        'sessionId', p_session_id,
+        'sessionTakenOver', p_session_taken_over,
+        'waitedMs', p_waited_ms,
+        'nowMs', p_now)
+$$;
+
+-- The state a turn replays on: the history of execution p_execution_id of p_instance_id (none
+-- when NULL: the instance does not exist yet) and the instance's KV snapshot (kv_store only:
+-- this execution's own writes are rebuilt by replay). A history that is not valid JSON is
+-- reported in out_history_error with an empty out_history. Locks: none (the caller holds the
+-- instance's lock).
+CREATE OR REPLACE FUNCTION internal_read_batch_state(p_instance_id TEXT, p_execution_id BIGINT,
+                                                     OUT out_history json, OUT out_history_error TEXT, OUT out_kv json)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    out_history := '[]'::json;
+    IF p_execution_id IS NOT NULL THEN
+        BEGIN
+            SELECT COALESCE(json_agg(h.event_data::json ORDER BY h.event_id), '[]'::json)
+            INTO out_history
+            FROM history h
+            WHERE h.instance_id = p_instance_id AND h.execution_id = p_execution_id;
+        EXCEPTION WHEN invalid_text_representation THEN
+            out_history := '[]'::json;
+            out_history_error := 'stored history of execution ' || p_execution_id
+                || ' is not valid JSON: ' || SQLERRM;
+        END;
+    END IF;
+    SELECT COALESCE(json_object_agg(k.key, json_build_object(
+               'value', k.value, 'lastUpdatedAtMs', k.last_updated_at_ms)), '{}'::json)
+    INTO out_kv
+    FROM kv_store k WHERE k.instance_id = p_instance_id;
+END;
+$$;
+
+-- Completes a batch that internal_lock_orchestration_batch returned without its state
+-- (p_with_state FALSE) with the history and KV snapshot, as a full claim returns them.
+-- Locks: none (the caller holds the batch's lock).
+CREATE OR REPLACE FUNCTION internal_add_batch_state(p_batch json) RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_state RECORD;
+BEGIN
+    SELECT * INTO v_state
+    FROM internal_read_batch_state(p_batch->>'instanceId',
+                                   CASE WHEN p_batch->>'orchestrationName' IS NOT NULL
+                                        THEN (p_batch->>'executionId')::BIGINT END);
+    RETURN (p_batch::jsonb || jsonb_build_object('history', v_state.out_history,
+                                                 'historyError', v_state.out_history_error,
+                                                 'kvSnapshot', v_state.out_kv))::json;
+END;
+$$;
+
 -- Locks the visible batch of p_instance_id for a turn and returns it as fetch_orchestration_item
 -- does, or NULL when the instance cannot be taken now: its advisory lock (p_advisory_key, the
 -- instance's internal_instance_advisory_key computed once by the caller) is busy (never waited
@@ -132,14 +203,17 @@ CREATE OR REPLACE TRIGGER history_pin_execution_version
 -- start (QueueMessages alone for a never-created instance are deleted: the orphan rule), or a
 -- concurrent ack emptied the batch.
 -- The lock token is new, or p_lock_token when the caller derives it (a claim by an ack, so that
--- a repeat of that ack can find what it claimed).
+-- a repeat of that ack can find what it claimed). With p_with_state FALSE the batch leaves out
+-- the history and KV snapshot (history and kvSnapshot NULL): a fused ack that commits the turn it
+-- already ran needs neither, and reading them is most of a claim's cost on a long history; it
+-- reads them with internal_add_batch_state only when it falls back to handing the turn out.
 -- Locks: pg_try_advisory_xact_lock(instance), the instance_locks row FOR UPDATE, the instance's
 -- visible queue rows (tagged with the new token), then the instance_locks row is written.
 DROP FUNCTION IF EXISTS internal_lock_orchestration_batch(TEXT, BIGINT, INTEGER[], INTEGER[], BIGINT);
 DROP FUNCTION IF EXISTS internal_lock_orchestration_batch(TEXT, BIGINT, BIGINT, INTEGER[], INTEGER[], BIGINT);
 CREATE OR REPLACE FUNCTION internal_lock_orchestration_batch(p_instance_id TEXT, p_advisory_key BIGINT, p_lock_timeout_ms BIGINT,
                                                     p_min INTEGER[], p_max INTEGER[], p_now BIGINT,
-                                                    p_lock_token TEXT DEFAULT NULL)
+                                                    p_lock_token TEXT DEFAULT NULL, p_with_state BOOLEAN DEFAULT TRUE)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -218,24 +292,12 @@ BEGIN
     INTO v_messages, v_attempt_count, v_visible_since
     FROM orchestrator_queue q WHERE q.lock_token = v_lock_token;
 
-    IF v_exists THEN
-        BEGIN
-            SELECT COALESCE(json_agg(h.event_data::json ORDER BY h.event_id), '[]'::json)
-            INTO v_history
-            FROM history h
-            WHERE h.instance_id = p_instance_id AND h.execution_id = v_execution_id;
-        EXCEPTION WHEN invalid_text_representation THEN
-            v_history := '[]'::json;
-            v_history_error := 'stored history of execution ' || v_execution_id
-                || ' is not valid JSON: ' || SQLERRM;
-        END;
+    IF p_with_state THEN
+        SELECT s.out_history, s.out_history_error, s.out_kv INTO v_history, v_history_error, v_kv
+        FROM internal_read_batch_state(p_instance_id, CASE WHEN v_exists THEN v_execution_id END) s;
+    ELSE
+        v_history := NULL;
     END IF;
-
-    -- Snapshot of kv_store only: this execution's own writes are rebuilt by replay.
-    SELECT COALESCE(json_object_agg(k.key, json_build_object(
-               'value', k.value, 'lastUpdatedAtMs', k.last_updated_at_ms)), '{}'::json)
-    INTO v_kv
-    FROM kv_store k WHERE k.instance_id = p_instance_id;
 
     RETURN json_build_object(
         'instanceId', p_instance_id,

@@ -169,14 +169,8 @@ BEGIN
                 SELECT 'ack:' || p_lock_token || ':' || n
                 FROM generate_series(1, json_array_length(COALESCE(p_claim->'workerItems', '[]'::json))) AS n))
             RETURNING w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id)
-        SELECT json_agg(json_build_object(
-                   'workItem', c.work_item::json,
-                   'lockToken', c.lock_token,
-                   'attemptCount', c.attempt_count,
-                   'orchestrationName', COALESCE(v_name, 'unknown'),
-                   'orchestrationVersion', COALESCE(v_version, 'unknown'),
-                   'sessionId', c.session_id,
-                   'nowMs', v_now) ORDER BY c.id)
+        SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
+                                                 v_name, v_version, FALSE, 0, v_now) ORDER BY c.id)
         INTO v_leases
         FROM reclaimed c;
         IF v_leases IS NOT NULL THEN
@@ -241,14 +235,8 @@ BEGIN
               AND (c.item->>'activityId')::BIGINT = (w->>'activityId')::BIGINT)
         ORDER BY n
         RETURNING id, work_item, lock_token, attempt_count, session_id)
-    SELECT json_agg(json_build_object(
-               'workItem', c.work_item::json,
-               'lockToken', c.lock_token,
-               'attemptCount', c.attempt_count,
-               'orchestrationName', COALESCE(v_name, 'unknown'),
-               'orchestrationVersion', COALESCE(v_version, 'unknown'),
-               'sessionId', c.session_id,
-               'nowMs', v_now) ORDER BY c.id)
+    SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
+                                             v_name, v_version, FALSE, 0, v_now) ORDER BY c.id)
     INTO v_leases
     FROM claimed c;
 

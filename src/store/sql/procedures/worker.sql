@@ -181,40 +181,20 @@ BEGIN
         SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
         FROM instances i WHERE i.instance_id = v_row.instance_id;
 
-        v_leases := v_leases || json_build_object(
-            'workItem', v_row.work_item::json,
-            'lockToken', v_row.lock_token,
-            'attemptCount', v_row.attempt_count,
-            'orchestrationName', COALESCE(v_name, 'unknown'),
-            'orchestrationVersion', COALESCE(v_version, 'unknown'),
-            'sessionId', v_row.session_id,
-            'sessionTakenOver', v_taken_over,
-            'waitedMs', GREATEST(v_now - v_row.visible_at_ms, 0),
-            'nowMs', v_now);
+        v_leases := v_leases || internal_work_item_lease(v_row.work_item, v_row.lock_token, v_row.attempt_count,
+                                                         v_row.session_id, v_name, v_version, v_taken_over,
+                                                         GREATEST(v_now - v_row.visible_at_ms, 0), v_now);
     END LOOP;
 
     RETURN array_to_json(v_leases);
 END;
 $$;
 
--- ack_work_item: deletes a locked work item and, when p_work_item is given, enqueues its
--- completion for p_instance_id, atomically (internal_finish_work_item). With p_claim_turn =
--- {lockTimeoutMs, minVersion?, maxVersion?} and a completion, the turn the completion makes
--- ready is locked for the caller in the same transaction when the instance is free now (not
--- locked, no other writer in progress, pinned version in range) and returned as
--- fetch_orchestration_item returns it; the completion is then never announced.
--- Lock order: the advisory lock of p_instance_id (TRIED exclusively when a claim is asked for,
--- else shared and waited for) -> worker_queue row (DELETE) -> sessions row -> the claimed
--- batch as internal_lock_orchestration_batch.
--- Repeats: a claimed turn is locked under 'ack:' || p_lock_token, so a repeat of an ack that
--- committed (its reply lost, e.g. in a failover) is recognised: it finds its work item gone but
--- the turn it claimed still locked, and releases that turn (announced like any release) instead
--- of leaving it locked for nobody until the lock runs out; it returns claimedTurn NULL.
--- Errors: DX001 for a token that is unknown, already acknowledged, withdrawn by a cancellation,
--- taken over or expired; DX003 for an invalid claim.
--- Returns: {instanceId, claimedTurn: batch or NULL}.
-CREATE OR REPLACE FUNCTION ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
-                                         p_claim_turn json DEFAULT NULL)
+-- ack_work_item's body. With p_with_state FALSE a claimed turn comes without its history and KV
+-- snapshot (internal_lock_orchestration_batch): ack_work_item_with_turn reads them only when it
+-- hands the turn out instead of committing the one it was given.
+CREATE OR REPLACE FUNCTION internal_ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
+                                                  p_claim_turn json, p_with_state BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -262,7 +242,7 @@ BEGIN
     VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, 'claim:' || p_lock_token)
     RETURNING id INTO v_id;
     v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now,
-                                                'ack:' || p_lock_token);
+                                                'ack:' || p_lock_token, p_with_state);
     IF v_turn IS NULL THEN
         -- Not claimable after all (version filter, emptied batch): queue and announce it like any completion.
         UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
@@ -270,6 +250,30 @@ BEGIN
     END IF;
     RETURN json_build_object('instanceId', v_result->>'instanceId', 'claimedTurn', v_turn);
 END;
+$$;
+
+-- ack_work_item: deletes a locked work item and, when p_work_item is given, enqueues its
+-- completion for p_instance_id, atomically (internal_finish_work_item). With p_claim_turn =
+-- {lockTimeoutMs, minVersion?, maxVersion?} and a completion, the turn the completion makes
+-- ready is locked for the caller in the same transaction when the instance is free now (not
+-- locked, no other writer in progress, pinned version in range) and returned as
+-- fetch_orchestration_item returns it; the completion is then never announced.
+-- Lock order: the advisory lock of p_instance_id (TRIED exclusively when a claim is asked for,
+-- else shared and waited for) -> worker_queue row (DELETE) -> sessions row -> the claimed
+-- batch as internal_lock_orchestration_batch.
+-- Repeats: a claimed turn is locked under 'ack:' || p_lock_token, so a repeat of an ack that
+-- committed (its reply lost, e.g. in a failover) is recognised: it finds its work item gone but
+-- the turn it claimed still locked, and releases that turn (announced like any release) instead
+-- of leaving it locked for nobody until the lock runs out; it returns claimedTurn NULL.
+-- Errors: DX001 for a token that is unknown, already acknowledged, withdrawn by a cancellation,
+-- taken over or expired; DX003 for an invalid claim.
+-- Returns: {instanceId, claimedTurn: batch or NULL}.
+CREATE OR REPLACE FUNCTION ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
+                                         p_claim_turn json DEFAULT NULL)
+RETURNS json
+LANGUAGE sql
+AS $$
+    SELECT internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, TRUE)
 $$;
 
 -- ack_work_items: acknowledges several work items in one call (group commit). Each element of
@@ -335,18 +339,25 @@ $$;
 
 -- ack_work_item_with_turn: fused completion. Acknowledges a work item as ack_work_item does
 -- with p_claim_turn, and when the claimed turn is exactly the one the caller already ran
--- in-process, commits that turn in the same transaction. p_turn = {executionId, lastEventId, ack,
--- claim}: the turn was replayed on the history of execution executionId up to event lastEventId
+-- in-process, commits that turn in the same transaction. p_turn = {executionId, lastEventId,
+-- fallback, ack, claim}: the turn was replayed on the history of execution executionId up to event lastEventId
 -- with this completion as its only message; ack and claim are ack_orchestration_item's p_ack and
 -- p_claim. The turn is committed only when the claimed batch holds this completion alone, the
 -- instance's current execution is executionId and its last event is lastEventId (nobody
 -- committed a turn since the caller's history); otherwise the claimed turn (or none) is returned
--- as ack_work_item returns it, for the caller to run as usual (the fallback, in the same call).
+-- as ack_work_item returns it, for the caller to run as usual (the fallback, in the same call);
+-- with fallback 'release' (the caller has no free turn worker) the claimed turn is released
+-- instead, announced like any release, and none is returned.
+-- Cost: the stored history and KV snapshot are read only for that fallback; a committed fused
+-- turn rests on the history the caller holds, which the last event id proves current (a stored
+-- history that is not valid JSON shows on the next fetch, whose turn worker reports it).
 -- p_turn.ack may send messages only to its own instance (its advisory lock is the one held).
 -- Lock order: as ack_work_item (the instance's advisory lock TRIED exclusively -> worker_queue row
 -- -> sessions row -> the claimed batch), then as ack_orchestration_item for the same instance
 -- (advisory lock already held -> instance_locks row -> instances -> executions -> history -> kv
 -- rows -> worker_queue rows -> orchestrator_queue rows).
+-- Repeats: a repeat of a fused ack that committed, whose turn claimed activities, gets those
+-- activities back (fused, the same leases renewed), as a repeated ack_orchestration_item does.
 -- Errors: as ack_work_item (DX001, DX003); DX003 for a missing completion, claim or turn, or a
 -- turn that sends messages to another instance; as ack_orchestration_item for the turn (DX003,
 -- 23505), in which case nothing is written.
@@ -371,6 +382,22 @@ BEGIN
         RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
     END IF;
 
+    IF json_typeof(p_turn->'claim') = 'object'
+       AND NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token) THEN
+        -- Perhaps a repeat of a fused ack that committed (its reply lost, e.g. in a failover): its
+        -- turn's lock token was 'ack:' || p_lock_token, and ack_orchestration_item's repeat path
+        -- hands back the activities that turn claimed, still unfetched, instead of leaving them
+        -- locked for nobody until their lease runs out. Otherwise it finds no lock (DX001) and
+        -- the ack goes on as usual (and is refused: its work item is gone).
+        BEGIN
+            v_commit := ack_orchestration_item('ack:' || p_lock_token, p_turn->'ack', p_turn->'claim');
+            RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
+                                     'claimedWorkItems', v_commit->'claimedWorkItems', 'committedStatus', NULL);
+        EXCEPTION WHEN SQLSTATE 'DX001' THEN
+            NULL;
+        END;
+    END IF;
+
     -- Flow control (flow.sql): the item's permit and every key the turn may touch, in key order.
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
         PERFORM internal_lock_instances_in_key_order(ARRAY[]::TEXT[], ARRAY[p_instance_id]);
@@ -380,7 +407,8 @@ BEGIN
             SELECT unnest(internal_flow_turn_keys(p_turn->'ack',
                                                   CASE WHEN json_typeof(p_turn->'claim') = 'object' THEN p_turn->'claim' END))));
     END IF;
-    v_result := ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn);
+    -- The turn is claimed without its history and KV: they are read only for the fallback.
+    v_result := internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, FALSE);
     v_turn := v_result->'claimedTurn';
     IF v_turn IS NULL OR json_typeof(v_turn) = 'null' THEN
         RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', NULL);
@@ -391,9 +419,14 @@ BEGIN
     WHERE h.instance_id = p_instance_id AND h.execution_id = (v_turn->>'executionId')::BIGINT;
     IF (v_turn->>'executionId')::BIGINT IS DISTINCT FROM (p_turn->>'executionId')::BIGINT
        OR v_last_event IS DISTINCT FROM (p_turn->>'lastEventId')::BIGINT
-       OR json_array_length(v_turn->'messages') <> 1
-       OR v_turn->>'historyError' IS NOT NULL THEN
-        RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', v_turn);
+       OR json_array_length(v_turn->'messages') <> 1 THEN
+        IF p_turn->>'fallback' = 'release' THEN
+            -- The caller has no turn worker for it: queued and announced as a plain ack queues it.
+            PERFORM abandon_orchestration_item(v_turn->>'lockToken', 0, TRUE);
+            RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', NULL);
+        END IF;
+        RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE,
+                                 'claimedTurn', internal_add_batch_state(v_turn));
     END IF;
 
     v_commit := ack_orchestration_item(v_turn->>'lockToken', p_turn->'ack',
