@@ -189,6 +189,19 @@ BEGIN
     v_flow := EXISTS (SELECT 1 FROM flow_limits);
     IF v_flow THEN
         PERFORM internal_flow_lock_keys(internal_flow_turn_keys(p_ack, p_claim));
+        -- An activity under a flow limit is not claimed: it takes a permit or is parked like any
+        -- other (announced when queued), so a claim never bypasses the limit. Queued before the
+        -- turn's own activities (a claim holds the first ones the turn schedules), so the order
+        -- of admission follows the order of scheduling; the turn's cancellations apply to it.
+        v_limited := ARRAY(SELECT f.flow_key FROM flow_limits f
+                           WHERE f.flow_key = ANY (internal_flow_turn_keys(NULL, p_claim)));
+        IF array_length(v_limited, 1) IS NOT NULL THEN
+            PERFORM internal_flow_enqueue(
+                (SELECT json_agg(w ORDER BY n)
+                 FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+                 WHERE internal_flow_key(w->>'workItem') = ANY (v_limited)),
+                v_now);
+        END IF;
     END IF;
     PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
     IF p_ack->>'status' IN ('Completed', 'Failed') THEN
@@ -201,25 +214,6 @@ BEGIN
 
     SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
     FROM instances i WHERE i.instance_id = v_instance_id;
-
-    -- An activity under a flow limit is not claimed: it takes a permit or is parked like any
-    -- other (announced when queued), so a claim never bypasses the limit.
-    IF v_flow THEN
-        v_limited := ARRAY(SELECT f.flow_key FROM flow_limits f
-                           WHERE f.flow_key = ANY (internal_flow_turn_keys(NULL, p_claim)));
-        IF array_length(v_limited, 1) IS NOT NULL THEN
-            PERFORM internal_flow_enqueue(
-                (SELECT json_agg(w ORDER BY n)
-                 FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
-                 WHERE internal_flow_key(w->>'workItem') = ANY (v_limited)
-                   AND NOT EXISTS (
-                       SELECT 1 FROM json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
-                       WHERE c.item->>'instance' = w->>'instanceId'
-                         AND (c.item->>'executionId')::BIGINT = (w->>'executionId')::BIGINT
-                         AND (c.item->>'activityId')::BIGINT = (w->>'activityId')::BIGINT)),
-                v_now);
-        END IF;
-    END IF;
 
     WITH claimed AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag, visible_at_ms,
