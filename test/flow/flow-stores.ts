@@ -18,6 +18,8 @@ export const FLOW_STORE_KINDS: readonly FlowStoreKind[] = ['postgres', 'pglite']
 
 export interface FlowStore {
   kind: FlowStoreKind;
+  /** The store's schema (PGlite: the engine-chosen one). */
+  schema: string;
   /** A provider for one more runtime or client (PGlite: the store's one provider). */
   openProvider(): Promise<ProcedureProvider>;
   /** Moves the store clock `ms` further ahead of real time. */
@@ -67,6 +69,7 @@ export async function openFlowStore(kind: FlowStoreKind): Promise<FlowStore> {
   let offsetMs = 0;
   return {
     kind,
+    schema,
     openProvider,
     advanceClock: async (ms) => {
       offsetMs += ms;
