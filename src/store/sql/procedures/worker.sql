@@ -135,7 +135,8 @@ BEGIN
 
         -- Rate limit (flow.sql): an activity of a rated key needs a token; without one, the key's
         -- fetchable activities are deferred to the next token times (announced) and the next
-        -- candidate is tried. Other activities read nothing more.
+        -- candidate is tried. Other activities read nothing more. The token is taken before the
+        -- session claim below: a lost session race spends it (never more dispatches than tokens).
         IF v_flow_key IS NOT NULL THEN
             v_due := internal_flow_take_token(v_flow_key);
             IF v_due > 0 THEN
