@@ -1,9 +1,9 @@
 /**
  * Flow control (concurrency and rate limits per flow key): permits taken when a turn schedules
  * activities, handed to the oldest parked activity by every release path (ack, cancellation also
- * while a worker holds the activity, instance deletion), kept by an expired lease; activities of
- * a limited key are never claimed by the turn that schedules them; a rated key's second
- * activity waits for its token on the store's clock.
+ * while a worker holds the activity, instance deletion), kept by an expired lease; an ack claims
+ * an activity of a limited key only with a permit and never one of a rated key; a rated key's
+ * second activity waits for its token on the store's clock.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -41,28 +41,47 @@ export function defineFlowTests(factory: ProviderTestFactory): void {
         assert.deepEqual(await limitOf(provider, 'activity:Act'), { active: 2, parked: 1 });
       }));
 
-    it('activities of a limited key are not claimed by the ack that schedules them', () =>
+    it('an ack claims an activity of a limited key only with a permit, and none of a rated key', () =>
       withHarness(factory, async ({ provider }) => {
         await provider.setFlowLimit!('activity:Act', { maxActive: 1 });
-        await provider.enqueueOrchestratorWork({
-          type: 'StartOrchestration',
-          instance: 'f2',
-          orchestration: 'Orch',
-          input: '"in"',
-          version: null,
-          parentInstance: null,
-          parentId: null,
-          parentExecutionId: null,
-          executionId: 1,
-        });
-        const item = await fetchItem(provider, 'f2');
+        const start = async (instance: string) => {
+          await provider.enqueueOrchestratorWork({
+            type: 'StartOrchestration',
+            instance,
+            orchestration: 'Orch',
+            input: '"in"',
+            version: null,
+            parentInstance: null,
+            parentId: null,
+            parentExecutionId: null,
+            executionId: 1,
+          });
+          return fetchItem(provider, instance);
+        };
+        const item = await start('f2');
         const claimed = await provider.ackOrchestrationItem(
           item.lockToken,
           turn('f2', { workerItems: [activity('f2', 2), activity('f2', 3)] }),
           { workerItemIndexes: [0, 1], lockTimeoutMs: LOCK_MS },
         );
-        assert.deepEqual(claimed, []);
+        assert.deepEqual(
+          claimed.map((l) => l.item.id),
+          [2],
+          'the one with the free permit',
+        );
         assert.deepEqual(await limitOf(provider, 'activity:Act'), { active: 1, parked: 1 });
+        assert.deepEqual(await fetchAll(provider), [], 'the other waits, parked');
+        await provider.ackWorkItem(claimed[0].lockToken, null);
+        assert.deepEqual(await fetchAll(provider), [3]);
+
+        await provider.setFlowLimit!('activity:Act', { perSecond: 100 });
+        const rated = await start('f2r');
+        const none = await provider.ackOrchestrationItem(
+          rated.lockToken,
+          turn('f2r', { workerItems: [activity('f2r', 2)] }),
+          { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS },
+        );
+        assert.deepEqual(none, [], 'a rated activity takes its token when fetched');
         assert.deepEqual(await fetchAll(provider), [2]);
       }));
 

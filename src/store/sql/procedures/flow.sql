@@ -85,11 +85,17 @@ AS $$
 $$;
 
 -- Enqueues activities (p_items: json array of {instanceId, executionId, activityId, tag,
--- workItem}, in order) at p_now: an activity whose key has no limit is queued as before; one
--- whose key has a limit takes a free permit (queued, carrying flow_key) or is parked, in the
--- order of p_items. Announces the queued rows. Locks the limited keys itself (ascending order;
--- no wait when the caller locked them already). Returns the number of activities parked.
-CREATE OR REPLACE FUNCTION internal_flow_enqueue(p_items json, p_now BIGINT) RETURNS INTEGER
+-- workItem, claimIndex?}, in order) at p_now: an activity whose key has no limit is queued as
+-- before; one whose key has a limit takes a free permit (queued, carrying flow_key) or is parked,
+-- in the order of p_items. With p_claim_token, the activities that get a permit are queued
+-- already locked for the caller, under p_claim_token || ':' || claimIndex until p_now +
+-- p_claim_lock_ms (an ack's claim: the same tokens ack_orchestration_item gives the activities
+-- it claims), and are not announced; except those of a rated key, which must take a token when
+-- fetched, so they are queued unlocked. Announces the unlocked queued rows. Locks the limited keys
+-- itself (ascending order; no wait when the caller locked them already). Returns the number of
+-- activities parked.
+CREATE OR REPLACE FUNCTION internal_flow_enqueue(p_items json, p_now BIGINT, p_claim_token TEXT DEFAULT NULL,
+                                                 p_claim_lock_ms BIGINT DEFAULT NULL) RETURNS INTEGER
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -108,24 +114,28 @@ BEGIN
         FROM json_array_elements(p_items) WITH ORDINALITY AS t(w, n)),
     decided AS (
         SELECT i.w, i.n, i.key, f.flow_key IS NOT NULL AS limited,
+               p_claim_token IS NOT NULL AND f.rate_per_s IS NULL AS claimed,
                f.flow_key IS NULL OR f.max_active IS NULL
                OR row_number() OVER (PARTITION BY i.key ORDER BY i.n) <= GREATEST(f.max_active - f.active, 0) AS admit
         FROM items i LEFT JOIN flow_limits f ON f.flow_key = i.key),
     queued AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
-                                  visible_at_ms, attempt_count, created_at_ms, flow_key)
+                                  visible_at_ms, attempt_count, created_at_ms, flow_key, lock_token, locked_until_ms)
         SELECT d.w->>'workItem', d.w->>'instanceId', (d.w->>'executionId')::BIGINT, (d.w->>'activityId')::BIGINT,
-               d.w->>'tag', p_now, 0, p_now, CASE WHEN d.limited THEN d.key END
+               d.w->>'tag', p_now, CASE WHEN d.claimed THEN 1 ELSE 0 END, p_now,
+               CASE WHEN d.limited THEN d.key END,
+               CASE WHEN d.claimed THEN p_claim_token || ':' || (d.w->>'claimIndex') END,
+               CASE WHEN d.claimed THEN p_now + p_claim_lock_ms END
         FROM decided d WHERE d.admit
         ORDER BY d.n
-        RETURNING flow_key),
+        RETURNING flow_key, lock_token),
     parked AS (
         INSERT INTO flow_parked (id, flow_key, work_item, instance_id, execution_id, activity_id, tag, created_at_ms)
         SELECT nextval('worker_queue_id_seq'), o.key, o.w->>'workItem', o.w->>'instanceId',
                (o.w->>'executionId')::BIGINT, (o.w->>'activityId')::BIGINT, o.w->>'tag', p_now
         FROM (SELECT d.* FROM decided d WHERE NOT d.admit ORDER BY d.n) o
         RETURNING id)
-    SELECT (SELECT count(*) FROM queued),
+    SELECT (SELECT count(*) FROM queued q WHERE q.lock_token IS NULL),
            (SELECT array_agg(q.flow_key) FROM queued q WHERE q.flow_key IS NOT NULL),
            (SELECT count(*) FROM parked)
     INTO v_ready, v_admitted, v_parked;

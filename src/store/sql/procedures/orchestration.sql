@@ -119,8 +119,8 @@ $$;
 -- an ack that committed (its reply lost, e.g. in a failover) is recognised: it finds the token's
 -- instance lock gone but the items it claimed still held, re-extends their leases and returns
 -- them as the first call would have, instead of leaving them locked until their lease ends.
--- Flow control (flow.sql): activities whose key has a limit take a permit or are parked, and are
--- never claimed (a free permit queues them visibly, announced); cancelled ones give theirs on.
+-- Flow control (flow.sql): activities whose key has a limit take a permit or are parked; a claimed
+-- one is claimed only with a permit and never for a rated key; cancelled ones give theirs on.
 -- Lock order: advisory locks in ascending key order (internal_lock_instances_in_key_order:
 -- the instance exclusively, every instance it sends a message to shared) -> the flow_limits rows
 -- of the keys the turn and claim touch (ascending) -> instance_locks row -> instances ->
@@ -189,18 +189,23 @@ BEGIN
     v_flow := EXISTS (SELECT 1 FROM flow_limits);
     IF v_flow THEN
         PERFORM internal_flow_lock_keys(internal_flow_turn_keys(p_ack, p_claim));
-        -- An activity under a flow limit is not claimed: it takes a permit or is parked like any
-        -- other (announced when queued), so a claim never bypasses the limit. Queued before the
-        -- turn's own activities (a claim holds the first ones the turn schedules), so the order
-        -- of admission follows the order of scheduling; the turn's cancellations apply to it.
+        -- An activity under a flow limit is claimed only with a permit: it takes a free one
+        -- (claimed, under the token the claim below would give it) or is parked like any other,
+        -- so a claim never bypasses the limit; one of a rated key is never claimed (its token is
+        -- taken when it is fetched). Queued before the turn's own activities (a claim
+        -- holds the first ones the turn schedules), so admission follows the order of
+        -- scheduling; the turn's cancellations apply to it (a cancelled one gives its permit on).
         v_limited := ARRAY(SELECT f.flow_key FROM flow_limits f
                            WHERE f.flow_key = ANY (internal_flow_turn_keys(NULL, p_claim)));
         IF array_length(v_limited, 1) IS NOT NULL THEN
             PERFORM internal_flow_enqueue(
-                (SELECT json_agg(w ORDER BY n)
+                (SELECT json_agg(json_build_object(
+                            'instanceId', w->>'instanceId', 'executionId', w->'executionId',
+                            'activityId', w->'activityId', 'tag', w->>'tag', 'workItem', w->>'workItem',
+                            'claimIndex', n) ORDER BY n)
                  FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
                  WHERE internal_flow_key(w->>'workItem') = ANY (v_limited)),
-                v_now);
+                v_now, 'ack:' || p_lock_token, v_lock_ms);
         END IF;
     END IF;
     PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
@@ -232,7 +237,17 @@ BEGIN
     SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
                                              v_name, v_version, FALSE, 0, v_now) ORDER BY c.id)
     INTO v_leases
-    FROM claimed c;
+    FROM (SELECT * FROM claimed
+          UNION ALL
+          -- The limited activities claimed with a permit before the commit (still there unless
+          -- the turn cancelled them).
+          SELECT w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id
+          FROM worker_queue w
+          WHERE array_length(v_limited, 1) IS NOT NULL
+            AND w.lock_token = ANY (ARRAY(
+                SELECT 'ack:' || p_lock_token || ':' || n
+                FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(x, n)
+                WHERE internal_flow_key(x->>'workItem') = ANY (v_limited)))) c;
 
     RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now,
                              'claimedWorkItems', COALESCE(v_leases, '[]'::json), 'committedStatus', v_committed);
