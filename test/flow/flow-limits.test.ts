@@ -19,6 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '../../src/client/client';
 import { Runtime } from '../../src/runtime/runtime';
 import type { ActivityExecuteItem } from '../../src/core/types';
+import type { AsyncOrchestrationContext } from '../../src/core/async-context';
 import type { ProcedureProvider } from '../../src/store/procedure-provider';
 import { isLockLost } from '../../src/provider/errors';
 import { FLOW_STORE_KINDS, eventually, openFlowStore, permitCounts, sleep, type FlowStore } from './flow-stores';
@@ -235,6 +236,41 @@ for (const kind of FLOW_STORE_KINDS) {
       } finally {
         await runtime.shutdown(0);
         await client.deleteFlowLimit('activity:Paused');
+      }
+    });
+
+    it('async orchestrations route withFlowKey too, and replay the key without a mismatch', async () => {
+      const provider = await store.openProvider();
+      const client = new Client(provider);
+      await client.setFlowLimit('tenant-async', { maxActive: 0 });
+      const runtime = new Runtime(await store.openProvider(), { logLevel: 'warn', asyncOrchestrationGuards: true });
+      runtime.registerActivity('Keyed', (_ctx, input: number) => input * 2);
+      runtime.registerOrchestration('AsyncKeyed', async (ctx: AsyncOrchestrationContext, input: number) => {
+        const first = await ctx.scheduleActivity<number>('Keyed', input).withFlowKey('tenant-async');
+        const second = await ctx.scheduleActivity<number>('Keyed', first).withFlowKey('tenant-async');
+        return second;
+      });
+      await runtime.start();
+      try {
+        await client.startOrchestration('async-keyed', 'AsyncKeyed', 5);
+        await eventually('the first activity parked under tenant-async', async () => {
+          const [limit] = await client.getFlowLimits();
+          return limit.parked === 1 ? true : undefined;
+        });
+        await client.setFlowLimit('tenant-async', { maxActive: 1 });
+        const result = await client.waitForOrchestration('async-keyed', 30_000);
+        assert.equal(result.status, 'Completed', JSON.stringify(result));
+        assert.equal(result.output, 20);
+        // The stored events (the Client's history view keeps duroxide's fields, without keys).
+        const history = await provider.readHistory('async-keyed', 1);
+        const scheduled = history.flatMap((e) => (e.kind === 'ActivityScheduled' ? [e] : []));
+        assert.deepEqual(
+          scheduled.map((e) => e.flowKey),
+          ['tenant-async', 'tenant-async'],
+        );
+      } finally {
+        await runtime.shutdown(0);
+        await client.deleteFlowLimit('tenant-async');
       }
     });
 

@@ -1,14 +1,13 @@
 /**
  * Stores for the flow-control tests: a fresh schema on the PostgreSQL server (one provider per
- * runtime, each with its own pool and push channel) or a fresh in-memory PGlite (runtimes share
+ * runtime, each with its own small pool and push channel) or a fresh in-memory PGlite (runtimes share
  * its one provider), a test clock (set_test_clock_offset) and a read-only SQL handle for the
  * invariants (flow_limits.active against the rows that hold permits).
  */
 import { openMemoryStore, PGliteProvider, type EmbeddedStore } from '../../src/pglite/pglite-provider';
-import { PostgresProvider } from '../../src/postgres/postgres-provider';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { applyMigrations } from '../../src/store/migrations';
-import type { ProcedureProvider } from '../../src/store/procedure-provider';
+import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { quoteSchemaName } from '../../src/store/schema-name';
 import type { SqlExecutor } from '../../src/store/sql-executor';
 import { databaseUrl, dropTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
@@ -47,8 +46,9 @@ export async function openFlowStore(kind: FlowStoreKind): Promise<FlowStore> {
     await applyMigrations(admin, schema);
     executor = admin;
     const opened: ProcedureProvider[] = [];
+    // Small pools (4 connections): a test opens several providers on a server other tests share.
     openProvider = async () => {
-      const provider = await PostgresProvider.connectWithSchema(databaseUrl(), schema);
+      const provider = new ProcedureProvider(PgExecutor.fromUrl(databaseUrl(), 4), schema, 'postgres');
       opened.push(provider);
       return provider;
     };
