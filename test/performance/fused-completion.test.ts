@@ -194,6 +194,8 @@ test('on a busy runtime each activity slot runs its chain without fetching betwe
   const texts = executor.texts.slice(from);
   const count = (procedure: string): number => texts.filter((text) => text.includes(`.${procedure}(`)).length;
   assert.equal(count('ack_work_item_with_turn'), 12 * 5, 'every activity ack committed its turn');
-  // Without the slot's own claim each later step was fetched too: about 12 x 4 more fetches.
-  assert.ok(count('fetch_work_item') <= 12, `fetch_work_item calls: ${count('fetch_work_item')}`);
+  // At most each chain's first activity and one empty fetch per slot (a slot that looks when its
+  // credit's item was already handed over). Without the slot's own claim each later step was
+  // fetched too: 56 fetches in the run that checked this test against the old code.
+  assert.ok(count('fetch_work_item') <= 12 + 2, `fetch_work_item calls: ${count('fetch_work_item')}`);
 });

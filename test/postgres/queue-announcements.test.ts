@@ -14,6 +14,7 @@ import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
 import type { ActivityCompletionItem, ActivityExecuteItem } from '../../src/core/types';
+import type { WorkItemLease } from '../../src/provider/contract';
 import { activity, event, LOCK_MS, seedInstance, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 
@@ -152,6 +153,77 @@ describe('postgres: queue announcements per procedure call', () => {
       await provider.ackOrchestrationItem(claimedTurn.lockToken, turn('t1'));
     });
     assert.deepEqual(announced, []);
+  });
+
+  /** Seeds `instance` with a turn that scheduled activities `ids`, and fetches their leases. */
+  async function activitiesOf(instance: string, ids: number[]): Promise<WorkItemLease[]> {
+    await seedInstance(provider, instance);
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance, name: 'e', data: '1' });
+    const scheduling = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(scheduling?.instanceId, instance);
+    const workerItems = ids.map((id) => activity(instance, id));
+    await provider.ackOrchestrationItem(scheduling.lockToken, turn(instance, { workerItems }));
+    // Earlier tests leave activities of other instances queued: keep these, put the others back.
+    const leases: WorkItemLease[] = [];
+    const others: WorkItemLease[] = [];
+    while (leases.length < ids.length) {
+      const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
+      assert.ok(lease, `the activities of ${instance} are queued`);
+      (lease.item.instance === instance ? leases : others).push(lease);
+    }
+    for (const other of others) await provider.abandonWorkItem(other.lockToken, { ignoreAttempt: true });
+    return leases;
+  }
+
+  it('a completion is not announced while a turn holds its instance: the release announces it', async () => {
+    const [lease] = await activitiesOf('f1', [2]);
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'f1', name: 'e', data: '2' });
+    const held = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(held?.instanceId, 'f1');
+    assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(lease.lockToken, completion('f1', 2))), []);
+    assert.deepEqual(await announcementsOf(() => provider.ackOrchestrationItem(held.lockToken, turn('f1'))), [
+      'o:1::1',
+    ]);
+    const next = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.deepEqual(
+      next?.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)),
+      [2],
+    );
+    await provider.ackOrchestrationItem(next.lockToken, turn('f1'));
+  });
+
+  it('a completion is announced even when another message waits: a fetch may have skipped the instance meanwhile', async () => {
+    // The first completion is announced; a fetch answering that announcement finds the
+    // instance's advisory lock held by the second completion's ack (here held by another
+    // session for as long as the test needs) and comes back empty. Only the second
+    // completion's own announcement is then left to wake anyone.
+    const [first, second] = await activitiesOf('f2', [2, 3]);
+    assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(first.lockToken, completion('f2', 2))), [
+      'o:1::1',
+    ]);
+    const holder = new PgClient({ connectionString: databaseUrl() });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock_shared(hashtext($1)::BIGINT)', [`${schema}:f2`]);
+      assert.equal(
+        await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+        null,
+        'the fetch skipped f2, whose advisory lock is held',
+      );
+      assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(second.lockToken, completion('f2', 3))), [
+        'o:1::1',
+      ]);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    const both = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.deepEqual(
+      both?.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)),
+      [2, 3],
+    );
+    await provider.ackOrchestrationItem(both.lockToken, turn('f2'));
   });
 
   it('an abandoned work item is announced once, with its delay', async () => {

@@ -509,8 +509,10 @@ BEGIN
 END;
 $$;
 
--- Deletes a locked work item and, when p_work_item is given, enqueues (and announces) its
--- completion for p_instance_id, atomically, at the caller's clock p_now; stamps the activity of the item's session (if still owned).
+-- Deletes a locked work item and, when p_work_item is given, enqueues its completion for
+-- p_instance_id (announced unless a turn holds the instance), atomically, at the caller's clock
+-- p_now; stamps the activity of the item's session (if still owned). The caller holds the
+-- instance's advisory lock (shared or exclusive).
 -- Guarantees: refuses (DX001) a token that is unknown, already acknowledged, withdrawn by a
 -- cancellation, taken over after expiry, or whose lease has expired even if nobody took it. An
 -- expired session does not block the ack of an item whose own lease is valid.
@@ -545,7 +547,18 @@ BEGIN
     IF p_work_item IS NOT NULL THEN
         INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
         VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now);
-        PERFORM internal_announce_queue('o', 1, NULL, v_now);
+        -- Not announced while a turn holds the instance: a fetch now would find it taken (in a
+        -- fan-out, one empty fetch per completion), and the holder's release announces the
+        -- instance's waiting messages. Sound because the caller holds the instance's advisory
+        -- lock: the release, which takes it exclusively, comes after this commit and sees this
+        -- message. A holder that died leaves an expired lock, which only the safety fetch finds
+        -- in any case. (An earlier message waiting for the instance is no reason to stay silent:
+        -- a fetch that tried the instance while this call held its advisory lock skipped it and
+        -- answered that message's announcement with nothing.)
+        IF NOT EXISTS (SELECT 1 FROM instance_locks l
+                       WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now) THEN
+            PERFORM internal_announce_queue('o', 1, NULL, v_now);
+        END IF;
     END IF;
     IF v_session IS NOT NULL THEN
         UPDATE sessions SET last_activity_at_ms = v_now
