@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands';
 import { EXIT_OK, EXIT_USAGE, exitCodeOf } from '../operator/errors';
 import { registerScheduleCommands } from './schedules-command';
+import { registerLimitCommands } from './limits-command';
 import { printable } from './output';
 
 function packageVersion(): string {
@@ -35,6 +36,7 @@ export function buildProgram(more: readonly CommandRegistration[] = []): Command
     .exitOverride();
   registerCommands(program);
   registerScheduleCommands(program);
+  registerLimitCommands(program);
   for (const register of more) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;

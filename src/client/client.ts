@@ -10,6 +10,7 @@ import { MAX_PAGE_ROWS } from '../core/limits';
 import { describeNonError } from '../core/thrown';
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type {
+  FlowLimitInfo,
   InstancePageCursor,
   InstancePageQuery,
   InstanceStatus,
@@ -553,6 +554,51 @@ export class Client {
       );
     }
     return provider.getThroughput(sinceMs, bucketMs);
+  }
+
+  // --- flow control ------------------------------------------------------------------------------
+
+  /**
+   * Limits the activities of `flowKey` across every runtime of the store (replacing its earlier
+   * settings). An activity's key is `activity:<name>` unless it was scheduled with
+   * `.withFlowKey(key)`.
+   * - `maxActive`: how many are queued or running at once. Activities over it wait (parked) and
+   *   start, oldest first, as permits come back; 0 pauses the key; raising it starts waiting
+   *   activities at once.
+   * - `perSecond` and `burst`: a token bucket on the database clock; in any window of W seconds at
+   *   most `burst + perSecond * W` activities of the key are dispatched (burst defaults to 1). A
+   *   waiting activity becomes fetchable at its token's time, announced to idle runtimes.
+   * Returns the limit with its current use.
+   * @example await client.setFlowLimit('activity:ChargeCard', { maxActive: 5, perSecond: 20, burst: 5 });
+   */
+  async setFlowLimit(
+    flowKey: string,
+    options: { maxActive?: number | null; perSecond?: number | null; burst?: number | null },
+  ): Promise<FlowLimitInfo> {
+    const provider = this.#flowProvider('setFlowLimit');
+    return provider.setFlowLimit!(flowKey, {
+      maxActive: options?.maxActive ?? null,
+      perSecond: options?.perSecond ?? null,
+      burst: options?.burst ?? null,
+    });
+  }
+
+  /** Every flow limit, by key, with its permits in use (`active`) and waiting activities (`parked`). */
+  async getFlowLimits(): Promise<FlowLimitInfo[]> {
+    return this.#flowProvider('getFlowLimits').getFlowLimits!();
+  }
+
+  /** Removes the limit of `flowKey`; its waiting activities start at once. False when it had none. */
+  async deleteFlowLimit(flowKey: string): Promise<boolean> {
+    return this.#flowProvider('deleteFlowLimit').deleteFlowLimit!(flowKey);
+  }
+
+  #flowProvider(operation: 'setFlowLimit' | 'getFlowLimits' | 'deleteFlowLimit'): Provider {
+    const provider = this.#provider;
+    if (provider[operation] === undefined) {
+      throw new UnsupportedError(operation, `${operation}: provider '${provider.name}' has no flow control`);
+    }
+    return provider;
   }
 
   /** The instance and all its sub-orchestrations (root first). @throws for an unknown instance. */

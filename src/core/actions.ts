@@ -7,7 +7,15 @@
 import type { HistoryEvent, HistoryEventData } from './types';
 
 export type Action =
-  | { kind: 'activity'; name: string; input: string; sessionId: string | null; tag: string | null }
+  | {
+      kind: 'activity';
+      name: string;
+      input: string;
+      sessionId: string | null;
+      tag: string | null;
+      /** Flow-control key; not compared on replay (it routes the work, it does not change it). */
+      flowKey: string | null;
+    }
   | { kind: 'timer'; delayMs: number }
   | { kind: 'waitEvent'; name: string }
   | { kind: 'dequeue'; name: string }
@@ -165,6 +173,7 @@ export function newEventData(action: Action, eventId: number, nowMs: number): Hi
       const data: HistoryEventData = { kind: 'ActivityScheduled', name: action.name, input: action.input };
       if (action.sessionId !== null) data.sessionId = action.sessionId;
       if (action.tag !== null) data.tag = action.tag;
+      if (action.flowKey !== null) data.flowKey = action.flowKey;
       return data;
     }
     case 'timer':

@@ -36,6 +36,8 @@ export type Durable<D extends ScheduledTask, T> = D & PromiseLike<T>;
 export interface DurableActivity<T> extends ActivityTask, PromiseLike<T> {
   /** Routes the activity to workers serving `tag`; call it right when scheduling, before any await. */
   withTag(tag: string): DurableActivity<T>;
+  /** Counts the activity against the flow limit of `key`; call it right when scheduling, before any await. */
+  withFlowKey(key: string): DurableActivity<T>;
 }
 
 type SchedulingMethod =

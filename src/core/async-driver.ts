@@ -98,6 +98,12 @@ export class AsyncDriver implements TaskStarter, DriveScope {
         state.retag(task.token, tag);
         return descriptor;
       };
+      const setFlowKey = descriptor.withFlowKey.bind(descriptor);
+      descriptor.withFlowKey = function withFlowKey(key: string) {
+        setFlowKey(key);
+        state.setFlowKey(task.token, key);
+        return descriptor;
+      };
     }
     Object.defineProperty(descriptor, 'then', {
       configurable: true,

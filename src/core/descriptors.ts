@@ -28,8 +28,15 @@ export interface ActivityTask extends TypedFlag {
   input: string;
   sessionId?: string;
   tag?: string;
+  /** Flow-control key (see `Client.setFlowLimit`); `activity:<name>` when not set. */
+  flowKey?: string;
   /** Sets the routing tag and returns this same descriptor. */
   withTag(tag: string): ActivityTask;
+  /**
+   * Counts the activity against the flow limit of `key` instead of `activity:<name>`; returns
+   * this same descriptor. Call it right when scheduling, before anything is awaited.
+   */
+  withFlowKey(key: string): ActivityTask;
 }
 
 export interface ActivityWithRetryTask extends TypedFlag {

@@ -105,6 +105,11 @@ function activityTask(name: string, input: string, sessionId: string | undefined
       task.tag = tag;
       return task;
     },
+    withFlowKey(key: string): ActivityTask {
+      if (typeof key !== 'string' || key.length === 0) throw new TypeError('withFlowKey needs a non-empty string');
+      task.flowKey = key;
+      return task;
+    },
   };
   return task;
 }

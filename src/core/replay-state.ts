@@ -97,6 +97,15 @@ export class ReplayState implements OrchestrationContextHost {
     emitted.action.tag = tag;
   }
 
+  /** Sets the flow key of an activity action that is not bound yet (as {@link retag} the tag). */
+  setFlowKey(token: number, flowKey: string): void {
+    const emitted = this.pending.find((p) => p.token === token);
+    if (emitted === undefined || emitted.action.kind !== 'activity') {
+      throw new Error('withFlowKey must be called on the task scheduleActivity returned, before anything is awaited');
+    }
+    emitted.action.flowKey = flowKey;
+  }
+
   bind(token: number, eventId: number): void {
     this.tokenToEvent.set(token, eventId);
     this.eventToToken.set(eventId, token);

@@ -103,6 +103,7 @@ export class TaskBuilder {
           optionalString(task, 'sessionId'),
           optionalString(task, 'tag'),
           decodeJson,
+          optionalString(task, 'flowKey'),
         );
       case 'activityWithRetry':
         return this.retry(
@@ -183,8 +184,15 @@ export class TaskBuilder {
       : new SettledTask({ ok: true, value: 'unsupported task in select' });
   }
 
-  private activity(name: string, input: string, sessionId: string | null, tag: string | null, decode: Decoder): Task {
-    const token = this.state.emit({ kind: 'activity', name, input, sessionId, tag });
+  private activity(
+    name: string,
+    input: string,
+    sessionId: string | null,
+    tag: string | null,
+    decode: Decoder,
+    flowKey: string | null = null,
+  ): Task {
+    const token = this.state.emit({ kind: 'activity', name, input, sessionId, tag, flowKey });
     return new CompletionTask(this.state, token, decode, 'activity');
   }
 

@@ -199,6 +199,7 @@ function dispatchNewWork(
         input: data.input,
         sessionId: data.sessionId ?? null,
         tag: data.tag ?? null,
+        ...(data.flowKey === undefined ? {} : { flowKey: data.flowKey }),
       });
     } else if (data.kind === 'TimerCreated') {
       effects.orchestratorItems.push({

@@ -82,6 +82,8 @@ export interface ActivityExecuteItem {
   input: string;
   sessionId: string | null;
   tag: string | null;
+  /** Flow-control key when set explicitly (`withFlowKey`); the store uses `activity:<name>` otherwise. */
+  flowKey?: string;
 }
 
 export interface ActivityCompletedItem {
@@ -202,7 +204,7 @@ export type HistoryEventData =
   | { kind: 'OrchestrationFailed'; details: ErrorDetails }
   | { kind: 'OrchestrationContinuedAsNew'; input: string }
   | { kind: 'OrchestrationCancelRequested'; reason: string }
-  | { kind: 'ActivityScheduled'; name: string; input: string; sessionId?: string; tag?: string }
+  | { kind: 'ActivityScheduled'; name: string; input: string; sessionId?: string; tag?: string; flowKey?: string }
   | { kind: 'ActivityCompleted'; result: string }
   | { kind: 'ActivityFailed'; details: ErrorDetails }
   | { kind: 'ActivityCancelRequested'; reason: string }

@@ -146,4 +146,5 @@ dialog { border-radius: 8px; border: 1px solid #9ca3af; min-width: 24rem; }
 dialog label { display: flex; flex-direction: column; margin: 0.5rem 0; }
 dialog label[hidden] { display: none; }
 .muted { color: #6b7280; }
+tr.saturated td[data-testid="parked"] { color: #b45309; font-weight: 600; }
 `;

@@ -49,7 +49,7 @@ export interface PageFrame {
   csrfToken: string;
   readOnly: boolean;
   /** Which navigation entry is current. */
-  section: 'overview' | 'instances' | 'schedules' | 'login';
+  section: 'overview' | 'instances' | 'schedules' | 'limits' | 'login';
 }
 
 /** The page frame: head (styles, scripts), navigation and the body. */
@@ -70,7 +70,7 @@ export function page(frame: PageFrame, body: Html): string {
 <script src="/static/dashboard.js" defer></script>
 </head>
 <body>
-<header><strong>Durox</strong> ${nav('/', 'Overview', 'overview')} ${nav('/instances', 'Instances', 'instances')} ${nav('/schedules', 'Schedules', 'schedules')}
+<header><strong>Durox</strong> ${nav('/', 'Overview', 'overview')} ${nav('/instances', 'Instances', 'instances')} ${nav('/schedules', 'Schedules', 'schedules')} ${nav('/limits', 'Limits', 'limits')}
 ${frame.readOnly ? html`<span class="badge">read-only</span>` : ''}</header>
 <main>
 ${body}

@@ -20,6 +20,7 @@ import { DASHBOARD_CSS, DASHBOARD_JS } from './assets';
 import { errorBody, page, type PageFrame } from './html';
 import { instanceBody, instancesBody, loginBody, overviewBody, type ListFormValues } from './pages';
 import { registerScheduleRoutes } from './schedules-page';
+import { registerLimitRoutes } from './limits-page';
 import { CSRF_HEADER, DashboardSecurity, SESSION_COOKIE, crossSite } from './security';
 
 /** Options of {@link createDashboard}. */
@@ -256,6 +257,7 @@ export function createDashboard(
     return c.json(await client.deleteInstance(c.req.param('id'), force === 'true'));
   });
   registerScheduleRoutes(app, client, { readOnly, page: (c, title, body) => htmlPage(c, title, 'schedules', body) });
+  registerLimitRoutes(app, client, { page: (c, title, body) => htmlPage(c, title, 'limits', body) });
   app.get('/metrics', async (c) => {
     if (options.metrics === undefined) return c.json({ error: 'metrics are not enabled on this dashboard' }, 404);
     return c.body(await options.metrics.text(), 200, { 'content-type': options.metrics.contentType });

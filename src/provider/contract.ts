@@ -275,6 +275,30 @@ export interface QueueDepths {
   timerQueue: number;
 }
 
+/** The settings of a flow limit (see `Client.setFlowLimit`); absent or null: not limited that way. */
+export interface FlowLimitSettings {
+  /** Activities of the key queued or running at once; 0 pauses the key. */
+  maxActive?: number | null;
+  /** Dispatches per second on average (token bucket on the database clock). */
+  perSecond?: number | null;
+  /** Dispatches at once after an idle period (bucket size, >= 1; 1 when only perSecond is given). */
+  burst?: number | null;
+}
+
+/** A flow limit and its use, as the store reports it. */
+export interface FlowLimitInfo {
+  flowKey: string;
+  maxActive: number | null;
+  perSecond: number | null;
+  burst: number | null;
+  /** Permits in use: activities of the key queued or running now. */
+  active: number;
+  /** Activities waiting for a permit. */
+  parked: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
 /** Filter and keyset position of one page of the instance list (times in epoch ms). */
 export interface InstancePageQuery {
   /** Status of the current execution. */
@@ -516,6 +540,15 @@ export interface Provider {
   listInstancesPage?(query: InstancePageQuery): Promise<InstancePage>;
   /** Executions started/completed/failed per bucket of `bucketMs` since `sinceMs` (optional). */
   getThroughput?(sinceMs: number, bucketMs: number): Promise<ThroughputBucket[]>;
+
+  // --- flow control (optional) -----------------------------------------------------------------
+
+  /** Creates or changes the limit of `flowKey`; parked activities a raised limit admits are queued at once. */
+  setFlowLimit?(flowKey: string, settings: FlowLimitSettings): Promise<FlowLimitInfo>;
+  /** Every flow limit with its active and parked counts, by key. */
+  getFlowLimits?(): Promise<FlowLimitInfo[]>;
+  /** Removes a limit (its parked activities are queued at once); false when there was none. */
+  deleteFlowLimit?(flowKey: string): Promise<boolean>;
 
   // --- push wake-ups (optional) ----------------------------------------------------------------
 

@@ -41,6 +41,7 @@ const FILE_PATTERN = /^(\d+)_[a-z0-9_]+\.sql$/;
 export const PROCEDURE_FILES: readonly string[] = [
   'internal.sql',
   'notifications.sql',
+  'flow.sql',
   'orchestration.sql',
   'worker.sql',
   'sessions.sql',

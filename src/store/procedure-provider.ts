@@ -21,6 +21,8 @@ import type {
   FusedTurn,
   ExecutionInfo,
   FetchWorkItemOptions,
+  FlowLimitInfo,
+  FlowLimitSettings,
   InstanceFilter,
   InstanceStats,
   InstanceTree,
@@ -413,6 +415,34 @@ export class ProcedureProvider implements Provider {
     };
   }
 
+  async setFlowLimit(flowKey: string, settings: FlowLimitSettings): Promise<FlowLimitInfo> {
+    const context = { operation: 'set_flow_limit' };
+    const key = requireFlowKey(flowKey, context);
+    const maxActive = settings?.maxActive ?? null;
+    if (maxActive !== null) requireInteger(maxActive, 'maxActive', context, 0);
+    const perSecond = settings?.perSecond ?? null;
+    if (perSecond !== null && (typeof perSecond !== 'number' || !Number.isFinite(perSecond) || perSecond <= 0)) {
+      throw invalidArgument(context, `perSecond must be a positive number, got ${String(perSecond)}`);
+    }
+    const burst = settings?.burst ?? null;
+    if (burst !== null && (perSecond === null || typeof burst !== 'number' || !Number.isFinite(burst) || burst < 1)) {
+      throw invalidArgument(context, `burst must be a number >= 1 given with perSecond, got ${String(burst)}`);
+    }
+    const result = await this.call(context.operation, [key, JSON.stringify({ maxActive, perSecond, burst })]);
+    return flowLimitInfo(asRecord(result) ?? {});
+  }
+
+  async getFlowLimits(): Promise<FlowLimitInfo[]> {
+    const rows = (await this.call('get_flow_limits', [])) as unknown[];
+    return rows.map((row) => flowLimitInfo(asRecord(row) ?? {}));
+  }
+
+  async deleteFlowLimit(flowKey: string): Promise<boolean> {
+    const context = { operation: 'delete_flow_limit' };
+    const record = asRecord(await this.call(context.operation, [requireFlowKey(flowKey, context)])) ?? {};
+    return record.deleted === true;
+  }
+
   async listInstancesPage(query: InstancePageQuery): Promise<InstancePage> {
     const context = { operation: 'list_instances_page' };
     const filter = pageFilterArgument(query, context);
@@ -555,5 +585,27 @@ function instanceSummary(r: Record<string, unknown>): InstanceSummary {
     parentInstanceId: optionalStringField(r, 'parentInstanceId'),
     customStatus: optionalStringField(r, 'customStatus'),
     error: optionalStringField(r, 'error'),
+  };
+}
+
+/** Flow keys are 1 to 512 bytes of text PostgreSQL can hold. */
+function requireFlowKey(flowKey: string, context: CallContext): string {
+  const key = requireText(flowKey, 'flow key', context);
+  if (key.length === 0 || Buffer.byteLength(key) > 512) {
+    throw invalidArgument(context, `flow key must be 1 to 512 bytes, got ${Buffer.byteLength(key)}`);
+  }
+  return key;
+}
+
+function flowLimitInfo(record: Record<string, unknown>): FlowLimitInfo {
+  return {
+    flowKey: String(record.flowKey),
+    maxActive: optionalNumberField(record, 'maxActive'),
+    active: numberField(record, 'active'),
+    parked: numberField(record, 'parked'),
+    perSecond: optionalNumberField(record, 'perSecond'),
+    burst: optionalNumberField(record, 'burst'),
+    createdAtMs: numberField(record, 'createdAtMs'),
+    updatedAtMs: numberField(record, 'updatedAtMs'),
   };
 }

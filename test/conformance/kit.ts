@@ -12,6 +12,7 @@ import { defineCapabilityTests } from './groups/capabilities';
 import { defineDeletionTests } from './groups/deletion';
 import { defineSessionTests } from './groups/sessions';
 import { defineBatchingTests } from './groups/batching';
+import { defineFlowTests } from './groups/flow';
 
 /** Registers the conformance suite for a provider (node:test describe/it). */
 export function defineProviderConformanceTests(factory: ProviderTestFactory): void {
@@ -23,6 +24,7 @@ export function defineProviderConformanceTests(factory: ProviderTestFactory): vo
   defineDeletionTests(factory);
   defineCapabilityTests(factory);
   defineBatchingTests(factory);
+  defineFlowTests(factory);
 }
 
 export { withHarness, type ProviderTestFactory, type ProviderTestHarness } from './harness';

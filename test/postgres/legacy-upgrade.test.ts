@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import { applyMigrations, BASELINE_VERSION } from '../../src/store/migrations';
+import { applyMigrations, loadMigrations } from '../../src/store/migrations';
 import { dumpSchema } from '../../src/store/schema-dump';
 import { DATABASE_URL, durox, type Runtime } from '../e2e/helpers';
 import { createLegacyStore } from '../helpers/legacy-store';
@@ -118,7 +118,8 @@ describe('postgres: upgrade from the earlier SQL layout', () => {
         const versions = await admin.query(`SELECT version, name FROM "${schema}".schema_migrations`);
         assert.deepEqual(
           versions.map((row) => [Number(row.version), row.name]),
-          [[BASELINE_VERSION, '0100_baseline.sql']],
+          // The baseline's row, then the migrations of this layout added after it.
+          loadMigrations().map((m) => [m.version, m.name]),
         );
         await applyMigrations(admin, fresh);
         assert.equal(

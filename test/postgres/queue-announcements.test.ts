@@ -13,7 +13,7 @@ import { Client as PgClient, type Notification } from 'pg';
 import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import type { ActivityCompletionItem } from '../../src/core/types';
+import type { ActivityCompletionItem, ActivityExecuteItem } from '../../src/core/types';
 import type { WorkItemLease } from '../../src/provider/contract';
 import { activity, event, LOCK_MS, seedInstance, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
@@ -270,5 +270,69 @@ describe('postgres: queue announcements per procedure call', () => {
     );
     assert.deepEqual(notifications, ['s:s1']);
     assert.equal((await provider.getInstanceStatus('s1'))?.status, 'Completed');
+  });
+  it('flow limits: a parked activity is not announced; the ack that hands it the permit announces it', async () => {
+    const item = (instance: string, name: string): ActivityExecuteItem => ({
+      type: 'ActivityExecute',
+      instance,
+      executionId: 1,
+      id: 1,
+      name,
+      input: '""',
+      sessionId: null,
+      tag: null,
+    });
+    await provider.setFlowLimit('activity:Announced', { maxActive: 1 });
+    try {
+      assert.deepEqual(await announcementsOf(() => provider.enqueueWorkerWork(item('fa', 'Announced'))), ['w:1::1']);
+      assert.deepEqual(await announcementsOf(() => provider.enqueueWorkerWork(item('fb', 'Announced'))), []);
+      const first = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
+      assert.equal(first?.item.instance, 'fa');
+      assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(first.lockToken, null)), ['w:1::1']);
+      const second = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
+      assert.equal(second?.item.instance, 'fb');
+      assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(second.lockToken, null)), []);
+    } finally {
+      await provider.deleteFlowLimit('activity:Announced');
+    }
+  });
+
+  it('rate limits: a fetch that finds no token announces the deferred activity with its due time', async () => {
+    await provider.setFlowLimit('activity:Paced', { perSecond: 1 });
+    try {
+      const paced = (instance: string): ActivityExecuteItem => ({
+        type: 'ActivityExecute',
+        instance,
+        executionId: 1,
+        id: 1,
+        name: 'Paced',
+        input: '""',
+        sessionId: null,
+        tag: null,
+      });
+      await provider.enqueueWorkerWork(paced('pa'));
+      await provider.enqueueWorkerWork(paced('pb'));
+      let leases: Awaited<ReturnType<ProcedureProvider['fetchWorkItems']>> = [];
+      const notifications = await announcementsOf(async () => {
+        leases = await provider.fetchWorkItems({
+          lockTimeoutMs: LOCK_MS,
+          tagFilter: { mode: 'defaultOnly' },
+          maxItems: 2,
+        });
+      });
+      assert.deepEqual(
+        leases.map((l) => l.item.instance),
+        ['pa'],
+      );
+      assert.equal(notifications.length, 1, JSON.stringify(notifications));
+      assert.match(notifications[0], /^w:0:(9\d\d|1000):1$/);
+      await provider.ackWorkItem(leases[0].lockToken, null);
+    } finally {
+      await provider.deleteFlowLimit('activity:Paced');
+    }
+    // Lifting the limit makes the deferred activity fetchable at once.
+    const rest = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
+    assert.equal(rest?.item.instance, 'pb');
+    await provider.ackWorkItem(rest.lockToken, null);
   });
 });

@@ -13,6 +13,27 @@ TABLE executions
   pinned_minor integer
   pinned_patch integer
 
+TABLE flow_limits
+  flow_key text NOT NULL
+  max_active integer
+  active integer NOT NULL DEFAULT 0
+  rate_per_s double precision
+  burst double precision
+  tokens double precision
+  refilled_ms bigint
+  created_at_ms bigint NOT NULL
+  updated_at_ms bigint NOT NULL
+
+TABLE flow_parked
+  id bigint NOT NULL
+  flow_key text NOT NULL
+  work_item text NOT NULL
+  instance_id text NOT NULL
+  execution_id bigint NOT NULL
+  activity_id bigint NOT NULL
+  tag text
+  created_at_ms bigint NOT NULL
+
 TABLE history
   instance_id text NOT NULL
   execution_id bigint NOT NULL
@@ -94,9 +115,15 @@ TABLE worker_queue
   attempt_count integer NOT NULL DEFAULT 0
   created_at_ms bigint NOT NULL
   session_id text GENERATED ALWAYS AS (((work_item)::json ->> 'sessionId'::text)) STORED
+  flow_key text
 
 CONSTRAINT executions.executions_pkey PRIMARY KEY (instance_id, execution_id)
 CONSTRAINT executions.executions_status_check CHECK ((status = ANY (ARRAY['Running'::text, 'Completed'::text, 'Failed'::text, 'ContinuedAsNew'::text])))
+CONSTRAINT flow_limits.flow_limits_burst_check CHECK (((burst IS NULL) OR (burst >= (1)::double precision)))
+CONSTRAINT flow_limits.flow_limits_max_active_check CHECK (((max_active IS NULL) OR (max_active >= 0)))
+CONSTRAINT flow_limits.flow_limits_pkey PRIMARY KEY (flow_key)
+CONSTRAINT flow_limits.flow_limits_rate_per_s_check CHECK (((rate_per_s IS NULL) OR (rate_per_s > (0)::double precision)))
+CONSTRAINT flow_parked.flow_parked_pkey PRIMARY KEY (id)
 CONSTRAINT history.history_event_id_check CHECK ((event_id > 0))
 CONSTRAINT history.history_pkey PRIMARY KEY (instance_id, execution_id, event_id)
 CONSTRAINT instance_locks.instance_locks_lock_token_key UNIQUE (lock_token)
@@ -118,6 +145,10 @@ CREATE INDEX executions_completed_idx ON durox.executions USING btree (completed
 CREATE UNIQUE INDEX executions_pkey ON durox.executions USING btree (instance_id, execution_id)
 CREATE INDEX executions_started_idx ON durox.executions USING btree (started_at_ms)
 CREATE INDEX executions_status_idx ON durox.executions USING btree (status, instance_id, execution_id)
+CREATE UNIQUE INDEX flow_limits_pkey ON durox.flow_limits USING btree (flow_key)
+CREATE INDEX flow_parked_activity_idx ON durox.flow_parked USING btree (instance_id, execution_id, activity_id)
+CREATE INDEX flow_parked_next_idx ON durox.flow_parked USING btree (flow_key, id)
+CREATE UNIQUE INDEX flow_parked_pkey ON durox.flow_parked USING btree (id)
 CREATE UNIQUE INDEX history_pkey ON durox.history USING btree (instance_id, execution_id, event_id)
 CREATE UNIQUE INDEX instance_locks_lock_token_key ON durox.instance_locks USING btree (lock_token)
 CREATE UNIQUE INDEX instance_locks_pkey ON durox.instance_locks USING btree (instance_id)
@@ -138,6 +169,7 @@ CREATE UNIQUE INDEX sessions_pkey ON durox.sessions USING btree (session_id)
 CREATE INDEX sessions_worker_idx ON durox.sessions USING btree (worker_id)
 CREATE UNIQUE INDEX test_clock_pkey ON durox.test_clock USING btree (singleton)
 CREATE INDEX worker_queue_activity_idx ON durox.worker_queue USING btree (instance_id, execution_id, activity_id)
+CREATE INDEX worker_queue_flow_key_idx ON durox.worker_queue USING btree (flow_key, visible_at_ms) WHERE (flow_key IS NOT NULL)
 CREATE UNIQUE INDEX worker_queue_lock_token_key ON durox.worker_queue USING btree (lock_token)
 CREATE UNIQUE INDEX worker_queue_pkey ON durox.worker_queue USING btree (id)
 CREATE INDEX worker_queue_session_idx ON durox.worker_queue USING btree (session_id) WHERE (session_id IS NOT NULL)
@@ -154,6 +186,7 @@ FUNCTION ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_wor
 FUNCTION ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_work_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION cleanup_orphaned_sessions() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION delete_flow_limit(p_key text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_instance(p_instance_id text, p_force boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_instance_bulk(p_filter json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_instances(p_instance_ids json, p_force boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
@@ -163,6 +196,7 @@ FUNCTION fetch_orchestration_item(p_lock_timeout_ms bigint, p_min_version text, 
 FUNCTION fetch_orchestration_items(p_lock_timeout_ms bigint, p_min_version text, p_max_version text, p_max_items integer) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION fetch_work_item(p_lock_timeout_ms bigint, p_tag_mode text, p_tags json, p_owner_id text, p_session_lock_timeout_ms bigint, p_max_items integer, p_claim_new_sessions boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_execution_info(p_instance_id text, p_execution_id bigint) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION get_flow_limits() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_info(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_stats(p_instance_id text) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_status(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
@@ -181,6 +215,17 @@ FUNCTION internal_announce_status(p_instance_id text) RETURNS void LANGUAGE sql 
 FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack json, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_current_time_ms() RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_admit_parked(p_key text, p_max bigint, p_mark text, p_now bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_announce_next(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_defer(p_key text, p_due bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_enqueue(p_items json, p_now bigint, p_claim_token text, p_claim_lock_ms bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_key(p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_lock_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_pump(p_key text, p_released integer, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_release(p_keys text[], p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_take_token(p_key text) RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
@@ -206,5 +251,6 @@ FUNCTION renew_session_locks(p_owner_ids json, p_extend_ms bigint, p_idle_timeou
 FUNCTION renew_work_item_lock(p_lock_token text, p_extend_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION schema_version() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION secure_procedures() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION set_flow_limit(p_key text, p_limit json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION set_test_clock_offset(p_offset_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION start_orchestration_claimed(p_instance_id text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp

@@ -335,9 +335,12 @@ $$;
 -- worker holds them (lock stealing); only the batch tagged by the fetch is consumed, messages
 -- that arrived during the turn stay for the next one; terminal statuses (ContinuedAsNew
 -- included) get completed_at_ms and merge kv_delta into kv_store.
+-- Flow control (flow.sql): activities of a limited key take a permit or are parked; cancelled
+-- ones give their permits on.
 -- Locks: the instance_locks row FOR UPDATE first (a concurrent takeover fetch waits or makes this
--- ack fail), then instances, executions, history, kv rows, worker_queue rows of this instance,
--- then the tagged orchestrator_queue rows.
+-- ack fail), then instances, executions, history, kv rows, the flow_limits rows of the keys the
+-- turn touches (ascending; usually already held by ack_orchestration_item), worker_queue rows of
+-- this instance, flow_parked rows, then the tagged orchestrator_queue rows.
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json);
 CREATE OR REPLACE FUNCTION internal_commit_orchestration_turn(p_lock_token TEXT, p_ack json, p_now BIGINT) RETURNS json
 LANGUAGE plpgsql
@@ -352,6 +355,8 @@ DECLARE
     v_execution_id   BIGINT := (p_ack->>'executionId')::BIGINT;
     v_status         TEXT := p_ack->>'status';
     v_status_changed BOOLEAN := COALESCE((p_ack->>'customStatusChanged')::BOOLEAN, FALSE);
+    v_flow           BOOLEAN;
+    v_released       TEXT[];
 BEGIN
     SELECT l.instance_id INTO v_instance_id
     FROM instance_locks l
@@ -436,23 +441,46 @@ BEGIN
 
     -- Insert first, then cancel: schedule-and-cancel in one turn leaves nothing queued. Each
     -- queue insert announces its rows itself (notifications.sql); an empty list runs no statement.
+    -- With flow limits (flow.sql) the keys this turn takes or releases permits of are locked
+    -- first, in key order; ack_orchestration_item has usually locked them already.
+    v_flow := EXISTS (SELECT 1 FROM flow_limits);
+    IF v_flow THEN
+        PERFORM internal_flow_lock_keys(internal_flow_turn_keys(p_ack, NULL));
+    END IF;
     IF json_typeof(v_worker_items) = 'array' AND json_array_length(v_worker_items) > 0 THEN
-        INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
-                                  visible_at_ms, attempt_count, created_at_ms)
-        SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
-               w->>'tag', v_now, 0, v_now
-        FROM json_array_elements(v_worker_items) WITH ORDINALITY AS t(w, n)
-        ORDER BY n;
-        GET DIAGNOSTICS v_ready = ROW_COUNT;
-        PERFORM internal_announce_queue('w', v_ready, NULL, v_now);
+        IF v_flow THEN
+            PERFORM internal_flow_enqueue(v_worker_items, v_now);
+        ELSE
+            INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
+                                      visible_at_ms, attempt_count, created_at_ms)
+            SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
+                   w->>'tag', v_now, 0, v_now
+            FROM json_array_elements(v_worker_items) WITH ORDINALITY AS t(w, n)
+            ORDER BY n;
+            GET DIAGNOSTICS v_ready = ROW_COUNT;
+            PERFORM internal_announce_queue('w', v_ready, NULL, v_now);
+        END IF;
     END IF;
 
     IF json_typeof(p_ack->'cancelledActivities') = 'array' AND json_array_length(p_ack->'cancelledActivities') > 0 THEN
-        DELETE FROM worker_queue wq
+        -- A cancelled activity gives back its permit (also while a worker holds it: the worker's
+        -- renew and ack then fail); a parked one just leaves the line.
+        WITH cancelled AS (
+            DELETE FROM worker_queue wq
+            USING json_array_elements(p_ack->'cancelledActivities') AS c(item)
+            WHERE wq.instance_id = c.item->>'instance'
+              AND wq.execution_id = (c.item->>'executionId')::BIGINT
+              AND wq.activity_id = (c.item->>'activityId')::BIGINT
+            RETURNING wq.flow_key)
+        SELECT array_agg(d.flow_key) FILTER (WHERE d.flow_key IS NOT NULL) INTO v_released FROM cancelled d;
+        DELETE FROM flow_parked fp
         USING json_array_elements(p_ack->'cancelledActivities') AS c(item)
-        WHERE wq.instance_id = c.item->>'instance'
-          AND wq.execution_id = (c.item->>'executionId')::BIGINT
-          AND wq.activity_id = (c.item->>'activityId')::BIGINT;
+        WHERE fp.instance_id = c.item->>'instance'
+          AND fp.execution_id = (c.item->>'executionId')::BIGINT
+          AND fp.activity_id = (c.item->>'activityId')::BIGINT;
+        IF v_released IS NOT NULL THEN
+            PERFORM internal_flow_release(v_released, v_now);
+        END IF;
     END IF;
 
     IF json_typeof(v_orch_items) = 'array' AND json_array_length(v_orch_items) > 0 THEN
@@ -488,7 +516,10 @@ $$;
 -- Guarantees: refuses (DX001) a token that is unknown, already acknowledged, withdrawn by a
 -- cancellation, taken over after expiry, or whose lease has expired even if nobody took it. An
 -- expired session does not block the ack of an item whose own lease is valid.
--- Locks: the worker_queue row (DELETE), then the sessions row; the completion is a plain insert.
+-- Flow control: an item that holds a permit gives it to the oldest activity parked under its key,
+-- or back (flow.sql).
+-- Locks: the worker_queue row (DELETE), the item's flow_limits row (when it holds a permit) and
+-- the key's parked rows, then the sessions row; the completion is a plain insert.
 DROP FUNCTION IF EXISTS internal_finish_work_item(TEXT, TEXT, TEXT, TEXT);
 CREATE OR REPLACE FUNCTION internal_finish_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
                                                      p_now BIGINT)
@@ -499,13 +530,19 @@ DECLARE
     v_now      BIGINT := p_now;
     v_instance TEXT;
     v_session  TEXT;
+    v_flow_key TEXT;
 BEGIN
+    -- The item's own row first, then its key's row (flow.sql explains why this order is safe
+    -- here); an item without a permit costs nothing more.
     DELETE FROM worker_queue
     WHERE lock_token = p_lock_token AND locked_until_ms > v_now
-    RETURNING instance_id, session_id INTO v_instance, v_session;
+    RETURNING instance_id, session_id, flow_key INTO v_instance, v_session, v_flow_key;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Invalid lock token: work item unknown, expired, cancelled or already acknowledged'
             USING ERRCODE = 'DX001';
+    END IF;
+    IF v_flow_key IS NOT NULL THEN
+        PERFORM internal_flow_pump(v_flow_key, 1, v_now);
     END IF;
     IF p_work_item IS NOT NULL THEN
         INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)

@@ -452,9 +452,12 @@ $$;
 -- instance lock makes an in-flight turn's ack fail (DX001), so a force-deleted instance is never
 -- recreated by a late ack; a late activity ack fails too because its worker_queue row is gone.
 -- Sessions rows are left to cleanup_orphaned_sessions.
+-- Activities parked under a flow limit are deleted too; permits held by deleted activities are
+-- handed to the oldest parked activity of their key, or given back (flow.sql).
 -- Lock order: the advisory locks of the instances in ascending key order (exclusive, waited
 -- for) -> their instance_locks rows -> their instances rows (both in ascending id order) ->
--- executions, history, kv, worker_queue and orchestrator_queue rows are deleted.
+-- executions, history, kv rows are deleted -> the flow_limits rows of their activities' keys
+-- (ascending) -> worker_queue, flow_parked and orchestrator_queue rows are deleted.
 -- Errors: DX003 when p_instance_ids is not a json array; unless p_force, DX004 'Instance <id> is
 -- still running. Use force=true or cancel first.'; DX004 'Orphan detected: ...' when, after
 -- locking, an instance whose parent is listed is not listed itself (a child that appeared
@@ -472,6 +475,7 @@ DECLARE
     v_events     INTEGER := 0;
     v_queue      INTEGER := 0;
     v_count      INTEGER;
+    v_released   TEXT[];
 BEGIN
     IF p_instance_ids IS NULL OR json_typeof(p_instance_ids) <> 'array' THEN
         RAISE EXCEPTION 'instance ids must be a json array' USING ERRCODE = 'DX003';
@@ -514,8 +518,23 @@ BEGIN
     GET DIAGNOSTICS v_events = ROW_COUNT;
     DELETE FROM kv_store WHERE instance_id = ANY (v_ids);
     DELETE FROM kv_delta WHERE instance_id = ANY (v_ids);
-    DELETE FROM worker_queue WHERE instance_id = ANY (v_ids);
-    GET DIAGNOSTICS v_queue = ROW_COUNT;
+    -- Flow control (flow.sql): the permits of deleted activities go to parked ones of other
+    -- instances, or back.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT w.flow_key FROM worker_queue w WHERE w.instance_id = ANY (v_ids) AND w.flow_key IS NOT NULL
+            UNION
+            SELECT p.flow_key FROM flow_parked p WHERE p.instance_id = ANY (v_ids)));
+    END IF;
+    WITH deleted AS (DELETE FROM worker_queue WHERE instance_id = ANY (v_ids) RETURNING flow_key)
+    SELECT count(*), array_agg(d.flow_key) FILTER (WHERE d.flow_key IS NOT NULL) INTO v_queue, v_released
+    FROM deleted d;
+    DELETE FROM flow_parked WHERE instance_id = ANY (v_ids);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_queue := v_queue + v_count;
+    IF v_released IS NOT NULL THEN
+        PERFORM internal_flow_release(v_released, internal_current_time_ms());
+    END IF;
     DELETE FROM orchestrator_queue WHERE instance_id = ANY (v_ids);
     GET DIAGNOSTICS v_count = ROW_COUNT;
     v_queue := v_queue + v_count;

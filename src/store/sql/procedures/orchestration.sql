@@ -119,9 +119,12 @@ $$;
 -- an ack that committed (its reply lost, e.g. in a failover) is recognised: it finds the token's
 -- instance lock gone but the items it claimed still held, re-extends their leases and returns
 -- them as the first call would have, instead of leaving them locked until their lease ends.
+-- Flow control (flow.sql): activities whose key has a limit take a permit or are parked; a claimed
+-- one is claimed only with a permit and never for a rated key; cancelled ones give theirs on.
 -- Lock order: advisory locks in ascending key order (internal_lock_instances_in_key_order:
--- the instance exclusively, every instance it sends a message to shared) -> instance_locks row
--- -> instances -> executions -> history -> kv rows -> worker_queue rows -> orchestrator_queue rows.
+-- the instance exclusively, every instance it sends a message to shared) -> the flow_limits rows
+-- of the keys the turn and claim touch (ascending) -> instance_locks row -> instances ->
+-- executions -> history -> kv rows -> worker_queue rows -> flow_parked rows -> orchestrator_queue rows.
 -- Errors: DX001 for a lock token that is unknown, released or expired (nothing is written);
 -- DX003 for an invalid ack or claim; unique_violation (23505) for a duplicate event id.
 -- Returns: {instanceId, nowMs, claimedWorkItems: [lease as fetch_work_item returns it],
@@ -140,6 +143,8 @@ DECLARE
     v_version     TEXT;
     v_leases      json;
     v_committed   json;
+    v_flow        BOOLEAN;
+    v_limited     TEXT[] := ARRAY[]::TEXT[];
 BEGIN
     IF p_claim IS NOT NULL THEN
         IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
@@ -180,6 +185,29 @@ BEGIN
             ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_ack->'orchestratorItems') AS o));
     END IF;
 
+    -- Flow control (flow.sql): the keys the turn and its claim take or release permits of, in key order.
+    v_flow := EXISTS (SELECT 1 FROM flow_limits);
+    IF v_flow THEN
+        PERFORM internal_flow_lock_keys(internal_flow_turn_keys(p_ack, p_claim));
+        -- An activity under a flow limit is claimed only with a permit: it takes a free one
+        -- (claimed, under the token the claim below would give it) or is parked like any other,
+        -- so a claim never bypasses the limit; one of a rated key is never claimed (its token is
+        -- taken when it is fetched). Queued before the turn's own activities (a claim
+        -- holds the first ones the turn schedules), so admission follows the order of
+        -- scheduling; the turn's cancellations apply to it (a cancelled one gives its permit on).
+        v_limited := ARRAY(SELECT f.flow_key FROM flow_limits f
+                           WHERE f.flow_key = ANY (internal_flow_turn_keys(NULL, p_claim)));
+        IF array_length(v_limited, 1) IS NOT NULL THEN
+            PERFORM internal_flow_enqueue(
+                (SELECT json_agg(json_build_object(
+                            'instanceId', w->>'instanceId', 'executionId', w->'executionId',
+                            'activityId', w->'activityId', 'tag', w->>'tag', 'workItem', w->>'workItem',
+                            'claimIndex', n) ORDER BY n)
+                 FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+                 WHERE internal_flow_key(w->>'workItem') = ANY (v_limited)),
+                v_now, 'ack:' || p_lock_token, v_lock_ms);
+        END IF;
+    END IF;
     PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
     IF p_ack->>'status' IN ('Completed', 'Failed') THEN
         v_committed := get_instance_status(v_instance_id);
@@ -198,7 +226,8 @@ BEGIN
         SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
                w->>'tag', v_now, 1, v_now, 'ack:' || p_lock_token || ':' || n, v_now + v_lock_ms
         FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
-        WHERE NOT EXISTS (
+        WHERE NOT (internal_flow_key(w->>'workItem') = ANY (v_limited))
+          AND NOT EXISTS (
             SELECT 1 FROM json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
             WHERE c.item->>'instance' = w->>'instanceId'
               AND (c.item->>'executionId')::BIGINT = (w->>'executionId')::BIGINT
@@ -208,7 +237,17 @@ BEGIN
     SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
                                              v_name, v_version, FALSE, 0, v_now) ORDER BY c.id)
     INTO v_leases
-    FROM claimed c;
+    FROM (SELECT * FROM claimed
+          UNION ALL
+          -- The limited activities claimed with a permit before the commit (still there unless
+          -- the turn cancelled them).
+          SELECT w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id
+          FROM worker_queue w
+          WHERE array_length(v_limited, 1) IS NOT NULL
+            AND w.lock_token = ANY (ARRAY(
+                SELECT 'ack:' || p_lock_token || ':' || n
+                FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(x, n)
+                WHERE internal_flow_key(x->>'workItem') = ANY (v_limited)))) c;
 
     RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now,
                              'claimedWorkItems', COALESCE(v_leases, '[]'::json), 'committedStatus', v_committed);
@@ -220,8 +259,9 @@ $$;
 -- commits it, in its own subtransaction, so one turn refused (lock lost, invalid, duplicate
 -- event) leaves the others committed.
 -- Lock order: first the advisory locks of every element in ascending key order (exclusive: the
--- instances whose locks are released; shared: the instances they send messages to), then element
--- by element as ack_orchestration_item (whose own advisory locks are then already held).
+-- instances whose locks are released; shared: the instances they send messages to), then the
+-- flow_limits rows every element touches (ascending), then element by element as
+-- ack_orchestration_item (whose own advisory and flow locks are then already held).
 -- Errors: DX003 when p_acks is not an array of at most 100 elements; per element, its SQLSTATE
 -- (DX001, DX003, 23505, ...) is reported in the result instead of raised.
 -- Returns: json array in input order of {ok: true, instanceId, claimedWorkItems, committedStatus}
@@ -243,6 +283,12 @@ BEGIN
               JOIN instance_locks l ON l.lock_token = e->>'lockToken'),
         ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_acks) AS e,
                      json_array_elements(COALESCE(e->'ack'->'orchestratorItems', '[]'::json)) AS o));
+    -- Flow control (flow.sql): every element's keys at once, in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT DISTINCT k FROM json_array_elements(p_acks) AS e,
+                   unnest(internal_flow_turn_keys(e->'ack', CASE WHEN json_typeof(e->'claim') = 'object' THEN e->'claim' END)) AS k));
+    END IF;
 
     FOR v_element IN SELECT e FROM json_array_elements(p_acks) AS e LOOP
         BEGIN

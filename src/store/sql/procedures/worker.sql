@@ -4,10 +4,11 @@
 -- Conventions: docs/sql.md. Lock order of every worker-queue procedure: the advisory lock of the
 -- completion's instance (ack only) -> worker_queue rows (ascending id) -> the sessions row(s).
 
--- enqueue_worker_work: enqueues an activity, visible at once and unlocked.
--- Lock order: none on existing rows (plain insert).
+-- enqueue_worker_work: enqueues an activity, visible at once and unlocked; under a flow limit
+-- (flow.sql) it takes a permit or is parked.
+-- Lock order: the key's flow_limits row when it has a limit; no existing queue row.
 -- Errors: none of its own.
--- Returns: {id}.
+-- Returns: {id} (null for a parked activity).
 CREATE OR REPLACE FUNCTION enqueue_worker_work(p_instance_id TEXT, p_execution_id BIGINT, p_activity_id BIGINT,
                                                p_tag TEXT, p_work_item TEXT)
 RETURNS json
@@ -17,6 +18,15 @@ DECLARE
     v_now BIGINT := internal_current_time_ms();
     v_id  BIGINT;
 BEGIN
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        IF internal_flow_enqueue(json_build_array(json_build_object(
+               'instanceId', p_instance_id, 'executionId', p_execution_id, 'activityId', p_activity_id,
+               'tag', p_tag, 'workItem', p_work_item)), v_now) = 0 THEN
+            SELECT max(w.id) INTO v_id FROM worker_queue w
+            WHERE w.instance_id = p_instance_id AND w.execution_id = p_execution_id AND w.activity_id = p_activity_id;
+        END IF;
+        RETURN json_build_object('id', v_id);
+    END IF;
     INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
                               visible_at_ms, attempt_count, created_at_ms)
     VALUES (p_work_item, p_instance_id, p_execution_id, p_activity_id, p_tag, v_now, 0, v_now)
@@ -42,8 +52,14 @@ $$;
 -- back untouched and the loop tries the next candidate instead of returning nothing.
 -- Clock: visibility is filtered with internal_wall_clock_ms(), read by the scan after its
 -- snapshot, so every item committed before the scan is seen (see internal.sql).
+-- Rate limits (flow.sql): an item of a rated key is fetched only with a token of its key's
+-- bucket; without one, the key's fetchable items are deferred to the next token times (announced
+-- with their due time) and the next candidate is tried.
 -- Lock order: worker_queue rows (FOR UPDATE SKIP LOCKED: concurrent workers never get the same
--- row and never wait for each other) -> the sessions row.
+-- row and never wait for each other) -> the flow_limits row of a rated key (waited for; the one
+-- place a flow_limits row is taken after a worker_queue row: a cycle needs a release or a
+-- cancellation of the very row being fetched, and PostgreSQL breaks it) -> the key's other
+-- fetchable rows (SKIP LOCKED) -> the sessions row.
 -- Errors: DX003 for a lock timeout <= 0, an unknown tag mode, bad tags or max items.
 -- Returns: json array (possibly empty) of {workItem, lockToken, attemptCount,
 -- orchestrationName, orchestrationVersion, sessionId, sessionTakenOver, waitedMs, nowMs}, oldest
@@ -69,6 +85,8 @@ DECLARE
     v_name       TEXT;
     v_version    TEXT;
     v_taken_over BOOLEAN;
+    v_flow_key   TEXT;
+    v_due        BIGINT;
 BEGIN
     IF p_lock_timeout_ms IS NULL OR p_lock_timeout_ms <= 0 THEN
         RAISE EXCEPTION 'lock timeout must be a positive number of milliseconds, got %', p_lock_timeout_ms
@@ -95,7 +113,7 @@ BEGIN
 
     WHILE COALESCE(array_length(v_leases, 1), 0) < v_max LOOP
         v_now := internal_wall_clock_ms();
-        SELECT w.id, w.session_id INTO v_id, v_session
+        SELECT w.id, w.session_id, w.flow_key INTO v_id, v_session, v_flow_key
         FROM worker_queue w
         LEFT JOIN sessions s ON s.session_id = w.session_id AND s.locked_until_ms > v_now
         WHERE w.visible_at_ms <= (SELECT internal_wall_clock_ms())
@@ -114,6 +132,21 @@ BEGIN
         LIMIT 1
         FOR UPDATE OF w SKIP LOCKED;
         EXIT WHEN NOT FOUND;
+
+        -- Rate limit (flow.sql): an activity of a rated key needs a token; without one, the key's
+        -- fetchable activities are deferred to the next token times (announced) and the next
+        -- candidate is tried. Other activities read nothing more. The token is taken before the
+        -- session claim below: a lost session race spends it (never more dispatches than tokens).
+        IF v_flow_key IS NOT NULL THEN
+            v_due := internal_flow_take_token(v_flow_key);
+            IF v_due > 0 THEN
+                PERFORM internal_flow_defer(v_flow_key, v_due, v_now);
+                v_skipped := v_skipped || v_id;
+                CONTINUE;
+            ELSIF v_due = 0 THEN
+                PERFORM internal_flow_announce_next(v_flow_key, v_now);
+            END IF;
+        END IF;
 
         v_taken_over := FALSE;
         IF v_session IS NOT NULL THEN
@@ -249,8 +282,9 @@ $$;
 -- as ack_work_item handles it, in its own subtransaction, so one item refused (lock lost,
 -- invalid, even a deadlock) leaves the others committed.
 -- Lock order: first the advisory locks of every completion's instance in ascending key order
--- (TRIED exclusively where a claim is asked for, else shared and waited for), then item by item
--- as ack_work_item (whose own advisory locks are then already held).
+-- (TRIED exclusively where a claim is asked for, else shared and waited for), then the
+-- flow_limits rows of the permits the items hold (ascending), then item by item as ack_work_item
+-- (whose own advisory and flow locks are then already held).
 -- Errors: DX003 when p_acks is not an array of at most 1000 elements; per element, its SQLSTATE
 -- is reported in the result instead of raised, so the caller can tell retryable from permanent.
 -- Returns: json array in input order of {ok: true, claimedTurn} or {ok: false, code, message}.
@@ -283,6 +317,13 @@ BEGIN
             PERFORM pg_advisory_xact_lock_shared(v_lock.key);
         END IF;
     END LOOP;
+    -- Flow control (flow.sql): the keys of the permits these items give back, in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT w.flow_key FROM worker_queue w
+            WHERE w.lock_token IN (SELECT a->>'lockToken' FROM json_array_elements(p_acks) AS a)
+              AND w.flow_key IS NOT NULL));
+    END IF;
 
     FOR v_ack IN SELECT a FROM json_array_elements(p_acks) AS a LOOP
         BEGIN
@@ -362,6 +403,15 @@ BEGIN
         END;
     END IF;
 
+    -- Flow control (flow.sql): the item's permit and every key the turn may touch, in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_lock_instances_in_key_order(ARRAY[]::TEXT[], ARRAY[p_instance_id]);
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT w.flow_key FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.flow_key IS NOT NULL
+            UNION
+            SELECT unnest(internal_flow_turn_keys(p_turn->'ack',
+                                                  CASE WHEN json_typeof(p_turn->'claim') = 'object' THEN p_turn->'claim' END))));
+    END IF;
     -- The turn is claimed without its history and KV: they are read only for the fallback.
     v_result := internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, FALSE);
     v_turn := v_result->'claimedTurn';

@@ -1,0 +1,429 @@
+-- Flow control: concurrency limits per flow key (tables: migration 0101_flow_control.sql).
+-- Conventions: docs/sql.md.
+--
+-- A limit is a number of permits per key. Permits are handed over inside the procedures that
+-- enqueue and finish activities, never counted at fetch time:
+-- * enqueue (a turn's commit, enqueue_worker_work): an activity whose key has a limit takes a
+--   permit when one is free (its worker_queue row then carries flow_key) or is parked in
+--   flow_parked, a separate table the fetch never reads;
+-- * release (an activity's ack, success or failure; its cancellation, also while a worker holds
+--   it; the deletion of its instance): the permit goes to the oldest parked activity of the key,
+--   which moves to worker_queue and is announced (internal_announce_queue), or is given back.
+-- Rate limits are a token bucket per key (rate_per_s, burst) on the database clock, spent at
+-- dispatch: the fetch of an activity that carries a rated key takes a token, or, when none is
+-- left, spaces the key's fetchable activities out one token interval apart from the next token's
+-- time and announces that time (internal_flow_defer), so no runtime polls for it; each dispatch
+-- announces the key's next deferred activity. Fetches of other activities read nothing more.
+-- An expired lease keeps its permit: the row stays in worker_queue and is fetched again (the
+-- holder's late ack fails and releases nothing). flow_limits.active always equals the number of
+-- worker_queue rows carrying the key (test/postgres/flow-limits.test.ts checks it).
+-- A deployment without limits pays one read of the empty flow_limits table per enqueue and ack.
+--
+-- Lock order: flow_limits rows in ascending key order (internal_flow_lock_keys: a procedure that
+-- will enqueue or release under several keys locks them all at once, first) after the advisory
+-- locks of instances and before any worker_queue or flow_parked row; flow_parked rows last.
+-- Rows of one instance (instance_locks, instances, ...) are only ever contended under that
+-- instance's advisory lock, so where they are taken relative to flow_limits rows cannot close a
+-- cycle. Two exceptions take a worker_queue row first: the ack of one activity deletes its own
+-- row, then locks its key (so an ack without a limit reads nothing more); the only procedures
+-- that lock the key first and then that row are its instance's turn commit (cancellation) and
+-- deletion, which hold the instance's advisory lock exclusively while an ack with a completion
+-- holds it shared (an ack without a completion, which the runtime never sends, takes no
+-- advisory lock: racing a cancellation of the same row, it can deadlock, and PostgreSQL aborts
+-- one of the two). A batch of acks locks all its keys first, in order. And the fetch of a rated
+-- activity locks its key after the row (see fetch_work_item).
+
+-- The flow key of an activity's work item (JSON text): its explicit flowKey, else
+-- 'activity:<name>'.
+CREATE OR REPLACE FUNCTION internal_flow_key(p_work_item TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT COALESCE(j->>'flowKey', 'activity:' || (j->>'name')) FROM (SELECT p_work_item::json AS j) w
+$$;
+
+-- Locks the flow_limits rows of p_keys (keys without a limit are ignored) in ascending key
+-- order, waiting for each. A row the transaction already holds is not waited for.
+CREATE OR REPLACE FUNCTION internal_flow_lock_keys(p_keys TEXT[]) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF COALESCE(array_length(p_keys, 1), 0) > 0 THEN
+        PERFORM 1 FROM flow_limits f WHERE f.flow_key = ANY (p_keys) ORDER BY f.flow_key FOR UPDATE;
+    END IF;
+END;
+$$;
+
+-- The flow keys a turn's ack (and its claim) may take or release permits of: the keys of the
+-- activities it schedules and of the queued or parked activities it cancels. Read without locks;
+-- the caller locks them with internal_flow_lock_keys before writing.
+CREATE OR REPLACE FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS TEXT[]
+LANGUAGE sql STABLE
+AS $$
+    WITH cancelled AS (
+        SELECT c.item->>'instance' AS instance_id, (c.item->>'executionId')::BIGINT AS execution_id,
+               (c.item->>'activityId')::BIGINT AS activity_id
+        FROM json_array_elements(CASE WHEN json_typeof(p_ack->'cancelledActivities') = 'array'
+                                      THEN p_ack->'cancelledActivities' ELSE '[]'::json END) AS c(item))
+    SELECT ARRAY(
+        SELECT DISTINCT k FROM (
+            SELECT internal_flow_key(w->>'workItem') AS k
+            FROM json_array_elements(CASE WHEN json_typeof(p_ack->'workerItems') = 'array'
+                                          THEN p_ack->'workerItems' ELSE '[]'::json END) AS w
+            UNION ALL
+            SELECT internal_flow_key(w->>'workItem')
+            FROM json_array_elements(CASE WHEN json_typeof(p_claim->'workerItems') = 'array'
+                                          THEN p_claim->'workerItems' ELSE '[]'::json END) AS w
+            UNION ALL
+            SELECT wq.flow_key FROM worker_queue wq JOIN cancelled c
+                ON wq.instance_id = c.instance_id AND wq.execution_id = c.execution_id AND wq.activity_id = c.activity_id
+            WHERE wq.flow_key IS NOT NULL
+            UNION ALL
+            SELECT fp.flow_key FROM flow_parked fp JOIN cancelled c
+                ON fp.instance_id = c.instance_id AND fp.execution_id = c.execution_id AND fp.activity_id = c.activity_id
+        ) keys
+        ORDER BY k)
+$$;
+
+-- Enqueues activities (p_items: json array of {instanceId, executionId, activityId, tag,
+-- workItem, claimIndex?}, in order) at p_now: an activity whose key has no limit is queued as
+-- before; one whose key has a limit takes a free permit (queued, carrying flow_key) or is parked,
+-- in the order of p_items. With p_claim_token, the activities that get a permit are queued
+-- already locked for the caller, under p_claim_token || ':' || claimIndex until p_now +
+-- p_claim_lock_ms (an ack's claim: the same tokens ack_orchestration_item gives the activities
+-- it claims), and are not announced; except those of a rated key, which must take a token when
+-- fetched, so they are queued unlocked. Announces the unlocked queued rows. Locks the limited keys
+-- itself (ascending order; no wait when the caller locked them already). Returns the number of
+-- activities parked.
+CREATE OR REPLACE FUNCTION internal_flow_enqueue(p_items json, p_now BIGINT, p_claim_token TEXT DEFAULT NULL,
+                                                 p_claim_lock_ms BIGINT DEFAULT NULL) RETURNS INTEGER
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_keys     TEXT[];
+    v_ready    INTEGER;
+    v_parked   INTEGER;
+    v_admitted TEXT[];
+BEGIN
+    v_keys := ARRAY(SELECT DISTINCT internal_flow_key(w->>'workItem') FROM json_array_elements(p_items) AS w);
+    PERFORM internal_flow_lock_keys(v_keys);
+
+    -- One statement decides every item against the counters just locked, so an item is either
+    -- queued or parked, never both, even if a limit is created or deleted meanwhile.
+    WITH items AS (
+        SELECT w, n, internal_flow_key(w->>'workItem') AS key
+        FROM json_array_elements(p_items) WITH ORDINALITY AS t(w, n)),
+    decided AS (
+        SELECT i.w, i.n, i.key, f.flow_key IS NOT NULL AS limited,
+               p_claim_token IS NOT NULL AND f.rate_per_s IS NULL AS claimed,
+               f.flow_key IS NULL OR f.max_active IS NULL
+               OR row_number() OVER (PARTITION BY i.key ORDER BY i.n) <= GREATEST(f.max_active - f.active, 0) AS admit
+        FROM items i LEFT JOIN flow_limits f ON f.flow_key = i.key),
+    queued AS (
+        INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
+                                  visible_at_ms, attempt_count, created_at_ms, flow_key, lock_token, locked_until_ms)
+        SELECT d.w->>'workItem', d.w->>'instanceId', (d.w->>'executionId')::BIGINT, (d.w->>'activityId')::BIGINT,
+               d.w->>'tag', p_now, CASE WHEN d.claimed THEN 1 ELSE 0 END, p_now,
+               CASE WHEN d.limited THEN d.key END,
+               CASE WHEN d.claimed THEN p_claim_token || ':' || (d.w->>'claimIndex') END,
+               CASE WHEN d.claimed THEN p_now + p_claim_lock_ms END
+        FROM decided d WHERE d.admit
+        ORDER BY d.n
+        RETURNING flow_key, lock_token),
+    parked AS (
+        INSERT INTO flow_parked (id, flow_key, work_item, instance_id, execution_id, activity_id, tag, created_at_ms)
+        SELECT nextval('worker_queue_id_seq'), o.key, o.w->>'workItem', o.w->>'instanceId',
+               (o.w->>'executionId')::BIGINT, (o.w->>'activityId')::BIGINT, o.w->>'tag', p_now
+        FROM (SELECT d.* FROM decided d WHERE NOT d.admit ORDER BY d.n) o
+        RETURNING id)
+    SELECT (SELECT count(*) FROM queued q WHERE q.lock_token IS NULL),
+           (SELECT array_agg(q.flow_key) FROM queued q WHERE q.flow_key IS NOT NULL),
+           (SELECT count(*) FROM parked)
+    INTO v_ready, v_admitted, v_parked;
+
+    IF v_admitted IS NOT NULL THEN
+        UPDATE flow_limits f SET active = f.active + a.taken, updated_at_ms = p_now
+        FROM (SELECT k, count(*) AS taken FROM unnest(v_admitted) AS k GROUP BY k) a
+        WHERE f.flow_key = a.k;
+    END IF;
+    PERFORM internal_announce_queue('w', v_ready, NULL, p_now);
+    RETURN v_parked;
+END;
+$$;
+
+-- Moves up to p_max (NULL: all) of the oldest parked activities of p_key to worker_queue,
+-- visible at p_now, carrying p_mark as their flow_key (NULL when the key has no limit any more),
+-- and announces them. The caller holds the key's flow_limits row (or it has none). Returns the
+-- number moved.
+CREATE OR REPLACE FUNCTION internal_flow_admit_parked(p_key TEXT, p_max BIGINT, p_mark TEXT, p_now BIGINT)
+RETURNS INTEGER
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_moved INTEGER;
+BEGIN
+    WITH picked AS (
+        SELECT p.id FROM flow_parked p WHERE p.flow_key = p_key ORDER BY p.id LIMIT p_max FOR UPDATE),
+    moved AS (
+        DELETE FROM flow_parked p USING picked WHERE p.id = picked.id
+        RETURNING p.id, p.work_item, p.instance_id, p.execution_id, p.activity_id, p.tag, p.created_at_ms)
+    INSERT INTO worker_queue (id, work_item, instance_id, execution_id, activity_id, tag,
+                              visible_at_ms, attempt_count, created_at_ms, flow_key)
+    SELECT m.id, m.work_item, m.instance_id, m.execution_id, m.activity_id, m.tag, p_now, 0, m.created_at_ms, p_mark
+    FROM moved m
+    ORDER BY m.id;
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    PERFORM internal_announce_queue('w', v_moved, NULL, p_now);
+    RETURN v_moved;
+END;
+$$;
+
+-- Gives back p_released permits of p_key and fills the key's free permits from its parked
+-- activities, oldest first (a permit given back while activities wait is handed to the oldest).
+-- Locks the key's flow_limits row (no wait when the caller holds it). A key whose limit was
+-- deleted has nothing to count: whatever is still parked under it is queued without a limit.
+CREATE OR REPLACE FUNCTION internal_flow_pump(p_key TEXT, p_released INTEGER, p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_max    INTEGER;
+    v_active INTEGER;
+    v_before INTEGER;
+BEGIN
+    SELECT f.max_active, f.active INTO v_max, v_before FROM flow_limits f WHERE f.flow_key = p_key FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM internal_flow_admit_parked(p_key, NULL, NULL, p_now);
+        RETURN;
+    END IF;
+    v_active := GREATEST(v_before - p_released, 0);
+    IF v_max IS NULL OR v_active < v_max THEN
+        v_active := v_active + internal_flow_admit_parked(p_key, CASE WHEN v_max IS NOT NULL THEN v_max - v_active END,
+                                                          p_key, p_now);
+    END IF;
+    IF v_active <> v_before THEN
+        UPDATE flow_limits SET active = v_active, updated_at_ms = p_now WHERE flow_key = p_key;
+    END IF;
+END;
+$$;
+
+-- Releases one permit per element of p_keys (NULL elements, rows admitted without a limit, are
+-- skipped), key by key in ascending order.
+CREATE OR REPLACE FUNCTION internal_flow_release(p_keys TEXT[], p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_release RECORD;
+BEGIN
+    FOR v_release IN
+        SELECT k AS key, count(*)::INTEGER AS permits FROM unnest(p_keys) AS k WHERE k IS NOT NULL GROUP BY k ORDER BY k
+    LOOP
+        PERFORM internal_flow_pump(v_release.key, v_release.permits, p_now);
+    END LOOP;
+END;
+$$;
+
+-- Takes a token of p_key's bucket for a dispatch now. Returns NULL when the key has no rate
+-- limit (read without a lock), 0 when a token was taken, else the time (database clock, ms) the
+-- next token is due. The clock is read after the key's row is locked (internal_wall_clock_ms),
+-- and the row stays locked until the dispatch commits: the next taker reads a later time, so
+-- the times the bucket counts are in the order, and within the spans, of the real dispatches
+-- (a time read before waiting for the lock could lag its dispatch by that wait, and two
+-- dispatches a token interval apart on the bucket's clock could then land together).
+-- Locks: the key's flow_limits row, only for a rated key.
+CREATE OR REPLACE FUNCTION internal_flow_take_token(p_key TEXT) RETURNS BIGINT
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_rate     DOUBLE PRECISION;
+    v_burst    DOUBLE PRECISION;
+    v_tokens   DOUBLE PRECISION;
+    v_refilled BIGINT;
+    v_at       BIGINT;
+    v_avail    DOUBLE PRECISION;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM flow_limits f WHERE f.flow_key = p_key AND f.rate_per_s IS NOT NULL) THEN
+        RETURN NULL;
+    END IF;
+    SELECT f.rate_per_s, f.burst, f.tokens, f.refilled_ms INTO v_rate, v_burst, v_tokens, v_refilled
+    FROM flow_limits f WHERE f.flow_key = p_key FOR UPDATE;
+    IF v_rate IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_at := GREATEST(v_refilled, internal_wall_clock_ms());
+    v_avail := LEAST(v_burst, v_tokens + (v_at - v_refilled) * v_rate / 1000.0);
+    IF v_avail >= 1 THEN
+        UPDATE flow_limits SET tokens = v_avail - 1, refilled_ms = v_at WHERE flow_key = p_key;
+        RETURN 0;
+    END IF;
+    RETURN v_at + GREATEST(ceil((1 - v_avail) * 1000.0 / v_rate), 1)::BIGINT;
+END;
+$$;
+
+-- Defers the activities of rated key p_key that are fetchable at p_now (the fetch's candidate
+-- among them, at most 1,000, oldest first) to one token interval apart from p_due, the next
+-- token's time, and announces p_due. Activities deferred earlier keep their times: when two
+-- become fetchable at one token time, one is dispatched and the other deferred again to the next
+-- token, which keeps each activity within about one interval of its turn (appending after the
+-- last deferred activity instead would send an activity fetched a moment early to the back).
+-- Rows locked by other transactions are left alone.
+CREATE OR REPLACE FUNCTION internal_flow_defer(p_key TEXT, p_due BIGINT, p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_interval DOUBLE PRECISION;
+BEGIN
+    SELECT 1000.0 / f.rate_per_s INTO v_interval FROM flow_limits f WHERE f.flow_key = p_key;
+    WITH picked AS (
+        SELECT w.id FROM worker_queue w
+        WHERE w.flow_key = p_key AND w.visible_at_ms <= p_now
+          AND (w.lock_token IS NULL OR w.locked_until_ms <= p_now)
+        ORDER BY w.id LIMIT 1000
+        FOR UPDATE SKIP LOCKED),
+    spaced AS (SELECT p.id, row_number() OVER (ORDER BY p.id) AS n FROM picked p)
+    UPDATE worker_queue w SET visible_at_ms = p_due + floor((s.n - 1) * v_interval)::BIGINT
+    FROM spaced s WHERE w.id = s.id;
+    PERFORM internal_announce_queue('w', 0, p_due, p_now);
+END;
+$$;
+
+-- Announces the next deferred activity of rated key p_key (after a dispatch took a token), so a
+-- runtime wakes for it at its time.
+CREATE OR REPLACE FUNCTION internal_flow_announce_next(p_key TEXT, p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_next BIGINT;
+BEGIN
+    SELECT min(w.visible_at_ms) INTO v_next
+    FROM worker_queue w WHERE w.flow_key = p_key AND w.visible_at_ms > p_now AND w.lock_token IS NULL;
+    PERFORM internal_announce_queue('w', 0, v_next, p_now);
+END;
+$$;
+
+-- Makes the deferred activities of p_key fetchable now (its rate limit was lifted or changed)
+-- and announces them.
+CREATE OR REPLACE FUNCTION internal_flow_undefer(p_key TEXT, p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_moved INTEGER;
+BEGIN
+    UPDATE worker_queue w SET visible_at_ms = p_now
+    WHERE w.flow_key = p_key AND w.visible_at_ms > p_now AND w.lock_token IS NULL;
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    PERFORM internal_announce_queue('w', v_moved, NULL, p_now);
+END;
+$$;
+
+-- set_flow_limit: creates or changes the limit of p_key. p_limit = {maxActive, perSecond, burst}:
+-- maxActive = the number of activities of the key queued or running at once (0 pauses the key;
+-- null: no concurrency limit); perSecond = dispatches per second, on average (null: no rate
+-- limit), with at most burst (>= 1, default 1) at once: in any window of W seconds at most
+-- burst + perSecond x W activities of the key are fetched. A new limit counts the activities
+-- already queued under the key from an earlier limit; activities queued without a limit are not
+-- counted (nor rated). Raising maxActive admits parked activities at once (announced); lowering
+-- it admits none until enough permits are given back. A new bucket starts full; a changed rate
+-- keeps the tokens (up to the new burst) and makes the key's deferred activities fetchable now.
+-- Lock order: the key's flow_limits row -> its worker_queue rows (deferred ones) -> its
+-- flow_parked rows.
+-- Errors: DX003 for an empty key or one over 512 bytes, a maxActive that is not a non-negative
+-- integer, a perSecond that is not a positive number, a burst below 1 or without perSecond, or a
+-- p_limit that is not an object.
+-- Returns: the limit as get_flow_limits reports it.
+CREATE OR REPLACE FUNCTION set_flow_limit(p_key TEXT, p_limit json) RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now   BIGINT := internal_current_time_ms();
+    v_max   INTEGER;
+    v_rate  DOUBLE PRECISION;
+    v_burst DOUBLE PRECISION;
+BEGIN
+    IF p_key IS NULL OR length(p_key) = 0 OR octet_length(p_key) > 512 THEN
+        RAISE EXCEPTION 'flow key must be 1 to 512 bytes' USING ERRCODE = 'DX003';
+    END IF;
+    IF p_limit IS NULL OR json_typeof(p_limit) <> 'object' THEN
+        RAISE EXCEPTION 'flow limit must be a json object' USING ERRCODE = 'DX003';
+    END IF;
+    IF COALESCE(json_typeof(p_limit->'maxActive'), 'null') <> 'null' THEN
+        IF json_typeof(p_limit->'maxActive') <> 'number' OR (p_limit->>'maxActive') !~ '^\d{1,9}$' THEN
+            RAISE EXCEPTION 'maxActive must be a non-negative integer, got %', p_limit->>'maxActive'
+                USING ERRCODE = 'DX003';
+        END IF;
+        v_max := (p_limit->>'maxActive')::INTEGER;
+    END IF;
+    IF COALESCE(json_typeof(p_limit->'perSecond'), 'null') <> 'null' THEN
+        IF json_typeof(p_limit->'perSecond') <> 'number' OR (p_limit->>'perSecond')::DOUBLE PRECISION <= 0 THEN
+            RAISE EXCEPTION 'perSecond must be a positive number, got %', p_limit->>'perSecond' USING ERRCODE = 'DX003';
+        END IF;
+        v_rate := (p_limit->>'perSecond')::DOUBLE PRECISION;
+    END IF;
+    IF COALESCE(json_typeof(p_limit->'burst'), 'null') <> 'null' THEN
+        IF v_rate IS NULL OR json_typeof(p_limit->'burst') <> 'number' OR (p_limit->>'burst')::DOUBLE PRECISION < 1 THEN
+            RAISE EXCEPTION 'burst must be a number >= 1 and comes with perSecond, got %', p_limit->>'burst'
+                USING ERRCODE = 'DX003';
+        END IF;
+        v_burst := (p_limit->>'burst')::DOUBLE PRECISION;
+    ELSIF v_rate IS NOT NULL THEN
+        v_burst := 1;
+    END IF;
+
+    INSERT INTO flow_limits AS f (flow_key, max_active, active, rate_per_s, burst, tokens, refilled_ms,
+                                  created_at_ms, updated_at_ms)
+    VALUES (p_key, v_max, (SELECT count(*) FROM worker_queue w WHERE w.flow_key = p_key), v_rate, v_burst,
+            v_burst, CASE WHEN v_rate IS NOT NULL THEN v_now END, v_now, v_now)
+    ON CONFLICT (flow_key) DO UPDATE
+        SET max_active = EXCLUDED.max_active,
+            rate_per_s = EXCLUDED.rate_per_s,
+            burst = EXCLUDED.burst,
+            tokens = LEAST(COALESCE(f.tokens, EXCLUDED.tokens), EXCLUDED.burst),
+            refilled_ms = CASE WHEN EXCLUDED.rate_per_s IS NOT NULL THEN COALESCE(f.refilled_ms, EXCLUDED.refilled_ms) END,
+            updated_at_ms = EXCLUDED.updated_at_ms;
+    PERFORM internal_flow_undefer(p_key, v_now);
+    PERFORM internal_flow_pump(p_key, 0, v_now);
+    RETURN (SELECT json_build_object('flowKey', f.flow_key, 'maxActive', f.max_active, 'active', f.active,
+                                     'parked', (SELECT count(*) FROM flow_parked p WHERE p.flow_key = f.flow_key),
+                                     'perSecond', f.rate_per_s, 'burst', f.burst,
+                                     'createdAtMs', f.created_at_ms, 'updatedAtMs', f.updated_at_ms)
+            FROM flow_limits f WHERE f.flow_key = p_key);
+END;
+$$;
+
+-- get_flow_limits: every limit with its permits in use and its parked activities.
+-- Lock order: none (read-only).
+-- Errors: none.
+-- Returns: json array, by key, of {flowKey, maxActive, active, parked, perSecond, burst,
+-- createdAtMs, updatedAtMs}.
+CREATE OR REPLACE FUNCTION get_flow_limits() RETURNS json
+LANGUAGE sql STABLE
+AS $$
+    SELECT COALESCE(json_agg(json_build_object(
+               'flowKey', f.flow_key, 'maxActive', f.max_active, 'active', f.active,
+               'parked', COALESCE(p.parked, 0), 'perSecond', f.rate_per_s, 'burst', f.burst,
+               'createdAtMs', f.created_at_ms, 'updatedAtMs', f.updated_at_ms)
+           ORDER BY f.flow_key), '[]'::json)
+    FROM flow_limits f
+    LEFT JOIN (SELECT fp.flow_key, count(*) AS parked FROM flow_parked fp GROUP BY fp.flow_key) p
+        ON p.flow_key = f.flow_key
+$$;
+
+-- delete_flow_limit: removes the limit of p_key; its parked activities are queued and its
+-- deferred ones made fetchable at once (announced), and new ones are no longer counted.
+-- Lock order: the key's flow_limits row (DELETE) -> its flow_parked rows.
+-- Errors: none (an unknown key is reported, not refused).
+-- Returns: {deleted: whether a limit existed, released: the parked activities queued}.
+CREATE OR REPLACE FUNCTION delete_flow_limit(p_key TEXT) RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now   BIGINT := internal_current_time_ms();
+    v_moved INTEGER := 0;
+BEGIN
+    DELETE FROM flow_limits WHERE flow_key = p_key;
+    IF NOT FOUND THEN
+        RETURN json_build_object('deleted', FALSE, 'released', 0);
+    END IF;
+    v_moved := internal_flow_admit_parked(p_key, NULL, NULL, v_now);
+    PERFORM internal_flow_undefer(p_key, v_now);
+    RETURN json_build_object('deleted', TRUE, 'released', v_moved);
+END;
+$$;
