@@ -72,6 +72,11 @@ export async function runWorkerLoop<T>(loop: WorkerLoop<T>): Promise<void> {
     try {
       item = await loop.fetch(fetchReason);
       loop.fetchSucceeded();
+      // The store answers again after failing. While it failed, announcements kept arriving (in a
+      // failover the push channel is often back before the pool is) and were spent on fetches
+      // that answered nothing: drain, so whatever they announced is taken now, not by the
+      // safety fetch.
+      if (failures > 0 && reason !== 'safety') reason = 'drain';
       failures = 0;
     } catch (error) {
       loop.fetchFailed(error);

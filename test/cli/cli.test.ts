@@ -3,35 +3,14 @@
  * real PostgreSQL schema, checking exit codes, --json documents and what changed in the store.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client as PgClient } from 'pg';
 import { createOperatorsFixture, DATABASE_URL, HOSTILE, type OperatorsFixture } from '../dashboard/fixture';
-
-const BIN = join(__dirname, '..', '..', 'src', 'bin', 'durox.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function durox(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { PATH: process.env.PATH, DUROX_DATABASE_URL: DATABASE_URL, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { BIN, durox } from './run-cli';
 
 describe('durox CLI', () => {
   let f: OperatorsFixture;

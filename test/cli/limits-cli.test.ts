@@ -4,36 +4,15 @@
  * parked activity shows in the counts.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '../../src/client/client';
 import { PostgresProvider } from '../../src/postgres';
 import type { FlowLimitInfo } from '../../src/provider/contract';
 import { dropTestSchema } from '../helpers/postgres-harness';
+import { durox } from './run-cli';
 
-const BIN = join(__dirname, '..', '..', 'src', 'bin', 'durox.js');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function durox(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { PATH: process.env.PATH, DUROX_DATABASE_URL: DATABASE_URL }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-      },
-    );
-  });
-}
 
 describe('durox limits', () => {
   const schema = `cli_limits_${randomBytes(4).toString('hex')}`;

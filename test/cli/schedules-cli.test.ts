@@ -3,47 +3,17 @@
  * running Runtime (which takes the schedules' turns), checking exit codes, --json and tables.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '../../src/client/client';
 import { PostgresProvider } from '../../src/postgres';
 import { Runtime } from '../../src/runtime/runtime';
 import type { ScheduleInfo } from '../../src/schedules/model';
 import { dropTestSchema } from '../helpers/postgres-harness';
+import { until } from '../helpers/sleep';
+import { durox } from './run-cli';
 
-const BIN = join(__dirname, '..', '..', 'src', 'bin', 'durox.js');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function durox(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { PATH: process.env.PATH, DUROX_DATABASE_URL: DATABASE_URL }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('durox schedules', () => {
   const schema = `cli_sched_${randomBytes(4).toString('hex')}`;

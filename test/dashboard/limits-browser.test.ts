@@ -10,18 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startDashboard, type RunningDashboard } from '../../src/dashboard/server';
 import { openChromiumPage, SCREENSHOTS } from '../helpers/chromium';
+import { until } from '../helpers/sleep';
 import type { FlowLimitInfo } from '../../src/provider/contract';
 import { createOperatorsFixture, HOSTILE, type OperatorsFixture } from './fixture';
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('dashboard flow limits page in chromium', () => {
   let f: OperatorsFixture;

@@ -140,3 +140,37 @@ test('an item handed over to an idle worker runs as handed off', async () => {
   release();
   use();
 });
+
+test('push live: a worker whose fetch failed drains once the store answers again', { timeout: 10_000 }, async () => {
+  // Three items are ready but one announcement is left: the others were spent on fetches that
+  // failed while the store was out (in a failover the push channel is often back first). The
+  // fetch that announcement wakes fails once more; the next one works and starts a drain.
+  const channel = fakeLiveChannel();
+  const stop = new AbortController();
+  const queue: string[] = [];
+  let failNext = false;
+  const reasons: WakeReason[] = [];
+  const { seen, loop, release, push } = loopOver(channel.provider, queue, stop, {
+    fetch: async (reason) => {
+      reasons.push(reason);
+      if (failNext) {
+        failNext = false;
+        throw new Error('connection reset');
+      }
+      return queue.shift() ?? null;
+    },
+  });
+  const use = push.acquire();
+  const done = runWorkerLoop(loop);
+  await until(() => reasons.length === 1); // the first drain finds nothing
+  queue.push('a', 'b', 'c');
+  failNext = true;
+  channel.emit({ kind: 'queue', queue: 'orchestrator', ready: 1, dueInMs: null });
+  await until(() => seen.ran.length === 3);
+  assert.deepEqual(seen.ran, ['a', 'b', 'c']);
+  assert.deepEqual(reasons, ['drain', 'once', 'once', 'drain', 'drain', 'drain']);
+  stop.abort();
+  await done;
+  release();
+  use();
+});
