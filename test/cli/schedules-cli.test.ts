@@ -151,36 +151,22 @@ describe('durox schedules', () => {
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--overlap/);
 
-    assert.equal(
-      (
-        await durox([
-          ...s,
-          'schedules',
-          'create',
-          'once',
-          '--cron',
-          '0 * * * *',
-          '--orchestration',
-          'Report',
-          '--overlap',
-          'allow',
-        ])
-      ).code,
-      0,
-    );
+    const createOnce = (): ReturnType<typeof durox> =>
+      durox([
+        ...s,
+        'schedules',
+        'create',
+        'once',
+        '--cron',
+        '0 * * * *',
+        '--orchestration',
+        'Report',
+        '--overlap',
+        'allow',
+      ]);
+    assert.equal((await createOnce()).code, 0);
     await until('published', async () => ((await listed()).length === 1 ? true : undefined));
-    const duplicate = await durox([
-      ...s,
-      'schedules',
-      'create',
-      'once',
-      '--cron',
-      '0 * * * *',
-      '--orchestration',
-      'Report',
-      '--overlap',
-      'allow',
-    ]);
+    const duplicate = await createOnce();
     assert.equal(duplicate.code, 4);
     assert.match(duplicate.stderr, /already exists/);
     for (const command of ['pause', 'resume', 'trigger', 'delete']) {
