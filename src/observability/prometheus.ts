@@ -90,8 +90,8 @@ export class DuroxMetrics {
       name: `${prefix}safety_fetch_hits_total`,
       help:
         'Items that only the idle safety fetch found, by queue and cause: unannounced ' +
-        '(a lost wake-up, expected 0), expired_lock (a dead holder) or raced (taken a ' +
-        'moment before its announcement arrived).',
+        '(a lost wake-up, expected 0), expired_lock (a dead holder), raced (taken a ' +
+        'moment before its announcement arrived) or outage (ready while the store recovered from an outage).',
       labelNames: ['queue', 'cause'],
       registers,
       // The runtime counts per process (runtime/liveness.ts); read at scrape time.

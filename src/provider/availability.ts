@@ -62,6 +62,11 @@ export function recordOutageRecovery(recoveredAt: number): number | null {
   return lasted;
 }
 
+/** Milliseconds since a store call last failed with a retryable error, or null if none ever did. */
+export function msSinceLastStoreFailure(now: number = Date.now()): number | null {
+  return lastFailureAt === 0 ? null : Math.max(0, now - lastFailureAt);
+}
+
 /** Figures of this process since it started; an outage in progress counts up to now. */
 export function availabilityTotals(now: number = Date.now()): { failovers: number; outages: number; outageMs: number } {
   const ongoing = outageStartedAt === null ? 0 : Math.max(0, now - outageStartedAt);

@@ -16,12 +16,19 @@
  * moment, also while work streams in: a first delivery that had been visible for less than
  * {@link ANNOUNCEMENT_GRACE_MS} may simply have been fetched before its own notification arrived
  * (its enqueue's commit and the notification's delivery take a few milliseconds): `raced`, which
- * nobody waited for. Only an item older than that waited for the net: a lost wake-up.
+ * nobody waited for. A first delivery found while the store is out or within
+ * {@link OUTAGE_GRACE_MS} after a store call last failed is `outage`: LISTEN/NOTIFY is not
+ * durable across a failover (a notification of a commit on the old primary dies with it, and the
+ * push channel and the pool's connections come back at different moments), so the net catching
+ * such work is expected; the runtime drains after recovering (worker-loop.ts) to keep it rare.
+ * Only an item older than the grace, found when the store has been healthy, waited for the net
+ * without cause: a lost wake-up.
  */
+import { msSinceLastStoreFailure } from '../provider/availability';
 import { log, RUNTIME_TARGET } from './logger';
 
 export type SafetyFetchQueue = 'orchestrator' | 'worker';
-export type SafetyFetchCause = 'unannounced' | 'expired_lock' | 'raced';
+export type SafetyFetchCause = 'unannounced' | 'expired_lock' | 'raced' | 'outage';
 
 /**
  * A first delivery younger than this, found by the safety fetch, raced its own announcement.
@@ -29,6 +36,13 @@ export type SafetyFetchCause = 'unannounced' | 'expired_lock' | 'raced';
  * safety fetch's period, so a lost wake-up that made anyone wait is still counted.
  */
 export const ANNOUNCEMENT_GRACE_MS = 1_000;
+
+/**
+ * A first delivery found by the safety fetch this soon after a store call failed is put down to
+ * the outage (see above): longer than a failover's recovery takes to settle on the store's
+ * connections (seconds), shorter than a safety period and a half.
+ */
+export const OUTAGE_GRACE_MS = 15_000;
 
 /** One item that the safety fetch found. */
 export interface SafetyFetchHit {
@@ -45,14 +59,16 @@ export interface SafetyFetchHit {
 }
 
 const totals: Record<SafetyFetchQueue, Record<SafetyFetchCause, number>> = {
-  orchestrator: { unannounced: 0, expired_lock: 0, raced: 0 },
-  worker: { unannounced: 0, expired_lock: 0, raced: 0 },
+  orchestrator: { unannounced: 0, expired_lock: 0, raced: 0, outage: 0 },
+  worker: { unannounced: 0, expired_lock: 0, raced: 0, outage: 0 },
 };
 
 /** Why the safety fetch found `hit` (see the cause rules above). */
 export function safetyFetchCause(hit: Omit<SafetyFetchHit, 'cause'>): SafetyFetchCause {
   if (hit.attemptCount > 1 || hit.sessionTakenOver === true) return 'expired_lock';
   if (hit.waitedMs !== undefined && hit.waitedMs < ANNOUNCEMENT_GRACE_MS) return 'raced';
+  const sinceFailure = msSinceLastStoreFailure();
+  if (sinceFailure !== null && sinceFailure < OUTAGE_GRACE_MS) return 'outage';
   return 'unannounced';
 }
 
@@ -60,6 +76,7 @@ const MESSAGES: Record<SafetyFetchCause, (queue: SafetyFetchQueue) => string> = 
   unannounced: (queue) => `the safety fetch found ${queue} work that no wake-up announced (a lost wake-up)`,
   expired_lock: (queue) => `the safety fetch found ${queue} work whose previous lock expired`,
   raced: (queue) => `the safety fetch took ${queue} work a moment before its announcement arrived`,
+  outage: (queue) => `the safety fetch found ${queue} work that became ready while the store recovered from an outage`,
 };
 
 /** Counts and logs one item that only the safety fetch found; returns its cause. */

@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { DuroxMetrics } from '../../src/observability/prometheus';
+import { recordOutageFailure } from '../../src/provider/availability';
 import {
   ANNOUNCEMENT_GRACE_MS,
+  OUTAGE_GRACE_MS,
   recordSafetyFetchHit,
   safetyFetchCause,
   safetyFetchHits,
@@ -90,4 +92,19 @@ test('Prometheus exports durox_safety_fetch_hits_total by queue and cause', asyn
     text,
     new RegExp(`^durox_safety_fetch_hits_total\\{queue="worker",cause="expired_lock"\\} ${expired}$`, 'm'),
   );
+});
+
+test('a first delivery found soon after a store call failed is put down to the outage, later ones are lost', () => {
+  // Runs last: it records store failures, which this process keeps.
+  const hit = { queue: 'orchestrator' as const, instanceId: 'i-4', attemptCount: 1, waitedMs: 2_000 };
+  recordOutageFailure(Date.now() - OUTAGE_GRACE_MS - 1_000);
+  assert.equal(safetyFetchCause(hit), 'unannounced', 'the store has been healthy for longer than the grace');
+  recordOutageFailure(Date.now() - 1_000);
+  assert.equal(safetyFetchCause(hit), 'outage', 'LISTEN/NOTIFY is not durable across a failover');
+  assert.equal(safetyFetchCause({ ...hit, waitedMs: 40 }), 'raced', 'a moment old still raced its announcement');
+  assert.equal(safetyFetchCause({ ...hit, attemptCount: 2 }), 'expired_lock');
+  const before = safetyFetchHits();
+  assert.equal(recordSafetyFetchHit(hit), 'outage');
+  assert.equal(safetyFetchHits().orchestrator.outage, before.orchestrator.outage + 1);
+  assert.equal(safetyFetchHits().orchestrator.unannounced, before.orchestrator.unannounced);
 });
