@@ -71,9 +71,11 @@ $$;
 -- Errors: none.
 -- Returns: {status, output, error, failureDetails, customStatus, customStatusVersion}.
 CREATE OR REPLACE FUNCTION get_instance_status(p_instance_id TEXT) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
 AS $$
-    SELECT COALESCE(
+BEGIN
+    RETURN COALESCE(
         (SELECT json_build_object(
                     'status', CASE WHEN e.status IS NULL OR e.status = 'ContinuedAsNew' THEN 'Running'
                                    ELSE e.status END,
@@ -85,7 +87,8 @@ AS $$
          FROM instances i
          LEFT JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
          WHERE i.instance_id = p_instance_id),
-        json_build_object('status', 'NotFound', 'customStatus', NULL, 'customStatusVersion', 0))
+        json_build_object('status', 'NotFound', 'customStatus', NULL, 'customStatusVersion', 0));
+END;
 $$;
 
 -- get_kv_value: the current value of one key: this execution's delta wins over the store, a

@@ -35,6 +35,7 @@ CREATE OR REPLACE FUNCTION fetch_orchestration_items(p_lock_timeout_ms BIGINT, p
                                                      p_max_version TEXT, p_max_items INTEGER)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now         BIGINT;
@@ -104,6 +105,7 @@ $$;
 CREATE OR REPLACE FUNCTION fetch_orchestration_item(p_lock_timeout_ms BIGINT, p_min_version TEXT DEFAULT NULL,
                                                     p_max_version TEXT DEFAULT NULL) RETURNS json
 LANGUAGE sql
+SET plan_cache_mode = force_generic_plan
 AS $$
     SELECT fetch_orchestration_items(p_lock_timeout_ms, p_min_version, p_max_version, 1) -> 0
 $$;
@@ -134,6 +136,7 @@ $$;
 CREATE OR REPLACE FUNCTION ack_orchestration_item(p_lock_token TEXT, p_ack json, p_claim json DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now         BIGINT := internal_current_time_ms();
@@ -268,6 +271,7 @@ $$;
 -- (as ack_orchestration_item returns them) or {ok: false, code, message}.
 CREATE OR REPLACE FUNCTION ack_orchestration_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_element json;
@@ -317,6 +321,7 @@ $$;
 CREATE OR REPLACE FUNCTION abandon_orchestration_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now         BIGINT := internal_current_time_ms();
@@ -362,6 +367,7 @@ $$;
 -- Returns: {instanceId, lockedUntilMs}.
 CREATE OR REPLACE FUNCTION renew_orchestration_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now          BIGINT := internal_current_time_ms();
@@ -395,6 +401,7 @@ CREATE OR REPLACE FUNCTION enqueue_orchestrator_work(p_instance_id TEXT, p_kind 
                                                    p_delay_ms BIGINT, p_fire_at_ms BIGINT)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();
@@ -428,6 +435,7 @@ $$;
 CREATE OR REPLACE FUNCTION start_orchestration_claimed(p_instance_id TEXT, p_work_item TEXT, p_claim_turn json)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();
