@@ -257,17 +257,21 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    IF NOT v_exists AND NOT EXISTS (
-        SELECT 1 FROM orchestrator_queue s
-        WHERE s.instance_id = p_instance_id AND s.visible_at_ms <= p_now
-          AND s.kind IN ('StartOrchestration', 'ContinueAsNew')) THEN
-        IF NOT EXISTS (SELECT 1 FROM orchestrator_queue o
-                       WHERE o.instance_id = p_instance_id AND o.visible_at_ms <= p_now
-                         AND o.kind <> 'QueueMessage') THEN
-            DELETE FROM orchestrator_queue
-            WHERE instance_id = p_instance_id AND visible_at_ms <= p_now AND kind = 'QueueMessage';
+    -- Nested, not ANDed: a condition on v_exists inside the statement would let a custom plan
+    -- fold it away, and PostgreSQL would then re-plan the statement on every call (docs/sql.md).
+    IF NOT v_exists THEN
+        IF NOT EXISTS (
+            SELECT 1 FROM orchestrator_queue s
+            WHERE s.instance_id = p_instance_id AND s.visible_at_ms <= p_now
+              AND s.kind IN ('StartOrchestration', 'ContinueAsNew')) THEN
+            IF NOT EXISTS (SELECT 1 FROM orchestrator_queue o
+                           WHERE o.instance_id = p_instance_id AND o.visible_at_ms <= p_now
+                             AND o.kind <> 'QueueMessage') THEN
+                DELETE FROM orchestrator_queue
+                WHERE instance_id = p_instance_id AND visible_at_ms <= p_now AND kind = 'QueueMessage';
+            END IF;
+            RETURN NULL;
         END IF;
-        RETURN NULL;
     END IF;
 
     -- Tag every visible message, including those of an expired previous holder (and a message

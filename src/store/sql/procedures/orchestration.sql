@@ -35,7 +35,6 @@ CREATE OR REPLACE FUNCTION fetch_orchestration_items(p_lock_timeout_ms BIGINT, p
                                                      p_max_version TEXT, p_max_items INTEGER)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now         BIGINT;
@@ -105,7 +104,6 @@ $$;
 CREATE OR REPLACE FUNCTION fetch_orchestration_item(p_lock_timeout_ms BIGINT, p_min_version TEXT DEFAULT NULL,
                                                     p_max_version TEXT DEFAULT NULL) RETURNS json
 LANGUAGE sql
-SET plan_cache_mode = force_generic_plan
 AS $$
     SELECT fetch_orchestration_items(p_lock_timeout_ms, p_min_version, p_max_version, 1) -> 0
 $$;
@@ -136,7 +134,6 @@ $$;
 CREATE OR REPLACE FUNCTION ack_orchestration_item(p_lock_token TEXT, p_ack json, p_claim json DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now         BIGINT := internal_current_time_ms();
@@ -148,6 +145,8 @@ DECLARE
     v_committed   json;
     v_flow        BOOLEAN;
     v_limited     TEXT[] := ARRAY[]::TEXT[];
+    -- Claim positions (1-based) of the activities under a limit, queued by internal_flow_enqueue.
+    v_limited_at  BIGINT[] := ARRAY[]::BIGINT[];
 BEGIN
     IF p_claim IS NOT NULL THEN
         IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
@@ -201,13 +200,15 @@ BEGIN
         v_limited := ARRAY(SELECT f.flow_key FROM flow_limits f
                            WHERE f.flow_key = ANY (internal_flow_turn_keys(NULL, p_claim)));
         IF array_length(v_limited, 1) IS NOT NULL THEN
+            v_limited_at := ARRAY(SELECT n FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+                                  WHERE internal_flow_key(w->>'workItem') = ANY (v_limited));
             PERFORM internal_flow_enqueue(
                 (SELECT json_agg(json_build_object(
                             'instanceId', w->>'instanceId', 'executionId', w->'executionId',
                             'activityId', w->'activityId', 'tag', w->>'tag', 'workItem', w->>'workItem',
                             'claimIndex', n) ORDER BY n)
                  FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
-                 WHERE internal_flow_key(w->>'workItem') = ANY (v_limited)),
+                 WHERE n = ANY (v_limited_at)),
                 v_now, 'ack:' || p_lock_token, v_lock_ms);
         END IF;
     END IF;
@@ -223,13 +224,16 @@ BEGIN
     SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
     FROM instances i WHERE i.instance_id = v_instance_id;
 
+    -- No branch here depends on whether limits apply (v_limited_at is empty without them): a
+    -- statement whose custom plan could fold such a branch away looks cheaper custom than generic,
+    -- and PostgreSQL then plans it anew on every call (docs/sql.md, "Plans").
     WITH claimed AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag, visible_at_ms,
                                   attempt_count, created_at_ms, lock_token, locked_until_ms)
         SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
                w->>'tag', v_now, 1, v_now, 'ack:' || p_lock_token || ':' || n, v_now + v_lock_ms
         FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
-        WHERE NOT (internal_flow_key(w->>'workItem') = ANY (v_limited))
+        WHERE n <> ALL (v_limited_at)
           AND NOT EXISTS (
             SELECT 1 FROM json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
             WHERE c.item->>'instance' = w->>'instanceId'
@@ -246,11 +250,7 @@ BEGIN
           -- the turn cancelled them).
           SELECT w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id
           FROM worker_queue w
-          WHERE array_length(v_limited, 1) IS NOT NULL
-            AND w.lock_token = ANY (ARRAY(
-                SELECT 'ack:' || p_lock_token || ':' || n
-                FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(x, n)
-                WHERE internal_flow_key(x->>'workItem') = ANY (v_limited)))) c;
+          WHERE w.lock_token = ANY (ARRAY(SELECT 'ack:' || p_lock_token || ':' || n FROM unnest(v_limited_at) AS n))) c;
 
     RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now,
                              'claimedWorkItems', COALESCE(v_leases, '[]'::json), 'committedStatus', v_committed);
@@ -271,7 +271,6 @@ $$;
 -- (as ack_orchestration_item returns them) or {ok: false, code, message}.
 CREATE OR REPLACE FUNCTION ack_orchestration_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_element json;
@@ -321,7 +320,6 @@ $$;
 CREATE OR REPLACE FUNCTION abandon_orchestration_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now         BIGINT := internal_current_time_ms();
@@ -367,7 +365,6 @@ $$;
 -- Returns: {instanceId, lockedUntilMs}.
 CREATE OR REPLACE FUNCTION renew_orchestration_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now          BIGINT := internal_current_time_ms();
@@ -401,7 +398,6 @@ CREATE OR REPLACE FUNCTION enqueue_orchestrator_work(p_instance_id TEXT, p_kind 
                                                    p_delay_ms BIGINT, p_fire_at_ms BIGINT)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();
@@ -435,7 +431,6 @@ $$;
 CREATE OR REPLACE FUNCTION start_orchestration_claimed(p_instance_id TEXT, p_work_item TEXT, p_claim_turn json)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();

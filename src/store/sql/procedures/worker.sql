@@ -13,7 +13,6 @@ CREATE OR REPLACE FUNCTION enqueue_worker_work(p_instance_id TEXT, p_execution_i
                                                p_tag TEXT, p_work_item TEXT)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now BIGINT := internal_current_time_ms();
@@ -71,7 +70,6 @@ CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode 
                                            p_max_items INTEGER, p_claim_new_sessions BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now        BIGINT;
@@ -275,7 +273,6 @@ CREATE OR REPLACE FUNCTION ack_work_item(p_lock_token TEXT, p_instance_id TEXT, 
                                          p_claim_turn json DEFAULT NULL)
 RETURNS json
 LANGUAGE sql
-SET plan_cache_mode = force_generic_plan
 AS $$
     SELECT internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, TRUE)
 $$;
@@ -293,7 +290,6 @@ $$;
 -- Returns: json array in input order of {ok: true, claimedTurn} or {ok: false, code, message}.
 CREATE OR REPLACE FUNCTION ack_work_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_lock    RECORD;
@@ -372,7 +368,6 @@ CREATE OR REPLACE FUNCTION ack_work_item_with_turn(p_lock_token TEXT, p_instance
                                                    p_claim_turn json, p_turn json)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_result     json;
@@ -455,7 +450,6 @@ $$;
 -- Returns: {lockedUntilMs}.
 CREATE OR REPLACE FUNCTION renew_work_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now          BIGINT := internal_current_time_ms();
@@ -490,7 +484,6 @@ $$;
 CREATE OR REPLACE FUNCTION abandon_work_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();
