@@ -50,7 +50,11 @@ async function main(): Promise<void> {
   const samples = Number(process.argv[3] ?? 1000);
   const schema = `flow_bench_${process.pid}`;
   const quoted = quoteSchemaName(schema, 'bench');
-  const admin = PgExecutor.fromUrl(url, 2);
+  // The internal helpers resolve names in their caller's search_path: this bench calls some
+  // directly, on connections whose path is the bench's schema.
+  const inSchema = new URL(url);
+  inSchema.searchParams.set('options', `-c search_path=${schema}`);
+  const admin = PgExecutor.fromUrl(inSchema.toString(), 2);
   await applyMigrations(admin, schema);
   const provider = new ProcedureProvider(PgExecutor.fromUrl(url, 2), schema, 'postgres');
   try {

@@ -49,8 +49,8 @@ describe('postgres: stored columns', () => {
     assert.ok(item);
     await provider.renewOrchestrationItemLock(item.lockToken, 750);
     const [row] = await executor.query(
-      `SELECT locked_until_ms - ${schema}.internal_current_time_ms() AS remaining ` +
-        `FROM "${schema}".instance_locks WHERE instance_id = 'ms'`,
+      `SELECT l.locked_until_ms - (floor(extract(epoch FROM now()) * 1000)::BIGINT + c.offset_ms) AS remaining ` +
+        `FROM "${schema}".instance_locks l, "${schema}".test_clock c WHERE l.instance_id = 'ms'`,
     );
     const remaining = Number(row.remaining);
     assert.ok(remaining > 500 && remaining <= 750, `remaining ${remaining} ms`);
