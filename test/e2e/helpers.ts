@@ -5,7 +5,7 @@
  * exactly as users do.
  */
 import { randomBytes } from 'node:crypto';
-import { sleep } from '../helpers/sleep';
+import { sleep, until } from '../helpers/sleep';
 import { dropTestSchema } from '../helpers/postgres-harness';
 
 export { sleep };
@@ -75,19 +75,9 @@ export async function startRuntime(
   return runtime;
 }
 
-/** Polls `check` until it returns a non-undefined value or the timeout passes. */
-export async function eventually<T>(
-  check: () => Promise<T | undefined>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
+/** Polls `check` until it returns a non-undefined value or the timeout passes (`until`, e2e argument order). */
+export function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  return until(what, check, timeoutMs);
 }
 
 /** Kinds of the events of one execution, in order. */
