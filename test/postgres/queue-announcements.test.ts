@@ -226,6 +226,38 @@ describe('postgres: queue announcements per procedure call', () => {
     await provider.ackOrchestrationItem(both.lockToken, turn('f2'));
   });
 
+  it('a batch lock that finds the pinned version outside its range announces the instance again', async () => {
+    // A fetch's peek filters by version, but an instance can be pinned between the peek and the
+    // lock (its first turn commits meanwhile). The lock then holds the instance's advisory lock
+    // until the fetch's transaction ends, and a runtime of the right version answering the same
+    // announcement meanwhile skips the instance as busy: the skipping call must announce it
+    // again (NOTIFY is delivered at commit, after the advisory lock is released). Driven here by
+    // calling the batch lock directly, as the owner, with a range that excludes the instance.
+    await seedInstance(provider, 'v1');
+    await executor.query(
+      `UPDATE "${schema}".executions SET pinned_major = 9, pinned_minor = 0, pinned_patch = 0 WHERE instance_id = 'v1'`,
+    );
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'v1', name: 'e', data: '1' });
+    const owner = new PgClient({ connectionString: databaseUrl() });
+    await owner.connect();
+    try {
+      await owner.query(`SET search_path TO "${schema}"`);
+      const announced = await announcementsOf(async () => {
+        const locked = await owner.query(
+          `SELECT internal_lock_orchestration_batch('v1', internal_instance_advisory_key('v1'), 1000,
+                  ARRAY[0, 0, 0], ARRAY[1, 0, 0], internal_current_time_ms()) AS batch`,
+        );
+        assert.equal(locked.rows[0].batch, null, 'version 9.0.0 is outside [0.0.0, 1.0.0]');
+      });
+      assert.deepEqual(announced, ['o:1::1']);
+    } finally {
+      await owner.end();
+    }
+    const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(item?.instanceId, 'v1', 'a fetch without a range takes it');
+    await provider.ackOrchestrationItem(item.lockToken, turn('v1'));
+  });
+
   it('an abandoned work item is announced once, with its delay', async () => {
     const lease = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
     assert.ok(lease);

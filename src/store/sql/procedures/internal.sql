@@ -201,7 +201,8 @@ $$;
 -- for), its instance lock is held, its pinned version is outside [p_min, p_max] (INTEGER[3]
 -- each, inclusive; NULL bounds admit every version), it does not exist and its batch holds no
 -- start (QueueMessages alone for a never-created instance are deleted: the orphan rule), or a
--- concurrent ack emptied the batch.
+-- concurrent ack emptied the batch. An instance refused for its version is announced again (see
+-- below).
 -- The lock token is new, or p_lock_token when the caller derives it (a claim by an ack, so that
 -- a repeat of that ack can find what it claimed). With p_with_state FALSE the batch leaves out
 -- the history and KV snapshot (history and kvSnapshot NULL): a fused ack that commits the turn it
@@ -252,8 +253,12 @@ BEGIN
     LEFT JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
     WHERE i.instance_id = p_instance_id;
     v_exists := FOUND;
-    -- Unpinned (NULL comparison) or no range given (NULL bounds): in range.
+    -- Unpinned (NULL comparison) or no range given (NULL bounds): in range. Out of range, the
+    -- instance is announced again: a runtime that can run it may have skipped it as busy while
+    -- this transaction held its advisory lock (pinned after the caller's peek), and the
+    -- notification is delivered at commit, once the lock is released.
     IF COALESCE(v_out_of_range, FALSE) THEN
+        PERFORM internal_announce_queue('o', 1, NULL, p_now);
         RETURN NULL;
     END IF;
 
