@@ -29,7 +29,7 @@ export type { ClientErrorCode } from './client/errors';
 export { ProviderError, isRetryable } from './provider/errors';
 export type { ProviderErrorCode } from './provider/errors';
 
-export type { ClientOptions } from './client/client';
+export type { ClientOptions, StartOptions } from './client/client';
 export type {
   JsExecutionInfo,
   JsInstanceInfo,

@@ -83,7 +83,29 @@ function timedOut(operation: string, instanceId: string, timeoutMs: number, last
   const message = `Operation timed out: ${operation}('${instanceId}') gave up after ${timeoutMs} ms; the instance is ${lastStatus}`;
   return new TimeoutError(operation, message, instanceId, timeoutMs, lastStatus);
 }
+/** The flow key of a start's options, checked. */
+function startFlowKey(operation: string, options: StartOptions | undefined, instance: string): string | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object') {
+    throw invalidArgument(operation, `options must be an object, got ${describeNonError(options)}`, instance);
+  }
+  if (options.flowKey === undefined) return undefined;
+  // The store's limit on flow keys is the names' (MAX_NAME_BYTES, 512).
+  return requireName(operation, 'flowKey', options.flowKey, instance);
+}
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
+
+/** Options of a start (`startOrchestration` and its variants). */
+export interface StartOptions {
+  /**
+   * Flow key (1 to 512 bytes) limiting the running instances: with `setFlowLimit(key, { maxActive })`
+   * at most maxActive instances started under the key run at once; the instance takes a permit
+   * when it starts, keeps it across continue-as-new and gives it back when it completes, fails,
+   * is cancelled or deleted. A start without a free permit waits (status `Pending`) and starts,
+   * oldest first, when one frees. A key with a rate limit (perSecond) is refused for starts.
+   */
+  flowKey?: string;
+}
 
 /** Options of a {@link Client}. */
 export interface ClientOptions {
@@ -126,19 +148,28 @@ export class Client {
 
   // --- starting and messaging -----------------------------------------------------------------
 
-  /** Starts an instance of the latest registered version of `orchestrationName`. */
-  async startOrchestration(instanceId: string, orchestrationName: string, input?: unknown): Promise<void> {
-    await this.start('startOrchestration', instanceId, orchestrationName, input, null);
+  /**
+   * Starts an instance of the latest registered version of `orchestrationName`.
+   * @example await client.startOrchestration('order-1', 'Order', input, { flowKey: 'tenant-42' });
+   */
+  async startOrchestration(
+    instanceId: string,
+    orchestrationName: string,
+    input?: unknown,
+    options?: StartOptions,
+  ): Promise<void> {
+    await this.start('startOrchestration', instanceId, orchestrationName, input, null, options);
   }
 
-  /** Starts an instance pinned to `version` (note: version comes last, as in duroxide). */
+  /** Starts an instance pinned to `version` (note: version comes after the input, as in duroxide). */
   async startOrchestrationVersioned(
     instanceId: string,
     orchestrationName: string,
     input: unknown,
     version: string,
+    options?: StartOptions,
   ): Promise<void> {
-    await this.start('startOrchestrationVersioned', instanceId, orchestrationName, input, version);
+    await this.start('startOrchestrationVersioned', instanceId, orchestrationName, input, version, options);
   }
 
   /** Alias of {@link startOrchestration}. */
@@ -146,8 +177,9 @@ export class Client {
     instanceId: string,
     orchestrationName: string,
     input?: TInput,
+    options?: StartOptions,
   ): Promise<void> {
-    await this.start('startOrchestrationTyped', instanceId, orchestrationName, input, null);
+    await this.start('startOrchestrationTyped', instanceId, orchestrationName, input, null, options);
   }
 
   /** Alias of {@link startOrchestrationVersioned}. */
@@ -156,8 +188,9 @@ export class Client {
     orchestrationName: string,
     input: TInput,
     version: string,
+    options?: StartOptions,
   ): Promise<void> {
-    await this.start('startOrchestrationVersionedTyped', instanceId, orchestrationName, input, version);
+    await this.start('startOrchestrationVersionedTyped', instanceId, orchestrationName, input, version, options);
   }
 
   private async start(
@@ -166,11 +199,13 @@ export class Client {
     name: unknown,
     input: unknown,
     version: unknown,
+    options: StartOptions | undefined,
   ): Promise<void> {
     const instance = requireInstanceId(operation, instanceId);
     const orchestration = requireName(operation, 'orchestration name', name, instance);
     const pinned = version === null || version === undefined ? null : requireVersion(operation, version, instance);
     const encoded = encodeValue(operation, 'input', input, instance);
+    const flowKey = startFlowKey(operation, options, instance);
     const item: StartOrchestrationItem = {
       type: 'StartOrchestration',
       instance,
@@ -181,6 +216,7 @@ export class Client {
       parentId: null,
       parentExecutionId: null,
       executionId: 1,
+      ...(flowKey === undefined ? {} : { flowKey }),
     };
     // A start is idempotent on its instance id: a repeat of one that committed is ignored by the turn.
     await this.#throughOutage(async () => {

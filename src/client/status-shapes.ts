@@ -7,7 +7,8 @@ import { parseLenient } from './validation';
 
 /** Status of an orchestration instance. */
 export interface JsOrchestrationStatus {
-  status: 'NotFound' | 'Running' | 'Completed' | 'Failed';
+  /** `Pending`: started with a flow key whose permits are all held; it starts when one frees. */
+  status: 'NotFound' | 'Pending' | 'Running' | 'Completed' | 'Failed';
   /** Output (JSON text, or its parsed value where the method says so) of a Completed instance. */
   output?: string;
   /** Error display message of a Failed instance. */

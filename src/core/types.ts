@@ -59,6 +59,11 @@ export interface StartOrchestrationItem {
   parentId: number | null;
   parentExecutionId: number | null;
   executionId: number;
+  /**
+   * Flow key whose permit the instance holds from its start until it ends (client start option
+   * `flowKey`); absent for instances started without one.
+   */
+  flowKey?: string;
 }
 
 export interface ContinueAsNewItem {

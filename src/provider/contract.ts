@@ -223,7 +223,8 @@ export type WorkItemAckOutcome =
 
 /** Status of an instance as the client reports it. */
 export interface InstanceStatus {
-  status: 'NotFound' | 'Running' | 'Completed' | 'Failed';
+  /** `Pending`: the instance's start waits for a permit of its flow key (it does not exist yet). */
+  status: 'NotFound' | 'Pending' | 'Running' | 'Completed' | 'Failed';
   /** Output of a Completed instance. */
   output?: string;
   /** Error details of a Failed instance. */
@@ -291,10 +292,14 @@ export interface FlowLimitInfo {
   maxActive: number | null;
   perSecond: number | null;
   burst: number | null;
-  /** Permits in use: activities of the key queued or running now. */
+  /** Permits in use: activities of the key queued or running now, and instances started under it that have not ended. */
   active: number;
-  /** Activities waiting for a permit. */
+  /** Activities and instance starts waiting for a permit. */
   parked: number;
+  /** The instances' share of `active`. */
+  activeInstances: number;
+  /** The instances' share of `parked` (their status is `Pending`). */
+  parkedInstances: number;
   createdAtMs: number;
   updatedAtMs: number;
 }

@@ -603,6 +603,8 @@ function flowLimitInfo(record: Record<string, unknown>): FlowLimitInfo {
     maxActive: optionalNumberField(record, 'maxActive'),
     active: numberField(record, 'active'),
     parked: numberField(record, 'parked'),
+    activeInstances: numberField(record, 'activeInstances'),
+    parkedInstances: numberField(record, 'parkedInstances'),
     perSecond: optionalNumberField(record, 'perSecond'),
     burst: optionalNumberField(record, 'burst'),
     createdAtMs: numberField(record, 'createdAtMs'),

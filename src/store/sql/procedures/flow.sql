@@ -19,9 +19,34 @@
 -- worker_queue rows carrying the key (test/postgres/flow-limits.test.ts checks it).
 -- A deployment without limits pays one read of the empty flow_limits table per enqueue and ack.
 --
+-- Orchestration flow keys (tables: migration 0102_orchestration_flow.sql): a start given a
+-- flowKey (client.startOrchestration(..., { flowKey })) takes a permit of that key when it is
+-- enqueued (enqueue_orchestrator_work, start_orchestration_claimed: internal_flow_start) and the
+-- instance holds it in flow_instance_permits, one row per instance, for its whole life, across
+-- continue-as-new; or the start waits in flow_parked_starts, a table the fetch never reads. The
+-- permit is handed over (internal_flow_release_instance) by the turn commit that ends the
+-- instance Completed or Failed (cancellation and termination end it Failed) and by its deletion:
+-- to the oldest parked activity or start of the key (one FIFO order: parked starts draw their id
+-- from the same sequence), which is queued and announced in the same transaction. A lock that
+-- expires or a runtime that dies keeps the permit with the instance (the next runtime goes on with
+-- it). flow_limits.active counts these permits besides the worker_queue rows. A cancellation of a
+-- parked instance queues its start without a permit together with the cancellation, so its first
+-- turn ends it Failed ("canceled") at once: it is never seen Running outside its limit, and its
+-- parent and waiters hear of it as of any cancelled instance. A deletion removes it from the park.
+-- Orchestration keys take maxActive only: a start under a key with a rate limit is refused
+-- (DX004), because spacing starts out would need a token check in the orchestration fetch (the
+-- hottest path) for what a rate on the activities the instances call already does. Only starts
+-- that carry a flowKey read anything more; an instance's end probes flow_instance_permits once.
+--
 -- Lock order: flow_limits rows in ascending key order (internal_flow_lock_keys: a procedure that
 -- will enqueue or release under several keys locks them all at once, first) after the advisory
--- locks of instances and before any worker_queue or flow_parked row; flow_parked rows last.
+-- locks of instances and before any worker_queue, flow_parked, flow_parked_starts or
+-- orchestrator_queue row; parked rows last. A flow_instance_permits row belongs to its instance
+-- (written under that instance's advisory lock, or inserted for a start just taken out of the park,
+-- which nobody else can hold). Admitting a parked start writes the orchestrator queue of an
+-- instance whose advisory lock the admitting procedure does not hold: a parked instance has no
+-- turn in flight to release (its only start is parked, and a repeated start while it is parked is
+-- the same parked start), so its announcement cannot be lost to a release.
 -- Rows of one instance (instance_locks, instances, ...) are only ever contended under that
 -- instance's advisory lock, so where they are taken relative to flow_limits rows cannot close a
 -- cycle. Two exceptions take a worker_queue row first: the ack of one activity deletes its own
@@ -54,7 +79,8 @@ END;
 $$;
 
 -- The flow keys a turn's ack (and its claim) may take or release permits of: the keys of the
--- activities it schedules and of the queued or parked activities it cancels. Read without locks;
+-- activities it schedules and of the queued or parked activities it cancels, and the key of the
+-- instance's own permit when the turn ends it. Read without locks;
 -- the caller locks them with internal_flow_lock_keys before writing.
 CREATE OR REPLACE FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS TEXT[]
 LANGUAGE sql STABLE
@@ -80,6 +106,10 @@ AS $$
             UNION ALL
             SELECT fp.flow_key FROM flow_parked fp JOIN cancelled c
                 ON fp.instance_id = c.instance_id AND fp.execution_id = c.execution_id AND fp.activity_id = c.activity_id
+            UNION ALL
+            -- The permit the instance gives back when the turn ends it.
+            SELECT h.flow_key FROM flow_instance_permits h
+            WHERE p_ack->>'status' IN ('Completed', 'Failed') AND h.instance_id = p_ack->>'instanceId'
         ) keys
         ORDER BY k)
 $$;
@@ -150,29 +180,65 @@ BEGIN
 END;
 $$;
 
--- Moves up to p_max (NULL: all) of the oldest parked activities of p_key to worker_queue,
--- visible at p_now, carrying p_mark as their flow_key (NULL when the key has no limit any more),
--- and announces them. The caller holds the key's flow_limits row (or it has none). Returns the
--- number moved.
+-- Moves up to p_max (NULL: all) of the oldest parked activities and starts of p_key (one FIFO
+-- order by id) to worker_queue and orchestrator_queue, visible at p_now, and announces them. The
+-- activities carry p_mark as their flow_key and the started instances get a permit row of p_mark
+-- (none when p_mark is NULL: the key has no limit any more). A parked start whose instance exists
+-- or holds a permit already (it was started again under another key or none) is a repeat: it
+-- leaves the park without taking a permit, and the next one is taken instead. The caller holds the
+-- key's flow_limits row (or it has none). Returns the number moved (permits taken).
 CREATE OR REPLACE FUNCTION internal_flow_admit_parked(p_key TEXT, p_max BIGINT, p_mark TEXT, p_now BIGINT)
 RETURNS INTEGER
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_moved INTEGER;
+    v_moved      INTEGER := 0;
+    v_picked     BIGINT[];
+    v_activities INTEGER;
+    v_starts     INTEGER;
+    v_repeats    INTEGER;
 BEGIN
-    WITH picked AS (
-        SELECT p.id FROM flow_parked p WHERE p.flow_key = p_key ORDER BY p.id LIMIT p_max FOR UPDATE),
-    moved AS (
-        DELETE FROM flow_parked p USING picked WHERE p.id = picked.id
-        RETURNING p.id, p.work_item, p.instance_id, p.execution_id, p.activity_id, p.tag, p.created_at_ms)
-    INSERT INTO worker_queue (id, work_item, instance_id, execution_id, activity_id, tag,
-                              visible_at_ms, attempt_count, created_at_ms, flow_key)
-    SELECT m.id, m.work_item, m.instance_id, m.execution_id, m.activity_id, m.tag, p_now, 0, m.created_at_ms, p_mark
-    FROM moved m
-    ORDER BY m.id;
-    GET DIAGNOSTICS v_moved = ROW_COUNT;
-    PERFORM internal_announce_queue('w', v_moved, NULL, p_now);
+    LOOP
+        v_picked := ARRAY(
+            SELECT c.id FROM (
+                (SELECT p.id FROM flow_parked p WHERE p.flow_key = p_key ORDER BY p.id LIMIT p_max - v_moved)
+                UNION ALL
+                (SELECT s.id FROM flow_parked_starts s WHERE s.flow_key = p_key ORDER BY s.id LIMIT p_max - v_moved)) c
+            ORDER BY c.id LIMIT p_max - v_moved);
+        EXIT WHEN cardinality(v_picked) = 0;
+
+        WITH moved AS (
+            DELETE FROM flow_parked p WHERE p.id = ANY (v_picked)
+            RETURNING p.id, p.work_item, p.instance_id, p.execution_id, p.activity_id, p.tag, p.created_at_ms)
+        INSERT INTO worker_queue (id, work_item, instance_id, execution_id, activity_id, tag,
+                                  visible_at_ms, attempt_count, created_at_ms, flow_key)
+        SELECT m.id, m.work_item, m.instance_id, m.execution_id, m.activity_id, m.tag, p_now, 0, m.created_at_ms, p_mark
+        FROM moved m
+        ORDER BY m.id;
+        GET DIAGNOSTICS v_activities = ROW_COUNT;
+        PERFORM internal_announce_queue('w', v_activities, NULL, p_now);
+
+        DELETE FROM flow_parked_starts s
+        WHERE s.id = ANY (v_picked)
+          AND (EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = s.instance_id)
+               OR EXISTS (SELECT 1 FROM flow_instance_permits h WHERE h.instance_id = s.instance_id));
+        GET DIAGNOSTICS v_repeats = ROW_COUNT;
+        WITH moved AS (
+            DELETE FROM flow_parked_starts s WHERE s.id = ANY (v_picked)
+            RETURNING s.id, s.instance_id, s.work_item),
+        permits AS (
+            INSERT INTO flow_instance_permits (instance_id, flow_key, created_at_ms)
+            SELECT m.instance_id, p_mark, p_now FROM moved m WHERE p_mark IS NOT NULL)
+        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+        SELECT m.instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now
+        FROM moved m
+        ORDER BY m.id;
+        GET DIAGNOSTICS v_starts = ROW_COUNT;
+        PERFORM internal_announce_queue('o', v_starts, NULL, p_now);
+
+        v_moved := v_moved + v_activities + v_starts;
+        EXIT WHEN v_repeats = 0 OR v_moved >= p_max;
+    END LOOP;
     RETURN v_moved;
 END;
 $$;
@@ -218,6 +284,108 @@ BEGIN
     LOOP
         PERFORM internal_flow_pump(v_release.key, v_release.permits, p_now);
     END LOOP;
+END;
+$$;
+
+-- The flowKey of an orchestrator work item of kind p_kind (JSON text): set only on a
+-- StartOrchestration given one, else NULL. The text is searched before it is parsed, so the
+-- starts without a key (nearly all) are never parsed here.
+CREATE OR REPLACE FUNCTION internal_flow_start_key(p_kind TEXT, p_work_item TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE WHEN p_kind = 'StartOrchestration' AND strpos(p_work_item, '"flowKey"') > 0
+                THEN p_work_item::json->>'flowKey' END
+$$;
+
+-- Decides the start p_work_item of p_instance_id under flow key p_key at p_now: 'queued' when
+-- the caller is to queue it (a permit was taken; or the key has no limit; or it repeats a start
+-- whose instance exists or holds a permit already, and so collapses in the turn like any repeated
+-- start), 'parked' when it waits in flow_parked_starts (or already waited there: a repeat). The
+-- caller holds p_instance_id's advisory lock (shared at least), so no turn of it commits meanwhile.
+-- Locks: the key's flow_limits row (ascending order is trivial: one key), then the permit or
+-- parked row it inserts.
+-- Errors: DX003 for a key that is empty or over 512 bytes; DX004 for a key with a rate limit
+-- (orchestration keys take maxActive only, see the top of this file).
+CREATE OR REPLACE FUNCTION internal_flow_start(p_instance_id TEXT, p_key TEXT, p_work_item TEXT, p_now BIGINT)
+RETURNS TEXT
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_max    INTEGER;
+    v_active INTEGER;
+    v_rate   DOUBLE PRECISION;
+BEGIN
+    IF length(p_key) = 0 OR octet_length(p_key) > 512 THEN
+        RAISE EXCEPTION 'flow key must be 1 to 512 bytes' USING ERRCODE = 'DX003';
+    END IF;
+    SELECT f.max_active, f.active, f.rate_per_s INTO v_max, v_active, v_rate
+    FROM flow_limits f WHERE f.flow_key = p_key FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'queued';
+    END IF;
+    IF v_rate IS NOT NULL THEN
+        RAISE EXCEPTION 'flow key % has a rate limit (perSecond): an orchestration flow key takes maxActive only', p_key
+            USING ERRCODE = 'DX004';
+    END IF;
+    -- Read after the key's lock, so a repeat racing the first start under the same key sees it.
+    IF EXISTS (SELECT 1 FROM flow_instance_permits h WHERE h.instance_id = p_instance_id)
+       OR EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = p_instance_id) THEN
+        RETURN 'queued';
+    END IF;
+    IF EXISTS (SELECT 1 FROM flow_parked_starts s WHERE s.instance_id = p_instance_id) THEN
+        RETURN 'parked';
+    END IF;
+    IF v_max IS NULL OR v_active < v_max THEN
+        INSERT INTO flow_instance_permits (instance_id, flow_key, created_at_ms) VALUES (p_instance_id, p_key, p_now);
+        UPDATE flow_limits SET active = active + 1, updated_at_ms = p_now WHERE flow_key = p_key;
+        RETURN 'queued';
+    END IF;
+    INSERT INTO flow_parked_starts (id, flow_key, instance_id, work_item, created_at_ms)
+    VALUES (nextval('worker_queue_id_seq'), p_key, p_instance_id, p_work_item, p_now);
+    RETURN 'parked';
+END;
+$$;
+
+-- Gives back the permit p_instance_id holds, if any, to the oldest parked activity or start of its
+-- key (internal_flow_pump). Called when the instance ends (Completed or Failed) or is deleted,
+-- under its advisory lock. Locks: the instance's permit row, then its key's flow_limits row (no
+-- wait when the caller locked it with the turn's keys).
+CREATE OR REPLACE FUNCTION internal_flow_release_instance(p_instance_id TEXT, p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_key TEXT;
+BEGIN
+    DELETE FROM flow_instance_permits WHERE instance_id = p_instance_id RETURNING flow_key INTO v_key;
+    IF FOUND THEN
+        PERFORM internal_flow_pump(v_key, 1, p_now);
+    END IF;
+END;
+$$;
+
+-- A cancellation of p_instance_id while its start is parked: queues that start at p_now without a
+-- permit (the cancellation, queued by the caller right after, ends the instance in its first turn)
+-- and announces it. Returns whether a parked start was found. The caller holds the instance's
+-- advisory lock. Locks: the start's flow_limits row, then its parked row.
+CREATE OR REPLACE FUNCTION internal_flow_unpark_cancelled(p_instance_id TEXT, p_now BIGINT) RETURNS BOOLEAN
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_key TEXT;
+BEGIN
+    SELECT s.flow_key INTO v_key FROM flow_parked_starts s WHERE s.instance_id = p_instance_id;
+    IF NOT FOUND THEN
+        RETURN FALSE;
+    END IF;
+    PERFORM internal_flow_lock_keys(ARRAY[v_key]);
+    WITH moved AS (DELETE FROM flow_parked_starts s WHERE s.instance_id = p_instance_id RETURNING s.work_item)
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+    SELECT p_instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now FROM moved m;
+    IF NOT FOUND THEN
+        RETURN FALSE;
+    END IF;
+    PERFORM internal_announce_queue('o', 1, NULL, p_now);
+    RETURN TRUE;
 END;
 $$;
 
@@ -315,19 +483,21 @@ END;
 $$;
 
 -- set_flow_limit: creates or changes the limit of p_key. p_limit = {maxActive, perSecond, burst}:
--- maxActive = the number of activities of the key queued or running at once (0 pauses the key;
--- null: no concurrency limit); perSecond = dispatches per second, on average (null: no rate
+-- maxActive = the number of activities of the key queued or running at once plus the number of
+-- instances started under the key that have not ended (0 pauses the key; null: no concurrency
+-- limit); perSecond = dispatches per second, on average (null: no rate
 -- limit), with at most burst (>= 1, default 1) at once: in any window of W seconds at most
 -- burst + perSecond x W activities of the key are fetched. A new limit counts the activities
--- already queued under the key from an earlier limit; activities queued without a limit are not
--- counted (nor rated). Raising maxActive admits parked activities at once (announced); lowering
+-- already queued under the key from an earlier limit and the instances holding its permits;
+-- activities queued without a limit are not counted (nor rated). Raising maxActive admits parked activities at once (announced); lowering
 -- it admits none until enough permits are given back. A new bucket starts full; a changed rate
 -- keeps the tokens (up to the new burst) and makes the key's deferred activities fetchable now.
 -- Lock order: the key's flow_limits row -> its worker_queue rows (deferred ones) -> its
--- flow_parked rows.
+-- flow_parked and flow_parked_starts rows.
 -- Errors: DX003 for an empty key or one over 512 bytes, a maxActive that is not a non-negative
 -- integer, a perSecond that is not a positive number, a burst below 1 or without perSecond, or a
--- p_limit that is not an object.
+-- p_limit that is not an object; DX004 for a perSecond on a key that instances hold or wait for
+-- (orchestration keys take maxActive only, see the top of this file). Nothing is written then.
 -- Returns: the limit as get_flow_limits reports it.
 CREATE OR REPLACE FUNCTION set_flow_limit(p_key TEXT, p_limit json) RETURNS json
 LANGUAGE plpgsql
@@ -369,7 +539,8 @@ BEGIN
 
     INSERT INTO flow_limits AS f (flow_key, max_active, active, rate_per_s, burst, tokens, refilled_ms,
                                   created_at_ms, updated_at_ms)
-    VALUES (p_key, v_max, (SELECT count(*) FROM worker_queue w WHERE w.flow_key = p_key), v_rate, v_burst,
+    VALUES (p_key, v_max, (SELECT count(*) FROM worker_queue w WHERE w.flow_key = p_key)
+                          + (SELECT count(*) FROM flow_instance_permits h WHERE h.flow_key = p_key), v_rate, v_burst,
             v_burst, CASE WHEN v_rate IS NOT NULL THEN v_now END, v_now, v_now)
     ON CONFLICT (flow_key) DO UPDATE
         SET max_active = EXCLUDED.max_active,
@@ -378,39 +549,53 @@ BEGIN
             tokens = LEAST(COALESCE(f.tokens, EXCLUDED.tokens), EXCLUDED.burst),
             refilled_ms = CASE WHEN EXCLUDED.rate_per_s IS NOT NULL THEN COALESCE(f.refilled_ms, EXCLUDED.refilled_ms) END,
             updated_at_ms = EXCLUDED.updated_at_ms;
+    -- Checked under the key's row lock just taken, so no start slips in between.
+    IF v_rate IS NOT NULL AND (EXISTS (SELECT 1 FROM flow_instance_permits h WHERE h.flow_key = p_key)
+                               OR EXISTS (SELECT 1 FROM flow_parked_starts s WHERE s.flow_key = p_key)) THEN
+        RAISE EXCEPTION 'flow key % is held by orchestration instances: an orchestration flow key takes maxActive only, not perSecond', p_key
+            USING ERRCODE = 'DX004';
+    END IF;
     PERFORM internal_flow_undefer(p_key, v_now);
     PERFORM internal_flow_pump(p_key, 0, v_now);
-    RETURN (SELECT json_build_object('flowKey', f.flow_key, 'maxActive', f.max_active, 'active', f.active,
-                                     'parked', (SELECT count(*) FROM flow_parked p WHERE p.flow_key = f.flow_key),
-                                     'perSecond', f.rate_per_s, 'burst', f.burst,
-                                     'createdAtMs', f.created_at_ms, 'updatedAtMs', f.updated_at_ms)
-            FROM flow_limits f WHERE f.flow_key = p_key);
+    RETURN (SELECT l FROM json_array_elements(get_flow_limits(p_key)) AS l);
 END;
 $$;
 
--- get_flow_limits: every limit with its permits in use and its parked activities.
+-- get_flow_limits: every limit (or only p_key's) with its permits in use and what waits for one.
 -- Lock order: none (read-only).
 -- Errors: none.
--- Returns: json array, by key, of {flowKey, maxActive, active, parked, perSecond, burst,
--- createdAtMs, updatedAtMs}.
-CREATE OR REPLACE FUNCTION get_flow_limits() RETURNS json
+-- Returns: json array, by key, of {flowKey, maxActive, active, parked, activeInstances,
+-- parkedInstances, perSecond, burst, createdAtMs, updatedAtMs}: active counts every permit in use
+-- (activities queued or running, and instances that hold one), parked every activity and start
+-- waiting; activeInstances and parkedInstances are the instances' share of each.
+DROP FUNCTION IF EXISTS get_flow_limits();
+CREATE OR REPLACE FUNCTION get_flow_limits(p_key TEXT DEFAULT NULL) RETURNS json
 LANGUAGE sql STABLE
 AS $$
     SELECT COALESCE(json_agg(json_build_object(
                'flowKey', f.flow_key, 'maxActive', f.max_active, 'active', f.active,
-               'parked', COALESCE(p.parked, 0), 'perSecond', f.rate_per_s, 'burst', f.burst,
+               'parked', COALESCE(p.parked, 0) + COALESCE(ps.parked, 0),
+               'activeInstances', COALESCE(h.held, 0), 'parkedInstances', COALESCE(ps.parked, 0),
+               'perSecond', f.rate_per_s, 'burst', f.burst,
                'createdAtMs', f.created_at_ms, 'updatedAtMs', f.updated_at_ms)
            ORDER BY f.flow_key), '[]'::json)
     FROM flow_limits f
     LEFT JOIN (SELECT fp.flow_key, count(*) AS parked FROM flow_parked fp GROUP BY fp.flow_key) p
         ON p.flow_key = f.flow_key
+    LEFT JOIN (SELECT s.flow_key, count(*) AS parked FROM flow_parked_starts s GROUP BY s.flow_key) ps
+        ON ps.flow_key = f.flow_key
+    LEFT JOIN (SELECT fh.flow_key, count(*) AS held FROM flow_instance_permits fh GROUP BY fh.flow_key) h
+        ON h.flow_key = f.flow_key
+    WHERE p_key IS NULL OR f.flow_key = p_key
 $$;
 
--- delete_flow_limit: removes the limit of p_key; its parked activities are queued and its
--- deferred ones made fetchable at once (announced), and new ones are no longer counted.
--- Lock order: the key's flow_limits row (DELETE) -> its flow_parked rows.
+-- delete_flow_limit: removes the limit of p_key; its parked activities and starts are queued and
+-- its deferred activities made fetchable at once (announced), and new ones are no longer counted.
+-- Instances holding a permit of the key keep their row (a limit created again counts them) until
+-- they end.
+-- Lock order: the key's flow_limits row (DELETE) -> its flow_parked and flow_parked_starts rows.
 -- Errors: none (an unknown key is reported, not refused).
--- Returns: {deleted: whether a limit existed, released: the parked activities queued}.
+-- Returns: {deleted: whether a limit existed, released: the parked activities and starts queued}.
 CREATE OR REPLACE FUNCTION delete_flow_limit(p_key TEXT) RETURNS json
 LANGUAGE plpgsql
 AS $$

@@ -345,11 +345,13 @@ $$;
 -- that arrived during the turn stay for the next one; terminal statuses (ContinuedAsNew
 -- included) get completed_at_ms and merge kv_delta into kv_store.
 -- Flow control (flow.sql): activities of a limited key take a permit or are parked; cancelled
--- ones give their permits on.
+-- ones give their permits on; a turn that ends the instance (Completed or Failed, not
+-- ContinuedAsNew) gives on the permit the instance was started with.
 -- Locks: the instance_locks row FOR UPDATE first (a concurrent takeover fetch waits or makes this
 -- ack fail), then instances, executions, history, kv rows, the flow_limits rows of the keys the
 -- turn touches (ascending; usually already held by ack_orchestration_item), worker_queue rows of
--- this instance, flow_parked rows, then the tagged orchestrator_queue rows.
+-- this instance, flow_parked rows, the instance's permit row and the parked rows of its key, then
+-- the tagged orchestrator_queue rows.
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json);
 CREATE OR REPLACE FUNCTION internal_commit_orchestration_turn(p_lock_token TEXT, p_ack json, p_now BIGINT) RETURNS json
 LANGUAGE plpgsql
@@ -505,6 +507,11 @@ BEGIN
         INTO v_ready, v_earliest
         FROM inserted r;
         PERFORM internal_announce_queue('o', v_ready, v_earliest, v_now);
+    END IF;
+
+    -- Read even without limits: a permit outlives the deletion of its key's limit.
+    IF v_status IN ('Completed', 'Failed') THEN
+        PERFORM internal_flow_release_instance(v_instance_id, v_now);
     END IF;
 
     DELETE FROM orchestrator_queue WHERE lock_token = p_lock_token;

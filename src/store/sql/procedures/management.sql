@@ -64,7 +64,8 @@ END;
 $$;
 
 -- get_instance_status: the client view of an instance: status of the current execution
--- (ContinuedAsNew reads as Running, a missing instance as NotFound), output when Completed, error
+-- (ContinuedAsNew reads as Running, a missing instance as NotFound, or as Pending while its start
+-- waits for a flow permit: flow.sql), output when Completed, error
 -- message and failure details when Failed, and the custom status with its version (incremented
 -- once per turn that changed it).
 -- Lock order: none (read-only).
@@ -86,7 +87,9 @@ BEGIN
          FROM instances i
          LEFT JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
          WHERE i.instance_id = p_instance_id),
-        json_build_object('status', 'NotFound', 'customStatus', NULL, 'customStatusVersion', 0));
+        json_build_object('status', CASE WHEN EXISTS (SELECT 1 FROM flow_parked_starts s WHERE s.instance_id = p_instance_id)
+                                         THEN 'Pending' ELSE 'NotFound' END,
+                          'customStatus', NULL, 'customStatusVersion', 0));
 END;
 $$;
 
@@ -424,7 +427,9 @@ END;
 $$;
 
 -- delete_instance: deletes a root instance with its whole tree of sub-orchestrations,
--- atomically. Force-delete does not stop work in flight; its acks fail afterwards.
+-- atomically. Force-delete does not stop work in flight; its acks fail afterwards. An instance
+-- that does not exist yet but whose start waits for a flow permit, or holds one, is deleted as
+-- delete_instances deletes it (a parked start needs no force: nothing of it runs).
 -- Lock order: as delete_instances, over the tree.
 -- Errors: DX002 'Instance <id> not found'; DX003 'Cannot delete sub-orchestration <id>
 -- directly. Delete the root orchestration instead.' (with or without force); unless p_force,
@@ -438,6 +443,10 @@ DECLARE
 BEGIN
     SELECT i.parent_instance_id INTO v_parent FROM instances i WHERE i.instance_id = p_instance_id;
     IF NOT FOUND THEN
+        IF EXISTS (SELECT 1 FROM flow_parked_starts s WHERE s.instance_id = p_instance_id)
+           OR EXISTS (SELECT 1 FROM flow_instance_permits h WHERE h.instance_id = p_instance_id) THEN
+            RETURN delete_instances(json_build_array(p_instance_id), p_force);
+        END IF;
         RAISE EXCEPTION 'Instance % not found', p_instance_id USING ERRCODE = 'DX002';
     END IF;
     IF v_parent IS NOT NULL THEN
@@ -454,12 +463,15 @@ $$;
 -- instance lock makes an in-flight turn's ack fail (DX001), so a force-deleted instance is never
 -- recreated by a late ack; a late activity ack fails too because its worker_queue row is gone.
 -- Sessions rows are left to cleanup_orphaned_sessions.
--- Activities parked under a flow limit are deleted too; permits held by deleted activities are
--- handed to the oldest parked activity of their key, or given back (flow.sql).
+-- Activities and starts parked under a flow limit are deleted too; permits held by deleted
+-- activities and instances are handed to the oldest parked activity or start of their key, or
+-- given back (flow.sql). A listed instance that does not exist yet but holds a permit (its start
+-- is queued) counts as running; one whose start is parked does not.
 -- Lock order: the advisory locks of the instances in ascending key order (exclusive, waited
 -- for) -> their instance_locks rows -> their instances rows (both in ascending id order) ->
--- executions, history, kv rows are deleted -> the flow_limits rows of their activities' keys
--- (ascending) -> worker_queue, flow_parked and orchestrator_queue rows are deleted.
+-- executions, history, kv rows are deleted -> the flow_limits rows of their activities' and
+-- permits' keys (ascending) -> worker_queue, flow_parked, flow_instance_permits,
+-- flow_parked_starts and orchestrator_queue rows are deleted.
 -- Errors: DX003 when p_instance_ids is not a json array; unless p_force, DX004 'Instance <id> is
 -- still running. Use force=true or cancel first.'; DX004 'Orphan detected: ...' when, after
 -- locking, an instance whose parent is listed is not listed itself (a child that appeared
@@ -478,6 +490,7 @@ DECLARE
     v_queue      INTEGER := 0;
     v_count      INTEGER;
     v_released   TEXT[];
+    v_pending    INTEGER;
 BEGIN
     IF p_instance_ids IS NULL OR json_typeof(p_instance_ids) <> 'array' THEN
         RAISE EXCEPTION 'instance ids must be a json array' USING ERRCODE = 'DX003';
@@ -498,6 +511,13 @@ BEGIN
         JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
         WHERE i.instance_id = ANY (v_ids) AND e.status = 'Running'
         ORDER BY i.instance_id LIMIT 1;
+        IF NOT FOUND THEN
+            SELECT h.instance_id INTO v_running
+            FROM flow_instance_permits h
+            WHERE h.instance_id = ANY (v_ids)
+              AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = h.instance_id)
+            ORDER BY h.instance_id LIMIT 1;
+        END IF;
         IF FOUND THEN
             RAISE EXCEPTION 'Instance % is still running. Use force=true or cancel first.', v_running
                 USING ERRCODE = 'DX004';
@@ -526,7 +546,11 @@ BEGIN
         PERFORM internal_flow_lock_keys(ARRAY(
             SELECT w.flow_key FROM worker_queue w WHERE w.instance_id = ANY (v_ids) AND w.flow_key IS NOT NULL
             UNION
-            SELECT p.flow_key FROM flow_parked p WHERE p.instance_id = ANY (v_ids)));
+            SELECT p.flow_key FROM flow_parked p WHERE p.instance_id = ANY (v_ids)
+            UNION
+            SELECT h.flow_key FROM flow_instance_permits h WHERE h.instance_id = ANY (v_ids)
+            UNION
+            SELECT s.flow_key FROM flow_parked_starts s WHERE s.instance_id = ANY (v_ids)));
     END IF;
     WITH deleted AS (DELETE FROM worker_queue WHERE instance_id = ANY (v_ids) RETURNING flow_key)
     SELECT count(*), array_agg(d.flow_key) FILTER (WHERE d.flow_key IS NOT NULL) INTO v_queue, v_released
@@ -534,7 +558,12 @@ BEGIN
     DELETE FROM flow_parked WHERE instance_id = ANY (v_ids);
     GET DIAGNOSTICS v_count = ROW_COUNT;
     v_queue := v_queue + v_count;
-    IF v_released IS NOT NULL THEN
+    DELETE FROM flow_parked_starts WHERE instance_id = ANY (v_ids);
+    GET DIAGNOSTICS v_pending = ROW_COUNT;
+    -- Instance permits are handed over after the parked starts of the deleted instances are gone.
+    WITH deleted AS (DELETE FROM flow_instance_permits WHERE instance_id = ANY (v_ids) RETURNING flow_key)
+    SELECT COALESCE(v_released, ARRAY[]::TEXT[]) || array_agg(d.flow_key) INTO v_released FROM deleted d;
+    IF cardinality(v_released) > 0 THEN
         PERFORM internal_flow_release(v_released, internal_current_time_ms());
     END IF;
     DELETE FROM orchestrator_queue WHERE instance_id = ANY (v_ids);
@@ -542,6 +571,8 @@ BEGIN
     v_queue := v_queue + v_count;
     DELETE FROM instances WHERE instance_id = ANY (v_ids);
     GET DIAGNOSTICS v_instances = ROW_COUNT;
+    -- A pending instance (start parked) is an instance deleted too.
+    v_instances := v_instances + v_pending;
 
     RETURN json_build_object('instancesDeleted', v_instances, 'executionsDeleted', v_executions,
                              'eventsDeleted', v_events, 'queueMessagesDeleted', v_queue);

@@ -389,11 +389,16 @@ $$;
 -- enqueue_orchestrator_work: enqueues one message for an orchestration (never creates the
 -- instance: only an ack does). Visible at now + p_delay_ms; a TimerFired (p_fire_at_ms > 0) is
 -- visible at its fire time, or at the later of fire time and now + delay when a delay is given.
+-- Flow control (flow.sql): a StartOrchestration whose work item carries a flowKey takes a permit
+-- of that key or is parked instead of queued (then id is NULL); a CancelInstance of a parked
+-- instance queues its start without a permit first, so the first turn ends it cancelled.
 -- Lock order: the target instance's advisory lock, shared (waits for an ack or abandon releasing
 -- that instance, so either its release sees this message or this message's notification finds
--- the instance free); no lock on existing rows (plain insert).
--- Errors: none of its own.
--- Returns: {id, visibleAtMs}.
+-- the instance free) -> for a start with a flowKey or a cancellation of a parked start, the
+-- key's flow_limits row -> its permit or parked row; no lock on existing queue rows (plain insert).
+-- Errors: DX003 for a flowKey that is empty or over 512 bytes; DX004 for a flowKey with a rate
+-- limit (nothing is written).
+-- Returns: {id, visibleAtMs, parked}.
 CREATE OR REPLACE FUNCTION enqueue_orchestrator_work(p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
                                                    p_delay_ms BIGINT, p_fire_at_ms BIGINT)
 RETURNS json
@@ -401,10 +406,18 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();
-    v_visible BIGINT := v_now + GREATEST(COALESCE(p_delay_ms, 0), 0);
-    v_id      BIGINT;
+    v_visible  BIGINT := v_now + GREATEST(COALESCE(p_delay_ms, 0), 0);
+    v_id       BIGINT;
+    v_flow_key TEXT;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
+    v_flow_key := internal_flow_start_key(p_kind, p_work_item);
+    IF v_flow_key IS NOT NULL AND internal_flow_start(p_instance_id, v_flow_key, p_work_item, v_now) = 'parked' THEN
+        RETURN json_build_object('id', NULL, 'visibleAtMs', NULL, 'parked', TRUE);
+    END IF;
+    IF p_kind = 'CancelInstance' THEN
+        PERFORM internal_flow_unpark_cancelled(p_instance_id, v_now);
+    END IF;
     IF p_fire_at_ms IS NOT NULL AND p_fire_at_ms > 0 THEN
         v_visible := CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN GREATEST(p_fire_at_ms, v_visible)
                           ELSE p_fire_at_ms END;
@@ -414,7 +427,7 @@ BEGIN
     RETURNING id INTO v_id;
     PERFORM internal_announce_queue('o', CASE WHEN v_visible <= v_now THEN 1 ELSE 0 END,
                                     CASE WHEN v_visible > v_now THEN v_visible END, v_now);
-    RETURN json_build_object('id', v_id, 'visibleAtMs', v_visible);
+    RETURN json_build_object('id', v_id, 'visibleAtMs', v_visible, 'parked', FALSE);
 END;
 $$;
 
@@ -424,9 +437,11 @@ $$;
 -- start: a client whose process runs a turn worker with nothing to do saves the notification and
 -- the fetch). p_claim_turn = {lockTimeoutMs, minVersion?, maxVersion?} as ack_work_item's.
 -- Otherwise the message is queued and announced exactly as enqueue_orchestrator_work queues it.
+-- A start with a flowKey takes its permit first (flow.sql) or is parked, and then claims nothing.
 -- Lock order: the advisory lock of p_instance_id (TRIED exclusively; when busy, taken shared and
--- waited for, as enqueue_orchestrator_work) -> the claimed batch as internal_lock_orchestration_batch.
--- Errors: DX003 for an invalid claim.
+-- waited for, as enqueue_orchestrator_work) -> for a start with a flowKey, the key's flow_limits
+-- row -> its permit or parked row -> the claimed batch as internal_lock_orchestration_batch.
+-- Errors: DX003 for an invalid claim or flowKey; DX004 for a flowKey with a rate limit.
 -- Returns: {claimedTurn: batch as fetch_orchestration_item returns it, or NULL}.
 CREATE OR REPLACE FUNCTION start_orchestration_claimed(p_instance_id TEXT, p_work_item TEXT, p_claim_turn json)
 RETURNS json
@@ -437,20 +452,28 @@ DECLARE
     v_lock_ms BIGINT := (p_claim_turn->>'lockTimeoutMs')::BIGINT;
     v_range   RECORD;
     v_key     BIGINT := internal_instance_advisory_key(p_instance_id);
-    v_id      BIGINT;
-    v_turn    json;
+    v_id       BIGINT;
+    v_turn     json;
+    v_flow_key TEXT;
 BEGIN
     IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
         RAISE EXCEPTION 'claim lock timeout must be a positive number of milliseconds, got %', v_lock_ms
             USING ERRCODE = 'DX003';
     END IF;
     SELECT * INTO v_range FROM internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion');
+    v_flow_key := internal_flow_start_key('StartOrchestration', p_work_item);
     IF NOT pg_try_advisory_xact_lock(v_key)
        OR EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now) THEN
         PERFORM pg_advisory_xact_lock_shared(v_key);
+        IF v_flow_key IS NOT NULL AND internal_flow_start(p_instance_id, v_flow_key, p_work_item, v_now) = 'parked' THEN
+            RETURN json_build_object('claimedTurn', NULL);
+        END IF;
         INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
         VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now);
         PERFORM internal_announce_queue('o', 1, NULL, v_now);
+        RETURN json_build_object('claimedTurn', NULL);
+    END IF;
+    IF v_flow_key IS NOT NULL AND internal_flow_start(p_instance_id, v_flow_key, p_work_item, v_now) = 'parked' THEN
         RETURN json_build_object('claimedTurn', NULL);
     END IF;
     -- Inserted pre-tagged and not announced; internal_lock_orchestration_batch re-tags it.
