@@ -4,12 +4,18 @@
  * while a worker holds the activity, instance deletion), kept by an expired lease; an ack claims
  * an activity of a limited key only with a permit and never one of a rated key; a rated key's
  * second activity waits for its token on the store's clock.
+ *
+ * Orchestration flow keys: a start with a flowKey takes a permit for its instance or parks (status
+ * Pending); continue-as-new and an expired instance lock keep it; the turn that ends the instance
+ * hands it to the oldest parked start; a cancelled parked start is queued without a permit, a
+ * deleted one leaves the park; deleting a running instance hands its permit on; a key with a rate
+ * limit is refused for starts.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FlowLimitInfo, Provider } from '../../../src/provider/contract';
 import { withHarness, type ProviderTestFactory } from '../harness';
-import { activity, fetchItem, LOCK_MS, rejectsWith, seedInstance, turn } from '../fixtures';
+import { activity, event, fetchItem, LOCK_MS, rejectsWith, seedInstance, started, startItem, turn } from '../fixtures';
 
 const ANY = { lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'any' as const } };
 
@@ -18,6 +24,15 @@ async function limitOf(provider: Provider, key: string): Promise<Pick<FlowLimitI
   assert.ok(limit, `limit ${key}`);
   return { active: limit.active, parked: limit.parked };
 }
+
+/** [active, parked, activeInstances, parkedInstances] of `key`. */
+async function instanceCounts(provider: Provider, key: string): Promise<number[]> {
+  const limit = (await provider.getFlowLimits!()).find((l) => l.flowKey === key);
+  assert.ok(limit, `limit ${key}`);
+  return [limit.active, limit.parked, limit.activeInstances, limit.parkedInstances];
+}
+
+const ENDED = { orchestrationName: 'Orch', orchestrationVersion: '1.0.0' };
 
 /** Fetches every fetchable activity now; returns their activity ids (the leases stay held). */
 async function fetchAll(provider: Provider): Promise<number[]> {
@@ -138,6 +153,122 @@ export function defineFlowTests(factory: ProviderTestFactory): void {
         assert.deepEqual(await fetchAll(provider), [], 'no token for the second activity');
         await advanceClock(2_100);
         assert.deepEqual(await fetchAll(provider), [3]);
+      }));
+    it('an orchestration flow key: one permit per instance, kept across continue-as-new and lock expiry, handed on at its end', () =>
+      withHarness(factory, async ({ provider, advanceClock }) => {
+        await provider.setFlowLimit!('orch', { maxActive: 1 });
+        for (const id of ['o1', 'o2', 'o3']) await provider.enqueueOrchestratorWork(startItem(id, { flowKey: 'orch' }));
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 2, 1, 2]);
+        assert.equal((await provider.getInstanceStatus('o2')).status, 'Pending');
+        // A repeated start of a parked instance is the same parked start.
+        await provider.enqueueOrchestratorWork(startItem('o2', { flowKey: 'orch' }));
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 2, 1, 2]);
+
+        let item = await fetchItem(provider, 'o1');
+        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'parked starts wait');
+        await provider.ackOrchestrationItem(
+          item.lockToken,
+          turn('o1', {
+            historyDelta: [started('o1'), event('o1', 1, 2, { kind: 'OrchestrationContinuedAsNew', input: '"next"' })],
+            orchestratorItems: [
+              {
+                type: 'ContinueAsNew',
+                instance: 'o1',
+                orchestration: 'Orch',
+                input: '"next"',
+                version: '1.0.0',
+                carryForwardEvents: [],
+                initialCustomStatus: null,
+              },
+            ],
+            metadata: { ...ENDED, status: 'ContinuedAsNew', output: '"next"' },
+          }),
+        );
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 2, 1, 2], 'continue-as-new keeps the permit');
+        item = await fetchItem(provider, 'o1');
+        assert.equal(item.messages[0].type, 'ContinueAsNew');
+        await provider.ackOrchestrationItem(
+          item.lockToken,
+          turn('o1', {
+            executionId: 2,
+            historyDelta: [started('o1', 2)],
+            metadata: { ...ENDED, status: 'Completed', output: '1' },
+          }),
+        );
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 1, 1, 1], 'the end hands the permit to o2');
+        assert.equal((await provider.getInstanceStatus('o3')).status, 'Pending');
+
+        const held = await fetchItem(provider, 'o2');
+        await advanceClock(LOCK_MS + 1_000);
+        const again = await fetchItem(provider, 'o2');
+        assert.deepEqual(
+          await instanceCounts(provider, 'orch'),
+          [1, 1, 1, 1],
+          'an expired instance lock keeps the permit',
+        );
+        await rejectsWith(
+          provider.ackOrchestrationItem(held.lockToken, turn('o2', { historyDelta: [started('o2')] })),
+          'lock_lost',
+        );
+        await provider.ackOrchestrationItem(
+          again.lockToken,
+          turn('o2', { historyDelta: [started('o2')], metadata: { ...ENDED, status: 'Failed', output: 'boom' } }),
+        );
+        await provider.ackOrchestrationItem(
+          (await fetchItem(provider, 'o3')).lockToken,
+          turn('o3', { historyDelta: [started('o3')], metadata: { ...ENDED, status: 'Completed', output: '3' } }),
+        );
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [0, 0, 0, 0]);
+      }));
+
+    it('cancelling or deleting a parked start takes no permit; deleting a running instance hands its permit on', () =>
+      withHarness(factory, async ({ provider }) => {
+        await provider.setFlowLimit!('orch', { maxActive: 1 });
+        for (const id of ['p1', 'p2', 'p3', 'p4'])
+          await provider.enqueueOrchestratorWork(startItem(id, { flowKey: 'orch' }));
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 3, 1, 3]);
+
+        // The cancelled parked start is queued without a permit, ahead of its cancellation.
+        await provider.enqueueOrchestratorWork({ type: 'CancelInstance', instance: 'p2', reason: 'stop' });
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 2, 1, 2]);
+        const fetched = await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 10 });
+        assert.deepEqual(fetched.map((i) => i.instanceId).sort(), ['p1', 'p2']);
+        const cancelled = fetched.find((i) => i.instanceId === 'p2')!;
+        assert.deepEqual(
+          cancelled.messages.map((m) => m.type),
+          ['StartOrchestration', 'CancelInstance'],
+        );
+        await provider.ackOrchestrationItem(
+          cancelled.lockToken,
+          turn('p2', {
+            historyDelta: [started('p2')],
+            metadata: { ...ENDED, status: 'Failed', output: 'canceled: stop' },
+          }),
+        );
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 2, 1, 2], 'its end gives back nothing');
+
+        const deleted = await provider.deleteInstance('p3', { force: false });
+        assert.equal(deleted.instancesDeleted, 1);
+        assert.equal((await provider.getInstanceStatus('p3')).status, 'NotFound');
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 1, 1, 1]);
+
+        const running = fetched.find((i) => i.instanceId === 'p1')!;
+        await provider.ackOrchestrationItem(running.lockToken, turn('p1', { historyDelta: [started('p1')] }));
+        await rejectsWith(provider.deleteInstance('p1', { force: false }), 'conflict');
+        await provider.deleteInstance('p1', { force: true });
+        assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 0, 1, 0], 'p4 took the permit');
+        assert.equal((await fetchItem(provider, 'p4')).messages[0].type, 'StartOrchestration');
+      }));
+
+    it('a key with a rate limit is refused for starts, and a rate for a key that instances hold', () =>
+      withHarness(factory, async ({ provider }) => {
+        await provider.setFlowLimit!('rated', { perSecond: 5 });
+        await rejectsWith(provider.enqueueOrchestratorWork(startItem('r1', { flowKey: 'rated' })), 'conflict');
+        assert.equal((await provider.getInstanceStatus('r1')).status, 'NotFound', 'nothing was written');
+        await provider.setFlowLimit!('held', { maxActive: 2 });
+        await provider.enqueueOrchestratorWork(startItem('r2', { flowKey: 'held' }));
+        await rejectsWith(provider.setFlowLimit!('held', { maxActive: 2, perSecond: 5 }), 'conflict');
+        assert.deepEqual(await instanceCounts(provider, 'held'), [1, 0, 1, 0]);
       }));
   });
 }
