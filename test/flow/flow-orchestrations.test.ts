@@ -1,0 +1,214 @@
+/**
+ * Orchestration flow keys (flow.sql): `startOrchestration(..., { flowKey })` under
+ * `setFlowLimit(key, { maxActive })`, through the public API, on the PostgreSQL server and on
+ * PGlite.
+ *
+ * Exactness: three runtimes of two turn slots each run instances started under a limited key and
+ * a control group started without one. Each instance counts itself in (an activity in its first
+ * execution), continues as new, and counts itself out (an activity in its second execution), so the
+ * count spans a continue-as-new. The largest count seen under the key must equal its limit and not
+ * exceed it, while the control group overlaps beyond it; flow_limits.active equals the permit rows
+ * at every sampled instant; after the drain nothing holds a permit or waits.
+ *
+ * Continue-as-new keeps the permit, and termination and deletion of running and parked instances
+ * give back exactly what they held (a parked one nothing): driven step by step through the Client.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '../../src/client/client';
+import { Runtime } from '../../src/runtime/runtime';
+import { FLOW_STORE_KINDS, eventually, openFlowStore, sleep, type FlowStore } from './flow-stores';
+
+const RUNTIMES = 3;
+const TURN_SLOTS = 2;
+const LIMIT = 2;
+const LIMITED = 10;
+const FREE = 6;
+
+/** Per key: flow_limits.active, the instance permit rows, and the parked starts. */
+async function instancePermits(
+  store: FlowStore,
+  key: string,
+): Promise<{ active: number; held: number; parked: number }> {
+  const [row] = await store.query(
+    `SELECT (SELECT f.active FROM \${schema}.flow_limits f WHERE f.flow_key = $1) AS active,
+            (SELECT count(*) FROM \${schema}.flow_instance_permits h WHERE h.flow_key = $1) AS held,
+            (SELECT count(*) FROM \${schema}.flow_parked_starts s WHERE s.flow_key = $1) AS parked`,
+    [key],
+  );
+  return { active: Number(row.active), held: Number(row.held), parked: Number(row.parked) };
+}
+
+/** [active, parked, activeInstances, parkedInstances] of `key` as getFlowLimits reports them. */
+async function reported(client: Client, key: string): Promise<number[]> {
+  const limit = (await client.getFlowLimits()).find((l) => l.flowKey === key);
+  assert.ok(limit, `limit ${key}`);
+  return [limit.active, limit.parked, limit.activeInstances, limit.parkedInstances];
+}
+
+async function statusOf(client: Client, id: string): Promise<string> {
+  return (await client.getStatus(id)).status;
+}
+
+for (const kind of FLOW_STORE_KINDS) {
+  describe(`orchestration flow keys on ${kind}`, () => {
+    let store: FlowStore;
+    before(async () => {
+      store = await openFlowStore(kind);
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    it(`${RUNTIMES} runtimes x ${TURN_SLOTS} turn slots never run more instances of a key than its limit`, async () => {
+      const running = new Map<string, number>();
+      const max = new Map<string, number>();
+      const client = new Client(await store.openProvider());
+      await client.setFlowLimit('orch:batch', { maxActive: LIMIT });
+      const runtimes: Runtime[] = [];
+      for (let r = 0; r < RUNTIMES; r += 1) {
+        const runtime = new Runtime(await store.openProvider(), {
+          logLevel: 'warn',
+          workerConcurrency: 4,
+          orchestrationConcurrency: TURN_SLOTS,
+        });
+        runtime.registerActivity('Enter', async (_ctx, key: string) => {
+          const now = (running.get(key) ?? 0) + 1;
+          running.set(key, now);
+          max.set(key, Math.max(max.get(key) ?? 0, now));
+          await sleep(5);
+        });
+        runtime.registerActivity('Leave', async (_ctx, key: string) => {
+          running.set(key, (running.get(key) ?? 1) - 1);
+        });
+        runtime.registerActivity('Work', async (_ctx, ms: number) => sleep(ms));
+        runtime.registerOrchestration('Job', function* (ctx, input: { key: string; round: number; ms: number }) {
+          if (input.round === 0) {
+            yield ctx.scheduleActivity('Enter', input.key);
+            yield ctx.scheduleActivity('Work', input.ms);
+            yield ctx.continueAsNew({ ...input, round: 1 });
+          }
+          yield ctx.scheduleActivity('Work', input.ms);
+          yield ctx.scheduleActivity('Leave', input.key);
+          return ctx.executionId;
+        });
+        await runtime.start();
+        runtimes.push(runtime);
+      }
+      let sampling = true;
+      try {
+        const drift: string[] = [];
+        const sampler = (async () => {
+          while (sampling) {
+            const counts = await instancePermits(store, 'orch:batch');
+            if (counts.active !== counts.held) drift.push(`active ${counts.active}, permit rows ${counts.held}`);
+            await sleep(10);
+          }
+        })();
+        const limited = Array.from({ length: LIMITED }, (_, i) => `batch-${i}`);
+        const free = Array.from({ length: FREE }, (_, i) => `free-${i}`);
+        await Promise.all([
+          ...limited.map((id, i) =>
+            client.startOrchestration(
+              id,
+              'Job',
+              { key: 'batch', round: 0, ms: 5 + (i % 4) * 5 },
+              { flowKey: 'orch:batch' },
+            ),
+          ),
+          ...free.map((id, i) => client.startOrchestration(id, 'Job', { key: 'free', round: 0, ms: 20 + (i % 3) * 5 })),
+        ]);
+        assert.ok((await reported(client, 'orch:batch'))[3] > 0, 'starts waited for permits');
+        for (const id of [...limited, ...free]) {
+          const result = await client.waitForOrchestration(id, 60_000);
+          assert.equal(result.status, 'Completed', `${id}: ${JSON.stringify(result)}`);
+          assert.equal(result.output, 2, 'the count spanned a continue-as-new');
+        }
+        sampling = false;
+        await sampler;
+
+        console.log(`${kind}: max running instances ${JSON.stringify(Object.fromEntries(max))}`);
+        assert.ok(max.get('batch')! <= LIMIT, `batch overlapped ${max.get('batch')}`);
+        assert.equal(max.get('batch'), LIMIT, 'the limit was reached');
+        assert.ok(max.get('free')! > LIMIT, 'without a flow key the same workload overlaps beyond the limit');
+        assert.deepEqual(drift, [], 'flow_limits.active equals the permit rows');
+        assert.deepEqual(await reported(client, 'orch:batch'), [0, 0, 0, 0]);
+        assert.deepEqual(await instancePermits(store, 'orch:batch'), { active: 0, held: 0, parked: 0 });
+      } finally {
+        sampling = false;
+        await Promise.all(runtimes.map((r) => r.shutdown(0)));
+        await client.deleteFlowLimit('orch:batch');
+      }
+    });
+
+    it('continue-as-new keeps the permit; terminating and deleting give back exactly what was held', async () => {
+      const client = new Client(await store.openProvider());
+      await client.setFlowLimit('orch:one', { maxActive: 1 });
+      const runtime = new Runtime(await store.openProvider(), { logLevel: 'warn' });
+      runtime.registerOrchestration('Rounds', function* (ctx, round: number) {
+        ctx.setCustomStatus(`round-${round}`);
+        yield ctx.waitForEvent('go');
+        if (round < 2) yield ctx.continueAsNew(round + 1);
+        return round;
+      });
+      runtime.registerOrchestration('Quick', function* () {
+        return 'quick';
+      });
+      await runtime.start();
+      const waitingIn = (id: string, round: number) =>
+        eventually(`${id} in round ${round}`, async () =>
+          (await client.getStatus(id)).customStatus === `round-${round}` ? true : undefined,
+        );
+      const flowKey = 'orch:one';
+      try {
+        await client.startOrchestration('can-a', 'Rounds', 0, { flowKey });
+        await client.startOrchestration('can-b', 'Quick', null, { flowKey });
+        for (let round = 0; round <= 2; round += 1) {
+          await waitingIn('can-a', round);
+          assert.equal(await statusOf(client, 'can-b'), 'Pending', `round ${round}: can-b waits`);
+          assert.deepEqual(await reported(client, flowKey), [1, 1, 1, 1], `round ${round}`);
+          await client.raiseEvent('can-a', 'go');
+        }
+        assert.equal((await client.waitForOrchestration('can-a')).output, 2);
+        assert.equal((await client.waitForOrchestration('can-b')).output, 'quick', 'the end of can-a admitted can-b');
+        assert.deepEqual(await reported(client, flowKey), [0, 0, 0, 0]);
+
+        // Running: t-a. Parked: t-b, t-c, t-d.
+        await client.startOrchestration('t-a', 'Rounds', 2, { flowKey });
+        await waitingIn('t-a', 2);
+        for (const id of ['t-b', 't-c', 't-d']) await client.startOrchestration(id, 'Quick', null, { flowKey });
+        assert.deepEqual(await reported(client, flowKey), [1, 3, 1, 3]);
+
+        await client.cancelInstance('t-b', 'not needed');
+        const cancelled = await client.waitForOrchestration('t-b');
+        assert.equal(cancelled.status, 'Failed');
+        assert.match(cancelled.error ?? '', /canceled: not needed/);
+        assert.equal(await statusOf(client, 't-a'), 'Running', 'the cancelled parked instance took no permit');
+        assert.deepEqual(await reported(client, flowKey), [1, 2, 1, 2]);
+
+        const deleted = await client.deleteInstance('t-c');
+        assert.equal(deleted.instancesDeleted, 1);
+        assert.equal(await statusOf(client, 't-c'), 'NotFound');
+        assert.deepEqual(await reported(client, flowKey), [1, 1, 1, 1]);
+
+        await client.cancelInstance('t-a', 'stop');
+        assert.equal((await client.waitForOrchestration('t-a')).status, 'Failed');
+        assert.equal((await client.waitForOrchestration('t-d')).output, 'quick', 'the cancelled instance handed on');
+        assert.deepEqual(await reported(client, flowKey), [0, 0, 0, 0]);
+
+        // Deleting a running instance (force) hands its permit to the oldest parked start.
+        await client.startOrchestration('d-a', 'Rounds', 2, { flowKey });
+        await waitingIn('d-a', 2);
+        await client.startOrchestration('d-b', 'Quick', null, { flowKey });
+        assert.equal(await statusOf(client, 'd-b'), 'Pending');
+        await client.deleteInstance('d-a', true);
+        assert.equal((await client.waitForOrchestration('d-b')).output, 'quick');
+        assert.deepEqual(await reported(client, flowKey), [0, 0, 0, 0]);
+        assert.deepEqual(await instancePermits(store, flowKey), { active: 0, held: 0, parked: 0 });
+      } finally {
+        await runtime.shutdown(0);
+        await client.deleteFlowLimit(flowKey);
+      }
+    });
+  });
+}
