@@ -13,6 +13,11 @@ TABLE executions
   pinned_minor integer
   pinned_patch integer
 
+TABLE flow_instance_permits
+  instance_id text NOT NULL
+  flow_key text NOT NULL
+  created_at_ms bigint NOT NULL
+
 TABLE flow_limits
   flow_key text NOT NULL
   max_active integer
@@ -32,6 +37,13 @@ TABLE flow_parked
   execution_id bigint NOT NULL
   activity_id bigint NOT NULL
   tag text
+  created_at_ms bigint NOT NULL
+
+TABLE flow_parked_starts
+  id bigint NOT NULL
+  flow_key text NOT NULL
+  instance_id text NOT NULL
+  work_item text NOT NULL
   created_at_ms bigint NOT NULL
 
 TABLE history
@@ -119,11 +131,14 @@ TABLE worker_queue
 
 CONSTRAINT executions.executions_pkey PRIMARY KEY (instance_id, execution_id)
 CONSTRAINT executions.executions_status_check CHECK ((status = ANY (ARRAY['Running'::text, 'Completed'::text, 'Failed'::text, 'ContinuedAsNew'::text])))
+CONSTRAINT flow_instance_permits.flow_instance_permits_pkey PRIMARY KEY (instance_id)
 CONSTRAINT flow_limits.flow_limits_burst_check CHECK (((burst IS NULL) OR (burst >= (1)::double precision)))
 CONSTRAINT flow_limits.flow_limits_max_active_check CHECK (((max_active IS NULL) OR (max_active >= 0)))
 CONSTRAINT flow_limits.flow_limits_pkey PRIMARY KEY (flow_key)
 CONSTRAINT flow_limits.flow_limits_rate_per_s_check CHECK (((rate_per_s IS NULL) OR (rate_per_s > (0)::double precision)))
 CONSTRAINT flow_parked.flow_parked_pkey PRIMARY KEY (id)
+CONSTRAINT flow_parked_starts.flow_parked_starts_instance_id_key UNIQUE (instance_id)
+CONSTRAINT flow_parked_starts.flow_parked_starts_pkey PRIMARY KEY (id)
 CONSTRAINT history.history_event_id_check CHECK ((event_id > 0))
 CONSTRAINT history.history_pkey PRIMARY KEY (instance_id, execution_id, event_id)
 CONSTRAINT instance_locks.instance_locks_lock_token_key UNIQUE (lock_token)
@@ -145,10 +160,15 @@ CREATE INDEX executions_completed_idx ON durox.executions USING btree (completed
 CREATE UNIQUE INDEX executions_pkey ON durox.executions USING btree (instance_id, execution_id)
 CREATE INDEX executions_started_idx ON durox.executions USING btree (started_at_ms)
 CREATE INDEX executions_status_idx ON durox.executions USING btree (status, instance_id, execution_id)
+CREATE INDEX flow_instance_permits_key_idx ON durox.flow_instance_permits USING btree (flow_key)
+CREATE UNIQUE INDEX flow_instance_permits_pkey ON durox.flow_instance_permits USING btree (instance_id)
 CREATE UNIQUE INDEX flow_limits_pkey ON durox.flow_limits USING btree (flow_key)
 CREATE INDEX flow_parked_activity_idx ON durox.flow_parked USING btree (instance_id, execution_id, activity_id)
 CREATE INDEX flow_parked_next_idx ON durox.flow_parked USING btree (flow_key, id)
 CREATE UNIQUE INDEX flow_parked_pkey ON durox.flow_parked USING btree (id)
+CREATE UNIQUE INDEX flow_parked_starts_instance_id_key ON durox.flow_parked_starts USING btree (instance_id)
+CREATE INDEX flow_parked_starts_next_idx ON durox.flow_parked_starts USING btree (flow_key, id)
+CREATE UNIQUE INDEX flow_parked_starts_pkey ON durox.flow_parked_starts USING btree (id)
 CREATE UNIQUE INDEX history_pkey ON durox.history USING btree (instance_id, execution_id, event_id)
 CREATE UNIQUE INDEX instance_locks_lock_token_key ON durox.instance_locks USING btree (lock_token)
 CREATE UNIQUE INDEX instance_locks_pkey ON durox.instance_locks USING btree (instance_id)
@@ -196,7 +216,7 @@ FUNCTION fetch_orchestration_item(p_lock_timeout_ms bigint, p_min_version text, 
 FUNCTION fetch_orchestration_items(p_lock_timeout_ms bigint, p_min_version text, p_max_version text, p_max_items integer) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION fetch_work_item(p_lock_timeout_ms bigint, p_tag_mode text, p_tags json, p_owner_id text, p_session_lock_timeout_ms bigint, p_max_items integer, p_claim_new_sessions boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_execution_info(p_instance_id text, p_execution_id bigint) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION get_flow_limits() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION get_flow_limits(p_key text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_info(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_stats(p_instance_id text) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_status(p_instance_id text) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
@@ -223,9 +243,13 @@ FUNCTION internal_flow_key(p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE
 FUNCTION internal_flow_lock_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_pump(p_key text, p_released integer, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_release(p_keys text[], p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_flow_release_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_flow_start(p_instance_id text, p_key text, p_work_item text, p_now bigint) RETURNS text LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_flow_start_key(p_kind text, p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_flow_take_token(p_key text) RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_flow_unpark_cancelled(p_instance_id text, p_now bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
