@@ -243,9 +243,8 @@ FUNCTION internal_flow_key(p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE
 FUNCTION internal_flow_lock_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_pump(p_key text, p_released integer, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_release(p_keys text[], p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-FUNCTION internal_flow_release_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_start(p_instance_id text, p_key text, p_work_item text, p_now bigint) RETURNS text LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-FUNCTION internal_flow_start_key(p_kind text, p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
+FUNCTION internal_flow_start_key(p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_flow_take_token(p_key text) RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER

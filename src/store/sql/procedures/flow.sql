@@ -24,8 +24,8 @@
 -- enqueued (enqueue_orchestrator_work, start_orchestration_claimed: internal_flow_start) and the
 -- instance holds it in flow_instance_permits, one row per instance, for its whole life, across
 -- continue-as-new; or the start waits in flow_parked_starts, a table the fetch never reads. The
--- permit is handed over (internal_flow_release_instance) by the turn commit that ends the
--- instance Completed or Failed (cancellation and termination end it Failed) and by its deletion:
+-- permit is handed over (internal_flow_pump) by the turn commit that ends the instance
+-- Completed or Failed (internal_commit_orchestration_turn) (cancellation and termination end it Failed) and by its deletion:
 -- to the oldest parked activity or start of the key (one FIFO order: parked starts draw their id
 -- from the same sequence), which is queued and announced in the same transaction. A lock that
 -- expires or a runtime that dies keeps the permit with the instance (the next runtime goes on with
@@ -287,14 +287,13 @@ BEGIN
 END;
 $$;
 
--- The flowKey of an orchestrator work item of kind p_kind (JSON text): set only on a
--- StartOrchestration given one, else NULL. The text is searched before it is parsed, so the
--- starts without a key (nearly all) are never parsed here.
-CREATE OR REPLACE FUNCTION internal_flow_start_key(p_kind TEXT, p_work_item TEXT) RETURNS TEXT
+-- The flowKey of a StartOrchestration work item (JSON text), NULL when it has none. Callers
+-- call it only when the text holds "flowKey" at all (strpos, inlined in the caller), so the
+-- starts without a key (nearly all) are neither parsed nor pay a function call.
+CREATE OR REPLACE FUNCTION internal_flow_start_key(p_work_item TEXT) RETURNS TEXT
 LANGUAGE sql IMMUTABLE
 AS $$
-    SELECT CASE WHEN p_kind = 'StartOrchestration' AND strpos(p_work_item, '"flowKey"') > 0
-                THEN p_work_item::json->>'flowKey' END
+    SELECT p_work_item::json->>'flowKey'
 $$;
 
 -- Decides the start p_work_item of p_instance_id under flow key p_key at p_now: 'queued' when
@@ -343,23 +342,6 @@ BEGIN
     INSERT INTO flow_parked_starts (id, flow_key, instance_id, work_item, created_at_ms)
     VALUES (nextval('worker_queue_id_seq'), p_key, p_instance_id, p_work_item, p_now);
     RETURN 'parked';
-END;
-$$;
-
--- Gives back the permit p_instance_id holds, if any, to the oldest parked activity or start of its
--- key (internal_flow_pump). Called when the instance ends (Completed or Failed) or is deleted,
--- under its advisory lock. Locks: the instance's permit row, then its key's flow_limits row (no
--- wait when the caller locked it with the turn's keys).
-CREATE OR REPLACE FUNCTION internal_flow_release_instance(p_instance_id TEXT, p_now BIGINT) RETURNS VOID
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    v_key TEXT;
-BEGIN
-    DELETE FROM flow_instance_permits WHERE instance_id = p_instance_id RETURNING flow_key INTO v_key;
-    IF FOUND THEN
-        PERFORM internal_flow_pump(v_key, 1, p_now);
-    END IF;
 END;
 $$;
 

@@ -368,6 +368,7 @@ DECLARE
     v_status_changed BOOLEAN := COALESCE((p_ack->>'customStatusChanged')::BOOLEAN, FALSE);
     v_flow           BOOLEAN;
     v_released       TEXT[];
+    v_permit         TEXT;
 BEGIN
     SELECT l.instance_id INTO v_instance_id
     FROM instance_locks l
@@ -509,9 +510,13 @@ BEGIN
         PERFORM internal_announce_queue('o', v_ready, v_earliest, v_now);
     END IF;
 
-    -- Read even without limits: a permit outlives the deletion of its key's limit.
+    -- Read even without limits (a permit outlives the deletion of its key's limit); one probe of
+    -- flow_instance_permits, inlined: the end of every instance runs it.
     IF v_status IN ('Completed', 'Failed') THEN
-        PERFORM internal_flow_release_instance(v_instance_id, v_now);
+        DELETE FROM flow_instance_permits WHERE instance_id = v_instance_id RETURNING flow_key INTO v_permit;
+        IF FOUND THEN
+            PERFORM internal_flow_pump(v_permit, 1, v_now);
+        END IF;
     END IF;
 
     DELETE FROM orchestrator_queue WHERE lock_token = p_lock_token;

@@ -411,9 +411,11 @@ DECLARE
     v_flow_key TEXT;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
-    v_flow_key := internal_flow_start_key(p_kind, p_work_item);
-    IF v_flow_key IS NOT NULL AND internal_flow_start(p_instance_id, v_flow_key, p_work_item, v_now) = 'parked' THEN
-        RETURN json_build_object('id', NULL, 'visibleAtMs', NULL, 'parked', TRUE);
+    IF p_kind = 'StartOrchestration' AND strpos(p_work_item, '"flowKey"') > 0 THEN
+        v_flow_key := internal_flow_start_key(p_work_item);
+        IF v_flow_key IS NOT NULL AND internal_flow_start(p_instance_id, v_flow_key, p_work_item, v_now) = 'parked' THEN
+            RETURN json_build_object('id', NULL, 'visibleAtMs', NULL, 'parked', TRUE);
+        END IF;
     END IF;
     IF p_kind = 'CancelInstance' THEN
         PERFORM internal_flow_unpark_cancelled(p_instance_id, v_now);
@@ -461,7 +463,9 @@ BEGIN
             USING ERRCODE = 'DX003';
     END IF;
     SELECT * INTO v_range FROM internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion');
-    v_flow_key := internal_flow_start_key('StartOrchestration', p_work_item);
+    IF strpos(p_work_item, '"flowKey"') > 0 THEN
+        v_flow_key := internal_flow_start_key(p_work_item);
+    END IF;
     IF NOT pg_try_advisory_xact_lock(v_key)
        OR EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now) THEN
         PERFORM pg_advisory_xact_lock_shared(v_key);
