@@ -33,6 +33,7 @@ function printLimits(out: Output, limits: FlowLimitInfo[]): void {
     { header: 'ACTIVE', value: (l) => String(l.active) },
     { header: 'PARKED', value: (l) => String(l.parked), colour: (l) => (isSaturated(l) ? 'yellow' : undefined) },
     { header: 'RATE', value: rateText },
+    { header: 'INSTANCES RUNNING/PENDING', value: (l) => `${l.activeInstances}/${l.parkedInstances}` },
     { header: 'UPDATED', value: (l) => isoTime(l.updatedAtMs) },
   ]);
   out.line(paint(out, 'gray', `${limits.length} limit(s)`));
@@ -42,10 +43,12 @@ function printLimits(out: Output, limits: FlowLimitInfo[]): void {
 export function registerLimitCommands(program: Command): void {
   const limits = program
     .command('limits')
-    .description('flow limits of activities: list (with active and parked counts), set, delete');
+    .description('flow limits of activities and instances: list (with active and parked counts), set, delete');
 
   run(
-    limits.command('list').description('every flow limit with its permits in use and parked activities'),
+    limits
+      .command('list')
+      .description('every flow limit with its permits in use and what waits (activities, instance starts)'),
     async (store, out) => {
       const list = await store.client.getFlowLimits();
       if (out.json) return out.data(list);

@@ -1,6 +1,6 @@
 /**
- * The dashboard's flow limits: a page listing every limit with its permits in use (active) and
- * its waiting (parked) activities, and the JSON behind it (`GET /api/limits`). Limits are
+ * The dashboard's flow limits: a page listing every limit with its permits in use (active), its
+ * waiting (parked) activities and starts, and the instances' share of both, and the JSON behind it (`GET /api/limits`). Limits are
  * changed with `durox limits set|delete` or the Client; the page only reads.
  */
 import type { Context, Hono } from 'hono';
@@ -18,13 +18,14 @@ export function limitsBody(limits: FlowLimitInfo[]): Html {
 <td data-testid="active">${l.active}</td>
 <td data-testid="parked">${l.parked}</td>
 <td data-testid="rate">${rateText(l)}</td>
+<td data-testid="instances">${l.activeInstances} / ${l.parkedInstances}</td>
 <td>${time(l.updatedAtMs)}</td>
 </tr>`,
   );
   return html`<h1>Flow limits</h1>
-<p class="muted">Active: activities of the key queued or running (permits in use). Parked: activities waiting for a permit. Change limits with <code>durox limits set</code> or <code>client.setFlowLimit</code>.</p>
+<p class="muted">Active: activities of the key queued or running and instances started under it that have not ended (permits in use). Parked: activities and instance starts waiting for a permit. Instances: the running and the pending (parked) instances among them. Change limits with <code>durox limits set</code> or <code>client.setFlowLimit</code>.</p>
 ${limits.length === 0 ? html`<p>No flow limits.</p>` : ''}
-<table data-testid="limits"><thead><tr><th>Key</th><th>Max active</th><th>Active</th><th>Parked</th><th>Rate</th><th>Updated</th></tr></thead>
+<table data-testid="limits"><thead><tr><th>Key</th><th>Max active</th><th>Active</th><th>Parked</th><th>Rate</th><th>Instances running / pending</th><th>Updated</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
 

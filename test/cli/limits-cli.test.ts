@@ -1,7 +1,7 @@
 /**
  * `durox limits ...`: the real bin in a child process against a real PostgreSQL schema, checking
  * exit codes, --json and the table, that `set` keeps the settings it is not given, and that a
- * parked activity shows in the counts.
+ * parked activity and a pending instance show in the counts.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -69,17 +69,19 @@ describe('durox limits', () => {
       tag: null,
       flowKey: 'tenant-7',
     });
+    // So does a start waiting for a permit of the key (a pending instance).
+    await client.startOrchestration('pending-1', 'Any', null, { flowKey: 'tenant-7' });
     assert.deepEqual(
-      (await listed()).map((l) => [l.flowKey, l.maxActive, l.active, l.parked]),
+      (await listed()).map((l) => [l.flowKey, l.maxActive, l.active, l.parked, l.activeInstances, l.parkedInstances]),
       [
-        ['activity:Charge', 3, 0, 0],
-        ['tenant-7', 0, 0, 1],
+        ['activity:Charge', 3, 0, 0, 0, 0],
+        ['tenant-7', 0, 0, 2, 0, 1],
       ],
     );
     const table = await durox([...s, '--no-color', 'limits', 'list']);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /KEY\s+MAX ACTIVE\s+ACTIVE\s+PARKED\s+RATE/);
-    assert.match(table.stdout, /tenant-7\s+paused \(0\)\s+0\s+1\s+—/);
+    assert.match(table.stdout, /KEY\s+MAX ACTIVE\s+ACTIVE\s+PARKED\s+RATE\s+INSTANCES RUNNING\/PENDING/);
+    assert.match(table.stdout, /tenant-7\s+paused \(0\)\s+0\s+2\s+—\s+0\/1/);
     assert.match(table.stdout, /activity:Charge\s+3\s+0\s+0\s+20\/s, burst 5/);
 
     // --max-active none lifts the cap (the rate stays); delete starts the parked activity.

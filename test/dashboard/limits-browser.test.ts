@@ -1,7 +1,8 @@
 /**
  * The dashboard's flow limits page in a real browser (Debian's chromium via playwright-core) on
  * a real PostgreSQL schema with a running Runtime: every limit with its active and parked counts,
- * a paused key's waiting activity counted as parked, and the limits API. A key holding markup
+ * a paused key's waiting activity counted as parked, the running and pending instances of an
+ * orchestration key, and the limits API. A key holding markup
  * must be shown, never run.
  */
 import assert from 'node:assert/strict';
@@ -25,10 +26,15 @@ describe('dashboard flow limits page in chromium', () => {
     f = await createOperatorsFixture('limpage');
     await f.client.setFlowLimit('activity:Echo', { maxActive: 0 });
     await f.client.setFlowLimit(HOSTILE, { perSecond: 5, burst: 2 });
+    await f.client.setFlowLimit('orch:reports', { maxActive: 1 });
     await f.client.startOrchestration('held-by-limit', 'Hello', { name: 'later' });
-    await until('the Echo activity parked', async () => {
+    // report-1 runs (its Echo activity parked too), report-2 waits for report-1's permit.
+    for (const id of ['report-1', 'report-2']) {
+      await f.client.startOrchestration(id, 'Hello', { name: id }, { flowKey: 'orch:reports' });
+    }
+    await until('the Echo activities parked', async () => {
       const echo = (await f.client.getFlowLimits()).find((l) => l.flowKey === 'activity:Echo');
-      return echo?.parked === 1 ? true : undefined;
+      return echo?.parked === 2 ? true : undefined;
     });
     dashboard = await startDashboard(f.client);
     ({ browser, page, problems } = await openChromiumPage({ width: 1400, height: 500 }));
@@ -44,10 +50,13 @@ describe('dashboard flow limits page in chromium', () => {
 
   it('lists every limit with its active and parked counts', async () => {
     await page.goto(`${dashboard.url}/limits`);
-    assert.equal(await page.locator('[data-testid="limits"] tbody tr').count(), 2);
+    assert.equal(await page.locator('[data-testid="limits"] tbody tr').count(), 3);
     assert.equal((await cell('activity:Echo', 'max-active').textContent())?.trim(), 'paused (0)');
     assert.equal((await cell('activity:Echo', 'active').textContent())?.trim(), '0');
-    assert.equal((await cell('activity:Echo', 'parked').textContent())?.trim(), '1');
+    assert.equal((await cell('activity:Echo', 'parked').textContent())?.trim(), '2');
+    assert.equal((await cell('orch:reports', 'active').textContent())?.trim(), '1');
+    assert.equal((await cell('orch:reports', 'parked').textContent())?.trim(), '1');
+    assert.equal((await cell('orch:reports', 'instances').textContent())?.trim(), '1 / 1');
     assert.equal(
       await page.locator('tr[data-limit] td:first-child', { hasText: '<script>' }).count(),
       1,
@@ -63,9 +72,12 @@ describe('dashboard flow limits page in chromium', () => {
 
     // Raising the limit starts the parked activity; the page shows it gone.
     await f.client.setFlowLimit('activity:Echo', { maxActive: 1 });
-    assert.equal((await f.client.waitForOrchestration('held-by-limit', 20_000)).status, 'Completed');
+    for (const id of ['held-by-limit', 'report-1', 'report-2']) {
+      assert.equal((await f.client.waitForOrchestration(id, 20_000)).status, 'Completed');
+    }
     await page.reload();
     assert.equal((await cell('activity:Echo', 'parked').textContent())?.trim(), '0');
+    assert.equal((await cell('orch:reports', 'instances').textContent())?.trim(), '0 / 0');
     assert.equal((await cell('activity:Echo', 'max-active').textContent())?.trim(), '1');
     assert.deepEqual(problems, []);
   });
@@ -78,6 +90,7 @@ describe('dashboard flow limits page in chromium', () => {
       limits.map((l) => [l.flowKey, l.maxActive, l.perSecond, l.burst]).sort(),
       [
         ['activity:Echo', 1, null, null],
+        ['orch:reports', 1, null, null],
         [HOSTILE, null, 5, 2],
       ].sort(),
     );
