@@ -91,6 +91,19 @@ test('malformed instance ids and names are refused with clear errors', async () 
     client.startOrchestration('ok', 42 as unknown as string),
     /orchestration name must be a string, got number/,
   );
+  await assert.rejects(
+    client.startOrchestration('flow-bad', 'X', null, { flowKey: '' }),
+    /startOrchestration \(instance 'flow-bad'\): flowKey must not be empty/,
+  );
+  await assert.rejects(
+    client.startOrchestration('flow-bad', 'X', null, { flowKey: 'k'.repeat(513) }),
+    /flowKey is 513 bytes long; the limit is 512 bytes/,
+  );
+  await assert.rejects(
+    client.startOrchestration('flow-bad', 'X', null, 'tenant' as never),
+    /startOrchestration \(instance 'flow-bad'\): options must be an object/,
+  );
+  assert.equal((await client.getStatus('flow-bad')).status, 'NotFound', 'a refused start writes nothing');
   await assert.rejects(client.raiseEvent('ok', ''), /raiseEvent \(instance 'ok'\): event name must not be empty/);
   await assert.rejects(client.getStatus(undefined as unknown as string), /getStatus: instance id must be a string/);
   await assert.rejects(client.readExecutionHistory('ok', 0), /execution id must be a positive integer/);
