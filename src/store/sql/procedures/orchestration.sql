@@ -120,11 +120,15 @@ $$;
 -- instance lock gone but the items it claimed still held, re-extends their leases and returns
 -- them as the first call would have, instead of leaving them locked until their lease ends.
 -- Flow control (flow.sql): activities whose key has a limit take a permit or are parked; a claimed
--- one is claimed only with a permit and never for a rated key; cancelled ones give theirs on.
+-- one is claimed only with a permit and never for a rated key; cancelled ones give theirs on; a
+-- turn that completes or fails the instance gives the instance's own permit (its start's flowKey)
+-- to the oldest parked start or activity of that key.
 -- Lock order: advisory locks in ascending key order (internal_lock_instances_in_key_order:
 -- the instance exclusively, every instance it sends a message to shared) -> the flow_limits rows
--- of the keys the turn and claim touch (ascending) -> instance_locks row -> instances ->
--- executions -> history -> kv rows -> worker_queue rows -> flow_parked rows -> orchestrator_queue rows.
+-- of the keys the turn and claim touch, the instance's permit key included (ascending) ->
+-- instance_locks row -> instances -> executions -> history -> kv rows -> worker_queue rows ->
+-- flow_parked rows -> the instance's flow_instance_permits row -> flow_parked_starts rows ->
+-- orchestrator_queue rows.
 -- Errors: DX001 for a lock token that is unknown, released or expired (nothing is written);
 -- DX003 for an invalid ack or claim; unique_violation (23505) for a duplicate event id.
 -- Returns: {instanceId, nowMs, claimedWorkItems: [lease as fetch_work_item returns it],
