@@ -367,4 +367,36 @@ describe('postgres: queue announcements per procedure call', () => {
     assert.equal(rest?.item.instance, 'pb');
     await provider.ackWorkItem(rest.lockToken, null);
   });
+  it('orchestration flow keys: a parked start is not announced; the end of the holder announces the start it admits', async () => {
+    const flowKey = 'orch:announced';
+    await provider.setFlowLimit(flowKey, { maxActive: 1 });
+    try {
+      assert.deepEqual(await announcementsOf(() => provider.enqueueOrchestratorWork(startItem('oa', { flowKey }))), [
+        'o:1::1',
+      ]);
+      assert.deepEqual(await announcementsOf(() => provider.enqueueOrchestratorWork(startItem('ob', { flowKey }))), []);
+      assert.deepEqual(await announcementsOf(() => provider.enqueueOrchestratorWork(startItem('oc', { flowKey }))), []);
+      const holder = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+      assert.equal(holder?.instanceId, 'oa');
+      const ended = await announcementsOf(() =>
+        provider.ackOrchestrationItem(
+          holder.lockToken,
+          turn('oa', {
+            historyDelta: [started('oa')],
+            metadata: { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', status: 'Completed', output: '1' },
+          }),
+        ),
+      );
+      assert.deepEqual(ended, ['o:1::1'], 'the start of ob, admitted by the end of oa');
+      // A cancelled parked start is queued (announced) ahead of its cancellation (announced too).
+      assert.deepEqual(
+        await announcementsOf(() =>
+          provider.enqueueOrchestratorWork({ type: 'CancelInstance', instance: 'oc', reason: 'stop' }),
+        ),
+        ['o:1::1', 'o:1::2'],
+      );
+    } finally {
+      await provider.deleteFlowLimit(flowKey);
+    }
+  });
 });
