@@ -5,11 +5,11 @@
  * an activity of a limited key only with a permit and never one of a rated key; a rated key's
  * second activity waits for its token on the store's clock.
  *
- * Orchestration flow keys: a start with a flowKey takes a permit for its instance or parks (status
- * Pending); continue-as-new and an expired instance lock keep it; the turn that ends the instance
- * hands it to the oldest parked start; a cancelled parked start is queued without a permit, a
- * deleted one leaves the park; deleting a running instance hands its permit on; a key with a rate
- * limit is refused for starts.
+ * Orchestration flow keys: a start with a flowKey (a client's, or one a turn sends) takes a permit
+ * for its instance or parks (status Pending); continue-as-new and an expired instance lock keep it;
+ * the turn that ends the instance hands it to the oldest parked start; a cancelled parked start
+ * (by a client or a parent's turn) is queued without a permit, a deleted one leaves the park;
+ * deleting a running instance hands its permit on; a key with a rate limit is refused for starts.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -258,6 +258,48 @@ export function defineFlowTests(factory: ProviderTestFactory): void {
         await provider.deleteInstance('p1', { force: true });
         assert.deepEqual(await instanceCounts(provider, 'orch'), [1, 0, 1, 0], 'p4 took the permit');
         assert.equal((await fetchItem(provider, 'p4')).messages[0].type, 'StartOrchestration');
+      }));
+
+    it('starts a turn sends with a flowKey take permits or park; its cancellation of a parked child queues that start', () =>
+      withHarness(factory, async ({ provider }) => {
+        await provider.setFlowLimit!('kids', { maxActive: 1 });
+        await provider.enqueueOrchestratorWork(startItem('parent'));
+        const child = (id: string, eventId: number) =>
+          startItem(id, { flowKey: 'kids', parentInstance: 'parent', parentId: eventId, parentExecutionId: 1 });
+        let item = await fetchItem(provider, 'parent');
+        await provider.ackOrchestrationItem(
+          item.lockToken,
+          turn('parent', {
+            historyDelta: [started('parent')],
+            orchestratorItems: [child('kid-1', 2), child('kid-2', 3)],
+          }),
+        );
+        assert.deepEqual(await instanceCounts(provider, 'kids'), [1, 1, 1, 1]);
+        assert.equal((await provider.getInstanceStatus('kid-2')).status, 'Pending');
+
+        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'parent', name: 'stop', data: '1' });
+        const batch = await provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 10 });
+        assert.deepEqual(batch.map((i) => i.instanceId).sort(), ['kid-1', 'parent']);
+        item = batch.find((i) => i.instanceId === 'parent')!;
+        await provider.ackOrchestrationItem(
+          item.lockToken,
+          turn('parent', {
+            orchestratorItems: [{ type: 'CancelInstance', instance: 'kid-2', reason: 'parent canceled' }],
+            metadata: { ...ENDED, status: 'Failed', output: 'canceled' },
+          }),
+        );
+        assert.deepEqual(await instanceCounts(provider, 'kids'), [1, 0, 1, 0], 'kid-2 left the park without a permit');
+        const cancelled = await fetchItem(provider, 'kid-2');
+        assert.deepEqual(
+          cancelled.messages.map((m) => m.type),
+          ['StartOrchestration', 'CancelInstance'],
+        );
+        const first = batch.find((i) => i.instanceId === 'kid-1')!;
+        await provider.ackOrchestrationItem(
+          first.lockToken,
+          turn('kid-1', { historyDelta: [started('kid-1')], metadata: { ...ENDED, status: 'Completed', output: '1' } }),
+        );
+        assert.deepEqual(await instanceCounts(provider, 'kids'), [0, 0, 0, 0]);
       }));
 
     it('a key with a rate limit is refused for starts, and a rate for a key that instances hold', () =>

@@ -19,24 +19,25 @@
 -- worker_queue rows carrying the key (test/postgres/flow-limits.test.ts checks it).
 -- A deployment without limits pays one read of the empty flow_limits table per enqueue and ack.
 --
--- Orchestration flow keys (tables: migration 0102_orchestration_flow.sql): a start given a
--- flowKey (client.startOrchestration(..., { flowKey })) takes a permit of that key when it is
--- enqueued (enqueue_orchestrator_work, start_orchestration_claimed: internal_flow_start) and the
--- instance holds it in flow_instance_permits, one row per instance, for its whole life, across
+-- Orchestration flow keys (tables: migration 0102_orchestration_flow.sql): a start whose work
+-- item carries a flowKey (client.startOrchestration(..., { flowKey }), or a start a turn sends)
+-- takes a permit of that key when it is enqueued (internal_flow_start, called by
+-- enqueue_orchestrator_work, start_orchestration_claimed and the turn commit), and the instance
+-- holds it in flow_instance_permits, one row per instance, for its whole life, across
 -- continue-as-new; or the start waits in flow_parked_starts, a table the fetch never reads. The
--- permit is handed over (internal_flow_pump) by the turn commit that ends the instance
--- Completed or Failed (internal_commit_orchestration_turn) (cancellation and termination end it Failed) and by its deletion:
--- to the oldest parked activity or start of the key (one FIFO order: parked starts draw their id
--- from the same sequence), which is queued and announced in the same transaction. A lock that
--- expires or a runtime that dies keeps the permit with the instance (the next runtime goes on with
--- it). flow_limits.active counts these permits besides the worker_queue rows. A cancellation of a
--- parked instance queues its start without a permit together with the cancellation, so its first
--- turn ends it Failed ("canceled") at once: it is never seen Running outside its limit, and its
--- parent and waiters hear of it as of any cancelled instance. A deletion removes it from the park.
+-- turn commit that ends the instance Completed or Failed (cancellation ends it Failed) and its
+-- deletion hand the permit (internal_flow_pump) to the oldest parked activity or start of the key
+-- (one FIFO order: parked starts draw their id from worker_queue's sequence), which is queued and
+-- announced in the same transaction. An instance lock that expires, or a runtime that dies, leaves
+-- the permit with the instance. flow_limits.active counts these permits besides the worker_queue
+-- rows. A cancellation of a parked instance queues its start without a permit ahead of the
+-- cancellation, so its first turn ends it Failed ("canceled"): it is never seen Running outside
+-- its limit, and its parent and waiters hear of it as of any cancelled instance. A deletion
+-- removes it from the park.
 -- Orchestration keys take maxActive only: a start under a key with a rate limit is refused
 -- (DX004), because spacing starts out would need a token check in the orchestration fetch (the
 -- hottest path) for what a rate on the activities the instances call already does. Only starts
--- that carry a flowKey read anything more; an instance's end probes flow_instance_permits once.
+-- whose text holds "flowKey" are parsed; an instance's end probes flow_instance_permits once.
 --
 -- Lock order: flow_limits rows in ascending key order (internal_flow_lock_keys: a procedure that
 -- will enqueue or release under several keys locks them all at once, first) after the advisory
@@ -66,6 +67,15 @@ AS $$
     SELECT COALESCE(j->>'flowKey', 'activity:' || (j->>'name')) FROM (SELECT p_work_item::json AS j) w
 $$;
 
+-- The flowKey of a StartOrchestration work item (JSON text), NULL when it has none. Callers
+-- call it only when the text holds "flowKey" at all (strpos, inlined in the caller), so the
+-- starts without a key (nearly all) are neither parsed nor pay a function call.
+CREATE OR REPLACE FUNCTION internal_flow_start_key(p_work_item TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT p_work_item::json->>'flowKey'
+$$;
+
 -- Locks the flow_limits rows of p_keys (keys without a limit are ignored) in ascending key
 -- order, waiting for each. A row the transaction already holds is not waited for.
 CREATE OR REPLACE FUNCTION internal_flow_lock_keys(p_keys TEXT[]) RETURNS VOID
@@ -79,8 +89,9 @@ END;
 $$;
 
 -- The flow keys a turn's ack (and its claim) may take or release permits of: the keys of the
--- activities it schedules and of the queued or parked activities it cancels, and the key of the
--- instance's own permit when the turn ends it. Read without locks;
+-- activities it schedules and of the queued or parked activities it cancels, of the starts it
+-- sends with a flowKey and of the parked starts it cancels, and the key of the instance's own
+-- permit when the turn ends it. Read without locks;
 -- the caller locks them with internal_flow_lock_keys before writing.
 CREATE OR REPLACE FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS TEXT[]
 LANGUAGE sql STABLE
@@ -106,6 +117,17 @@ AS $$
             UNION ALL
             SELECT fp.flow_key FROM flow_parked fp JOIN cancelled c
                 ON fp.instance_id = c.instance_id AND fp.execution_id = c.execution_id AND fp.activity_id = c.activity_id
+            UNION ALL
+            -- The keys of the starts it sends with a flowKey, and of the parked starts it cancels.
+            SELECT internal_flow_start_key(o->>'workItem')
+            FROM json_array_elements(CASE WHEN json_typeof(p_ack->'orchestratorItems') = 'array'
+                                          THEN p_ack->'orchestratorItems' ELSE '[]'::json END) AS o
+            WHERE o->>'kind' = 'StartOrchestration' AND strpos(o->>'workItem', '"flowKey"') > 0
+            UNION ALL
+            SELECT s.flow_key FROM flow_parked_starts s
+            JOIN json_array_elements(CASE WHEN json_typeof(p_ack->'orchestratorItems') = 'array'
+                                          THEN p_ack->'orchestratorItems' ELSE '[]'::json END) AS o
+                ON s.instance_id = o->>'targetInstance' AND o->>'kind' = 'CancelInstance'
             UNION ALL
             -- The permit the instance gives back when the turn ends it.
             SELECT h.flow_key FROM flow_instance_permits h
@@ -285,15 +307,6 @@ BEGIN
         PERFORM internal_flow_pump(v_release.key, v_release.permits, p_now);
     END LOOP;
 END;
-$$;
-
--- The flowKey of a StartOrchestration work item (JSON text), NULL when it has none. Callers
--- call it only when the text holds "flowKey" at all (strpos, inlined in the caller), so the
--- starts without a key (nearly all) are neither parsed nor pay a function call.
-CREATE OR REPLACE FUNCTION internal_flow_start_key(p_work_item TEXT) RETURNS TEXT
-LANGUAGE sql IMMUTABLE
-AS $$
-    SELECT p_work_item::json->>'flowKey'
 $$;
 
 -- Decides the start p_work_item of p_instance_id under flow key p_key at p_now: 'queued' when

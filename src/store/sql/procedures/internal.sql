@@ -345,8 +345,9 @@ $$;
 -- that arrived during the turn stay for the next one; terminal statuses (ContinuedAsNew
 -- included) get completed_at_ms and merge kv_delta into kv_store.
 -- Flow control (flow.sql): activities of a limited key take a permit or are parked; cancelled
--- ones give their permits on; a turn that ends the instance (Completed or Failed, not
--- ContinuedAsNew) gives on the permit the instance was started with.
+-- ones give their permits on; starts it sends with a flowKey take a permit or are parked, and
+-- its cancellations of parked instances queue their starts; a turn that ends the instance
+-- (Completed or Failed, not ContinuedAsNew) gives on the permit the instance was started with.
 -- Locks: the instance_locks row FOR UPDATE first (a concurrent takeover fetch waits or makes this
 -- ack fail), then instances, executions, history, kv rows, the flow_limits rows of the keys the
 -- turn touches (ascending; usually already held by ack_orchestration_item), worker_queue rows of
@@ -369,6 +370,8 @@ DECLARE
     v_flow           BOOLEAN;
     v_released       TEXT[];
     v_permit         TEXT;
+    v_flow_item      RECORD;
+    v_parked_starts  BIGINT[] := ARRAY[]::BIGINT[];
 BEGIN
     SELECT l.instance_id INTO v_instance_id
     FROM instance_locks l
@@ -496,11 +499,31 @@ BEGIN
     END IF;
 
     IF json_typeof(v_orch_items) = 'array' AND json_array_length(v_orch_items) > 0 THEN
+        -- With flow limits (flow.sql), in the order of the items: a start carrying a flowKey (a
+        -- child's or a detached one) takes a permit or is parked instead of queued, and a
+        -- cancellation of a parked instance queues its start first. Their keys are locked above.
+        IF v_flow THEN
+            FOR v_flow_item IN
+                SELECT t.o, t.n FROM json_array_elements(v_orch_items) WITH ORDINALITY AS t(o, n)
+                WHERE (t.o->>'kind' = 'StartOrchestration' AND strpos(t.o->>'workItem', '"flowKey"') > 0)
+                   OR t.o->>'kind' = 'CancelInstance'
+                ORDER BY t.n
+            LOOP
+                IF v_flow_item.o->>'kind' = 'CancelInstance' THEN
+                    PERFORM internal_flow_unpark_cancelled(v_flow_item.o->>'targetInstance', v_now);
+                ELSIF internal_flow_start_key(v_flow_item.o->>'workItem') IS NOT NULL
+                      AND internal_flow_start(v_flow_item.o->>'targetInstance', internal_flow_start_key(v_flow_item.o->>'workItem'),
+                                              v_flow_item.o->>'workItem', v_now) = 'parked' THEN
+                    v_parked_starts := v_parked_starts || v_flow_item.n;
+                END IF;
+            END LOOP;
+        END IF;
         WITH inserted AS (
             INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
             SELECT o->>'targetInstance', o->>'kind', o->>'workItem',
                    COALESCE((o->>'visibleAtMs')::BIGINT, v_now), 0, v_now
             FROM json_array_elements(v_orch_items) WITH ORDINALITY AS t(o, n)
+            WHERE NOT (n = ANY (v_parked_starts))
             ORDER BY n
             RETURNING instance_id, visible_at_ms)
         SELECT count(DISTINCT r.instance_id) FILTER (WHERE r.visible_at_ms <= v_now),
