@@ -103,6 +103,7 @@ export interface StartOptions {
    * when it starts, keeps it across continue-as-new and gives it back when it completes, fails,
    * is cancelled or deleted. A start without a free permit waits (status `Pending`) and starts,
    * oldest first, when one frees. A key with a rate limit (perSecond) is refused for starts.
+   * Children take one with `ctx.scheduleSubOrchestration(...).withFlowKey(key)`.
    */
   flowKey?: string;
 }

@@ -19,7 +19,15 @@ export type Action =
   | { kind: 'timer'; delayMs: number }
   | { kind: 'waitEvent'; name: string }
   | { kind: 'dequeue'; name: string }
-  | { kind: 'subOrchestration'; name: string; instanceId: string | null; version: string | null; input: string }
+  | {
+      kind: 'subOrchestration';
+      name: string;
+      instanceId: string | null;
+      version: string | null;
+      input: string;
+      /** Orchestration flow key of the child; not compared on replay (it admits the child, it does not change it). */
+      flowKey: string | null;
+    }
   | { kind: 'detached'; name: string; instanceId: string; version: string | null; input: string }
   | { kind: 'customStatus'; status: string | null }
   | { kind: 'kvSet'; key: string; value: string; lastUpdatedAtMs: number }
@@ -189,6 +197,7 @@ export function newEventData(action: Action, eventId: number, nowMs: number): Hi
         instance: action.instanceId ?? autoChildId(eventId),
         input: action.input,
         version: action.version,
+        ...(action.flowKey === null ? {} : { flowKey: action.flowKey }),
       };
     case 'detached':
       return {

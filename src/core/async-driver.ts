@@ -36,11 +36,19 @@ export function isAsyncFunction(fn: unknown): boolean {
   return Object.prototype.toString.call(fn) === '[object AsyncFunction]';
 }
 
+/** Sub-orchestration descriptors (they take `withFlowKey`). */
+type ChildTask = Extract<ScheduledTask, { type: `subOrchestration${string}` }>;
+
+function isChild(descriptor: ScheduledTask): descriptor is ChildTask {
+  return descriptor.type.startsWith('subOrchestration');
+}
+
 /**
  * The async counterpart of the generator driver: starts ctx tasks as the code creates them
  * ({@link TaskStarter}), settles them one at a time when polled, and receives what the
  * process-level hooks attribute to this drive ({@link DriveScope}).
  */
+
 export class AsyncDriver implements TaskStarter, DriveScope {
   /** Set once the function settled, or the drive failed. */
   result: DriverResult | null = null;
@@ -104,6 +112,18 @@ export class AsyncDriver implements TaskStarter, DriveScope {
         state.setFlowKey(task.token, key);
         return descriptor;
       };
+    }
+    if (isChild(descriptor) && task instanceof CompletionTask) {
+      // The action is emitted already: withFlowKey right after the call has to reach it too.
+      const setFlowKey: (key: string) => unknown = descriptor.withFlowKey.bind(descriptor);
+      const state = this.state;
+      Object.defineProperty(descriptor, 'withFlowKey', {
+        value: function withFlowKey(key: string) {
+          setFlowKey(key);
+          state.setFlowKey(task.token, key);
+          return descriptor;
+        },
+      });
     }
     Object.defineProperty(descriptor, 'then', {
       configurable: true,

@@ -68,27 +68,42 @@ export interface GetValueFromInstanceTask {
   key: string;
 }
 
-export interface SubOrchestrationTask extends TypedFlag {
+/**
+ * A child that can count against an orchestration flow key. `withFlowKey` is not enumerable, so
+ * descriptors still compare by their data.
+ */
+interface ChildFlowKeyFlag {
+  /** Orchestration flow key given with `withFlowKey`; none when not set. */
+  flowKey?: string;
+  /**
+   * Starts the child under the orchestration flow key `key` (see `Client.setFlowLimit`): it holds
+   * one of the key's permits while it runs, or waits (Pending) for one; returns this same
+   * descriptor. Call it right when scheduling, before anything is awaited.
+   */
+  withFlowKey(key: string): this;
+}
+
+export interface SubOrchestrationTask extends TypedFlag, ChildFlowKeyFlag {
   type: 'subOrchestration';
   name: string;
   input: string;
 }
 
-export interface SubOrchestrationWithIdTask extends TypedFlag {
+export interface SubOrchestrationWithIdTask extends TypedFlag, ChildFlowKeyFlag {
   type: 'subOrchestrationWithId';
   name: string;
   instanceId: string;
   input: string;
 }
 
-export interface SubOrchestrationVersionedTask extends TypedFlag {
+export interface SubOrchestrationVersionedTask extends TypedFlag, ChildFlowKeyFlag {
   type: 'subOrchestrationVersioned';
   name: string;
   version: string | null;
   input: string;
 }
 
-export interface SubOrchestrationVersionedWithIdTask extends TypedFlag {
+export interface SubOrchestrationVersionedWithIdTask extends TypedFlag, ChildFlowKeyFlag {
   type: 'subOrchestrationVersionedWithId';
   name: string;
   version: string | null;

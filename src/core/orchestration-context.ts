@@ -114,6 +114,22 @@ function activityTask(name: string, input: string, sessionId: string | undefined
   return task;
 }
 
+/** A sub-orchestration descriptor with its (non-enumerable) `withFlowKey`. */
+function childTask<D extends { flowKey?: string }>(fields: Omit<D, 'withFlowKey'>): D {
+  const task = fields as D;
+  Object.defineProperty(task, 'withFlowKey', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value: (key: string): D => {
+      if (typeof key !== 'string' || key.length === 0) throw new TypeError('withFlowKey needs a non-empty string');
+      task.flowKey = key;
+      return task;
+    },
+  });
+  return task;
+}
+
 function retryFields(retry: RetryPolicy): ActivityWithRetryTask['retry'] {
   return {
     maxAttempts: retry.maxAttempts,
@@ -288,7 +304,10 @@ export class OrchestrationContext {
     name: string,
     input?: unknown,
   ): SubOrchestrationTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestration', { type: 'subOrchestration', name, input: encodeValue(input) });
+    return this.#task(
+      'scheduleSubOrchestration',
+      childTask<SubOrchestrationTask>({ type: 'subOrchestration', name, input: encodeValue(input) }),
+    );
   }
 
   /** Runs a child orchestration with an explicit instance id. */
@@ -297,12 +316,15 @@ export class OrchestrationContext {
     instanceId: string,
     input?: unknown,
   ): SubOrchestrationWithIdTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationWithId', {
-      type: 'subOrchestrationWithId',
-      name,
-      instanceId,
-      input: encodeValue(input),
-    });
+    return this.#task(
+      'scheduleSubOrchestrationWithId',
+      childTask<SubOrchestrationWithIdTask>({
+        type: 'subOrchestrationWithId',
+        name,
+        instanceId,
+        input: encodeValue(input),
+      }),
+    );
   }
 
   /** Runs a child orchestration pinned to a version (falsy ⇒ latest). */
@@ -311,12 +333,15 @@ export class OrchestrationContext {
     version: string | null | undefined,
     input?: unknown,
   ): SubOrchestrationVersionedTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationVersioned', {
-      type: 'subOrchestrationVersioned',
-      name,
-      version: version || null,
-      input: encodeValue(input),
-    });
+    return this.#task(
+      'scheduleSubOrchestrationVersioned',
+      childTask<SubOrchestrationVersionedTask>({
+        type: 'subOrchestrationVersioned',
+        name,
+        version: version || null,
+        input: encodeValue(input),
+      }),
+    );
   }
 
   /** Runs a child orchestration pinned to a version, with an explicit instance id. */
@@ -326,13 +351,16 @@ export class OrchestrationContext {
     instanceId: string,
     input?: unknown,
   ): SubOrchestrationVersionedWithIdTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationVersionedWithId', {
-      type: 'subOrchestrationVersionedWithId',
-      name,
-      version: version || null,
-      instanceId,
-      input: encodeValue(input),
-    });
+    return this.#task(
+      'scheduleSubOrchestrationVersionedWithId',
+      childTask<SubOrchestrationVersionedWithIdTask>({
+        type: 'subOrchestrationVersionedWithId',
+        name,
+        version: version || null,
+        instanceId,
+        input: encodeValue(input),
+      }),
+    );
   }
 
   /** Typed variant of {@link scheduleSubOrchestration}. */

@@ -97,11 +97,14 @@ export class ReplayState implements OrchestrationContextHost {
     emitted.action.tag = tag;
   }
 
-  /** Sets the flow key of an activity action that is not bound yet (as {@link retag} the tag). */
+  /**
+   * Sets the flow key of an activity or sub-orchestration action that is not bound yet (as
+   * {@link retag} the tag).
+   */
   setFlowKey(token: number, flowKey: string): void {
     const emitted = this.pending.find((p) => p.token === token);
-    if (emitted === undefined || emitted.action.kind !== 'activity') {
-      throw new Error('withFlowKey must be called on the task scheduleActivity returned, before anything is awaited');
+    if (emitted === undefined || (emitted.action.kind !== 'activity' && emitted.action.kind !== 'subOrchestration')) {
+      throw new Error('withFlowKey must be called on the task it schedules, before anything is awaited');
     }
     emitted.action.flowKey = flowKey;
   }

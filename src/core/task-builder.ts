@@ -135,6 +135,7 @@ export class TaskBuilder {
           instanceId: task.type.endsWith('WithId') ? requireString(task, 'instanceId') : null,
           version: optionalString(task, 'version'),
           input: requireString(task, 'input'),
+          flowKey: optionalString(task, 'flowKey'),
         });
         return new CompletionTask(this.state, token, decodeJson, 'subOrchestration');
       }

@@ -220,6 +220,7 @@ function dispatchNewWork(
         parentId: eventId,
         parentExecutionId: effects.executionId,
         executionId: 1,
+        ...(data.flowKey === undefined ? {} : { flowKey: data.flowKey }),
       });
     }
   }

@@ -221,7 +221,15 @@ export type HistoryEventData =
   | { kind: 'QueueSubscribed'; name: string }
   | { kind: 'QueueEventDelivered'; name: string; data: string }
   | { kind: 'QueueSubscriptionCancelled'; reason: string }
-  | { kind: 'SubOrchestrationScheduled'; name: string; instance: string; input: string; version?: string | null }
+  | {
+      kind: 'SubOrchestrationScheduled';
+      name: string;
+      instance: string;
+      input: string;
+      version?: string | null;
+      /** Flow key the child is started under (`withFlowKey`); its permit is the child's. */
+      flowKey?: string;
+    }
   | { kind: 'SubOrchestrationCompleted'; result: string }
   | { kind: 'SubOrchestrationFailed'; details: ErrorDetails }
   | { kind: 'SubOrchestrationCancelRequested'; reason: string }

@@ -483,3 +483,33 @@ test('getValueUpdatedAt reads the time of the turn that wrote the key, the same 
   const ack = sim.ack([sim.fired(sim.idOf('TimerCreated'))]);
   assert.equal(ack.metadata.output, '[1000000,7000000,null]');
 });
+
+test('withFlowKey on a child: recorded on SubOrchestrationScheduled, carried by its start, not compared on replay', async () => {
+  const sim = new Sim({
+    P: function* (ctx: OrchestrationContext) {
+      yield ctx.waitForEvent('go');
+      return yield ctx.scheduleSubOrchestrationWithId('Child', 'kid', 1).withFlowKey('kids');
+    },
+    Q: async (ctx: OrchestrationContext) => ctx.scheduleSubOrchestration('Child', 2).withFlowKey('kids'),
+  });
+  sim.ack([sim.start('P')]);
+  const ack = sim.ack([sim.raise('go', null)]);
+  assert.equal(sim.find('SubOrchestrationScheduled')[0].flowKey, 'kids');
+  assert.deepEqual(
+    ack.orchestratorItems.map((item) => [item.type, item.type === 'StartOrchestration' ? item.flowKey : null]),
+    [['StartOrchestration', 'kids']],
+  );
+  // Code that no longer sets the key replays the recorded child without a nondeterminism error.
+  sim.handlers.P = function* (ctx: OrchestrationContext) {
+    yield ctx.waitForEvent('go');
+    return yield ctx.scheduleSubOrchestrationWithId('Child', 'kid', 1);
+  };
+  assert.equal(outcomeOf(sim.turn([sim.raise('again', null)])), 'continue');
+
+  const async = new Sim({ Q: sim.handlers.Q }, 'async-parent');
+  const asyncAck = await async.ackAsync([async.start('Q')]);
+  assert.deepEqual(
+    asyncAck.orchestratorItems.map((item) => (item.type === 'StartOrchestration' ? item.flowKey : null)),
+    ['kids'],
+  );
+});

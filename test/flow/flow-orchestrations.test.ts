@@ -12,6 +12,7 @@
  *
  * Continue-as-new keeps the permit, and termination and deletion of running and parked instances
  * give back exactly what they held (a parked one nothing): driven step by step through the Client.
+ * Children scheduled `.withFlowKey(key)` by generator and async parents count against the key too.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -206,6 +207,72 @@ for (const kind of FLOW_STORE_KINDS) {
         assert.deepEqual(await reported(client, flowKey), [0, 0, 0, 0]);
         assert.deepEqual(await instancePermits(store, flowKey), { active: 0, held: 0, parked: 0 });
       } finally {
+        await runtime.shutdown(0);
+        await client.deleteFlowLimit(flowKey);
+      }
+    });
+    it('children scheduled withFlowKey (generator and async parents) run no more at once than the limit', async () => {
+      const flowKey = 'orch:kids';
+      const client = new Client(await store.openProvider());
+      await client.setFlowLimit(flowKey, { maxActive: 2 });
+      let running = 0;
+      let max = 0;
+      const runtime = new Runtime(await store.openProvider(), {
+        logLevel: 'warn',
+        orchestrationConcurrency: 4,
+        workerConcurrency: 8,
+      });
+      runtime.registerActivity('Enter', async () => {
+        max = Math.max(max, ++running);
+        await sleep(5);
+      });
+      runtime.registerActivity('Leave', async () => {
+        running -= 1;
+      });
+      runtime.registerActivity('Work', async (_ctx, ms: number) => sleep(ms));
+      runtime.registerOrchestration('Kid', function* (ctx, n: number) {
+        yield ctx.scheduleActivity('Enter', null);
+        yield ctx.scheduleActivity('Work', 10 + (n % 3) * 5);
+        yield ctx.scheduleActivity('Leave', null);
+        return n;
+      });
+      runtime.registerOrchestration('Parent', function* (ctx, count: number) {
+        const kids = Array.from({ length: count }, (_, i) =>
+          ctx.scheduleSubOrchestration('Kid', i).withFlowKey(flowKey),
+        );
+        return (yield ctx.all(kids)) as number[];
+      });
+      runtime.registerOrchestration('AsyncParent', async (ctx, count: number) => {
+        const kids = Array.from({ length: count }, (_, i) =>
+          ctx.scheduleSubOrchestration<number>('Kid', 100 + i).withFlowKey(flowKey),
+        );
+        return ctx.all<number>(kids);
+      });
+      await runtime.start();
+      let pendingSeen = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          pendingSeen = Math.max(pendingSeen, (await reported(client, flowKey))[3]);
+          await sleep(10);
+        }
+      })();
+      try {
+        await client.startOrchestration('kids-gen', 'Parent', 4);
+        await client.startOrchestration('kids-async', 'AsyncParent', 4);
+        // ctx.all settles each child as { ok: output }.
+        const outputs = async (id: string) =>
+          ((await client.waitForOrchestration(id, 60_000)).output as unknown as Array<{ ok: number }>).map((r) => r.ok);
+        assert.deepEqual(await outputs('kids-gen'), [0, 1, 2, 3]);
+        assert.deepEqual(await outputs('kids-async'), [100, 101, 102, 103]);
+        sampling = false;
+        await sampler;
+        console.log(`${kind}: children of a key at most ${max} at once, ${pendingSeen} pending at most`);
+        assert.equal(max, 2, 'the limit was reached and never exceeded');
+        assert.ok(pendingSeen > 0, 'children waited for permits');
+        assert.deepEqual(await reported(client, flowKey), [0, 0, 0, 0]);
+      } finally {
+        sampling = false;
         await runtime.shutdown(0);
         await client.deleteFlowLimit(flowKey);
       }
