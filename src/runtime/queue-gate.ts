@@ -25,7 +25,9 @@
  *   the instance's waiting messages, see notifications.sql).
  * - So a fetch that comes back short answers every credit received before it was sent (its
  *   mark); credits received after the mark stay. A fetch that comes back full leaves the credits
- *   alone.
+ *   alone. A fetch that comes back empty while announcements arrived is followed by another
+ *   (worker-loop.ts): those announcements woke workers whose fetches may have taken the very item
+ *   it was woken for (scans skip rows other fetches hold), leaving theirs to nobody.
  * - Every claimed or reserved item has exactly one owner: a reserved worker, an inbox place that
  *   a worker drains before it sleeps, or the queue again (given back at once).
  * - A delayed item's due time reaches every pool, including pools that open after it was

@@ -85,8 +85,12 @@ export async function runWorkerLoop<T>(loop: WorkerLoop<T>): Promise<void> {
     }
     if (item === null) {
       if (push.live && loop.maySleepOnGate()) {
+        // Work announced while this fetch ran woke other workers, and their fetches may have
+        // taken the item this one was woken for (a scan skips rows another fetch has locked):
+        // then the item they were woken for is nobody's. Look again.
+        const announcedMeanwhile = gate.mark !== mark;
         gate.fetchedNothing(mark);
-        reason = gate.take() ?? 'idle';
+        reason = announcedMeanwhile ? 'once' : (gate.take() ?? 'idle');
       } else {
         await loop.localWake.wait(loop.pollIntervalMs, generation, signal);
         reason = 'drain';

@@ -174,3 +174,51 @@ test('push live: a worker whose fetch failed drains once the store answers again
   release();
   use();
 });
+
+test('push live: an empty fetch during which more work was announced fetches again', { timeout: 10_000 }, async () => {
+  // Two workers, items a and b. Worker 1 wakes for a; while its fetch runs, b is announced and
+  // wakes worker 2, whose fetch takes a (the oldest; with FOR UPDATE SKIP LOCKED worker 1's scan
+  // then skipped a, locked by worker 2, and b was not committed yet), so worker 1 comes back
+  // empty. Every announcement is spent, and b is left unless worker 1 looks again: an empty
+  // fetch answers only the announcements that came before it was sent.
+  const channel = fakeLiveChannel();
+  const stop = new AbortController();
+  const queue: string[] = [];
+  let releaseFirst: (() => void) | null = null;
+  const first = loopOver(channel.provider, queue, stop, {
+    fetch: async (reason) => {
+      first.seen.fetches.push(reason);
+      if (first.seen.fetches.length === 2) {
+        await new Promise<void>((resolve) => (releaseFirst = resolve));
+        return null; // a was locked by worker 2's fetch when this scan ran
+      }
+      return queue.shift() ?? null;
+    },
+  });
+  const second = { ran: [] as string[], fetches: 0 };
+  const secondLoop: WorkerLoop<string> = {
+    ...first.loop,
+    fetch: async () => {
+      second.fetches += 1;
+      return queue.shift() ?? null;
+    },
+    run: async (item) => void second.ran.push(item),
+  };
+  const use = first.push.acquire();
+  const done = [runWorkerLoop(first.loop), runWorkerLoop(secondLoop)];
+  await until(() => first.seen.fetches.length === 1 && second.fetches === 1); // both drained an empty queue
+  queue.push('a');
+  channel.emit({ kind: 'queue', queue: 'orchestrator', ready: 1, dueInMs: null });
+  await until(() => releaseFirst !== null); // worker 1's fetch is running
+  queue.push('b');
+  channel.emit({ kind: 'queue', queue: 'orchestrator', ready: 1, dueInMs: null });
+  await until(() => second.ran.length === 1);
+  assert.deepEqual(second.ran, ['a']);
+  (releaseFirst as unknown as () => void)();
+  await until(() => [...first.seen.ran, ...second.ran].includes('b'));
+  assert.deepEqual([...first.seen.ran, ...second.ran].sort(), ['a', 'b']);
+  stop.abort();
+  await Promise.all(done);
+  first.release();
+  use();
+});
