@@ -29,7 +29,7 @@ export type { ClientErrorCode } from './client/errors';
 export { ProviderError, isRetryable } from './provider/errors';
 export type { ProviderErrorCode } from './provider/errors';
 
-export type { ClientOptions } from './client/client';
+export type { ClientOptions, StartOptions } from './client/client';
 export type {
   JsExecutionInfo,
   JsInstanceInfo,
@@ -74,3 +74,4 @@ export {
   MAX_TAG_NAME_BYTES,
   MAX_WORKER_TAGS,
 } from './core/limits';
+export { MAX_PRIORITY, MIN_PRIORITY, PRIORITY_STEP_MS } from './core/priority';

@@ -7,6 +7,7 @@
  * so bad input fails with an error naming the operation and the instance and nothing is written.
  */
 import { MAX_PAGE_ROWS } from '../core/limits';
+import { isPriority, priorityProblem } from '../core/priority';
 import { describeNonError } from '../core/thrown';
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type {
@@ -83,7 +84,29 @@ function timedOut(operation: string, instanceId: string, timeoutMs: number, last
   const message = `Operation timed out: ${operation}('${instanceId}') gave up after ${timeoutMs} ms; the instance is ${lastStatus}`;
   return new TimeoutError(operation, message, instanceId, timeoutMs, lastStatus);
 }
+/** The priority level of a start's options, checked (undefined: the default level 0). */
+function startPriority(operation: string, options: StartOptions | undefined, instance: string): number | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object') {
+    throw invalidArgument(operation, `options must be an object, got ${describeNonError(options)}`, instance);
+  }
+  if (options.priority === undefined) return undefined;
+  if (!isPriority(options.priority)) throw invalidArgument(operation, priorityProblem(options.priority), instance);
+  return options.priority;
+}
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
+
+/** Options of a start (`startOrchestration` and its variants). */
+export interface StartOptions {
+  /**
+   * Priority level of the instance: an integer from 0 (the default, lowest) to 9. Its turns, and
+   * the activities and sub-orchestrations it schedules (unless given their own with
+   * `withPriority`), are fetched before waiting work of lower levels, FIFO within a level; each
+   * level is worth a one-minute head start in the queues, so lower levels are never starved for
+   * longer than that (README "Priorities"). Anything else is refused (`invalid_argument`).
+   */
+  priority?: number;
+}
 
 /** Options of a {@link Client}. */
 export interface ClientOptions {
@@ -126,19 +149,28 @@ export class Client {
 
   // --- starting and messaging -----------------------------------------------------------------
 
-  /** Starts an instance of the latest registered version of `orchestrationName`. */
-  async startOrchestration(instanceId: string, orchestrationName: string, input?: unknown): Promise<void> {
-    await this.start('startOrchestration', instanceId, orchestrationName, input, null);
+  /**
+   * Starts an instance of the latest registered version of `orchestrationName`.
+   * @example await client.startOrchestration('order-1', 'Order', input, { priority: 5 });
+   */
+  async startOrchestration(
+    instanceId: string,
+    orchestrationName: string,
+    input?: unknown,
+    options?: StartOptions,
+  ): Promise<void> {
+    await this.start('startOrchestration', instanceId, orchestrationName, input, null, options);
   }
 
-  /** Starts an instance pinned to `version` (note: version comes last, as in duroxide). */
+  /** Starts an instance pinned to `version` (note: version comes after the input, as in duroxide). */
   async startOrchestrationVersioned(
     instanceId: string,
     orchestrationName: string,
     input: unknown,
     version: string,
+    options?: StartOptions,
   ): Promise<void> {
-    await this.start('startOrchestrationVersioned', instanceId, orchestrationName, input, version);
+    await this.start('startOrchestrationVersioned', instanceId, orchestrationName, input, version, options);
   }
 
   /** Alias of {@link startOrchestration}. */
@@ -146,8 +178,9 @@ export class Client {
     instanceId: string,
     orchestrationName: string,
     input?: TInput,
+    options?: StartOptions,
   ): Promise<void> {
-    await this.start('startOrchestrationTyped', instanceId, orchestrationName, input, null);
+    await this.start('startOrchestrationTyped', instanceId, orchestrationName, input, null, options);
   }
 
   /** Alias of {@link startOrchestrationVersioned}. */
@@ -156,8 +189,9 @@ export class Client {
     orchestrationName: string,
     input: TInput,
     version: string,
+    options?: StartOptions,
   ): Promise<void> {
-    await this.start('startOrchestrationVersionedTyped', instanceId, orchestrationName, input, version);
+    await this.start('startOrchestrationVersionedTyped', instanceId, orchestrationName, input, version, options);
   }
 
   private async start(
@@ -166,11 +200,13 @@ export class Client {
     name: unknown,
     input: unknown,
     version: unknown,
+    options: StartOptions | undefined,
   ): Promise<void> {
     const instance = requireInstanceId(operation, instanceId);
     const orchestration = requireName(operation, 'orchestration name', name, instance);
     const pinned = version === null || version === undefined ? null : requireVersion(operation, version, instance);
     const encoded = encodeValue(operation, 'input', input, instance);
+    const priority = startPriority(operation, options, instance);
     const item: StartOrchestrationItem = {
       type: 'StartOrchestration',
       instance,
@@ -181,6 +217,7 @@ export class Client {
       parentId: null,
       parentExecutionId: null,
       executionId: 1,
+      ...(priority === undefined || priority === 0 ? {} : { priority }),
     };
     // A start is idempotent on its instance id: a repeat of one that committed is ignored by the turn.
     await this.#throughOutage(async () => {

@@ -15,11 +15,21 @@ export type Action =
       tag: string | null;
       /** Flow-control key; not compared on replay (it routes the work, it does not change it). */
       flowKey: string | null;
+      /** Priority level from `withPriority`; not compared on replay (it orders the work). */
+      priority: number | null;
     }
   | { kind: 'timer'; delayMs: number }
   | { kind: 'waitEvent'; name: string }
   | { kind: 'dequeue'; name: string }
-  | { kind: 'subOrchestration'; name: string; instanceId: string | null; version: string | null; input: string }
+  | {
+      kind: 'subOrchestration';
+      name: string;
+      instanceId: string | null;
+      version: string | null;
+      input: string;
+      /** Priority level from `withPriority`; not compared on replay (it orders the work). */
+      priority: number | null;
+    }
   | { kind: 'detached'; name: string; instanceId: string; version: string | null; input: string }
   | { kind: 'customStatus'; status: string | null }
   | { kind: 'kvSet'; key: string; value: string; lastUpdatedAtMs: number }
@@ -174,6 +184,7 @@ export function newEventData(action: Action, eventId: number, nowMs: number): Hi
       if (action.sessionId !== null) data.sessionId = action.sessionId;
       if (action.tag !== null) data.tag = action.tag;
       if (action.flowKey !== null) data.flowKey = action.flowKey;
+      if (action.priority !== null) data.priority = action.priority;
       return data;
     }
     case 'timer':
@@ -189,6 +200,7 @@ export function newEventData(action: Action, eventId: number, nowMs: number): Hi
         instance: action.instanceId ?? autoChildId(eventId),
         input: action.input,
         version: action.version,
+        ...(action.priority === null ? {} : { priority: action.priority }),
       };
     case 'detached':
       return {

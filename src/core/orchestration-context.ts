@@ -7,6 +7,7 @@
  * current turn through an {@link OrchestrationContextHost}.
  */
 import { encodeValue } from './codec';
+import { requirePriority } from './priority';
 import type {
   ActivityTask,
   ActivityWithRetryTask,
@@ -110,7 +111,26 @@ function activityTask(name: string, input: string, sessionId: string | undefined
       task.flowKey = key;
       return task;
     },
+    withPriority(level: number): ActivityTask {
+      task.priority = requirePriority(level, 'withPriority');
+      return task;
+    },
   };
+  return task;
+}
+
+/** A sub-orchestration descriptor with its (non-enumerable) `withPriority`. */
+function childTask<D extends { priority?: number }>(fields: Omit<D, 'withPriority'>): D {
+  const task = fields as D;
+  Object.defineProperty(task, 'withPriority', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value: (level: number): D => {
+      task.priority = requirePriority(level, 'withPriority');
+      return task;
+    },
+  });
   return task;
 }
 
@@ -288,7 +308,10 @@ export class OrchestrationContext {
     name: string,
     input?: unknown,
   ): SubOrchestrationTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestration', { type: 'subOrchestration', name, input: encodeValue(input) });
+    return this.#task(
+      'scheduleSubOrchestration',
+      childTask<SubOrchestrationTask>({ type: 'subOrchestration', name, input: encodeValue(input) }),
+    );
   }
 
   /** Runs a child orchestration with an explicit instance id. */
@@ -297,12 +320,15 @@ export class OrchestrationContext {
     instanceId: string,
     input?: unknown,
   ): SubOrchestrationWithIdTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationWithId', {
-      type: 'subOrchestrationWithId',
-      name,
-      instanceId,
-      input: encodeValue(input),
-    });
+    return this.#task(
+      'scheduleSubOrchestrationWithId',
+      childTask<SubOrchestrationWithIdTask>({
+        type: 'subOrchestrationWithId',
+        name,
+        instanceId,
+        input: encodeValue(input),
+      }),
+    );
   }
 
   /** Runs a child orchestration pinned to a version (falsy ⇒ latest). */
@@ -311,12 +337,15 @@ export class OrchestrationContext {
     version: string | null | undefined,
     input?: unknown,
   ): SubOrchestrationVersionedTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationVersioned', {
-      type: 'subOrchestrationVersioned',
-      name,
-      version: version || null,
-      input: encodeValue(input),
-    });
+    return this.#task(
+      'scheduleSubOrchestrationVersioned',
+      childTask<SubOrchestrationVersionedTask>({
+        type: 'subOrchestrationVersioned',
+        name,
+        version: version || null,
+        input: encodeValue(input),
+      }),
+    );
   }
 
   /** Runs a child orchestration pinned to a version, with an explicit instance id. */
@@ -326,13 +355,16 @@ export class OrchestrationContext {
     instanceId: string,
     input?: unknown,
   ): SubOrchestrationVersionedWithIdTask & { readonly __result?: T } {
-    return this.#task('scheduleSubOrchestrationVersionedWithId', {
-      type: 'subOrchestrationVersionedWithId',
-      name,
-      version: version || null,
-      instanceId,
-      input: encodeValue(input),
-    });
+    return this.#task(
+      'scheduleSubOrchestrationVersionedWithId',
+      childTask<SubOrchestrationVersionedWithIdTask>({
+        type: 'subOrchestrationVersionedWithId',
+        name,
+        version: version || null,
+        instanceId,
+        input: encodeValue(input),
+      }),
+    );
   }
 
   /** Typed variant of {@link scheduleSubOrchestration}. */

@@ -245,6 +245,8 @@ export interface InstanceInfo {
   createdAt: number;
   updatedAt: number;
   parentInstanceId: string | null;
+  /** Priority level 0..9 of the instance; absent from stores without priorities. */
+  priority?: number;
 }
 
 /** Metadata of one execution (times in epoch ms). */

@@ -7,8 +7,10 @@
 --   permit when one is free (its worker_queue row then carries flow_key) or is parked in
 --   flow_parked, a separate table the fetch never reads;
 -- * release (an activity's ack, success or failure; its cancellation, also while a worker holds
---   it; the deletion of its instance): the permit goes to the oldest parked activity of the key,
---   which moves to worker_queue and is announced (internal_announce_queue), or is given back.
+--   it; the deletion of its instance): the permit goes to the best parked activity of the key
+--   (highest priority level, oldest within a level, with the head start of migration 0103: a
+--   parked activity's rank is its enqueue time minus one minute per level), which moves to
+--   worker_queue and is announced (internal_announce_queue), or is given back.
 -- Rate limits are a token bucket per key (rate_per_s, burst) on the database clock, spent at
 -- dispatch: the fetch of an activity that carries a rated key takes a token, or, when none is
 -- left, spaces the key's fetchable activities out one token interval apart from the next token's
@@ -85,7 +87,7 @@ AS $$
 $$;
 
 -- Enqueues activities (p_items: json array of {instanceId, executionId, activityId, tag,
--- workItem, claimIndex?}, in order) at p_now: an activity whose key has no limit is queued as
+-- workItem, priority?, claimIndex?}, in order) at p_now, at their priority levels (default 0): an activity whose key has no limit is queued as
 -- before; one whose key has a limit takes a free permit (queued, carrying flow_key) or is parked,
 -- in the order of p_items. With p_claim_token, the activities that get a permit are queued
 -- already locked for the caller, under p_claim_token || ':' || claimIndex until p_now +
@@ -120,19 +122,23 @@ BEGIN
         FROM items i LEFT JOIN flow_limits f ON f.flow_key = i.key),
     queued AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
-                                  visible_at_ms, attempt_count, created_at_ms, flow_key, lock_token, locked_until_ms)
+                                  visible_at_ms, attempt_count, created_at_ms, flow_key, lock_token, locked_until_ms,
+                                  priority)
         SELECT d.w->>'workItem', d.w->>'instanceId', (d.w->>'executionId')::BIGINT, (d.w->>'activityId')::BIGINT,
                d.w->>'tag', p_now, CASE WHEN d.claimed THEN 1 ELSE 0 END, p_now,
                CASE WHEN d.limited THEN d.key END,
                CASE WHEN d.claimed THEN p_claim_token || ':' || (d.w->>'claimIndex') END,
-               CASE WHEN d.claimed THEN p_now + p_claim_lock_ms END
+               CASE WHEN d.claimed THEN p_now + p_claim_lock_ms END,
+               COALESCE((d.w->>'priority')::SMALLINT, 0)
         FROM decided d WHERE d.admit
         ORDER BY d.n
         RETURNING flow_key, lock_token),
     parked AS (
-        INSERT INTO flow_parked (id, flow_key, work_item, instance_id, execution_id, activity_id, tag, created_at_ms)
+        INSERT INTO flow_parked (id, flow_key, work_item, instance_id, execution_id, activity_id, tag, created_at_ms,
+                                 priority)
         SELECT nextval('worker_queue_id_seq'), o.key, o.w->>'workItem', o.w->>'instanceId',
-               (o.w->>'executionId')::BIGINT, (o.w->>'activityId')::BIGINT, o.w->>'tag', p_now
+               (o.w->>'executionId')::BIGINT, (o.w->>'activityId')::BIGINT, o.w->>'tag', p_now,
+               COALESCE((o.w->>'priority')::SMALLINT, 0)
         FROM (SELECT d.* FROM decided d WHERE NOT d.admit ORDER BY d.n) o
         RETURNING id)
     SELECT (SELECT count(*) FROM queued q WHERE q.lock_token IS NULL),
@@ -150,7 +156,8 @@ BEGIN
 END;
 $$;
 
--- Moves up to p_max (NULL: all) of the oldest parked activities of p_key to worker_queue,
+-- Moves up to p_max (NULL: all) of the best parked activities of p_key (by rank: enqueue time
+-- minus one minute per priority level, then id; the flow_parked_rank_idx order) to worker_queue,
 -- visible at p_now, carrying p_mark as their flow_key (NULL when the key has no limit any more),
 -- and announces them. The caller holds the key's flow_limits row (or it has none). Returns the
 -- number moved.
@@ -162,15 +169,17 @@ DECLARE
     v_moved INTEGER;
 BEGIN
     WITH picked AS (
-        SELECT p.id FROM flow_parked p WHERE p.flow_key = p_key ORDER BY p.id LIMIT p_max FOR UPDATE),
+        SELECT p.id FROM flow_parked p WHERE p.flow_key = p_key ORDER BY p.rank_ms, p.id LIMIT p_max FOR UPDATE),
     moved AS (
         DELETE FROM flow_parked p USING picked WHERE p.id = picked.id
-        RETURNING p.id, p.work_item, p.instance_id, p.execution_id, p.activity_id, p.tag, p.created_at_ms)
+        RETURNING p.id, p.work_item, p.instance_id, p.execution_id, p.activity_id, p.tag, p.created_at_ms,
+                  p.priority, p.rank_ms)
     INSERT INTO worker_queue (id, work_item, instance_id, execution_id, activity_id, tag,
-                              visible_at_ms, attempt_count, created_at_ms, flow_key)
-    SELECT m.id, m.work_item, m.instance_id, m.execution_id, m.activity_id, m.tag, p_now, 0, m.created_at_ms, p_mark
+                              visible_at_ms, attempt_count, created_at_ms, flow_key, priority)
+    SELECT m.id, m.work_item, m.instance_id, m.execution_id, m.activity_id, m.tag, p_now, 0, m.created_at_ms, p_mark,
+           m.priority
     FROM moved m
-    ORDER BY m.id;
+    ORDER BY m.rank_ms, m.id;
     GET DIAGNOSTICS v_moved = ROW_COUNT;
     PERFORM internal_announce_queue('w', v_moved, NULL, p_now);
     RETURN v_moved;
@@ -178,7 +187,7 @@ END;
 $$;
 
 -- Gives back p_released permits of p_key and fills the key's free permits from its parked
--- activities, oldest first (a permit given back while activities wait is handed to the oldest).
+-- activities, best first (a permit given back while activities wait is handed to the best).
 -- Locks the key's flow_limits row (no wait when the caller holds it). A key whose limit was
 -- deleted has nothing to count: whatever is still parked under it is queued without a limit.
 CREATE OR REPLACE FUNCTION internal_flow_pump(p_key TEXT, p_released INTEGER, p_now BIGINT) RETURNS VOID
