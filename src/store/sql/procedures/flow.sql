@@ -87,10 +87,11 @@ AS $$
 $$;
 
 -- Enqueues activities (p_items: json array of {instanceId, executionId, activityId, tag,
--- workItem, priority?, claimIndex?}, in order) at p_now, at their priority levels (default 0): an activity whose key has no limit is queued as
--- before; one whose key has a limit takes a free permit (queued, carrying flow_key) or is parked,
--- in the order of p_items. With p_claim_token, the activities that get a permit are queued
--- already locked for the caller, under p_claim_token || ':' || claimIndex until p_now +
+-- workItem, priority?, claimIndex?}, in order) at p_now, at their priority levels (default 0): an
+-- activity whose key has no limit is queued as before; one whose key has a limit takes a free
+-- permit (queued, carrying flow_key) or is parked, the free permits going to the highest levels
+-- first, then in the order of p_items. With p_claim_token, the activities that get a permit are
+-- queued already locked for the caller, under p_claim_token || ':' || claimIndex until p_now +
 -- p_claim_lock_ms (an ack's claim: the same tokens ack_orchestration_item gives the activities
 -- it claims), and are not announced; except those of a rated key, which must take a token when
 -- fetched, so they are queued unlocked. Announces the unlocked queued rows. Locks the limited keys
@@ -118,7 +119,8 @@ BEGIN
         SELECT i.w, i.n, i.key, f.flow_key IS NOT NULL AS limited,
                p_claim_token IS NOT NULL AND f.rate_per_s IS NULL AS claimed,
                f.flow_key IS NULL OR f.max_active IS NULL
-               OR row_number() OVER (PARTITION BY i.key ORDER BY i.n) <= GREATEST(f.max_active - f.active, 0) AS admit
+               OR row_number() OVER (PARTITION BY i.key ORDER BY COALESCE((i.w->>'priority')::SMALLINT, 0) DESC, i.n)
+                  <= GREATEST(f.max_active - f.active, 0) AS admit
         FROM items i LEFT JOIN flow_limits f ON f.flow_key = i.key),
     queued AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
