@@ -74,7 +74,8 @@ async function saturate(provider: PostgresProvider, count: number, slots: number
     return null;
   });
   runtime.registerOrchestration('Job', function* (ctx, input: { id: string; level: number }) {
-    return yield ctx.scheduleActivity('Work', input);
+    yield ctx.scheduleActivity('Work', input);
+    return null;
   });
   await runtime.start();
   const ids: string[] = [];

@@ -72,8 +72,8 @@ export function definePriorityTests(factory: ProviderTestFactory): void {
           );
         }
         assert.deepEqual(order, ['high', 'mid', 'low-1', 'low-2']);
-        assert.equal((await provider.getInstanceInfo!('high'))?.priority, 8);
-        assert.equal((await provider.getInstanceInfo!('low-1'))?.priority, 0);
+        assert.equal((await provider.getInstanceInfo('high'))?.priority, 8);
+        assert.equal((await provider.getInstanceInfo('low-1'))?.priority, 0);
 
         // Events raised later, to the low instance first: the instances' own levels order them.
         for (const instance of ['low-1', 'mid', 'high']) {
@@ -114,9 +114,15 @@ export function definePriorityTests(factory: ProviderTestFactory): void {
             metadata: { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', priority: 9 },
           }),
         );
-        const info = await provider.getInstanceInfo!('timed');
+        const info = await provider.getInstanceInfo('timed');
         const fireAtMs = info!.updatedAt + 30_000;
-        await provider.enqueueOrchestratorWork({ type: 'TimerFired', instance: 'timed', executionId: 1, id: 2, fireAtMs });
+        await provider.enqueueOrchestratorWork({
+          type: 'TimerFired',
+          instance: 'timed',
+          executionId: 1,
+          id: 2,
+          fireAtMs,
+        });
         await provider.enqueueOrchestratorWork(startItem('plain'));
         assert.deepEqual(await drainTurns(provider), ['plain'], 'the timer (rank in the past) is not due yet');
         await provider.enqueueOrchestratorWork(startItem('plain-2'));
@@ -153,7 +159,12 @@ export function definePriorityTests(factory: ProviderTestFactory): void {
       withHarness(factory, async ({ provider }) => {
         await provider.setFlowLimit!('activity:Act', { maxActive: 1 });
         await seedInstance(provider, 'fp', {
-          workerItems: [prioritized('fp', 2, 0), prioritized('fp', 3, 0), prioritized('fp', 4, 7), prioritized('fp', 5, 3)],
+          workerItems: [
+            prioritized('fp', 2, 0),
+            prioritized('fp', 3, 0),
+            prioritized('fp', 4, 7),
+            prioritized('fp', 5, 3),
+          ],
         });
         // a4 (level 7) takes the free permit; each ack then hands it to the best parked activity.
         assert.deepEqual(await drainActivities(provider), ['"a4"', '"a5"', '"a2"', '"a3"']);
@@ -161,7 +172,11 @@ export function definePriorityTests(factory: ProviderTestFactory): void {
 
     it('a level outside 0..9 is refused and nothing is written', () =>
       withHarness(factory, async ({ provider }) => {
-        await rejectsWith(provider.enqueueWorkerWork(prioritized('bad', 1, 10)), 'invalid_argument', 'enqueue_worker_work');
+        await rejectsWith(
+          provider.enqueueWorkerWork(prioritized('bad', 1, 10)),
+          'invalid_argument',
+          'enqueue_worker_work',
+        );
         await rejectsWith(
           provider.enqueueOrchestratorWork(startItem('bad', { priority: -1 })),
           'invalid_argument',
