@@ -39,9 +39,10 @@ function sleep(ms: number): Promise<void> {
 /** The candidate scan of fetch_orchestration_items (start rule and lock filter included). */
 function orchestratorScan(q: string): string {
   return `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF)
+    WITH clock AS MATERIALIZED (SELECT ${q}.internal_wall_clock_ms() AS now_ms)
     SELECT o.instance_id FROM ${q}.orchestrator_queue o
-    WHERE o.rank_ms <= (SELECT ${q}.internal_wall_clock_ms())
-      AND o.visible_at_ms <= (SELECT ${q}.internal_wall_clock_ms())
+    WHERE o.rank_ms <= (SELECT c.now_ms FROM clock c)
+      AND o.visible_at_ms <= (SELECT c.now_ms FROM clock c)
       AND NOT EXISTS (SELECT 1 FROM ${q}.instance_locks l
                       WHERE l.instance_id = o.instance_id AND l.locked_until_ms > (SELECT ${q}.internal_wall_clock_ms()))
       AND (EXISTS (SELECT 1 FROM ${q}.instances i WHERE i.instance_id = o.instance_id OFFSET 0)
@@ -54,10 +55,11 @@ function orchestratorScan(q: string): string {
 /** The candidate scan of fetch_work_item for the default pool. */
 function workerScan(q: string): string {
   return `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF)
+    WITH clock AS MATERIALIZED (SELECT ${q}.internal_wall_clock_ms() AS now_ms)
     SELECT w.id, w.session_id FROM ${q}.worker_queue w
     LEFT JOIN ${q}.sessions s ON s.session_id = w.session_id AND s.locked_until_ms > ${q}.internal_wall_clock_ms()
-    WHERE w.rank_ms <= (SELECT ${q}.internal_wall_clock_ms())
-      AND w.visible_at_ms <= (SELECT ${q}.internal_wall_clock_ms())
+    WHERE w.rank_ms <= (SELECT c.now_ms FROM clock c)
+      AND w.visible_at_ms <= (SELECT c.now_ms FROM clock c)
       AND (w.lock_token IS NULL OR w.locked_until_ms <= ${q}.internal_wall_clock_ms())
       AND w.tag IS NULL AND w.session_id IS NULL
     ORDER BY w.rank_ms, w.visible_at_ms, w.id LIMIT 1 FOR UPDATE OF w SKIP LOCKED`;

@@ -17,8 +17,8 @@
 -- history and KV snapshot, best first, each under its own lock token. Rank (migration 0103): the
 -- time a message became visible minus one minute per priority level, so higher levels first and
 -- FIFO within a level; the scan is bounded by rank_ms <= now (levels are never negative), so it
--- walks no timer of the default level. An empty array means no eligible
--- work, never "lost a race": a candidate that cannot be taken is skipped and the next one tried.
+-- walks no timer of the default level. An empty array means no eligible work, never "lost a
+-- race": a candidate that cannot be taken is skipped and the next one tried.
 -- Capability filter: with a version range only instances whose pinned version is inside it (or
 -- unpinned). Start rule: an instance that does not exist yet is eligible only when its visible
 -- batch holds a StartOrchestration or ContinueAsNew; QueueMessages alone for a never-created
@@ -63,10 +63,13 @@ BEGIN
         -- (2.8 ms with 5,000 queued starts; the version filter would hash instances x executions).
         -- OFFSET 0 keeps them per candidate row, on the (instance_id, kind) index and the primary
         -- keys (0.18 ms), and the oldest candidate is almost always eligible.
+        -- The clock is read once for both bounds of the rank index (two scalar subqueries would
+        -- each call the function), by the statement itself, after its snapshot.
+        WITH clock AS MATERIALIZED (SELECT internal_wall_clock_ms() AS now_ms)
         SELECT q.instance_id INTO v_instance_id
         FROM orchestrator_queue q
-        WHERE q.rank_ms <= (SELECT internal_wall_clock_ms())
-          AND q.visible_at_ms <= (SELECT internal_wall_clock_ms())
+        WHERE q.rank_ms <= (SELECT c.now_ms FROM clock c)
+          AND q.visible_at_ms <= (SELECT c.now_ms FROM clock c)
           AND q.instance_id <> ALL (v_skipped)
           AND (v_range.out_min IS NULL OR NOT EXISTS (
                    SELECT 1 FROM instances i

@@ -116,11 +116,13 @@ BEGIN
 
     WHILE COALESCE(array_length(v_leases, 1), 0) < v_max LOOP
         v_now := internal_wall_clock_ms();
+        -- One clock read for both bounds of the rank index, after the statement's snapshot.
+        WITH clock AS MATERIALIZED (SELECT internal_wall_clock_ms() AS now_ms)
         SELECT w.id, w.session_id, w.flow_key INTO v_id, v_session, v_flow_key
         FROM worker_queue w
         LEFT JOIN sessions s ON s.session_id = w.session_id AND s.locked_until_ms > v_now
-        WHERE w.rank_ms <= (SELECT internal_wall_clock_ms())
-          AND w.visible_at_ms <= (SELECT internal_wall_clock_ms())
+        WHERE w.rank_ms <= (SELECT c.now_ms FROM clock c)
+          AND w.visible_at_ms <= (SELECT c.now_ms FROM clock c)
           AND (w.lock_token IS NULL OR w.locked_until_ms <= v_now)
           AND w.id <> ALL (v_skipped)
           AND CASE p_tag_mode
