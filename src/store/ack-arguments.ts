@@ -244,13 +244,16 @@ function buildAckArgument(ack: OrchestrationTurnAck, context: CallContext, worke
     return { eventId, eventType: kind, eventData: toJsonText(event, what, context) };
   });
 
+  const level = optionalPriority(metadata.priority, 'metadata.priority', context);
   return JSON.stringify({
     instanceId,
     executionId,
     orchestrationName: requireId(metadata.orchestrationName, 'metadata.orchestrationName', context),
     orchestrationVersion: optionalText(metadata.orchestrationVersion, 'metadata.orchestrationVersion', context),
     parentInstanceId: optionalText(metadata.parentInstanceId, 'metadata.parentInstanceId', context),
-    ...priorityField(optionalPriority(metadata.priority, 'metadata.priority', context)),
+    // The default level is left out: the store then keeps the stored level (0 for a new
+    // instance) and reads no level from the ack (internal_json_priority).
+    ...priorityField(level === 0 ? undefined : level),
     status: metadata.status ?? null,
     output: optionalText(metadata.output, 'metadata.output', context),
     failureDetails: metadata.status === 'Failed' ? failureDetails : null,

@@ -240,6 +240,7 @@ FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE p
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_item_priority(p_work_item text) RETURNS smallint LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+FUNCTION internal_json_priority(p_element json) RETURNS smallint LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_parse_version_range(p_min_version text, p_max_version text, OUT out_min integer[], OUT out_max integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER

@@ -119,7 +119,7 @@ BEGIN
         SELECT i.w, i.n, i.key, f.flow_key IS NOT NULL AS limited,
                p_claim_token IS NOT NULL AND f.rate_per_s IS NULL AS claimed,
                f.flow_key IS NULL OR f.max_active IS NULL
-               OR row_number() OVER (PARTITION BY i.key ORDER BY COALESCE((i.w->>'priority')::SMALLINT, 0) DESC, i.n)
+               OR row_number() OVER (PARTITION BY i.key ORDER BY COALESCE(internal_json_priority(i.w), 0) DESC, i.n)
                   <= GREATEST(f.max_active - f.active, 0) AS admit
         FROM items i LEFT JOIN flow_limits f ON f.flow_key = i.key),
     queued AS (
@@ -131,7 +131,7 @@ BEGIN
                CASE WHEN d.limited THEN d.key END,
                CASE WHEN d.claimed THEN p_claim_token || ':' || (d.w->>'claimIndex') END,
                CASE WHEN d.claimed THEN p_now + p_claim_lock_ms END,
-               COALESCE((d.w->>'priority')::SMALLINT, 0)
+               COALESCE(internal_json_priority(d.w), 0)
         FROM decided d WHERE d.admit
         ORDER BY d.n
         RETURNING flow_key, lock_token),
@@ -140,7 +140,7 @@ BEGIN
                                  priority)
         SELECT nextval('worker_queue_id_seq'), o.key, o.w->>'workItem', o.w->>'instanceId',
                (o.w->>'executionId')::BIGINT, (o.w->>'activityId')::BIGINT, o.w->>'tag', p_now,
-               COALESCE((o.w->>'priority')::SMALLINT, 0)
+               COALESCE(internal_json_priority(o.w), 0)
         FROM (SELECT d.* FROM decided d WHERE NOT d.admit ORDER BY d.n) o
         RETURNING id)
     SELECT (SELECT count(*) FROM queued q WHERE q.lock_token IS NULL),

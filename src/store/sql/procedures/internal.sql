@@ -63,16 +63,17 @@ $$;
 
 -- The priority level a work item's JSON text carries ("priority", written by TypeScript for
 -- starts and activities above the default level), or NULL when it carries none. The text is
--- parsed only when it holds the key: payloads are JSON strings inside the item, where a quote is
--- always escaped, so '"priority":' appears only as a key of the item itself. Levels are 0..9
--- (migration 0103); anything else is refused with DX003 before the caller writes.
+-- parsed only when it holds '"priority"': payloads are JSON strings inside the item, where a
+-- quote is always escaped, so that text appears only as a key (or a plain string value) of the
+-- item itself. Levels are 0..9 (migration 0103); anything else is refused with DX003 before the
+-- caller writes.
 CREATE OR REPLACE FUNCTION internal_item_priority(p_work_item TEXT) RETURNS SMALLINT
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 DECLARE
     v_text TEXT;
 BEGIN
-    IF p_work_item IS NULL OR strpos(p_work_item, '"priority":') = 0 THEN
+    IF p_work_item IS NULL OR strpos(p_work_item, '"priority"') = 0 THEN
         RETURN NULL;
     END IF;
     v_text := p_work_item::json->>'priority';
@@ -84,6 +85,19 @@ BEGIN
     END IF;
     RETURN v_text::SMALLINT;
 END;
+$$;
+
+-- The priority level of a json element an ack carries (the ack itself, a workerItems or an
+-- orchestratorItems element: "priority", present only above the default level), or NULL. A
+-- field read parses the whole element text, work item included; the key is looked for first
+-- (nested work items are JSON strings, whose quotes are escaped, so '"priority"' can only be a
+-- key or a plain string value of the element or of one it contains, and the read then finds the
+-- right answer or NULL), so work of the default level pays a substring search instead. The provider checks the range before the
+-- call (a table CHECK backs it up). Inlined by the planner (one SQL expression).
+CREATE OR REPLACE FUNCTION internal_json_priority(p_element json) RETURNS SMALLINT
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE WHEN strpos(p_element::text, '"priority"') > 0 THEN (p_element->>'priority')::SMALLINT END
 $$;
 
 -- Parses the version range of a fetch or claim: both bounds or neither, each 'major.minor.patch'
@@ -395,7 +409,7 @@ DECLARE
     v_released       TEXT[];
     -- The instance's priority level: the ack's (the turn reads it from OrchestrationStarted),
     -- then the stored one after the upsert below.
-    v_priority       SMALLINT := (p_ack->>'priority')::SMALLINT;
+    v_priority       SMALLINT := internal_json_priority(p_ack);
 BEGIN
     SELECT l.instance_id INTO v_instance_id
     FROM instance_locks l
@@ -495,7 +509,7 @@ BEGIN
             INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
                                       visible_at_ms, attempt_count, created_at_ms, priority)
             SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
-                   w->>'tag', v_now, 0, v_now, COALESCE((w->>'priority')::SMALLINT, 0)
+                   w->>'tag', v_now, 0, v_now, COALESCE(internal_json_priority(w), 0)
             FROM json_array_elements(v_worker_items) WITH ORDINALITY AS t(w, n)
             ORDER BY n;
             GET DIAGNOSTICS v_ready = ROW_COUNT;
@@ -532,7 +546,7 @@ BEGIN
                    COALESCE((o->>'visibleAtMs')::BIGINT, v_now), 0, v_now,
                    -- A start carries its level; a message to this instance takes the instance's,
                    -- one to another instance that instance's (0 when it does not exist yet).
-                   COALESCE((o->>'priority')::SMALLINT,
+                   COALESCE(internal_json_priority(o),
                             CASE WHEN o->>'targetInstance' = v_instance_id THEN v_priority END,
                             (SELECT i.priority FROM instances i WHERE i.instance_id = o->>'targetInstance'), 0)
             FROM json_array_elements(v_orch_items) WITH ORDINALITY AS t(o, n)

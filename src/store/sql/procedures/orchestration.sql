@@ -239,7 +239,7 @@ BEGIN
                                   attempt_count, created_at_ms, lock_token, locked_until_ms, priority)
         SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
                w->>'tag', v_now, 1, v_now, 'ack:' || p_lock_token || ':' || n, v_now + v_lock_ms,
-               COALESCE((w->>'priority')::SMALLINT, 0)
+               COALESCE(internal_json_priority(w), 0)
         FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
         WHERE n <> ALL (v_limited_at)
           AND NOT EXISTS (
