@@ -162,10 +162,13 @@ async function main(): Promise<void> {
   const timers = Number(process.argv[5] ?? 20_000);
   const schema = `prio_bench_${process.pid}`;
   const quoted = quoteSchemaName(schema, 'bench');
-  const admin = PgExecutor.fromUrl(url, 2);
+  // One connection, whose search_path lets the internal helpers (which inherit their caller's
+  // path) find the schema's tables in the EXPLAINed statements.
+  const admin = PgExecutor.fromUrl(url, 1);
   const provider = await PostgresProvider.connectWithSchema(url, schema);
   try {
     await saturate(provider, count, slots, workMs);
+    await admin.query(`SET search_path TO ${quoted}, pg_catalog`);
     await explainWithBacklog(admin, quoted, timers);
   } finally {
     await provider.close();
