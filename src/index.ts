@@ -74,3 +74,4 @@ export {
   MAX_TAG_NAME_BYTES,
   MAX_WORKER_TAGS,
 } from './core/limits';
+export { MAX_PRIORITY, MIN_PRIORITY, PRIORITY_STEP_MS } from './core/priority';

@@ -109,6 +109,7 @@ export function registerCommands(program: Command): void {
         ['orchestration', `${d.info.orchestrationName} ${d.info.orchestrationVersion}`],
         ['status', d.status.status, statusColour(d.status.status)],
         ['parent', d.info.parentInstanceId],
+        ['priority', d.info.priority === undefined ? undefined : String(d.info.priority)],
         ['created', isoTime(d.info.createdAt)],
         ['updated', isoTime(d.info.updatedAt)],
         ['input', d.input],

@@ -7,6 +7,7 @@
  * so bad input fails with an error naming the operation and the instance and nothing is written.
  */
 import { MAX_PAGE_ROWS } from '../core/limits';
+import { isPriority, priorityProblem } from '../core/priority';
 import { describeNonError } from '../core/thrown';
 import type { ExecutionStatus, StartOrchestrationItem } from '../core/types';
 import type {
@@ -83,15 +84,27 @@ function timedOut(operation: string, instanceId: string, timeoutMs: number, last
   const message = `Operation timed out: ${operation}('${instanceId}') gave up after ${timeoutMs} ms; the instance is ${lastStatus}`;
   return new TimeoutError(operation, message, instanceId, timeoutMs, lastStatus);
 }
-/** The flow key of a start's options, checked. */
-function startFlowKey(operation: string, options: StartOptions | undefined, instance: string): string | undefined {
-  if (options === undefined || options === null) return undefined;
+/** A start's options, checked to be an object when given. */
+function startOptions(operation: string, options: StartOptions | undefined, instance: string): StartOptions {
+  if (options === undefined || options === null) return {};
   if (typeof options !== 'object') {
     throw invalidArgument(operation, `options must be an object, got ${describeNonError(options)}`, instance);
   }
+  return options;
+}
+
+/** The flow key of a start's options, checked. */
+function startFlowKey(operation: string, options: StartOptions, instance: string): string | undefined {
   if (options.flowKey === undefined) return undefined;
   // The store's limit on flow keys is the names' (MAX_NAME_BYTES, 512).
   return requireName(operation, 'flowKey', options.flowKey, instance);
+}
+
+/** The priority level of a start's options, checked (undefined: the default level 0). */
+function startPriority(operation: string, options: StartOptions, instance: string): number | undefined {
+  if (options.priority === undefined) return undefined;
+  if (!isPriority(options.priority)) throw invalidArgument(operation, priorityProblem(options.priority), instance);
+  return options.priority;
 }
 const EXECUTION_STATUSES: ReadonlySet<string> = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
 
@@ -106,6 +119,14 @@ export interface StartOptions {
    * Children take one with `ctx.scheduleSubOrchestration(...).withFlowKey(key)`.
    */
   flowKey?: string;
+  /**
+   * Priority level of the instance: an integer from 0 (the default, lowest) to 9. Its turns, and
+   * the activities and sub-orchestrations it schedules (unless given their own with
+   * `withPriority`), are fetched before waiting work of lower levels, FIFO within a level; each
+   * level is worth a one-minute head start in the queues, so lower levels are never starved for
+   * longer than that (README "Priorities"). Anything else is refused (`invalid_argument`).
+   */
+  priority?: number;
 }
 
 /** Options of a {@link Client}. */
@@ -206,7 +227,9 @@ export class Client {
     const orchestration = requireName(operation, 'orchestration name', name, instance);
     const pinned = version === null || version === undefined ? null : requireVersion(operation, version, instance);
     const encoded = encodeValue(operation, 'input', input, instance);
-    const flowKey = startFlowKey(operation, options, instance);
+    const checked = startOptions(operation, options, instance);
+    const flowKey = startFlowKey(operation, checked, instance);
+    const priority = startPriority(operation, checked, instance);
     const item: StartOrchestrationItem = {
       type: 'StartOrchestration',
       instance,
@@ -218,6 +241,7 @@ export class Client {
       parentExecutionId: null,
       executionId: 1,
       ...(flowKey === undefined ? {} : { flowKey }),
+      ...(priority === undefined || priority === 0 ? {} : { priority }),
     };
     // A start is idempotent on its instance id: a repeat of one that committed is ignored by the turn.
     await this.#throughOutage(async () => {

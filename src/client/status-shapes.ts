@@ -45,6 +45,8 @@ export interface JsInstanceInfo {
   createdAt: number;
   updatedAt: number;
   parentInstanceId?: string;
+  /** Priority level of the instance, when above the default 0 (a Durox addition). */
+  priority?: number;
 }
 
 /** Metadata of one execution; times are epoch ms. */
@@ -86,6 +88,7 @@ export function toJsInstanceInfo(info: InstanceInfo): JsInstanceInfo {
   };
   if (info.output !== null) result.output = parsedWhenTruthy(info.output);
   if (info.parentInstanceId !== null) result.parentInstanceId = info.parentInstanceId;
+  if (info.priority !== undefined && info.priority > 0) result.priority = info.priority;
   return result;
 }
 

@@ -15,6 +15,8 @@ export type Action =
       tag: string | null;
       /** Flow-control key; not compared on replay (it routes the work, it does not change it). */
       flowKey: string | null;
+      /** Priority level from `withPriority`; not compared on replay (it orders the work). */
+      priority: number | null;
     }
   | { kind: 'timer'; delayMs: number }
   | { kind: 'waitEvent'; name: string }
@@ -27,6 +29,8 @@ export type Action =
       input: string;
       /** Orchestration flow key of the child; not compared on replay (it admits the child, it does not change it). */
       flowKey: string | null;
+      /** Priority level from `withPriority`; not compared on replay (it orders the work). */
+      priority: number | null;
     }
   | { kind: 'detached'; name: string; instanceId: string; version: string | null; input: string }
   | { kind: 'customStatus'; status: string | null }
@@ -182,6 +186,7 @@ export function newEventData(action: Action, eventId: number, nowMs: number): Hi
       if (action.sessionId !== null) data.sessionId = action.sessionId;
       if (action.tag !== null) data.tag = action.tag;
       if (action.flowKey !== null) data.flowKey = action.flowKey;
+      if (action.priority !== null) data.priority = action.priority;
       return data;
     }
     case 'timer':
@@ -198,6 +203,7 @@ export function newEventData(action: Action, eventId: number, nowMs: number): Hi
         input: action.input,
         version: action.version,
         ...(action.flowKey === null ? {} : { flowKey: action.flowKey }),
+        ...(action.priority === null ? {} : { priority: action.priority }),
       };
     case 'detached':
       return {

@@ -38,6 +38,8 @@ export interface DurableActivity<T> extends ActivityTask, PromiseLike<T> {
   withTag(tag: string): DurableActivity<T>;
   /** Counts the activity against the flow limit of `key`; call it right when scheduling, before any await. */
   withFlowKey(key: string): DurableActivity<T>;
+  /** Runs the activity at priority `level` (0..9, higher first); call it right when scheduling, before any await. */
+  withPriority(level: number): DurableActivity<T>;
 }
 
 type SchedulingMethod =

@@ -48,6 +48,12 @@ function isChild(descriptor: ScheduledTask): descriptor is ChildTask {
  * ({@link TaskStarter}), settles them one at a time when polled, and receives what the
  * process-level hooks attribute to this drive ({@link DriveScope}).
  */
+/** Descriptors that take `withPriority` (activities and sub-orchestrations). */
+type Prioritizable = Extract<ScheduledTask, { withPriority(level: number): unknown }>;
+
+function isPrioritizable(descriptor: ScheduledTask): descriptor is Prioritizable {
+  return typeof (descriptor as { withPriority?: unknown }).withPriority === 'function';
+}
 
 export class AsyncDriver implements TaskStarter, DriveScope {
   /** Set once the function settled, or the drive failed. */
@@ -121,6 +127,19 @@ export class AsyncDriver implements TaskStarter, DriveScope {
         value: function withFlowKey(key: string) {
           setFlowKey(key);
           state.setFlowKey(task.token, key);
+          return descriptor;
+        },
+      });
+    }
+    if (isPrioritizable(descriptor) && task instanceof CompletionTask) {
+      // The action is emitted already: withPriority right after the call has to reach it too.
+      const setPriority = descriptor.withPriority.bind(descriptor);
+      const state = this.state;
+      Object.defineProperty(descriptor, 'withPriority', {
+        ...Object.getOwnPropertyDescriptor(descriptor, 'withPriority'),
+        value: function withPriority(level: number) {
+          setPriority(level);
+          state.setPriority(task.token, descriptor.priority!);
           return descriptor;
         },
       });

@@ -21,6 +21,21 @@ interface TypedFlag {
   _typed?: true;
 }
 
+/**
+ * Work that can run at its own priority level instead of its instance's (README "Priorities").
+ * `withPriority` is not enumerable, so descriptors still compare by their data.
+ */
+interface PriorityFlag {
+  /** Priority level 0..9 (higher first) given with `withPriority`; the instance's when not set. */
+  priority?: number;
+  /**
+   * Runs the work at `level` (an integer 0..9, higher first) instead of the instance's level;
+   * returns this same descriptor. Call it right when scheduling, before anything is awaited.
+   * Throws a `RangeError` for any other value.
+   */
+  withPriority(level: number): this;
+}
+
 /** A plain activity, optionally on a session. `withTag` routes it to tagged workers. */
 export interface ActivityTask extends TypedFlag {
   type: 'activity';
@@ -37,6 +52,14 @@ export interface ActivityTask extends TypedFlag {
    * this same descriptor. Call it right when scheduling, before anything is awaited.
    */
   withFlowKey(key: string): ActivityTask;
+  /** Priority level 0..9 (higher first) given with `withPriority`; the instance's when not set. */
+  priority?: number;
+  /**
+   * Runs the activity at `level` (an integer 0..9, higher first) instead of its instance's level;
+   * returns this same descriptor. Call it right when scheduling, before anything is awaited.
+   * Throws a `RangeError` for any other value.
+   */
+  withPriority(level: number): ActivityTask;
 }
 
 export interface ActivityWithRetryTask extends TypedFlag {
@@ -83,27 +106,27 @@ interface ChildFlowKeyFlag {
   withFlowKey(key: string): this;
 }
 
-export interface SubOrchestrationTask extends TypedFlag, ChildFlowKeyFlag {
+export interface SubOrchestrationTask extends TypedFlag, ChildFlowKeyFlag, PriorityFlag {
   type: 'subOrchestration';
   name: string;
   input: string;
 }
 
-export interface SubOrchestrationWithIdTask extends TypedFlag, ChildFlowKeyFlag {
+export interface SubOrchestrationWithIdTask extends TypedFlag, ChildFlowKeyFlag, PriorityFlag {
   type: 'subOrchestrationWithId';
   name: string;
   instanceId: string;
   input: string;
 }
 
-export interface SubOrchestrationVersionedTask extends TypedFlag, ChildFlowKeyFlag {
+export interface SubOrchestrationVersionedTask extends TypedFlag, ChildFlowKeyFlag, PriorityFlag {
   type: 'subOrchestrationVersioned';
   name: string;
   version: string | null;
   input: string;
 }
 
-export interface SubOrchestrationVersionedWithIdTask extends TypedFlag, ChildFlowKeyFlag {
+export interface SubOrchestrationVersionedWithIdTask extends TypedFlag, ChildFlowKeyFlag, PriorityFlag {
   type: 'subOrchestrationVersionedWithId';
   name: string;
   version: string | null;

@@ -7,6 +7,7 @@
  * current turn through an {@link OrchestrationContextHost}.
  */
 import { encodeValue } from './codec';
+import { requirePriority } from './priority';
 import type {
   ActivityTask,
   ActivityWithRetryTask,
@@ -110,12 +111,18 @@ function activityTask(name: string, input: string, sessionId: string | undefined
       task.flowKey = key;
       return task;
     },
+    withPriority(level: number): ActivityTask {
+      task.priority = requirePriority(level, 'withPriority');
+      return task;
+    },
   };
   return task;
 }
 
-/** A sub-orchestration descriptor with its (non-enumerable) `withFlowKey`. */
-function childTask<D extends { flowKey?: string }>(fields: Omit<D, 'withFlowKey'>): D {
+/** A sub-orchestration descriptor with its (non-enumerable) `withFlowKey` and `withPriority`. */
+function childTask<D extends { flowKey?: string; priority?: number }>(
+  fields: Omit<D, 'withFlowKey' | 'withPriority'>,
+): D {
   const task = fields as D;
   Object.defineProperty(task, 'withFlowKey', {
     configurable: true,
@@ -124,6 +131,15 @@ function childTask<D extends { flowKey?: string }>(fields: Omit<D, 'withFlowKey'
     value: (key: string): D => {
       if (typeof key !== 'string' || key.length === 0) throw new TypeError('withFlowKey needs a non-empty string');
       task.flowKey = key;
+      return task;
+    },
+  });
+  Object.defineProperty(task, 'withPriority', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value: (level: number): D => {
+      task.priority = requirePriority(level, 'withPriority');
       return task;
     },
   });

@@ -109,6 +109,18 @@ export class ReplayState implements OrchestrationContextHost {
     emitted.action.flowKey = flowKey;
   }
 
+  /**
+   * Sets the priority level of an activity or sub-orchestration action that is not bound yet (as
+   * {@link retag} the tag).
+   */
+  setPriority(token: number, priority: number): void {
+    const emitted = this.pending.find((p) => p.token === token);
+    if (emitted === undefined || (emitted.action.kind !== 'activity' && emitted.action.kind !== 'subOrchestration')) {
+      throw new Error('withPriority must be called on the task it schedules, before anything is awaited');
+    }
+    emitted.action.priority = priority;
+  }
+
   bind(token: number, eventId: number): void {
     this.tokenToEvent.set(token, eventId);
     this.eventToToken.set(eventId, token);

@@ -6,6 +6,7 @@ import { decodeResult, encodeValue } from './codec';
 import { JoinTask, RaceTask, RetryTask, type RetrySpec } from './composites';
 import { describeYielded, isScheduledTask, type ScheduledTask } from './descriptors';
 import { applicationError } from './error-details';
+import { isPriority, priorityProblem } from './priority';
 import type { ReplayState } from './replay-state';
 import { SYSCALL_GET_KV_VALUE, SYSCALL_NEW_GUID, SYSCALL_UTC_NOW_MS } from './system-activities';
 import {
@@ -61,6 +62,14 @@ function optionalString(task: ScheduledTask, field: string): string | null {
   return value;
 }
 
+/** The `priority` of a descriptor (set by `withPriority`, or by hand on a plain object), or null. */
+function optionalPriority(task: ScheduledTask): number | null {
+  const value = (task as unknown as Record<string, unknown>).priority;
+  if (value === undefined || value === null) return null;
+  if (!isPriority(value)) throw invalid(`'${task.type}' task: ${priorityProblem(value)}`);
+  return value;
+}
+
 function validDelay(delayMs: unknown, what: string): number {
   if (typeof delayMs !== 'number' || !Number.isInteger(delayMs) || delayMs < 0) {
     throw invalid(`${what} must be a non-negative integer number of milliseconds, got ${describeYielded(delayMs)}`);
@@ -104,6 +113,7 @@ export class TaskBuilder {
           optionalString(task, 'tag'),
           decodeJson,
           optionalString(task, 'flowKey'),
+          optionalPriority(task),
         );
       case 'activityWithRetry':
         return this.retry(
@@ -136,6 +146,7 @@ export class TaskBuilder {
           version: optionalString(task, 'version'),
           input: requireString(task, 'input'),
           flowKey: optionalString(task, 'flowKey'),
+          priority: optionalPriority(task),
         });
         return new CompletionTask(this.state, token, decodeJson, 'subOrchestration');
       }
@@ -192,8 +203,9 @@ export class TaskBuilder {
     tag: string | null,
     decode: Decoder,
     flowKey: string | null = null,
+    priority: number | null = null,
   ): Task {
-    const token = this.state.emit({ kind: 'activity', name, input, sessionId, tag, flowKey });
+    const token = this.state.emit({ kind: 'activity', name, input, sessionId, tag, flowKey, priority });
     return new CompletionTask(this.state, token, decode, 'activity');
   }
 

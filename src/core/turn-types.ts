@@ -19,6 +19,11 @@ export interface ExecutionMetadata {
   orchestrationName: string;
   orchestrationVersion: string;
   parentInstanceId?: string | null;
+  /**
+   * Priority level of the instance (0..9, from its OrchestrationStarted); the store keeps it to
+   * rank the messages the instance receives. Omitted: the stored level stays.
+   */
+  priority?: number;
 }
 
 /** Identity of a scheduled activity whose queued or running work item must be withdrawn. */

@@ -145,7 +145,23 @@ function notifyParent(
 }
 
 function baseMetadata(started: Started | undefined, name: string, version: string): OrchestrationTurnAck['metadata'] {
-  return { orchestrationName: name, orchestrationVersion: version, parentInstanceId: started?.parentInstance ?? null };
+  return {
+    orchestrationName: name,
+    orchestrationVersion: version,
+    parentInstanceId: started?.parentInstance ?? null,
+    // Without a start event the turn knows no level: the stored one stays.
+    ...(started === undefined ? {} : { priority: priorityOf(started) }),
+  };
+}
+
+/** The priority level of the execution that `started` began (0 when it has none). */
+function priorityOf(started: Started | undefined): number {
+  return started?.priority ?? 0;
+}
+
+/** `{ priority }` for a level above the default, else nothing (work items and events stay as they were). */
+function priorityField(priority: number): { priority?: number } {
+  return priority > 0 ? { priority } : {};
 }
 
 /** Records a failure as the terminal event of the execution. */
@@ -172,6 +188,7 @@ function dispatchNewWork(
   replay: ReplayOutput,
   instanceId: string,
   only: 'all' | 'detached',
+  priority: number,
 ): void {
   const dropped = new Set(replay.droppedThisTurn.map((d) => d.eventId));
   for (const { eventId, data } of replay.newEvents) {
@@ -186,6 +203,7 @@ function dispatchNewWork(
         parentId: null,
         parentExecutionId: null,
         executionId: 1,
+        ...priorityField(priority),
       });
     }
     if (only === 'detached' || dropped.has(eventId)) continue;
@@ -200,6 +218,7 @@ function dispatchNewWork(
         sessionId: data.sessionId ?? null,
         tag: data.tag ?? null,
         ...(data.flowKey === undefined ? {} : { flowKey: data.flowKey }),
+        ...priorityField(data.priority ?? priority),
       });
     } else if (data.kind === 'TimerCreated') {
       effects.orchestratorItems.push({
@@ -221,6 +240,7 @@ function dispatchNewWork(
         parentExecutionId: effects.executionId,
         executionId: 1,
         ...(data.flowKey === undefined ? {} : { flowKey: data.flowKey }),
+        ...priorityField(data.priority ?? priority),
       });
     }
   }
@@ -306,6 +326,7 @@ function runTurn(request: TurnRequest): TurnResult | Promise<TurnResult> {
   if (newExecution) {
     const item = startItem!;
     const data: HistoryEventData = { kind: 'OrchestrationStarted', name, version: resolved.version, input: item.input };
+    if (item.priority !== undefined && item.priority > 0) data.priority = item.priority;
     if (item.type === 'StartOrchestration') {
       if (item.parentInstance !== null) data.parentInstance = item.parentInstance;
       if (item.parentId !== null) data.parentId = item.parentId;
@@ -389,12 +410,12 @@ function finishTurn(
   const decision = replay.decision;
   switch (decision.kind) {
     case 'continue':
-      dispatchNewWork(effects, replay, request.instanceId, 'all');
+      dispatchNewWork(effects, replay, request.instanceId, 'all', priorityOf(started));
       withdrawDroppedFutures(effects, replay, request.instanceId);
       return { kind: 'ack', ack: effects.ack(metadata), outcome: { kind: 'continue' } };
     case 'completed':
     case 'failed': {
-      dispatchNewWork(effects, replay, request.instanceId, 'detached');
+      dispatchNewWork(effects, replay, request.instanceId, 'detached', priorityOf(started));
       withdrawDroppedFutures(effects, replay, request.instanceId);
       if (decision.kind === 'completed') {
         effects.append({ kind: 'OrchestrationCompleted', output: decision.output });
@@ -441,6 +462,7 @@ function finishTurn(
         version: decision.version,
         carryForwardEvents,
         initialCustomStatus: replay.customStatus,
+        ...priorityField(priorityOf(started)),
       });
       return {
         kind: 'ack',
@@ -468,6 +490,7 @@ function poisonTurn(
   if (terminal && !continuing) return effects.ack(baseMetadata(started, name, version));
   if (!started) {
     const data: HistoryEventData = { kind: 'OrchestrationStarted', name, version, input: startItem?.input ?? '' };
+    if (startItem?.priority !== undefined && startItem.priority > 0) data.priority = startItem.priority;
     if (startItem?.type === 'StartOrchestration') {
       if (startItem.parentInstance !== null) data.parentInstance = startItem.parentInstance;
       if (startItem.parentId !== null) data.parentId = startItem.parentId;

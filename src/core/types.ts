@@ -64,6 +64,8 @@ export interface StartOrchestrationItem {
    * `flowKey`); absent for instances started without one.
    */
   flowKey?: string;
+  /** Priority level of the new instance (0..9, core/priority.ts); absent = 0. */
+  priority?: number;
 }
 
 export interface ContinueAsNewItem {
@@ -75,6 +77,8 @@ export interface ContinueAsNewItem {
   /** Unconsumed queue messages carried into the next execution, as [queueName, data]. */
   carryForwardEvents: Array<[string, string]>;
   initialCustomStatus: string | null;
+  /** Priority level of the instance, kept by the next execution; absent = 0. */
+  priority?: number;
 }
 
 export interface ActivityExecuteItem {
@@ -89,6 +93,8 @@ export interface ActivityExecuteItem {
   tag: string | null;
   /** Flow-control key when set explicitly (`withFlowKey`); the store uses `activity:<name>` otherwise. */
   flowKey?: string;
+  /** Priority level (its own from `withPriority`, else its instance's); absent = 0. */
+  priority?: number;
 }
 
 export interface ActivityCompletedItem {
@@ -204,12 +210,23 @@ export type HistoryEventData =
       parentExecutionId?: number;
       carryForwardEvents?: Array<[string, string]>;
       initialCustomStatus?: string | null;
+      /** Priority level of the instance (absent = 0); inherited by the work it schedules. */
+      priority?: number;
     }
   | { kind: 'OrchestrationCompleted'; output: string }
   | { kind: 'OrchestrationFailed'; details: ErrorDetails }
   | { kind: 'OrchestrationContinuedAsNew'; input: string }
   | { kind: 'OrchestrationCancelRequested'; reason: string }
-  | { kind: 'ActivityScheduled'; name: string; input: string; sessionId?: string; tag?: string; flowKey?: string }
+  | {
+      kind: 'ActivityScheduled';
+      name: string;
+      input: string;
+      sessionId?: string;
+      tag?: string;
+      flowKey?: string;
+      /** Priority level given with `withPriority`; absent = the instance's. */
+      priority?: number;
+    }
   | { kind: 'ActivityCompleted'; result: string }
   | { kind: 'ActivityFailed'; details: ErrorDetails }
   | { kind: 'ActivityCancelRequested'; reason: string }
@@ -229,6 +246,8 @@ export type HistoryEventData =
       version?: string | null;
       /** Flow key the child is started under (`withFlowKey`); its permit is the child's. */
       flowKey?: string;
+      /** Priority level given with `withPriority`; absent = the parent's. */
+      priority?: number;
     }
   | { kind: 'SubOrchestrationCompleted'; result: string }
   | { kind: 'SubOrchestrationFailed'; details: ErrorDetails }

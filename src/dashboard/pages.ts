@@ -124,7 +124,7 @@ ${running ? html`<button type="button" data-action="cancel">Cancel…</button> <
 <p><span class="${statusClass(d.status.status)}" data-testid="instance-status">${d.status.status}</span>
 ${d.info.orchestrationName} <span class="muted">${d.info.orchestrationVersion}</span>
 · created ${time(d.info.createdAt)} · updated ${time(d.info.updatedAt)}
-${d.info.parentInstanceId === undefined ? '' : html` · parent <a href="${instanceHref(d.info.parentInstanceId)}">${d.info.parentInstanceId}</a>`}</p>
+${d.info.parentInstanceId === undefined ? '' : html` · parent <a href="${instanceHref(d.info.parentInstanceId)}">${d.info.parentInstanceId}</a>`}${d.info.priority === undefined ? '' : html` · priority <span data-testid="instance-priority">${d.info.priority}</span>`}</p>
 ${actions}
 <section class="fields">
 ${block('Input', d.input, 'instance-input')}

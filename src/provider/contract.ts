@@ -246,6 +246,8 @@ export interface InstanceInfo {
   createdAt: number;
   updatedAt: number;
   parentInstanceId: string | null;
+  /** Priority level 0..9 of the instance; absent from stores without priorities. */
+  priority?: number;
 }
 
 /** Metadata of one execution (times in epoch ms). */
@@ -394,7 +396,8 @@ export interface Provider {
   // --- orchestration turns ------------------------------------------------------------------
 
   /**
-   * Locks the instance of the oldest visible message whose instance is not locked, locks all its
+   * Locks the instance of the best-ranked visible message whose instance is not locked (highest
+   * priority level first, FIFO within a level, with the aging of README "Priorities"), locks all its
    * visible messages (incrementing their delivery counts) and returns them with the current
    * execution's history. Null means there is no eligible work (never "lost a race").
    */
@@ -408,7 +411,7 @@ export interface Provider {
   }): Promise<OrchestrationItem | null>;
 
   /**
-   * Like {@link fetchOrchestrationItem} for up to `maxItems` instances in one call, oldest first,
+   * Like {@link fetchOrchestrationItem} for up to `maxItems` instances in one call, best first,
    * each batch under its own lock; an empty array when there is no eligible work.
    */
   fetchOrchestrationItems(options: {
@@ -459,10 +462,13 @@ export interface Provider {
   /** Enqueues an activity, visible at once. */
   enqueueWorkerWork(item: ActivityExecuteItem): Promise<void>;
 
-  /** Locks the oldest visible work item that matches the tag filter and the session rule. */
+  /**
+   * Locks the best-ranked visible work item (as {@link fetchOrchestrationItem} ranks messages) that
+   * matches the tag filter and the session rule.
+   */
   fetchWorkItem(options: FetchWorkItemOptions): Promise<WorkItemLease | null>;
 
-  /** Locks up to `maxItems` work items in one call, oldest first, each with its own lock token. */
+  /** Locks up to `maxItems` work items in one call, best first, each with its own lock token. */
   fetchWorkItems(options: FetchWorkItemOptions & { maxItems: number }): Promise<WorkItemLease[]>;
 
   /**

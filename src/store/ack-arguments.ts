@@ -13,6 +13,7 @@ import type { ActivityClaim, TurnClaim } from '../provider/contract';
 import { versionRangeArguments } from './parity-operations';
 import {
   invalidArgument as invalid,
+  optionalPriority,
   optionalText,
   requireId,
   requireInteger,
@@ -45,6 +46,8 @@ export interface OrchestratorRow {
   /** Absolute visibility (TimerFired fire time), or null for "now". */
   visibleAtMs: number | null;
   workItem: string;
+  /** A start's priority level; absent: the target instance's (resolved by the store). */
+  priority?: number;
 }
 
 /** Queue row of an activity. */
@@ -56,6 +59,8 @@ export interface WorkerRow {
   workItem: string;
   /** Session the activity is pinned to (stored inside workItem; validated here). */
   sessionId: string | null;
+  /** Priority level (also inside workItem); absent = 0. */
+  priority?: number;
 }
 
 /** Validates an orchestrator message and computes its queue row. */
@@ -76,12 +81,22 @@ export function orchestratorRow(item: OrchestratorWorkItem, context: CallContext
     const fireAtMs = requireInteger(item.fireAtMs, 'TimerFired.fireAtMs', context, 0);
     visibleAtMs = fireAtMs > 0 ? fireAtMs : null;
   }
+  const priority =
+    item.type === 'StartOrchestration' || item.type === 'ContinueAsNew'
+      ? optionalPriority(item.priority, `${item.type}.priority`, context)
+      : undefined;
   return {
     targetInstance,
     kind: item.type,
     visibleAtMs,
     workItem: toJsonText(item, `${item.type} work item`, context),
+    ...priorityField(priority),
   };
+}
+
+/** `{ priority }` when a level was given, else nothing (the json then carries no key). */
+function priorityField(priority: number | undefined): { priority?: number } {
+  return priority === undefined ? {} : { priority };
 }
 
 /** Validates an activity work item and computes its queue row. */
@@ -98,6 +113,7 @@ export function workerRow(item: ActivityExecuteItem, context: CallContext): Work
     // Checked because the stored JSON is read back as the session column (0007): text PostgreSQL
     // cannot hold (U+0000, lone surrogates) must be refused here, naming the field.
     sessionId: optionalText(item.sessionId, 'ActivityExecute.sessionId', context),
+    ...priorityField(optionalPriority(item.priority, 'ActivityExecute.priority', context)),
   };
 }
 
@@ -228,12 +244,16 @@ function buildAckArgument(ack: OrchestrationTurnAck, context: CallContext, worke
     return { eventId, eventType: kind, eventData: toJsonText(event, what, context) };
   });
 
+  const level = optionalPriority(metadata.priority, 'metadata.priority', context);
   return JSON.stringify({
     instanceId,
     executionId,
     orchestrationName: requireId(metadata.orchestrationName, 'metadata.orchestrationName', context),
     orchestrationVersion: optionalText(metadata.orchestrationVersion, 'metadata.orchestrationVersion', context),
     parentInstanceId: optionalText(metadata.parentInstanceId, 'metadata.parentInstanceId', context),
+    // The default level is left out: the store then keeps the stored level (0 for a new
+    // instance) and reads no level from the ack (internal_json_priority).
+    ...priorityField(level === 0 ? undefined : level),
     status: metadata.status ?? null,
     output: optionalText(metadata.output, 'metadata.output', context),
     failureDetails: metadata.status === 'Failed' ? failureDetails : null,

@@ -375,6 +375,7 @@ export class ProcedureProvider implements Provider {
       createdAt: numberField(record, 'createdAt'),
       updatedAt: numberField(record, 'updatedAt'),
       parentInstanceId: optionalStringField(record, 'parentInstanceId'),
+      priority: numberField(record, 'priority'),
     };
   }
 

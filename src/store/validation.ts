@@ -1,5 +1,6 @@
 /** Argument checks run before any SQL is sent, so bad input never reaches the database. */
 import { MAX_PAYLOAD_BYTES } from '../core/limits';
+import { isPriority, priorityProblem } from '../core/priority';
 import { describeNonError } from '../core/thrown';
 import { ProviderError } from '../provider/errors';
 
@@ -54,6 +55,13 @@ export function requireInteger(value: unknown, what: string, context: CallContex
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     fail(context, `${what} must be an integer >= ${min}, got ${String(value)}`);
   }
+  return value;
+}
+
+/** A priority level 0..9 (core/priority.ts), or undefined when not given. */
+export function optionalPriority(value: unknown, what: string, context: CallContext): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isPriority(value)) fail(context, `${what}: ${priorityProblem(value)}`);
   return value;
 }
 

@@ -94,6 +94,9 @@ describe('durox CLI', () => {
 
     const parent = JSON.parse((await durox([...s, '--json', 'show', f.ids.parent])).stdout);
     assert.deepEqual(parent.children, [f.ids.child]);
+    assert.equal(parent.info.priority, 3, 'the priority level the parent was started with');
+    assert.match((await durox([...s, 'show', f.ids.child])).stdout, /priority:\s+3/, 'inherited by the child');
+    assert.doesNotMatch(failed.stdout, /priority/, 'the default level is not shown');
 
     const history = await durox([...s, 'history', f.ids.completed]);
     assert.equal(history.code, 0, history.stderr);

@@ -13,6 +13,7 @@ import { defineDeletionTests } from './groups/deletion';
 import { defineSessionTests } from './groups/sessions';
 import { defineBatchingTests } from './groups/batching';
 import { defineFlowTests } from './groups/flow';
+import { definePriorityTests } from './groups/priorities';
 
 /** Registers the conformance suite for a provider (node:test describe/it). */
 export function defineProviderConformanceTests(factory: ProviderTestFactory): void {
@@ -25,6 +26,7 @@ export function defineProviderConformanceTests(factory: ProviderTestFactory): vo
   defineCapabilityTests(factory);
   defineBatchingTests(factory);
   defineFlowTests(factory);
+  definePriorityTests(factory);
 }
 
 export { withHarness, type ProviderTestFactory, type ProviderTestHarness } from './harness';

@@ -92,6 +92,9 @@ describe('dashboard HTTP', () => {
     const html = await page.text();
     assertNoRawMarkup(html);
     assert.match(html, /data-testid="instance-error">[^<]*&#60;img src=x onerror=&#34;window.__pwned=1&#34;&#62;/);
+    assert.doesNotMatch(html, /instance-priority/, 'the default level is not shown');
+    const parentPage = await (await fetch(`${open.url}/instances/${encodeURIComponent(f.ids.parent)}`)).text();
+    assert.match(parentPage, /priority <span data-testid="instance-priority">3<\/span>/);
 
     const api = (await (await fetch(`${open.url}/api/instances?status=Failed&limit=1`)).json()) as {
       items: unknown[];

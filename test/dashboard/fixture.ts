@@ -72,7 +72,7 @@ export async function createOperatorsFixture(prefix: string): Promise<OperatorsF
   await client.startOrchestration(ids.completed, 'Hello', { name: 'Ada' });
   await client.startOrchestration(ids.failed, 'Boom', { message: `exploded ${HOSTILE}` });
   await client.startOrchestration(ids.waiting, 'Waiter', null);
-  await client.startOrchestration(ids.parent, 'Parent', ids.child);
+  await client.startOrchestration(ids.parent, 'Parent', ids.child, { priority: 3 });
   await client.startOrchestration(ids.hostile, 'Boom', { message: HOSTILE });
   const settled: Record<string, string> = {
     [ids.completed]: 'Completed',

@@ -38,6 +38,8 @@ TABLE flow_parked
   activity_id bigint NOT NULL
   tag text
   created_at_ms bigint NOT NULL
+  priority smallint NOT NULL DEFAULT 0
+  rank_ms bigint GENERATED ALWAYS AS ((created_at_ms - (priority * (60000)::bigint))) STORED
 
 TABLE flow_parked_starts
   id bigint NOT NULL
@@ -70,6 +72,7 @@ TABLE instances
   custom_status_version integer NOT NULL DEFAULT 0
   created_at_ms bigint NOT NULL
   updated_at_ms bigint NOT NULL
+  priority smallint NOT NULL DEFAULT 0
 
 TABLE kv_delta
   instance_id text NOT NULL
@@ -92,6 +95,8 @@ TABLE orchestrator_queue
   lock_token text
   attempt_count integer NOT NULL DEFAULT 0
   created_at_ms bigint NOT NULL
+  priority smallint NOT NULL DEFAULT 0
+  rank_ms bigint GENERATED ALWAYS AS ((visible_at_ms - (priority * (60000)::bigint))) STORED
 
 TABLE schema_migrations
   version integer NOT NULL
@@ -128,6 +133,8 @@ TABLE worker_queue
   created_at_ms bigint NOT NULL
   session_id text GENERATED ALWAYS AS (((work_item)::json ->> 'sessionId'::text)) STORED
   flow_key text
+  priority smallint NOT NULL DEFAULT 0
+  rank_ms bigint GENERATED ALWAYS AS ((visible_at_ms - (priority * (60000)::bigint))) STORED
 
 CONSTRAINT executions.executions_pkey PRIMARY KEY (instance_id, execution_id)
 CONSTRAINT executions.executions_status_check CHECK ((status = ANY (ARRAY['Running'::text, 'Completed'::text, 'Failed'::text, 'ContinuedAsNew'::text])))
@@ -137,6 +144,7 @@ CONSTRAINT flow_limits.flow_limits_max_active_check CHECK (((max_active IS NULL)
 CONSTRAINT flow_limits.flow_limits_pkey PRIMARY KEY (flow_key)
 CONSTRAINT flow_limits.flow_limits_rate_per_s_check CHECK (((rate_per_s IS NULL) OR (rate_per_s > (0)::double precision)))
 CONSTRAINT flow_parked.flow_parked_pkey PRIMARY KEY (id)
+CONSTRAINT flow_parked.flow_parked_priority_check CHECK (((priority >= 0) AND (priority <= 9)))
 CONSTRAINT flow_parked_starts.flow_parked_starts_instance_id_key UNIQUE (instance_id)
 CONSTRAINT flow_parked_starts.flow_parked_starts_pkey PRIMARY KEY (id)
 CONSTRAINT history.history_event_id_check CHECK ((event_id > 0))
@@ -144,9 +152,11 @@ CONSTRAINT history.history_pkey PRIMARY KEY (instance_id, execution_id, event_id
 CONSTRAINT instance_locks.instance_locks_lock_token_key UNIQUE (lock_token)
 CONSTRAINT instance_locks.instance_locks_pkey PRIMARY KEY (instance_id)
 CONSTRAINT instances.instances_pkey PRIMARY KEY (instance_id)
+CONSTRAINT instances.instances_priority_check CHECK (((priority >= 0) AND (priority <= 9)))
 CONSTRAINT kv_delta.kv_delta_pkey PRIMARY KEY (instance_id, key)
 CONSTRAINT kv_store.kv_store_pkey PRIMARY KEY (instance_id, key)
 CONSTRAINT orchestrator_queue.orchestrator_queue_pkey PRIMARY KEY (id)
+CONSTRAINT orchestrator_queue.orchestrator_queue_priority_check CHECK (((priority >= 0) AND (priority <= 9)))
 CONSTRAINT schema_migrations.schema_migrations_pkey PRIMARY KEY (version)
 CONSTRAINT schema_procedures.schema_procedures_pkey PRIMARY KEY (singleton)
 CONSTRAINT schema_procedures.schema_procedures_singleton_check CHECK (singleton)
@@ -155,6 +165,7 @@ CONSTRAINT test_clock.test_clock_pkey PRIMARY KEY (singleton)
 CONSTRAINT test_clock.test_clock_singleton_check CHECK (singleton)
 CONSTRAINT worker_queue.worker_queue_lock_token_key UNIQUE (lock_token)
 CONSTRAINT worker_queue.worker_queue_pkey PRIMARY KEY (id)
+CONSTRAINT worker_queue.worker_queue_priority_check CHECK (((priority >= 0) AND (priority <= 9)))
 
 CREATE INDEX executions_completed_idx ON durox.executions USING btree (completed_at_ms) WHERE (completed_at_ms IS NOT NULL)
 CREATE UNIQUE INDEX executions_pkey ON durox.executions USING btree (instance_id, execution_id)
@@ -164,8 +175,8 @@ CREATE INDEX flow_instance_permits_key_idx ON durox.flow_instance_permits USING 
 CREATE UNIQUE INDEX flow_instance_permits_pkey ON durox.flow_instance_permits USING btree (instance_id)
 CREATE UNIQUE INDEX flow_limits_pkey ON durox.flow_limits USING btree (flow_key)
 CREATE INDEX flow_parked_activity_idx ON durox.flow_parked USING btree (instance_id, execution_id, activity_id)
-CREATE INDEX flow_parked_next_idx ON durox.flow_parked USING btree (flow_key, id)
 CREATE UNIQUE INDEX flow_parked_pkey ON durox.flow_parked USING btree (id)
+CREATE INDEX flow_parked_rank_idx ON durox.flow_parked USING btree (flow_key, rank_ms, id)
 CREATE UNIQUE INDEX flow_parked_starts_instance_id_key ON durox.flow_parked_starts USING btree (instance_id)
 CREATE INDEX flow_parked_starts_next_idx ON durox.flow_parked_starts USING btree (flow_key, id)
 CREATE UNIQUE INDEX flow_parked_starts_pkey ON durox.flow_parked_starts USING btree (id)
@@ -182,7 +193,7 @@ CREATE UNIQUE INDEX kv_store_pkey ON durox.kv_store USING btree (instance_id, ke
 CREATE INDEX orchestrator_queue_instance_idx ON durox.orchestrator_queue USING btree (instance_id, kind)
 CREATE INDEX orchestrator_queue_lock_idx ON durox.orchestrator_queue USING btree (lock_token)
 CREATE UNIQUE INDEX orchestrator_queue_pkey ON durox.orchestrator_queue USING btree (id)
-CREATE INDEX orchestrator_queue_visible_idx ON durox.orchestrator_queue USING btree (visible_at_ms, id)
+CREATE INDEX orchestrator_queue_rank_idx ON durox.orchestrator_queue USING btree (rank_ms, visible_at_ms, id)
 CREATE UNIQUE INDEX schema_migrations_pkey ON durox.schema_migrations USING btree (version)
 CREATE UNIQUE INDEX schema_procedures_pkey ON durox.schema_procedures USING btree (singleton)
 CREATE UNIQUE INDEX sessions_pkey ON durox.sessions USING btree (session_id)
@@ -192,9 +203,9 @@ CREATE INDEX worker_queue_activity_idx ON durox.worker_queue USING btree (instan
 CREATE INDEX worker_queue_flow_key_idx ON durox.worker_queue USING btree (flow_key, visible_at_ms) WHERE (flow_key IS NOT NULL)
 CREATE UNIQUE INDEX worker_queue_lock_token_key ON durox.worker_queue USING btree (lock_token)
 CREATE UNIQUE INDEX worker_queue_pkey ON durox.worker_queue USING btree (id)
+CREATE INDEX worker_queue_rank_idx ON durox.worker_queue USING btree (rank_ms, visible_at_ms, id)
 CREATE INDEX worker_queue_session_idx ON durox.worker_queue USING btree (session_id) WHERE (session_id IS NOT NULL)
 CREATE INDEX worker_queue_tag_idx ON durox.worker_queue USING btree (tag)
-CREATE INDEX worker_queue_visible_idx ON durox.worker_queue USING btree (visible_at_ms, id)
 
 CREATE TRIGGER history_pin_execution_version AFTER INSERT ON durox.history FOR EACH ROW WHEN ((new.event_type = 'OrchestrationStarted'::text)) EXECUTE FUNCTION durox.internal_pin_execution_version()
 
@@ -251,6 +262,8 @@ FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE p
 FUNCTION internal_flow_unpark_cancelled(p_instance_id text, p_now bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
+FUNCTION internal_item_priority(p_work_item text) RETURNS smallint LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
+FUNCTION internal_json_priority(p_element json) RETURNS smallint LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_parse_version_range(p_min_version text, p_max_version text, OUT out_min integer[], OUT out_max integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER

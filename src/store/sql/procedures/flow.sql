@@ -7,8 +7,10 @@
 --   permit when one is free (its worker_queue row then carries flow_key) or is parked in
 --   flow_parked, a separate table the fetch never reads;
 -- * release (an activity's ack, success or failure; its cancellation, also while a worker holds
---   it; the deletion of its instance): the permit goes to the oldest parked activity of the key,
---   which moves to worker_queue and is announced (internal_announce_queue), or is given back.
+--   it; the deletion of its instance): the permit goes to the best parked activity of the key
+--   (highest priority level, oldest within a level, with the head start of migration 0103: a
+--   parked activity's rank is its enqueue time minus one minute per level), which moves to
+--   worker_queue and is announced (internal_announce_queue), or is given back.
 -- Rate limits are a token bucket per key (rate_per_s, burst) on the database clock, spent at
 -- dispatch: the fetch of an activity that carries a rated key takes a token, or, when none is
 -- left, spaces the key's fetchable activities out one token interval apart from the next token's
@@ -137,10 +139,11 @@ AS $$
 $$;
 
 -- Enqueues activities (p_items: json array of {instanceId, executionId, activityId, tag,
--- workItem, claimIndex?}, in order) at p_now: an activity whose key has no limit is queued as
--- before; one whose key has a limit takes a free permit (queued, carrying flow_key) or is parked,
--- in the order of p_items. With p_claim_token, the activities that get a permit are queued
--- already locked for the caller, under p_claim_token || ':' || claimIndex until p_now +
+-- workItem, priority?, claimIndex?}, in order) at p_now, at their priority levels (default 0): an
+-- activity whose key has no limit is queued as before; one whose key has a limit takes a free
+-- permit (queued, carrying flow_key) or is parked, the free permits going to the highest levels
+-- first, then in the order of p_items. With p_claim_token, the activities that get a permit are
+-- queued already locked for the caller, under p_claim_token || ':' || claimIndex until p_now +
 -- p_claim_lock_ms (an ack's claim: the same tokens ack_orchestration_item gives the activities
 -- it claims), and are not announced; except those of a rated key, which must take a token when
 -- fetched, so they are queued unlocked. Announces the unlocked queued rows. Locks the limited keys
@@ -168,23 +171,28 @@ BEGIN
         SELECT i.w, i.n, i.key, f.flow_key IS NOT NULL AS limited,
                p_claim_token IS NOT NULL AND f.rate_per_s IS NULL AS claimed,
                f.flow_key IS NULL OR f.max_active IS NULL
-               OR row_number() OVER (PARTITION BY i.key ORDER BY i.n) <= GREATEST(f.max_active - f.active, 0) AS admit
+               OR row_number() OVER (PARTITION BY i.key ORDER BY COALESCE(internal_json_priority(i.w), 0) DESC, i.n)
+                  <= GREATEST(f.max_active - f.active, 0) AS admit
         FROM items i LEFT JOIN flow_limits f ON f.flow_key = i.key),
     queued AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
-                                  visible_at_ms, attempt_count, created_at_ms, flow_key, lock_token, locked_until_ms)
+                                  visible_at_ms, attempt_count, created_at_ms, flow_key, lock_token, locked_until_ms,
+                                  priority)
         SELECT d.w->>'workItem', d.w->>'instanceId', (d.w->>'executionId')::BIGINT, (d.w->>'activityId')::BIGINT,
                d.w->>'tag', p_now, CASE WHEN d.claimed THEN 1 ELSE 0 END, p_now,
                CASE WHEN d.limited THEN d.key END,
                CASE WHEN d.claimed THEN p_claim_token || ':' || (d.w->>'claimIndex') END,
-               CASE WHEN d.claimed THEN p_now + p_claim_lock_ms END
+               CASE WHEN d.claimed THEN p_now + p_claim_lock_ms END,
+               COALESCE(internal_json_priority(d.w), 0)
         FROM decided d WHERE d.admit
         ORDER BY d.n
         RETURNING flow_key, lock_token),
     parked AS (
-        INSERT INTO flow_parked (id, flow_key, work_item, instance_id, execution_id, activity_id, tag, created_at_ms)
+        INSERT INTO flow_parked (id, flow_key, work_item, instance_id, execution_id, activity_id, tag, created_at_ms,
+                                 priority)
         SELECT nextval('worker_queue_id_seq'), o.key, o.w->>'workItem', o.w->>'instanceId',
-               (o.w->>'executionId')::BIGINT, (o.w->>'activityId')::BIGINT, o.w->>'tag', p_now
+               (o.w->>'executionId')::BIGINT, (o.w->>'activityId')::BIGINT, o.w->>'tag', p_now,
+               COALESCE(internal_json_priority(o.w), 0)
         FROM (SELECT d.* FROM decided d WHERE NOT d.admit ORDER BY d.n) o
         RETURNING id)
     SELECT (SELECT count(*) FROM queued q WHERE q.lock_token IS NULL),
@@ -202,13 +210,16 @@ BEGIN
 END;
 $$;
 
--- Moves up to p_max (NULL: all) of the oldest parked activities and starts of p_key (one FIFO
--- order by id) to worker_queue and orchestrator_queue, visible at p_now, and announces them. The
--- activities carry p_mark as their flow_key and the started instances get a permit row of p_mark
--- (none when p_mark is NULL: the key has no limit any more). A parked start whose instance exists
--- or holds a permit already (it was started again under another key or none) is a repeat: it
--- leaves the park without taking a permit, and the next one is taken instead. The caller holds the
--- key's flow_limits row (or it has none). Returns the number moved (permits taken).
+-- Moves up to p_max (NULL: all) of the best parked activities and starts of p_key to worker_queue
+-- and orchestrator_queue, visible at p_now, and announces them. Best: by rank (enqueue time minus
+-- one minute per priority level, then id; a start's level is its work item's), activities in the
+-- flow_parked_rank_idx order; starts are taken in arrival order (their rank is not indexed, so a
+-- level-5 start parked behind a level-0 start of the same key waits for it). The activities carry
+-- p_mark as their flow_key and the started instances get a permit row of p_mark (none when p_mark is
+-- NULL: the key has no limit any more). A parked start whose instance exists or holds a permit
+-- already (it was started again under another key or none) is a repeat: it leaves the park
+-- without taking a permit, and the next one is taken instead. The caller holds the key's
+-- flow_limits row (or it has none). Returns the number moved (permits taken).
 CREATE OR REPLACE FUNCTION internal_flow_admit_parked(p_key TEXT, p_max BIGINT, p_mark TEXT, p_now BIGINT)
 RETURNS INTEGER
 LANGUAGE plpgsql
@@ -223,20 +234,24 @@ BEGIN
     LOOP
         v_picked := ARRAY(
             SELECT c.id FROM (
-                (SELECT p.id FROM flow_parked p WHERE p.flow_key = p_key ORDER BY p.id LIMIT p_max - v_moved)
+                (SELECT p.id, p.rank_ms FROM flow_parked p WHERE p.flow_key = p_key
+                 ORDER BY p.rank_ms, p.id LIMIT p_max - v_moved)
                 UNION ALL
-                (SELECT s.id FROM flow_parked_starts s WHERE s.flow_key = p_key ORDER BY s.id LIMIT p_max - v_moved)) c
-            ORDER BY c.id LIMIT p_max - v_moved);
+                (SELECT s.id, s.created_at_ms - COALESCE(internal_item_priority(s.work_item), 0) * 60000::BIGINT
+                 FROM flow_parked_starts s WHERE s.flow_key = p_key ORDER BY s.id LIMIT p_max - v_moved)) c
+            ORDER BY c.rank_ms, c.id LIMIT p_max - v_moved);
         EXIT WHEN cardinality(v_picked) = 0;
 
         WITH moved AS (
             DELETE FROM flow_parked p WHERE p.id = ANY (v_picked)
-            RETURNING p.id, p.work_item, p.instance_id, p.execution_id, p.activity_id, p.tag, p.created_at_ms)
+            RETURNING p.id, p.work_item, p.instance_id, p.execution_id, p.activity_id, p.tag, p.created_at_ms,
+                      p.priority, p.rank_ms)
         INSERT INTO worker_queue (id, work_item, instance_id, execution_id, activity_id, tag,
-                                  visible_at_ms, attempt_count, created_at_ms, flow_key)
-        SELECT m.id, m.work_item, m.instance_id, m.execution_id, m.activity_id, m.tag, p_now, 0, m.created_at_ms, p_mark
+                                  visible_at_ms, attempt_count, created_at_ms, flow_key, priority)
+        SELECT m.id, m.work_item, m.instance_id, m.execution_id, m.activity_id, m.tag, p_now, 0, m.created_at_ms, p_mark,
+               m.priority
         FROM moved m
-        ORDER BY m.id;
+        ORDER BY m.rank_ms, m.id;
         GET DIAGNOSTICS v_activities = ROW_COUNT;
         PERFORM internal_announce_queue('w', v_activities, NULL, p_now);
 
@@ -251,8 +266,10 @@ BEGIN
         permits AS (
             INSERT INTO flow_instance_permits (instance_id, flow_key, created_at_ms)
             SELECT m.instance_id, p_mark, p_now FROM moved m WHERE p_mark IS NOT NULL)
-        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
-        SELECT m.instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now
+        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms,
+                                        priority)
+        SELECT m.instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now,
+               COALESCE(internal_item_priority(m.work_item), 0)
         FROM moved m
         ORDER BY m.id;
         GET DIAGNOSTICS v_starts = ROW_COUNT;
@@ -266,7 +283,7 @@ END;
 $$;
 
 -- Gives back p_released permits of p_key and fills the key's free permits from its parked
--- activities, oldest first (a permit given back while activities wait is handed to the oldest).
+-- activities, best first (a permit given back while activities wait is handed to the best).
 -- Locks the key's flow_limits row (no wait when the caller holds it). A key whose limit was
 -- deleted has nothing to count: whatever is still parked under it is queued without a limit.
 CREATE OR REPLACE FUNCTION internal_flow_pump(p_key TEXT, p_released INTEGER, p_now BIGINT) RETURNS VOID
@@ -374,8 +391,10 @@ BEGIN
     END IF;
     PERFORM internal_flow_lock_keys(ARRAY[v_key]);
     WITH moved AS (DELETE FROM flow_parked_starts s WHERE s.instance_id = p_instance_id RETURNING s.work_item)
-    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
-    SELECT p_instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now FROM moved m;
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, priority)
+    SELECT p_instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now,
+           COALESCE(internal_item_priority(m.work_item), 0)
+    FROM moved m;
     IF NOT FOUND THEN
         RETURN FALSE;
     END IF;

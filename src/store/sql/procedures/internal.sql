@@ -61,6 +61,45 @@ BEGIN
 END;
 $$;
 
+-- The priority level a work item's JSON text carries ("priority", written by TypeScript for
+-- starts and activities above the default level), or NULL when it carries none. The text is
+-- parsed only when it holds '"priority"': payloads are JSON strings inside the item, where a
+-- quote is always escaped, so that text appears only as a key (or a plain string value) of the
+-- item itself. Levels are 0..9 (migration 0103); anything else is refused with DX003 before the
+-- caller writes.
+CREATE OR REPLACE FUNCTION internal_item_priority(p_work_item TEXT) RETURNS SMALLINT
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    v_text TEXT;
+BEGIN
+    IF p_work_item IS NULL OR strpos(p_work_item, '"priority"') = 0 THEN
+        RETURN NULL;
+    END IF;
+    v_text := p_work_item::json->>'priority';
+    IF v_text IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v_text !~ '^[0-9]$' THEN
+        RAISE EXCEPTION 'priority must be an integer from 0 to 9, got %', v_text USING ERRCODE = 'DX003';
+    END IF;
+    RETURN v_text::SMALLINT;
+END;
+$$;
+
+-- The priority level of a json element an ack carries (the ack itself, a workerItems or an
+-- orchestratorItems element: "priority", present only above the default level), or NULL. A
+-- field read parses the whole element text, work item included; the key is looked for first
+-- (nested work items are JSON strings, whose quotes are escaped, so '"priority"' can only be a
+-- key or a plain string value of the element or of one it contains, and the read then finds the
+-- right answer or NULL), so work of the default level pays a substring search instead. The provider checks the range before the
+-- call (a table CHECK backs it up). Inlined by the planner (one SQL expression).
+CREATE OR REPLACE FUNCTION internal_json_priority(p_element json) RETURNS SMALLINT
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE WHEN strpos(p_element::text, '"priority"') > 0 THEN (p_element->>'priority')::SMALLINT END
+$$;
+
 -- Parses the version range of a fetch or claim: both bounds or neither, each 'major.minor.patch'
 -- (pre-release/build suffixes ignored), into INTEGER[3] bounds; DX003 otherwise. Called once per
 -- procedure call; the bounds are then compared with the pinned version columns inline (a NULL
@@ -329,14 +368,16 @@ $$;
 -- procedure call) and releases the instance lock; announces the queue rows it inserts, the
 -- instance's messages still waiting, and a terminal status or custom status change ('s:').
 -- p_ack (built by TypeScript, payloads as JSON strings):
---   {instanceId, executionId, orchestrationName, orchestrationVersion, parentInstanceId,
+--   {instanceId, executionId, orchestrationName, orchestrationVersion, parentInstanceId, priority,
 --    status, output, failureDetails,
 --    history: [{eventId, eventType, eventData}],
 --    customStatusChanged, customStatus,
 --    kv: {clearAll, entries: [{key, value|null, lastUpdatedAtMs}]}   (one entry per key),
---    workerItems: [{instanceId, executionId, activityId, tag, workItem}],
+--    workerItems: [{instanceId, executionId, activityId, tag, workItem, priority?}],
 --    cancelledActivities: [{instance, executionId, activityId}],
---    orchestratorItems: [{targetInstance, kind, visibleAtMs|null, workItem}]}
+--    orchestratorItems: [{targetInstance, kind, visibleAtMs|null, workItem, priority?}]}
+-- priority: the instance's level (0..9, migration 0103; absent keeps the stored one); an item's
+-- own level when it has one (activities, starts), else its target instance's.
 -- Guarantees: refuses an unknown, released or expired lock (DX001) and then writes nothing; a
 -- duplicate event id raises unique_violation and the whole turn rolls back with the lock still
 -- held; worker items are inserted BEFORE cancelled activities are deleted, so an activity
@@ -372,6 +413,9 @@ DECLARE
     v_permit         TEXT;
     v_flow_item      RECORD;
     v_parked_starts  BIGINT[] := ARRAY[]::BIGINT[];
+    -- The instance's priority level: the ack's (the turn reads it from OrchestrationStarted),
+    -- then the stored one after the upsert below.
+    v_priority       SMALLINT := internal_json_priority(p_ack);
 BEGIN
     SELECT l.instance_id INTO v_instance_id
     FROM instance_locks l
@@ -389,24 +433,26 @@ BEGIN
         RAISE EXCEPTION 'execution id must be positive, got %', v_execution_id USING ERRCODE = 'DX003';
     END IF;
 
-    INSERT INTO instances (instance_id, orchestration_name, orchestration_version, current_execution_id,
-                           parent_instance_id, custom_status, custom_status_version,
-                           created_at_ms, updated_at_ms)
+    INSERT INTO instances AS i (instance_id, orchestration_name, orchestration_version, current_execution_id,
+                                parent_instance_id, custom_status, custom_status_version,
+                                created_at_ms, updated_at_ms, priority)
     VALUES (v_instance_id, p_ack->>'orchestrationName', p_ack->>'orchestrationVersion', v_execution_id,
             p_ack->>'parentInstanceId',
             CASE WHEN v_status_changed THEN p_ack->>'customStatus' END,
             CASE WHEN v_status_changed THEN 1 ELSE 0 END,
-            v_now, v_now)
+            v_now, v_now, COALESCE(v_priority, 0))
     ON CONFLICT (instance_id) DO UPDATE
-        SET orchestration_name = EXCLUDED.orchestration_name,
-            orchestration_version = COALESCE(EXCLUDED.orchestration_version, instances.orchestration_version),
-            current_execution_id = GREATEST(instances.current_execution_id, EXCLUDED.current_execution_id),
-            parent_instance_id = COALESCE(instances.parent_instance_id, EXCLUDED.parent_instance_id),
+        SET priority = COALESCE(v_priority, i.priority),
+            orchestration_name = EXCLUDED.orchestration_name,
+            orchestration_version = COALESCE(EXCLUDED.orchestration_version, i.orchestration_version),
+            current_execution_id = GREATEST(i.current_execution_id, EXCLUDED.current_execution_id),
+            parent_instance_id = COALESCE(i.parent_instance_id, EXCLUDED.parent_instance_id),
             custom_status = CASE WHEN v_status_changed THEN EXCLUDED.custom_status
-                                 ELSE instances.custom_status END,
-            custom_status_version = instances.custom_status_version
+                                 ELSE i.custom_status END,
+            custom_status_version = i.custom_status_version
                                     + CASE WHEN v_status_changed THEN 1 ELSE 0 END,
-            updated_at_ms = v_now;
+            updated_at_ms = v_now
+    RETURNING i.priority INTO v_priority;
 
     INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
     VALUES (v_instance_id, v_execution_id, 'Running', v_now)
@@ -467,9 +513,9 @@ BEGIN
             PERFORM internal_flow_enqueue(v_worker_items, v_now);
         ELSE
             INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
-                                      visible_at_ms, attempt_count, created_at_ms)
+                                      visible_at_ms, attempt_count, created_at_ms, priority)
             SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
-                   w->>'tag', v_now, 0, v_now
+                   w->>'tag', v_now, 0, v_now, COALESCE(internal_json_priority(w), 0)
             FROM json_array_elements(v_worker_items) WITH ORDINALITY AS t(w, n)
             ORDER BY n;
             GET DIAGNOSTICS v_ready = ROW_COUNT;
@@ -519,9 +565,15 @@ BEGIN
             END LOOP;
         END IF;
         WITH inserted AS (
-            INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
+            INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms,
+                                            priority)
             SELECT o->>'targetInstance', o->>'kind', o->>'workItem',
-                   COALESCE((o->>'visibleAtMs')::BIGINT, v_now), 0, v_now
+                   COALESCE((o->>'visibleAtMs')::BIGINT, v_now), 0, v_now,
+                   -- A start carries its level; a message to this instance takes the instance's,
+                   -- one to another instance that instance's (0 when it does not exist yet).
+                   COALESCE(internal_json_priority(o),
+                            CASE WHEN o->>'targetInstance' = v_instance_id THEN v_priority END,
+                            (SELECT i.priority FROM instances i WHERE i.instance_id = o->>'targetInstance'), 0)
             FROM json_array_elements(v_orch_items) WITH ORDINALITY AS t(o, n)
             WHERE NOT (n = ANY (v_parked_starts))
             ORDER BY n
@@ -560,8 +612,10 @@ $$;
 -- Guarantees: refuses (DX001) a token that is unknown, already acknowledged, withdrawn by a
 -- cancellation, taken over after expiry, or whose lease has expired even if nobody took it. An
 -- expired session does not block the ack of an item whose own lease is valid.
--- Flow control: an item that holds a permit gives it to the oldest activity parked under its key,
--- or back (flow.sql).
+-- Flow control: an item that holds a permit gives it to the best parked activity of its key, or
+-- back (flow.sql).
+-- Priority: the completion's turn runs at the activity's level (the instance's, unless the
+-- activity was given its own with withPriority), read from the deleted row at no extra cost.
 -- Locks: the worker_queue row (DELETE), the item's flow_limits row (when it holds a permit) and
 -- the key's parked rows, then the sessions row; the completion is a plain insert.
 DROP FUNCTION IF EXISTS internal_finish_work_item(TEXT, TEXT, TEXT, TEXT);
@@ -575,12 +629,13 @@ DECLARE
     v_instance TEXT;
     v_session  TEXT;
     v_flow_key TEXT;
+    v_priority SMALLINT;
 BEGIN
     -- The item's own row first, then its key's row (flow.sql explains why this order is safe
     -- here); an item without a permit costs nothing more.
     DELETE FROM worker_queue
     WHERE lock_token = p_lock_token AND locked_until_ms > v_now
-    RETURNING instance_id, session_id, flow_key INTO v_instance, v_session, v_flow_key;
+    RETURNING instance_id, session_id, flow_key, priority INTO v_instance, v_session, v_flow_key, v_priority;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'Invalid lock token: work item unknown, expired, cancelled or already acknowledged'
             USING ERRCODE = 'DX001';
@@ -589,8 +644,9 @@ BEGIN
         PERFORM internal_flow_pump(v_flow_key, 1, v_now);
     END IF;
     IF p_work_item IS NOT NULL THEN
-        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
-        VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now);
+        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms,
+                                        priority)
+        VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, v_priority);
         -- Not announced while a turn holds the instance: a fetch now would find it taken (in a
         -- fan-out, one empty fetch per completion), and the holder's release announces the
         -- instance's waiting messages. Sound because the caller holds the instance's advisory
@@ -608,7 +664,7 @@ BEGIN
         UPDATE sessions SET last_activity_at_ms = v_now
         WHERE session_id = v_session AND locked_until_ms > v_now;
     END IF;
-    RETURN json_build_object('instanceId', v_instance);
+    RETURN json_build_object('instanceId', v_instance, 'priority', v_priority);
 END;
 $$;
 

@@ -160,7 +160,7 @@ $$;
 -- Lock order: none (read-only).
 -- Errors: none.
 -- Returns: {instanceId, orchestrationName, orchestrationVersion, currentExecutionId, status,
--- output, createdAt, updatedAt, parentInstanceId}, or NULL when unknown.
+-- output, createdAt, updatedAt, parentInstanceId, priority}, or NULL when unknown.
 CREATE OR REPLACE FUNCTION get_instance_info(p_instance_id TEXT) RETURNS json
 LANGUAGE sql STABLE
 AS $$
@@ -173,7 +173,8 @@ AS $$
         'output', e.output,
         'createdAt', i.created_at_ms,
         'updatedAt', i.updated_at_ms,
-        'parentInstanceId', i.parent_instance_id)
+        'parentInstanceId', i.parent_instance_id,
+        'priority', i.priority)
     FROM instances i
     LEFT JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
     WHERE i.instance_id = p_instance_id
@@ -229,12 +230,12 @@ AS $$
     SELECT json_build_object(
         'orchestratorQueue',
             (SELECT count(*) FROM orchestrator_queue q
-             WHERE q.visible_at_ms <= internal_current_time_ms()
+             WHERE q.rank_ms <= internal_current_time_ms() AND q.visible_at_ms <= internal_current_time_ms()
                AND NOT EXISTS (SELECT 1 FROM instance_locks l
                                WHERE l.instance_id = q.instance_id AND l.locked_until_ms > internal_current_time_ms())),
         'workerQueue',
             (SELECT count(*) FROM worker_queue w
-             WHERE w.visible_at_ms <= internal_current_time_ms()
+             WHERE w.rank_ms <= internal_current_time_ms() AND w.visible_at_ms <= internal_current_time_ms()
                AND (w.lock_token IS NULL OR w.locked_until_ms <= internal_current_time_ms())),
         'timerQueue', 0)
 $$;

@@ -64,9 +64,9 @@ DECLARE
 BEGIN
     EXECUTE format('LISTEN %I', v_channel);
     SELECT count(DISTINCT q.instance_id) INTO v_o_ready
-    FROM orchestrator_queue q WHERE q.lock_token IS NULL AND q.visible_at_ms <= v_now;
+    FROM orchestrator_queue q WHERE q.lock_token IS NULL AND q.rank_ms <= v_now AND q.visible_at_ms <= v_now;
     SELECT count(*) INTO v_w_ready
-    FROM worker_queue w WHERE w.lock_token IS NULL AND w.visible_at_ms <= v_now;
+    FROM worker_queue w WHERE w.lock_token IS NULL AND w.rank_ms <= v_now AND w.visible_at_ms <= v_now;
     RETURN json_build_object(
         'channel', v_channel,
         'orchestratorReady', v_o_ready,

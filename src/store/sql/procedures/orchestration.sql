@@ -13,9 +13,12 @@
 -- instance free (no lost wake-up).
 
 -- fetch_orchestration_items: locks up to p_max_items (1..100) instances for a turn, each the
--- oldest visible message's instance that is not locked, and returns their batches with history
--- and KV snapshot, oldest first, each under its own lock token. An empty array means no eligible
--- work, never "lost a race": a candidate that cannot be taken is skipped and the next one tried.
+-- best-ranked visible message's instance that is not locked, and returns their batches with
+-- history and KV snapshot, best first, each under its own lock token. Rank (migration 0103): the
+-- time a message became visible minus one minute per priority level, so higher levels first and
+-- FIFO within a level; the scan is bounded by rank_ms <= now (levels are never negative), so it
+-- walks no timer of the default level. An empty array means no eligible work, never "lost a
+-- race": a candidate that cannot be taken is skipped and the next one tried.
 -- Capability filter: with a version range only instances whose pinned version is inside it (or
 -- unpinned). Start rule: an instance that does not exist yet is eligible only when its visible
 -- batch holds a StartOrchestration or ContinueAsNew; QueueMessages alone for a never-created
@@ -60,9 +63,13 @@ BEGIN
         -- (2.8 ms with 5,000 queued starts; the version filter would hash instances x executions).
         -- OFFSET 0 keeps them per candidate row, on the (instance_id, kind) index and the primary
         -- keys (0.18 ms), and the oldest candidate is almost always eligible.
+        -- The clock is read once for both bounds of the rank index (two scalar subqueries would
+        -- each call the function), by the statement itself, after its snapshot.
+        WITH clock AS MATERIALIZED (SELECT internal_wall_clock_ms() AS now_ms)
         SELECT q.instance_id INTO v_instance_id
         FROM orchestrator_queue q
-        WHERE q.visible_at_ms <= (SELECT internal_wall_clock_ms())
+        WHERE q.rank_ms <= (SELECT c.now_ms FROM clock c)
+          AND q.visible_at_ms <= (SELECT c.now_ms FROM clock c)
           AND q.instance_id <> ALL (v_skipped)
           AND (v_range.out_min IS NULL OR NOT EXISTS (
                    SELECT 1 FROM instances i
@@ -80,7 +87,7 @@ BEGIN
                OR NOT EXISTS (SELECT 1 FROM orchestrator_queue o
                               WHERE o.instance_id = q.instance_id AND o.visible_at_ms <= (SELECT internal_wall_clock_ms())
                                 AND o.kind <> 'QueueMessage' OFFSET 0))
-        ORDER BY q.visible_at_ms, q.id
+        ORDER BY q.rank_ms, q.visible_at_ms, q.id
         LIMIT 1;
         EXIT WHEN NOT FOUND;
         -- Read after the scan, so the batch holds every message the scan could see.
@@ -210,7 +217,7 @@ BEGIN
                 (SELECT json_agg(json_build_object(
                             'instanceId', w->>'instanceId', 'executionId', w->'executionId',
                             'activityId', w->'activityId', 'tag', w->>'tag', 'workItem', w->>'workItem',
-                            'claimIndex', n) ORDER BY n)
+                            'priority', w->'priority', 'claimIndex', n) ORDER BY n)
                  FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
                  WHERE n = ANY (v_limited_at)),
                 v_now, 'ack:' || p_lock_token, v_lock_ms);
@@ -233,9 +240,10 @@ BEGIN
     -- and PostgreSQL then plans it anew on every call (docs/sql.md, "Plans").
     WITH claimed AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag, visible_at_ms,
-                                  attempt_count, created_at_ms, lock_token, locked_until_ms)
+                                  attempt_count, created_at_ms, lock_token, locked_until_ms, priority)
         SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
-               w->>'tag', v_now, 1, v_now, 'ack:' || p_lock_token || ':' || n, v_now + v_lock_ms
+               w->>'tag', v_now, 1, v_now, 'ack:' || p_lock_token || ':' || n, v_now + v_lock_ms,
+               COALESCE(internal_json_priority(w), 0)
         FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
         WHERE n <> ALL (v_limited_at)
           AND NOT EXISTS (
@@ -396,12 +404,14 @@ $$;
 -- Flow control (flow.sql): a StartOrchestration whose work item carries a flowKey takes a permit
 -- of that key or is parked instead of queued (then id is NULL); a CancelInstance of a parked
 -- instance queues its start without a permit first, so the first turn ends it cancelled.
+-- Priority (migration 0103): a start's comes from its work item ("priority", default 0); any
+-- other message takes its instance's (0 for an instance that does not exist yet).
 -- Lock order: the target instance's advisory lock, shared (waits for an ack or abandon releasing
 -- that instance, so either its release sees this message or this message's notification finds
 -- the instance free) -> for a start with a flowKey or a cancellation of a parked start, the
 -- key's flow_limits row -> its permit or parked row; no lock on existing queue rows (plain insert).
--- Errors: DX003 for a flowKey that is empty or over 512 bytes; DX004 for a flowKey with a rate
--- limit (nothing is written).
+-- Errors: DX003 for a flowKey that is empty or over 512 bytes, or a priority outside 0..9; DX004
+-- for a flowKey with a rate limit (nothing is written).
 -- Returns: {id, visibleAtMs, parked}.
 CREATE OR REPLACE FUNCTION enqueue_orchestrator_work(p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
                                                    p_delay_ms BIGINT, p_fire_at_ms BIGINT)
@@ -413,6 +423,7 @@ DECLARE
     v_visible  BIGINT := v_now + GREATEST(COALESCE(p_delay_ms, 0), 0);
     v_id       BIGINT;
     v_flow_key TEXT;
+    v_priority SMALLINT := internal_item_priority(p_work_item);
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(internal_instance_advisory_key(p_instance_id));
     IF p_kind = 'StartOrchestration' AND strpos(p_work_item, '"flowKey"') > 0 THEN
@@ -428,8 +439,11 @@ BEGIN
         v_visible := CASE WHEN COALESCE(p_delay_ms, 0) > 0 THEN GREATEST(p_fire_at_ms, v_visible)
                           ELSE p_fire_at_ms END;
     END IF;
-    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
-    VALUES (p_instance_id, p_kind, p_work_item, v_visible, 0, v_now)
+    IF v_priority IS NULL AND p_kind <> 'StartOrchestration' THEN
+        SELECT i.priority INTO v_priority FROM instances i WHERE i.instance_id = p_instance_id;
+    END IF;
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, priority)
+    VALUES (p_instance_id, p_kind, p_work_item, v_visible, 0, v_now, COALESCE(v_priority, 0))
     RETURNING id INTO v_id;
     PERFORM internal_announce_queue('o', CASE WHEN v_visible <= v_now THEN 1 ELSE 0 END,
                                     CASE WHEN v_visible > v_now THEN v_visible END, v_now);
@@ -442,12 +456,14 @@ $$;
 -- pinned version in range), locks its first turn for the caller in the same transaction (eager
 -- start: a client whose process runs a turn worker with nothing to do saves the notification and
 -- the fetch). p_claim_turn = {lockTimeoutMs, minVersion?, maxVersion?} as ack_work_item's.
--- Otherwise the message is queued and announced exactly as enqueue_orchestrator_work queues it.
--- A start with a flowKey takes its permit first (flow.sql) or is parked, and then claims nothing.
+-- Otherwise the message is queued and announced exactly as enqueue_orchestrator_work queues it
+-- (at the work item's priority). A start with a flowKey takes its permit first (flow.sql) or is
+-- parked, and then claims nothing.
 -- Lock order: the advisory lock of p_instance_id (TRIED exclusively; when busy, taken shared and
 -- waited for, as enqueue_orchestrator_work) -> for a start with a flowKey, the key's flow_limits
 -- row -> its permit or parked row -> the claimed batch as internal_lock_orchestration_batch.
--- Errors: DX003 for an invalid claim or flowKey; DX004 for a flowKey with a rate limit.
+-- Errors: DX003 for an invalid claim, flowKey or a priority outside 0..9; DX004 for a flowKey
+-- with a rate limit.
 -- Returns: {claimedTurn: batch as fetch_orchestration_item returns it, or NULL}.
 CREATE OR REPLACE FUNCTION start_orchestration_claimed(p_instance_id TEXT, p_work_item TEXT, p_claim_turn json)
 RETURNS json
@@ -461,6 +477,7 @@ DECLARE
     v_id       BIGINT;
     v_turn     json;
     v_flow_key TEXT;
+    v_priority SMALLINT := COALESCE(internal_item_priority(p_work_item), 0);
 BEGIN
     IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
         RAISE EXCEPTION 'claim lock timeout must be a positive number of milliseconds, got %', v_lock_ms
@@ -476,8 +493,8 @@ BEGIN
         IF v_flow_key IS NOT NULL AND internal_flow_start(p_instance_id, v_flow_key, p_work_item, v_now) = 'parked' THEN
             RETURN json_build_object('claimedTurn', NULL);
         END IF;
-        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms)
-        VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now);
+        INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, priority)
+        VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now, v_priority);
         PERFORM internal_announce_queue('o', 1, NULL, v_now);
         RETURN json_build_object('claimedTurn', NULL);
     END IF;
@@ -485,8 +502,8 @@ BEGIN
         RETURN json_build_object('claimedTurn', NULL);
     END IF;
     -- Inserted pre-tagged and not announced; internal_lock_orchestration_batch re-tags it.
-    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
-    VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now, 'claim:' || gen_random_uuid())
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token, priority)
+    VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now, 'claim:' || gen_random_uuid(), v_priority)
     RETURNING id INTO v_id;
     v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now);
     IF v_turn IS NULL THEN

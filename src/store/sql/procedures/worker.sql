@@ -4,10 +4,10 @@
 -- Conventions: docs/sql.md. Lock order of every worker-queue procedure: the advisory lock of the
 -- completion's instance (ack only) -> worker_queue rows (ascending id) -> the sessions row(s).
 
--- enqueue_worker_work: enqueues an activity, visible at once and unlocked; under a flow limit
--- (flow.sql) it takes a permit or is parked.
+-- enqueue_worker_work: enqueues an activity, visible at once and unlocked, at the priority level
+-- its work item carries (default 0); under a flow limit (flow.sql) it takes a permit or is parked.
 -- Lock order: the key's flow_limits row when it has a limit; no existing queue row.
--- Errors: none of its own.
+-- Errors: DX003 for a priority outside 0..9 (nothing is written).
 -- Returns: {id} (null for a parked activity).
 CREATE OR REPLACE FUNCTION enqueue_worker_work(p_instance_id TEXT, p_execution_id BIGINT, p_activity_id BIGINT,
                                                p_tag TEXT, p_work_item TEXT)
@@ -15,30 +15,33 @@ RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now BIGINT := internal_current_time_ms();
-    v_id  BIGINT;
+    v_now      BIGINT := internal_current_time_ms();
+    v_id       BIGINT;
+    v_priority SMALLINT := internal_item_priority(p_work_item);
 BEGIN
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
         IF internal_flow_enqueue(json_build_array(json_build_object(
                'instanceId', p_instance_id, 'executionId', p_execution_id, 'activityId', p_activity_id,
-               'tag', p_tag, 'workItem', p_work_item)), v_now) = 0 THEN
+               'tag', p_tag, 'workItem', p_work_item, 'priority', v_priority)), v_now) = 0 THEN
             SELECT max(w.id) INTO v_id FROM worker_queue w
             WHERE w.instance_id = p_instance_id AND w.execution_id = p_execution_id AND w.activity_id = p_activity_id;
         END IF;
         RETURN json_build_object('id', v_id);
     END IF;
     INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
-                              visible_at_ms, attempt_count, created_at_ms)
-    VALUES (p_work_item, p_instance_id, p_execution_id, p_activity_id, p_tag, v_now, 0, v_now)
+                              visible_at_ms, attempt_count, created_at_ms, priority)
+    VALUES (p_work_item, p_instance_id, p_execution_id, p_activity_id, p_tag, v_now, 0, v_now, COALESCE(v_priority, 0))
     RETURNING id INTO v_id;
     PERFORM internal_announce_queue('w', 1, NULL, v_now);
     RETURN json_build_object('id', v_id);
 END;
 $$;
 
--- fetch_work_item: locks up to p_max_items (default 1) of the oldest visible work items that are
--- unlocked (or whose lease expired) and match the tag filter and the session rule, each under
--- its own lock token; each delivery increments attempt_count, and a re-delivery after an expired
+-- fetch_work_item: locks up to p_max_items (default 1) of the best-ranked visible work items that
+-- are unlocked (or whose lease expired) and match the tag filter and the session rule, each under
+-- its own lock token (rank, migration 0103: the time the item became visible minus one minute
+-- per priority level, so higher levels first and FIFO within a level; the scan is bounded by
+-- rank_ms <= now); each delivery increments attempt_count, and a re-delivery after an expired
 -- lease gets a new token, so the old holder's ack and renew fail.
 -- Tag filter: defaultOnly = untagged, any = everything, none = nothing, tags = tag in p_tags,
 -- defaultAnd = untagged or tag in p_tags.
@@ -62,7 +65,7 @@ $$;
 -- fetchable rows (SKIP LOCKED) -> the sessions row.
 -- Errors: DX003 for a lock timeout <= 0, an unknown tag mode, bad tags or max items.
 -- Returns: json array (possibly empty) of {workItem, lockToken, attemptCount,
--- orchestrationName, orchestrationVersion, sessionId, sessionTakenOver, waitedMs, nowMs}, oldest
+-- orchestrationName, orchestrationVersion, sessionId, sessionTakenOver, waitedMs, nowMs}, best
 -- first; waitedMs is how long the item had been visible; sessionTakenOver is true when the item's session was another owner's whose lock lapsed (no
 -- statement announces that, so the caller knows a departed owner blocked it).
 CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode TEXT, p_tags json,
@@ -113,10 +116,13 @@ BEGIN
 
     WHILE COALESCE(array_length(v_leases, 1), 0) < v_max LOOP
         v_now := internal_wall_clock_ms();
+        -- One clock read for both bounds of the rank index, after the statement's snapshot.
+        WITH clock AS MATERIALIZED (SELECT internal_wall_clock_ms() AS now_ms)
         SELECT w.id, w.session_id, w.flow_key INTO v_id, v_session, v_flow_key
         FROM worker_queue w
         LEFT JOIN sessions s ON s.session_id = w.session_id AND s.locked_until_ms > v_now
-        WHERE w.visible_at_ms <= (SELECT internal_wall_clock_ms())
+        WHERE w.rank_ms <= (SELECT c.now_ms FROM clock c)
+          AND w.visible_at_ms <= (SELECT c.now_ms FROM clock c)
           AND (w.lock_token IS NULL OR w.locked_until_ms <= v_now)
           AND w.id <> ALL (v_skipped)
           AND CASE p_tag_mode
@@ -128,7 +134,7 @@ BEGIN
           AND (w.session_id IS NULL
                OR (p_owner_id IS NOT NULL
                    AND ((s.session_id IS NULL AND COALESCE(p_claim_new_sessions, TRUE)) OR s.worker_id = p_owner_id)))
-        ORDER BY w.id
+        ORDER BY w.rank_ms, w.visible_at_ms, w.id
         LIMIT 1
         FOR UPDATE OF w SKIP LOCKED;
         EXIT WHEN NOT FOUND;
@@ -239,8 +245,10 @@ BEGIN
 
     v_result := internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
     -- Inserted pre-tagged and not announced; internal_lock_orchestration_batch re-tags it.
-    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token)
-    VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, 'claim:' || p_lock_token)
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, lock_token,
+                                    priority)
+    VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, 'claim:' || p_lock_token,
+            (v_result->>'priority')::SMALLINT)
     RETURNING id INTO v_id;
     v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now,
                                                 'ack:' || p_lock_token, p_with_state);

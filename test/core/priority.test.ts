@@ -1,0 +1,123 @@
+/**
+ * Priority inheritance in the turn engine: the level of a start reaches OrchestrationStarted and
+ * the ack; the activities, sub-orchestrations and detached starts a turn schedules carry the
+ * instance's level unless `withPriority` gives them their own; continue-as-new keeps it; levels
+ * outside 0..9 fail the orchestration; work at the default level carries no priority field.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AsyncOrchestrationContext } from '../../src/core/async-context';
+import type { OrchestrationContext } from '../../src/core/orchestration-context';
+import type { Untyped } from '../../src/core/turn-api';
+import type { OrchestratorWorkItem, StartOrchestrationItem } from '../../src/core/types';
+import { Sim, outcomeOf } from './harness';
+
+function* fanOut(ctx: OrchestrationContext): Generator<unknown, unknown, Untyped> {
+  yield ctx.all([
+    ctx.scheduleActivity('Inherits'),
+    ctx.scheduleActivity('Own').withPriority(2),
+    ctx.scheduleSubOrchestration('Kid'),
+    ctx.scheduleSubOrchestrationWithId('Kid', 'kid-urgent').withPriority(9),
+    ctx.scheduleTimer(1_000),
+  ]);
+  yield ctx.startOrchestration('Kid', 'kid-detached', null);
+  return 'done';
+}
+
+function starts(items: OrchestratorWorkItem[]): Record<string, number | undefined> {
+  return Object.fromEntries(
+    items
+      .filter((i): i is StartOrchestrationItem => i.type === 'StartOrchestration')
+      .map((i) => [i.instance, i.priority]),
+  );
+}
+
+test('a started level reaches the start event and the ack; scheduled work inherits it unless given its own', () => {
+  const sim = new Sim({ Fan: fanOut });
+  const ack = sim.ack([sim.start('Fan', null, { priority: 6 })]);
+  assert.equal(sim.find('OrchestrationStarted')[0].priority, 6);
+  assert.equal(ack.metadata.priority, 6);
+  assert.deepEqual(
+    ack.workerItems.map((w) => [w.name, w.priority]),
+    [
+      ['Inherits', 6],
+      ['Own', 2],
+    ],
+  );
+  assert.deepEqual(starts(ack.orchestratorItems), { [`inst::sub::4`]: 6, 'kid-urgent': 9 });
+  const timer = ack.orchestratorItems.find((i) => i.type === 'TimerFired');
+  assert.ok(timer);
+  assert.equal('priority' in timer, false, 'a timer takes its instance level in the store, it carries none');
+  assert.deepEqual(
+    sim.find('ActivityScheduled').map((e) => e.priority),
+    [undefined, 2],
+    'history records only a level given with withPriority',
+  );
+  assert.deepEqual(
+    sim.find('SubOrchestrationScheduled').map((e) => e.priority),
+    [undefined, 9],
+  );
+
+  const next = sim.ack([sim.done(2, 1), sim.done(3, 1), sim.subDone(4, 1), sim.subDone(5, 1), sim.fired(6)]);
+  assert.deepEqual(starts(next.orchestratorItems), { 'kid-detached': 6 }, 'a detached start inherits too');
+  assert.equal(next.metadata.priority, 6, 'every later turn reports the level');
+});
+
+test('the default level writes no priority field anywhere', () => {
+  const sim = new Sim({ Fan: fanOut });
+  const ack = sim.ack([sim.start('Fan')]);
+  assert.equal('priority' in sim.find('OrchestrationStarted')[0], false);
+  assert.equal(ack.metadata.priority, 0);
+  assert.deepEqual(
+    ack.workerItems.map((w) => w.priority),
+    [undefined, 2],
+  );
+  assert.deepEqual(starts(ack.orchestratorItems), { [`inst::sub::4`]: undefined, 'kid-urgent': 9 });
+});
+
+test('continue-as-new keeps the level for the next execution', () => {
+  const sim = new Sim({
+    Loop: function* (ctx: OrchestrationContext, n: number): Generator<unknown, unknown, Untyped> {
+      yield ctx.scheduleActivity('Step', n);
+      if (n < 1) return yield ctx.continueAsNew(n + 1);
+      return n;
+    },
+  });
+  sim.ack([sim.start('Loop', 0, { priority: 4 })]);
+  const ended = sim.ack([sim.done(2, 'ok')]);
+  const next = ended.orchestratorItems.find((i) => i.type === 'ContinueAsNew');
+  assert.equal(next?.type === 'ContinueAsNew' ? next.priority : undefined, 4);
+  const second = sim.ack([next!]);
+  assert.equal(sim.executionId, 2);
+  assert.equal(sim.find('OrchestrationStarted')[0].priority, 4);
+  assert.equal(second.workerItems[0].priority, 4);
+});
+
+test('an async orchestration sets the level of the task it just started', async () => {
+  const sim = new Sim({
+    Fan: async (ctx: AsyncOrchestrationContext) => {
+      const urgent = ctx.scheduleActivity<number>('Act').withPriority(7);
+      const child = ctx.scheduleSubOrchestration<number>('Kid').withPriority(3);
+      return (await urgent) + (await child);
+    },
+  });
+  const ack = await sim.ackAsync([sim.start('Fan', null, { priority: 1 })]);
+  assert.deepEqual(
+    ack.workerItems.map((w) => w.priority),
+    [7],
+  );
+  assert.deepEqual(starts(ack.orchestratorItems), { [`inst::sub::3`]: 3 });
+});
+
+test('a level outside 0..9 fails the orchestration with a RangeError naming the rule', () => {
+  for (const level of [10, -1, 1.5]) {
+    const sim = new Sim({
+      Bad: function* (ctx: OrchestrationContext): Generator<unknown, unknown, Untyped> {
+        return yield ctx.scheduleActivity('Act').withPriority(level);
+      },
+    });
+    const result = sim.turn([sim.start('Bad')]);
+    assert.match(outcomeOf(result), /^failed:.*withPriority: priority must be an integer from 0 to 9, got/);
+    assert.equal(result.kind === 'ack' ? result.ack.workerItems.length : -1, 0, 'nothing scheduled');
+  }
+});
