@@ -238,18 +238,20 @@ FUNCTION get_queue_depths() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SE
 FUNCTION get_system_metrics() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_throughput(p_since_ms bigint, p_bucket_ms bigint) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION grant_execute_role(p_role text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION internal_ack_orchestration_item(p_lock_token text, p_ack jsonb, p_claim jsonb) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_ack_token(p_lock_token text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_add_batch_state(p_batch json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_queue(p_queue text, p_ready bigint, p_earliest_delayed_ms bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_released_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_status(p_instance_id text) RETURNS void LANGUAGE sql VOLATILE SECURITY INVOKER
-FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack json, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-FUNCTION internal_current_time_ms() RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER
+FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack jsonb, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_current_time_ms() RETURNS bigint LANGUAGE plpgsql STABLE SECURITY INVOKER
 FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_admit_parked(p_key text, p_max bigint, p_mark text, p_now bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_announce_next(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_defer(p_key text, p_due bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-FUNCTION internal_flow_enqueue(p_items json, p_now bigint, p_claim_token text, p_claim_lock_ms bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_flow_enqueue(p_items jsonb, p_now bigint, p_claim_token text, p_claim_lock_ms bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_key(p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_flow_lock_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_pump(p_key text, p_released integer, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
@@ -257,13 +259,13 @@ FUNCTION internal_flow_release(p_keys text[], p_now bigint) RETURNS void LANGUAG
 FUNCTION internal_flow_start(p_instance_id text, p_key text, p_work_item text, p_now bigint) RETURNS text LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_start_key(p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_flow_take_token(p_key text) RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
+FUNCTION internal_flow_turn_keys(p_ack jsonb, p_claim jsonb) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_unpark_cancelled(p_instance_id text, p_now bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_item_priority(p_work_item text) RETURNS smallint LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
-FUNCTION internal_json_priority(p_element json) RETURNS smallint LANGUAGE sql IMMUTABLE SECURITY INVOKER
+FUNCTION internal_json_priority(p_element jsonb) RETURNS smallint LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_parse_version_range(p_min_version text, p_max_version text, OUT out_min integer[], OUT out_max integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
@@ -273,8 +275,8 @@ FUNCTION internal_read_batch_state(p_instance_id text, p_execution_id bigint, OU
 FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p_roots_only boolean) RETURNS text[] LANGUAGE plpgsql STABLE SECURITY INVOKER
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_wakeup_channel() RETURNS text LANGUAGE sql STABLE SECURITY INVOKER
-FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE sql VOLATILE SECURITY INVOKER
-FUNCTION internal_work_item_lease(p_work_item text, p_lock_token text, p_attempt_count integer, p_session_id text, p_name text, p_version text, p_session_taken_over boolean, p_waited_ms bigint, p_now bigint) RETURNS json LANGUAGE sql IMMUTABLE SECURITY INVOKER
+FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_work_item_lease(p_work_item text, p_lock_token text, p_attempt_count integer, p_session_id text, p_name text, p_version text, p_session_taken_over boolean, p_waited_ms bigint, p_now bigint) RETURNS json LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION list_executions(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_instances(p_status text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION list_instances_page(p_filter json) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET max_parallel_workers_per_gather=0 SET search_path=durox, pg_catalog, pg_temp

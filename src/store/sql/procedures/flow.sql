@@ -95,23 +95,24 @@ $$;
 -- sends with a flowKey and of the parked starts it cancels, and the key of the instance's own
 -- permit when the turn ends it. Read without locks;
 -- the caller locks them with internal_flow_lock_keys before writing.
-CREATE OR REPLACE FUNCTION internal_flow_turn_keys(p_ack json, p_claim json) RETURNS TEXT[]
+DROP FUNCTION IF EXISTS internal_flow_turn_keys(json, json);
+CREATE OR REPLACE FUNCTION internal_flow_turn_keys(p_ack jsonb, p_claim jsonb) RETURNS TEXT[]
 LANGUAGE sql STABLE
 AS $$
     WITH cancelled AS (
         SELECT c.item->>'instance' AS instance_id, (c.item->>'executionId')::BIGINT AS execution_id,
                (c.item->>'activityId')::BIGINT AS activity_id
-        FROM json_array_elements(CASE WHEN json_typeof(p_ack->'cancelledActivities') = 'array'
-                                      THEN p_ack->'cancelledActivities' ELSE '[]'::json END) AS c(item))
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p_ack->'cancelledActivities') = 'array'
+                                      THEN p_ack->'cancelledActivities' ELSE '[]'::jsonb END) AS c(item))
     SELECT ARRAY(
         SELECT DISTINCT k FROM (
             SELECT internal_flow_key(w->>'workItem') AS k
-            FROM json_array_elements(CASE WHEN json_typeof(p_ack->'workerItems') = 'array'
-                                          THEN p_ack->'workerItems' ELSE '[]'::json END) AS w
+            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p_ack->'workerItems') = 'array'
+                                          THEN p_ack->'workerItems' ELSE '[]'::jsonb END) AS w
             UNION ALL
             SELECT internal_flow_key(w->>'workItem')
-            FROM json_array_elements(CASE WHEN json_typeof(p_claim->'workerItems') = 'array'
-                                          THEN p_claim->'workerItems' ELSE '[]'::json END) AS w
+            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p_claim->'workerItems') = 'array'
+                                          THEN p_claim->'workerItems' ELSE '[]'::jsonb END) AS w
             UNION ALL
             SELECT wq.flow_key FROM worker_queue wq JOIN cancelled c
                 ON wq.instance_id = c.instance_id AND wq.execution_id = c.execution_id AND wq.activity_id = c.activity_id
@@ -122,13 +123,13 @@ AS $$
             UNION ALL
             -- The keys of the starts it sends with a flowKey, and of the parked starts it cancels.
             SELECT internal_flow_start_key(o->>'workItem')
-            FROM json_array_elements(CASE WHEN json_typeof(p_ack->'orchestratorItems') = 'array'
-                                          THEN p_ack->'orchestratorItems' ELSE '[]'::json END) AS o
+            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p_ack->'orchestratorItems') = 'array'
+                                          THEN p_ack->'orchestratorItems' ELSE '[]'::jsonb END) AS o
             WHERE o->>'kind' = 'StartOrchestration' AND strpos(o->>'workItem', '"flowKey"') > 0
             UNION ALL
             SELECT s.flow_key FROM flow_parked_starts s
-            JOIN json_array_elements(CASE WHEN json_typeof(p_ack->'orchestratorItems') = 'array'
-                                          THEN p_ack->'orchestratorItems' ELSE '[]'::json END) AS o
+            JOIN jsonb_array_elements(CASE WHEN jsonb_typeof(p_ack->'orchestratorItems') = 'array'
+                                          THEN p_ack->'orchestratorItems' ELSE '[]'::jsonb END) AS o
                 ON s.instance_id = o->>'targetInstance' AND o->>'kind' = 'CancelInstance'
             UNION ALL
             -- The permit the instance gives back when the turn ends it.
@@ -138,7 +139,7 @@ AS $$
         ORDER BY k)
 $$;
 
--- Enqueues activities (p_items: json array of {instanceId, executionId, activityId, tag,
+-- Enqueues activities (p_items: jsonb array of {instanceId, executionId, activityId, tag,
 -- workItem, priority?, claimIndex?}, in order) at p_now, at their priority levels (default 0): an
 -- activity whose key has no limit is queued as before; one whose key has a limit takes a free
 -- permit (queued, carrying flow_key) or is parked, the free permits going to the highest levels
@@ -149,7 +150,8 @@ $$;
 -- fetched, so they are queued unlocked. Announces the unlocked queued rows. Locks the limited keys
 -- itself (ascending order; no wait when the caller locked them already). Returns the number of
 -- activities parked.
-CREATE OR REPLACE FUNCTION internal_flow_enqueue(p_items json, p_now BIGINT, p_claim_token TEXT DEFAULT NULL,
+DROP FUNCTION IF EXISTS internal_flow_enqueue(json, BIGINT, TEXT, BIGINT);
+CREATE OR REPLACE FUNCTION internal_flow_enqueue(p_items jsonb, p_now BIGINT, p_claim_token TEXT DEFAULT NULL,
                                                  p_claim_lock_ms BIGINT DEFAULT NULL) RETURNS INTEGER
 LANGUAGE plpgsql
 AS $$
@@ -159,14 +161,14 @@ DECLARE
     v_parked   INTEGER;
     v_admitted TEXT[];
 BEGIN
-    v_keys := ARRAY(SELECT DISTINCT internal_flow_key(w->>'workItem') FROM json_array_elements(p_items) AS w);
+    v_keys := ARRAY(SELECT DISTINCT internal_flow_key(w->>'workItem') FROM jsonb_array_elements(p_items) AS w);
     PERFORM internal_flow_lock_keys(v_keys);
 
     -- One statement decides every item against the counters just locked, so an item is either
     -- queued or parked, never both, even if a limit is created or deleted meanwhile.
     WITH items AS (
         SELECT w, n, internal_flow_key(w->>'workItem') AS key
-        FROM json_array_elements(p_items) WITH ORDINALITY AS t(w, n)),
+        FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(w, n)),
     decided AS (
         SELECT i.w, i.n, i.key, f.flow_key IS NOT NULL AS limited,
                p_claim_token IS NOT NULL AND f.rate_per_s IS NULL AS claimed,

@@ -109,7 +109,8 @@ DECLARE
     v_ready    BIGINT;
     v_earliest BIGINT;
 BEGIN
-    SELECT count(DISTINCT q.instance_id) FILTER (WHERE q.visible_at_ms <= p_now),
+    -- One instance: 1 when any message is visible (no DISTINCT aggregate, which sorts).
+    SELECT CASE WHEN bool_or(q.visible_at_ms <= p_now) THEN 1 ELSE 0 END,
            min(q.visible_at_ms) FILTER (WHERE q.visible_at_ms > p_now)
     INTO v_ready, v_earliest
     FROM orchestrator_queue q

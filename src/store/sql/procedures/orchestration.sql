@@ -122,10 +122,11 @@ $$;
 -- p_ack.workerItems, which must not repeat them; none pinned to a session) are queued already
 -- locked for the caller, each under its own token, unless the same turn cancels them; they are
 -- never announced.
--- Repeats: the claimed items' tokens derive from p_lock_token ('ack:<token>:<n>'), so a repeat of
--- an ack that committed (its reply lost, e.g. in a failover) is recognised: it finds the token's
--- instance lock gone but the items it claimed still held, re-extends their leases and returns
--- them as the first call would have, instead of leaving them locked until their lease ends.
+-- Repeats: the claimed items' tokens derive from p_lock_token (internal_ack_token(p_lock_token)
+-- || ':' || n), so a repeat of an ack that committed (its reply lost, e.g. in a failover) is
+-- recognised: it finds the token's instance lock gone but the items it claimed still held,
+-- re-extends their leases and returns them as the first call would have, instead of leaving them
+-- locked until their lease ends.
 -- Flow control (flow.sql): activities whose key has a limit take a permit or are parked; a claimed
 -- one is claimed only with a permit and never for a rated key; cancelled ones give theirs on; a
 -- turn that completes or fails the instance gives the instance's own permit (its start's flowKey)
@@ -143,6 +144,18 @@ $$;
 -- ended the execution Completed or Failed (so a waiting client in this process needs no read),
 -- else NULL.
 CREATE OR REPLACE FUNCTION ack_orchestration_item(p_lock_token TEXT, p_ack json, p_claim json DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    RETURN internal_ack_orchestration_item(p_lock_token, p_ack::jsonb, p_claim::jsonb);
+END;
+$$;
+
+-- ack_orchestration_item's body, on the ack and claim parsed once (jsonb): a field read of a json
+-- value parses its whole text again, and a turn's commit reads some thirty fields of its ack.
+-- Also called by ack_orchestration_items and ack_work_item_with_turn, which parse their own input.
+CREATE OR REPLACE FUNCTION internal_ack_orchestration_item(p_lock_token TEXT, p_ack jsonb, p_claim jsonb)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -164,7 +177,7 @@ BEGIN
             RAISE EXCEPTION 'claim lock timeout must be a positive number of milliseconds, got %', v_lock_ms
                 USING ERRCODE = 'DX003';
         END IF;
-        IF EXISTS (SELECT 1 FROM json_array_elements(COALESCE(p_claim->'workerItems', '[]'::json)) AS w
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(p_claim->'workerItems', '[]'::jsonb)) AS w
                    WHERE (w->>'workItem')::json->>'sessionId' IS NOT NULL) THEN
             RAISE EXCEPTION 'activities pinned to a session cannot be claimed by an ack' USING ERRCODE = 'DX003';
         END IF;
@@ -179,8 +192,8 @@ BEGIN
         WITH reclaimed AS (
             UPDATE worker_queue w SET locked_until_ms = v_now + v_lock_ms
             WHERE w.lock_token = ANY (ARRAY(
-                SELECT 'ack:' || p_lock_token || ':' || n
-                FROM generate_series(1, json_array_length(COALESCE(p_claim->'workerItems', '[]'::json))) AS n))
+                SELECT internal_ack_token(p_lock_token) || ':' || n
+                FROM generate_series(1, jsonb_array_length(COALESCE(p_claim->'workerItems', '[]'::jsonb))) AS n))
             RETURNING w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id)
         SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
                                                  v_name, v_version, FALSE, 0, v_now) ORDER BY c.id)
@@ -189,13 +202,13 @@ BEGIN
         IF v_leases IS NOT NULL THEN
             RETURN json_build_object('instanceId', p_ack->>'instanceId', 'nowMs', v_now, 'claimedWorkItems', v_leases);
         END IF;
-    ELSIF FOUND AND COALESCE(json_array_length(p_ack->'orchestratorItems'), 0) = 0 THEN
+    ELSIF FOUND AND COALESCE(jsonb_array_length(p_ack->'orchestratorItems'), 0) = 0 THEN
         -- The usual turn sends no message: one advisory lock, no ordering to work out.
         PERFORM pg_advisory_xact_lock(internal_instance_advisory_key(v_instance_id));
     ELSIF FOUND THEN
         PERFORM internal_lock_instances_in_key_order(
             ARRAY[v_instance_id],
-            ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_ack->'orchestratorItems') AS o));
+            ARRAY(SELECT o->>'targetInstance' FROM jsonb_array_elements(p_ack->'orchestratorItems') AS o));
     END IF;
 
     -- Flow control (flow.sql): the keys the turn and its claim take or release permits of, in key order.
@@ -211,16 +224,16 @@ BEGIN
         v_limited := ARRAY(SELECT f.flow_key FROM flow_limits f
                            WHERE f.flow_key = ANY (internal_flow_turn_keys(NULL, p_claim)));
         IF array_length(v_limited, 1) IS NOT NULL THEN
-            v_limited_at := ARRAY(SELECT n FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+            v_limited_at := ARRAY(SELECT n FROM jsonb_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
                                   WHERE internal_flow_key(w->>'workItem') = ANY (v_limited));
             PERFORM internal_flow_enqueue(
-                (SELECT json_agg(json_build_object(
+                (SELECT jsonb_agg(jsonb_build_object(
                             'instanceId', w->>'instanceId', 'executionId', w->'executionId',
                             'activityId', w->'activityId', 'tag', w->>'tag', 'workItem', w->>'workItem',
                             'priority', w->'priority', 'claimIndex', n) ORDER BY n)
-                 FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+                 FROM jsonb_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
                  WHERE n = ANY (v_limited_at)),
-                v_now, 'ack:' || p_lock_token, v_lock_ms);
+                v_now, internal_ack_token(p_lock_token), v_lock_ms);
         END IF;
     END IF;
     PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
@@ -242,12 +255,12 @@ BEGIN
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag, visible_at_ms,
                                   attempt_count, created_at_ms, lock_token, locked_until_ms, priority)
         SELECT w->>'workItem', w->>'instanceId', (w->>'executionId')::BIGINT, (w->>'activityId')::BIGINT,
-               w->>'tag', v_now, 1, v_now, 'ack:' || p_lock_token || ':' || n, v_now + v_lock_ms,
+               w->>'tag', v_now, 1, v_now, internal_ack_token(p_lock_token) || ':' || n, v_now + v_lock_ms,
                COALESCE(internal_json_priority(w), 0)
-        FROM json_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+        FROM jsonb_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
         WHERE n <> ALL (v_limited_at)
           AND NOT EXISTS (
-            SELECT 1 FROM json_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::json)) AS c(item)
+            SELECT 1 FROM jsonb_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::jsonb)) AS c(item)
             WHERE c.item->>'instance' = w->>'instanceId'
               AND (c.item->>'executionId')::BIGINT = (w->>'executionId')::BIGINT
               AND (c.item->>'activityId')::BIGINT = (w->>'activityId')::BIGINT)
@@ -262,7 +275,7 @@ BEGIN
           -- the turn cancelled them).
           SELECT w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id
           FROM worker_queue w
-          WHERE w.lock_token = ANY (ARRAY(SELECT 'ack:' || p_lock_token || ':' || n FROM unnest(v_limited_at) AS n))) c;
+          WHERE w.lock_token = ANY (ARRAY(SELECT internal_ack_token(p_lock_token) || ':' || n FROM unnest(v_limited_at) AS n))) c;
 
     RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now,
                              'claimedWorkItems', COALESCE(v_leases, '[]'::json), 'committedStatus', v_committed);
@@ -285,30 +298,31 @@ CREATE OR REPLACE FUNCTION ack_orchestration_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_element json;
+    v_acks    jsonb := p_acks;
+    v_element jsonb;
     v_result  json;
     v_results json[] := ARRAY[]::json[];
 BEGIN
-    IF p_acks IS NULL OR json_typeof(p_acks) <> 'array' OR json_array_length(p_acks) > 100 THEN
+    IF v_acks IS NULL OR jsonb_typeof(v_acks) <> 'array' OR jsonb_array_length(v_acks) > 100 THEN
         RAISE EXCEPTION 'acks must be a json array of at most 100 elements' USING ERRCODE = 'DX003';
     END IF;
 
     PERFORM internal_lock_instances_in_key_order(
-        ARRAY(SELECT l.instance_id FROM json_array_elements(p_acks) AS e
+        ARRAY(SELECT l.instance_id FROM jsonb_array_elements(v_acks) AS e
               JOIN instance_locks l ON l.lock_token = e->>'lockToken'),
-        ARRAY(SELECT o->>'targetInstance' FROM json_array_elements(p_acks) AS e,
-                     json_array_elements(COALESCE(e->'ack'->'orchestratorItems', '[]'::json)) AS o));
+        ARRAY(SELECT o->>'targetInstance' FROM jsonb_array_elements(v_acks) AS e,
+                     jsonb_array_elements(COALESCE(e->'ack'->'orchestratorItems', '[]'::jsonb)) AS o));
     -- Flow control (flow.sql): every element's keys at once, in key order.
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
         PERFORM internal_flow_lock_keys(ARRAY(
-            SELECT DISTINCT k FROM json_array_elements(p_acks) AS e,
-                   unnest(internal_flow_turn_keys(e->'ack', CASE WHEN json_typeof(e->'claim') = 'object' THEN e->'claim' END)) AS k));
+            SELECT DISTINCT k FROM jsonb_array_elements(v_acks) AS e,
+                   unnest(internal_flow_turn_keys(e->'ack', CASE WHEN jsonb_typeof(e->'claim') = 'object' THEN e->'claim' END)) AS k));
     END IF;
 
-    FOR v_element IN SELECT e FROM json_array_elements(p_acks) AS e LOOP
+    FOR v_element IN SELECT e FROM jsonb_array_elements(v_acks) AS e LOOP
         BEGIN
-            v_result := ack_orchestration_item(v_element->>'lockToken', v_element->'ack',
-                                               CASE WHEN json_typeof(v_element->'claim') = 'object' THEN v_element->'claim' END);
+            v_result := internal_ack_orchestration_item(v_element->>'lockToken', v_element->'ack',
+                                                        CASE WHEN jsonb_typeof(v_element->'claim') = 'object' THEN v_element->'claim' END);
             v_results := v_results || json_build_object('ok', TRUE, 'instanceId', v_result->'instanceId',
                                                         'claimedWorkItems', v_result->'claimedWorkItems',
                                                         'committedStatus', v_result->'committedStatus');

@@ -20,7 +20,7 @@ DECLARE
     v_priority SMALLINT := internal_item_priority(p_work_item);
 BEGIN
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
-        IF internal_flow_enqueue(json_build_array(json_build_object(
+        IF internal_flow_enqueue(jsonb_build_array(jsonb_build_object(
                'instanceId', p_instance_id, 'executionId', p_execution_id, 'activityId', p_activity_id,
                'tag', p_tag, 'workItem', p_work_item, 'priority', v_priority)), v_now) = 0 THEN
             SELECT max(w.id) INTO v_id FROM worker_queue w
@@ -221,10 +221,10 @@ BEGIN
     v_key := internal_instance_advisory_key(p_instance_id);
     IF p_claim_turn IS NOT NULL THEN
         IF NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token)
-           AND EXISTS (SELECT 1 FROM instance_locks l WHERE l.lock_token = 'ack:' || p_lock_token)
+           AND EXISTS (SELECT 1 FROM instance_locks l WHERE l.lock_token = internal_ack_token(p_lock_token))
            AND pg_try_advisory_xact_lock(v_key) THEN
             -- A repeat of an ack that committed: give back the turn it claimed.
-            PERFORM abandon_orchestration_item('ack:' || p_lock_token, 0, TRUE);
+            PERFORM abandon_orchestration_item(internal_ack_token(p_lock_token), 0, TRUE);
             RETURN json_build_object('instanceId', p_instance_id, 'claimedTurn', NULL);
         END IF;
         IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
@@ -251,7 +251,7 @@ BEGIN
             (v_result->>'priority')::SMALLINT)
     RETURNING id INTO v_id;
     v_turn := internal_lock_orchestration_batch(p_instance_id, v_key, v_lock_ms, v_range.out_min, v_range.out_max, v_now,
-                                                'ack:' || p_lock_token, p_with_state);
+                                                internal_ack_token(p_lock_token), p_with_state);
     IF v_turn IS NULL THEN
         -- Not claimable after all (version filter, emptied batch): queue and announce it like any completion.
         UPDATE orchestrator_queue SET lock_token = NULL WHERE id = v_id;
@@ -270,7 +270,7 @@ $$;
 -- Lock order: the advisory lock of p_instance_id (TRIED exclusively when a claim is asked for,
 -- else shared and waited for) -> worker_queue row (DELETE) -> sessions row -> the claimed
 -- batch as internal_lock_orchestration_batch.
--- Repeats: a claimed turn is locked under 'ack:' || p_lock_token, so a repeat of an ack that
+-- Repeats: a claimed turn is locked under internal_ack_token(p_lock_token), so a repeat of an ack that
 -- committed (its reply lost, e.g. in a failover) is recognised: it finds its work item gone but
 -- the turn it claimed still locked, and releases that turn (announced like any release) instead
 -- of leaving it locked for nobody until the lock runs out; it returns claimedTurn NULL.
@@ -378,24 +378,25 @@ RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    v_ran        jsonb := p_turn; -- parsed once: each field read of a json value parses it all again
     v_result     json;
     v_turn       json;
     v_last_event BIGINT;
     v_commit     json;
 BEGIN
-    IF p_work_item IS NULL OR p_claim_turn IS NULL OR p_turn IS NULL OR json_typeof(p_turn->'ack') <> 'object' THEN
+    IF p_work_item IS NULL OR p_claim_turn IS NULL OR v_ran IS NULL OR jsonb_typeof(v_ran->'ack') <> 'object' THEN
         RAISE EXCEPTION 'a fused ack needs a completion, a turn claim and the turn run on it' USING ERRCODE = 'DX003';
     END IF;
-    IF EXISTS (SELECT 1 FROM json_array_elements(COALESCE(p_turn->'ack'->'orchestratorItems', '[]'::json)) AS o
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(v_ran->'ack'->'orchestratorItems', '[]'::jsonb)) AS o
                WHERE o->>'targetInstance' IS DISTINCT FROM p_instance_id) THEN
         RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
     END IF;
 
-    IF json_typeof(p_turn->'claim') = 'object'
+    IF jsonb_typeof(v_ran->'claim') = 'object'
        AND NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token)
-       AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.lock_token = 'ack:' || p_lock_token) THEN
+       AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.lock_token = internal_ack_token(p_lock_token)) THEN
         -- Perhaps a repeat of a fused ack that committed (its reply lost, e.g. in a failover): its
-        -- turn's lock token was 'ack:' || p_lock_token, and ack_orchestration_item's repeat path
+        -- turn's lock token was internal_ack_token(p_lock_token), and ack_orchestration_item's repeat path
         -- hands back the activities that turn claimed, still unfetched, instead of leaving them
         -- locked for nobody until their lease runs out. Otherwise it finds no lock (DX001) and
         -- the ack goes on as usual (and is refused: its work item is gone). A repeat of an ack
@@ -403,7 +404,7 @@ BEGIN
         -- turn run here (it was refused), so it goes on to ack_work_item's repeat path, which
         -- releases the claimed turn.
         BEGIN
-            v_commit := ack_orchestration_item('ack:' || p_lock_token, p_turn->'ack', p_turn->'claim');
+            v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack', v_ran->'claim');
             RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
                                      'claimedWorkItems', v_commit->'claimedWorkItems', 'committedStatus', NULL);
         EXCEPTION WHEN SQLSTATE 'DX001' THEN
@@ -417,8 +418,8 @@ BEGIN
         PERFORM internal_flow_lock_keys(ARRAY(
             SELECT w.flow_key FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.flow_key IS NOT NULL
             UNION
-            SELECT unnest(internal_flow_turn_keys(p_turn->'ack',
-                                                  CASE WHEN json_typeof(p_turn->'claim') = 'object' THEN p_turn->'claim' END))));
+            SELECT unnest(internal_flow_turn_keys(v_ran->'ack',
+                                                  CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END))));
     END IF;
     -- The turn is claimed without its history and KV: they are read only for the fallback.
     v_result := internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, FALSE);
@@ -430,10 +431,10 @@ BEGIN
     SELECT max(h.event_id) INTO v_last_event
     FROM history h
     WHERE h.instance_id = p_instance_id AND h.execution_id = (v_turn->>'executionId')::BIGINT;
-    IF (v_turn->>'executionId')::BIGINT IS DISTINCT FROM (p_turn->>'executionId')::BIGINT
-       OR v_last_event IS DISTINCT FROM (p_turn->>'lastEventId')::BIGINT
+    IF (v_turn->>'executionId')::BIGINT IS DISTINCT FROM (v_ran->>'executionId')::BIGINT
+       OR v_last_event IS DISTINCT FROM (v_ran->>'lastEventId')::BIGINT
        OR json_array_length(v_turn->'messages') <> 1 THEN
-        IF p_turn->>'fallback' = 'release' THEN
+        IF v_ran->>'fallback' = 'release' THEN
             -- The caller has no turn worker for it: queued and announced as a plain ack queues it.
             PERFORM abandon_orchestration_item(v_turn->>'lockToken', 0, TRUE);
             RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', FALSE, 'claimedTurn', NULL);
@@ -442,8 +443,8 @@ BEGIN
                                  'claimedTurn', internal_add_batch_state(v_turn));
     END IF;
 
-    v_commit := ack_orchestration_item(v_turn->>'lockToken', p_turn->'ack',
-                                       CASE WHEN json_typeof(p_turn->'claim') = 'object' THEN p_turn->'claim' END);
+    v_commit := internal_ack_orchestration_item(v_turn->>'lockToken', v_ran->'ack',
+                                                CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END);
     RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', TRUE,
                              'claimedWorkItems', v_commit->'claimedWorkItems',
                              'committedStatus', v_commit->'committedStatus');
