@@ -110,6 +110,7 @@ async function runOnce(
   fused: boolean,
   orchestration: string,
   input: number,
+  beforeStart: () => Promise<void> = async () => undefined,
 ): Promise<{ history: unknown[]; status: unknown; fusedCalls: number; calls: number }> {
   const { provider, executor } = open(fused);
   await startRuntime(provider);
@@ -120,6 +121,7 @@ async function runOnce(
     await client.startOrchestration(warmUp, 'Chain', 1);
     await client.waitForOrchestration(warmUp, 15_000);
     const id = uid(`${orchestration}-${fused ? 'fused' : 'plain'}`);
+    await beforeStart();
     const from = executor.texts.length;
     await client.startOrchestration(id, orchestration, input);
     const status = await client.waitForOrchestration(id, 15_000);
@@ -166,6 +168,44 @@ test('a chain of 5 activities run alone costs 8 calls with fused completion', as
   // before the last commit (the wait resolves from the committed status).
   assert.equal(fused.fusedCalls, 5, 'every activity ack committed its turn');
   assert.ok(fused.calls <= 8, `calls: ${fused.calls}`);
+});
+
+test('a fused step of a free instance writes no queue row and no instance lock', async () => {
+  // Rows inserted into the two tables, counted by triggers of this test's schema only.
+  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
+  const table = (name: string): string => `"${schema}".${name}`;
+  try {
+    await admin.query(
+      `CREATE TABLE ${table('test_row_inserts')} (table_name TEXT PRIMARY KEY, inserted BIGINT NOT NULL)`,
+    );
+    await admin.query(`CREATE FUNCTION ${table('test_count_insert')}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO ${table('test_row_inserts')} VALUES (TG_TABLE_NAME, 1)
+        ON CONFLICT (table_name) DO UPDATE SET inserted = ${table('test_row_inserts')}.inserted + 1;
+        RETURN NULL;
+      END $$`);
+    for (const name of ['orchestrator_queue', 'instance_locks'])
+      await admin.query(
+        `CREATE TRIGGER test_count_insert AFTER INSERT ON ${table(name)} FOR EACH ROW EXECUTE FUNCTION ${table('test_count_insert')}()`,
+      );
+    const inserted = async (): Promise<Record<string, number>> => {
+      const rows = await admin.query(`SELECT table_name, inserted FROM ${table('test_row_inserts')}`);
+      return Object.fromEntries(rows.map((row) => [String(row.table_name), Number(row.inserted)]));
+    };
+    const fused = await runOnce(true, 'Chain', 5, async () => {
+      await admin.query(`TRUNCATE ${table('test_row_inserts')}`);
+    });
+    assert.equal(fused.fusedCalls, 5, 'every activity ack committed its turn');
+    // The start message and the first turn's lock; each of the 5 fused steps used to add one of
+    // each (the completion queued pre-tagged, the instance locked, both deleted by the commit).
+    assert.deepEqual(await inserted(), { orchestrator_queue: 1, instance_locks: 1 });
+  } finally {
+    for (const name of ['orchestrator_queue', 'instance_locks'])
+      await admin.query(`DROP TRIGGER IF EXISTS test_count_insert ON ${table(name)}`);
+    await admin.query(`DROP FUNCTION IF EXISTS ${table('test_count_insert')}()`);
+    await admin.query(`DROP TABLE IF EXISTS ${table('test_row_inserts')}`);
+    await admin.close();
+  }
 });
 
 test('on a busy runtime each activity slot runs its chain without fetching between steps', async () => {

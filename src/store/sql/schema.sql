@@ -205,7 +205,6 @@ CREATE UNIQUE INDEX worker_queue_lock_token_key ON durox.worker_queue USING btre
 CREATE UNIQUE INDEX worker_queue_pkey ON durox.worker_queue USING btree (id)
 CREATE INDEX worker_queue_rank_idx ON durox.worker_queue USING btree (rank_ms, visible_at_ms, id)
 CREATE INDEX worker_queue_session_idx ON durox.worker_queue USING btree (session_id) WHERE (session_id IS NOT NULL)
-CREATE INDEX worker_queue_tag_idx ON durox.worker_queue USING btree (tag)
 
 CREATE TRIGGER history_pin_execution_version AFTER INSERT ON durox.history FOR EACH ROW WHEN ((new.event_type = 'OrchestrationStarted'::text)) EXECUTE FUNCTION durox.internal_pin_execution_version()
 
@@ -238,14 +237,14 @@ FUNCTION get_queue_depths() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SE
 FUNCTION get_system_metrics() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_throughput(p_since_ms bigint, p_bucket_ms bigint) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION grant_execute_role(p_role text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_ack_orchestration_item(p_lock_token text, p_ack jsonb, p_claim jsonb) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_ack_orchestration_item(p_lock_token text, p_ack jsonb, p_claim jsonb, p_direct boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_ack_token(p_lock_token text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_add_batch_state(p_batch json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_queue(p_queue text, p_ready bigint, p_earliest_delayed_ms bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_released_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_status(p_instance_id text) RETURNS void LANGUAGE sql VOLATILE SECURITY INVOKER
-FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack jsonb, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack jsonb, p_now bigint, p_direct boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_current_time_ms() RETURNS bigint LANGUAGE plpgsql STABLE SECURITY INVOKER
 FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_admit_parked(p_key text, p_max bigint, p_mark text, p_now bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER
@@ -262,6 +261,7 @@ FUNCTION internal_flow_take_token(p_key text) RETURNS bigint LANGUAGE plpgsql VO
 FUNCTION internal_flow_turn_keys(p_ack jsonb, p_claim jsonb) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_unpark_cancelled(p_instance_id text, p_now bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_fused_turn_is_direct(p_instance_id text, p_claim_turn json, p_ran jsonb, p_now bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_item_priority(p_work_item text) RETURNS smallint LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER

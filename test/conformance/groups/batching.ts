@@ -559,6 +559,56 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         await provider.ackWorkItem(lease.lockToken, completed(lease.item));
       }));
 
+    it('a fused ack outside the capability filter of its claim commits nothing and queues the completion', () =>
+      withHarness(factory, async ({ provider }) => {
+        const [lease] = await scheduleActivities(provider, 'fv', 1, [0]);
+        const outcome = await provider.ackWorkItemWithTurn!(
+          lease.lockToken,
+          completed(lease.item),
+          { lockTimeoutMs: LOCK_MS, versionRange: { min: '0.0.0', max: '0.0.1' } },
+          {
+            executionId: 1,
+            lastEventId: 2,
+            ack: turn('fv', { historyDelta: [event('fv', 1, 3, { kind: 'ActivityCompleted', result: '"done"' })] }),
+            claim: null,
+          },
+        );
+        assert.deepEqual(outcome, { fused: false, claimedTurn: null }, 'pinned to a version outside the range');
+        assert.equal((await provider.readHistory('fv')).length, 2, 'the turn run on it was not committed');
+        const item = await fetchItem(provider, 'fv');
+        assert.deepEqual(
+          item.messages.map((m) => m.type),
+          ['ActivityCompleted'],
+          'the completion was queued instead',
+        );
+      }));
+
+    it('a fused ack on an instance whose lock expired takes over its messages instead of committing alone', () =>
+      withHarness(factory, async ({ provider, advanceClock }) => {
+        const [lease] = await scheduleActivities(provider, 'fe', 1, [0]);
+        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'fe', name: 'other', data: '2' });
+        const abandoned = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS / 10 });
+        assert.equal(abandoned?.instanceId, 'fe', 'a turn locked by a runtime that then stopped');
+        await advanceClock(LOCK_MS / 10 + 1); // its lock runs out; the activity's lease does not
+        const ack = turn('fe', {
+          historyDelta: [event('fe', 1, 3, { kind: 'ActivityCompleted', result: '"done"' })],
+        });
+        const outcome = await provider.ackWorkItemWithTurn!(
+          lease.lockToken,
+          completed(lease.item),
+          { lockTimeoutMs: LOCK_MS },
+          { executionId: 1, lastEventId: 2, ack, claim: null },
+        );
+        assert.ok(!outcome.fused && outcome.claimedTurn !== null, 'the turn is claimed for the caller to run');
+        assert.deepEqual(
+          outcome.claimedTurn.messages.map((m) => m.type),
+          ['ExternalRaised', 'ActivityCompleted'],
+          "the expired holder's message comes with the completion",
+        );
+        assert.equal((await provider.readHistory('fe')).length, 2, 'nothing of the fused turn was written');
+        await rejectsWith(provider.ackOrchestrationItem(abandoned.lockToken, ack), 'lock_lost');
+      }));
+
     it('an activity ack respects the capability filter of its claim', () =>
       withHarness(factory, async ({ provider }) => {
         const [lease] = await scheduleActivities(provider, 'ev', 1, [0]);

@@ -405,9 +405,17 @@ $$;
 -- turn touches (ascending; usually already held by ack_orchestration_item), worker_queue rows of
 -- this instance, flow_parked rows, the instance's permit row and the parked rows of its key, then
 -- the tagged orchestrator_queue rows.
+-- Direct commit (p_direct, ack_work_item_with_turn): the turn of an instance that holds no lock
+-- and has no message waiting, run on the completion the same call acknowledges, which is never
+-- queued. The caller holds the instance's advisory lock exclusively since it checked that (so no
+-- message can arrive meanwhile: every enqueue takes it shared) and that the execution exists:
+-- no instance_locks row is read or written, no queue row is consumed, no executions row inserted,
+-- and there is nothing that arrived during the turn to announce.
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json);
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json, BIGINT);
-CREATE OR REPLACE FUNCTION internal_commit_orchestration_turn(p_lock_token TEXT, p_ack jsonb, p_now BIGINT) RETURNS json
+DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, jsonb, BIGINT);
+CREATE OR REPLACE FUNCTION internal_commit_orchestration_turn(p_lock_token TEXT, p_ack jsonb, p_now BIGINT,
+                                                              p_direct BOOLEAN DEFAULT FALSE) RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -429,13 +437,17 @@ DECLARE
     -- then the stored one after the upsert below.
     v_priority       SMALLINT := internal_json_priority(p_ack);
 BEGIN
-    SELECT l.instance_id INTO v_instance_id
-    FROM instance_locks l
-    WHERE l.lock_token = p_lock_token AND l.locked_until_ms > v_now
-    FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'Invalid lock token: unknown, expired or already released'
-            USING ERRCODE = 'DX001';
+    IF p_direct THEN
+        v_instance_id := p_ack->>'instanceId';
+    ELSE
+        SELECT l.instance_id INTO v_instance_id
+        FROM instance_locks l
+        WHERE l.lock_token = p_lock_token AND l.locked_until_ms > v_now
+        FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'Invalid lock token: unknown, expired or already released'
+                USING ERRCODE = 'DX001';
+        END IF;
     END IF;
     IF v_instance_id IS DISTINCT FROM p_ack->>'instanceId' THEN
         RAISE EXCEPTION 'lock token belongs to instance %, not to %', v_instance_id, p_ack->>'instanceId'
@@ -466,9 +478,11 @@ BEGIN
             updated_at_ms = v_now
     RETURNING i.priority INTO v_priority;
 
-    INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
-    VALUES (v_instance_id, v_execution_id, 'Running', v_now)
-    ON CONFLICT (instance_id, execution_id) DO NOTHING;
+    IF NOT p_direct THEN
+        INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
+        VALUES (v_instance_id, v_execution_id, 'Running', v_now)
+        ON CONFLICT (instance_id, execution_id) DO NOTHING;
+    END IF;
 
     -- No ON CONFLICT: a duplicate event id must fail the whole turn.
     INSERT INTO history (instance_id, execution_id, event_id, event_type, event_data, created_at_ms)
@@ -606,9 +620,11 @@ BEGIN
         END IF;
     END IF;
 
-    DELETE FROM orchestrator_queue WHERE lock_token = p_lock_token;
-    DELETE FROM instance_locks WHERE lock_token = p_lock_token;
-    PERFORM internal_announce_released_instance(v_instance_id, v_now);
+    IF NOT p_direct THEN
+        DELETE FROM orchestrator_queue WHERE lock_token = p_lock_token;
+        DELETE FROM instance_locks WHERE lock_token = p_lock_token;
+        PERFORM internal_announce_released_instance(v_instance_id, v_now);
+    END IF;
     IF v_status_changed OR v_status IN ('Completed', 'Failed') THEN
         PERFORM internal_announce_status(v_instance_id);
     END IF;

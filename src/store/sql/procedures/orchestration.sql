@@ -155,7 +155,13 @@ $$;
 -- ack_orchestration_item's body, on the ack and claim parsed once (jsonb): a field read of a json
 -- value parses its whole text again, and a turn's commit reads some thirty fields of its ack.
 -- Also called by ack_orchestration_items and ack_work_item_with_turn, which parse their own input.
-CREATE OR REPLACE FUNCTION internal_ack_orchestration_item(p_lock_token TEXT, p_ack jsonb, p_claim jsonb)
+-- p_direct: ack_work_item_with_turn's direct commit of a turn that holds no instance lock
+-- (internal_commit_orchestration_turn); the caller holds the instance's advisory lock exclusively
+-- and the turn sends messages only to its own instance. p_lock_token then only names the claimed
+-- activities' tokens, so that a repeat of the call finds them.
+DROP FUNCTION IF EXISTS internal_ack_orchestration_item(TEXT, jsonb, jsonb);
+CREATE OR REPLACE FUNCTION internal_ack_orchestration_item(p_lock_token TEXT, p_ack jsonb, p_claim jsonb,
+                                                           p_direct BOOLEAN DEFAULT FALSE)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -183,32 +189,36 @@ BEGIN
         END IF;
     END IF;
 
-    -- The token's instance, read without a lock: internal_commit_orchestration_turn checks it under one.
-    SELECT l.instance_id INTO v_instance_id FROM instance_locks l WHERE l.lock_token = p_lock_token;
-    IF NOT FOUND AND p_claim IS NOT NULL THEN
-        -- A repeat of an ack that committed: hand back the activities it claimed, still unfetched.
-        SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
-        FROM instances i WHERE i.instance_id = p_ack->>'instanceId';
-        WITH reclaimed AS (
-            UPDATE worker_queue w SET locked_until_ms = v_now + v_lock_ms
-            WHERE w.lock_token = ANY (ARRAY(
-                SELECT internal_ack_token(p_lock_token) || ':' || n
-                FROM generate_series(1, jsonb_array_length(COALESCE(p_claim->'workerItems', '[]'::jsonb))) AS n))
-            RETURNING w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id)
-        SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
-                                                 v_name, v_version, FALSE, 0, v_now) ORDER BY c.id)
-        INTO v_leases
-        FROM reclaimed c;
-        IF v_leases IS NOT NULL THEN
-            RETURN json_build_object('instanceId', p_ack->>'instanceId', 'nowMs', v_now, 'claimedWorkItems', v_leases);
+    IF p_direct THEN
+        v_instance_id := p_ack->>'instanceId';
+    ELSE
+        -- The token's instance, read without a lock: internal_commit_orchestration_turn checks it under one.
+        SELECT l.instance_id INTO v_instance_id FROM instance_locks l WHERE l.lock_token = p_lock_token;
+        IF NOT FOUND AND p_claim IS NOT NULL THEN
+            -- A repeat of an ack that committed: hand back the activities it claimed, still unfetched.
+            SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
+            FROM instances i WHERE i.instance_id = p_ack->>'instanceId';
+            WITH reclaimed AS (
+                UPDATE worker_queue w SET locked_until_ms = v_now + v_lock_ms
+                WHERE w.lock_token = ANY (ARRAY(
+                    SELECT internal_ack_token(p_lock_token) || ':' || n
+                    FROM generate_series(1, jsonb_array_length(COALESCE(p_claim->'workerItems', '[]'::jsonb))) AS n))
+                RETURNING w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id)
+            SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
+                                                     v_name, v_version, FALSE, 0, v_now) ORDER BY c.id)
+            INTO v_leases
+            FROM reclaimed c;
+            IF v_leases IS NOT NULL THEN
+                RETURN json_build_object('instanceId', p_ack->>'instanceId', 'nowMs', v_now, 'claimedWorkItems', v_leases);
+            END IF;
+        ELSIF FOUND AND COALESCE(jsonb_array_length(p_ack->'orchestratorItems'), 0) = 0 THEN
+            -- The usual turn sends no message: one advisory lock, no ordering to work out.
+            PERFORM pg_advisory_xact_lock(internal_instance_advisory_key(v_instance_id));
+        ELSIF FOUND THEN
+            PERFORM internal_lock_instances_in_key_order(
+                ARRAY[v_instance_id],
+                ARRAY(SELECT o->>'targetInstance' FROM jsonb_array_elements(p_ack->'orchestratorItems') AS o));
         END IF;
-    ELSIF FOUND AND COALESCE(jsonb_array_length(p_ack->'orchestratorItems'), 0) = 0 THEN
-        -- The usual turn sends no message: one advisory lock, no ordering to work out.
-        PERFORM pg_advisory_xact_lock(internal_instance_advisory_key(v_instance_id));
-    ELSIF FOUND THEN
-        PERFORM internal_lock_instances_in_key_order(
-            ARRAY[v_instance_id],
-            ARRAY(SELECT o->>'targetInstance' FROM jsonb_array_elements(p_ack->'orchestratorItems') AS o));
     END IF;
 
     -- Flow control (flow.sql): the keys the turn and its claim take or release permits of, in key order.
@@ -236,7 +246,7 @@ BEGIN
                 v_now, internal_ack_token(p_lock_token), v_lock_ms);
         END IF;
     END IF;
-    PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now);
+    PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now, p_direct);
     IF p_ack->>'status' IN ('Completed', 'Failed') THEN
         v_committed := get_instance_status(v_instance_id);
     END IF;

@@ -346,6 +346,51 @@ BEGIN
 END;
 $$;
 
+-- Whether ack_work_item_with_turn may commit its turn directly (internal_commit_orchestration_turn,
+-- p_direct): the instance's advisory lock is taken exclusively (tried: FALSE when busy) and then,
+-- under it, the instance has no instance_locks row (held or expired), no message visible at
+-- p_now, a current execution p_ran.executionId that exists and whose pinned version is in the
+-- claim's range, and p_ran.lastEventId as its last event. The turn the caller ran on this
+-- completion alone is then exactly the turn a claim would hand out. Writes nothing; the lock,
+-- once taken, is held to the end of the transaction either way (the usual path takes it too).
+-- Errors: DX003 for an invalid version range (as a claim).
+CREATE OR REPLACE FUNCTION internal_fused_turn_is_direct(p_instance_id TEXT, p_claim_turn json, p_ran jsonb, p_now BIGINT)
+RETURNS BOOLEAN
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_min    INTEGER[];
+    v_max    INTEGER[];
+    v_direct BOOLEAN;
+BEGIN
+    -- Most claims name no range: the set-returning call costs more than the rest of this check.
+    IF p_claim_turn->>'minVersion' IS NOT NULL OR p_claim_turn->>'maxVersion' IS NOT NULL THEN
+        SELECT r.out_min, r.out_max INTO v_min, v_max
+        FROM internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion') r;
+    END IF;
+    IF COALESCE((p_claim_turn->>'lockTimeoutMs')::BIGINT, 0) <= 0
+       OR NOT pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id)) THEN
+        RETURN FALSE; -- the usual path reports an invalid claim, or finds the instance busy
+    END IF;
+    SELECT e.execution_id IS NOT NULL
+           AND NOT COALESCE(ROW(e.pinned_major, e.pinned_minor, e.pinned_patch)
+                                < ROW(v_min[1], v_min[2], v_min[3])
+                            OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch)
+                                > ROW(v_max[1], v_max[2], v_max[3]), FALSE)
+           AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id)
+           AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q
+                           WHERE q.instance_id = p_instance_id AND q.visible_at_ms <= p_now)
+           AND (SELECT max(h.event_id) FROM history h
+                WHERE h.instance_id = p_instance_id AND h.execution_id = e.execution_id)
+               IS NOT DISTINCT FROM (p_ran->>'lastEventId')::BIGINT
+    INTO v_direct
+    FROM instances i
+    LEFT JOIN executions e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+    WHERE i.instance_id = p_instance_id AND i.current_execution_id = (p_ran->>'executionId')::BIGINT;
+    RETURN COALESCE(v_direct, FALSE);
+END;
+$$;
+
 -- ack_work_item_with_turn: fused completion. Acknowledges a work item as ack_work_item does
 -- with p_claim_turn, and when the claimed turn is exactly the one the caller already ran
 -- in-process, commits that turn in the same transaction. p_turn = {executionId, lastEventId,
@@ -357,6 +402,10 @@ $$;
 -- as ack_work_item returns it, for the caller to run as usual (the fallback, in the same call);
 -- with fallback 'release' (the caller has no free turn worker) the claimed turn is released
 -- instead, announced like any release, and none is returned.
+-- Direct commit: when the instance is free and has nothing else waiting
+-- (internal_fused_turn_is_direct), the turn is committed without queueing the completion or
+-- locking the instance (internal_commit_orchestration_turn, p_direct): per step, the queue row's
+-- insert, tagging and delete and the instance_locks row's insert and delete are not written.
 -- Cost: the stored history and KV snapshot are read only for that fallback; a committed fused
 -- turn rests on the history the caller holds, which the last event id proves current (a stored
 -- history that is not valid JSON shows on the next fetch, whose turn worker reports it).
@@ -364,7 +413,9 @@ $$;
 -- Lock order: as ack_work_item (the instance's advisory lock TRIED exclusively -> worker_queue row
 -- -> sessions row -> the claimed batch), then as ack_orchestration_item for the same instance
 -- (advisory lock already held -> instance_locks row -> instances -> executions -> history -> kv
--- rows -> worker_queue rows -> orchestrator_queue rows).
+-- rows -> worker_queue rows -> orchestrator_queue rows). A direct commit: the instance's advisory
+-- lock TRIED exclusively -> worker_queue row (DELETE) -> sessions row -> instances -> history ->
+-- kv rows -> worker_queue rows (no instance_locks or orchestrator_queue row).
 -- Repeats: a repeat of a fused ack that committed, whose turn claimed activities, gets those
 -- activities back (fused, the same leases renewed), as a repeated ack_orchestration_item does.
 -- Errors: as ack_work_item (DX001, DX003); DX003 for a missing completion, claim or turn, or a
@@ -379,6 +430,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_ran        jsonb := p_turn; -- parsed once: each field read of a json value parses it all again
+    v_now        BIGINT;
     v_result     json;
     v_turn       json;
     v_last_event BIGINT;
@@ -420,6 +472,16 @@ BEGIN
             UNION
             SELECT unnest(internal_flow_turn_keys(v_ran->'ack',
                                                   CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END))));
+    END IF;
+    v_now := internal_current_time_ms();
+    IF internal_fused_turn_is_direct(p_instance_id, p_claim_turn, v_ran, v_now) THEN
+        PERFORM internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
+        v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack',
+                                                    CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
+                                                    TRUE);
+        RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
+                                 'claimedWorkItems', v_commit->'claimedWorkItems',
+                                 'committedStatus', v_commit->'committedStatus');
     END IF;
     -- The turn is claimed without its history and KV: they are read only for the fallback.
     v_result := internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, FALSE);
