@@ -121,3 +121,39 @@ test('a level outside 0..9 fails the orchestration with a RangeError naming the 
     assert.equal(result.kind === 'ack' ? result.ack.workerItems.length : -1, 0, 'nothing scheduled');
   }
 });
+
+test('the chaining setters of a started async descriptor reach its action and keep their attributes', async () => {
+  const seen: Record<string, unknown> = {};
+  const sim = new Sim({
+    Fan: async (ctx: AsyncOrchestrationContext) => {
+      const child = ctx.scheduleSubOrchestrationWithId<number>('Kid', 'kid', 1).withFlowKey('kids').withPriority(3);
+      const act = ctx.scheduleActivity<number>('Act').withTag('gpu').withFlowKey('api').withPriority(5);
+      seen.child = child;
+      seen.act = act;
+      return (await child) + (await act);
+    },
+  });
+  const ack = await sim.ackAsync([sim.start('Fan')]);
+  assert.deepEqual(
+    ack.workerItems.map((w) => [w.tag, w.flowKey, w.priority]),
+    [['gpu', 'api', 5]],
+  );
+  assert.deepEqual(
+    ack.orchestratorItems.map((i) => (i.type === 'StartOrchestration' ? [i.flowKey, i.priority] : null)),
+    [['kids', 3]],
+  );
+  // A child's setters stay non-enumerable: the started descriptor compares by its data alone.
+  assert.deepEqual(
+    { ...(seen.child as object) },
+    {
+      type: 'subOrchestrationWithId',
+      name: 'Kid',
+      instanceId: 'kid',
+      input: '1',
+      flowKey: 'kids',
+      priority: 3,
+    },
+  );
+  const activityKeys = Object.keys(seen.act as object).filter((k) => k.startsWith('with'));
+  assert.deepEqual(activityKeys, ['withTag', 'withFlowKey', 'withPriority'], "an activity's stay as they were");
+});
