@@ -17,7 +17,8 @@ import { taskFailure } from './thrown';
 import { describeThrown, returnedResult, typedValue, type DriverResult } from './generator-driver';
 import { OrchestrationContext, type OrchestrationContextInfo, type TaskStarter } from './orchestration-context';
 import type { Outcome, ReplayState } from './replay-state';
-import { CompletionTask, type Task } from './tasks';
+import { RetryTask } from './composites';
+import { CompletionTask, DetachedStartTask, type Task } from './tasks';
 import { FatalStepError, TaskBuilder } from './task-builder';
 import type { OrchestrationFunction } from './turn-api';
 
@@ -127,7 +128,13 @@ export class AsyncDriver implements TaskStarter, DriveScope {
     const handle: Handle = { descriptor, task, outcome: undefined, awaiting: [] };
     this.handles.set(descriptor, handle);
     this.unsettled.push(handle);
-    if (task instanceof CompletionTask) {
+    if (task instanceof RetryTask) {
+      // Every attempt of a retry runs under the key and level given (the first one is emitted already).
+      followChainedSetters(descriptor, {
+        flowKey: (key) => task.setFlowKey(key),
+        priority: (level) => task.setPriority(level),
+      });
+    } else if (task instanceof CompletionTask || task instanceof DetachedStartTask) {
       const { state } = this;
       const { token } = task;
       followChainedSetters(descriptor, {
