@@ -82,6 +82,7 @@ export function registerCommands(program: Command): void {
         { header: 'ORCHESTRATION', value: (r) => r.orchestrationName, max: 32 },
         { header: 'VERSION', value: (r) => r.orchestrationVersion },
         { header: 'STATUS', value: (r) => r.status, colour: (r) => statusColour(r.status) },
+        { header: 'PRIORITY', value: (r) => String(r.priority) },
         { header: 'EXEC', value: (r) => String(r.currentExecutionId) },
         { header: 'CREATED', value: (r) => isoTime(r.createdAt) },
         { header: 'ERROR', value: (r) => r.error ?? '', max: 60 },

@@ -32,7 +32,17 @@ export type Action =
       /** Priority level from `withPriority`; not compared on replay (it orders the work). */
       priority: number | null;
     }
-  | { kind: 'detached'; name: string; instanceId: string; version: string | null; input: string }
+  | {
+      kind: 'detached';
+      name: string;
+      instanceId: string;
+      version: string | null;
+      input: string;
+      /** Orchestration flow key of the started instance; not compared on replay (it admits the start). */
+      flowKey: string | null;
+      /** Priority level from `withPriority`; not compared on replay (it orders the work). */
+      priority: number | null;
+    }
   | { kind: 'customStatus'; status: string | null }
   | { kind: 'kvSet'; key: string; value: string; lastUpdatedAtMs: number }
   | { kind: 'kvClear'; key: string }
@@ -212,6 +222,8 @@ export function newEventData(action: Action, eventId: number, nowMs: number): Hi
         instance: action.instanceId,
         input: action.input,
         version: action.version,
+        ...(action.flowKey === null ? {} : { flowKey: action.flowKey }),
+        ...(action.priority === null ? {} : { priority: action.priority }),
       };
     case 'customStatus':
       return { kind: 'CustomStatusUpdated', status: action.status };

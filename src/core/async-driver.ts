@@ -17,7 +17,8 @@ import { taskFailure } from './thrown';
 import { describeThrown, returnedResult, typedValue, type DriverResult } from './generator-driver';
 import { OrchestrationContext, type OrchestrationContextInfo, type TaskStarter } from './orchestration-context';
 import type { Outcome, ReplayState } from './replay-state';
-import { CompletionTask, type Task } from './tasks';
+import { RetryTask } from './composites';
+import { CompletionTask, DetachedStartTask, type Task } from './tasks';
 import { FatalStepError, TaskBuilder } from './task-builder';
 import type { OrchestrationFunction } from './turn-api';
 
@@ -36,11 +37,41 @@ export function isAsyncFunction(fn: unknown): boolean {
   return Object.prototype.toString.call(fn) === '[object AsyncFunction]';
 }
 
-/** Sub-orchestration descriptors (they take `withFlowKey`). */
-type ChildTask = Extract<ScheduledTask, { type: `subOrchestration${string}` }>;
+/**
+ * What the chaining setters of a started descriptor (`withTag`, `withFlowKey`, `withPriority`)
+ * must also reach: the action its task emitted already (the code calls them right after the
+ * ctx call, when the action is emitted but not recorded yet).
+ */
+interface ChainTarget {
+  tag?: (tag: string) => void;
+  flowKey?: (key: string) => void;
+  priority?: (level: number) => void;
+}
 
-function isChild(descriptor: ScheduledTask): descriptor is ChildTask {
-  return descriptor.type.startsWith('subOrchestration');
+/** The chaining setters and the descriptor field each sets (the {@link ChainTarget} it reaches). */
+const CHAINED = { withTag: 'tag', withFlowKey: 'flowKey', withPriority: 'priority' } as const;
+
+/**
+ * Wraps the chaining setters `descriptor` has so that each, after setting its field (and checking
+ * its argument), hands the field's value to `target`. Each property keeps its attributes, so a
+ * non-enumerable setter stays non-enumerable and descriptors still compare by their data.
+ */
+function followChainedSetters(descriptor: ScheduledTask, target: ChainTarget): void {
+  const fields = descriptor as unknown as Record<string, unknown>;
+  for (const [method, field] of Object.entries(CHAINED) as Array<[string, keyof ChainTarget]>) {
+    const property = Object.getOwnPropertyDescriptor(descriptor, method);
+    const setter = property?.value as ((...args: unknown[]) => unknown) | undefined;
+    const reach = target[field] as ((value: unknown) => void) | undefined;
+    if (typeof setter !== 'function' || reach === undefined) continue;
+    Object.defineProperty(descriptor, method, {
+      ...property,
+      value: (...args: unknown[]) => {
+        setter.apply(descriptor, args);
+        reach(fields[field]);
+        return descriptor;
+      },
+    });
+  }
 }
 
 /**
@@ -48,13 +79,6 @@ function isChild(descriptor: ScheduledTask): descriptor is ChildTask {
  * ({@link TaskStarter}), settles them one at a time when polled, and receives what the
  * process-level hooks attribute to this drive ({@link DriveScope}).
  */
-/** Descriptors that take `withPriority` (activities and sub-orchestrations). */
-type Prioritizable = Extract<ScheduledTask, { withPriority(level: number): unknown }>;
-
-function isPrioritizable(descriptor: ScheduledTask): descriptor is Prioritizable {
-  return typeof (descriptor as { withPriority?: unknown }).withPriority === 'function';
-}
-
 export class AsyncDriver implements TaskStarter, DriveScope {
   /** Set once the function settled, or the drive failed. */
   result: DriverResult | null = null;
@@ -104,44 +128,19 @@ export class AsyncDriver implements TaskStarter, DriveScope {
     const handle: Handle = { descriptor, task, outcome: undefined, awaiting: [] };
     this.handles.set(descriptor, handle);
     this.unsettled.push(handle);
-    if (descriptor.type === 'activity' && task instanceof CompletionTask) {
-      const setTag = descriptor.withTag.bind(descriptor);
-      const state = this.state;
-      descriptor.withTag = function withTag(tag: string) {
-        setTag(tag);
-        state.retag(task.token, tag);
-        return descriptor;
-      };
-      const setFlowKey = descriptor.withFlowKey.bind(descriptor);
-      descriptor.withFlowKey = function withFlowKey(key: string) {
-        setFlowKey(key);
-        state.setFlowKey(task.token, key);
-        return descriptor;
-      };
-    }
-    if (isChild(descriptor) && task instanceof CompletionTask) {
-      // The action is emitted already: withFlowKey right after the call has to reach it too.
-      const setFlowKey: (key: string) => unknown = descriptor.withFlowKey.bind(descriptor);
-      const state = this.state;
-      Object.defineProperty(descriptor, 'withFlowKey', {
-        value: function withFlowKey(key: string) {
-          setFlowKey(key);
-          state.setFlowKey(task.token, key);
-          return descriptor;
-        },
+    if (task instanceof RetryTask) {
+      // Every attempt of a retry runs under the key and level given (the first one is emitted already).
+      followChainedSetters(descriptor, {
+        flowKey: (key) => task.setFlowKey(key),
+        priority: (level) => task.setPriority(level),
       });
-    }
-    if (isPrioritizable(descriptor) && task instanceof CompletionTask) {
-      // The action is emitted already: withPriority right after the call has to reach it too.
-      const setPriority = descriptor.withPriority.bind(descriptor);
-      const state = this.state;
-      Object.defineProperty(descriptor, 'withPriority', {
-        ...Object.getOwnPropertyDescriptor(descriptor, 'withPriority'),
-        value: function withPriority(level: number) {
-          setPriority(level);
-          state.setPriority(task.token, descriptor.priority!);
-          return descriptor;
-        },
+    } else if (task instanceof CompletionTask || task instanceof DetachedStartTask) {
+      const { state } = this;
+      const { token } = task;
+      followChainedSetters(descriptor, {
+        tag: (tag) => state.retag(token, tag),
+        flowKey: (key) => state.setFlowKey(token, key),
+        priority: (level) => state.setPriority(token, level),
       });
     }
     Object.defineProperty(descriptor, 'then', {

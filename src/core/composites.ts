@@ -4,7 +4,7 @@
  */
 import { decodeResult } from './codec';
 import type { Outcome, ReplayState } from './replay-state';
-import { PENDING, type PollResult, type Task } from './tasks';
+import { CompletionTask, PENDING, type PollResult, type Task } from './tasks';
 
 /** Waits for every member; yields `{ok}`/`{err}` per member in order. */
 export class JoinTask implements Task {
@@ -77,6 +77,10 @@ export interface RetrySpec {
   /** Per-attempt timeout, or null. */
   timeoutMs: number | null;
   backoff: string | undefined;
+  /** Flow key of every attempt (`withFlowKey`), or null for `activity:<name>`. */
+  flowKey: string | null;
+  /** Priority level of every attempt (`withPriority`), or null for the instance's. */
+  priority: number | null;
 }
 
 /** Delay before attempt `attempt + 1` after attempt `attempt` failed (section 2.2). */
@@ -100,6 +104,8 @@ export interface RetryPrimitives {
 export class RetryTask implements Task {
   private attempt = 0;
   private current!: Task;
+  /** The activity of the current attempt (`current` races it with a timeout timer when set). */
+  private attemptActivity!: Task;
   private phase: 'attempt' | 'backoff' = 'attempt';
   private settled: Outcome | undefined;
 
@@ -115,6 +121,7 @@ export class RetryTask implements Task {
     this.attempt++;
     this.phase = 'attempt';
     const activity = this.primitives.activity();
+    this.attemptActivity = activity;
     this.current =
       this.spec.timeoutMs === null ? activity : new RaceTask([activity, this.primitives.timer(this.spec.timeoutMs)]);
   }
@@ -127,6 +134,21 @@ export class RetryTask implements Task {
     }
     const result = this.current.poll();
     return result.done ? result.outcome : undefined;
+  }
+
+  /**
+   * `withFlowKey` on a started retry (async orchestrations): the first attempt's action is emitted
+   * already, not recorded yet, so it is updated; later attempts read the spec.
+   */
+  setFlowKey(key: string): void {
+    this.spec.flowKey = key;
+    if (this.attemptActivity instanceof CompletionTask) this.state.setFlowKey(this.attemptActivity.token, key);
+  }
+
+  /** `withPriority` on a started retry, as {@link setFlowKey}. */
+  setPriority(level: number): void {
+    this.spec.priority = level;
+    if (this.attemptActivity instanceof CompletionTask) this.state.setPriority(this.attemptActivity.token, level);
   }
 
   poll(): PollResult {

@@ -62,12 +62,23 @@ export interface ActivityTask extends TypedFlag {
   withPriority(level: number): ActivityTask;
 }
 
-export interface ActivityWithRetryTask extends TypedFlag {
+/**
+ * An activity with retries. `withFlowKey` and `withPriority` apply to every attempt; like a
+ * child's, they are not enumerable, so descriptors still compare by their data.
+ */
+export interface ActivityWithRetryTask extends TypedFlag, PriorityFlag {
   type: 'activityWithRetry';
   name: string;
   input: string;
   retry: { maxAttempts: number; timeoutMs?: number; totalTimeoutMs?: number; backoff?: string };
   sessionId?: string;
+  /** Flow-control key of every attempt (see `Client.setFlowLimit`); `activity:<name>` when not set. */
+  flowKey?: string;
+  /**
+   * Counts every attempt against the flow limit of `key` instead of `activity:<name>`; returns
+   * this same descriptor. Call it right when scheduling, before anything is awaited.
+   */
+  withFlowKey(key: string): this;
 }
 
 export interface TimerTask {
@@ -92,14 +103,14 @@ export interface GetValueFromInstanceTask {
 }
 
 /**
- * A child that can count against an orchestration flow key. `withFlowKey` is not enumerable, so
- * descriptors still compare by their data.
+ * A child or detached start that can count against an orchestration flow key. `withFlowKey` is
+ * not enumerable, so descriptors still compare by their data.
  */
 interface ChildFlowKeyFlag {
   /** Orchestration flow key given with `withFlowKey`; none when not set. */
   flowKey?: string;
   /**
-   * Starts the child under the orchestration flow key `key` (see `Client.setFlowLimit`): it holds
+   * Starts the instance under the orchestration flow key `key` (see `Client.setFlowLimit`): it holds
    * one of the key's permits while it runs, or waits (Pending) for one; returns this same
    * descriptor. Call it right when scheduling, before anything is awaited.
    */
@@ -134,15 +145,19 @@ export interface SubOrchestrationVersionedWithIdTask extends TypedFlag, ChildFlo
   input: string;
 }
 
-/** Fire-and-forget start of another orchestration. */
-export interface StartOrchestrationTask extends TypedFlag {
+/**
+ * Fire-and-forget start of another orchestration. `withFlowKey` starts it under an orchestration
+ * flow key (it holds a permit while it runs, or waits Pending), `withPriority` at its own level
+ * instead of the starting instance's.
+ */
+export interface StartOrchestrationTask extends TypedFlag, ChildFlowKeyFlag, PriorityFlag {
   type: 'orchestration';
   name: string;
   instanceId: string;
   input: string;
 }
 
-export interface StartOrchestrationVersionedTask extends TypedFlag {
+export interface StartOrchestrationVersionedTask extends TypedFlag, ChildFlowKeyFlag, PriorityFlag {
   type: 'orchestrationVersioned';
   name: string;
   version: string | null;

@@ -119,8 +119,11 @@ function activityTask(name: string, input: string, sessionId: string | undefined
   return task;
 }
 
-/** A sub-orchestration descriptor with its (non-enumerable) `withFlowKey` and `withPriority`. */
-function childTask<D extends { flowKey?: string; priority?: number }>(
+/**
+ * A descriptor with its (non-enumerable) `withFlowKey` and `withPriority`: sub-orchestrations,
+ * detached starts, activities with retries.
+ */
+function flowTask<D extends { flowKey?: string; priority?: number }>(
   fields: Omit<D, 'withFlowKey' | 'withPriority'>,
 ): D {
   const task = fields as D;
@@ -229,12 +232,15 @@ export class OrchestrationContext {
     input: unknown,
     retry: RetryPolicy,
   ): ActivityWithRetryTask & { readonly __result?: T } {
-    return this.#task('scheduleActivityWithRetry', {
-      type: 'activityWithRetry',
-      name,
-      input: encodeValue(input),
-      retry: retryFields(retry),
-    });
+    return this.#task(
+      'scheduleActivityWithRetry',
+      flowTask<ActivityWithRetryTask>({
+        type: 'activityWithRetry',
+        name,
+        input: encodeValue(input),
+        retry: retryFields(retry),
+      }),
+    );
   }
 
   /** {@link scheduleActivityWithRetry} with every attempt on the given session. */
@@ -244,13 +250,16 @@ export class OrchestrationContext {
     retry: RetryPolicy,
     sessionId: string,
   ): ActivityWithRetryTask & { readonly __result?: T } {
-    return this.#task('scheduleActivityWithRetryOnSession', {
-      type: 'activityWithRetry',
-      name,
-      input: encodeValue(input),
-      retry: retryFields(retry),
-      sessionId,
-    });
+    return this.#task(
+      'scheduleActivityWithRetryOnSession',
+      flowTask<ActivityWithRetryTask>({
+        type: 'activityWithRetry',
+        name,
+        input: encodeValue(input),
+        retry: retryFields(retry),
+        sessionId,
+      }),
+    );
   }
 
   /** Typed variant of {@link scheduleActivity}: a string result is JSON-parsed once more. */
@@ -322,7 +331,7 @@ export class OrchestrationContext {
   ): SubOrchestrationTask & { readonly __result?: T } {
     return this.#task(
       'scheduleSubOrchestration',
-      childTask<SubOrchestrationTask>({ type: 'subOrchestration', name, input: encodeValue(input) }),
+      flowTask<SubOrchestrationTask>({ type: 'subOrchestration', name, input: encodeValue(input) }),
     );
   }
 
@@ -334,7 +343,7 @@ export class OrchestrationContext {
   ): SubOrchestrationWithIdTask & { readonly __result?: T } {
     return this.#task(
       'scheduleSubOrchestrationWithId',
-      childTask<SubOrchestrationWithIdTask>({
+      flowTask<SubOrchestrationWithIdTask>({
         type: 'subOrchestrationWithId',
         name,
         instanceId,
@@ -351,7 +360,7 @@ export class OrchestrationContext {
   ): SubOrchestrationVersionedTask & { readonly __result?: T } {
     return this.#task(
       'scheduleSubOrchestrationVersioned',
-      childTask<SubOrchestrationVersionedTask>({
+      flowTask<SubOrchestrationVersionedTask>({
         type: 'subOrchestrationVersioned',
         name,
         version: version || null,
@@ -369,7 +378,7 @@ export class OrchestrationContext {
   ): SubOrchestrationVersionedWithIdTask & { readonly __result?: T } {
     return this.#task(
       'scheduleSubOrchestrationVersionedWithId',
-      childTask<SubOrchestrationVersionedWithIdTask>({
+      flowTask<SubOrchestrationVersionedWithIdTask>({
         type: 'subOrchestrationVersionedWithId',
         name,
         version: version || null,
@@ -398,7 +407,10 @@ export class OrchestrationContext {
 
   /** Starts another orchestration without waiting for it (not part of the instance tree); yields `null`. */
   startOrchestration(name: string, instanceId: string, input?: unknown): StartOrchestrationTask {
-    return this.#task('startOrchestration', { type: 'orchestration', name, instanceId, input: encodeValue(input) });
+    return this.#task(
+      'startOrchestration',
+      flowTask<StartOrchestrationTask>({ type: 'orchestration', name, instanceId, input: encodeValue(input) }),
+    );
   }
 
   /** {@link startOrchestration} pinned to a version (falsy ⇒ latest). */
@@ -408,13 +420,16 @@ export class OrchestrationContext {
     instanceId: string,
     input?: unknown,
   ): StartOrchestrationVersionedTask {
-    return this.#task('startOrchestrationVersioned', {
-      type: 'orchestrationVersioned',
-      name,
-      version: version || null,
-      instanceId,
-      input: encodeValue(input),
-    });
+    return this.#task(
+      'startOrchestrationVersioned',
+      flowTask<StartOrchestrationVersionedTask>({
+        type: 'orchestrationVersioned',
+        name,
+        version: version || null,
+        instanceId,
+        input: encodeValue(input),
+      }),
+    );
   }
 
   /** Alias of {@link startOrchestration}. */

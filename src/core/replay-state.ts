@@ -17,6 +17,13 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: string 
 export type RawResult = { ok: true; raw: string | null } | { ok: false; error: string };
 
 /** Kinds of futures that leave a breadcrumb when dropped (timers leave none). */
+/** Actions that carry a flow key and a priority level (activities, children, detached starts). */
+type FlowAction = Extract<Action, { flowKey: string | null }>;
+
+function takesFlowSettings(action: Action): action is FlowAction {
+  return action.kind === 'activity' || action.kind === 'subOrchestration' || action.kind === 'detached';
+}
+
 export type DroppableKind = 'activity' | 'subOrchestration' | 'waitEvent' | 'dequeue';
 
 interface ExternalSubscription {
@@ -98,24 +105,24 @@ export class ReplayState implements OrchestrationContextHost {
   }
 
   /**
-   * Sets the flow key of an activity or sub-orchestration action that is not bound yet (as
-   * {@link retag} the tag).
+   * Sets the flow key of an activity, sub-orchestration or detached-start action that is not bound
+   * yet (as {@link retag} the tag).
    */
   setFlowKey(token: number, flowKey: string): void {
     const emitted = this.pending.find((p) => p.token === token);
-    if (emitted === undefined || (emitted.action.kind !== 'activity' && emitted.action.kind !== 'subOrchestration')) {
+    if (emitted === undefined || !takesFlowSettings(emitted.action)) {
       throw new Error('withFlowKey must be called on the task it schedules, before anything is awaited');
     }
     emitted.action.flowKey = flowKey;
   }
 
   /**
-   * Sets the priority level of an activity or sub-orchestration action that is not bound yet (as
-   * {@link retag} the tag).
+   * Sets the priority level of an activity, sub-orchestration or detached-start action that is not
+   * bound yet (as {@link retag} the tag).
    */
   setPriority(token: number, priority: number): void {
     const emitted = this.pending.find((p) => p.token === token);
-    if (emitted === undefined || (emitted.action.kind !== 'activity' && emitted.action.kind !== 'subOrchestration')) {
+    if (emitted === undefined || !takesFlowSettings(emitted.action)) {
       throw new Error('withPriority must be called on the task it schedules, before anything is awaited');
     }
     emitted.action.priority = priority;

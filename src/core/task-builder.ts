@@ -12,6 +12,7 @@ import { SYSCALL_GET_KV_VALUE, SYSCALL_NEW_GUID, SYSCALL_UTC_NOW_MS } from './sy
 import {
   CompletionTask,
   DequeueTask,
+  DetachedStartTask,
   NeverTask,
   SettledTask,
   WaitEventTask,
@@ -121,6 +122,8 @@ export class TaskBuilder {
           requireString(task, 'name'),
           requireString(task, 'input'),
           optionalString(task, 'sessionId'),
+          optionalString(task, 'flowKey'),
+          optionalPriority(task),
         );
       case 'timer':
         return this.timer(validDelay(task.delayMs, 'timer delayMs'));
@@ -151,15 +154,18 @@ export class TaskBuilder {
         return new CompletionTask(this.state, token, decodeJson, 'subOrchestration');
       }
       case 'orchestration':
-      case 'orchestrationVersioned':
-        this.state.emit({
+      case 'orchestrationVersioned': {
+        const token = this.state.emit({
           kind: 'detached',
           name: requireString(task, 'name'),
           instanceId: requireString(task, 'instanceId'),
           version: optionalString(task, 'version'),
           input: requireString(task, 'input'),
+          flowKey: optionalString(task, 'flowKey'),
+          priority: optionalPriority(task),
         });
-        return new SettledTask({ ok: true, value: null });
+        return new DetachedStartTask(token);
+      }
       case 'newGuid':
         return this.activity(SYSCALL_NEW_GUID, '', null, null, decodeRaw);
       case 'utcNow':
@@ -213,7 +219,14 @@ export class TaskBuilder {
     return new CompletionTask(this.state, this.state.emit({ kind: 'timer', delayMs }), decodeNull, null);
   }
 
-  private retry(retry: unknown, name: string, input: string, sessionId: string | null): Task {
+  private retry(
+    retry: unknown,
+    name: string,
+    input: string,
+    sessionId: string | null,
+    flowKey: string | null,
+    priority: number | null,
+  ): Task {
     if (typeof retry !== 'object' || retry === null)
       throw invalid(`'activityWithRetry' task needs a retry policy, got ${describeYielded(retry)}`);
     const policy = retry as Record<string, unknown>;
@@ -235,9 +248,13 @@ export class TaskBuilder {
       maxAttempts,
       timeoutMs,
       backoff: typeof policy.backoff === 'string' ? policy.backoff : undefined,
+      flowKey,
+      priority,
     };
     return new RetryTask(this.state, spec, {
-      activity: () => this.activity(name, input, sessionId, null, decodeJson),
+      // Each attempt reads the spec's flow key and level: withFlowKey / withPriority on a started
+      // retry (async orchestrations) update it for the attempts still to come (RetryTask).
+      activity: () => this.activity(name, input, sessionId, null, decodeJson, spec.flowKey, spec.priority),
       timer: (delayMs) => this.timer(delayMs),
     });
   }

@@ -94,6 +94,16 @@ export class SettledTask implements Task {
   drop(): void {}
 }
 
+/**
+ * A detached start: settled (`null`) at once, with the token of its action, which `withFlowKey` /
+ * `withPriority` on a started (async) descriptor still reach until the action is recorded.
+ */
+export class DetachedStartTask extends SettledTask {
+  constructor(readonly token: number) {
+    super({ ok: true, value: null });
+  }
+}
+
 /** Continue-as-new: never resumes the generator. */
 export class NeverTask implements Task {
   poll(): PollResult {

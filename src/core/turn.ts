@@ -203,7 +203,8 @@ function dispatchNewWork(
         parentId: null,
         parentExecutionId: null,
         executionId: 1,
-        ...priorityField(priority),
+        ...(data.flowKey === undefined ? {} : { flowKey: data.flowKey }),
+        ...priorityField(data.priority ?? priority),
       });
     }
     if (only === 'detached' || dropped.has(eventId)) continue;

@@ -252,7 +252,17 @@ export type HistoryEventData =
   | { kind: 'SubOrchestrationCompleted'; result: string }
   | { kind: 'SubOrchestrationFailed'; details: ErrorDetails }
   | { kind: 'SubOrchestrationCancelRequested'; reason: string }
-  | { kind: 'OrchestrationChained'; name: string; instance: string; input: string; version?: string | null }
+  | {
+      kind: 'OrchestrationChained';
+      name: string;
+      instance: string;
+      input: string;
+      version?: string | null;
+      /** Flow key the detached instance is started under (`withFlowKey`); its permit is that instance's. */
+      flowKey?: string;
+      /** Priority level given with `withPriority`; absent = the starting instance's. */
+      priority?: number;
+    }
   | { kind: 'CustomStatusUpdated'; status: string | null }
   | { kind: 'KeyValueSet'; key: string; value: string; lastUpdatedAtMs: number }
   | { kind: 'KeyValueCleared'; key: string }

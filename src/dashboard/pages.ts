@@ -57,6 +57,7 @@ export function instancesBody(values: ListFormValues, result: InstanceListPage |
 <td><a href="${instanceHref(r.instanceId)}">${r.instanceId}</a></td>
 <td>${r.orchestrationName}</td><td>${r.orchestrationVersion}</td>
 <td><span class="${statusClass(r.status)}">${r.status}</span></td>
+<td data-testid="priority">${r.priority}</td>
 <td>${r.currentExecutionId}</td><td>${time(r.createdAt)}</td><td>${time(r.updatedAt)}</td>
 <td class="error-cell">${r.error ?? ''}</td></tr>`,
   );
@@ -65,8 +66,8 @@ export function instancesBody(values: ListFormValues, result: InstanceListPage |
       ? ''
       : html`<a class="next" href="/instances?${new Html(nextQuery(values, result.nextCursor))}">Next page →</a>`;
   return html`<h1>Instances</h1>${form}
-<table class="list"><thead><tr><th>Instance</th><th>Orchestration</th><th>Version</th><th>Status</th><th>Execution</th><th>Created</th><th>Updated</th><th>Error</th></tr></thead>
-<tbody>${rows.length === 0 ? html`<tr><td colspan="8" class="empty">No instances match.</td></tr>` : rows}</tbody></table>
+<table class="list"><thead><tr><th>Instance</th><th>Orchestration</th><th>Version</th><th>Status</th><th>Priority</th><th>Execution</th><th>Created</th><th>Updated</th><th>Error</th></tr></thead>
+<tbody>${rows.length === 0 ? html`<tr><td colspan="9" class="empty">No instances match.</td></tr>` : rows}</tbody></table>
 <p class="pager"><span data-testid="row-count">${result.items.length}</span> shown. ${next}</p>`;
 }
 

@@ -340,6 +340,8 @@ export interface InstanceSummary {
   customStatus: string | null;
   /** First 500 characters of a Failed instance's error message, else null. */
   error: string | null;
+  /** Priority level of the instance, 0 (the default) to 9. */
+  priority: number;
 }
 
 /** One page of the instance list; `nextCursor` is null on the last page. */

@@ -586,6 +586,7 @@ function instanceSummary(r: Record<string, unknown>): InstanceSummary {
     parentInstanceId: optionalStringField(r, 'parentInstanceId'),
     customStatus: optionalStringField(r, 'customStatus'),
     error: optionalStringField(r, 'error'),
+    priority: r.priority === undefined || r.priority === null ? 0 : numberField(r, 'priority'),
   };
 }
 

@@ -54,10 +54,24 @@ describe('durox CLI', () => {
     assert.deepEqual(future.items, []);
   });
 
+  it('list shows each instance priority level (a child inherits its parent level)', async () => {
+    const listed = JSON.parse((await durox([...s, '--json', 'list'])).stdout) as {
+      items: Array<{ instanceId: string; priority: number }>;
+    };
+    const levels = new Map(listed.items.map((i) => [i.instanceId, i.priority]));
+    assert.equal(levels.get(f.ids.parent), 3);
+    assert.equal(levels.get(f.ids.child), 3);
+    assert.equal(levels.get(f.ids.completed), 0);
+    const table = await durox([...s, 'list', '--name', 'Parent']);
+    assert.equal(table.code, 0, table.stderr);
+    const [header, row] = table.stdout.split('\n');
+    assert.equal(row.slice(header.indexOf('PRIORITY')).split(/\s+/)[0], '3');
+  });
+
   it('list prints a table without colours when stdout is not a terminal', async () => {
     const run = await durox([...s, 'list', '--status', 'Completed']);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^INSTANCE\s+ORCHESTRATION\s+VERSION\s+STATUS/);
+    assert.match(run.stdout, /^INSTANCE\s+ORCHESTRATION\s+VERSION\s+STATUS\s+PRIORITY\s+EXEC/);
     assert.ok(run.stdout.includes(f.ids.completed));
     assert.ok(!run.stdout.includes('\u001b['), 'no ANSI escapes in piped output');
   });

@@ -68,6 +68,14 @@ describe('dashboard in chromium', () => {
   it('filters the instance list by status and name', async () => {
     await page.goto(`${dashboard.url}/instances`);
     assert.equal(await page.locator('tbody tr').count(), 6);
+    assert.equal(
+      await page.locator(`tr[data-instance="${f.ids.parent}"] td[data-testid="priority"]`).textContent(),
+      '3',
+    );
+    assert.equal(
+      await page.locator(`tr[data-instance="${f.ids.completed}"] td[data-testid="priority"]`).textContent(),
+      '0',
+    );
     await page.selectOption('select[name="status"]', 'Failed');
     await page.click('button[type="submit"]');
     await page.waitForURL(/status=Failed/);

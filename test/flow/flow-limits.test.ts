@@ -274,6 +274,62 @@ for (const kind of FLOW_STORE_KINDS) {
       }
     });
 
+    it('retry activities take withFlowKey and withPriority for every attempt (generator and async)', async () => {
+      const provider = await store.openProvider();
+      const client = new Client(provider);
+      await client.setFlowLimit('tenant-retry', { maxActive: 0 });
+      const runtime = new Runtime(await store.openProvider(), { logLevel: 'error', asyncOrchestrationGuards: true });
+      const attempts = new Map<number, number>();
+      runtime.registerActivity('FlakyKeyed', (_ctx, input: number) => {
+        const attempt = (attempts.get(input) ?? 0) + 1;
+        attempts.set(input, attempt);
+        if (attempt === 1) throw new Error('first attempt fails');
+        return input * 2;
+      });
+      runtime.registerOrchestration('RetryKeyed', function* (ctx, input: number) {
+        return yield ctx
+          .scheduleActivityWithRetry('FlakyKeyed', input, { maxAttempts: 2 })
+          .withFlowKey('tenant-retry')
+          .withPriority(3);
+      });
+      runtime.registerOrchestration('AsyncRetryKeyed', async (ctx: AsyncOrchestrationContext, input: number) =>
+        ctx
+          .scheduleActivityWithRetry<number>('FlakyKeyed', input, { maxAttempts: 2 })
+          .withFlowKey('tenant-retry')
+          .withPriority(3),
+      );
+      await runtime.start();
+      try {
+        await client.startOrchestration('retry-keyed', 'RetryKeyed', 5);
+        await client.startOrchestration('retry-keyed-async', 'AsyncRetryKeyed', 7);
+        await eventually('both first attempts parked under tenant-retry', async () =>
+          (await counts(client))[1] === 2 ? true : undefined,
+        );
+        await client.setFlowLimit('tenant-retry', { maxActive: 1 });
+        for (const [id, output] of [
+          ['retry-keyed', 10],
+          ['retry-keyed-async', 14],
+        ] as const) {
+          const result = await client.waitForOrchestration(id, 30_000);
+          assert.equal(result.status, 'Completed', JSON.stringify(result));
+          assert.equal(result.output, output);
+          const history = await provider.readHistory(id, 1);
+          assert.deepEqual(
+            history.flatMap((e) => (e.kind === 'ActivityScheduled' ? [[e.flowKey, e.priority]] : [])),
+            [
+              ['tenant-retry', 3],
+              ['tenant-retry', 3],
+            ],
+            id,
+          );
+        }
+        assert.deepEqual(await counts(client), [0, 0]);
+      } finally {
+        await runtime.shutdown(0);
+        await client.deleteFlowLimit('tenant-retry');
+      }
+    });
+
     it('deleting a limit starts its parked activities', async () => {
       const provider: ProcedureProvider = await store.openProvider();
       const client = new Client(provider);

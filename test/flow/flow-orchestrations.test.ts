@@ -211,6 +211,55 @@ for (const kind of FLOW_STORE_KINDS) {
         await client.deleteFlowLimit(flowKey);
       }
     });
+    it('detached starts given withFlowKey (generator and async) park behind the key, at their withPriority level', async () => {
+      const flowKey = 'orch:detached';
+      const client = new Client(await store.openProvider());
+      await client.setFlowLimit(flowKey, { maxActive: 1 });
+      const runtime = new Runtime(await store.openProvider(), { logLevel: 'warn', orchestrationConcurrency: 4 });
+      runtime.registerOrchestration('Report', function* (ctx) {
+        return yield ctx.waitForEvent('finish');
+      });
+      runtime.registerOrchestration('Launcher', function* (ctx) {
+        yield ctx.startOrchestration('Report', 'rep-a', null).withFlowKey(flowKey);
+        yield ctx.startOrchestration('Report', 'rep-b', null).withFlowKey(flowKey).withPriority(5);
+        return 'launched';
+      });
+      runtime.registerOrchestration('AsyncLauncher', async (ctx) => {
+        await ctx.startOrchestration('Report', 'rep-c', null).withFlowKey(flowKey);
+        return 'launched';
+      });
+      await runtime.start();
+      try {
+        await client.startOrchestration('launcher', 'Launcher');
+        await client.waitForOrchestration('launcher', 30_000);
+        await client.startOrchestration('async-launcher', 'AsyncLauncher');
+        await client.waitForOrchestration('async-launcher', 30_000);
+        await eventually('rep-a running', async () =>
+          (await statusOf(client, 'rep-a')) === 'Running' ? true : undefined,
+        );
+        assert.equal(await statusOf(client, 'rep-b'), 'Pending');
+        assert.equal(await statusOf(client, 'rep-c'), 'Pending');
+        assert.deepEqual(await reported(client, flowKey), [1, 2, 1, 2]);
+        await client.raiseEvent('rep-a', 'finish', 'a');
+        await eventually('rep-b running', async () =>
+          (await statusOf(client, 'rep-b')) === 'Running' ? true : undefined,
+        );
+        assert.equal((await client.getInstanceInfo('rep-b')).priority, 5, 'admitted at its own level');
+        assert.equal(await statusOf(client, 'rep-c'), 'Pending');
+        await client.raiseEvent('rep-b', 'finish', 'b');
+        await eventually('rep-c running', async () =>
+          (await statusOf(client, 'rep-c')) === 'Running' ? true : undefined,
+        );
+        assert.equal((await client.getInstanceInfo('rep-c')).priority ?? 0, 0);
+        await client.raiseEvent('rep-c', 'finish', 'c');
+        assert.equal((await client.waitForOrchestration('rep-c', 30_000)).output, 'c');
+        assert.deepEqual(await reported(client, flowKey), [0, 0, 0, 0]);
+      } finally {
+        await runtime.shutdown(0);
+        await client.deleteFlowLimit(flowKey);
+      }
+    });
+
     it('children scheduled withFlowKey (generator and async parents) run no more at once than the limit', async () => {
       const flowKey = 'orch:kids';
       const client = new Client(await store.openProvider());

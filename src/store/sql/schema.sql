@@ -47,6 +47,8 @@ TABLE flow_parked_starts
   instance_id text NOT NULL
   work_item text NOT NULL
   created_at_ms bigint NOT NULL
+  priority smallint NOT NULL DEFAULT 0
+  rank_ms bigint GENERATED ALWAYS AS ((created_at_ms - (priority * (60000)::bigint))) STORED
 
 TABLE history
   instance_id text NOT NULL
@@ -147,6 +149,7 @@ CONSTRAINT flow_parked.flow_parked_pkey PRIMARY KEY (id)
 CONSTRAINT flow_parked.flow_parked_priority_check CHECK (((priority >= 0) AND (priority <= 9)))
 CONSTRAINT flow_parked_starts.flow_parked_starts_instance_id_key UNIQUE (instance_id)
 CONSTRAINT flow_parked_starts.flow_parked_starts_pkey PRIMARY KEY (id)
+CONSTRAINT flow_parked_starts.flow_parked_starts_priority_check CHECK (((priority >= 0) AND (priority <= 9)))
 CONSTRAINT history.history_event_id_check CHECK ((event_id > 0))
 CONSTRAINT history.history_pkey PRIMARY KEY (instance_id, execution_id, event_id)
 CONSTRAINT instance_locks.instance_locks_lock_token_key UNIQUE (lock_token)
@@ -178,8 +181,8 @@ CREATE INDEX flow_parked_activity_idx ON durox.flow_parked USING btree (instance
 CREATE UNIQUE INDEX flow_parked_pkey ON durox.flow_parked USING btree (id)
 CREATE INDEX flow_parked_rank_idx ON durox.flow_parked USING btree (flow_key, rank_ms, id)
 CREATE UNIQUE INDEX flow_parked_starts_instance_id_key ON durox.flow_parked_starts USING btree (instance_id)
-CREATE INDEX flow_parked_starts_next_idx ON durox.flow_parked_starts USING btree (flow_key, id)
 CREATE UNIQUE INDEX flow_parked_starts_pkey ON durox.flow_parked_starts USING btree (id)
+CREATE INDEX flow_parked_starts_rank_idx ON durox.flow_parked_starts USING btree (flow_key, rank_ms, id)
 CREATE UNIQUE INDEX history_pkey ON durox.history USING btree (instance_id, execution_id, event_id)
 CREATE UNIQUE INDEX instance_locks_lock_token_key ON durox.instance_locks USING btree (lock_token)
 CREATE UNIQUE INDEX instance_locks_pkey ON durox.instance_locks USING btree (instance_id)

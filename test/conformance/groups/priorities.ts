@@ -1,6 +1,7 @@
 /**
  * Priorities (migration 0103): both queues and the parked activities of a flow key hand out the
- * highest level first and FIFO within a level; a message to an existing instance takes the
+ * highest level first and FIFO within a level (parked starts ranked with the parked activities,
+ * migration 0104); a message to an existing instance takes the
  * instance's level; a future timer is never fetched early, whatever its level; and the
  * starvation bound holds on the store's clock: an item is overtaken by an item d levels higher
  * only when that one became fetchable less than d x PRIORITY_STEP_MS after it.
@@ -168,6 +169,31 @@ export function definePriorityTests(factory: ProviderTestFactory): void {
         });
         // a4 (level 7) takes the free permit; each ack then hands it to the best parked activity.
         assert.deepEqual(await drainActivities(provider), ['"a4"', '"a5"', '"a2"', '"a3"']);
+      }));
+
+    it('a permit given back goes to the best parked start: parked starts rank like parked activities', () =>
+      withHarness(factory, async ({ provider }) => {
+        const ended = { orchestrationName: 'Orch', orchestrationVersion: '1.0.0', status: 'Completed' as const };
+        await provider.setFlowLimit!('reports', { maxActive: 1 });
+        await provider.enqueueOrchestratorWork(startItem('holder', { flowKey: 'reports' }));
+        const holder = await fetchItem(provider, 'holder');
+        await provider.enqueueOrchestratorWork(startItem('low', { flowKey: 'reports' }));
+        await provider.enqueueOrchestratorWork(startItem('high', { flowKey: 'reports', priority: 9 }));
+        assert.equal((await provider.getInstanceStatus('low')).status, 'Pending');
+        assert.equal((await provider.getInstanceStatus('high')).status, 'Pending');
+        await provider.ackOrchestrationItem(
+          holder.lockToken,
+          turn('holder', { historyDelta: [started('holder')], metadata: { ...ended, output: '"done"' } }),
+        );
+        const next = await fetchItem(provider);
+        assert.equal(next.instanceId, 'high', 'the level-9 start parked second is admitted first');
+        assert.equal((await provider.getInstanceStatus('low')).status, 'Pending');
+        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'low still waits');
+        await provider.ackOrchestrationItem(
+          next.lockToken,
+          turn('high', { historyDelta: [started('high')], metadata: { ...ended, output: '"done"' } }),
+        );
+        assert.equal((await fetchItem(provider)).instanceId, 'low');
       }));
 
     it('a level outside 0..9 is refused and nothing is written', () =>

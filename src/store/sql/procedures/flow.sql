@@ -28,8 +28,9 @@
 -- holds it in flow_instance_permits, one row per instance, for its whole life, across
 -- continue-as-new; or the start waits in flow_parked_starts, a table the fetch never reads. The
 -- turn commit that ends the instance Completed or Failed (cancellation ends it Failed) and its
--- deletion hand the permit (internal_flow_pump) to the oldest parked activity or start of the key
--- (one FIFO order: parked starts draw their id from worker_queue's sequence), which is queued and
+-- deletion hand the permit (internal_flow_pump) to the best parked activity or start of the key
+-- (one order: rank, enqueue time minus one minute per level, then id; parked starts draw their id
+-- from worker_queue's sequence and keep their level in a column, migration 0104), which is queued and
 -- announced in the same transaction. An instance lock that expires, or a runtime that dies, leaves
 -- the permit with the instance. flow_limits.active counts these permits besides the worker_queue
 -- rows. A cancellation of a parked instance queues its start without a permit ahead of the
@@ -214,9 +215,9 @@ $$;
 
 -- Moves up to p_max (NULL: all) of the best parked activities and starts of p_key to worker_queue
 -- and orchestrator_queue, visible at p_now, and announces them. Best: by rank (enqueue time minus
--- one minute per priority level, then id; a start's level is its work item's), activities in the
--- flow_parked_rank_idx order; starts are taken in arrival order (their rank is not indexed, so a
--- level-5 start parked behind a level-0 start of the same key waits for it). The activities carry
+-- one minute per priority level, then id; migrations 0103 and 0104), one order for activities and
+-- starts, each park walked in its rank index (flow_parked_rank_idx, flow_parked_starts_rank_idx);
+-- an admitted start is queued at its level. The activities carry
 -- p_mark as their flow_key and the started instances get a permit row of p_mark (none when p_mark is
 -- NULL: the key has no limit any more). A parked start whose instance exists or holds a permit
 -- already (it was started again under another key or none) is a repeat: it leaves the park
@@ -239,8 +240,8 @@ BEGIN
                 (SELECT p.id, p.rank_ms FROM flow_parked p WHERE p.flow_key = p_key
                  ORDER BY p.rank_ms, p.id LIMIT p_max - v_moved)
                 UNION ALL
-                (SELECT s.id, s.created_at_ms - COALESCE(internal_item_priority(s.work_item), 0) * 60000::BIGINT
-                 FROM flow_parked_starts s WHERE s.flow_key = p_key ORDER BY s.id LIMIT p_max - v_moved)) c
+                (SELECT s.id, s.rank_ms FROM flow_parked_starts s WHERE s.flow_key = p_key
+                 ORDER BY s.rank_ms, s.id LIMIT p_max - v_moved)) c
             ORDER BY c.rank_ms, c.id LIMIT p_max - v_moved);
         EXIT WHEN cardinality(v_picked) = 0;
 
@@ -264,16 +265,15 @@ BEGIN
         GET DIAGNOSTICS v_repeats = ROW_COUNT;
         WITH moved AS (
             DELETE FROM flow_parked_starts s WHERE s.id = ANY (v_picked)
-            RETURNING s.id, s.instance_id, s.work_item),
+            RETURNING s.id, s.instance_id, s.work_item, s.priority, s.rank_ms),
         permits AS (
             INSERT INTO flow_instance_permits (instance_id, flow_key, created_at_ms)
             SELECT m.instance_id, p_mark, p_now FROM moved m WHERE p_mark IS NOT NULL)
         INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms,
                                         priority)
-        SELECT m.instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now,
-               COALESCE(internal_item_priority(m.work_item), 0)
+        SELECT m.instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now, m.priority
         FROM moved m
-        ORDER BY m.id;
+        ORDER BY m.rank_ms, m.id;
         GET DIAGNOSTICS v_starts = ROW_COUNT;
         PERFORM internal_announce_queue('o', v_starts, NULL, p_now);
 
@@ -371,8 +371,11 @@ BEGIN
         UPDATE flow_limits SET active = active + 1, updated_at_ms = p_now WHERE flow_key = p_key;
         RETURN 'queued';
     END IF;
-    INSERT INTO flow_parked_starts (id, flow_key, instance_id, work_item, created_at_ms)
-    VALUES (nextval('worker_queue_id_seq'), p_key, p_instance_id, p_work_item, p_now);
+    -- At the start's level (its work item's, as the queue row it would have had), ranked against
+    -- the key's parked activities by internal_flow_admit_parked.
+    INSERT INTO flow_parked_starts (id, flow_key, instance_id, work_item, created_at_ms, priority)
+    VALUES (nextval('worker_queue_id_seq'), p_key, p_instance_id, p_work_item, p_now,
+            COALESCE(internal_item_priority(p_work_item), 0));
     RETURN 'parked';
 END;
 $$;
@@ -392,10 +395,10 @@ BEGIN
         RETURN FALSE;
     END IF;
     PERFORM internal_flow_lock_keys(ARRAY[v_key]);
-    WITH moved AS (DELETE FROM flow_parked_starts s WHERE s.instance_id = p_instance_id RETURNING s.work_item)
+    WITH moved AS (DELETE FROM flow_parked_starts s WHERE s.instance_id = p_instance_id
+                   RETURNING s.work_item, s.priority)
     INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, priority)
-    SELECT p_instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now,
-           COALESCE(internal_item_priority(m.work_item), 0)
+    SELECT p_instance_id, 'StartOrchestration', m.work_item, p_now, 0, p_now, m.priority
     FROM moved m;
     IF NOT FOUND THEN
         RETURN FALSE;

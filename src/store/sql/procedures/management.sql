@@ -249,10 +249,14 @@ $$;
 -- Lock order: none (read-only).
 -- Errors: DX003 for a limit outside 1..1000, an unknown status or a half cursor.
 -- Returns: {items: [{instanceId, orchestrationName, orchestrationVersion, status,
---          currentExecutionId, createdAt, updatedAt, parentInstanceId, customStatus, error}],
---          nextCursor: {createdAt, instanceId} | null}. status is the current execution's status
---          (Running when the execution row does not exist yet); error is the first 500 characters
---          of a Failed instance's message.
+--          currentExecutionId, createdAt, updatedAt, parentInstanceId, customStatus, error,
+--          priority}], nextCursor: {createdAt, instanceId} | null}. status is the current
+--          execution's status (Running when the execution row does not exist yet); error is the
+--          first 500 characters of a Failed instance's message; priority the instance's level
+--          (0..9, migration 0103). Starts parked behind a flow limit (flow_parked_starts, status
+--          Pending in get_instance_status) are not listed: they have no instances row yet, and
+--          the park has no (created_at_ms, instance_id) index to merge into this keyset order, so
+--          each page would read the whole park (a backlog can hold 100,000 starts).
 CREATE OR REPLACE FUNCTION list_instances_page(p_filter json) RETURNS json
 LANGUAGE plpgsql STABLE
 -- A page is at most 1000 index-ordered rows: starting parallel workers costs more than it saves.
@@ -301,12 +305,14 @@ BEGIN
                     ''updatedAt'', p.updated_at_ms,
                     ''parentInstanceId'', p.parent_instance_id,
                     ''customStatus'', p.custom_status,
-                    ''error'', CASE WHEN p.status = ''Failed'' THEN left(p.output, 500) END)
+                    ''error'', CASE WHEN p.status = ''Failed'' THEN left(p.output, 500) END,
+                    ''priority'', p.priority)
                 ORDER BY p.created_at_ms DESC, p.instance_id DESC), ''[]''::json),
                 count(*)::INTEGER
          FROM (SELECT i.instance_id, i.orchestration_name, i.orchestration_version,
                       COALESCE(e.status, ''Running'') AS status, i.current_execution_id,
-                      i.created_at_ms, i.updated_at_ms, i.parent_instance_id, i.custom_status, e.output
+                      i.created_at_ms, i.updated_at_ms, i.parent_instance_id, i.custom_status, e.output,
+                      i.priority
                FROM instances i
                LEFT JOIN executions e
                       ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
