@@ -264,7 +264,7 @@ FUNCTION internal_flow_take_token(p_key text) RETURNS bigint LANGUAGE plpgsql VO
 FUNCTION internal_flow_turn_keys(p_ack jsonb, p_claim jsonb) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_flow_undefer(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_unpark_cancelled(p_instance_id text, p_now bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-FUNCTION internal_fused_turn_is_direct(p_instance_id text, p_claim_turn json, p_ran jsonb, p_now bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_fused_turn_is_direct(p_lock_token text, p_instance_id text, p_claim_turn json, p_ran jsonb, p_now bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_instance_advisory_key(p_instance_id text) RETURNS bigint LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_instance_tree_ids(p_instance_id text) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_item_priority(p_work_item text) RETURNS smallint LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER

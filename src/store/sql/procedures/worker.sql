@@ -350,23 +350,28 @@ $$;
 -- p_direct): the instance's advisory lock is taken exclusively (tried: FALSE when busy) and then,
 -- under it, the instance has no instance_locks row (held or expired), no message visible at
 -- p_now, a current execution p_ran.executionId that exists and whose pinned version is in the
--- claim's range, and p_ran.lastEventId as its last event. The turn the caller ran on this
+-- claim's range, and p_ran.lastEventId as its last event; and the work item p_lock_token is still
+-- leased (else the usual path reports it, or recognises a repeat). The turn the caller ran on this
 -- completion alone is then exactly the turn a claim would hand out. Writes nothing; the lock,
 -- once taken, is held to the end of the transaction either way (the usual path takes it too).
 -- Errors: DX003 for an invalid version range (as a claim).
-CREATE OR REPLACE FUNCTION internal_fused_turn_is_direct(p_instance_id TEXT, p_claim_turn json, p_ran jsonb, p_now BIGINT)
+DROP FUNCTION IF EXISTS internal_fused_turn_is_direct(TEXT, json, jsonb, BIGINT);
+CREATE OR REPLACE FUNCTION internal_fused_turn_is_direct(p_lock_token TEXT, p_instance_id TEXT, p_claim_turn json,
+                                                         p_ran jsonb, p_now BIGINT)
 RETURNS BOOLEAN
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    v_range  RECORD;
     v_min    INTEGER[];
     v_max    INTEGER[];
     v_direct BOOLEAN;
 BEGIN
-    -- Most claims name no range: the set-returning call costs more than the rest of this check.
     IF p_claim_turn->>'minVersion' IS NOT NULL OR p_claim_turn->>'maxVersion' IS NOT NULL THEN
-        SELECT r.out_min, r.out_max INTO v_min, v_max
-        FROM internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion') r;
+        -- An assignment, not SELECT ... FROM: evaluated as an expression, without a statement.
+        v_range := internal_parse_version_range(p_claim_turn->>'minVersion', p_claim_turn->>'maxVersion');
+        v_min := v_range.out_min;
+        v_max := v_range.out_max;
     END IF;
     IF COALESCE((p_claim_turn->>'lockTimeoutMs')::BIGINT, 0) <= 0
        OR NOT pg_try_advisory_xact_lock(internal_instance_advisory_key(p_instance_id)) THEN
@@ -377,6 +382,7 @@ BEGIN
                                 < ROW(v_min[1], v_min[2], v_min[3])
                             OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch)
                                 > ROW(v_max[1], v_max[2], v_max[3]), FALSE)
+           AND EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.locked_until_ms > p_now)
            AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id)
            AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q
                            WHERE q.instance_id = p_instance_id AND q.visible_at_ms <= p_now)
@@ -444,6 +450,25 @@ BEGIN
         RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
     END IF;
 
+    -- Flow control (flow.sql): the item's permit and every key the turn may touch, in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_lock_instances_in_key_order(ARRAY[]::TEXT[], ARRAY[p_instance_id]);
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT w.flow_key FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.flow_key IS NOT NULL
+            UNION
+            SELECT unnest(internal_flow_turn_keys(v_ran->'ack',
+                                                  CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END))));
+    END IF;
+    v_now := internal_current_time_ms();
+    IF internal_fused_turn_is_direct(p_lock_token, p_instance_id, p_claim_turn, v_ran, v_now) THEN
+        PERFORM internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
+        v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack',
+                                                    CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
+                                                    TRUE);
+        RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
+                                 'claimedWorkItems', v_commit->'claimedWorkItems',
+                                 'committedStatus', v_commit->'committedStatus');
+    END IF;
     IF jsonb_typeof(v_ran->'claim') = 'object'
        AND NOT EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token)
        AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.lock_token = internal_ack_token(p_lock_token)) THEN
@@ -464,25 +489,6 @@ BEGIN
         END;
     END IF;
 
-    -- Flow control (flow.sql): the item's permit and every key the turn may touch, in key order.
-    IF EXISTS (SELECT 1 FROM flow_limits) THEN
-        PERFORM internal_lock_instances_in_key_order(ARRAY[]::TEXT[], ARRAY[p_instance_id]);
-        PERFORM internal_flow_lock_keys(ARRAY(
-            SELECT w.flow_key FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.flow_key IS NOT NULL
-            UNION
-            SELECT unnest(internal_flow_turn_keys(v_ran->'ack',
-                                                  CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END))));
-    END IF;
-    v_now := internal_current_time_ms();
-    IF internal_fused_turn_is_direct(p_instance_id, p_claim_turn, v_ran, v_now) THEN
-        PERFORM internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
-        v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack',
-                                                    CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
-                                                    TRUE);
-        RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
-                                 'claimedWorkItems', v_commit->'claimedWorkItems',
-                                 'committedStatus', v_commit->'committedStatus');
-    END IF;
     -- The turn is claimed without its history and KV: they are read only for the fallback.
     v_result := internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, FALSE);
     v_turn := v_result->'claimedTurn';
