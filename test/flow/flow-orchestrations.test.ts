@@ -260,6 +260,35 @@ for (const kind of FLOW_STORE_KINDS) {
       }
     });
 
+    it('a child given a key with a rate limit fails its parent with the store refusal, and starts nothing', async () => {
+      const flowKey = 'orch:rated';
+      const client = new Client(await store.openProvider());
+      await client.setFlowLimit(flowKey, { perSecond: 1, burst: 1 });
+      const runtime = new Runtime(await store.openProvider(), { logLevel: 'error' });
+      runtime.registerOrchestration('RatedChild', function* () {
+        return 'child ran';
+      });
+      runtime.registerOrchestration('RatedParent', function* (ctx) {
+        return yield ctx.scheduleSubOrchestration('RatedChild', null).withFlowKey(flowKey);
+      });
+      await runtime.start();
+      try {
+        await client.startOrchestration('rated-parent', 'RatedParent');
+        const parent = await client.waitForOrchestration('rated-parent', 30_000);
+        assert.equal(parent.status, 'Failed');
+        assert.match(String(parent.error), /flow key orch:rated has a rate limit/);
+        assert.equal(
+          (await client.listAllInstances()).filter((id) => id !== 'rated-parent' && id.includes('rated-parent')).length,
+          0,
+          'no child was started',
+        );
+        assert.deepEqual(await reported(client, flowKey), [0, 0, 0, 0]);
+      } finally {
+        await runtime.shutdown(0);
+        await client.deleteFlowLimit(flowKey);
+      }
+    });
+
     it('children scheduled withFlowKey (generator and async parents) run no more at once than the limit', async () => {
       const flowKey = 'orch:kids';
       const client = new Client(await store.openProvider());
