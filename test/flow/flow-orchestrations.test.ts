@@ -289,6 +289,43 @@ for (const kind of FLOW_STORE_KINDS) {
       }
     });
 
+    it("deleting a parent deletes its children's parked starts; leaving one out is refused as an orphan", async () => {
+      const flowKey = 'orch:orphans';
+      const client = new Client(await store.openProvider());
+      await client.setFlowLimit(flowKey, { maxActive: 0 });
+      const runtime = new Runtime(await store.openProvider(), { logLevel: 'warn' });
+      runtime.registerOrchestration('ParkedKid', function* () {
+        return 'kid ran';
+      });
+      runtime.registerOrchestration('ParkingParent', function* (ctx) {
+        return yield ctx.all([
+          ctx.scheduleSubOrchestration('ParkedKid', null).withFlowKey(flowKey),
+          ctx.scheduleSubOrchestration('ParkedKid', null).withFlowKey(flowKey),
+        ]);
+      });
+      await runtime.start();
+      try {
+        await client.startOrchestration('parking-parent', 'ParkingParent');
+        await eventually('both children parked', async () =>
+          (await reported(client, flowKey))[3] === 2 ? true : undefined,
+        );
+        const tree = await client.getInstanceTree('parking-parent');
+        assert.equal(tree.allIds.length, 3, 'the parked children belong to the tree');
+        const [kid] = tree.allIds.filter((id) => id !== 'parking-parent');
+        await assert.rejects(
+          store.query('SELECT ${schema}.delete_instances($1::json, TRUE)', [JSON.stringify(['parking-parent'])]),
+          /Orphan detected: instance .* has parent parking-parent/,
+        );
+        assert.equal((await instancePermits(store, flowKey)).parked, 2, 'the refused deletion wrote nothing');
+        await client.deleteInstance('parking-parent', true);
+        assert.deepEqual(await instancePermits(store, flowKey), { active: 0, held: 0, parked: 0 });
+        assert.equal((await client.getStatus(kid)).status, 'NotFound');
+      } finally {
+        await runtime.shutdown(0);
+        await client.deleteFlowLimit(flowKey);
+      }
+    });
+
     it('children scheduled withFlowKey (generator and async parents) run no more at once than the limit', async () => {
       const flowKey = 'orch:kids';
       const client = new Client(await store.openProvider());

@@ -49,6 +49,7 @@ TABLE flow_parked_starts
   created_at_ms bigint NOT NULL
   priority smallint NOT NULL DEFAULT 0
   rank_ms bigint GENERATED ALWAYS AS ((created_at_ms - (priority * (60000)::bigint))) STORED
+  parent_instance_id text
 
 TABLE history
   instance_id text NOT NULL
@@ -181,6 +182,7 @@ CREATE INDEX flow_parked_activity_idx ON durox.flow_parked USING btree (instance
 CREATE UNIQUE INDEX flow_parked_pkey ON durox.flow_parked USING btree (id)
 CREATE INDEX flow_parked_rank_idx ON durox.flow_parked USING btree (flow_key, rank_ms, id)
 CREATE UNIQUE INDEX flow_parked_starts_instance_id_key ON durox.flow_parked_starts USING btree (instance_id)
+CREATE INDEX flow_parked_starts_parent_idx ON durox.flow_parked_starts USING btree (parent_instance_id) WHERE (parent_instance_id IS NOT NULL)
 CREATE UNIQUE INDEX flow_parked_starts_pkey ON durox.flow_parked_starts USING btree (id)
 CREATE INDEX flow_parked_starts_rank_idx ON durox.flow_parked_starts USING btree (flow_key, rank_ms, id)
 CREATE UNIQUE INDEX history_pkey ON durox.history USING btree (instance_id, execution_id, event_id)

@@ -373,9 +373,10 @@ BEGIN
     END IF;
     -- At the start's level (its work item's, as the queue row it would have had), ranked against
     -- the key's parked activities by internal_flow_admit_parked.
-    INSERT INTO flow_parked_starts (id, flow_key, instance_id, work_item, created_at_ms, priority)
+    -- A child's parent is kept for the deletion of the parent's tree (migration 0106).
+    INSERT INTO flow_parked_starts (id, flow_key, instance_id, work_item, created_at_ms, priority, parent_instance_id)
     VALUES (nextval('worker_queue_id_seq'), p_key, p_instance_id, p_work_item, p_now,
-            COALESCE(internal_item_priority(p_work_item), 0));
+            COALESCE(internal_item_priority(p_work_item), 0), p_work_item::json->>'parentInstance');
     RETURN 'parked';
 END;
 $$;

@@ -696,7 +696,9 @@ BEGIN
 END;
 $$;
 
--- The instance and all its descendants through parent links (no lock). Result: TEXT[], root first.
+-- The instance and all its descendants through parent links (no lock), children whose start is
+-- parked behind a flow limit included (flow_parked_starts.parent_instance_id, migration 0106).
+-- Result: TEXT[], root first.
 CREATE OR REPLACE FUNCTION internal_instance_tree_ids(p_instance_id TEXT) RETURNS TEXT[]
 LANGUAGE sql STABLE
 AS $$
@@ -707,7 +709,13 @@ AS $$
         FROM instances c JOIN tree t ON c.parent_instance_id = t.instance_id
         WHERE t.depth < 10000
     )
-    SELECT array_agg(instance_id ORDER BY depth, instance_id) FROM tree
+    SELECT array_agg(m.instance_id ORDER BY m.depth, m.instance_id)
+    FROM (SELECT t.instance_id, t.depth FROM tree t
+          UNION ALL
+          -- Children whose start is parked behind a flow limit: no instances row yet, no children.
+          SELECT s.instance_id, t.depth + 1
+          FROM flow_parked_starts s JOIN tree t ON s.parent_instance_id = t.instance_id
+          WHERE NOT EXISTS (SELECT 1 FROM tree o WHERE o.instance_id = s.instance_id)) m
 $$;
 
 -- Root instances selected by a filter json {instanceIds?, completedBefore?, limit?} whose current

@@ -482,7 +482,7 @@ $$;
 -- Errors: DX003 when p_instance_ids is not a json array; unless p_force, DX004 'Instance <id> is
 -- still running. Use force=true or cancel first.'; DX004 'Orphan detected: ...' when, after
 -- locking, an instance whose parent is listed is not listed itself (a child that appeared
--- concurrently, or a partial tree).
+-- concurrently, or a partial tree; a child whose start is parked behind a flow limit counts).
 -- Returns: {instancesDeleted, executionsDeleted, eventsDeleted, queueMessagesDeleted}.
 CREATE OR REPLACE FUNCTION delete_instances(p_instance_ids json, p_force BOOLEAN) RETURNS json
 LANGUAGE plpgsql
@@ -532,8 +532,10 @@ BEGIN
     END IF;
 
     SELECT c.instance_id, c.parent_instance_id INTO v_orphan
-    FROM instances c
-    WHERE c.parent_instance_id = ANY (v_ids) AND NOT (c.instance_id = ANY (v_ids))
+    FROM (SELECT i.instance_id, i.parent_instance_id FROM instances i WHERE i.parent_instance_id = ANY (v_ids)
+          UNION ALL
+          SELECT s.instance_id, s.parent_instance_id FROM flow_parked_starts s WHERE s.parent_instance_id = ANY (v_ids)) c
+    WHERE NOT (c.instance_id = ANY (v_ids))
     ORDER BY c.instance_id LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'Orphan detected: instance % has parent % in the deletion set but is not in it; delete the whole tree',
