@@ -63,6 +63,14 @@ export class WakeupHub {
   live = false;
   /** Delayed items announced on this connection, replayed to subscribers that join while live. */
   private readonly dueTimes = { orchestrator: new DueTimes(), worker: new DueTimes() };
+  /**
+   * Notifications heard before the connection's `connected` event. The server delivers a
+   * notification as soon as the LISTEN has committed, and a client may read it in the same chunk
+   * as the set-up's result, so it is emitted before the awaited result is: it comes from a commit
+   * after the set-up's snapshot (else the set-up counted it), and dropping it loses that wake-up.
+   * Delivered right after `connected`, once the channel is known.
+   */
+  private early: NotificationEvent[] = [];
 
   /** @param setupText the `listen_for_wakeups()` procedure call of the provider's schema. */
   constructor(
@@ -136,15 +144,21 @@ export class WakeupHub {
       }
       decoded = live;
     } else if (event.type === 'disconnected') {
+      this.early = [];
       if (!this.live && this.channel !== null) return;
       this.live = false;
       decoded = { kind: 'lost', error: event.error };
     } else {
+      if (!this.live) {
+        this.early.push(event);
+        return;
+      }
       if (event.channel !== this.channel) return;
       decoded = decodeWakeupPayload(event.payload);
       if (decoded?.kind === 'queue' && decoded.dueInMs !== null) this.dueTimes[decoded.queue].add(decoded.dueInMs);
     }
     if (decoded === null) return;
     for (const listener of [...this.listeners]) listener(decoded);
+    if (event.type === 'connected') for (const heard of this.early.splice(0)) this.onEvent(heard);
   }
 }

@@ -71,6 +71,40 @@ test('a subscriber joining a live channel learns the delayed items announced on 
   await hub.close();
 });
 
+test('a notification read before the set-up result is delivered after it, not dropped', () => {
+  // The server sends a notification right after the LISTEN commits; when the client reads it in
+  // the same chunk as the set-up's result, the executor emits it first (the result is awaited).
+  const channel = new ScriptedChannel();
+  const hub = new WakeupHub(channel, 'SELECT listen_for_wakeups() AS result');
+  const heard: WakeupEvent[] = [];
+  const subscription = hub.subscribe((event) => heard.push(event));
+  channel.emit({ type: 'notification', channel: 'durox_s', payload: 'o:0:1000:1' });
+  assert.equal(heard.length, 0, 'nothing before the channel is live');
+  channel.emit({
+    type: 'connected',
+    rows: [{ result: { channel: 'durox_s', orchestratorReady: 0, orchestratorDueInMs: [], workerReady: 0 } }],
+  });
+  assert.deepEqual(
+    heard.map((e) => e.kind),
+    ['live', 'queue'],
+  );
+  const retry = heard[1];
+  assert.ok(retry.kind === 'queue' && retry.queue === 'orchestrator' && retry.dueInMs === 1000);
+  // Another channel's early notification is still ignored, and a lost connection forgets them.
+  channel.emit({ type: 'disconnected', error: new Error('cut') });
+  channel.emit({ type: 'notification', channel: 'durox_s', payload: 'w:1::1' });
+  channel.emit({ type: 'disconnected', error: new Error('cut again') });
+  channel.emit({
+    type: 'connected',
+    rows: [{ result: { channel: 'durox_s', orchestratorReady: 0, orchestratorDueInMs: [], workerReady: 0 } }],
+  });
+  assert.deepEqual(
+    heard.map((e) => e.kind),
+    ['live', 'queue', 'lost', 'live'],
+  );
+  subscription.unsubscribe();
+});
+
 test('due times are forgotten once they have passed', () => {
   const due = new DueTimes();
   due.add(100, 1_000);
