@@ -179,6 +179,12 @@ export class PgExecutor implements SqlExecutor {
       );
       try {
         await client.connect();
+        // LISTEN takes effect when its statement commits, and PostgreSQL does not deliver what
+        // committed between the set-up's reads and that commit: a wake-up announced there would
+        // be in neither. So the set-up runs twice, and the state comes from the second run, read
+        // with the LISTEN in effect (repeating it changes nothing). Costs one round trip per
+        // connection opened.
+        await client.query(setupText);
         const result = await client.query(setupText);
         failures = 0;
         if (!stopped && !lost) onEvent({ type: 'connected', rows: result.rows as Row[] });
