@@ -198,6 +198,21 @@ export interface HistoryEventBase {
   duroxVersion: string;
 }
 
+/**
+ * What an event that starts another instance records: a child (`SubOrchestrationScheduled`) or a
+ * detached instance (`OrchestrationChained`).
+ */
+export interface InstanceStartFields {
+  name: string;
+  instance: string;
+  input: string;
+  version?: string | null;
+  /** Flow key the started instance runs under (`withFlowKey`); the permit is that instance's. */
+  flowKey?: string;
+  /** Priority level given with `withPriority`; absent = the starting instance's. */
+  priority?: number;
+}
+
 /** The kind-specific part of a history event; `kind` is the discriminator. */
 export type HistoryEventData =
   | {
@@ -238,31 +253,11 @@ export type HistoryEventData =
   | { kind: 'QueueSubscribed'; name: string }
   | { kind: 'QueueEventDelivered'; name: string; data: string }
   | { kind: 'QueueSubscriptionCancelled'; reason: string }
-  | {
-      kind: 'SubOrchestrationScheduled';
-      name: string;
-      instance: string;
-      input: string;
-      version?: string | null;
-      /** Flow key the child is started under (`withFlowKey`); its permit is the child's. */
-      flowKey?: string;
-      /** Priority level given with `withPriority`; absent = the parent's. */
-      priority?: number;
-    }
+  | ({ kind: 'SubOrchestrationScheduled' } & InstanceStartFields)
   | { kind: 'SubOrchestrationCompleted'; result: string }
   | { kind: 'SubOrchestrationFailed'; details: ErrorDetails }
   | { kind: 'SubOrchestrationCancelRequested'; reason: string }
-  | {
-      kind: 'OrchestrationChained';
-      name: string;
-      instance: string;
-      input: string;
-      version?: string | null;
-      /** Flow key the detached instance is started under (`withFlowKey`); its permit is that instance's. */
-      flowKey?: string;
-      /** Priority level given with `withPriority`; absent = the starting instance's. */
-      priority?: number;
-    }
+  | ({ kind: 'OrchestrationChained' } & InstanceStartFields)
   | { kind: 'CustomStatusUpdated'; status: string | null }
   | { kind: 'KeyValueSet'; key: string; value: string; lastUpdatedAtMs: number }
   | { kind: 'KeyValueCleared'; key: string }
