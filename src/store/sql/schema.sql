@@ -213,28 +213,28 @@ CREATE INDEX worker_queue_session_idx ON durox.worker_queue USING btree (session
 
 CREATE TRIGGER history_pin_execution_version AFTER INSERT ON durox.history FOR EACH ROW WHEN ((new.event_type = 'OrchestrationStarted'::text)) EXECUTE FUNCTION durox.internal_pin_execution_version()
 
-FUNCTION abandon_orchestration_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION abandon_work_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION ack_orchestration_item(p_lock_token text, p_ack json, p_claim json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION ack_orchestration_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION abandon_orchestration_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION abandon_work_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION ack_orchestration_item(p_lock_token text, p_ack json, p_claim json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION ack_orchestration_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION ack_work_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION cleanup_orphaned_sessions() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION ack_work_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION cleanup_orphaned_sessions() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_flow_limit(p_key text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_instance(p_instance_id text, p_force boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_instance_bulk(p_filter json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_instances(p_instance_ids json, p_force boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION enqueue_orchestrator_work(p_instance_id text, p_kind text, p_work_item text, p_delay_ms bigint, p_fire_at_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION enqueue_worker_work(p_instance_id text, p_execution_id bigint, p_activity_id bigint, p_tag text, p_work_item text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION enqueue_orchestrator_work(p_instance_id text, p_kind text, p_work_item text, p_delay_ms bigint, p_fire_at_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION enqueue_worker_work(p_instance_id text, p_execution_id bigint, p_activity_id bigint, p_tag text, p_work_item text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION fetch_orchestration_item(p_lock_timeout_ms bigint, p_min_version text, p_max_version text) RETURNS json LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION fetch_orchestration_items(p_lock_timeout_ms bigint, p_min_version text, p_max_version text, p_max_items integer) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION fetch_work_item(p_lock_timeout_ms bigint, p_tag_mode text, p_tags json, p_owner_id text, p_session_lock_timeout_ms bigint, p_max_items integer, p_claim_new_sessions boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION fetch_orchestration_items(p_lock_timeout_ms bigint, p_min_version text, p_max_version text, p_max_items integer) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION fetch_work_item(p_lock_timeout_ms bigint, p_tag_mode text, p_tags json, p_owner_id text, p_session_lock_timeout_ms bigint, p_max_items integer, p_claim_new_sessions boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_execution_info(p_instance_id text, p_execution_id bigint) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_flow_limits(p_key text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_info(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_stats(p_instance_id text) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION get_instance_status(p_instance_id text) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION get_instance_status(p_instance_id text) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_tree(p_instance_id text) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_kv_all_values(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_kv_value(p_instance_id text, p_key text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
@@ -244,7 +244,7 @@ FUNCTION get_throughput(p_since_ms bigint, p_bucket_ms bigint) RETURNS json LANG
 FUNCTION grant_execute_role(p_role text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION internal_ack_orchestration_item(p_lock_token text, p_ack jsonb, p_claim jsonb, p_direct boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_ack_token(p_lock_token text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
-FUNCTION internal_ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET plan_cache_mode=force_generic_plan
 FUNCTION internal_add_batch_state(p_batch json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_queue(p_queue text, p_ready bigint, p_earliest_delayed_ms bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_released_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
@@ -289,11 +289,11 @@ FUNCTION listen_for_wakeups() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DE
 FUNCTION prune_executions(p_instance_id text, p_keep_last integer, p_completed_before_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION prune_executions_bulk(p_filter json, p_keep_last integer, p_completed_before_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION read_history(p_instance_id text, p_execution_id bigint) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION renew_orchestration_item_lock(p_lock_token text, p_extend_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION renew_session_locks(p_owner_ids json, p_extend_ms bigint, p_idle_timeout_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION renew_work_item_lock(p_lock_token text, p_extend_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION renew_orchestration_item_lock(p_lock_token text, p_extend_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION renew_session_locks(p_owner_ids json, p_extend_ms bigint, p_idle_timeout_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION renew_work_item_lock(p_lock_token text, p_extend_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION schema_version() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION secure_procedures() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION set_flow_limit(p_key text, p_limit json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION set_test_clock_offset(p_offset_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION start_orchestration_claimed(p_instance_id text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION start_orchestration_claimed(p_instance_id text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp

@@ -73,6 +73,7 @@ $$;
 -- Returns: {status, output, error, failureDetails, customStatus, customStatusVersion}.
 CREATE OR REPLACE FUNCTION get_instance_status(p_instance_id TEXT) RETURNS json
 LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     RETURN COALESCE(

@@ -38,6 +38,7 @@ CREATE OR REPLACE FUNCTION fetch_orchestration_items(p_lock_timeout_ms BIGINT, p
                                                      p_max_version TEXT, p_max_items INTEGER)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now         BIGINT;
@@ -146,6 +147,7 @@ $$;
 CREATE OR REPLACE FUNCTION ack_orchestration_item(p_lock_token TEXT, p_ack json, p_claim json DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     RETURN internal_ack_orchestration_item(p_lock_token, p_ack::jsonb, p_claim::jsonb);
@@ -306,6 +308,7 @@ $$;
 -- (as ack_orchestration_item returns them) or {ok: false, code, message}.
 CREATE OR REPLACE FUNCTION ack_orchestration_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_acks    jsonb := p_acks;
@@ -356,6 +359,7 @@ $$;
 CREATE OR REPLACE FUNCTION abandon_orchestration_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now         BIGINT := internal_current_time_ms();
@@ -401,6 +405,7 @@ $$;
 -- Returns: {instanceId, lockedUntilMs}.
 CREATE OR REPLACE FUNCTION renew_orchestration_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now          BIGINT := internal_current_time_ms();
@@ -441,6 +446,7 @@ CREATE OR REPLACE FUNCTION enqueue_orchestrator_work(p_instance_id TEXT, p_kind 
                                                    p_delay_ms BIGINT, p_fire_at_ms BIGINT)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();
@@ -492,6 +498,7 @@ $$;
 CREATE OR REPLACE FUNCTION start_orchestration_claimed(p_instance_id TEXT, p_work_item TEXT, p_claim_turn json)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();

@@ -12,6 +12,7 @@
 CREATE OR REPLACE FUNCTION renew_session_locks(p_owner_ids json, p_extend_ms BIGINT, p_idle_timeout_ms BIGINT)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();
@@ -43,6 +44,7 @@ $$;
 -- Returns: {removed}.
 CREATE OR REPLACE FUNCTION cleanup_orphaned_sessions() RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();

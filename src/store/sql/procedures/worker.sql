@@ -13,6 +13,7 @@ CREATE OR REPLACE FUNCTION enqueue_worker_work(p_instance_id TEXT, p_execution_i
                                                p_tag TEXT, p_work_item TEXT)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now      BIGINT := internal_current_time_ms();
@@ -73,6 +74,7 @@ CREATE OR REPLACE FUNCTION fetch_work_item(p_lock_timeout_ms BIGINT, p_tag_mode 
                                            p_max_items INTEGER, p_claim_new_sessions BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now        BIGINT;
@@ -204,6 +206,7 @@ CREATE OR REPLACE FUNCTION internal_ack_work_item(p_lock_token TEXT, p_instance_
                                                   p_claim_turn json, p_with_state BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now      BIGINT := internal_current_time_ms();
@@ -298,6 +301,7 @@ $$;
 -- Returns: json array in input order of {ok: true, claimedTurn} or {ok: false, code, message}.
 CREATE OR REPLACE FUNCTION ack_work_items(p_acks json) RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_lock    RECORD;
@@ -433,6 +437,7 @@ CREATE OR REPLACE FUNCTION ack_work_item_with_turn(p_lock_token TEXT, p_instance
                                                    p_claim_turn json, p_turn json)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_ran        jsonb := p_turn; -- parsed once: each field read of a json value parses it all again
@@ -527,6 +532,7 @@ $$;
 -- Returns: {lockedUntilMs}.
 CREATE OR REPLACE FUNCTION renew_work_item_lock(p_lock_token TEXT, p_extend_ms BIGINT) RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now          BIGINT := internal_current_time_ms();
@@ -561,6 +567,7 @@ $$;
 CREATE OR REPLACE FUNCTION abandon_work_item(p_lock_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now     BIGINT := internal_current_time_ms();
