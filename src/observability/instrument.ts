@@ -324,6 +324,17 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
       return lease;
     },
 
+    // Offered only when the provider has it (see the proxy below).
+    async fetchWorkItemGroup(requests): Promise<Array<WorkItemLease | null>> {
+      const group = provider.fetchWorkItemGroup?.bind(provider);
+      const leases =
+        group === undefined
+          ? await Promise.all(requests.map((options) => provider.fetchWorkItem(options)))
+          : await group(requests);
+      for (const lease of leases) if (lease !== null) openActivity(lease);
+      return leases;
+    },
+
     async ackWorkItem(
       lockToken: string,
       completion: ActivityCompletionItem | null,
@@ -396,6 +407,7 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
       // A fused ack commits a turn that was never fetched, so it would have no turn span and no
       // turn metrics: an instrumented provider does not offer it, and its runtime acks each step.
       if (property === 'ackWorkItemWithTurn') return undefined;
+      if (property === 'fetchWorkItemGroup' && provider.fetchWorkItemGroup === undefined) return undefined;
       if (typeof property === 'string' && Object.prototype.hasOwnProperty.call(overrides, property)) {
         return overrides[property as keyof Provider];
       }

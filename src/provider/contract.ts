@@ -474,6 +474,14 @@ export interface Provider {
   fetchWorkItems(options: FetchWorkItemOptions & { maxItems: number }): Promise<WorkItemLease[]>;
 
   /**
+   * Optional. The fetches of several workers in one call (group fetch): each request is served in
+   * order exactly as {@link fetchWorkItem} serves it alone (its own tag filter, session rule and
+   * lock token), and a later request never gets an item an earlier one got. Returns one lease or
+   * null per request, in request order.
+   */
+  fetchWorkItemGroup?(requests: readonly FetchWorkItemOptions[]): Promise<Array<WorkItemLease | null>>;
+
+  /**
    * Extends the sessions owned by `ownerIds` that are still locked and were active within
    * `idleTimeoutMs` to now + `extendMs`; returns how many. Idle sessions are left to lapse.
    */

@@ -8,14 +8,20 @@ import { decodeActivityInput } from '../core/codec';
 import { MAX_PAYLOAD_BYTES } from '../core/limits';
 import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
-import type { OrchestrationItem, Provider, WorkItemAck, WorkItemLease } from '../provider/contract';
+import type {
+  FetchWorkItemOptions,
+  OrchestrationItem,
+  Provider,
+  WorkItemAck,
+  WorkItemLease,
+} from '../provider/contract';
 import { isLockLost, isRetryable } from '../provider/errors';
 import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
 import { thrownDescription, thrownMessage } from '../core/thrown';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
-import { GroupCommit } from './ack-batcher';
+import { CallBatcher } from './call-batcher';
 import {
   reserveIdle,
   tagAccepted,
@@ -107,14 +113,16 @@ export class ActivityWorkerPool implements ActivityTaker {
   private loops: Array<Promise<void>> = [];
   private inbox: HandOffInbox<WorkItemLease> | null = null;
   private turns: TurnTaker | null = null;
-  private readonly acks: GroupCommit<WorkItemAck, OrchestrationItem | null>;
+  private readonly acks: CallBatcher<WorkItemAck, OrchestrationItem | null>;
+  /** Fetches of slots: one out at a time, the ones that wait go together (group fetch; null: the provider has none). */
+  private readonly fetches: CallBatcher<FetchWorkItemOptions, WorkItemLease | null> | null;
   /** Acks on their way while their slots already run the next activity (see acknowledge). */
   private readonly pendingAcks = new Set<Promise<void>>();
   private slotCount = 0;
 
   constructor(private readonly deps: ActivityWorkerDeps) {
     const { provider } = deps;
-    this.acks = new GroupCommit(
+    this.acks = new CallBatcher(
       {
         one: (ack) => provider.ackWorkItem(ack.lockToken, ack.completion, ack.claim),
         many: async (acks) =>
@@ -124,6 +132,18 @@ export class ActivityWorkerPool implements ActivityTaker {
       },
       FIXED.maxAckCallsInFlight,
     );
+    const fetchGroup = provider.fetchWorkItemGroup?.bind(provider);
+    this.fetches =
+      fetchGroup === undefined
+        ? null
+        : new CallBatcher(
+            {
+              one: (options) => provider.fetchWorkItem(options),
+              many: async (requests) =>
+                (await fetchGroup(requests)).map((lease) => ({ ok: true as const, value: lease })),
+            },
+            FIXED.maxFetchCallsInFlight,
+          );
   }
 
   /** Lets activity acks claim the next turn for `turns` (eager dispatch). */
@@ -258,14 +278,15 @@ export class ActivityWorkerPool implements ActivityTaker {
 
   /** One fetch of `slot`, session-capable while this runtime is below its session capacity. */
   private async fetchLease(slot: number): Promise<WorkItemLease | null> {
-    const { provider, options, sessions } = this.deps;
+    const { options, sessions } = this.deps;
     const reservation = sessions.reserveFetch(slot);
     try {
-      return await provider.fetchWorkItem({
+      const request: FetchWorkItemOptions = {
         lockTimeoutMs: options.workerLockTimeoutMs,
         tagFilter: options.tagFilter,
         session: reservation.config,
-      });
+      };
+      return await (this.fetches === null ? this.deps.provider.fetchWorkItem(request) : this.fetches.submit(request));
     } finally {
       reservation.release();
     }
@@ -472,7 +493,7 @@ export class ActivityWorkerPool implements ActivityTaker {
     let failedAttempts = 0;
     try {
       const turn = await retryThroughOutage(
-        () => this.acks.ack({ lockToken: lease.lockToken, completion: result, claim }),
+        () => this.acks.submit({ lockToken: lease.lockToken, completion: result, claim }),
         outageRetryPolicy(this.deps.options.maxOutageMs),
         isRetryable,
         {

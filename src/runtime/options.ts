@@ -114,8 +114,10 @@ export const FIXED = {
   activityCancellationGraceMs: 10_000,
   fetchErrorBackoffBaseMs: 100,
   fetchErrorBackoffMaxMs: 3000,
-  /** Ack calls a pool (turns, activities) keeps out at once; acks beyond wait and go together (ack-batcher.ts). */
+  /** Ack calls a pool (turns, activities) keeps out at once; acks beyond wait and go together (call-batcher.ts). */
   maxAckCallsInFlight: 4,
+  /** Activity fetches a runtime keeps out at once; fetches beyond wait and go together (call-batcher.ts). */
+  maxFetchCallsInFlight: 1,
 } as const;
 
 function count(value: unknown, fallback: number, field: string): number {

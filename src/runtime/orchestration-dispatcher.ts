@@ -7,7 +7,7 @@ import type { TraceSink, TurnEngine, TurnOutcome, TurnRequest, TurnResult } from
 import type { OrchestrationTurnAck } from '../core/turn-types';
 import { DUROX_VERSION, type ActivityCompletionItem } from '../core/types';
 import type { OrchestrationItem, Provider, TurnAck, TurnClaim, WorkItemLease } from '../provider/contract';
-import { GroupCommit } from './ack-batcher';
+import { CallBatcher } from './call-batcher';
 import { isLockLost, isRetryable } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
@@ -57,13 +57,13 @@ export class OrchestrationDispatcher implements TurnTaker {
   /** Lock length and capability filter of every turn this dispatcher takes, fetched or claimed. */
   readonly turnClaim: TurnClaim = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
 
-  private readonly acks: GroupCommit<TurnAck, WorkItemLease[]>;
+  private readonly acks: CallBatcher<TurnAck, WorkItemLease[]>;
   /** Histories of the instances whose last turn this dispatcher committed (fused completion). */
   private readonly histories = new TurnHistoryCache();
 
   constructor(private readonly deps: OrchestrationDispatcherDeps) {
     const { provider } = deps;
-    this.acks = new GroupCommit(
+    this.acks = new CallBatcher(
       {
         one: (turn) => provider.ackOrchestrationItem(turn.lockToken, turn.ack, turn.claim),
         many: async (turns) =>
@@ -365,7 +365,7 @@ export class OrchestrationDispatcher implements TurnTaker {
     let failedAttempts = 0;
     try {
       const claimed = await retryThroughOutage(
-        () => this.acks.ack({ lockToken: item.lockToken, ack, claim }),
+        () => this.acks.submit({ lockToken: item.lockToken, ack, claim }),
         outageRetryPolicy(options.maxOutageMs),
         isRetryable,
         {

@@ -89,6 +89,13 @@ export function decodeWorkLeases(value: unknown, operation: string): WorkItemLea
   return value.map((row) => decodeWorkLease(row, operation));
 }
 
+/** A group fetch's answer: one lease or null per request, `count` of them in request order. */
+export function decodeWorkLeaseGroup(value: unknown, count: number, operation: string): Array<WorkItemLease | null> {
+  if (!Array.isArray(value) || value.length !== count)
+    throw toProviderError(new Error(`${operation} returned no array of ${count} leases`), operation);
+  return value.map((row) => (row === null ? null : decodeWorkLease(row, operation)));
+}
+
 /** An instance status as get_instance_status returns it (also an ack's committedStatus). */
 export function decodeInstanceStatus(record: Record<string, unknown>): InstanceStatus {
   const status: InstanceStatus = {

@@ -15,7 +15,7 @@ import type {
   WorkItemLease,
 } from '../provider/contract';
 import { MAX_SESSION_OWNER_BYTES, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
-import { decodeWorkLeases } from './item-decoding';
+import { decodeWorkLeaseGroup, decodeWorkLeases } from './item-decoding';
 import { asRecord, numberField } from './row-decoding';
 import {
   invalidArgument,
@@ -32,18 +32,19 @@ export type ProcedureCall = (operation: string, params: unknown[], instanceId?: 
 const TAG_MODES = new Set(['defaultOnly', 'any', 'none', 'tags', 'defaultAnd']);
 const SEMVER = /^\d{1,9}\.\d{1,9}\.\d{1,9}(?:[-+].*)?$/;
 
-/** Locks up to `maxItems` work items (fetch_work_item); an empty array when there is none. */
-export async function fetchWorkLeases(
-  call: ProcedureCall,
-  options: FetchWorkItemOptions,
-  maxItems: number,
-): Promise<WorkItemLease[]> {
-  const context = { operation: 'fetch_work_item' };
+/** fetch_work_item's arguments for one fetch, validated: tags, session owner and session rule. */
+interface FetchArguments {
+  lockTimeoutMs: number;
+  tagMode: string;
+  tags: string[];
+  ownerId: string | null;
+  sessionLockTimeoutMs: number | null;
+  claimNewSessions: boolean;
+}
+
+function fetchArguments(options: FetchWorkItemOptions, context: CallContext): FetchArguments {
   if (options === null || typeof options !== 'object') throw invalidArgument(context, 'options must be an object');
   const lockTimeoutMs = requirePositiveDuration(options.lockTimeoutMs, 'lockTimeoutMs', context);
-  const max = requireInteger(maxItems, 'maxItems', context, 1);
-  if (max > MAX_WORK_ITEMS_PER_CALL)
-    throw invalidArgument(context, `maxItems must be at most ${MAX_WORK_ITEMS_PER_CALL}, got ${max}`);
   const filter = options.tagFilter;
   if (typeof filter !== 'object' || filter === null || !TAG_MODES.has(filter.mode)) {
     throw invalidArgument(context, `unknown tag filter ${JSON.stringify(filter)}`);
@@ -52,26 +53,53 @@ export async function fetchWorkLeases(
   if (!Array.isArray(tags)) throw invalidArgument(context, 'tagFilter.tags must be an array of strings');
   tags.forEach((tag, i) => requireText(tag, `tagFilter.tags[${i}]`, context));
   let ownerId: string | null = null;
-  let sessionLockMs: number | null = null;
-  let claimNew = true;
+  let sessionLockTimeoutMs: number | null = null;
+  let claimNewSessions = true;
   if (options.session !== undefined && options.session !== null) {
     ownerId = requireSessionOwner(options.session.ownerId, 'session.ownerId', context);
-    sessionLockMs = requirePositiveDuration(options.session.lockTimeoutMs, 'session.lockTimeoutMs', context);
+    sessionLockTimeoutMs = requirePositiveDuration(options.session.lockTimeoutMs, 'session.lockTimeoutMs', context);
     const flag = options.session.claimNewSessions;
     if (flag !== undefined && typeof flag !== 'boolean')
       throw invalidArgument(context, 'session.claimNewSessions must be a boolean');
-    claimNew = flag !== false;
+    claimNewSessions = flag !== false;
   }
+  return { lockTimeoutMs, tagMode: filter.mode, tags, ownerId, sessionLockTimeoutMs, claimNewSessions };
+}
+
+/** Locks up to `maxItems` work items (fetch_work_item); an empty array when there is none. */
+export async function fetchWorkLeases(
+  call: ProcedureCall,
+  options: FetchWorkItemOptions,
+  maxItems: number,
+): Promise<WorkItemLease[]> {
+  const context = { operation: 'fetch_work_item' };
+  const args = fetchArguments(options, context);
+  const max = requireInteger(maxItems, 'maxItems', context, 1);
+  if (max > MAX_WORK_ITEMS_PER_CALL)
+    throw invalidArgument(context, `maxItems must be at most ${MAX_WORK_ITEMS_PER_CALL}, got ${max}`);
   const rows = await call(context.operation, [
-    lockTimeoutMs,
-    filter.mode,
-    JSON.stringify(tags),
-    ownerId,
-    sessionLockMs,
+    args.lockTimeoutMs,
+    args.tagMode,
+    JSON.stringify(args.tags),
+    args.ownerId,
+    args.sessionLockTimeoutMs,
     max,
-    claimNew,
+    args.claimNewSessions,
   ]);
   return decodeWorkLeases(rows, context.operation);
+}
+
+/** One lease or null per request, in order (fetch_work_item_group: the fetches of several workers). */
+export async function fetchWorkLeaseGroup(
+  call: ProcedureCall,
+  requests: readonly FetchWorkItemOptions[],
+): Promise<Array<WorkItemLease | null>> {
+  const context = { operation: 'fetch_work_item_group' };
+  if (!Array.isArray(requests) || requests.length === 0 || requests.length > MAX_WORK_ITEMS_PER_CALL) {
+    throw invalidArgument(context, `requests must be an array of 1 to ${MAX_WORK_ITEMS_PER_CALL} fetch options`);
+  }
+  const args = requests.map((options: FetchWorkItemOptions) => fetchArguments(options, context));
+  return decodeWorkLeaseGroup(await call(context.operation, [JSON.stringify(args)]), args.length, context.operation);
 }
 
 function requireSessionOwner(value: unknown, what: string, context: CallContext): string {

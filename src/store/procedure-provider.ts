@@ -220,6 +220,10 @@ export class ProcedureProvider implements Provider {
     return parity.fetchWorkLeases(this.procedureCall, options, options?.maxItems);
   }
 
+  async fetchWorkItemGroup(requests: readonly FetchWorkItemOptions[]): Promise<Array<WorkItemLease | null>> {
+    return parity.fetchWorkLeaseGroup(this.procedureCall, requests);
+  }
+
   async renewSessionLocks(ownerIds: string[], extendMs: number, idleTimeoutMs: number): Promise<number> {
     return parity.renewSessionLocks(this.procedureCall, ownerIds, extendMs, idleTimeoutMs);
   }

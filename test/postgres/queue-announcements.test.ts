@@ -192,11 +192,11 @@ describe('postgres: queue announcements per procedure call', () => {
     await provider.ackOrchestrationItem(next.lockToken, turn('f1'));
   });
 
-  it('a completion is announced even when another message waits: a fetch may have skipped the instance meanwhile', async () => {
-    // The first completion is announced; a fetch answering that announcement finds the
-    // instance's advisory lock held by the second completion's ack (here held by another
-    // session for as long as the test needs) and comes back empty. Only the second
-    // completion's own announcement is then left to wake anyone.
+  it('a completion is not announced while another message waits; a fetch that finds writers holding the instance announces it again', async () => {
+    // The first completion is announced; the second is not (the fetch answering the first takes
+    // both). A fetch that answers the first announcement while the second completion's ack holds
+    // the instance's advisory lock (here another session holds it shared for as long as the
+    // test needs) comes back empty: it announces the instance again, or that wake-up is spent.
     const [first, second] = await activitiesOf('f2', [2, 3]);
     assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(first.lockToken, completion('f2', 2))), [
       'o:1::1',
@@ -206,14 +206,17 @@ describe('postgres: queue announcements per procedure call', () => {
     try {
       await holder.query('BEGIN');
       await holder.query('SELECT pg_advisory_xact_lock_shared(hashtext($1)::BIGINT)', [`${schema}:f2`]);
-      assert.equal(
-        await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
-        null,
-        'the fetch skipped f2, whose advisory lock is held',
+      assert.deepEqual(
+        await announcementsOf(async () =>
+          assert.equal(
+            await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
+            null,
+            'the fetch skipped f2, whose advisory lock is held',
+          ),
+        ),
+        ['o:1::1'],
       );
-      assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(second.lockToken, completion('f2', 3))), [
-        'o:1::1',
-      ]);
+      assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(second.lockToken, completion('f2', 3))), []);
     } finally {
       await holder.query('ROLLBACK');
       await holder.end();
@@ -224,6 +227,45 @@ describe('postgres: queue announcements per procedure call', () => {
       [2, 3],
     );
     await provider.ackOrchestrationItem(both.lockToken, turn('f2'));
+  });
+
+  it('a fetch that finds the instance being taken (its advisory lock held exclusively) announces nothing', async () => {
+    const [lease] = await activitiesOf('f3', [2]);
+    await provider.ackWorkItem(lease.lockToken, completion('f3', 2));
+    const taker = new PgClient({ connectionString: databaseUrl() });
+    await taker.connect();
+    try {
+      await taker.query('BEGIN');
+      await taker.query('SELECT pg_advisory_xact_lock(hashtext($1)::BIGINT)', [`${schema}:f3`]);
+      assert.deepEqual(
+        await announcementsOf(async () =>
+          assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null),
+        ),
+        [],
+      );
+    } finally {
+      await taker.query('ROLLBACK');
+      await taker.end();
+    }
+    const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(item?.instanceId, 'f3');
+    await provider.ackOrchestrationItem(item.lockToken, turn('f3'));
+  });
+
+  it('a completion is announced when the turn holding its instance let its lock run out', async () => {
+    const [lease] = await activitiesOf('f4', [2]);
+    await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'f4', name: 'e', data: '1' });
+    const held = await provider.fetchOrchestrationItem({ lockTimeoutMs: 50 });
+    assert.equal(held?.instanceId, 'f4');
+    await executor.query(
+      `UPDATE "${schema}".instance_locks SET locked_until_ms = locked_until_ms - 60000 WHERE instance_id = 'f4'`,
+    );
+    assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(lease.lockToken, completion('f4', 2))), [
+      'o:1::1',
+    ]);
+    const taken = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(taken?.instanceId, 'f4');
+    await provider.ackOrchestrationItem(taken.lockToken, turn('f4'));
   });
 
   it('a batch lock that finds the pinned version outside its range announces the instance again', async () => {

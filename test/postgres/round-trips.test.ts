@@ -138,6 +138,13 @@ describe('postgres: one round trip per provider operation', () => {
       provider.startOrchestrationClaimed(startItem('rb3'), { lockTimeoutMs: LOCK_MS }),
     );
     assert.equal(eager?.instanceId, 'rb3');
+    const group = await once('fetch_work_item_group', () =>
+      provider.fetchWorkItemGroup([
+        { lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } },
+        { lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } },
+      ]),
+    );
+    assert.equal(group.length, 2);
   });
 
   it('sends nothing at all for arguments refused before SQL', async () => {

@@ -230,6 +230,7 @@ FUNCTION enqueue_worker_work(p_instance_id text, p_execution_id bigint, p_activi
 FUNCTION fetch_orchestration_item(p_lock_timeout_ms bigint, p_min_version text, p_max_version text) RETURNS json LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION fetch_orchestration_items(p_lock_timeout_ms bigint, p_min_version text, p_max_version text, p_max_items integer) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION fetch_work_item(p_lock_timeout_ms bigint, p_tag_mode text, p_tags json, p_owner_id text, p_session_lock_timeout_ms bigint, p_max_items integer, p_claim_new_sessions boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION fetch_work_item_group(p_requests json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_execution_info(p_instance_id text, p_execution_id bigint) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_flow_limits(p_key text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_instance_info(p_instance_id text) RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp

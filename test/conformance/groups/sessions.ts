@@ -299,5 +299,39 @@ export function defineSessionTests(factory: ProviderTestFactory): void {
           'invalid_argument',
         );
       }));
+
+    it('a group fetch serves each request as a fetch alone, in order: its own tags, session owner and token', () =>
+      withHarness(factory, async ({ provider }) => {
+        assert.ok(typeof provider.fetchWorkItemGroup === 'function', 'the store offers group fetch');
+        await seedInstance(provider, 'group');
+        await provider.enqueueWorkerWork(onSession('group', 1, 's1'));
+        for (const id of [2, 3]) await provider.enqueueWorkerWork(activity('group', id, id === 3 ? 'gpu' : null));
+        const plain = { lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } } as const;
+        const leases = await provider.fetchWorkItemGroup([
+          plain, // no session: skips the session item, takes 2
+          { ...plain, session: owner('A') }, // takes the session item and claims s1 for A
+          plain, // 3 is tagged: nothing left for it
+          { lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'tags', tags: ['gpu'] } },
+        ]);
+        assert.deepEqual(
+          leases.map((l) => l?.item.id ?? null),
+          [2, 1, null, 3],
+        );
+        assert.equal(new Set(leases.map((l) => l?.lockToken)).size, 4, 'one token per lease');
+        await provider.enqueueWorkerWork(onSession('group', 4, 's1'));
+        const [other, own] = await provider.fetchWorkItemGroup([
+          { ...plain, session: owner('B') },
+          { ...plain, session: owner('A') },
+        ]);
+        assert.equal(other, null, "s1 is A's now");
+        assert.equal(own?.item.id, 4);
+        for (const lease of [...leases, own]) if (lease) await provider.ackWorkItem(lease.lockToken, null);
+        await rejectsWith(provider.fetchWorkItemGroup([]), 'invalid_argument', 'fetch_work_item_group');
+        await rejectsWith(
+          provider.fetchWorkItemGroup([plain, { ...plain, lockTimeoutMs: 0 }]),
+          'invalid_argument',
+          'fetch_work_item_group',
+        );
+      }));
   });
 }

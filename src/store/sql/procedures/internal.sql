@@ -658,6 +658,8 @@ DECLARE
     v_session  TEXT;
     v_flow_key TEXT;
     v_priority SMALLINT;
+    v_message_id   BIGINT;
+    v_locked_until BIGINT;
 BEGIN
     -- The item's own row first, then its key's row (flow.sql explains why this order is safe
     -- here); an item without a permit costs nothing more.
@@ -674,17 +676,27 @@ BEGIN
     IF p_work_item IS NOT NULL THEN
         INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms,
                                         priority)
-        VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, v_priority);
-        -- Not announced while a turn holds the instance: a fetch now would find it taken (in a
-        -- fan-out, one empty fetch per completion), and the holder's release announces the
-        -- instance's waiting messages. Sound because the caller holds the instance's advisory
-        -- lock: the release, which takes it exclusively, comes after this commit and sees this
-        -- message. A holder that died leaves an expired lock, which only the safety fetch finds
-        -- in any case. (An earlier message waiting for the instance is no reason to stay silent:
-        -- a fetch that tried the instance while this call held its advisory lock skipped it and
-        -- answered that message's announcement with nothing.)
-        IF NOT EXISTS (SELECT 1 FROM instance_locks l
-                       WHERE l.instance_id = p_instance_id AND l.locked_until_ms > v_now) THEN
+        VALUES (p_instance_id, p_kind, p_work_item, v_now, 0, v_now, v_priority)
+        RETURNING id INTO v_message_id;
+        -- Announced only when this message is the instance's news (in a fan-out, one wake-up per
+        -- instance instead of one empty fetch per completion). Sound because the caller holds the
+        -- instance's advisory lock (shared): whoever takes the instance takes it after this commit
+        -- and sees this message.
+        -- - A turn holds the instance: its release announces the instance's waiting messages.
+        -- - Another message already waits, visible and unlocked: it was announced (or is found by
+        --   its due-time wake-up), and the fetch that answers it takes this one too. A fetch that
+        --   tries the instance while this call holds the advisory lock announces the instance
+        --   again (fetch_orchestration_items), so its empty answer spends no wake-up for good.
+        -- - A turn's lock ran out (its holder died): announced, so another runtime takes over now
+        --   rather than at its safety fetch.
+        SELECT l.locked_until_ms INTO v_locked_until FROM instance_locks l WHERE l.instance_id = p_instance_id;
+        IF v_locked_until IS NULL THEN
+            IF NOT EXISTS (SELECT 1 FROM orchestrator_queue q
+                           WHERE q.instance_id = p_instance_id AND q.id <> v_message_id
+                             AND q.lock_token IS NULL AND q.visible_at_ms <= v_now) THEN
+                PERFORM internal_announce_queue('o', 1, NULL, v_now);
+            END IF;
+        ELSIF v_locked_until <= v_now THEN
             PERFORM internal_announce_queue('o', 1, NULL, v_now);
         END IF;
     END IF;

@@ -29,6 +29,8 @@
 -- Lock order: per candidate, as internal_lock_orchestration_batch: the instance's advisory lock
 -- (only TRIED: a busy instance is skipped, never waited for) -> its instance_locks row ->
 -- its visible orchestrator_queue rows; one instance after the other, so fetches never wait.
+-- Announcements: an instance skipped because writers hold its advisory lock (shared) is
+-- announced again, since a completion they commit may go unannounced (see the loop).
 -- Errors: DX003 for a lock timeout <= 0, max items outside 1..100, a half or malformed version range.
 -- Returns: json array of {instanceId, orchestrationName, orchestrationVersion, executionId,
 -- history, historyError, messages, lockToken, attemptCount, kvSnapshot, customStatus, waitedMs,
@@ -45,6 +47,7 @@ DECLARE
     v_skipped     TEXT[] := ARRAY[]::TEXT[];
     v_items       json[] := ARRAY[]::json[];
     v_instance_id TEXT;
+    v_key         BIGINT;
     v_range       RECORD;
     v_item        json;
 BEGIN
@@ -94,10 +97,21 @@ BEGIN
         -- Read after the scan, so the batch holds every message the scan could see.
         v_now := internal_wall_clock_ms();
 
-        v_item := internal_lock_orchestration_batch(v_instance_id, internal_instance_advisory_key(v_instance_id),
-                                                    p_lock_timeout_ms, v_range.out_min, v_range.out_max, v_now);
-        IF v_item IS NOT NULL THEN
-            v_items := v_items || v_item;
+        v_key := internal_instance_advisory_key(v_instance_id);
+        IF pg_try_advisory_xact_lock(v_key) THEN
+            v_item := internal_lock_orchestration_batch(v_instance_id, v_key, p_lock_timeout_ms,
+                                                        v_range.out_min, v_range.out_max, v_now);
+            IF v_item IS NOT NULL THEN
+                v_items := v_items || v_item;
+            END IF;
+        ELSIF pg_try_advisory_lock_shared(v_key) THEN
+            -- Busy with writers only (acks of completions and enqueues hold the key shared). A
+            -- completion is not announced when another message of its instance already waits
+            -- (internal_finish_work_item), and this empty answer may be the one that message's
+            -- announcement gets: announce the instance again. Held exclusively instead, the
+            -- instance is being taken (by a fetch or a claiming ack) or released, which announces.
+            PERFORM pg_advisory_unlock_shared(v_key);
+            PERFORM internal_announce_queue('o', 1, NULL, v_now);
         END IF;
         v_skipped := v_skipped || v_instance_id;
     END LOOP;

@@ -1,4 +1,4 @@
--- Activity work items: enqueue, fetch (tags, sessions, batches), ack (single and group commit,
+-- Activity work items: enqueue, fetch (tags, sessions, batches, group fetch), ack (single and group commit,
 -- with an optional claim of the turn the completion makes ready, or fused with that turn), renew,
 -- abandon.
 -- Conventions: docs/sql.md. Lock order of every worker-queue procedure: the advisory lock of the
@@ -195,6 +195,38 @@ BEGIN
                                                          GREATEST(v_now - v_row.visible_at_ms, 0), v_now);
     END LOOP;
 
+    RETURN array_to_json(v_leases);
+END;
+$$;
+
+-- fetch_work_item_group: the fetches of several workers in one call (group fetch). Each element of
+-- p_requests, {lockTimeoutMs, tagMode, tags, ownerId, sessionLockTimeoutMs, claimNewSessions}
+-- (fetch_work_item's arguments), is served in order exactly as fetch_work_item serves it alone
+-- with p_max_items = 1: its own tag filter and session rule, its own lock token. A later request
+-- never gets an item an earlier one got (the earlier lease is visible to the later scan), so the
+-- best-ranked items go to the first requests.
+-- Lock order: as fetch_work_item, request after request.
+-- Errors: DX003 when p_requests is not an array of 1 to 1000 requests, or for a request
+-- fetch_work_item refuses (nothing is leased then).
+-- Returns: json array in input order of a lease (as fetch_work_item's elements) or null.
+CREATE OR REPLACE FUNCTION fetch_work_item_group(p_requests json) RETURNS json
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_leases  json[] := ARRAY[]::json[];
+    v_request json;
+BEGIN
+    IF p_requests IS NULL OR json_typeof(p_requests) <> 'array'
+       OR json_array_length(p_requests) NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'fetch requests must be an array of 1 to 1000 requests' USING ERRCODE = 'DX003';
+    END IF;
+    FOR v_request IN SELECT r FROM json_array_elements(p_requests) AS r LOOP
+        v_leases := v_leases || (fetch_work_item((v_request->>'lockTimeoutMs')::BIGINT, v_request->>'tagMode',
+                                                 v_request->'tags', v_request->>'ownerId',
+                                                 (v_request->>'sessionLockTimeoutMs')::BIGINT, 1,
+                                                 (v_request->>'claimNewSessions')::BOOLEAN) -> 0);
+    END LOOP;
     RETURN array_to_json(v_leases);
 END;
 $$;

@@ -1,7 +1,7 @@
-/** Group commit of acks (runtime/ack-batcher.ts) against in-memory calls: no database. */
+/** Group calls (runtime/call-batcher.ts) against in-memory calls: no database. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupCommit, type AckOutcome } from '../../src/runtime/ack-batcher';
+import { CallBatcher, type CallOutcome } from '../../src/runtime/call-batcher';
 
 /** Calls whose completion the test controls; records every call. */
 function controlledCalls() {
@@ -11,7 +11,7 @@ function controlledCalls() {
     one: (ack: number) =>
       new Promise<number>((resolve) => calls.push({ kind: 'one', acks: [ack], finish: () => resolve(ack * 10) })),
     many: (acks: number[]) =>
-      new Promise<Array<AckOutcome<number>>>((resolve) =>
+      new Promise<Array<CallOutcome<number>>>((resolve) =>
         calls.push({
           kind: 'many',
           acks,
@@ -28,10 +28,10 @@ function controlledCalls() {
 
 test('alone an ack goes out at once; acks that wait for a free call go out together', async () => {
   const control = controlledCalls();
-  const commit = new GroupCommit<number, number>(control, 1);
-  const first = commit.ack(1);
-  const second = commit.ack(2);
-  const third = commit.ack(3);
+  const commit = new CallBatcher<number, number>(control, 1);
+  const first = commit.submit(1);
+  const second = commit.submit(2);
+  const third = commit.submit(3);
   assert.deepEqual(
     control.calls.map((c) => [c.kind, c.acks]),
     [['one', [1]]],
@@ -52,10 +52,10 @@ test('alone an ack goes out at once; acks that wait for a free call go out toget
 
 test('each ack of a batch gets its own outcome: one refusal fails only its own ack', async () => {
   const control = controlledCalls();
-  const commit = new GroupCommit<number, number>(control, 1);
-  const blocker = commit.ack(0);
-  const good = commit.ack(4);
-  const bad = commit.ack(-5);
+  const commit = new CallBatcher<number, number>(control, 1);
+  const blocker = commit.submit(0);
+  const good = commit.submit(4);
+  const bad = commit.submit(-5);
   control.calls[0].finish();
   await blocker;
   await new Promise((resolve) => setImmediate(resolve));
@@ -66,7 +66,7 @@ test('each ack of a batch gets its own outcome: one refusal fails only its own a
 
 test('a failed batch call rejects every ack in it', async () => {
   let release: () => void = () => undefined;
-  const commit = new GroupCommit<number, number>(
+  const commit = new CallBatcher<number, number>(
     {
       one: () => new Promise<number>((resolve) => (release = () => resolve(0))),
       many: async () => {
@@ -75,9 +75,9 @@ test('a failed batch call rejects every ack in it', async () => {
     },
     1,
   );
-  const first = commit.ack(1);
-  const a = commit.ack(2);
-  const b = commit.ack(3);
+  const first = commit.submit(1);
+  const a = commit.submit(2);
+  const b = commit.submit(3);
   release();
   await first;
   await assert.rejects(a, /connection lost/);

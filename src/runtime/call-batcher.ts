@@ -1,0 +1,71 @@
+/**
+ * Group calls: acks (group commit) and activity fetches (group fetch). A request is sent at once
+ * while fewer than `maxInFlight` calls are out; otherwise it waits, and every request that waited
+ * goes out together in the next call, each with its own outcome. Under load this turns one round
+ * trip per request into one per batch; alone, a request costs what it did.
+ */
+import { MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
+
+/** One request's outcome in a batch call. */
+export type CallOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+/** How to send one request, and several in one call (outcomes in input order). */
+export interface BatchCalls<A, R> {
+  one(request: A): Promise<R>;
+  many(requests: A[]): Promise<Array<CallOutcome<R>>>;
+}
+
+interface PendingRequest<A, R> {
+  request: A;
+  resolve: (value: R) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Most requests in one call: the smaller of the store's bounds, so turn and work-item calls both fit. */
+const MAX_REQUESTS_PER_CALL = Math.min(MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL);
+
+export class CallBatcher<A, R> {
+  private waiting: Array<PendingRequest<A, R>> = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly calls: BatchCalls<A, R>,
+    private readonly maxInFlight: number,
+  ) {}
+
+  /** Sends `request` (alone or with others); resolves with its result, rejects with its own error. */
+  submit(request: A): Promise<R> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ request, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, MAX_REQUESTS_PER_CALL);
+      this.inFlight += 1;
+      // send() settles every waiting request itself, success or failure, so it never rejects.
+      void this.send(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async send(batch: Array<PendingRequest<A, R>>): Promise<void> {
+    try {
+      if (batch.length === 1) {
+        batch[0].resolve(await this.calls.one(batch[0].request));
+        return;
+      }
+      const outcomes = await this.calls.many(batch.map((pending) => pending.request));
+      outcomes.forEach((outcome, index) => {
+        if (outcome.ok) batch[index].resolve(outcome.value);
+        else batch[index].reject(outcome.error);
+      });
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    }
+  }
+}
