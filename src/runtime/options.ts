@@ -114,8 +114,12 @@ export const FIXED = {
   activityCancellationGraceMs: 10_000,
   fetchErrorBackoffBaseMs: 100,
   fetchErrorBackoffMaxMs: 3000,
-  /** Ack calls a pool (turns, activities) keeps out at once; acks beyond wait and go together (call-batcher.ts). */
-  maxAckCallsInFlight: 4,
+  /**
+   * Ack calls a pool (turns, activities) keeps out at once; acks beyond wait and go together
+   * (call-batcher.ts). One: more acks per call, fewer calls, less contention on the store (fan-out
+   * of 100: 118 -> 88 calls, 200 -> 163 ms; 40 x 5 and a 70 ms link no slower than with 4).
+   */
+  maxAckCallsInFlight: 1,
   /** Activity fetches a runtime keeps out at once; fetches beyond wait and go together (call-batcher.ts). */
   maxFetchCallsInFlight: 1,
 } as const;
