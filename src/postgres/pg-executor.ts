@@ -6,6 +6,7 @@
  */
 import { Pool, type ClientConfig } from 'pg';
 import { isNodeUnavailableError } from '../store/error-mapping';
+import { ConnectionAllowance } from './connection-allowance';
 import { parseConnectionTarget, type ConnectionTargetOptions, type HostAddress, type NodeRole } from './multi-host';
 import { chosenNodeClientClass, NodeSelector, type ChosenNodeClient } from './node-selector';
 import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../store/sql-executor';
@@ -30,6 +31,14 @@ export function poolMaxFromEnvironment(env: NodeJS.ProcessEnv = process.env): nu
  */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
+/**
+ * How the pool's connections come into use (connection-allowance.ts): 4 at first; more for callers
+ * that waited 20 ms while even the quickest calls hold their connection 10 ms (a distant
+ * database), or one more each time a caller waited 100 ms (sustained load). The pool's maximum
+ * stays the limit.
+ */
+export const CONNECTION_GROWTH = { initial: 4, growAfterMs: 20, slowHoldMs: 10, starvedAfterMs: 100 } as const;
+
 /** Connection settings beyond the URL. */
 export interface PgConnectionOptions extends ConnectionTargetOptions {
   /** Most pooled connections. Default DUROXIDE_PG_POOL_MAX or {@link DEFAULT_POOL_MAX}. */
@@ -46,6 +55,10 @@ type PooledClient = ChosenNodeClient & { release(error?: Error | boolean): void 
 /** Runs each statement on a pooled connection; sessions pin one connection. */
 export class PgExecutor implements SqlExecutor {
   private readonly pool: Pool;
+  /** How many of the pool's connections may be in use now (connection-allowance.ts). */
+  private readonly allowance: ConnectionAllowance;
+  /** Per checked-out connection: gives its place back to the allowance. */
+  private readonly allowanceDone = new WeakMap<PooledClient, () => void>();
   /** Chooses the node of every new connection. */
   readonly selector: NodeSelector;
   private readonly ClientClass: new (config?: ClientConfig) => ChosenNodeClient;
@@ -60,9 +73,11 @@ export class PgExecutor implements SqlExecutor {
       { chosen: (node, role, previous) => options.onNodeChosen?.(node, role, previous) },
     );
     this.ClientClass = chosenNodeClientClass(this.selector);
+    const max = options.max ?? poolMaxFromEnvironment();
+    this.allowance = new ConnectionAllowance({ max, ...CONNECTION_GROWTH });
     this.pool = new Pool({
       connectionString: target.urlFor(target.hosts[0]),
-      max: options.max ?? poolMaxFromEnvironment(),
+      max,
       connectionTimeoutMillis,
       Client: this.ClientClass,
     });
@@ -83,7 +98,7 @@ export class PgExecutor implements SqlExecutor {
     const client = await this.connect();
     try {
       const result = await client.query(text, params);
-      client.release();
+      this.giveBack(client);
       return result.rows as Row[];
     } catch (error) {
       this.discardAfter(client, error);
@@ -96,11 +111,27 @@ export class PgExecutor implements SqlExecutor {
    * forgot its node (a failover) is closed instead of used.
    */
   private async connect(): Promise<PooledClient> {
-    for (;;) {
-      const client = (await this.pool.connect()) as unknown as PooledClient;
-      if (client.generation === this.selector.generation) return client;
-      client.release(true);
+    const done = await this.allowance.acquire();
+    try {
+      for (;;) {
+        const client = (await this.pool.connect()) as unknown as PooledClient;
+        if (client.generation === this.selector.generation) {
+          this.allowanceDone.set(client, done);
+          return client;
+        }
+        client.release(true);
+      }
+    } catch (error) {
+      done();
+      throw error;
     }
+  }
+
+  /** Gives a connection back to the pool (destroyed when `error` is set) and its place to the allowance. */
+  private giveBack(client: PooledClient, error?: Error): void {
+    client.release(error);
+    this.allowanceDone.get(client)?.();
+    this.allowanceDone.delete(client);
   }
 
   /**
@@ -109,11 +140,11 @@ export class PgExecutor implements SqlExecutor {
    */
   private discardAfter(client: PooledClient, error: unknown): void {
     if (!connectionAtFault(error)) {
-      client.release();
+      this.giveBack(client);
       return;
     }
     if (client.node !== null) this.selector.reject(client.node);
-    client.release(toError(error));
+    this.giveBack(client, toError(error));
   }
 
   async withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
@@ -136,7 +167,7 @@ export class PgExecutor implements SqlExecutor {
         },
       });
     } finally {
-      client.release(broken);
+      this.giveBack(client, broken);
     }
   }
 
@@ -206,6 +237,7 @@ export class PgExecutor implements SqlExecutor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.allowance.openAll();
     await this.pool.end();
   }
 }
