@@ -129,9 +129,11 @@ export class PgExecutor implements SqlExecutor {
 
   /** Gives a connection back to the pool (destroyed when `error` is set) and its place to the allowance. */
   private giveBack(client: PooledClient, error?: Error): void {
-    client.release(error);
-    this.allowanceDone.get(client)?.();
+    // Taken off first: once released, the same client may be checked out again at once.
+    const done = this.allowanceDone.get(client);
     this.allowanceDone.delete(client);
+    client.release(error);
+    done?.();
   }
 
   /**
