@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -39,6 +39,7 @@ before(async () => {
 after(async () => {
   await direct?.close();
   await server?.stop();
+  rmSync(logFile, { force: true });
 });
 
 async function listenerCount(): Promise<number> {

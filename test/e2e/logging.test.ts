@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -50,6 +50,7 @@ before(async () => {
 after(async () => {
   await runtime.shutdown(100);
   await provider.close();
+  rmSync(logDir, { recursive: true, force: true });
 });
 
 test('a second logger cannot be installed (first writer wins)', () => {

@@ -4,7 +4,7 @@
  * and a WARN plus a timeline mark for an external event that arrived before anyone waited for it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -22,7 +22,8 @@ import {
 } from './helpers';
 
 // initTracing is process-global; node --test runs each file in its own process.
-const logFile = join(mkdtempSync(join(tmpdir(), 'durox-newcomer-')), 'durox.log');
+const logDir = mkdtempSync(join(tmpdir(), 'durox-newcomer-'));
+const logFile = join(logDir, 'durox.log');
 const DUROX_FRAMES = /[\\/]dist[\\/]src[\\/]|node:internal/;
 let provider: Provider;
 let runtime: Runtime;
@@ -83,6 +84,7 @@ before(async () => {
 after(async () => {
   await runtime.shutdown(100);
   await provider.close();
+  rmSync(logDir, { recursive: true, force: true });
 });
 
 test("an activity's failure keeps its message, without Durox's frames", async () => {

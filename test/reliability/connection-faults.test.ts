@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -35,6 +35,7 @@ after(async () => {
   await direct.close();
   await admin.end();
   await dropTestSchema(schema);
+  rmSync(logFile, { force: true });
 });
 
 function logText(): string {
