@@ -5,7 +5,7 @@
  * calls is served by about 4 backends while slow calls open the pool up to its maximum.
  */
 import assert from 'node:assert/strict';
-import { describe, it, mock } from 'node:test';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { ConnectionAllowance } from '../../src/postgres/connection-allowance';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { databaseUrl } from '../helpers/postgres-harness';
@@ -16,69 +16,57 @@ const SETTINGS = { max: 6, initial: 2, growAfterMs: 20, slowHoldMs: 10, starvedA
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('connection allowance (mocked clock)', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'] }));
+  afterEach(() => mock.timers.reset());
+
   it('admits up to the allowance, then one waiter per connection given back', async () => {
-    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-    try {
-      const allowance = new ConnectionAllowance(SETTINGS);
-      const first = await allowance.acquire();
-      await allowance.acquire();
-      let third = false;
-      void allowance.acquire().then(() => (third = true));
-      await settle();
-      assert.equal(third, false, 'a third caller waits');
-      first();
-      await settle();
-      assert.equal(third, true, 'the connection given back goes to the waiter');
-      assert.equal(allowance.current, 2);
-    } finally {
-      mock.timers.reset();
-    }
+    const allowance = new ConnectionAllowance(SETTINGS);
+    const first = await allowance.acquire();
+    await allowance.acquire();
+    let third = false;
+    void allowance.acquire().then(() => (third = true));
+    await settle();
+    assert.equal(third, false, 'a third caller waits');
+    first();
+    await settle();
+    assert.equal(third, true, 'the connection given back goes to the waiter');
+    assert.equal(allowance.current, 2);
   });
 
   it('quick calls: waiters get one more connection only once starved', async () => {
-    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-    try {
-      const allowance = new ConnectionAllowance(SETTINGS);
-      for (let i = 0; i < 8; i += 1) (await allowance.acquire())(); // quick calls: held 0 ms
-      await allowance.acquire();
-      await allowance.acquire();
-      const admitted: number[] = [];
-      for (let i = 0; i < 3; i += 1) void allowance.acquire().then(() => admitted.push(i));
-      mock.timers.tick(99);
-      await settle();
-      assert.deepEqual(admitted, [], 'no growth after 99 ms of waiting');
-      mock.timers.tick(1);
-      await settle();
-      assert.deepEqual(admitted, [0], 'one more connection after 100 ms');
-      assert.equal(allowance.current, 3);
-    } finally {
-      mock.timers.reset();
-    }
+    const allowance = new ConnectionAllowance(SETTINGS);
+    for (let i = 0; i < 8; i += 1) (await allowance.acquire())(); // quick calls: held 0 ms
+    await allowance.acquire();
+    await allowance.acquire();
+    const admitted: number[] = [];
+    for (let i = 0; i < 3; i += 1) void allowance.acquire().then(() => admitted.push(i));
+    mock.timers.tick(99);
+    await settle();
+    assert.deepEqual(admitted, [], 'no growth after 99 ms of waiting');
+    mock.timers.tick(1);
+    await settle();
+    assert.deepEqual(admitted, [0], 'one more connection after 100 ms');
+    assert.equal(allowance.current, 3);
   });
 
   it('slow calls: every caller that waited 20 ms gets a connection, up to the maximum', async () => {
-    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-    try {
-      const allowance = new ConnectionAllowance(SETTINGS);
-      for (let i = 0; i < 4; i += 1) {
-        const done = await allowance.acquire();
-        mock.timers.tick(70); // a round trip to a distant database
-        done();
-      }
-      await allowance.acquire();
-      await allowance.acquire();
-      const admitted: number[] = [];
-      for (let i = 0; i < 6; i += 1) void allowance.acquire().then(() => admitted.push(i));
-      mock.timers.tick(20);
-      await settle();
-      assert.deepEqual(admitted, [0, 1, 2, 3], 'four more: the maximum of 6');
-      assert.equal(allowance.current, 6);
-      mock.timers.tick(1000);
-      await settle();
-      assert.equal(admitted.length, 4, 'never beyond the maximum');
-    } finally {
-      mock.timers.reset();
+    const allowance = new ConnectionAllowance(SETTINGS);
+    for (let i = 0; i < 4; i += 1) {
+      const done = await allowance.acquire();
+      mock.timers.tick(70); // a round trip to a distant database
+      done();
     }
+    await allowance.acquire();
+    await allowance.acquire();
+    const admitted: number[] = [];
+    for (let i = 0; i < 6; i += 1) void allowance.acquire().then(() => admitted.push(i));
+    mock.timers.tick(20);
+    await settle();
+    assert.deepEqual(admitted, [0, 1, 2, 3], 'four more: the maximum of 6');
+    assert.equal(allowance.current, 6);
+    mock.timers.tick(1000);
+    await settle();
+    assert.equal(admitted.length, 4, 'never beyond the maximum');
   });
 
   it('lets every waiter through when the pool closes', async () => {

@@ -70,6 +70,25 @@ describe('postgres: queue announcements per procedure call', () => {
     await arrived;
   }
 
+  /** Runs `work` while another session holds `instance`'s advisory lock in a transaction of its own. */
+  async function holdingAdvisoryLock(
+    instance: string,
+    mode: 'shared' | 'exclusive',
+    work: () => Promise<void>,
+  ): Promise<void> {
+    const holder = new PgClient({ connectionString: databaseUrl() });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      const lock = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+      await holder.query(`SELECT ${lock}(hashtext($1)::BIGINT)`, [`${schema}:${instance}`]);
+      await work();
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+  }
+
   const completion = (instance: string, id: number): ActivityCompletionItem => ({
     type: 'ActivityCompleted',
     instance,
@@ -201,11 +220,7 @@ describe('postgres: queue announcements per procedure call', () => {
     assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(first.lockToken, completion('f2', 2))), [
       'o:1::1',
     ]);
-    const holder = new PgClient({ connectionString: databaseUrl() });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT pg_advisory_xact_lock_shared(hashtext($1)::BIGINT)', [`${schema}:f2`]);
+    await holdingAdvisoryLock('f2', 'shared', async () => {
       assert.deepEqual(
         await announcementsOf(async () =>
           assert.equal(
@@ -217,10 +232,7 @@ describe('postgres: queue announcements per procedure call', () => {
         ['o:1::1'],
       );
       assert.deepEqual(await announcementsOf(() => provider.ackWorkItem(second.lockToken, completion('f2', 3))), []);
-    } finally {
-      await holder.query('ROLLBACK');
-      await holder.end();
-    }
+    });
     const both = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
     assert.deepEqual(
       both?.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)),
@@ -232,21 +244,14 @@ describe('postgres: queue announcements per procedure call', () => {
   it('a fetch that finds the instance being taken (its advisory lock held exclusively) announces nothing', async () => {
     const [lease] = await activitiesOf('f3', [2]);
     await provider.ackWorkItem(lease.lockToken, completion('f3', 2));
-    const taker = new PgClient({ connectionString: databaseUrl() });
-    await taker.connect();
-    try {
-      await taker.query('BEGIN');
-      await taker.query('SELECT pg_advisory_xact_lock(hashtext($1)::BIGINT)', [`${schema}:f3`]);
+    await holdingAdvisoryLock('f3', 'exclusive', async () =>
       assert.deepEqual(
         await announcementsOf(async () =>
           assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null),
         ),
         [],
-      );
-    } finally {
-      await taker.query('ROLLBACK');
-      await taker.end();
-    }
+      ),
+    );
     const item = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
     assert.equal(item?.instanceId, 'f3');
     await provider.ackOrchestrationItem(item.lockToken, turn('f3'));
