@@ -96,9 +96,10 @@ export class ConnectionAllowance {
    * waits for something other than the database's CPU (a round trip to a distant server), and more
    * connections mean more throughput. The quickest, not the average: a new connection's first
    * calls are slow on a near database too (PostgreSQL compiles and plans what they run), and a
-   * busy near database still answers some calls quickly.
+   * busy near database still answers some calls quickly. Also read by the runtime's call batchers
+   * (through `Provider.callsAreSlow`): waiting to share a call pays only where calls are quick.
    */
-  private callsAreSlow(): boolean {
+  callsAreSlow(): boolean {
     if (this.holds < RECENT_HOLDS / 4) return false;
     const known = this.recentHoldsMs.slice(0, Math.min(this.holds, RECENT_HOLDS));
     return Math.min(...known) >= this.settings.slowHoldMs;

@@ -127,6 +127,11 @@ export class PgExecutor implements SqlExecutor {
     }
   }
 
+  /** Whether recent calls spend their time waiting for a distant server (connection-allowance.ts). */
+  callsAreSlow(): boolean {
+    return this.allowance.callsAreSlow();
+  }
+
   /** Gives a connection back to the pool (destroyed when `error` is set) and its place to the allowance. */
   private giveBack(client: PooledClient, error?: Error): void {
     // Taken off first: once released, the same client may be checked out again at once.

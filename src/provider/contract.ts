@@ -192,6 +192,17 @@ export interface FusedTurn {
 export type FusedAckOutcome =
   { fused: true; claimedWorkItems: WorkItemLease[] } | { fused: false; claimedTurn: OrchestrationItem | null };
 
+/** One element of {@link Provider.ackWorkItemsWithTurns}: the arguments of one {@link Provider.ackWorkItemWithTurn}. */
+export interface FusedWorkItemAck {
+  lockToken: string;
+  completion: ActivityCompletionItem;
+  claim: TurnClaim;
+  turn: FusedTurn;
+}
+
+/** What became of one {@link FusedWorkItemAck}, in input order. */
+export type FusedWorkItemAckOutcome = { ok: true; outcome: FusedAckOutcome } | { ok: false; error: ProviderError };
+
 /** Eager dispatch from an activity's ack: lock the turn its completion makes ready. */
 export interface TurnClaim {
   /** Lock length of the claimed instance, in ms. */
@@ -524,6 +535,21 @@ export interface Provider {
     claim: TurnClaim,
     turn: FusedTurn,
   ): Promise<FusedAckOutcome>;
+
+  /**
+   * Optional, with {@link ackWorkItemWithTurn}: several fused completions in one call (group
+   * commit). Each behaves as {@link ackWorkItemWithTurn} and has its own outcome: one refused
+   * (lock lost, invalid) leaves the others committed. Fails as a whole only when the call itself
+   * fails.
+   */
+  ackWorkItemsWithTurns?(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]>;
+
+  /**
+   * Optional: whether the store's recent calls spend their time on the network rather than in the
+   * database (a distant server). The runtime's call batchers then let more calls out at once:
+   * waiting to share a call saves a near database CPU, but only adds waits over a long link.
+   */
+  callsAreSlow?(): boolean;
 
   /** Extends a work-item lock to now + `extendMs`; `lock_lost` tells the worker it was cancelled. */
   renewWorkItemLock(lockToken: string, extendMs: number): Promise<void>;

@@ -10,6 +10,8 @@ import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
 import type {
   FetchWorkItemOptions,
+  FusedAckOutcome,
+  FusedWorkItemAck,
   OrchestrationItem,
   Provider,
   WorkItemAck,
@@ -114,6 +116,8 @@ export class ActivityWorkerPool implements ActivityTaker {
   private inbox: HandOffInbox<WorkItemLease> | null = null;
   private turns: TurnTaker | null = null;
   private readonly acks: CallBatcher<WorkItemAck, OrchestrationItem | null>;
+  /** Fused completions (see commitFused): one call out at a time, the ones that wait go together; null without the provider's fused acks. */
+  private readonly fusedAcks: CallBatcher<FusedWorkItemAck, FusedAckOutcome> | null;
   /** Fetches of slots: one out at a time, the ones that wait go together (group fetch; null: the provider has none). */
   private readonly fetches: CallBatcher<FetchWorkItemOptions, WorkItemLease | null> | null;
   /** Acks on their way while their slots already run the next activity (see acknowledge). */
@@ -132,6 +136,33 @@ export class ActivityWorkerPool implements ActivityTaker {
       },
       FIXED.maxAckCallsInFlight,
     );
+    const ackWithTurn = provider.ackWorkItemWithTurn?.bind(provider);
+    const ackWithTurns = provider.ackWorkItemsWithTurns?.bind(provider);
+    const one =
+      ackWithTurn && ((ack: FusedWorkItemAck) => ackWithTurn(ack.lockToken, ack.completion, ack.claim, ack.turn));
+    this.fusedAcks =
+      one === undefined
+        ? null
+        : new CallBatcher(
+            {
+              one,
+              // Without the group call, the ones that waited go out side by side, one call each.
+              many: async (acks) =>
+                ackWithTurns === undefined
+                  ? (await Promise.allSettled(acks.map(one))).map((settled) =>
+                      settled.status === 'fulfilled'
+                        ? { ok: true as const, value: settled.value }
+                        : { ok: false as const, error: settled.reason as unknown },
+                    )
+                  : (await ackWithTurns(acks)).map((element) =>
+                      element.ok ? { ok: true as const, value: element.outcome } : element,
+                    ),
+            },
+            FIXED.maxAckCallsInFlight,
+            // A slot waits for its fused ack (it brings the slot's next activity): over a long link
+            // every slot may have its own out, instead of waiting a round trip for the call before.
+            { maxInFlight: deps.options.workerConcurrency, slow: () => provider.callsAreSlow?.() ?? false },
+          );
     const fetchGroup = provider.fetchWorkItemGroup?.bind(provider);
     this.fetches =
       fetchGroup === undefined
@@ -461,10 +492,7 @@ export class ActivityWorkerPool implements ActivityTaker {
    */
   private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<WorkItemLease | null> {
     const turns = this.stopping.signal.aborted ? null : this.turns;
-    const prepared =
-      turns === null || this.deps.provider.ackWorkItemWithTurn === undefined
-        ? null
-        : await turns.prepareFusedTurn(result);
+    const prepared = turns === null || this.fusedAcks === null ? null : await turns.prepareFusedTurn(result);
     if (prepared?.claimsForCaller === true) return this.commitAck(lease, result, turns, prepared);
     const pending: Promise<void> = this.commitAck(lease, result, turns, prepared)
       .then(() => undefined)
@@ -535,9 +563,8 @@ export class ActivityWorkerPool implements ActivityTaker {
     prepared: PreparedFusedTurn,
     reservation: Reservation<OrchestrationItem> | null,
   ): Promise<{ acknowledged: boolean; next: WorkItemLease | null }> {
-    const { provider } = this.deps;
-    const ackWithTurn = provider.ackWorkItemWithTurn?.bind(provider);
-    if (ackWithTurn === undefined) {
+    const { fusedAcks } = this;
+    if (fusedAcks === null) {
       prepared.discarded();
       return { acknowledged: false, next: null };
     }
@@ -545,7 +572,7 @@ export class ActivityWorkerPool implements ActivityTaker {
     let failedAttempts = 0;
     try {
       const outcome = await retryThroughOutage(
-        () => ackWithTurn(lease.lockToken, result, turns.turnClaim, turn),
+        () => fusedAcks.submit({ lockToken: lease.lockToken, completion: result, claim: turns.turnClaim, turn }),
         outageRetryPolicy(this.deps.options.maxOutageMs),
         isRetryable,
         {
@@ -562,7 +589,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       }
       prepared.discarded();
       reservation?.deliver(outcome.claimedTurn === null ? [] : [outcome.claimedTurn]);
-      notifyLocal(provider, 'orchestrator');
+      notifyLocal(this.deps.provider, 'orchestrator');
       return { acknowledged: true, next: null };
     } catch (error) {
       prepared.discarded();

@@ -3,6 +3,10 @@
  * while fewer than `maxInFlight` calls are out; otherwise it waits, and every request that waited
  * goes out together in the next call, each with its own outcome. Under load this turns one round
  * trip per request into one per batch; alone, a request costs what it did.
+ * Waiting pays where a call's time is the database's work (a near database: fewer, larger calls
+ * cost it less CPU), not where it is the network's: while `slow()` says recent calls waited on
+ * the network (a distant database, `Provider.callsAreSlow`), up to `maxInFlightWhenSlow` calls go
+ * out at once.
  */
 import { MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
 
@@ -31,6 +35,7 @@ export class CallBatcher<A, R> {
   constructor(
     private readonly calls: BatchCalls<A, R>,
     private readonly maxInFlight: number,
+    private readonly whenSlow: { maxInFlight: number; slow: () => boolean } | null = null,
   ) {}
 
   /** Sends `request` (alone or with others); resolves with its result, rejects with its own error. */
@@ -41,8 +46,13 @@ export class CallBatcher<A, R> {
     });
   }
 
+  private limit(): number {
+    if (this.whenSlow === null || !this.whenSlow.slow()) return this.maxInFlight;
+    return Math.max(this.maxInFlight, this.whenSlow.maxInFlight);
+  }
+
   private pump(): void {
-    while (this.inFlight < this.maxInFlight && this.waiting.length > 0) {
+    while (this.inFlight < this.limit() && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, MAX_REQUESTS_PER_CALL);
       this.inFlight += 1;
       // send() settles every waiting request itself, success or failure, so it never rejects.

@@ -4,6 +4,9 @@
  * validated before any SQL, as everywhere; each operation makes exactly one procedure call.
  */
 import type {
+  FusedAckOutcome,
+  FusedWorkItemAck,
+  FusedWorkItemAckOutcome,
   OrchestrationItem,
   TurnAck,
   TurnAckOutcome,
@@ -159,4 +162,77 @@ export async function ackWorkItems(call: ProcedureCall, acks: readonly WorkItemA
       ),
     (record) => ({ ok: true, claimedTurn: decodeOrchestrationItem(record.claimedTurn, context.operation) }),
   );
+}
+
+/**
+ * The arguments of one fused completion (ack_work_item_with_turn, or an element of
+ * ack_work_items_with_turns), validated before any SQL; `claimTurn` and `turn` are JSON texts.
+ */
+export function fusedAckArguments(
+  ack: FusedWorkItemAck,
+  context: CallContext,
+): { lockToken: string; instanceId: string; kind: string; workItem: string; claimTurn: string; turn: string } {
+  if (ack === null || typeof ack !== 'object') throw invalidArgument(context, 'a fused ack must be an object');
+  const lockToken = requireId(ack.lockToken, 'lockToken', context);
+  const { completion, turn } = ack;
+  if (completion?.type !== 'ActivityCompleted' && completion?.type !== 'ActivityFailed') {
+    throw invalidArgument(context, 'a work item completion must be ActivityCompleted or ActivityFailed');
+  }
+  const row = orchestratorRow(completion, context);
+  const claimTurn = turnClaimArgument(ack.claim, context);
+  if (claimTurn === null) throw invalidArgument(context, 'a fused ack needs a turn claim');
+  if (turn?.ack?.instanceId !== row.targetInstance)
+    throw invalidArgument(context, "the fused turn must be of the completion's instance");
+  const executionId = requireInteger(turn.executionId, 'turn.executionId', context, 1);
+  const lastEventId = requireInteger(turn.lastEventId, 'turn.lastEventId', context, 0);
+  const fallback = turn.fallback ?? 'claim';
+  if (fallback !== 'claim' && fallback !== 'release')
+    throw invalidArgument(context, `turn.fallback must be 'claim' or 'release', got ${JSON.stringify(fallback)}`);
+  const argument = buildAckArguments(turn.ack, turn.claim);
+  return {
+    lockToken,
+    instanceId: row.targetInstance,
+    kind: row.kind,
+    workItem: row.workItem,
+    claimTurn,
+    turn: `{"executionId":${executionId},"lastEventId":${lastEventId},"fallback":"${fallback}","ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`,
+  };
+}
+
+/** A fused completion's result record as a {@link FusedAckOutcome}; `committed` sees a committed turn's record. */
+export function decodeFusedOutcome(
+  record: Record<string, unknown> | null,
+  operation: string,
+  committed: (record: Record<string, unknown>) => void,
+): FusedAckOutcome {
+  if (record?.fused !== true)
+    return { fused: false, claimedTurn: decodeOrchestrationItem(record?.claimedTurn, operation) };
+  committed(record);
+  return { fused: true, claimedWorkItems: decodeWorkLeases(record.claimedWorkItems ?? [], operation) };
+}
+
+/** ack_work_items_with_turns: several fused completions in one call, an outcome each. */
+export async function ackWorkItemsWithTurns(
+  call: ProcedureCall,
+  acks: readonly FusedWorkItemAck[],
+  committed: (record: Record<string, unknown>) => void,
+): Promise<FusedWorkItemAckOutcome[]> {
+  const operation = 'ack_work_items_with_turns';
+  const outcomes = await groupCommit(
+    call,
+    operation,
+    acks,
+    MAX_TURNS_PER_CALL,
+    (ack) => ack?.completion?.instance,
+    (ack) => {
+      // claimTurn and turn are JSON texts already: spliced in, not encoded again.
+      const { claimTurn, turn, ...plain } = fusedAckArguments(ack, {
+        operation,
+        instanceId: ack?.completion?.instance,
+      });
+      return `${JSON.stringify(plain).slice(0, -1)},"claimTurn":${claimTurn},"turn":${turn}}`;
+    },
+    (record) => ({ ok: true as const, outcome: decodeFusedOutcome(record, operation, committed) }),
+  );
+  return outcomes;
 }

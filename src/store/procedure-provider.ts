@@ -18,6 +18,8 @@ import type {
   ActivityClaim,
   DeleteInstancesResult,
   FusedAckOutcome,
+  FusedWorkItemAck,
+  FusedWorkItemAckOutcome,
   FusedTurn,
   ExecutionInfo,
   FetchWorkItemOptions,
@@ -265,40 +267,30 @@ export class ProcedureProvider implements Provider {
     turn: FusedTurn,
   ): Promise<FusedAckOutcome> {
     const context: CallContext = { operation: 'ack_work_item_with_turn', instanceId: completion?.instance };
-    const token = requireId(lockToken, 'lockToken', context);
-    if (completion?.type !== 'ActivityCompleted' && completion?.type !== 'ActivityFailed') {
-      throw invalidArgument(context, 'a work item completion must be ActivityCompleted or ActivityFailed');
-    }
-    const row = orchestratorRow(completion, context);
-    const claimArgument = turnClaimArgument(claim, context);
-    if (claimArgument === null) throw invalidArgument(context, 'a fused ack needs a turn claim');
-    if (turn?.ack?.instanceId !== row.targetInstance)
-      throw invalidArgument(context, "the fused turn must be of the completion's instance");
-    const executionId = requireInteger(turn.executionId, 'turn.executionId', context, 1);
-    const lastEventId = requireInteger(turn.lastEventId, 'turn.lastEventId', context, 0);
-    const fallback = turn.fallback ?? 'claim';
-    if (fallback !== 'claim' && fallback !== 'release')
-      throw invalidArgument(context, `turn.fallback must be 'claim' or 'release', got ${JSON.stringify(fallback)}`);
-    const argument = buildAckArguments(turn.ack, turn.claim);
-    const turnArgument = `{"executionId":${executionId},"lastEventId":${lastEventId},"fallback":"${fallback}","ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`;
-    const settle = beginTurnAck(this, row.targetInstance);
+    const args = batch.fusedAckArguments({ lockToken, completion, claim, turn }, context);
+    const settle = beginTurnAck(this, args.instanceId);
     try {
-      const result = asRecord(
-        await this.call(
-          context.operation,
-          [token, row.targetInstance, row.kind, row.workItem, claimArgument, turnArgument],
-          row.targetInstance,
-        ),
+      const result = await this.call(
+        context.operation,
+        [args.lockToken, args.instanceId, args.kind, args.workItem, args.claimTurn, args.turn],
+        args.instanceId,
       );
-      if (result?.fused !== true)
-        return { fused: false, claimedTurn: decodeOrchestrationItem(result?.claimedTurn, context.operation) };
-      this.publishCommitted(result);
-      return {
-        fused: true,
-        claimedWorkItems: argument.claim === null ? [] : decodeWorkLeases(result.claimedWorkItems, context.operation),
-      };
+      return batch.decodeFusedOutcome(asRecord(result), context.operation, (record) => this.publishCommitted(record));
     } finally {
       settle();
+    }
+  }
+
+  async ackWorkItemsWithTurns(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]> {
+    // Validated by the batch below; here only well-formed elements are marked as in flight.
+    const list: ReadonlyArray<FusedWorkItemAck | undefined> = Array.isArray(acks) ? acks : [];
+    const settles = list.flatMap((element) =>
+      typeof element?.completion?.instance === 'string' ? [beginTurnAck(this, element.completion.instance)] : [],
+    );
+    try {
+      return await batch.ackWorkItemsWithTurns(this.procedureCall, acks, (record) => this.publishCommitted(record));
+    } finally {
+      for (const settle of settles) settle();
     }
   }
 
@@ -516,6 +508,10 @@ export class ProcedureProvider implements Provider {
 
   async getInstanceStats(instanceId: string): Promise<InstanceStats | null> {
     return parity.getInstanceStats(this.procedureCall, instanceId);
+  }
+
+  callsAreSlow(): boolean {
+    return this.executor.callsAreSlow?.() ?? false;
   }
 
   async close(): Promise<void> {

@@ -34,4 +34,6 @@ export interface SqlExecutor {
    * Returns a function that stops it.
    */
   subscribe?(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void>;
+  /** Optional: whether recent calls spend their time on the network (a distant server), not in the database. */
+  callsAreSlow?(): boolean;
 }

@@ -9,6 +9,8 @@ export class CountingExecutor implements SqlExecutor {
   count = 0;
   /** Texts of those statements. */
   texts: string[] = [];
+  /** Their parameters, in the same order. */
+  params: Array<unknown[] | undefined> = [];
   readonly subscribe?: (setupText: string, onEvent: (event: NotificationEvent) => void) => () => Promise<void>;
 
   constructor(private readonly inner: SqlExecutor) {
@@ -18,6 +20,7 @@ export class CountingExecutor implements SqlExecutor {
   query(text: string, params?: unknown[]): Promise<Row[]> {
     this.count += 1;
     this.texts.push(text);
+    this.params.push(params);
     return this.inner.query(text, params);
   }
 
@@ -27,6 +30,7 @@ export class CountingExecutor implements SqlExecutor {
         query: (text, params) => {
           this.count += 1;
           this.texts.push(text);
+          this.params.push(params);
           return session.query(text, params);
         },
       }),
@@ -38,6 +42,7 @@ export class CountingExecutor implements SqlExecutor {
     const texts = this.texts;
     this.count = 0;
     this.texts = [];
+    this.params = [];
     return texts;
   }
 

@@ -83,3 +83,33 @@ test('a failed batch call rejects every ack in it', async () => {
   await assert.rejects(a, /connection lost/);
   await assert.rejects(b, /connection lost/);
 });
+
+test('while calls are slow (a distant database) up to the slow limit go out side by side, then they wait again', async () => {
+  const control = controlledCalls();
+  let slow = true;
+  const commit = new CallBatcher<number, number>(control, 1, { maxInFlight: 3, slow: () => slow });
+  const sent = [1, 2, 3, 4].map((ack) => commit.submit(ack));
+  assert.deepEqual(
+    control.calls.map((c) => [c.kind, c.acks]),
+    [
+      ['one', [1]],
+      ['one', [2]],
+      ['one', [3]],
+    ],
+    'three out at once, the fourth waits',
+  );
+  slow = false;
+  control.calls[0].finish();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(control.calls.length, 3, 'quick again: one call in flight at most, and two still are');
+  const fifth = commit.submit(5);
+  control.calls[1].finish();
+  control.calls[2].finish();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(
+    control.calls.slice(3).map((c) => [c.kind, c.acks]),
+    [['many', [4, 5]]],
+  );
+  control.calls[3].finish();
+  assert.deepEqual(await Promise.all([...sent, fifth]), [10, 20, 30, 40, 50]);
+});

@@ -217,9 +217,10 @@ FUNCTION abandon_orchestration_item(p_lock_token text, p_delay_ms bigint, p_igno
 FUNCTION abandon_work_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_orchestration_item(p_lock_token text, p_ack json, p_claim json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_orchestration_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
-FUNCTION ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION ack_work_items(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION ack_work_items_with_turns(p_acks json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION cleanup_orphaned_sessions() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_flow_limit(p_key text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION delete_instance(p_instance_id text, p_force boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
@@ -227,7 +228,7 @@ FUNCTION delete_instance_bulk(p_filter json) RETURNS json LANGUAGE plpgsql VOLAT
 FUNCTION delete_instances(p_instance_ids json, p_force boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION enqueue_orchestrator_work(p_instance_id text, p_kind text, p_work_item text, p_delay_ms bigint, p_fire_at_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION enqueue_worker_work(p_instance_id text, p_execution_id bigint, p_activity_id bigint, p_tag text, p_work_item text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
-FUNCTION fetch_orchestration_item(p_lock_timeout_ms bigint, p_min_version text, p_max_version text) RETURNS json LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
+FUNCTION fetch_orchestration_item(p_lock_timeout_ms bigint, p_min_version text, p_max_version text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION fetch_orchestration_items(p_lock_timeout_ms bigint, p_min_version text, p_max_version text, p_max_items integer) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION fetch_work_item(p_lock_timeout_ms bigint, p_tag_mode text, p_tags json, p_owner_id text, p_session_lock_timeout_ms bigint, p_max_items integer, p_claim_new_sessions boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION fetch_work_item_group(p_requests json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
@@ -243,9 +244,10 @@ FUNCTION get_queue_depths() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SE
 FUNCTION get_system_metrics() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_throughput(p_since_ms bigint, p_bucket_ms bigint) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION grant_execute_role(p_role text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_ack_orchestration_item(p_lock_token text, p_ack jsonb, p_claim jsonb, p_direct boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_ack_orchestration_item(p_lock_token text, p_ack jsonb, p_claim jsonb, p_direct boolean, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_ack_token(p_lock_token text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET plan_cache_mode=force_generic_plan
+FUNCTION internal_ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn jsonb) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_add_batch_state(p_batch json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_queue(p_queue text, p_ready bigint, p_earliest_delayed_ms bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_released_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ActivityCompletionItem, ActivityExecuteItem } from '../../../src/core/types';
-import type { Provider } from '../../../src/provider/contract';
+import type { FusedWorkItemAck, Provider, WorkItemLease } from '../../../src/provider/contract';
+import { isLockLost } from '../../../src/provider/errors';
 import { withHarness, type ProviderTestFactory } from '../harness';
 import { activity, event, fetchItem, LOCK_MS, rejectsWith, seedInstance, started, startItem, turn } from '../fixtures';
 
@@ -357,6 +358,64 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
         );
         await rejectsWith(provider.ackWorkItem(lease.lockToken, completed(lease.item)), 'lock_lost');
         await provider.ackWorkItem(outcome.claimedWorkItems[0].lockToken, completed(outcome.claimedWorkItems[0].item));
+      }));
+
+    it('fused acks sent in one call commit each its own turn; a refused one leaves the others committed', () =>
+      withHarness(factory, async ({ provider }) => {
+        assert.ok(typeof provider.ackWorkItemsWithTurns === 'function', 'the store offers group fused completion');
+        const fusedAck = (lease: WorkItemLease, instance: string): FusedWorkItemAck => {
+          const next = activity(instance, 4);
+          return {
+            lockToken: lease.lockToken,
+            completion: completed(lease.item),
+            claim: { lockTimeoutMs: LOCK_MS },
+            turn: {
+              executionId: 1,
+              lastEventId: 2,
+              ack: turn(instance, {
+                historyDelta: [
+                  event(instance, 1, 3, { kind: 'ActivityCompleted', result: '"done"' }),
+                  event(instance, 1, 4, { kind: 'ActivityScheduled', name: next.name, input: next.input }),
+                ],
+                workerItems: [next],
+              }),
+              claim: { workerItemIndexes: [0], lockTimeoutMs: LOCK_MS },
+            },
+          };
+        };
+        const [first] = await scheduleActivities(provider, 'ga', 1, [0]);
+        const [second] = await scheduleActivities(provider, 'gb', 1, [0]);
+        // The third repeats the first (a later element sees an earlier one's commit: it is
+        // recognised as a repeat); the fourth names a lease that never existed.
+        const outcomes = await provider.ackWorkItemsWithTurns([
+          fusedAck(first, 'ga'),
+          fusedAck(second, 'gb'),
+          fusedAck(first, 'ga'),
+          fusedAck({ ...second, lockToken: 'no-such-lease' }, 'gb'),
+        ]);
+        assert.equal(outcomes.length, 4);
+        const claimed = outcomes.slice(0, 3).map((element) => {
+          assert.ok(element.ok && element.outcome.fused, 'each turn was committed (the repeat reports it)');
+          return element.outcome.claimedWorkItems;
+        });
+        assert.deepEqual(
+          claimed.map((leases) => leases.map((lease) => [lease.item.instance, lease.item.id])),
+          [[['ga', 4]], [['gb', 4]], [['ga', 4]]],
+        );
+        assert.deepEqual(
+          claimed[2].map((lease) => lease.lockToken),
+          claimed[0].map((lease) => lease.lockToken),
+          'the repeat gets the same lease back',
+        );
+        const refused = outcomes[3];
+        assert.ok(!refused.ok && isLockLost(refused.error), 'the unknown lease is refused on its own');
+        for (const instance of ['ga', 'gb'])
+          assert.deepEqual(
+            (await provider.readHistory(instance)).map((e) => e.kind),
+            ['OrchestrationStarted', 'ActivityScheduled', 'ActivityCompleted', 'ActivityScheduled'],
+          );
+        for (const lease of claimed.slice(0, 2).flat())
+          await provider.ackWorkItem(lease.lockToken, completed(lease.item));
       }));
 
     it('a repeat of a fused ack that committed (its reply lost) gets back the activities its turn claimed', () =>

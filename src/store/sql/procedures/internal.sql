@@ -411,6 +411,8 @@ $$;
 -- message can arrive meanwhile: every enqueue takes it shared) and that the execution exists:
 -- no instance_locks row is read or written, no queue row is consumed, no executions row inserted,
 -- and there is nothing that arrived during the turn to announce.
+-- Returns: {instanceId, nowMs, orchestrationName, orchestrationVersion} (the instance's name and
+-- version as stored after the commit, which a claim's leases carry).
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json);
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json, BIGINT);
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, jsonb, BIGINT);
@@ -427,6 +429,8 @@ DECLARE
     v_earliest       BIGINT;
     v_execution_id   BIGINT := (p_ack->>'executionId')::BIGINT;
     v_status         TEXT := p_ack->>'status';
+    v_name           TEXT;
+    v_version        TEXT;
     v_status_changed BOOLEAN := COALESCE((p_ack->>'customStatusChanged')::BOOLEAN, FALSE);
     v_flow           BOOLEAN;
     v_released       TEXT[];
@@ -476,7 +480,7 @@ BEGIN
             custom_status_version = i.custom_status_version
                                     + CASE WHEN v_status_changed THEN 1 ELSE 0 END,
             updated_at_ms = v_now
-    RETURNING i.priority INTO v_priority;
+    RETURNING i.priority, i.orchestration_name, i.orchestration_version INTO v_priority, v_name, v_version;
 
     IF NOT p_direct THEN
         INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
@@ -629,7 +633,8 @@ BEGIN
         PERFORM internal_announce_status(v_instance_id);
     END IF;
 
-    RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now);
+    RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now,
+                             'orchestrationName', v_name, 'orchestrationVersion', v_version);
 END;
 $$;
 

@@ -123,11 +123,16 @@ $$;
 -- Lock order: as fetch_orchestration_items.
 -- Errors: as fetch_orchestration_items (DX003).
 -- Returns: the batch object, or NULL when no instance is eligible.
+-- PL/pgSQL, not a SQL wrapper: a public procedure runs SECURITY DEFINER (admin.sql), which the
+-- planner never inlines, so a SQL body would be parsed and planned again on every call.
 CREATE OR REPLACE FUNCTION fetch_orchestration_item(p_lock_timeout_ms BIGINT, p_min_version TEXT DEFAULT NULL,
                                                     p_max_version TEXT DEFAULT NULL) RETURNS json
-LANGUAGE sql
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
 AS $$
-    SELECT fetch_orchestration_items(p_lock_timeout_ms, p_min_version, p_max_version, 1) -> 0
+BEGIN
+    RETURN fetch_orchestration_items(p_lock_timeout_ms, p_min_version, p_max_version, 1) -> 0;
+END;
 $$;
 
 -- ack_orchestration_item: commits one orchestration turn atomically (history, execution status,
@@ -174,21 +179,25 @@ $$;
 -- p_direct: ack_work_item_with_turn's direct commit of a turn that holds no instance lock
 -- (internal_commit_orchestration_turn); the caller holds the instance's advisory lock exclusively
 -- and the turn sends messages only to its own instance. p_lock_token then only names the claimed
--- activities' tokens, so that a repeat of the call finds them.
+-- activities' tokens, so that a repeat of the call finds them. p_now: the calling procedure's
+-- clock when it has read it (one time per call), else read here.
 DROP FUNCTION IF EXISTS internal_ack_orchestration_item(TEXT, jsonb, jsonb);
+DROP FUNCTION IF EXISTS internal_ack_orchestration_item(TEXT, jsonb, jsonb, BOOLEAN);
 CREATE OR REPLACE FUNCTION internal_ack_orchestration_item(p_lock_token TEXT, p_ack jsonb, p_claim jsonb,
-                                                           p_direct BOOLEAN DEFAULT FALSE)
+                                                           p_direct BOOLEAN DEFAULT FALSE, p_now BIGINT DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now         BIGINT := internal_current_time_ms();
+    v_now         BIGINT := COALESCE(p_now, internal_current_time_ms());
     v_instance_id TEXT;
     v_lock_ms     BIGINT := (p_claim->>'lockTimeoutMs')::BIGINT;
     v_name        TEXT;
     v_version     TEXT;
     v_leases      json;
+    v_turn        json;
     v_committed   json;
+    v_pinned      BOOLEAN;
     v_flow        BOOLEAN;
     v_limited     TEXT[] := ARRAY[]::TEXT[];
     -- Claim positions (1-based) of the activities under a limit, queued by internal_flow_enqueue.
@@ -199,10 +208,8 @@ BEGIN
             RAISE EXCEPTION 'claim lock timeout must be a positive number of milliseconds, got %', v_lock_ms
                 USING ERRCODE = 'DX003';
         END IF;
-        IF EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(p_claim->'workerItems', '[]'::jsonb)) AS w
-                   WHERE (w->>'workItem')::json->>'sessionId' IS NOT NULL) THEN
-            RAISE EXCEPTION 'activities pinned to a session cannot be claimed by an ack' USING ERRCODE = 'DX003';
-        END IF;
+        -- An activity pinned to a session is refused below, once claimed: its worker_queue row's
+        -- session_id is the parsed sessionId (a generated column), and the error undoes the ack.
     END IF;
 
     IF p_direct THEN
@@ -262,7 +269,8 @@ BEGIN
                 v_now, internal_ack_token(p_lock_token), v_lock_ms);
         END IF;
     END IF;
-    PERFORM internal_commit_orchestration_turn(p_lock_token, p_ack, v_now, p_direct);
+    -- Assignments, not PERFORM or SELECT: an expression runs without a statement of its own.
+    v_turn := internal_commit_orchestration_turn(p_lock_token, p_ack, v_now, p_direct);
     IF p_ack->>'status' IN ('Completed', 'Failed') THEN
         v_committed := get_instance_status(v_instance_id);
     END IF;
@@ -270,9 +278,8 @@ BEGIN
         RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now, 'claimedWorkItems', '[]'::json,
                                  'committedStatus', v_committed);
     END IF;
-
-    SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
-    FROM instances i WHERE i.instance_id = v_instance_id;
+    v_name := v_turn->>'orchestrationName';
+    v_version := v_turn->>'orchestrationVersion';
 
     -- No branch here depends on whether limits apply (v_limited_at is empty without them): a
     -- statement whose custom plan could fold such a branch away looks cheaper custom than generic,
@@ -293,8 +300,9 @@ BEGIN
         ORDER BY n
         RETURNING id, work_item, lock_token, attempt_count, session_id)
     SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
-                                             v_name, v_version, FALSE, 0, v_now) ORDER BY c.id)
-    INTO v_leases
+                                             v_name, v_version, FALSE, 0, v_now) ORDER BY c.id),
+           bool_or(c.session_id IS NOT NULL)
+    INTO v_leases, v_pinned
     FROM (SELECT * FROM claimed
           UNION ALL
           -- The limited activities claimed with a permit before the commit (still there unless
@@ -302,6 +310,9 @@ BEGIN
           SELECT w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id
           FROM worker_queue w
           WHERE w.lock_token = ANY (ARRAY(SELECT internal_ack_token(p_lock_token) || ':' || n FROM unnest(v_limited_at) AS n))) c;
+    IF v_pinned THEN
+        RAISE EXCEPTION 'activities pinned to a session cannot be claimed by an ack' USING ERRCODE = 'DX003';
+    END IF;
 
     RETURN json_build_object('instanceId', v_instance_id, 'nowMs', v_now,
                              'claimedWorkItems', COALESCE(v_leases, '[]'::json), 'committedStatus', v_committed);

@@ -315,9 +315,12 @@ $$;
 CREATE OR REPLACE FUNCTION ack_work_item(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT, p_work_item TEXT,
                                          p_claim_turn json DEFAULT NULL)
 RETURNS json
-LANGUAGE sql
+LANGUAGE plpgsql -- not SQL: see fetch_orchestration_item
+SET plan_cache_mode = force_generic_plan
 AS $$
-    SELECT internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, TRUE)
+BEGIN
+    RETURN internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, TRUE);
+END;
 $$;
 
 -- ack_work_items: acknowledges several work items in one call (group commit). Each element of
@@ -471,20 +474,108 @@ RETURNS json
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$
+BEGIN
+    -- p_turn parsed once (jsonb): each field read of a json value parses it all again.
+    RETURN internal_ack_work_item_with_turn(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn,
+                                            p_turn::jsonb);
+END;
+$$;
+
+-- ack_work_items_with_turns: several fused completions in one call (group commit). Each element
+-- of p_acks (at most 100), {lockToken, instanceId, kind, workItem, claimTurn, turn}, is handled
+-- exactly as ack_work_item_with_turn handles its arguments, in its own subtransaction, so one
+-- element refused (lock lost, invalid, a duplicate event id, even a deadlock) leaves the others
+-- committed. Elements run in input order; two of one instance see each other's writes (the
+-- second's turn then no longer rests on the instance's last event, and it falls back).
+-- Lock order: first the advisory locks of every element's instance in ascending key order (TRIED
+-- exclusively, else shared and waited for: what a fused ack tries, it still tries under its own
+-- shared lock), then the flow_limits rows of every key the elements touch (their items' permits,
+-- their turns' and claims' keys; ascending), then element by element as ack_work_item_with_turn
+-- (whose own advisory and flow locks are then already held).
+-- Errors: DX003 when p_acks is not an array of at most 100 elements; per element, its SQLSTATE is
+-- reported in the result instead of raised, so the caller can tell retryable from permanent.
+-- Returns: json array in input order of ack_work_item_with_turn's result with ok: true, or
+-- {ok: false, code, message}.
+CREATE OR REPLACE FUNCTION ack_work_items_with_turns(p_acks json) RETURNS json
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
-    v_ran        jsonb := p_turn; -- parsed once: each field read of a json value parses it all again
+    v_acks    jsonb := p_acks; -- parsed once, as p_turn above
+    v_lock    RECORD;
+    v_ack     jsonb;
+    v_result  json;
+    v_results json[] := ARRAY[]::json[];
+BEGIN
+    IF v_acks IS NULL OR jsonb_typeof(v_acks) <> 'array' OR jsonb_array_length(v_acks) > 100 THEN
+        RAISE EXCEPTION 'acks must be a json array of at most 100 elements' USING ERRCODE = 'DX003';
+    END IF;
+
+    FOR v_lock IN
+        SELECT DISTINCT internal_instance_advisory_key(a->>'instanceId') AS key
+        FROM jsonb_array_elements(v_acks) AS a
+        WHERE a->>'instanceId' IS NOT NULL
+        ORDER BY 1
+    LOOP
+        IF NOT pg_try_advisory_xact_lock(v_lock.key) THEN
+            PERFORM pg_advisory_xact_lock_shared(v_lock.key);
+        END IF;
+    END LOOP;
+    -- Flow control (flow.sql): every key an element would lock, at once and in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT w.flow_key FROM worker_queue w
+            WHERE w.lock_token IN (SELECT a->>'lockToken' FROM jsonb_array_elements(v_acks) AS a)
+              AND w.flow_key IS NOT NULL
+            UNION
+            SELECT unnest(internal_flow_turn_keys(a->'turn'->'ack',
+                                                  CASE WHEN jsonb_typeof(a->'turn'->'claim') = 'object'
+                                                       THEN a->'turn'->'claim' END))
+            FROM jsonb_array_elements(v_acks) AS a
+            WHERE jsonb_typeof(a->'turn'->'ack') = 'object'));
+    END IF;
+
+    FOR v_ack IN SELECT a FROM jsonb_array_elements(v_acks) AS a LOOP
+        BEGIN
+            v_result := internal_ack_work_item_with_turn(
+                v_ack->>'lockToken', v_ack->>'instanceId', v_ack->>'kind', v_ack->>'workItem',
+                CASE WHEN jsonb_typeof(v_ack->'claimTurn') = 'object' THEN (v_ack->'claimTurn')::json END,
+                CASE WHEN jsonb_typeof(v_ack->'turn') = 'object' THEN v_ack->'turn' END);
+            v_results := v_results || (v_result::jsonb || '{"ok": true}'::jsonb)::json;
+        EXCEPTION WHEN OTHERS THEN
+            v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
+        END;
+    END LOOP;
+    RETURN array_to_json(v_results);
+END;
+$$;
+
+-- ack_work_item_with_turn's body, on the turn parsed once (jsonb); also called per element by
+-- ack_work_items_with_turns.
+CREATE OR REPLACE FUNCTION internal_ack_work_item_with_turn(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT,
+                                                            p_work_item TEXT, p_claim_turn json, p_turn jsonb)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_ran        jsonb := p_turn;
     v_now        BIGINT;
     v_result     json;
     v_turn       json;
     v_last_event BIGINT;
     v_commit     json;
+    v_finished   json;
 BEGIN
     IF p_work_item IS NULL OR p_claim_turn IS NULL OR v_ran IS NULL OR jsonb_typeof(v_ran->'ack') <> 'object' THEN
         RAISE EXCEPTION 'a fused ack needs a completion, a turn claim and the turn run on it' USING ERRCODE = 'DX003';
     END IF;
-    IF EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(v_ran->'ack'->'orchestratorItems', '[]'::jsonb)) AS o
-               WHERE o->>'targetInstance' IS DISTINCT FROM p_instance_id) THEN
-        RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
+    -- Nested IFs: the outer test is a plain expression, so a turn that sends nothing (most) runs
+    -- no statement for the check.
+    IF COALESCE(v_ran->'ack'->'orchestratorItems', '[]'::jsonb) <> '[]'::jsonb THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(v_ran->'ack'->'orchestratorItems') AS o
+                   WHERE o->>'targetInstance' IS DISTINCT FROM p_instance_id) THEN
+            RAISE EXCEPTION 'a fused turn may send messages only to its own instance' USING ERRCODE = 'DX003';
+        END IF;
     END IF;
 
     -- Flow control (flow.sql): the item's permit and every key the turn may touch, in key order.
@@ -498,10 +589,10 @@ BEGIN
     END IF;
     v_now := internal_current_time_ms();
     IF internal_fused_turn_is_direct(p_lock_token, p_instance_id, p_claim_turn, v_ran, v_now) THEN
-        PERFORM internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
+        v_finished := internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
         v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack',
                                                     CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
-                                                    TRUE);
+                                                    TRUE, v_now);
         RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
                                  'claimedWorkItems', v_commit->'claimedWorkItems',
                                  'committedStatus', v_commit->'committedStatus');
@@ -518,7 +609,8 @@ BEGIN
         -- turn run here (it was refused), so it goes on to ack_work_item's repeat path, which
         -- releases the claimed turn.
         BEGIN
-            v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack', v_ran->'claim');
+            v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack', v_ran->'claim',
+                                                        FALSE, v_now);
             RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
                                      'claimedWorkItems', v_commit->'claimedWorkItems', 'committedStatus', NULL);
         EXCEPTION WHEN SQLSTATE 'DX001' THEN
@@ -549,7 +641,8 @@ BEGIN
     END IF;
 
     v_commit := internal_ack_orchestration_item(v_turn->>'lockToken', v_ran->'ack',
-                                                CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END);
+                                                CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
+                                                FALSE, v_now);
     RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', TRUE,
                              'claimedWorkItems', v_commit->'claimedWorkItems',
                              'committedStatus', v_commit->'committedStatus');
