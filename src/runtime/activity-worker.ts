@@ -116,7 +116,7 @@ export class ActivityWorkerPool implements ActivityTaker {
   private inbox: HandOffInbox<WorkItemLease> | null = null;
   private turns: TurnTaker | null = null;
   private readonly acks: CallBatcher<WorkItemAck, OrchestrationItem | null>;
-  /** Fused completions (see commitFused): one call out at a time, the ones that wait go together; null without the provider's fused acks. */
+  /** Fused acks (see commitFused): one call out, the ones that wait go together; null: the provider has none. */
   private readonly fusedAcks: CallBatcher<FusedWorkItemAck, FusedAckOutcome> | null;
   /** Fetches of slots: one out at a time, the ones that wait go together (group fetch; null: the provider has none). */
   private readonly fetches: CallBatcher<FetchWorkItemOptions, WorkItemLease | null> | null;

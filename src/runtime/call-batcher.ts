@@ -5,8 +5,8 @@
  * trip per request into one per batch; alone, a request costs what it did.
  * Waiting pays where a call's time is the database's work (a near database: fewer, larger calls
  * cost it less CPU), not where it is the network's: while `slow()` says recent calls waited on
- * the network (a distant database, `Provider.callsAreSlow`), up to `maxInFlightWhenSlow` calls go
- * out at once.
+ * the network (a distant database, `Provider.callsAreSlow`), up to `whenSlow.maxInFlight` calls
+ * go out at once.
  */
 import { MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
 

@@ -218,7 +218,7 @@ export async function ackWorkItemsWithTurns(
   committed: (record: Record<string, unknown>) => void,
 ): Promise<FusedWorkItemAckOutcome[]> {
   const operation = 'ack_work_items_with_turns';
-  const outcomes = await groupCommit(
+  return groupCommit(
     call,
     operation,
     acks,
@@ -234,5 +234,4 @@ export async function ackWorkItemsWithTurns(
     },
     (record) => ({ ok: true as const, outcome: decodeFusedOutcome(record, operation, committed) }),
   );
-  return outcomes;
 }

@@ -95,7 +95,9 @@ test('a worker paused mid-activity past its lock timeout: another takes over, th
       async () => (/activity result discarded|lost its lock/.test(worker.output()) ? true : undefined),
       10_000,
       'the paused worker to report its refused result',
-    );
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}; the paused worker printed:\n${worker.output()}`);
+    });
     const after = await client.getStatus(id);
     assert.equal(after.output, JSON.stringify('survivor did the job'), 'the late result changed nothing');
     const kinds = (await provider.readHistory(id)).map((e) => e.kind);
