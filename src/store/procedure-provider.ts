@@ -142,13 +142,30 @@ export class ProcedureProvider implements Provider {
   }
 
   async ackOrchestrationItems(acks: readonly TurnAck[]): Promise<TurnAckOutcome[]> {
-    // Validated by the batch below; here only well-formed elements are marked as in flight.
-    const list: ReadonlyArray<TurnAck | undefined> = Array.isArray(acks) ? acks : [];
-    const settles = list.flatMap((element) =>
-      typeof element?.ack?.instanceId === 'string' ? [beginTurnAck(this, element.ack.instanceId)] : [],
+    return this.withTurnAcksInFlight(
+      acks,
+      (element) => element?.ack?.instanceId,
+      () => batch.ackOrchestrationItems(this.procedureCall, acks, (record) => this.publishCommitted(record)),
     );
+  }
+
+  /**
+   * Runs a group call of turn commits with each element's instance marked as having a turn ack in
+   * flight (local-completions.ts). The call validates its elements; here only those whose instance
+   * is a string are marked.
+   */
+  private async withTurnAcksInFlight<E, T>(
+    elements: readonly E[],
+    instanceOf: (element: E | undefined) => unknown,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    const list: ReadonlyArray<E | undefined> = Array.isArray(elements) ? elements : [];
+    const settles = list.flatMap((element) => {
+      const instance = instanceOf(element);
+      return typeof instance === 'string' ? [beginTurnAck(this, instance)] : [];
+    });
     try {
-      return await batch.ackOrchestrationItems(this.procedureCall, acks, (record) => this.publishCommitted(record));
+      return await call();
     } finally {
       for (const settle of settles) settle();
     }
@@ -282,16 +299,11 @@ export class ProcedureProvider implements Provider {
   }
 
   async ackWorkItemsWithTurns(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]> {
-    // Validated by the batch below; here only well-formed elements are marked as in flight.
-    const list: ReadonlyArray<FusedWorkItemAck | undefined> = Array.isArray(acks) ? acks : [];
-    const settles = list.flatMap((element) =>
-      typeof element?.completion?.instance === 'string' ? [beginTurnAck(this, element.completion.instance)] : [],
+    return this.withTurnAcksInFlight(
+      acks,
+      (element) => element?.completion?.instance,
+      () => batch.ackWorkItemsWithTurns(this.procedureCall, acks, (record) => this.publishCommitted(record)),
     );
-    try {
-      return await batch.ackWorkItemsWithTurns(this.procedureCall, acks, (record) => this.publishCommitted(record));
-    } finally {
-      for (const settle of settles) settle();
-    }
   }
 
   async ackWorkItems(acks: readonly WorkItemAck[]): Promise<WorkItemAckOutcome[]> {
