@@ -210,6 +210,7 @@ BEGIN
         END IF;
         -- An activity pinned to a session is refused below, once claimed: its worker_queue row's
         -- session_id is the parsed sessionId (a generated column), and the error undoes the ack.
+        -- Under a flow limit it is refused before it is queued (a parked one would not show).
     END IF;
 
     IF p_direct THEN
@@ -257,6 +258,10 @@ BEGIN
         v_limited := ARRAY(SELECT f.flow_key FROM flow_limits f
                            WHERE f.flow_key = ANY (internal_flow_turn_keys(NULL, p_claim)));
         IF array_length(v_limited, 1) IS NOT NULL THEN
+            IF EXISTS (SELECT 1 FROM jsonb_array_elements(p_claim->'workerItems') AS w
+                       WHERE (w->>'workItem')::json->>'sessionId' IS NOT NULL) THEN
+                RAISE EXCEPTION 'activities pinned to a session cannot be claimed by an ack' USING ERRCODE = 'DX003';
+            END IF;
             v_limited_at := ARRAY(SELECT n FROM jsonb_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
                                   WHERE internal_flow_key(w->>'workItem') = ANY (v_limited));
             PERFORM internal_flow_enqueue(
