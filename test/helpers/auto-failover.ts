@@ -6,15 +6,25 @@
  * test must be skipped where they are absent.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, chownSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, chownSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const PG_AUTOCTL = '/usr/bin/pg_autoctl';
+/** Where pg_autoctl keeps its runtime state (pid and state files) without an XDG runtime directory. */
+const AUTOCTL_RUNTIME_ROOT = '/tmp/pg_autoctl';
+
+/** Removes `directory` and its parents up to `root` (included) while they are empty. */
+function removeEmptyParents(directory: string, root: string): void {
+  for (let current = directory; current.startsWith(root); current = dirname(current)) {
+    if (!existsSync(current) || readdirSync(current).length > 0) return;
+    rmdirSync(current);
+  }
+}
 
 /** Why the formation cannot run here, or null when it can. */
 export function autoFailoverMissing(): string | null {
@@ -227,6 +237,9 @@ export class AutoFailoverFormation {
     // Postgres children die with their postmaster; give them a moment before removing the files.
     await new Promise((resolve) => setTimeout(resolve, 500));
     rmSync(this.directory, { recursive: true, force: true });
+    // pg_autoctl keeps each node's runtime state under /tmp/pg_autoctl/<the node's pgdata path>.
+    rmSync(join(AUTOCTL_RUNTIME_ROOT, this.directory), { recursive: true, force: true });
+    removeEmptyParents(dirname(join(AUTOCTL_RUNTIME_ROOT, this.directory)), AUTOCTL_RUNTIME_ROOT);
   }
 
   private environment(): NodeJS.ProcessEnv {
