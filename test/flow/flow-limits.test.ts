@@ -209,8 +209,10 @@ for (const kind of FLOW_STORE_KINDS) {
       await client.setFlowLimit('activity:Paused', { maxActive: 0 });
       const runtime = new Runtime(await store.openProvider(), { logLevel: 'warn' });
       runtime.registerActivity('Paused', (_ctx, input: string) => input);
-      runtime.registerOrchestration('RaceTimer', function* (ctx) {
-        const winner = (yield ctx.race(ctx.scheduleActivity('Paused', 'late'), ctx.scheduleTimer(50))) as {
+      // Raced against an event the test raises once both activities are parked: a timer could
+      // fire before the second one parks on a loaded machine, and the count of two never be seen.
+      runtime.registerOrchestration('RaceEvent', function* (ctx) {
+        const winner = (yield ctx.race(ctx.scheduleActivity('Paused', 'late'), ctx.waitForEvent('go'))) as {
           index: number;
         };
         return winner.index;
@@ -220,12 +222,13 @@ for (const kind of FLOW_STORE_KINDS) {
       });
       await runtime.start();
       try {
-        await client.startOrchestration('race', 'RaceTimer', null);
+        await client.startOrchestration('race', 'RaceEvent', null);
         await client.startOrchestration('wait', 'WaitFor', 'done');
         await eventually('two parked activities', async () => ((await counts(client))[1] === 2 ? true : undefined));
+        await client.raiseEvent('race', 'go', null);
         const raced = await client.waitForOrchestration('race', 30_000);
         assert.equal(raced.status, 'Completed');
-        assert.equal(raced.output, 1, 'the timer won');
+        assert.equal(raced.output, 1, 'the event won');
         assert.deepEqual(await counts(client), [0, 1], 'the cancelled activity left the line');
 
         await client.setFlowLimit('activity:Paused', { maxActive: 1 });
