@@ -191,9 +191,12 @@ export class ActivityWorkerPool implements ActivityTaker {
       if (runnable && (item.sessionId ?? null) === null && tagAccepted(options.tagFilter, item.tag))
         indexes.push(index);
     });
-    const callerIndex = forCallingSlot ? (indexes.shift() ?? null) : null;
+    // Idle slots first, then inbox places: a busy slot runs the item when it finishes its own.
     const reservation = reserveIdle(this.inbox, indexes.length, (lease) => this.giveBack(lease));
     const reserved = indexes.slice(0, reservation?.count ?? 0);
+    // The calling slot runs an item itself only when no other slot or place could take one: it
+    // then waits for its ack. Otherwise it moves on at once (see acknowledge).
+    const callerIndex = forCallingSlot ? (indexes[reserved.length] ?? null) : null;
     if (callerIndex === null && reservation === null) return null;
     return { indexes: callerIndex === null ? reserved : [callerIndex, ...reserved], reservation, callerIndex };
   }
@@ -210,6 +213,8 @@ export class ActivityWorkerPool implements ActivityTaker {
       node: this.deps.options.workerNodeId ?? this.deps.runtimeId,
     });
     const inbox = handOffInbox(gate);
+    // An activity claimed while every slot is busy waits for the first to finish (see reserveFor).
+    inbox.setCapacity(slots);
     this.inbox = inbox;
     this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot, gate, inbox));
   }
@@ -217,6 +222,8 @@ export class ActivityWorkerPool implements ActivityTaker {
   /** Stops fetching and waits up to `timeoutMs` for running activities; true when all finished. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.stopping.abort();
+    this.inbox?.setCapacity(0);
+    for (const lease of this.inbox?.clear() ?? []) void this.giveBack(lease);
     const all = Promise.all(this.loops)
       .then(() => Promise.all(this.pendingAcks))
       .then(() => true);
@@ -299,7 +306,7 @@ export class ActivityWorkerPool implements ActivityTaker {
             sessionDone();
           }
         },
-        runHandedOff: (lease) => this.processChain(lease, slot),
+        runHandedOff: (lease, waitedMs) => this.processChain(lease, slot, waitedMs),
         giveBack: (lease) => this.giveBack(lease),
       });
     } finally {
@@ -334,12 +341,15 @@ export class ActivityWorkerPool implements ActivityTaker {
 
   /**
    * Runs `lease` and then each activity that its fused ack claimed for this slot: a chain of
-   * activities runs on one slot with no fetch between its steps.
+   * activities runs on one slot with no fetch between its steps. `waitedMs`: how long `lease`
+   * waited in the inbox after it was claimed.
    */
-  private async processChain(lease: WorkItemLease, slot: number): Promise<void> {
+  private async processChain(lease: WorkItemLease, slot: number, waitedMs = 0): Promise<void> {
     let next: WorkItemLease | null = lease;
+    let lockAgeMs = waitedMs;
     while (next !== null) {
-      next = await this.process(next, slot);
+      next = await this.process(next, slot, lockAgeMs);
+      lockAgeMs = 0;
       if (next === null) return;
       this.deps.metrics.increment('workerDispatcherItemsFetched');
       if (this.stopping.signal.aborted) {
@@ -350,7 +360,7 @@ export class ActivityWorkerPool implements ActivityTaker {
   }
 
   /** Runs one activity and acknowledges it; returns the next activity claimed for this slot, if any. */
-  private async process(lease: WorkItemLease, slot: number): Promise<WorkItemLease | null> {
+  private async process(lease: WorkItemLease, slot: number, lockAgeMs: number): Promise<WorkItemLease | null> {
     const { item } = lease;
     if (lease.attemptCount > FIXED.maxAttempts) {
       this.deps.metrics.increment('activityPoison');
@@ -387,7 +397,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       await this.abandon(lease, delayMs);
       return null;
     }
-    return this.runUserActivity(lease, slot, (ctx, input) => handler(ctx, input));
+    return this.runUserActivity(lease, slot, lockAgeMs, (ctx, input) => handler(ctx, input));
   }
 
   private async runSystemActivity(lease: WorkItemLease): Promise<WorkItemLease | null> {
@@ -407,9 +417,11 @@ export class ActivityWorkerPool implements ActivityTaker {
     return this.acknowledge(lease, completion(item, outcome));
   }
 
+  /** Runs a handler under a renewed lock; `lockAgeMs`: how long ago the lock was taken. */
   private async runUserActivity(
     lease: WorkItemLease,
     slot: number,
+    lockAgeMs: number,
     handler: (ctx: ActivityContext, input: unknown) => unknown,
   ): Promise<WorkItemLease | null> {
     const { provider, options, runtimeId } = this.deps;
@@ -417,9 +429,10 @@ export class ActivityWorkerPool implements ActivityTaker {
     const held: HeldActivity = { lease, cancellation: new CancellationToken(), renewer: null, released: false };
     let signalLost: () => void = () => undefined;
     const lockLost = new Promise<'lost'>((resolve) => (signalLost = () => resolve('lost')));
+    const renewEveryMs = renewalIntervalMs(options.workerLockTimeoutMs, FIXED.workerRenewalBufferMs);
     held.renewer = new LockRenewer(
       () => provider.renewWorkItemLock(lease.lockToken, options.workerLockTimeoutMs),
-      renewalIntervalMs(options.workerLockTimeoutMs, FIXED.workerRenewalBufferMs),
+      renewEveryMs,
       isLockLost,
       () => {
         held.cancellation.cancel();
@@ -427,7 +440,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       },
       (error) => this.deps.faults.failed('renew_work_item_lock', error),
       () => this.deps.faults.recovered('renew_work_item_lock'),
-    ).start();
+    ).start(renewEveryMs - lockAgeMs);
     this.held.add(held);
 
     const ctx = new ActivityContext({
@@ -485,10 +498,11 @@ export class ActivityWorkerPool implements ActivityTaker {
 
   /**
    * Acknowledges the result. When this runtime can run the turn the result unblocks, the ack is
-   * fused with that turn (see {@link commitFused}); if that turn schedules an activity this slot
-   * can run, the slot waits for the ack and returns that activity, claimed for it by the same
-   * call, to run next (no fetch). Any other ack goes on its way while the slot moves on at once
-   * (pipelining); with as many acks pending as there are slots, the slot waits for one first.
+   * fused with that turn (see {@link commitFused}); the activities that turn schedules are
+   * claimed by the same call for idle slots or inbox places (see reserveFor), and only when none
+   * is free for the calling slot, which then waits for the ack and runs that activity next (no
+   * fetch). Any other ack goes on its way while the slot moves on at once (pipelining); with as
+   * many acks pending as there are slots, the slot waits for one first.
    */
   private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<WorkItemLease | null> {
     const turns = this.stopping.signal.aborted ? null : this.turns;

@@ -15,9 +15,10 @@ export class HandOffInbox<T> {
   private reserved: Array<Waiter<T>> = [];
   /**
    * Handed-off items no idle worker took: the next worker to look runs them before fetching. At
-   * most `capacity` are promised at once, so none waits longer than about one item's work.
+   * most `capacity` are promised at once, so none waits longer than about one item's work. Each
+   * keeps when it came (`performance.now()`), so its worker knows how long its lock has run.
    */
-  private inbox: T[] = [];
+  private inbox: Array<{ item: T; since: number }> = [];
   private capacity = 0;
   private promised = 0;
 
@@ -80,18 +81,19 @@ export class HandOffInbox<T> {
       return true;
     }
     if (!promised && this.inbox.length >= this.capacity) return false;
-    this.inbox.push(item);
+    this.inbox.push({ item, since: performance.now() });
     return true;
   }
 
-  /** The oldest handed-off item waiting for a worker, if any. */
-  takeHandedOff(): T | undefined {
-    return this.inbox.shift();
+  /** The oldest handed-off item waiting for a worker, and how long it waited (ms), if any. */
+  takeHandedOff(): { item: T; waitedMs: number } | undefined {
+    const entry = this.inbox.shift();
+    return entry === undefined ? undefined : { item: entry.item, waitedMs: performance.now() - entry.since };
   }
 
   /** Empties the inbox (the pool is stopping); the caller gives the items back. */
   clear(): T[] {
-    const items = this.inbox;
+    const items = this.inbox.map((entry) => entry.item);
     this.inbox = [];
     this.promised = 0;
     return items;

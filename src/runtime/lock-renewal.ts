@@ -35,8 +35,9 @@ export class LockRenewer {
     private readonly onRenewed: () => void = () => undefined,
   ) {}
 
-  start(): this {
-    this.schedule();
+  /** Starts renewing; the first renewal comes after `firstDelayMs` (a lock taken a while ago). */
+  start(firstDelayMs = this.intervalMs): this {
+    this.schedule(Math.max(0, firstDelayMs));
     return this;
   }
 
@@ -46,10 +47,10 @@ export class LockRenewer {
     this.timer = null;
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.intervalMs): void {
     if (this.stopped) return;
     // tick() catches every failure and reports it through onLost / onError, so it never rejects.
-    this.timer = setTimeout(() => void this.tick(), this.intervalMs);
+    this.timer = setTimeout(() => void this.tick(), delayMs);
     this.timer.unref();
   }
 

@@ -32,8 +32,11 @@ export interface WorkerLoop<T> {
   received(item: T, reason: WakeReason | 'handedOff'): void;
   /** Runs an item this worker fetched. */
   run(item: T): Promise<void>;
-  /** Runs an item another pool handed over (eager dispatch). */
-  runHandedOff(item: T): Promise<void>;
+  /**
+   * Runs an item another pool handed over (eager dispatch); `waitedMs` is how long it waited in
+   * the inbox for a worker, its lock running meanwhile (0 when an idle worker took it at once).
+   */
+  runHandedOff(item: T, waitedMs: number): Promise<void>;
   /** Gives back an item fetched while the pool was stopping. */
   giveBack(item: T): Promise<void>;
 }
@@ -50,8 +53,8 @@ export async function runWorkerLoop<T>(loop: WorkerLoop<T>): Promise<void> {
   while (!signal.aborted) {
     const waiting = loop.inbox.takeHandedOff();
     if (waiting !== undefined) {
-      loop.received(waiting, 'handedOff');
-      await loop.runHandedOff(waiting);
+      loop.received(waiting.item, 'handedOff');
+      await loop.runHandedOff(waiting.item, waiting.waitedMs);
       continue;
     }
     if (reason === 'idle' && push.live && loop.maySleepOnGate()) {
@@ -61,7 +64,7 @@ export async function runWorkerLoop<T>(loop: WorkerLoop<T>): Promise<void> {
         continue;
       }
       loop.received(wake.handedOff, 'handedOff');
-      await loop.runHandedOff(wake.handedOff);
+      await loop.runHandedOff(wake.handedOff, 0);
       reason = gate.take() ?? 'idle';
       continue;
     }

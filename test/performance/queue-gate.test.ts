@@ -37,7 +37,9 @@ test('without idle workers, items wait in the inbox up to its capacity, and a fu
   const reservation = new Reservation(inbox, inbox.reserve(3), async (item) => void givenBack.push(item));
   assert.equal(reservation.count, 2, 'two inbox places promised');
   reservation.deliver(['a', 'b']);
-  assert.equal(inbox.takeHandedOff(), 'a');
+  const first = inbox.takeHandedOff();
+  assert.equal(first?.item, 'a');
+  assert.ok(first !== undefined && first.waitedMs >= 0, 'it says how long it waited');
   assert.equal(inbox.handOff('c'), true, 'a free place takes an unannounced item');
   assert.equal(inbox.handOff('d'), false, 'the inbox is full');
   assert.deepEqual(inbox.clear(), ['b', 'c']);
@@ -148,4 +150,14 @@ test('the idle accessors count sleeping workers and report the armed wake-ups', 
   assert.equal(gate.idleWorkers, 0, 'a stopped worker stops waiting');
   gate.dispose();
   assert.deepEqual(gate.armedTimers, { due: false, safety: false }, 'dispose disarms everything');
+});
+
+test('an item that waited in the inbox says how long, so its worker renews its lock in time', async () => {
+  const inbox = new HandOffInbox(new QueueGate<string>());
+  inbox.setCapacity(1);
+  assert.equal(inbox.handOff('claimed'), true);
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  const taken = inbox.takeHandedOff();
+  assert.equal(taken?.item, 'claimed');
+  assert.ok(taken !== undefined && taken.waitedMs >= 35, `waited ${taken?.waitedMs} ms`);
 });

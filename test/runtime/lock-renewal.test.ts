@@ -69,3 +69,32 @@ test('a renewal that reports the lock lost ends the loop and calls onLost once',
     mock.timers.reset();
   }
 });
+
+test('a lock taken a while ago is renewed first after what is left of the interval, then every interval', async () => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    let renewals = 0;
+    const renewer = new LockRenewer(
+      async () => void (renewals += 1),
+      1000,
+      () => false,
+      () => assert.fail('the lock was not lost'),
+      () => assert.fail('no renewal fails'),
+    ).start(1000 - 700);
+    mock.timers.tick(299);
+    await flush();
+    assert.equal(renewals, 0);
+    mock.timers.tick(1);
+    await flush();
+    assert.equal(renewals, 1, 'renewed 300 ms in: the lock had run 700 ms of the interval');
+    mock.timers.tick(999);
+    await flush();
+    assert.equal(renewals, 1);
+    mock.timers.tick(1);
+    await flush();
+    assert.equal(renewals, 2, 'then every full interval');
+    renewer.stop();
+  } finally {
+    mock.timers.reset();
+  }
+});
