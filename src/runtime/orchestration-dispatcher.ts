@@ -128,6 +128,7 @@ export class OrchestrationDispatcher implements TurnTaker {
     if (result.kind !== 'ack' || result.outcome.kind === 'discarded' || result.ack.orchestratorItems.length > 0)
       return null;
     const { ack, outcome } = result;
+    if (recordsOnly(ack, outcome)) return null;
     const eager = this.activities?.reserveFor(ack.workerItems, true) ?? null;
     const claim =
       eager === null
@@ -432,4 +433,15 @@ export class OrchestrationDispatcher implements TurnTaker {
       );
     }
   }
+}
+
+/** The turn only records the completion (a fan-out still waiting): a later turn takes it with others. */
+function recordsOnly(ack: OrchestrationTurnAck, outcome: TurnOutcome): boolean {
+  return (
+    outcome.kind === 'continue' &&
+    ack.workerItems.length === 0 &&
+    ack.orchestratorItems.length === 0 &&
+    ack.cancelledActivities.length === 0 &&
+    ack.historyDelta.every((event) => event.kind === 'ActivityCompleted' || event.kind === 'ActivityFailed')
+  );
 }

@@ -13,7 +13,15 @@ import type { HistoryEvent } from '../../src/core/types';
 import type { ScheduledTask } from '../../src/core/descriptors';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import type { Provider } from '../../src/provider/contract';
+import type {
+  FusedAckOutcome,
+  FusedTurn,
+  FusedWorkItemAck,
+  FusedWorkItemAckOutcome,
+  Provider,
+  TurnClaim,
+} from '../../src/provider/contract';
+import type { ActivityCompletionItem } from '../../src/core/types';
 import { CountingExecutor } from '../helpers/counting-executor';
 import { databaseUrl, dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
 
@@ -210,9 +218,9 @@ test('a fused step of a free instance writes no queue row and no instance lock',
 
 test('on a busy runtime each activity slot runs its chain without fetching between steps', async () => {
   const { provider, executor } = open(true);
-  // Two slots and one turn worker for 12 chains of 5 started at once: the slots are always busy,
-  // so no activity can be handed to an idle slot. The slot that finishes a step runs the next
-  // one, claimed for it by its own fused ack: only each chain's first activity is fetched.
+  // Two slots and one turn worker for 12 chains of 5 started at once: the slots are always busy.
+  // The fused ack of a step claims the next one for the first slot that is free (an inbox place,
+  // or the slot that sent it): only each chain's first activity is fetched.
   const runtime = new Runtime(provider, { logLevel: 'warn', workerConcurrency: 2, orchestrationConcurrency: 1 });
   runtime.registerActivity('Add', (_ctx, { a, b }: { a: number; b: number }) => a + b);
   runtime.registerOrchestration('Chain', function* (ctx, steps: number) {
@@ -242,4 +250,49 @@ test('on a busy runtime each activity slot runs its chain without fetching betwe
   // credit's item was already handed over). Without the slot's own claim each later step was
   // fetched too: 56 fetches in the run that checked this test against the old code.
   assert.ok(count('fetch_work_item') <= 12 + 2, `fetch_work_item calls: ${count('fetch_work_item')}`);
+});
+
+test('a fan-out sends no fused turn that would only record a completion', async () => {
+  const fusedTurns: FusedTurn[] = [];
+  class RecordingStore extends ProcedureProvider {
+    override ackWorkItemWithTurn(
+      lockToken: string,
+      completion: ActivityCompletionItem,
+      claim: TurnClaim,
+      turn: FusedTurn,
+    ): Promise<FusedAckOutcome> {
+      fusedTurns.push(turn);
+      return super.ackWorkItemWithTurn(lockToken, completion, claim, turn);
+    }
+
+    override ackWorkItemsWithTurns(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]> {
+      fusedTurns.push(...acks.map((ack) => ack.turn));
+      return super.ackWorkItemsWithTurns(acks);
+    }
+  }
+  const provider = new RecordingStore(PgExecutor.fromUrl(databaseUrl(), 4), schema, 'postgres');
+  opened.push(provider);
+  const runtime = new Runtime(provider, { logLevel: 'warn' });
+  runtime.registerActivity('Add', (_ctx, { a, b }: { a: number; b: number }) => a + b);
+  runtime.registerOrchestration('FanOut', function* (ctx, width: number) {
+    const tasks = Array.from({ length: width }, (_, i) => ctx.scheduleActivity('Add', { a: i, b: 1 }));
+    const results = (yield ctx.all(tasks)) as unknown[];
+    return results.length;
+  });
+  await runtime.start();
+  runtimes.push(runtime);
+  const client = new Client(provider);
+  const id = uid('fan-out');
+  await client.startOrchestration(id, 'FanOut', 40);
+  const result = await client.waitForOrchestration(id, 30_000);
+  assert.deepEqual([result.status, result.output], ['Completed', 40]);
+  // Such a turn is committed later with the completions that came meanwhile, in one turn.
+  const recordsOnly = fusedTurns.filter(
+    ({ ack }) =>
+      ack.workerItems.length === 0 &&
+      ack.orchestratorItems.length === 0 &&
+      ack.metadata.status === undefined &&
+      ack.historyDelta.every((event) => event.kind === 'ActivityCompleted' || event.kind === 'ActivityFailed'),
+  );
+  assert.equal(recordsOnly.length, 0, `${recordsOnly.length} of ${fusedTurns.length} fused turns only recorded`);
 });
