@@ -191,8 +191,11 @@ export class ActivityWorkerPool implements ActivityTaker {
       if (runnable && (item.sessionId ?? null) === null && tagAccepted(options.tagFilter, item.tag))
         indexes.push(index);
     });
-    // Idle slots first, then inbox places: a busy slot runs the item when it finishes its own.
-    const reservation = reserveIdle(this.inbox, indexes.length, (lease) => this.giveBack(lease));
+    // Idle slots first, then, for a fused ack's chain, inbox places: a busy slot runs the item when
+    // it finishes its own. A turn's ack claims for idle slots only: an item it claimed into the
+    // inbox would run before queued items of a higher priority level (the calling slot of a fused
+    // ack ran its chain's next step next anyway).
+    const reservation = reserveIdle(this.inbox, indexes.length, (lease) => this.giveBack(lease), !forCallingSlot);
     const reserved = indexes.slice(0, reservation?.count ?? 0);
     // The calling slot runs an item itself only when no other slot or place could take one: it
     // then waits for its ack. Otherwise it moves on at once (see acknowledge).

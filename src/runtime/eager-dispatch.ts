@@ -40,14 +40,15 @@ export class Reservation<T> {
   }
 }
 
-/** Reserves up to `max` idle workers (or inbox places) of a pool; null when none is free. */
+/** Reserves up to `max` idle workers (or inbox places, unless `idleOnly`) of a pool; null when none is free. */
 export function reserveIdle<T>(
   inbox: HandOffInbox<T> | null,
   max: number,
   giveBack: (item: T) => Promise<void>,
+  idleOnly = false,
 ): Reservation<T> | null {
   if (inbox === null || max <= 0) return null;
-  const count = inbox.reserve(max);
+  const count = inbox.reserve(max, idleOnly);
   return count === 0 ? null : new Reservation(inbox, count, giveBack);
 }
 

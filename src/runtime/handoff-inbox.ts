@@ -35,13 +35,13 @@ export class HandOffInbox<T> {
 
   /**
    * Promises up to `max` items a worker: idle workers are set aside first, then places in the
-   * inbox. Returns how many; call {@link handOff} for each item that comes and
+   * inbox (none with `idleOnly`). Returns how many; call {@link handOff} for each item that comes and
    * {@link unreserve} for each that does not.
    */
-  reserve(max: number): number {
+  reserve(max: number, idleOnly = false): number {
     const idle = this.gate.takeIdle(max);
     this.reserved.push(...idle);
-    const queued = Math.max(0, Math.min(max - idle.length, this.freePlaces()));
+    const queued = idleOnly ? 0 : Math.max(0, Math.min(max - idle.length, this.freePlaces()));
     this.promised += queued;
     return idle.length + queued;
   }
