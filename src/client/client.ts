@@ -16,11 +16,13 @@ import type {
   InstancePageQuery,
   InstanceStatus,
   InstanceSummary,
+  OrchestrationItem,
   Provider,
   ThroughputBucket,
 } from '../provider/contract';
 import { turnAcksSettled, watchCommittedStatus } from '../provider/local-completions';
 import { reserveLocalTurn } from '../provider/local-turns';
+import { dropStartWatch, openStartWatch, takeStartWatch } from './start-watches';
 import { isRetryable } from '../provider/errors';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
 import {
@@ -243,13 +245,24 @@ export class Client {
       ...(flowKey === undefined ? {} : { flowKey }),
       ...(priority === undefined || priority === 0 ? {} : { priority }),
     };
-    // A start is idempotent on its instance id: a repeat of one that committed is ignored by the turn.
-    await this.#throughOutage(async () => {
-      if (!(await this.startEagerly(item))) {
+    // Opened before the call: what happens to the instance from now on is heard (see start-watches.ts).
+    const startWatch = openStartWatch(this.#provider, instance);
+    let claimedHere = false;
+    try {
+      // A start is idempotent on its instance id: a repeat of one that committed is ignored by the turn.
+      await this.#throughOutage(async () => {
+        const eager = await this.startEagerly(item);
+        if (eager !== null) {
+          claimedHere = eager.claimedTurn !== null;
+          startWatch?.started(eager.claimedTurn);
+          return;
+        }
         await this.#provider.enqueueOrchestratorWork(item);
         notifyLocal(this.#provider, 'orchestrator');
-      }
-    });
+      });
+    } finally {
+      if (startWatch !== null && !claimedHere) dropStartWatch(this.#provider, startWatch);
+    }
   }
 
   /**
@@ -257,16 +270,17 @@ export class Client {
    * worker for this orchestration, one call enqueues the start and locks the first turn for that
    * worker (no notification, no fetch). False when nothing local could take it; the start is then
    * enqueued as usual. A start that the store queued instead of claiming is announced by it.
+   * Returns the turn claimed (null when the store queued it), or null when not started here.
    */
-  private async startEagerly(item: StartOrchestrationItem): Promise<boolean> {
+  private async startEagerly(item: StartOrchestrationItem): Promise<{ claimedTurn: OrchestrationItem | null } | null> {
     const provider = this.#provider;
-    if (provider.startOrchestrationClaimed === undefined) return false;
+    if (provider.startOrchestrationClaimed === undefined) return null;
     const local = reserveLocalTurn(provider, item.orchestration);
-    if (local === null) return false;
+    if (local === null) return null;
     try {
       const turn = await provider.startOrchestrationClaimed(item, local.claim);
       local.reservation.deliver(turn === null ? [] : [turn]);
-      return true;
+      return { claimedTurn: turn };
     } catch (error) {
       local.reservation.cancel();
       throw error;
@@ -341,38 +355,53 @@ export class Client {
     // it); without a live push channel, poll with backoff as before.
     const push = pushWakeups(this.#provider);
     const release = push.acquire();
-    const watch = push.watchStatus(instance);
+    // Started by a Client on this provider object: its watch has heard everything since the start.
+    const fromStart = takeStartWatch(this.#provider, instance);
+    const watch = fromStart?.watch ?? push.watchStatus(instance);
     // A turn committed through this provider object in this process that ends the execution
     // hands over the status it committed (read in its transaction): no status read after it.
-    let committed: InstanceStatus | null = null;
-    const unwatchCommitted = watchCommittedStatus(this.#provider, instance, (status) => {
+    let committed: InstanceStatus | null = fromStart?.committed ?? null;
+    const onCommitted = (status: InstanceStatus): void => {
       committed = status;
       watch.fire();
       wake.notify();
-    });
+    };
+    let unwatchCommitted: () => void;
+    if (fromStart === null) {
+      unwatchCommitted = watchCommittedStatus(this.#provider, instance, onCommitted);
+    } else {
+      fromStart.onCommitted(onCommitted);
+      unwatchCommitted = () => fromStart.close();
+    }
+    // Known to be running since its start here: the first read would only say so.
+    let skipRead = fromStart?.stillRunning === true;
     let pause = FIRST_POLL_MS;
     let failures = 0;
     try {
       for (;;) {
         const generation = wake.generation;
-        watch.reset();
-        let status: Awaited<ReturnType<Provider['getInstanceStatus']>>;
-        try {
-          status = committed ?? (await this.#provider.getInstanceStatus(instance));
-          failures = 0;
-        } catch (error) {
-          // An outage (or failover) only delays the answer: keep asking until the wait's own deadline.
-          const remaining = deadline - Date.now();
-          if (!isRetryable(error) || remaining <= 0) throw error;
-          await new Promise((resolve) =>
-            setTimeout(resolve, Math.min(jitteredDelayMs(++failures, this.#retry), remaining)),
-          );
-          continue;
+        if (skipRead) {
+          skipRead = false;
+        } else {
+          watch.reset();
+          let status: Awaited<ReturnType<Provider['getInstanceStatus']>>;
+          try {
+            status = committed ?? (await this.#provider.getInstanceStatus(instance));
+            failures = 0;
+          } catch (error) {
+            // An outage (or failover) only delays the answer: keep asking until the wait's own deadline.
+            const remaining = deadline - Date.now();
+            if (!isRetryable(error) || remaining <= 0) throw error;
+            await new Promise((resolve) =>
+              setTimeout(resolve, Math.min(jitteredDelayMs(++failures, this.#retry), remaining)),
+            );
+            continue;
+          }
+          if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
+          if (committed !== null) continue;
+          if (deadline - Date.now() <= 0) throw timedOut('waitForOrchestration', instance, timeout, status.status);
         }
-        if (status.status === 'Completed' || status.status === 'Failed') return toJsStatus(status, true);
-        if (committed !== null) continue;
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) throw timedOut('waitForOrchestration', instance, timeout, status.status);
+        const remaining = Math.max(0, deadline - Date.now());
         if (push.live) {
           await watch.wait(Math.min(STATUS_SAFETY_MS, remaining));
         } else {

@@ -46,6 +46,11 @@ export class StatusWatch {
     this.fired = false;
   }
 
+  /** True when a hint arrived since the watch opened or was last {@link reset}. */
+  get hasFired(): boolean {
+    return this.fired;
+  }
+
   fire(): void {
     this.fired = true;
     this.wake?.();
@@ -84,6 +89,7 @@ export class PushWakeups {
   private readonly statusWatches = new Map<string, Set<StatusWatch>>();
   private wasLive = false;
   private outageLogged = false;
+  private channelEpoch = 0;
   /** Delayed items announced so far: a pool that opens its gate later learns them too. */
   private readonly dueTimes = { orchestrator: new DueTimes(), worker: new DueTimes() };
 
@@ -94,12 +100,23 @@ export class PushWakeups {
     return this.subscription?.live === true;
   }
 
+  /**
+   * Changes whenever hints may have been missed: the subscription opened or closed, the channel
+   * came up or went down. Live with the same epoch at two moments: every hint sent between them
+   * arrives.
+   */
+  get epoch(): number {
+    return this.channelEpoch;
+  }
+
   /** Registers a user (dispatcher, worker pool, waiting client); returns its release. */
   acquire(): () => void {
     if (this.provider.subscribeToWakeups === undefined) return () => undefined;
     this.users += 1;
-    if (this.subscription === null)
+    if (this.subscription === null) {
+      this.channelEpoch += 1;
       this.subscription = this.provider.subscribeToWakeups((event) => this.onEvent(event));
+    }
     let released = false;
     return () => {
       if (released) return;
@@ -108,6 +125,7 @@ export class PushWakeups {
       if (this.users > 0 || this.subscription === null) return;
       this.subscription.unsubscribe();
       this.subscription = null;
+      this.channelEpoch += 1;
       this.wasLive = false;
       this.dueTimes.orchestrator.clear();
       this.dueTimes.worker.clear();
@@ -193,6 +211,7 @@ export class PushWakeups {
     } else if (event.kind === 'status') {
       for (const watch of [...(this.statusWatches.get(event.instanceId) ?? [])]) watch.fire();
     } else if (event.kind === 'live') {
+      this.channelEpoch += 1;
       if (this.outageLogged) report('info', 'push wake-ups restored');
       this.wasLive = true;
       this.outageLogged = false;
@@ -202,6 +221,7 @@ export class PushWakeups {
       for (const dueInMs of event.workerDueInMs) this.due('worker', dueInMs);
       this.wakeEverything();
     } else {
+      this.channelEpoch += 1;
       if (this.wasLive && !this.outageLogged) {
         this.outageLogged = true;
         report('warn', `push wake-ups lost, polling until the connection is back: ${event.error.message}`);

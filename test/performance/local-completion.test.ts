@@ -3,7 +3,9 @@
  * turn a Runtime commits through the same provider object resolves from the status that turn ack
  * committed, without reading it again, and gets exactly what a status read returns afterwards
  * (output, failure, custom status and its version). Continue-as-new is not an end, and a Client
- * on another provider object still reads the status.
+ * on another provider object still reads the status. A Client that started the instance here
+ * (claiming its first turn on an empty history) does not read it before its wait either, but a
+ * repeated start of an instance that ended long ago is not taken for a running one.
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
@@ -146,4 +148,40 @@ test('a client on another provider object falls back to status reads', async () 
   assert.equal(waited.status, 'Completed');
   assert.ok(statusReadsSince(clientExecutor, from) >= 1, 'the remote client read the status');
   assert.deepEqual(waited.output, { value: 3 });
+});
+
+test('a client that started the instance here waits for it without reading its status', async () => {
+  const { provider, executor } = open();
+  await startRuntime(provider);
+  const client = new Client(provider);
+  const warmUp = uid('warm-up');
+  await client.startOrchestration(warmUp, 'Reported', 1);
+  await client.waitForOrchestration(warmUp, 10_000);
+  const id = uid('started-here');
+  const from = executor.texts.length;
+  await client.startOrchestration(id, 'Reported', 5);
+  const waited = await client.waitForOrchestration(id, 10_000);
+  assert.deepEqual([waited.status, waited.output], ['Completed', { value: 5 }]);
+  assert.equal(statusReadsSince(executor, from), 0, 'neither before nor after its end');
+  assert.ok(
+    executor.texts.slice(from).some((text) => text.includes('.start_orchestration_claimed(')),
+    'the start claimed the first turn',
+  );
+});
+
+test('a repeated start of an ended instance: the wait reads the status and returns at once', async () => {
+  const { provider, executor } = open();
+  await startRuntime(provider);
+  const client = new Client(provider);
+  const id = uid('ended');
+  await client.startOrchestration(id, 'Reported', 2);
+  assert.equal((await client.waitForOrchestration(id, 10_000)).status, 'Completed');
+  const from = executor.texts.length;
+  await client.startOrchestration(id, 'Reported', 2);
+  const started = Date.now();
+  const again = await client.waitForOrchestration(id, 10_000);
+  assert.deepEqual([again.status, again.output], ['Completed', { value: 2 }]);
+  assert.ok(statusReadsSince(executor, from) >= 1, 'the status was read');
+  // Taken for a running instance, the wait would sleep until the 5 s safety read.
+  assert.ok(Date.now() - started < 1_000, `returned after ${Date.now() - started} ms`);
 });

@@ -103,7 +103,10 @@ test(
       const before = Array.from({ length: 6 }, (_, i) => `ro-before-${i}`);
       for (const [i, id] of before.entries()) await client.startOrchestration(id, 'Three', i * 10);
       while (opened === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-      const waitThroughWindow = client.waitForOrchestration(before[5], 30_000);
+      // Through a second provider object on the same connections: its client did not start the
+      // instance, so it reads the status (a client that started it knows it runs, and sleeps).
+      const reader = new durox.Client(new ProcedureProvider(window, schema, 'postgres'));
+      const waitThroughWindow = reader.waitForOrchestration(before[5], 30_000);
       // Started and waited for while every write is refused: the calls wait for the window to close.
       const during = Array.from({ length: 4 }, (_, i) => `ro-during-${i}`);
       const starts = during.map((id, i) => client.startOrchestration(id, 'Three', 100 + i));
