@@ -429,10 +429,19 @@ export class ActivityWorkerPool implements ActivityTaker {
   ): Promise<WorkItemLease | null> {
     const { provider, options, runtimeId } = this.deps;
     const { item } = lease;
+    const renewEveryMs = renewalIntervalMs(options.workerLockTimeoutMs, FIXED.workerRenewalBufferMs);
+    // Waited in the inbox past a renewal (a slot busy with a long activity): renewed before it
+    // runs, so an item whose lock ran out, and that another worker may run now, is not run here.
+    let firstRenewalInMs = renewEveryMs - lockAgeMs;
+    if (firstRenewalInMs <= 0) {
+      const held = await this.lockStillHeld(lease, lockAgeMs);
+      if (held === false) return null;
+      // Unknown after a failed call: the renewer tries again at once.
+      firstRenewalInMs = held === true ? renewEveryMs : 0;
+    }
     const held: HeldActivity = { lease, cancellation: new CancellationToken(), renewer: null, released: false };
     let signalLost: () => void = () => undefined;
     const lockLost = new Promise<'lost'>((resolve) => (signalLost = () => resolve('lost')));
-    const renewEveryMs = renewalIntervalMs(options.workerLockTimeoutMs, FIXED.workerRenewalBufferMs);
     held.renewer = new LockRenewer(
       () => provider.renewWorkItemLock(lease.lockToken, options.workerLockTimeoutMs),
       renewEveryMs,
@@ -443,7 +452,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       },
       (error) => this.deps.faults.failed('renew_work_item_lock', error),
       () => this.deps.faults.recovered('renew_work_item_lock'),
-    ).start(renewEveryMs - lockAgeMs);
+    ).start(firstRenewalInMs);
     this.held.add(held);
 
     const ctx = new ActivityContext({
@@ -497,6 +506,26 @@ export class ActivityWorkerPool implements ActivityTaker {
       this.held.delete(held);
     }
     return this.acknowledge(lease, result);
+  }
+
+  /**
+   * Renews the lock of an item that waited `lockAgeMs` for a slot: true when renewed, false when
+   * lost, null when the call failed otherwise (the lock may well hold).
+   */
+  private async lockStillHeld(lease: WorkItemLease, lockAgeMs: number): Promise<boolean | null> {
+    try {
+      await this.deps.provider.renewWorkItemLock(lease.lockToken, this.deps.options.workerLockTimeoutMs);
+      return true;
+    } catch (error) {
+      if (!isLockLost(error)) return null;
+      log(
+        'info',
+        RUNTIME_TARGET,
+        `activity '${lease.item.name}' waited ${Math.round(lockAgeMs)} ms for a free slot and lost its lock; it runs where it is delivered next`,
+        { instance_id: lease.item.instance },
+      );
+      return false;
+    }
   }
 
   /**

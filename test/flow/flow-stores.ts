@@ -11,6 +11,7 @@ import { ProcedureProvider } from '../../src/store/procedure-provider';
 import { quoteSchemaName } from '../../src/store/schema-name';
 import type { SqlExecutor } from '../../src/store/sql-executor';
 import { databaseUrl, dropTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
+import { sleep, until } from '../helpers/sleep';
 
 export type FlowStoreKind = 'postgres' | 'pglite';
 export const FLOW_STORE_KINDS: readonly FlowStoreKind[] = ['postgres', 'pglite'];
@@ -98,8 +99,9 @@ export async function permitCounts(
   }));
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };
 
-export { eventually } from '../helpers/eventually';
+/** Polls `check` every 5 ms until it returns a value other than undefined (`until`, flow's pace). */
+export function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  return until(what, check, timeoutMs, 5);
+}

@@ -18,6 +18,7 @@ import { Runtime } from '../../src/runtime/runtime';
 import type { RuntimeOptions } from '../../src/runtime/options';
 import type { ScheduleInfo } from '../../src/schedules/model';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
+import { sleep, until } from '../helpers/sleep';
 
 export type StoreKind = 'postgres' | 'pglite';
 export const STORE_KINDS: readonly StoreKind[] = ['postgres', 'pglite'];
@@ -123,13 +124,17 @@ export async function openScheduleStore(kind: StoreKind): Promise<ScheduleStore>
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep };
+
+/** Polls `check` every `pauseMs` until it returns a value other than undefined (`until`). */
+export function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+  pauseMs = 5,
+): Promise<T> {
+  return until(what, check, timeoutMs, pauseMs);
 }
-
-import { eventually } from '../helpers/eventually';
-
-export { eventually };
 
 /** The schedule once it satisfies `ready` (it is published after the schedule's first turn). */
 export function scheduleWhen(
