@@ -12,17 +12,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client, Runtime } from '../../src/index';
-import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/store/procedure-provider';
-import type { ActivityCompletionItem } from '../../src/core/types';
-import type {
-  FusedAckOutcome,
-  FusedTurn,
-  FusedWorkItemAck,
-  FusedWorkItemAckOutcome,
-  TurnClaim,
-} from '../../src/provider/contract';
-import { databaseUrl, dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
+import { dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
+import { FirstFusedAckHeldStore } from '../helpers/held-fused-ack';
 
 const schema = uniqueSchemaName('perf_slot_pipelining');
 const events: string[] = [];
@@ -30,41 +21,20 @@ let otherStarted: () => void = () => undefined;
 const otherHasStarted = new Promise<void>((resolve) => (otherStarted = resolve));
 let ackHeld: () => void = () => undefined;
 const firstAckIsHeld = new Promise<void>((resolve) => (ackHeld = resolve));
-let provider: ProcedureProvider;
+let provider: FirstFusedAckHeldStore;
 let runtime: Runtime;
-
-/** The store, with chain A's first fused ack held until `Other` has started. */
-class HeldUntilOtherStore extends ProcedureProvider {
-  private held = false;
-
-  private async holdFirst(instances: readonly string[]): Promise<void> {
-    if (this.held || !instances.includes('chain-a')) return;
-    this.held = true;
-    events.push('fused ack of chain-a held');
-    ackHeld();
-    await otherHasStarted;
-    events.push('fused ack of chain-a sent');
-  }
-
-  override async ackWorkItemWithTurn(
-    lockToken: string,
-    completion: ActivityCompletionItem,
-    claim: TurnClaim,
-    turn: FusedTurn,
-  ): Promise<FusedAckOutcome> {
-    await this.holdFirst([completion.instance]);
-    return super.ackWorkItemWithTurn(lockToken, completion, claim, turn);
-  }
-
-  override async ackWorkItemsWithTurns(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]> {
-    await this.holdFirst(acks.map((ack) => ack.completion.instance));
-    return super.ackWorkItemsWithTurns(acks);
-  }
-}
 
 before(async () => {
   await migrateTestSchema(schema);
-  provider = new HeldUntilOtherStore(PgExecutor.fromUrl(databaseUrl(), 4), schema, 'postgres');
+  provider = new FirstFusedAckHeldStore(schema, {
+    instanceId: 'chain-a',
+    held: () => {
+      events.push('fused ack of chain-a held');
+      ackHeld();
+    },
+    release: otherHasStarted,
+    sent: () => events.push('fused ack of chain-a sent'),
+  });
   runtime = new Runtime(provider, { logLevel: 'warn', workerConcurrency: 1, orchestrationConcurrency: 1 });
   let steps = 0;
   runtime.registerActivity('Step', (_ctx, n: number) => {

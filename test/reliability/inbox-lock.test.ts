@@ -10,17 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client, Runtime } from '../../src/index';
-import { PgExecutor } from '../../src/postgres/pg-executor';
-import { ProcedureProvider } from '../../src/store/procedure-provider';
-import type { ActivityCompletionItem } from '../../src/core/types';
-import type {
-  FusedAckOutcome,
-  FusedTurn,
-  FusedWorkItemAck,
-  FusedWorkItemAckOutcome,
-  TurnClaim,
-} from '../../src/provider/contract';
-import { databaseUrl, dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
+import { dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
+import { FirstFusedAckHeldStore } from '../helpers/held-fused-ack';
 
 const schema = uniqueSchemaName('rel_inbox_lock');
 const stepRuns = new Map<number, number>();
@@ -28,39 +19,12 @@ let longStarted: () => void = () => undefined;
 const longHasStarted = new Promise<void>((resolve) => (longStarted = resolve));
 let ackHeld: () => void = () => undefined;
 const firstAckIsHeld = new Promise<void>((resolve) => (ackHeld = resolve));
-let provider: ProcedureProvider;
+let provider: FirstFusedAckHeldStore;
 let runtime: Runtime;
-
-/** The store, with chain A's first fused ack held until the long activity has started. */
-class HeldUntilLongStore extends ProcedureProvider {
-  private held = false;
-
-  private async holdFirst(instances: readonly string[]): Promise<void> {
-    if (this.held || !instances.includes('chain-a')) return;
-    this.held = true;
-    ackHeld();
-    await longHasStarted;
-  }
-
-  override async ackWorkItemWithTurn(
-    lockToken: string,
-    completion: ActivityCompletionItem,
-    claim: TurnClaim,
-    turn: FusedTurn,
-  ): Promise<FusedAckOutcome> {
-    await this.holdFirst([completion.instance]);
-    return super.ackWorkItemWithTurn(lockToken, completion, claim, turn);
-  }
-
-  override async ackWorkItemsWithTurns(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]> {
-    await this.holdFirst(acks.map((ack) => ack.completion.instance));
-    return super.ackWorkItemsWithTurns(acks);
-  }
-}
 
 before(async () => {
   await migrateTestSchema(schema);
-  provider = new HeldUntilLongStore(PgExecutor.fromUrl(databaseUrl(), 4), schema, 'postgres');
+  provider = new FirstFusedAckHeldStore(schema, { instanceId: 'chain-a', held: ackHeld, release: longHasStarted });
   runtime = new Runtime(provider, {
     logLevel: 'warn',
     workerConcurrency: 1,
