@@ -21,7 +21,7 @@ import type {
   ThroughputBucket,
 } from '../provider/contract';
 import { turnAcksSettled, watchCommittedStatus } from '../provider/local-completions';
-import { reserveLocalTurn } from '../provider/local-turns';
+import { prepareLocalStart, reserveLocalTurn } from '../provider/local-turns';
 import { dropStartWatch, openStartWatch, takeStartWatch } from './start-watches';
 import { isRetryable } from '../provider/errors';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
@@ -248,9 +248,24 @@ export class Client {
     // Opened before the call: what happens to the instance from now on is heard (see start-watches.ts).
     const startWatch = openStartWatch(this.#provider, instance);
     let claimedHere = false;
+    let fusedTried = false;
     try {
       // A start is idempotent on its instance id: a repeat of one that committed is ignored by the turn.
       await this.#throughOutage(async () => {
+        // Tried once: a retry after a failed call goes the usual way (a repeat of a start whose reply was lost).
+        if (!fusedTried) {
+          fusedTried = true;
+          const fused = await this.startFused(item);
+          if (fused?.committed === true) {
+            claimedHere = true;
+            startWatch?.startedFresh(fused.announcesStatus);
+            return;
+          }
+          if (fused !== null) {
+            notifyLocal(this.#provider, 'orchestrator');
+            return;
+          }
+        }
         const eager = await this.startEagerly(item);
         if (eager !== null) {
           claimedHere = eager.claimedTurn !== null;
@@ -262,6 +277,36 @@ export class Client {
       });
     } finally {
       if (startWatch !== null && !claimedHere) dropStartWatch(this.#provider, startWatch);
+    }
+  }
+
+  /**
+   * Fused start: when a runtime in this process on the same provider object can run this
+   * orchestration, it runs the first turn here and one call starts the instance and commits that
+   * turn, claiming its activities for idle slots (no turn worker, no fetch, no second call). The
+   * store commits it only for a new instance with nothing else waiting; otherwise it queues the
+   * start (and announces it). Null when nothing local could run the turn (or the start has a
+   * flow key): the caller then starts the usual way. `announcesStatus`: the committed turn changed
+   * the custom status, so the store sends a status hint of its own for it.
+   */
+  private async startFused(
+    item: StartOrchestrationItem,
+  ): Promise<{ committed: boolean; announcesStatus: boolean } | null> {
+    const provider = this.#provider;
+    if (provider.startOrchestrationWithTurn === undefined || item.flowKey !== undefined) return null;
+    const prepared = await prepareLocalStart(provider, item);
+    if (prepared === null) return null;
+    try {
+      const outcome = await provider.startOrchestrationWithTurn(item, prepared.turn);
+      if (!outcome.fused) {
+        prepared.discarded();
+        return { committed: false, announcesStatus: false };
+      }
+      prepared.committed(outcome.claimedWorkItems);
+      return { committed: true, announcesStatus: prepared.announcesStatus };
+    } catch (error) {
+      prepared.discarded();
+      throw error;
     }
   }
 
@@ -411,6 +456,11 @@ export class Client {
         // The hint may announce a commit whose ack through this provider object has not replied
         // yet: its reply brings the committed status, so wait for it rather than read.
         await turnAcksSettled(this.#provider, instance, deadline - Date.now());
+        // The only hint heard is the one the fused start's own commit sent: nothing to read.
+        if (fromStart?.takeOwnHint() === true && committed === null) {
+          watch.reset();
+          skipRead = true;
+        }
       }
     } finally {
       unwatchCommitted();

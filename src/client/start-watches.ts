@@ -19,9 +19,11 @@ const MAX_WATCHES = 1000;
 
 /** A status watch opened before an instance's start. */
 export class StartWatch {
-  /** True once the start claimed the instance's first turn on an empty history. */
+  /** True once the start claimed (or committed) the instance's first turn on an empty history. */
   private startedNew = false;
   private committedStatus: InstanceStatus | null = null;
+  /** Status hints the start's own commit sends (fused start), not yet taken for it. */
+  private ownHints = 0;
   private listener: ((status: InstanceStatus) => void) | null = null;
   private readonly unwatchCommitted: () => void;
 
@@ -44,16 +46,43 @@ export class StartWatch {
       claimedTurn !== null && claimedTurn.history.length === 0 && claimedTurn.historyError === undefined;
   }
 
+  /**
+   * The start's call committed the instance's first turn itself (fused start). `announcesStatus`:
+   * that turn changed the custom status, so one status hint heard is the commit's own.
+   */
+  startedFresh(announcesStatus: boolean): void {
+    this.startedNew = true;
+    this.ownHints = announcesStatus ? 1 : 0;
+  }
+
+  /**
+   * True, once, when the hints heard since the start are exactly the start's own (channel up all
+   * along, nothing committed here since): the instance is still running. Each hint is one fire
+   * of the watch (one notification each), so a hint of a later commit is never taken for it.
+   */
+  takeOwnHint(): boolean {
+    if (this.ownHints === 0 || this.watch.fireCount !== this.ownHints || !this.stillRunning) return false;
+    this.ownHints = 0;
+    return true;
+  }
+
   /** A terminal status committed through this provider object since the watch opened, if any. */
   get committed(): InstanceStatus | null {
     return this.committedStatus;
   }
 
-  /** True when the instance is known to be running: started new, nothing heard since, channel up all along. */
+  /**
+   * True when the instance is known to be running: started new, nothing heard since but the
+   * start's own hints, channel up all along.
+   */
   get stillRunning(): boolean {
     const push = pushWakeups(this.provider);
     return (
-      this.startedNew && this.committedStatus === null && !this.watch.hasFired && push.live && push.epoch === this.epoch
+      this.startedNew &&
+      this.committedStatus === null &&
+      this.watch.fireCount <= this.ownHints &&
+      push.live &&
+      push.epoch === this.epoch
     );
   }
 

@@ -404,9 +404,14 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
 
   return new Proxy(provider, {
     get(target, property, receiver) {
-      // A fused ack commits a turn that was never fetched, so it would have no turn span and no
-      // turn metrics: an instrumented provider does not offer it, and its runtime acks each step.
-      if (property === 'ackWorkItemWithTurn' || property === 'ackWorkItemsWithTurns') return undefined;
+      // A fused ack or start commits a turn that was never fetched, so it would have no turn span
+      // and no turn metrics: an instrumented provider does not offer them, and its runtime acks each step.
+      if (
+        property === 'ackWorkItemWithTurn' ||
+        property === 'ackWorkItemsWithTurns' ||
+        property === 'startOrchestrationWithTurn'
+      )
+        return undefined;
       if (property === 'fetchWorkItemGroup' && provider.fetchWorkItemGroup === undefined) return undefined;
       if (typeof property === 'string' && Object.prototype.hasOwnProperty.call(overrides, property)) {
         return overrides[property as keyof Provider];

@@ -188,6 +188,21 @@ export interface FusedTurn {
   fallback?: 'claim' | 'release';
 }
 
+/** The first turn of a new instance, run by the caller in-process on its start (fused start). */
+export interface StartTurn {
+  ack: OrchestrationTurnAck;
+  /**
+   * The store's clock the turn ran at, as the caller estimates it: the turn is committed only if
+   * the store's clock agrees (else its events and timers would be dated by a stale estimate).
+   */
+  nowMs: number;
+  /** Activities of `ack.workerItems` to lock for the caller, as {@link Provider.ackOrchestrationItem} does. */
+  claim: ActivityClaim | null;
+}
+
+/** What became of a {@link Provider.startOrchestrationWithTurn}: the turn committed, or the start queued. */
+export type FusedStartOutcome = { fused: true; claimedWorkItems: WorkItemLease[] } | { fused: false };
+
 /** What became of a {@link Provider.ackWorkItemWithTurn}. */
 export type FusedAckOutcome =
   { fused: true; claimedWorkItems: WorkItemLease[] } | { fused: false; claimedTurn: OrchestrationItem | null };
@@ -469,6 +484,18 @@ export interface Provider {
    * start is queued and announced as {@link enqueueOrchestratorWork} does.
    */
   startOrchestrationClaimed?(item: StartOrchestrationItem, claim: TurnClaim): Promise<OrchestrationItem | null>;
+
+  /**
+   * Optional (fused start): starts an instance and commits its first turn in the same call. `turn`
+   * was run by the caller on an empty history with `item` as its only message; it is committed
+   * (as {@link ackOrchestrationItem} would, claiming `turn.claim`'s activities) only when the
+   * instance does not exist, has no message queued, holds no lock and has no parked start, and the
+   * store's clock agrees with `turn.nowMs`.
+   * Otherwise the turn is dropped and the start queued and announced as
+   * {@link enqueueOrchestratorWork} queues it. A start with a flowKey is refused
+   * (`invalid_argument`): its permit is taken by the queueing path.
+   */
+  startOrchestrationWithTurn?(item: StartOrchestrationItem, turn: StartTurn): Promise<FusedStartOutcome>;
 
   // --- activities -----------------------------------------------------------------------------
 

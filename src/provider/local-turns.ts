@@ -1,11 +1,13 @@
 /**
- * Turn workers that a process offers to its own clients (eager start). A runtime's dispatcher
- * registers here for the provider object it runs on; a Client on the same provider object asks
- * it for an idle turn worker before starting an instance, so the start call can also lock the
- * first turn for that worker (see `Provider.startOrchestrationClaimed`). The Client knows only
- * this interface, never the runtime.
+ * Turn workers that a process offers to its own clients. A runtime's dispatcher registers here
+ * for the provider object it runs on; a Client on the same provider object asks it first to run
+ * a new instance's first turn in-process, so that one call starts the instance and commits that
+ * turn (fused start, `Provider.startOrchestrationWithTurn`); failing that, for an idle turn worker,
+ * so that the start call also locks the first turn for that worker (eager start,
+ * `Provider.startOrchestrationClaimed`). The Client knows only this interface, never the runtime.
  */
-import type { OrchestrationItem, Provider, TurnClaim } from './contract';
+import type { StartOrchestrationItem } from '../core/types';
+import type { OrchestrationItem, Provider, StartTurn, TurnClaim, WorkItemLease } from './contract';
 
 /** A turn worker set aside for one claimed turn: hand it the turn, or free it. */
 export interface TurnReservation {
@@ -15,9 +17,22 @@ export interface TurnReservation {
   cancel(): void;
 }
 
-/** What a dispatcher offers: its claim options and idle workers by orchestration name. */
+/** A new instance's first turn, run in-process, for the start's call to commit (fused start). */
+export interface PreparedStart {
+  readonly turn: StartTurn;
+  /** The turn changes the custom status: its commit sends a status hint. */
+  readonly announcesStatus: boolean;
+  /** The store committed the turn: hand over the activities it claimed. */
+  committed(claimedWorkItems: readonly WorkItemLease[]): void;
+  /** The turn was not committed (the start was queued, or the call failed): free what it reserved. */
+  discarded(): void;
+}
+
+/** What a dispatcher offers: its claim options, first turns run here, and idle workers by orchestration name. */
 export interface LocalTurnTaker {
   readonly turnClaim: TurnClaim;
+  /** Runs the first turn of the instance `item` starts, when this taker can and may; null otherwise. */
+  prepareStart(item: StartOrchestrationItem): Promise<PreparedStart | null>;
   /** Reserves an idle worker for an instance of `orchestrationName`, if this taker can run it. */
   reserveFor(orchestrationName: string): TurnReservation | null;
 }
@@ -43,6 +58,18 @@ export function reserveLocalTurn(
   for (const taker of takers.get(provider) ?? []) {
     const reservation = taker.reserveFor(orchestrationName);
     if (reservation !== null) return { claim: taker.turnClaim, reservation };
+  }
+  return null;
+}
+
+/** The first turn of the instance `item` starts, run by a local taker, or null when none can. */
+export async function prepareLocalStart(
+  provider: Provider,
+  item: StartOrchestrationItem,
+): Promise<PreparedStart | null> {
+  for (const taker of takers.get(provider) ?? []) {
+    const prepared = await taker.prepareStart(item);
+    if (prepared !== null) return prepared;
   }
   return null;
 }

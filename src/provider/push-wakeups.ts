@@ -37,6 +37,7 @@ export function reportWakeupChannelTo(reporter: ChannelReport): void {
 /** Status hints of one instance (see {@link PushWakeups.watchStatus}). */
 export class StatusWatch {
   private fired = false;
+  private fires = 0;
   private wake: (() => void) | null = null;
 
   constructor(private readonly onClose: () => void) {}
@@ -51,8 +52,14 @@ export class StatusWatch {
     return this.fired;
   }
 
+  /** Hints heard since the watch opened (one per notification; {@link reset} keeps the count). */
+  get fireCount(): number {
+    return this.fires;
+  }
+
   fire(): void {
     this.fired = true;
+    this.fires += 1;
     this.wake?.();
   }
 

@@ -5,7 +5,12 @@
  */
 import type { TraceSink, TurnEngine, TurnOutcome, TurnRequest, TurnResult } from '../core/turn-api';
 import type { OrchestrationTurnAck } from '../core/turn-types';
-import { DUROX_VERSION, type ActivityCompletionItem } from '../core/types';
+import {
+  DUROX_VERSION,
+  targetInstanceOf,
+  type ActivityCompletionItem,
+  type StartOrchestrationItem,
+} from '../core/types';
 import type { OrchestrationItem, Provider, TurnAck, TurnClaim, WorkItemLease } from '../provider/contract';
 import { CallBatcher } from './call-batcher';
 import { isLockLost, isRetryable } from '../provider/errors';
@@ -18,7 +23,7 @@ import { pushWakeups, type PushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, openGate, type QueueGate, type WakeReason } from './queue-gate';
 import { handOffInbox, type HandOffInbox } from './handoff-inbox';
 import { runWorkerLoop } from './worker-loop';
-import { offerLocalTurns } from '../provider/local-turns';
+import { offerLocalTurns, type PreparedStart } from '../provider/local-turns';
 import { recordSafetyFetchHit } from './liveness';
 import { log, ORCHESTRATION_TARGET, RUNTIME_TARGET } from './logger';
 import type { RuntimeMetrics } from './metrics';
@@ -60,6 +65,8 @@ export class OrchestrationDispatcher implements TurnTaker {
   private readonly acks: CallBatcher<TurnAck, WorkItemLease[]>;
   /** Histories of the instances whose last turn this dispatcher committed (fused completion). */
   private readonly histories = new TurnHistoryCache();
+  /** Store clock minus local clock at the last turn fetched or claimed, to date a fused start's turn. */
+  private storeClockOffsetMs: number | null = null;
 
   constructor(private readonly deps: OrchestrationDispatcherDeps) {
     const { provider } = deps;
@@ -150,6 +157,64 @@ export class OrchestrationDispatcher implements TurnTaker {
         if (ack.workerItems.length > claimed.length) notifyLocal(this.deps.provider, 'worker');
         notifyLocal(this.deps.provider, 'status');
         return callers;
+      },
+      discarded: () => eager?.reservation?.cancel(),
+    };
+  }
+
+  /**
+   * Fused start: runs here the first turn of the instance `start` starts, on an empty history
+   * with the start alone (the batch a fetch would hand out for a new instance), and reserves idle
+   * activity slots for what it schedules, as a turn's ack claims them. The store commits it with
+   * the start only when the instance is new and nothing else waits for it. Null while the store's
+   * clock is not known here yet (no turn fetched), when the orchestration is not registered here,
+   * the turn cannot run, or it sends messages to other instances (whose locks a start does not
+   * take).
+   */
+  async prepareStart(start: StartOrchestrationItem): Promise<PreparedStart | null> {
+    const offsetMs = this.storeClockOffsetMs;
+    if (this.stopping.signal.aborted || offsetMs === null || start.flowKey !== undefined) return null;
+    if (this.deps.orchestrations.resolve(start.orchestration, start.version) === null) return null;
+    const item: OrchestrationItem = {
+      instanceId: start.instance,
+      orchestrationName: start.orchestration,
+      orchestrationVersion: start.version,
+      executionId: start.executionId,
+      history: [],
+      messages: [start],
+      lockToken: '',
+      attemptCount: 1,
+      kvSnapshot: {},
+      customStatus: null,
+      nowMs: Date.now() + offsetMs,
+    };
+    // Written only if the turn is committed: otherwise a turn worker runs it again and writes them.
+    const traces: Array<Parameters<TraceSink>> = [];
+    let result: TurnResult;
+    try {
+      result = await this.replay(item, (...record) => traces.push(record));
+    } catch {
+      return null;
+    }
+    if (result.kind !== 'ack' || result.outcome.kind === 'discarded') return null;
+    const { ack, outcome } = result;
+    if (ack.orchestratorItems.some((message) => targetInstanceOf(message) !== start.instance)) return null;
+    const eager = this.activities?.reserveFor(ack.workerItems) ?? null;
+    const claim =
+      eager === null
+        ? null
+        : { workerItemIndexes: eager.indexes, lockTimeoutMs: this.deps.options.workerLockTimeoutMs };
+    return {
+      turn: { ack, claim, nowMs: item.nowMs },
+      announcesStatus: ack.historyDelta.some((event) => event.kind === 'CustomStatusUpdated'),
+      committed: (claimed) => {
+        for (const [level, message, fields] of traces) log(level, ORCHESTRATION_TARGET, message, fields);
+        eager?.reservation?.deliver(claimed);
+        this.count(outcome, ack);
+        this.histories.remember(item, ack, offsetMs);
+        if (ack.workerItems.length > claimed.length) notifyLocal(this.deps.provider, 'worker');
+        if (ack.orchestratorItems.length > 0) notifyLocal(this.deps.provider, 'orchestrator');
+        notifyLocal(this.deps.provider, 'status');
       },
       discarded: () => eager?.reservation?.cancel(),
     };
@@ -278,6 +343,7 @@ export class OrchestrationDispatcher implements TurnTaker {
       return;
     }
     const storeClockOffsetMs = item.nowMs - Date.now();
+    this.storeClockOffsetMs = storeClockOffsetMs;
     let result;
     try {
       result = await this.replay(item);

@@ -21,6 +21,7 @@ import type {
   FusedWorkItemAck,
   FusedWorkItemAckOutcome,
   FusedTurn,
+  FusedStartOutcome,
   ExecutionInfo,
   FetchWorkItemOptions,
   FlowLimitInfo,
@@ -41,6 +42,7 @@ import type {
   QueueDepths,
   ThroughputBucket,
   SystemMetrics,
+  StartTurn,
   TurnAck,
   TurnAckOutcome,
   TurnClaim,
@@ -217,6 +219,37 @@ export class ProcedureProvider implements Provider {
       await this.call(context.operation, [row.targetInstance, row.workItem, claimArgument], row.targetInstance),
     );
     return decodeOrchestrationItem(result?.claimedTurn, context.operation);
+  }
+
+  async startOrchestrationWithTurn(item: StartOrchestrationItem, turn: StartTurn): Promise<FusedStartOutcome> {
+    const context: CallContext = { operation: 'start_orchestration_with_turn', instanceId: instanceOf(item) };
+    if (item?.type !== 'StartOrchestration')
+      throw invalidArgument(context, 'a fused start takes a StartOrchestration item');
+    if (item.flowKey !== undefined) throw invalidArgument(context, 'a start with a flowKey cannot be fused');
+    const row = orchestratorRow(item, context);
+    if (turn?.ack?.instanceId !== row.targetInstance)
+      throw invalidArgument(context, 'the fused turn must be of the started instance');
+    const nowMs = requireInteger(turn.nowMs, 'turn.nowMs', context, 0);
+    const argument = buildAckArguments(turn.ack, turn.claim);
+    const settle = beginTurnAck(this, row.targetInstance);
+    try {
+      const result = asRecord(
+        await this.call(
+          context.operation,
+          [
+            row.targetInstance,
+            row.workItem,
+            `{"nowMs":${nowMs},"ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`,
+          ],
+          row.targetInstance,
+        ),
+      );
+      if (result?.fused !== true) return { fused: false };
+      this.publishCommitted(result);
+      return { fused: true, claimedWorkItems: decodeWorkLeases(result.claimedWorkItems ?? [], context.operation) };
+    } finally {
+      settle();
+    }
   }
 
   // --- activities -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { defineCapabilityTests } from './groups/capabilities';
 import { defineDeletionTests } from './groups/deletion';
 import { defineSessionTests } from './groups/sessions';
 import { defineBatchingTests } from './groups/batching';
+import { defineFusedStartTests } from './groups/fused-start';
 import { defineFlowTests } from './groups/flow';
 import { definePriorityTests } from './groups/priorities';
 
@@ -25,6 +26,7 @@ export function defineProviderConformanceTests(factory: ProviderTestFactory): vo
   defineDeletionTests(factory);
   defineCapabilityTests(factory);
   defineBatchingTests(factory);
+  defineFusedStartTests(factory);
   defineFlowTests(factory);
   definePriorityTests(factory);
 }

@@ -1,8 +1,9 @@
 /**
  * Fused completion on the real PostgreSQL server: an activity's ack commits the turn its result
- * makes ready, run in-process on the history the runtime kept from the previous turn. The
- * histories must be exactly those of unfused runs (deterministic replay), and a chain of
- * activities costs one call per step.
+ * makes ready, run in-process on the history the runtime kept from the previous turn; and fused
+ * start: the start commits the first turn, run in the client's process. The histories must be
+ * exactly those of unfused runs (deterministic replay), and a chain of activities costs one call
+ * per step.
  */
 import type { Untyped } from '../../src/core/turn-api';
 import assert from 'node:assert/strict';
@@ -31,11 +32,14 @@ const runtimes: Runtime[] = [];
 let counter = 0;
 const uid = (prefix: string): string => `${prefix}-${++counter}-${process.pid}`;
 
-/** A provider on the test schema; `fused: false` hides the fused-completion capability. */
+/** A provider on the test schema; `fused: false` hides the fused-completion and fused-start capabilities. */
 function open(fused: boolean): { provider: ProcedureProvider; executor: CountingExecutor } {
   const executor = new CountingExecutor(PgExecutor.fromUrl(databaseUrl(), 4));
   const provider = new ProcedureProvider(executor, schema, 'postgres');
-  if (!fused) Object.defineProperty(provider, 'ackWorkItemWithTurn', { value: undefined });
+  if (!fused) {
+    Object.defineProperty(provider, 'ackWorkItemWithTurn', { value: undefined });
+    Object.defineProperty(provider, 'startOrchestrationWithTurn', { value: undefined });
+  }
   opened.push(provider);
   return { provider, executor };
 }
@@ -119,7 +123,7 @@ async function runOnce(
   orchestration: string,
   input: number,
   beforeStart: () => Promise<void> = async () => undefined,
-): Promise<{ history: unknown[]; status: unknown; fusedCalls: number; calls: number }> {
+): Promise<{ history: unknown[]; status: unknown; fusedCalls: number; fusedStarts: number; calls: number }> {
   const { provider, executor } = open(fused);
   await startRuntime(provider);
   try {
@@ -138,6 +142,7 @@ async function runOnce(
       history: comparable(await provider.readHistory(id)),
       status,
       fusedCalls: texts.filter((text) => /\.ack_work_items?_with_turns?\(/.test(text)).length,
+      fusedStarts: texts.filter((text) => text.includes('.start_orchestration_with_turn(')).length,
       calls: texts.length,
     };
   } finally {
@@ -162,20 +167,22 @@ for (const orchestration of ['Mixed', 'MixedAsync']) {
     const fused = await runOnce(true, orchestration, 4);
     assert.equal(plain.fusedCalls, 0, 'the capability was hidden from the plain run');
     assert.ok(fused.fusedCalls >= 1, 'the fused run committed turns with activity acks');
+    assert.equal(fused.fusedStarts, 1, 'the fused run committed the first turn with the start');
     assert.deepEqual(fused.status, plain.status);
     assert.deepEqual(fused.history, plain.history);
     assert.ok(fused.calls < plain.calls, `fused ${fused.calls} calls, plain ${plain.calls}`);
   });
 }
 
-test('a chain of 5 activities run alone costs 7 calls with fused completion', async () => {
+test('a chain of 5 activities run alone costs 6 calls with fused start and completion', async () => {
   const fused = await runOnce(true, 'Chain', 5);
   assert.deepEqual(fused.status, { status: 'Completed', output: 5, customStatusVersion: 0 });
-  // start (claims the first turn) 1 + first turn's ack (claims activity 1) 1 + 5 activity acks,
-  // each fused with the turn it unblocks and claiming the next activity, 5; no status read (the
-  // client started the instance here, and the wait resolves from the committed status).
+  // The start, committing the first turn run in the client's process and claiming activity 1, 1
+  // + 5 activity acks, each fused with the turn it unblocks and claiming the next activity, 5; no
+  // status read (the client started the instance here, and the wait resolves from the committed
+  // status). Without the fused start 7 (the start claims the first turn, its ack is a second call).
   assert.equal(fused.fusedCalls, 5, 'every activity ack committed its turn');
-  assert.ok(fused.calls <= 7, `calls: ${fused.calls}`);
+  assert.ok(fused.calls <= 6, `calls: ${fused.calls}`);
 });
 
 test('a fused step of a free instance writes no queue row and no instance lock', async () => {
@@ -204,9 +211,10 @@ test('a fused step of a free instance writes no queue row and no instance lock',
       await admin.query(`TRUNCATE ${table('test_row_inserts')}`);
     });
     assert.equal(fused.fusedCalls, 5, 'every activity ack committed its turn');
-    // The start message and the first turn's lock; each of the 5 fused steps used to add one of
-    // each (the completion queued pre-tagged, the instance locked, both deleted by the commit).
-    assert.deepEqual(await inserted(), { orchestrator_queue: 1, instance_locks: 1 });
+    // Neither for the fused start (the start message is never queued, the first turn never
+    // locked) nor for the 5 fused steps (each used to queue its completion pre-tagged and lock
+    // the instance, both deleted by the commit).
+    assert.deepEqual(await inserted(), {});
   } finally {
     for (const name of ['orchestrator_queue', 'instance_locks'])
       await admin.query(`DROP TRIGGER IF EXISTS test_count_insert ON ${table(name)}`);

@@ -163,9 +163,11 @@ test('a client that started the instance here waits for it without reading its s
   const waited = await client.waitForOrchestration(id, 10_000);
   assert.deepEqual([waited.status, waited.output], ['Completed', { value: 5 }]);
   assert.equal(statusReadsSince(executor, from), 0, 'neither before nor after its end');
+  // The first turn sets a custom status: its commit, in the start's call, sends a status hint
+  // that the wait must recognise as the start's own.
   assert.ok(
-    executor.texts.slice(from).some((text) => text.includes('.start_orchestration_claimed(')),
-    'the start claimed the first turn',
+    executor.texts.slice(from).some((text) => text.includes('.start_orchestration_with_turn(')),
+    'the start committed the first turn',
   );
 });
 

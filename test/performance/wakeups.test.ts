@@ -131,7 +131,7 @@ test('a 1 s timer wakes its dispatcher when due, not a poll interval later', asy
   assert.ok(lateness < 250, `the code after the timer ran ${lateness} ms after it was due`);
 });
 
-test('a 1-activity orchestration needs at most 4 round trips, the client wait included', async () => {
+test('a 1-activity orchestration needs at most 2 round trips, the client wait included', async () => {
   const { provider, executor } = open();
   await startRuntime(provider);
   const client = new Client(provider);
@@ -148,22 +148,22 @@ test('a 1-activity orchestration needs at most 4 round trips, the client wait in
     perRun.push(executor.count);
     operations.push(executor.texts.map((text) => /\.(\w+)\(/.exec(text)?.[1] ?? text).join(' '));
     assert.ok(
-      executor.texts.some((text) => text.includes('.start_orchestration_claimed(')),
-      "the client in the runtime's process starts eagerly into an idle turn worker",
+      executor.texts.some((text) => text.includes('.start_orchestration_with_turn(')),
+      "the client in the runtime's process commits the first turn with the start (fused start)",
     );
   }
-  // Floor with eager start, eager dispatch, fused completion and local completion: the start
-  // claims the first turn 1 + the first turn's ack (claiming the activity) 1 + the activity's ack
-  // fused with the final turn 1 + 1 client read before that commit (the fused ack hands its
-  // committed status to the waiting client). Without fusion 5 (the final turn acked apart),
-  // without local completion one more (a read after the hint), without eager start one more (a
-  // fetch).
+  // Floor with fused start, fused completion and local completion: the start, committing the
+  // first turn run in the client's process and claiming the activity, 1 + the activity's ack
+  // fused with the final turn 1 (the client started the instance here: it does not read the
+  // status, the fused ack hands it the committed one). Without fused start 3 (the start claims
+  // the first turn, its ack is a second call), without fused completion one more (the final turn
+  // acked apart), without local completion one more (a read after the hint).
   assert.ok(
     executor.texts.some((text) => text.includes('.ack_work_item_with_turn(')),
     'the activity ack commits the final turn (fused completion)',
   );
   assert.ok(
-    Math.max(...perRun) <= 4,
+    Math.max(...perRun) <= 2,
     `round trips per orchestration: ${perRun.join(', ')}; calls: ${operations.join(' | ')}`,
   );
 });

@@ -300,3 +300,4 @@ FUNCTION secure_procedures() RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INV
 FUNCTION set_flow_limit(p_key text, p_limit json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION set_test_clock_offset(p_offset_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION start_orchestration_claimed(p_instance_id text, p_work_item text, p_claim_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
+FUNCTION start_orchestration_with_turn(p_instance_id text, p_work_item text, p_turn json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp

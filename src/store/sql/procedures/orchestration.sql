@@ -575,3 +575,93 @@ BEGIN
     RETURN json_build_object('claimedTurn', v_turn);
 END;
 $$;
+
+-- start_orchestration_with_turn: fused start. Starts p_instance_id with the StartOrchestration
+-- message p_work_item and, in the same transaction, commits its first turn, which the caller ran
+-- in-process on an empty history with that message alone. p_turn = {nowMs, ack, claim}: the
+-- store clock the turn ran at as the caller estimated it, and ack_orchestration_item's p_ack and
+-- p_claim (claim may be null). The turn is committed only when it is exactly the turn a fetch
+-- would hand out: under the instance's advisory lock, taken exclusively, the instance has no row,
+-- no message queued (visible or not), no instance_locks row and no parked start; and when nowMs
+-- is at most 2 s behind this call's clock and 100 ms ahead of it (the estimate lags by about a
+-- round trip; further off, the turn's events and timers would be dated by a stale clock, as after
+-- a test clock moved). The start message is then never queued and no instance lock is written
+-- (a direct commit, as ack_work_item_with_turn's). Otherwise the turn is dropped and the start is
+-- queued and announced as enqueue_orchestrator_work queues it (the caller's runtime runs the turn
+-- again on a fetch; a repeated start of an existing instance is ignored by its turn, as always).
+-- A start with a flowKey is never fused: its permit is taken by enqueue_orchestrator_work.
+-- Repeats: a repeat of a call that committed, its reply lost, finds the instance and queues the
+-- start again (ignored by the turn); the activities the first call claimed run when their lease
+-- expires, as those of any ack whose reply was lost.
+-- Lock order: the instance's advisory lock (TRIED exclusively; when busy, taken shared and waited
+-- for, as enqueue_orchestrator_work) -> executions (insert) -> then as ack_orchestration_item's
+-- direct commit: the flow_limits rows of the keys the turn touches (ascending) -> instances ->
+-- history -> kv rows -> worker_queue rows (insert) -> orchestrator_queue rows (insert, messages
+-- to itself only).
+-- Errors: DX003 for a missing turn, a work item that is not this instance's start of execution 1
+-- or carries a flowKey, an ack of another instance or execution, a turn that sends messages to
+-- another instance; as ack_orchestration_item for the turn (DX003, 23505), in which case nothing
+-- is written.
+-- Returns: {instanceId, fused: true, claimedWorkItems, committedStatus} when the turn was
+-- committed (as ack_orchestration_item returns them), else {instanceId, fused: false}.
+CREATE OR REPLACE FUNCTION start_orchestration_with_turn(p_instance_id TEXT, p_work_item TEXT, p_turn json)
+RETURNS json
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_turn     jsonb := p_turn::jsonb;
+    v_item     json := p_work_item::json;
+    v_key      BIGINT := internal_instance_advisory_key(p_instance_id);
+    v_now      BIGINT;
+    v_priority SMALLINT := COALESCE(internal_item_priority(p_work_item), 0);
+    v_commit   json;
+BEGIN
+    IF v_turn IS NULL OR jsonb_typeof(v_turn->'ack') <> 'object' THEN
+        RAISE EXCEPTION 'a fused start needs the turn run on it' USING ERRCODE = 'DX003';
+    END IF;
+    IF v_item->>'type' IS DISTINCT FROM 'StartOrchestration'
+       OR v_item->>'instance' IS DISTINCT FROM p_instance_id
+       OR (v_item->>'executionId')::BIGINT IS DISTINCT FROM 1
+       OR strpos(p_work_item, '"flowKey"') > 0 THEN
+        RAISE EXCEPTION 'a fused start takes the start of execution 1 of its instance, without a flowKey'
+            USING ERRCODE = 'DX003';
+    END IF;
+    IF v_turn->'ack'->>'instanceId' IS DISTINCT FROM p_instance_id
+       OR (v_turn->'ack'->>'executionId')::BIGINT IS DISTINCT FROM 1 THEN
+        RAISE EXCEPTION 'a fused start commits the first turn of execution 1 of its own instance'
+            USING ERRCODE = 'DX003';
+    END IF;
+    -- Nested IFs: a turn that sends nothing (most) runs no statement for the check.
+    IF COALESCE(v_turn->'ack'->'orchestratorItems', '[]'::jsonb) <> '[]'::jsonb THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(v_turn->'ack'->'orchestratorItems') AS o
+                   WHERE o->>'targetInstance' IS DISTINCT FROM p_instance_id) THEN
+            RAISE EXCEPTION 'a fused start''s turn may send messages only to its own instance' USING ERRCODE = 'DX003';
+        END IF;
+    END IF;
+
+    v_now := internal_current_time_ms();
+    IF NOT pg_try_advisory_xact_lock(v_key) THEN
+        PERFORM pg_advisory_xact_lock_shared(v_key);
+    ELSIF (v_turn->>'nowMs')::BIGINT BETWEEN v_now - 2000 AND v_now + 100
+          AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = p_instance_id)
+          AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q WHERE q.instance_id = p_instance_id)
+          AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id)
+          AND NOT EXISTS (SELECT 1 FROM flow_parked_starts s WHERE s.instance_id = p_instance_id) THEN
+        -- The direct commit writes no executions row (its execution exists); this one is new.
+        INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
+        VALUES (p_instance_id, 1, 'Running', v_now);
+        v_commit := internal_ack_orchestration_item('start:' || gen_random_uuid(), v_turn->'ack',
+                                                    CASE WHEN jsonb_typeof(v_turn->'claim') = 'object'
+                                                         THEN v_turn->'claim' END,
+                                                    TRUE, v_now);
+        RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
+                                 'claimedWorkItems', v_commit->'claimedWorkItems',
+                                 'committedStatus', v_commit->'committedStatus');
+    END IF;
+    INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, priority)
+    VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now, v_priority);
+    PERFORM internal_announce_queue('o', 1, NULL, v_now);
+    RETURN json_build_object('instanceId', p_instance_id, 'fused', FALSE);
+END;
+$$;
