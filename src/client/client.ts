@@ -286,8 +286,10 @@ export class Client {
    * turn, claiming its activities for idle slots (no turn worker, no fetch, no second call). The
    * store commits it only for a new instance with nothing else waiting; otherwise it queues the
    * start (and announces it). Null when nothing local could run the turn (or the start has a
-   * flow key): the caller then starts the usual way. `announcesStatus`: the committed turn changed
-   * the custom status, so the store sends a status hint of its own for it.
+   * flow key, or the store refused the call): the caller then starts the usual way, where a turn
+   * the store cannot take fails its orchestration as on any turn worker, and a start it cannot
+   * take is refused to the caller. `announcesStatus`: the committed turn changed the custom
+   * status, so the store sends a status hint of its own for it.
    */
   private async startFused(
     item: StartOrchestrationItem,
@@ -306,7 +308,8 @@ export class Client {
       return { committed: true, announcesStatus: prepared.announcesStatus };
     } catch (error) {
       prepared.discarded();
-      throw error;
+      if (isRetryable(error)) throw error;
+      return null;
     }
   }
 

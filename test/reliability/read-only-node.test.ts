@@ -33,7 +33,7 @@ after(async () => {
  * cannot be reached) so that waitForOrchestration's retry is exercised.
  */
 const REFUSED =
-  /\.(ack_orchestration_items?|ack_work_item_with_turn|ack_work_items?|enqueue_orchestrator_work|start_orchestration_claimed|fetch_orchestration_items?|fetch_work_items?|get_instance_status)\(/;
+  /\.(ack_orchestration_items?|ack_work_items?_with_turns?|ack_work_items?|enqueue_orchestrator_work|start_orchestration_claimed|start_orchestration_with_turn|fetch_orchestration_items?|fetch_work_item_group|fetch_work_items?|get_instance_status)\(/;
 
 /** Passes statements through, except writes while `readOnly` is set: those fail as on a standby. */
 class ReadOnlyWindow implements SqlExecutor {
@@ -129,13 +129,15 @@ test(
         // With fused completion the turn may ride on the activity's ack (ack_work_item_with_turn).
         (window.refused.get('ack_orchestration_item') ?? 0) +
           (window.refused.get('ack_orchestration_items') ?? 0) +
-          (window.refused.get('ack_work_item_with_turn') ?? 0) >
+          (window.refused.get('ack_work_item_with_turn') ?? 0) +
+          (window.refused.get('ack_work_items_with_turns') ?? 0) >
           0,
         'a turn ack was refused',
       );
       assert.ok(
         (window.refused.get('enqueue_orchestrator_work') ?? 0) +
-          (window.refused.get('start_orchestration_claimed') ?? 0) >
+          (window.refused.get('start_orchestration_claimed') ?? 0) +
+          (window.refused.get('start_orchestration_with_turn') ?? 0) >
           0,
         'a start was refused',
       );
