@@ -301,10 +301,10 @@ export class Client {
     try {
       const outcome = await provider.startOrchestrationWithTurn(item, prepared.turn);
       if (!outcome.fused) {
-        prepared.discarded();
+        prepared.discarded(outcome.nowMs);
         return { committed: false, announcesStatus: false };
       }
-      prepared.committed(outcome.claimedWorkItems);
+      prepared.committed(outcome.claimedWorkItems, outcome.nowMs);
       return { committed: true, announcesStatus: prepared.announcesStatus };
     } catch (error) {
       prepared.discarded();

@@ -200,8 +200,13 @@ export interface StartTurn {
   claim: ActivityClaim | null;
 }
 
-/** What became of a {@link Provider.startOrchestrationWithTurn}: the turn committed, or the start queued. */
-export type FusedStartOutcome = { fused: true; claimedWorkItems: WorkItemLease[] } | { fused: false };
+/**
+ * What became of a {@link Provider.startOrchestrationWithTurn}: the turn committed, or the start
+ * queued; `nowMs` is the store's clock during the call (to date the caller's next fused start).
+ */
+export type FusedStartOutcome = ({ fused: true; claimedWorkItems: WorkItemLease[] } | { fused: false }) & {
+  nowMs: number;
+};
 
 /** What became of a {@link Provider.ackWorkItemWithTurn}. */
 export type FusedAckOutcome =

@@ -22,10 +22,13 @@ export interface PreparedStart {
   readonly turn: StartTurn;
   /** The turn changes the custom status: its commit sends a status hint. */
   readonly announcesStatus: boolean;
-  /** The store committed the turn: hand over the activities it claimed. */
-  committed(claimedWorkItems: readonly WorkItemLease[]): void;
-  /** The turn was not committed (the start was queued, or the call failed): free what it reserved. */
-  discarded(): void;
+  /** The store committed the turn at its clock `storeNowMs`: hand over the activities it claimed. */
+  committed(claimedWorkItems: readonly WorkItemLease[], storeNowMs: number): void;
+  /**
+   * The turn was not committed (the start was queued, or the call failed): free what it reserved.
+   * `storeNowMs`: the store's clock during the call, when it answered.
+   */
+  discarded(storeNowMs?: number): void;
 }
 
 /** What a dispatcher offers: its claim options, first turns run here, and idle workers by orchestration name. */

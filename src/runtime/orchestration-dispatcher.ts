@@ -65,8 +65,12 @@ export class OrchestrationDispatcher implements TurnTaker {
   private readonly acks: CallBatcher<TurnAck, WorkItemLease[]>;
   /** Histories of the instances whose last turn this dispatcher committed (fused completion). */
   private readonly histories = new TurnHistoryCache();
-  /** Store clock minus local clock at the last turn fetched or claimed, to date a fused start's turn. */
-  private storeClockOffsetMs: number | null = null;
+  /**
+   * Store clock minus local clock, to date a fused start's turn: learned from each turn fetched or
+   * claimed and each fused start's reply; 0 (the local clock) before the first. The store refuses a
+   * fused start dated more than 2 s off its clock, so a wrong guess costs a queued start, no more.
+   */
+  private storeClockOffsetMs = 0;
 
   constructor(private readonly deps: OrchestrationDispatcherDeps) {
     const { provider } = deps;
@@ -166,14 +170,12 @@ export class OrchestrationDispatcher implements TurnTaker {
    * Fused start: runs here the first turn of the instance `start` starts, on an empty history
    * with the start alone (the batch a fetch would hand out for a new instance), and reserves idle
    * activity slots for what it schedules, as a turn's ack claims them. The store commits it with
-   * the start only when the instance is new and nothing else waits for it. Null while the store's
-   * clock is not known here yet (no turn fetched), when the orchestration is not registered here,
-   * the turn cannot run, or it sends messages to other instances (whose locks a start does not
-   * take).
+   * the start only when the instance is new and nothing else waits for it. Null when the
+   * orchestration is not registered here, the turn cannot run, or it sends messages to other
+   * instances (whose locks a start does not take).
    */
   async prepareStart(start: StartOrchestrationItem): Promise<PreparedStart | null> {
-    const offsetMs = this.storeClockOffsetMs;
-    if (this.stopping.signal.aborted || offsetMs === null || start.flowKey !== undefined) return null;
+    if (this.stopping.signal.aborted || start.flowKey !== undefined) return null;
     if (this.deps.orchestrations.resolve(start.orchestration, start.version) === null) return null;
     const item: OrchestrationItem = {
       instanceId: start.instance,
@@ -186,7 +188,7 @@ export class OrchestrationDispatcher implements TurnTaker {
       attemptCount: 1,
       kvSnapshot: {},
       customStatus: null,
-      nowMs: Date.now() + offsetMs,
+      nowMs: Date.now() + this.storeClockOffsetMs,
     };
     // Written only if the turn is committed: otherwise a turn worker runs it again and writes them.
     const traces: Array<Parameters<TraceSink>> = [];
@@ -207,16 +209,20 @@ export class OrchestrationDispatcher implements TurnTaker {
     return {
       turn: { ack, claim, nowMs: item.nowMs },
       announcesStatus: ack.historyDelta.some((event) => event.kind === 'CustomStatusUpdated'),
-      committed: (claimed) => {
+      committed: (claimed, storeNowMs) => {
         for (const [level, message, fields] of traces) log(level, ORCHESTRATION_TARGET, message, fields);
         eager?.reservation?.deliver(claimed);
         this.count(outcome, ack);
-        this.histories.remember(item, ack, offsetMs);
+        this.storeClockOffsetMs = storeNowMs - Date.now();
+        this.histories.remember(item, ack, this.storeClockOffsetMs);
         if (ack.workerItems.length > claimed.length) notifyLocal(this.deps.provider, 'worker');
         if (ack.orchestratorItems.length > 0) notifyLocal(this.deps.provider, 'orchestrator');
         notifyLocal(this.deps.provider, 'status');
       },
-      discarded: () => eager?.reservation?.cancel(),
+      discarded: (storeNowMs) => {
+        if (storeNowMs !== undefined) this.storeClockOffsetMs = storeNowMs - Date.now();
+        eager?.reservation?.cancel();
+      },
     };
   }
 

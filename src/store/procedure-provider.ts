@@ -244,9 +244,14 @@ export class ProcedureProvider implements Provider {
           row.targetInstance,
         ),
       );
-      if (result?.fused !== true) return { fused: false };
+      const storeNowMs = requireInteger(result?.nowMs, 'nowMs', context, 0);
+      if (result?.fused !== true) return { fused: false, nowMs: storeNowMs };
       this.publishCommitted(result);
-      return { fused: true, claimedWorkItems: decodeWorkLeases(result.claimedWorkItems ?? [], context.operation) };
+      return {
+        fused: true,
+        claimedWorkItems: decodeWorkLeases(result.claimedWorkItems ?? [], context.operation),
+        nowMs: storeNowMs,
+      };
     } finally {
       settle();
     }

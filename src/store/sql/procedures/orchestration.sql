@@ -602,8 +602,9 @@ $$;
 -- or carries a flowKey, an ack of another instance or execution, a turn that sends messages to
 -- another instance; as ack_orchestration_item for the turn (DX003, 23505), in which case nothing
 -- is written.
--- Returns: {instanceId, fused: true, claimedWorkItems, committedStatus} when the turn was
--- committed (as ack_orchestration_item returns them), else {instanceId, fused: false}.
+-- Returns: {instanceId, fused: true, claimedWorkItems, committedStatus, nowMs} when the turn was
+-- committed (as ack_orchestration_item returns them), else {instanceId, fused: false, nowMs}; nowMs
+-- is this call's clock, for the caller to date its next fused start by.
 CREATE OR REPLACE FUNCTION start_orchestration_with_turn(p_instance_id TEXT, p_work_item TEXT, p_turn json)
 RETURNS json
 LANGUAGE plpgsql
@@ -657,11 +658,11 @@ BEGIN
                                                     TRUE, v_now);
         RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
                                  'claimedWorkItems', v_commit->'claimedWorkItems',
-                                 'committedStatus', v_commit->'committedStatus');
+                                 'committedStatus', v_commit->'committedStatus', 'nowMs', v_now);
     END IF;
     INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at_ms, attempt_count, created_at_ms, priority)
     VALUES (p_instance_id, 'StartOrchestration', p_work_item, v_now, 0, v_now, v_priority);
     PERFORM internal_announce_queue('o', 1, NULL, v_now);
-    RETURN json_build_object('instanceId', p_instance_id, 'fused', FALSE);
+    RETURN json_build_object('instanceId', p_instance_id, 'fused', FALSE, 'nowMs', v_now);
 END;
 $$;
