@@ -132,6 +132,11 @@ export class PgExecutor implements SqlExecutor {
     return this.allowance.callsAreSlow();
   }
 
+  /** Each call has a connection and a server backend of its own. */
+  runsCallsInParallel(): boolean {
+    return true;
+  }
+
   /** Gives a connection back to the pool (destroyed when `error` is set) and its place to the allowance. */
   private giveBack(client: PooledClient, error?: Error): void {
     // Taken off first: once released, the same client may be checked out again at once.

@@ -583,6 +583,13 @@ export interface Provider {
    */
   callsAreSlow?(): boolean;
 
+  /**
+   * Optional: whether calls sent at once run at once (a server), rather than one after the other
+   * (an embedded engine in this process). The runtime keeps more group calls out at once only
+   * where they run side by side; elsewhere that would only make the groups smaller.
+   */
+  callsRunInParallel?(): boolean;
+
   /** Extends a work-item lock to now + `extendMs`; `lock_lost` tells the worker it was cancelled. */
   renewWorkItemLock(lockToken: string, extendMs: number): Promise<void>;
 

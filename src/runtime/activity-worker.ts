@@ -158,7 +158,7 @@ export class ActivityWorkerPool implements ActivityTaker {
                       element.ok ? { ok: true as const, value: element.outcome } : element,
                     ),
             },
-            FIXED.maxFusedAckCallsInFlight,
+            provider.callsRunInParallel?.() === true ? FIXED.maxFusedAckCallsInFlight : 1,
             // A slot waits for its fused ack (it brings the slot's next activity): over a long link
             // every slot may have its own out, instead of waiting a round trip for the call before.
             { maxInFlight: deps.options.workerConcurrency, slow: () => provider.callsAreSlow?.() ?? false },

@@ -125,7 +125,9 @@ export const FIXED = {
    * Two: each slot waits for its chain's next step, so a second call keeps the slots busy while
    * the first commits (200 chains of 5 on fresh runtimes, `node dist/bench/call-profile.js 200 5
    * 2`, four pairs interleaved: 156 -> 181 orchestrations/s on average, 2.25 -> 2.8 calls each,
-   * the same PostgreSQL CPU; 40 x 5 in the peer bench no different).
+   * the same PostgreSQL CPU; 40 x 5 in the peer bench no different). One where calls run one
+   * after the other (`Provider.callsRunInParallel`, PGlite): there two only made the groups
+   * smaller, 130 -> 117 orchestrations/s.
    */
   maxFusedAckCallsInFlight: 2,
   /** Activity fetches a runtime keeps out at once; fetches beyond wait and go together (call-batcher.ts). */

@@ -564,6 +564,10 @@ export class ProcedureProvider implements Provider {
     return this.executor.callsAreSlow?.() ?? false;
   }
 
+  callsRunInParallel(): boolean {
+    return this.executor.runsCallsInParallel?.() ?? false;
+  }
+
   async close(): Promise<void> {
     await this.wakeups.close();
     await this.executor.close();

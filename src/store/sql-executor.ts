@@ -36,4 +36,6 @@ export interface SqlExecutor {
   subscribe?(setupText: string, onEvent: (event: NotificationEvent) => void): () => Promise<void>;
   /** Optional: whether recent calls spend their time on the network (a distant server), not in the database. */
   callsAreSlow?(): boolean;
+  /** Optional: whether calls sent at once run at once (a server's connections), not one after the other (an embedded engine). */
+  runsCallsInParallel?(): boolean;
 }
