@@ -11,13 +11,27 @@ import {
   type ActivityCompletionItem,
   type StartOrchestrationItem,
 } from '../core/types';
-import type { OrchestrationItem, Provider, TurnAck, TurnClaim, WorkItemLease } from '../provider/contract';
+import type {
+  ActivityClaim,
+  OrchestrationItem,
+  Provider,
+  TurnAck,
+  TurnClaim,
+  WorkItemLease,
+} from '../provider/contract';
 import { CallBatcher } from './call-batcher';
 import { isLockLost, isRetryable } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
-import { Reservation, reserveIdle, type ActivityTaker, type PreparedFusedTurn, type TurnTaker } from './eager-dispatch';
+import {
+  Reservation,
+  reserveIdle,
+  type ActivityReservation,
+  type ActivityTaker,
+  type PreparedFusedTurn,
+  type TurnTaker,
+} from './eager-dispatch';
 import { TurnHistoryCache } from './turn-history-cache';
 import { pushWakeups, type PushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, openGate, type QueueGate, type WakeReason } from './queue-gate';
@@ -127,30 +141,18 @@ export class OrchestrationDispatcher implements TurnTaker {
     const known = this.histories.turnOn(completion);
     if (known === null) return null;
     const { item, lastEventId, storeClockOffsetMs } = known;
-    // The turn's traces are written only if this turn is the one committed: when it is not fused,
-    // the turn worker runs it again and writes them then, so each trace is written once.
-    const traces: Array<Parameters<TraceSink>> = [];
-    let result: TurnResult;
-    try {
-      result = await this.replay(item, (...record) => traces.push(record));
-    } catch {
-      return null;
-    }
-    if (result.kind !== 'ack' || result.outcome.kind === 'discarded' || result.ack.orchestratorItems.length > 0)
-      return null;
-    const { ack, outcome } = result;
+    const run = await this.replayUncommitted(item);
+    if (run === null || run.ack.orchestratorItems.length > 0) return null;
+    const { ack, outcome, writeTraces } = run;
     if (recordsOnly(ack, outcome)) return null;
     const eager = this.activities?.reserveFor(ack.workerItems, true) ?? null;
-    const claim =
-      eager === null
-        ? null
-        : { workerItemIndexes: eager.indexes, lockTimeoutMs: this.deps.options.workerLockTimeoutMs };
+    const claim = this.activityClaim(eager);
     const callersItem = eager?.callerIndex == null ? null : ack.workerItems[eager.callerIndex];
     return {
       turn: { executionId: item.executionId, lastEventId, ack, claim },
       claimsForCaller: callersItem !== null,
       committed: (claimed) => {
-        for (const [level, message, fields] of traces) log(level, ORCHESTRATION_TARGET, message, fields);
+        writeTraces();
         const callers =
           claimed.find(
             (lease) => lease.item.id === callersItem?.id && lease.item.executionId === callersItem.executionId,
@@ -190,27 +192,17 @@ export class OrchestrationDispatcher implements TurnTaker {
       customStatus: null,
       nowMs: Date.now() + this.storeClockOffsetMs,
     };
-    // Written only if the turn is committed: otherwise a turn worker runs it again and writes them.
-    const traces: Array<Parameters<TraceSink>> = [];
-    let result: TurnResult;
-    try {
-      result = await this.replay(item, (...record) => traces.push(record));
-    } catch {
-      return null;
-    }
-    if (result.kind !== 'ack' || result.outcome.kind === 'discarded') return null;
-    const { ack, outcome } = result;
+    const run = await this.replayUncommitted(item);
+    if (run === null) return null;
+    const { ack, outcome, writeTraces } = run;
     if (ack.orchestratorItems.some((message) => targetInstanceOf(message) !== start.instance)) return null;
     const eager = this.activities?.reserveFor(ack.workerItems) ?? null;
-    const claim =
-      eager === null
-        ? null
-        : { workerItemIndexes: eager.indexes, lockTimeoutMs: this.deps.options.workerLockTimeoutMs };
+    const claim = this.activityClaim(eager);
     return {
       turn: { ack, claim, nowMs: item.nowMs },
       announcesStatus: ack.historyDelta.some((event) => event.kind === 'CustomStatusUpdated'),
       committed: (claimed, storeNowMs) => {
-        for (const [level, message, fields] of traces) log(level, ORCHESTRATION_TARGET, message, fields);
+        writeTraces();
         eager?.reservation?.deliver(claimed);
         this.count(outcome, ack);
         this.storeClockOffsetMs = storeNowMs - Date.now();
@@ -381,6 +373,35 @@ export class OrchestrationDispatcher implements TurnTaker {
     await this.commit(item, result.ack, storeClockOffsetMs);
   }
 
+  /**
+   * Runs a turn that no lock holds yet (fused completion, fused start): its traces are kept for
+   * `writeTraces`, called only if the store commits this turn; otherwise a turn worker runs it
+   * again and writes them then, so each trace is written once. Null when it cannot run here.
+   */
+  private async replayUncommitted(
+    item: OrchestrationItem,
+  ): Promise<{ ack: OrchestrationTurnAck; outcome: TurnOutcome; writeTraces: () => void } | null> {
+    const traces: Array<Parameters<TraceSink>> = [];
+    let result: TurnResult;
+    try {
+      result = await this.replay(item, (...record) => traces.push(record));
+    } catch {
+      return null;
+    }
+    if (result.kind !== 'ack' || result.outcome.kind === 'discarded') return null;
+    const writeTraces = (): void => {
+      for (const [level, message, fields] of traces) log(level, ORCHESTRATION_TARGET, message, fields);
+    };
+    return { ack: result.ack, outcome: result.outcome, writeTraces };
+  }
+
+  /** The claim an ack sends for the activities `eager` reserved slots for (none: null). */
+  private activityClaim(eager: ActivityReservation | null): ActivityClaim | null {
+    return eager === null
+      ? null
+      : { workerItemIndexes: eager.indexes, lockTimeoutMs: this.deps.options.workerLockTimeoutMs };
+  }
+
   /** Runs one turn of `item` through the replay engine; its traces go to `trace` (default: the log). */
   private async replay(
     item: OrchestrationItem,
@@ -433,8 +454,7 @@ export class OrchestrationDispatcher implements TurnTaker {
   ): Promise<void> {
     const { provider, metrics, options } = this.deps;
     const eager = this.stopping.signal.aborted ? null : (this.activities?.reserveFor(ack.workerItems) ?? null);
-    const claim =
-      eager === null ? null : { workerItemIndexes: eager.indexes, lockTimeoutMs: options.workerLockTimeoutMs };
+    const claim = this.activityClaim(eager);
     let failedAttempts = 0;
     try {
       const claimed = await retryThroughOutage(
