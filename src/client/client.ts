@@ -283,9 +283,9 @@ export class Client {
   /**
    * Fused start: when a runtime in this process on the same provider object can run this
    * orchestration, it runs the first turn here and one call starts the instance and commits that
-   * turn, claiming its activities for idle slots (no turn worker, no fetch, no second call). The
-   * store commits it only for a new instance with nothing else waiting; otherwise it queues the
-   * start (and announces it). Null when nothing local could run the turn (or the start has a
+   * turn, claiming its activities for idle slots (no turn worker, no fetch, no second call; starts
+   * sent meanwhile go together). The store commits it only for a new instance with nothing else
+   * waiting; otherwise it queues the start (and announces it). Null when nothing local could run the turn (or the start has a
    * flow key, or the store refused the call): the caller then starts the usual way, where a turn
    * the store cannot take fails its orchestration as on any turn worker, and a start it cannot
    * take is refused to the caller. `announcesStatus`: the committed turn changed the custom
@@ -294,20 +294,12 @@ export class Client {
   private async startFused(
     item: StartOrchestrationItem,
   ): Promise<{ committed: boolean; announcesStatus: boolean } | null> {
-    const provider = this.#provider;
-    if (provider.startOrchestrationWithTurn === undefined || item.flowKey !== undefined) return null;
-    const prepared = await prepareLocalStart(provider, item);
+    const prepared = await prepareLocalStart(this.#provider, item);
     if (prepared === null) return null;
     try {
-      const outcome = await provider.startOrchestrationWithTurn(item, prepared.turn);
-      if (!outcome.fused) {
-        prepared.discarded(outcome.nowMs);
-        return { committed: false, announcesStatus: false };
-      }
-      prepared.committed(outcome.claimedWorkItems, outcome.nowMs);
-      return { committed: true, announcesStatus: prepared.announcesStatus };
+      const committed = await prepared.commit();
+      return { committed, announcesStatus: committed && prepared.announcesStatus };
     } catch (error) {
-      prepared.discarded();
       if (isRetryable(error)) throw error;
       return null;
     }

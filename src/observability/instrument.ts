@@ -409,7 +409,8 @@ export function instrumentProvider<P extends Provider>(provider: P, options: Ins
       if (
         property === 'ackWorkItemWithTurn' ||
         property === 'ackWorkItemsWithTurns' ||
-        property === 'startOrchestrationWithTurn'
+        property === 'startOrchestrationWithTurn' ||
+        property === 'startOrchestrationsWithTurns'
       )
         return undefined;
       if (property === 'fetchWorkItemGroup' && provider.fetchWorkItemGroup === undefined) return undefined;

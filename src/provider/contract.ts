@@ -208,6 +208,15 @@ export type FusedStartOutcome = ({ fused: true; claimedWorkItems: WorkItemLease[
   nowMs: number;
 };
 
+/** One start of a {@link Provider.startOrchestrationsWithTurns} group, with the first turn run on it. */
+export interface FusedStart {
+  item: StartOrchestrationItem;
+  turn: StartTurn;
+}
+
+/** Per start of a {@link Provider.startOrchestrationsWithTurns}: its outcome, or why it was refused. */
+export type FusedStartElementOutcome = { ok: true; outcome: FusedStartOutcome } | { ok: false; error: ProviderError };
+
 /** What became of a {@link Provider.ackWorkItemWithTurn}. */
 export type FusedAckOutcome =
   { fused: true; claimedWorkItems: WorkItemLease[] } | { fused: false; claimedTurn: OrchestrationItem | null };
@@ -501,6 +510,13 @@ export interface Provider {
    * (`invalid_argument`): its permit is taken by the queueing path.
    */
   startOrchestrationWithTurn?(item: StartOrchestrationItem, turn: StartTurn): Promise<FusedStartOutcome>;
+
+  /**
+   * Optional (group commit of fused starts): several {@link startOrchestrationWithTurn}s in one
+   * call, each handled exactly as alone with its own outcome; one refused leaves the others
+   * committed. At most 100 per call.
+   */
+  startOrchestrationsWithTurns?(starts: readonly FusedStart[]): Promise<FusedStartElementOutcome[]>;
 
   // --- activities -----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@
  * `Provider.startOrchestrationClaimed`). The Client knows only this interface, never the runtime.
  */
 import type { StartOrchestrationItem } from '../core/types';
-import type { OrchestrationItem, Provider, StartTurn, TurnClaim, WorkItemLease } from './contract';
+import type { OrchestrationItem, Provider, TurnClaim } from './contract';
 
 /** A turn worker set aside for one claimed turn: hand it the turn, or free it. */
 export interface TurnReservation {
@@ -19,16 +19,15 @@ export interface TurnReservation {
 
 /** A new instance's first turn, run in-process, for the start's call to commit (fused start). */
 export interface PreparedStart {
-  readonly turn: StartTurn;
   /** The turn changes the custom status: its commit sends a status hint. */
   readonly announcesStatus: boolean;
-  /** The store committed the turn at its clock `storeNowMs`: hand over the activities it claimed. */
-  committed(claimedWorkItems: readonly WorkItemLease[], storeNowMs: number): void;
   /**
-   * The turn was not committed (the start was queued, or the call failed): free what it reserved.
-   * `storeNowMs`: the store's clock during the call, when it answered.
+   * Sends the start with this turn (`Provider.startOrchestrationWithTurn`, together with other
+   * starts sent meanwhile): true when the store committed the turn, false when it queued the
+   * start instead. Rejects as the store call does; whatever the turn reserved is freed unless it
+   * was committed.
    */
-  discarded(storeNowMs?: number): void;
+  commit(): Promise<boolean>;
 }
 
 /** What a dispatcher offers: its claim options, first turns run here, and idle workers by orchestration name. */

@@ -23,7 +23,7 @@ import { FaultLog, messageOf } from './fault-log';
 import { thrownDescription, thrownMessage } from '../core/thrown';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
 import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
-import { CallBatcher } from './call-batcher';
+import { CallBatcher, sideBySide } from './call-batcher';
 import {
   reserveIdle,
   tagAccepted,
@@ -146,17 +146,13 @@ export class ActivityWorkerPool implements ActivityTaker {
         : new CallBatcher(
             {
               one,
-              // Without the group call, the ones that waited go out side by side, one call each.
-              many: async (acks) =>
+              many:
                 ackWithTurns === undefined
-                  ? (await Promise.allSettled(acks.map(one))).map((settled) =>
-                      settled.status === 'fulfilled'
-                        ? { ok: true as const, value: settled.value }
-                        : { ok: false as const, error: settled.reason as unknown },
-                    )
-                  : (await ackWithTurns(acks)).map((element) =>
-                      element.ok ? { ok: true as const, value: element.outcome } : element,
-                    ),
+                  ? sideBySide(one)
+                  : async (acks) =>
+                      (await ackWithTurns(acks)).map((element) =>
+                        element.ok ? { ok: true as const, value: element.outcome } : element,
+                      ),
             },
             provider.callsRunInParallel?.() === true ? FIXED.maxFusedAckCallsInFlight : 1,
             // A slot waits for its fused ack (it brings the slot's next activity): over a long link

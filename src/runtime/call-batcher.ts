@@ -19,6 +19,16 @@ export interface BatchCalls<A, R> {
   many(requests: A[]): Promise<Array<CallOutcome<R>>>;
 }
 
+/** `many` for a store without the group call: the requests go out side by side, one call each. */
+export function sideBySide<A, R>(one: (request: A) => Promise<R>): (requests: A[]) => Promise<Array<CallOutcome<R>>> {
+  return async (requests) =>
+    (await Promise.allSettled(requests.map(one))).map((settled) =>
+      settled.status === 'fulfilled'
+        ? { ok: true as const, value: settled.value }
+        : { ok: false as const, error: settled.reason as unknown },
+    );
+}
+
 interface PendingRequest<A, R> {
   request: A;
   resolve: (value: R) => void;

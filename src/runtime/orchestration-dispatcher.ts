@@ -13,13 +13,15 @@ import {
 } from '../core/types';
 import type {
   ActivityClaim,
+  FusedStart,
+  FusedStartOutcome,
   OrchestrationItem,
   Provider,
   TurnAck,
   TurnClaim,
   WorkItemLease,
 } from '../provider/contract';
-import { CallBatcher } from './call-batcher';
+import { CallBatcher, sideBySide } from './call-batcher';
 import { isLockLost, isRetryable } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
@@ -77,6 +79,8 @@ export class OrchestrationDispatcher implements TurnTaker {
   readonly turnClaim: TurnClaim = { lockTimeoutMs: FIXED.orchestrationLockTimeoutMs, versionRange: RUNNABLE_VERSIONS };
 
   private readonly acks: CallBatcher<TurnAck, WorkItemLease[]>;
+  /** Fused starts of this process's clients (null: the store has none); sent together while others are out. */
+  private readonly starts: CallBatcher<FusedStart, FusedStartOutcome> | null;
   /** Histories of the instances whose last turn this dispatcher committed (fused completion). */
   private readonly histories = new TurnHistoryCache();
   /**
@@ -98,6 +102,26 @@ export class OrchestrationDispatcher implements TurnTaker {
       },
       FIXED.maxAckCallsInFlight,
     );
+    const startOne = provider.startOrchestrationWithTurn?.bind(provider);
+    const startMany = provider.startOrchestrationsWithTurns?.bind(provider);
+    const start = startOne && ((request: FusedStart) => startOne(request.item, request.turn));
+    this.starts =
+      start === undefined
+        ? null
+        : new CallBatcher(
+            {
+              one: start,
+              many:
+                startMany === undefined
+                  ? sideBySide(start)
+                  : async (starts) =>
+                      (await startMany(starts)).map((element) =>
+                        element.ok ? { ok: true as const, value: element.outcome } : element,
+                      ),
+            },
+            // As fused acks: a second call out where calls run side by side.
+            provider.callsRunInParallel?.() === true ? FIXED.maxFusedAckCallsInFlight : 1,
+          );
   }
 
   start(): void {
@@ -177,7 +201,8 @@ export class OrchestrationDispatcher implements TurnTaker {
    * instances (whose locks a start does not take).
    */
   async prepareStart(start: StartOrchestrationItem): Promise<PreparedStart | null> {
-    if (this.stopping.signal.aborted || start.flowKey !== undefined) return null;
+    const starts = this.starts;
+    if (starts === null || this.stopping.signal.aborted || start.flowKey !== undefined) return null;
     if (this.deps.orchestrations.resolve(start.orchestration, start.version) === null) return null;
     const item: OrchestrationItem = {
       instanceId: start.instance,
@@ -198,22 +223,33 @@ export class OrchestrationDispatcher implements TurnTaker {
     if (ack.orchestratorItems.some((message) => targetInstanceOf(message) !== start.instance)) return null;
     const eager = this.activities?.reserveFor(ack.workerItems) ?? null;
     const claim = this.activityClaim(eager);
+    const committed = (claimed: readonly WorkItemLease[]): void => {
+      writeTraces();
+      eager?.reservation?.deliver(claimed);
+      this.count(outcome, ack);
+      this.histories.remember(item, ack, this.storeClockOffsetMs);
+      if (ack.workerItems.length > claimed.length) notifyLocal(this.deps.provider, 'worker');
+      if (ack.orchestratorItems.length > 0) notifyLocal(this.deps.provider, 'orchestrator');
+      notifyLocal(this.deps.provider, 'status');
+    };
     return {
-      turn: { ack, claim, nowMs: item.nowMs },
       announcesStatus: ack.historyDelta.some((event) => event.kind === 'CustomStatusUpdated'),
-      committed: (claimed, storeNowMs) => {
-        writeTraces();
-        eager?.reservation?.deliver(claimed);
-        this.count(outcome, ack);
-        this.storeClockOffsetMs = storeNowMs - Date.now();
-        this.histories.remember(item, ack, this.storeClockOffsetMs);
-        if (ack.workerItems.length > claimed.length) notifyLocal(this.deps.provider, 'worker');
-        if (ack.orchestratorItems.length > 0) notifyLocal(this.deps.provider, 'orchestrator');
-        notifyLocal(this.deps.provider, 'status');
-      },
-      discarded: (storeNowMs) => {
-        if (storeNowMs !== undefined) this.storeClockOffsetMs = storeNowMs - Date.now();
-        eager?.reservation?.cancel();
+      commit: async () => {
+        let result: FusedStartOutcome;
+        try {
+          result = await starts.submit({ item: start, turn: { ack, claim, nowMs: item.nowMs } });
+        } catch (error) {
+          eager?.reservation?.cancel();
+          throw error;
+        }
+        // The store's clock during the call dates the next fused start.
+        this.storeClockOffsetMs = result.nowMs - Date.now();
+        if (!result.fused) {
+          eager?.reservation?.cancel();
+          return false;
+        }
+        committed(result.claimedWorkItems);
+        return true;
       },
     };
   }

@@ -32,7 +32,7 @@ type Refusal = { ok: false; error: ProviderError };
  * `ok` elements are decoded by `decodeOk`, its refusals become ProviderErrors naming the operation
  * and the item's instance (retryable when their SQLSTATE is).
  */
-async function groupCommit<A, T>(
+export async function groupCommit<A, T>(
   call: ProcedureCall,
   operation: string,
   acks: readonly A[],

@@ -21,6 +21,8 @@ import type {
   FusedWorkItemAck,
   FusedWorkItemAckOutcome,
   FusedTurn,
+  FusedStart,
+  FusedStartElementOutcome,
   FusedStartOutcome,
   ExecutionInfo,
   FetchWorkItemOptions,
@@ -69,6 +71,7 @@ import type { SqlExecutor } from './sql-executor';
 import { WakeupHub } from './wakeup-hub';
 import * as batch from './batch-operations';
 import * as parity from './parity-operations';
+import * as fusedStarts from './fused-start-operations';
 import {
   invalidArgument,
   optionalDuration,
@@ -222,39 +225,23 @@ export class ProcedureProvider implements Provider {
   }
 
   async startOrchestrationWithTurn(item: StartOrchestrationItem, turn: StartTurn): Promise<FusedStartOutcome> {
-    const context: CallContext = { operation: 'start_orchestration_with_turn', instanceId: instanceOf(item) };
-    if (item?.type !== 'StartOrchestration')
-      throw invalidArgument(context, 'a fused start takes a StartOrchestration item');
-    if (item.flowKey !== undefined) throw invalidArgument(context, 'a start with a flowKey cannot be fused');
-    const row = orchestratorRow(item, context);
-    if (turn?.ack?.instanceId !== row.targetInstance)
-      throw invalidArgument(context, 'the fused turn must be of the started instance');
-    const nowMs = requireInteger(turn.nowMs, 'turn.nowMs', context, 0);
-    const argument = buildAckArguments(turn.ack, turn.claim);
-    const settle = beginTurnAck(this, row.targetInstance);
-    try {
-      const result = asRecord(
-        await this.call(
-          context.operation,
-          [
-            row.targetInstance,
-            row.workItem,
-            `{"nowMs":${nowMs},"ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`,
-          ],
-          row.targetInstance,
+    return this.withTurnAcksInFlight(
+      [item],
+      (element) => element?.instance,
+      () =>
+        fusedStarts.startOrchestrationWithTurn(this.procedureCall, item, turn, (record) =>
+          this.publishCommitted(record),
         ),
-      );
-      const storeNowMs = requireInteger(result?.nowMs, 'nowMs', context, 0);
-      if (result?.fused !== true) return { fused: false, nowMs: storeNowMs };
-      this.publishCommitted(result);
-      return {
-        fused: true,
-        claimedWorkItems: decodeWorkLeases(result.claimedWorkItems ?? [], context.operation),
-        nowMs: storeNowMs,
-      };
-    } finally {
-      settle();
-    }
+    );
+  }
+
+  async startOrchestrationsWithTurns(starts: readonly FusedStart[]): Promise<FusedStartElementOutcome[]> {
+    return this.withTurnAcksInFlight(
+      starts,
+      (element) => element?.item?.instance,
+      () =>
+        fusedStarts.startOrchestrationsWithTurns(this.procedureCall, starts, (record) => this.publishCommitted(record)),
+    );
   }
 
   // --- activities -----------------------------------------------------------------------------

@@ -222,6 +222,34 @@ test("a fused start is dated by the store's clock as the last reply told it: a w
   }
 });
 
+test('fused starts sent while others are out go together in one call', async () => {
+  const { provider, executor } = open(true);
+  await startRuntime(provider);
+  const client = new Client(provider);
+  const warmUp = uid('warm-up');
+  await client.startOrchestration(warmUp, 'Chain', 1);
+  await client.waitForOrchestration(warmUp, 15_000);
+  const ids = Array.from({ length: 12 }, () => uid('together'));
+  const from = executor.texts.length;
+  await Promise.all(ids.map((id) => client.startOrchestration(id, 'Chain', 1)));
+  const results = await Promise.all(ids.map((id) => client.waitForOrchestration(id, 15_000)));
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ids.map(() => 'Completed'),
+  );
+  const texts = executor.texts.slice(from);
+  const alone = texts.filter((text) => text.includes('.start_orchestration_with_turn(')).length;
+  const grouped = texts
+    .map((text, index) =>
+      text.includes('.start_orchestrations_with_turns(') ? executor.params[from + index] : undefined,
+    )
+    .filter((params) => params !== undefined)
+    .map((params) => (JSON.parse(String(params[0])) as unknown[]).length);
+  assert.equal(alone + grouped.reduce((sum, n) => sum + n, 0), 12, 'every start went with its turn');
+  // Two go out at once (a server runs them side by side); the ten started meanwhile wait and go together.
+  assert.ok(alone + grouped.length <= 4, `${alone} alone, groups of ${grouped.join(', ')}`);
+});
+
 test('a fused step of a free instance writes no queue row and no instance lock', async () => {
   // Rows inserted into the two tables, counted by triggers of this test's schema only.
   const admin = PgExecutor.fromUrl(databaseUrl(), 1);

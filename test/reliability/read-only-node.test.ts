@@ -33,7 +33,7 @@ after(async () => {
  * cannot be reached) so that waitForOrchestration's retry is exercised.
  */
 const REFUSED =
-  /\.(ack_orchestration_items?|ack_work_items?_with_turns?|ack_work_items?|enqueue_orchestrator_work|start_orchestration_claimed|start_orchestration_with_turn|fetch_orchestration_items?|fetch_work_item_group|fetch_work_items?|get_instance_status)\(/;
+  /\.(ack_orchestration_items?|ack_work_items?_with_turns?|ack_work_items?|enqueue_orchestrator_work|start_orchestration_claimed|start_orchestrations?_with_turns?|fetch_orchestration_items?|fetch_work_item_group|fetch_work_items?|get_instance_status)\(/;
 
 /** Passes statements through, except writes while `readOnly` is set: those fail as on a standby. */
 class ReadOnlyWindow implements SqlExecutor {
@@ -137,7 +137,8 @@ test(
       assert.ok(
         (window.refused.get('enqueue_orchestrator_work') ?? 0) +
           (window.refused.get('start_orchestration_claimed') ?? 0) +
-          (window.refused.get('start_orchestration_with_turn') ?? 0) >
+          (window.refused.get('start_orchestration_with_turn') ?? 0) +
+          (window.refused.get('start_orchestrations_with_turns') ?? 0) >
           0,
         'a start was refused',
       );

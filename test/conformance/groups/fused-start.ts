@@ -151,6 +151,40 @@ export function defineFusedStartTests(factory: ProviderTestFactory): void {
         );
       }));
 
+    it('several starts in one call: each committed or queued as alone, a refused one leaves the others', () =>
+      withHarness(factory, async ({ provider }) => {
+        assert.ok(typeof provider.startOrchestrationsWithTurns === 'function', 'the store offers group fused start');
+        const nowMs = await storeNow(provider);
+        const messaging = firstTurn('g-talker', {
+          orchestratorItems: [{ type: 'ExternalRaised', instance: 'someone-else', name: 'x', data: '1' }],
+        });
+        const outcomes = await provider.startOrchestrationsWithTurns([
+          { item: startItem('g-new'), turn: { ack: firstTurn('g-new'), nowMs, claim: null } },
+          { item: startItem('store-clock'), turn: { ack: firstTurn('store-clock'), nowMs, claim: null } },
+          { item: startItem('g-talker'), turn: { ack: messaging, nowMs, claim: null } },
+          // A second start of an instance the same call created: it finds the first's and is queued.
+          { item: startItem('g-new'), turn: { ack: firstTurn('g-new'), nowMs, claim: null } },
+        ]);
+        assert.deepEqual(
+          outcomes.map((element) => (element.ok ? element.outcome.fused : element.error.code)),
+          [true, false, 'invalid_argument', false],
+        );
+        assert.deepEqual(
+          (await provider.readHistory('g-new')).map((e) => e.kind),
+          ['OrchestrationStarted', 'ActivityScheduled', 'CustomStatusUpdated'],
+        );
+        assert.equal(
+          (await provider.getInstanceStatus('g-talker')).status,
+          'NotFound',
+          'the refused start wrote nothing',
+        );
+        const queued = [await fetchItem(provider), await fetchItem(provider)];
+        assert.deepEqual(queued.map((item) => [item.instanceId, item.messages.map((m) => m.type)]).sort(), [
+          ['g-new', ['StartOrchestration']],
+          ['store-clock', ['StartOrchestration']],
+        ]);
+      }));
+
     it('refuses a flow-controlled start, a turn of another instance and a turn messaging another instance', () =>
       withHarness(factory, async ({ provider }) => {
         const nowMs = await storeNow(provider);

@@ -611,14 +611,96 @@ LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-    v_turn     jsonb := p_turn::jsonb;
+    v_key       BIGINT := internal_instance_advisory_key(p_instance_id);
+    v_exclusive BOOLEAN := pg_try_advisory_xact_lock(v_key);
+BEGIN
+    IF NOT v_exclusive THEN
+        PERFORM pg_advisory_xact_lock_shared(v_key);
+    END IF;
+    RETURN internal_start_orchestration_with_turn(p_instance_id, p_work_item, p_turn::jsonb, v_exclusive);
+END;
+$$;
+
+-- start_orchestrations_with_turns: several fused starts in one call (group commit). Each element
+-- of p_starts (at most 100), {instanceId, workItem, turn}, is handled exactly as
+-- start_orchestration_with_turn handles its arguments, in its own subtransaction, so one element
+-- refused (invalid, a duplicate event id, even a deadlock) leaves the others committed. Elements
+-- run in input order; a second start of one instance finds the first's and is queued.
+-- Lock order: first the advisory locks of every element's instance in ascending key order (TRIED
+-- exclusively, else shared and waited for), then the flow_limits rows of every key the elements'
+-- turns and claims touch (ascending), then element by element as start_orchestration_with_turn
+-- (whose advisory and flow locks are then already held).
+-- Errors: DX003 when p_starts is not an array of at most 100 elements; per element, its SQLSTATE
+-- is reported in the result instead of raised, so the caller can tell retryable from permanent.
+-- Returns: json array in input order of start_orchestration_with_turn's result with ok: true, or
+-- {ok: false, code, message}.
+CREATE OR REPLACE FUNCTION start_orchestrations_with_turns(p_starts json) RETURNS json
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_starts    jsonb := p_starts; -- parsed once: each field read of a json value parses it all again
+    v_lock      RECORD;
+    v_exclusive BIGINT[] := ARRAY[]::BIGINT[];
+    v_start     jsonb;
+    v_result    json;
+    v_results   json[] := ARRAY[]::json[];
+BEGIN
+    IF v_starts IS NULL OR jsonb_typeof(v_starts) <> 'array' OR jsonb_array_length(v_starts) > 100 THEN
+        RAISE EXCEPTION 'starts must be a json array of at most 100 elements' USING ERRCODE = 'DX003';
+    END IF;
+
+    FOR v_lock IN
+        SELECT DISTINCT internal_instance_advisory_key(a->>'instanceId') AS key
+        FROM jsonb_array_elements(v_starts) AS a
+        WHERE a->>'instanceId' IS NOT NULL
+        ORDER BY 1
+    LOOP
+        IF pg_try_advisory_xact_lock(v_lock.key) THEN
+            v_exclusive := v_exclusive || v_lock.key;
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(v_lock.key);
+        END IF;
+    END LOOP;
+    -- Flow control (flow.sql): every key an element's turn would lock, at once and in key order.
+    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+        PERFORM internal_flow_lock_keys(ARRAY(
+            SELECT DISTINCT unnest(internal_flow_turn_keys(a->'turn'->'ack',
+                                                           CASE WHEN jsonb_typeof(a->'turn'->'claim') = 'object'
+                                                                THEN a->'turn'->'claim' END))
+            FROM jsonb_array_elements(v_starts) AS a
+            WHERE jsonb_typeof(a->'turn'->'ack') = 'object'));
+    END IF;
+
+    FOR v_start IN SELECT a FROM jsonb_array_elements(v_starts) AS a LOOP
+        BEGIN
+            v_result := internal_start_orchestration_with_turn(
+                v_start->>'instanceId', v_start->>'workItem',
+                CASE WHEN jsonb_typeof(v_start->'turn') = 'object' THEN v_start->'turn' END,
+                internal_instance_advisory_key(v_start->>'instanceId') = ANY (v_exclusive));
+            v_results := v_results || (v_result::jsonb || '{"ok": true}'::jsonb)::json;
+        EXCEPTION WHEN OTHERS THEN
+            v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
+        END;
+    END LOOP;
+    RETURN array_to_json(v_results);
+END;
+$$;
+
+-- The body of start_orchestration_with_turn, for a caller that holds the instance's advisory
+-- lock: exclusively (p_exclusive, the turn may be committed) or shared (the start is queued).
+CREATE OR REPLACE FUNCTION internal_start_orchestration_with_turn(p_instance_id TEXT, p_work_item TEXT, p_turn jsonb,
+                                                                  p_exclusive BOOLEAN)
+RETURNS json
+LANGUAGE plpgsql
+AS $$
+DECLARE
     v_item     json := p_work_item::json;
-    v_key      BIGINT := internal_instance_advisory_key(p_instance_id);
     v_now      BIGINT;
     v_priority SMALLINT := COALESCE(internal_item_priority(p_work_item), 0);
     v_commit   json;
 BEGIN
-    IF v_turn IS NULL OR jsonb_typeof(v_turn->'ack') <> 'object' THEN
+    IF p_turn IS NULL OR jsonb_typeof(p_turn->'ack') IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'a fused start needs the turn run on it' USING ERRCODE = 'DX003';
     END IF;
     IF v_item->>'type' IS DISTINCT FROM 'StartOrchestration'
@@ -628,33 +710,32 @@ BEGIN
         RAISE EXCEPTION 'a fused start takes the start of execution 1 of its instance, without a flowKey'
             USING ERRCODE = 'DX003';
     END IF;
-    IF v_turn->'ack'->>'instanceId' IS DISTINCT FROM p_instance_id
-       OR (v_turn->'ack'->>'executionId')::BIGINT IS DISTINCT FROM 1 THEN
+    IF p_turn->'ack'->>'instanceId' IS DISTINCT FROM p_instance_id
+       OR (p_turn->'ack'->>'executionId')::BIGINT IS DISTINCT FROM 1 THEN
         RAISE EXCEPTION 'a fused start commits the first turn of execution 1 of its own instance'
             USING ERRCODE = 'DX003';
     END IF;
     -- Nested IFs: a turn that sends nothing (most) runs no statement for the check.
-    IF COALESCE(v_turn->'ack'->'orchestratorItems', '[]'::jsonb) <> '[]'::jsonb THEN
-        IF EXISTS (SELECT 1 FROM jsonb_array_elements(v_turn->'ack'->'orchestratorItems') AS o
+    IF COALESCE(p_turn->'ack'->'orchestratorItems', '[]'::jsonb) <> '[]'::jsonb THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(p_turn->'ack'->'orchestratorItems') AS o
                    WHERE o->>'targetInstance' IS DISTINCT FROM p_instance_id) THEN
             RAISE EXCEPTION 'a fused start''s turn may send messages only to its own instance' USING ERRCODE = 'DX003';
         END IF;
     END IF;
 
     v_now := internal_current_time_ms();
-    IF NOT pg_try_advisory_xact_lock(v_key) THEN
-        PERFORM pg_advisory_xact_lock_shared(v_key);
-    ELSIF (v_turn->>'nowMs')::BIGINT BETWEEN v_now - 2000 AND v_now + 100
-          AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = p_instance_id)
-          AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q WHERE q.instance_id = p_instance_id)
-          AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id)
-          AND NOT EXISTS (SELECT 1 FROM flow_parked_starts s WHERE s.instance_id = p_instance_id) THEN
+    IF p_exclusive
+       AND (p_turn->>'nowMs')::BIGINT BETWEEN v_now - 2000 AND v_now + 100
+       AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = p_instance_id)
+       AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q WHERE q.instance_id = p_instance_id)
+       AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id)
+       AND NOT EXISTS (SELECT 1 FROM flow_parked_starts s WHERE s.instance_id = p_instance_id) THEN
         -- The direct commit writes no executions row (its execution exists); this one is new.
         INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
         VALUES (p_instance_id, 1, 'Running', v_now);
-        v_commit := internal_ack_orchestration_item('start:' || gen_random_uuid(), v_turn->'ack',
-                                                    CASE WHEN jsonb_typeof(v_turn->'claim') = 'object'
-                                                         THEN v_turn->'claim' END,
+        v_commit := internal_ack_orchestration_item('start:' || gen_random_uuid(), p_turn->'ack',
+                                                    CASE WHEN jsonb_typeof(p_turn->'claim') = 'object'
+                                                         THEN p_turn->'claim' END,
                                                     TRUE, v_now);
         RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
                                  'claimedWorkItems', v_commit->'claimedWorkItems',
