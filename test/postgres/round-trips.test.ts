@@ -37,7 +37,7 @@ describe('postgres: one round trip per provider operation', () => {
     return result;
   }
 
-  it('counts one statement for each of the 20 operations', async () => {
+  it('counts one statement for each of the 26 operations', async () => {
     await once('enqueue_orchestrator_work', () => provider.enqueueOrchestratorWork(startItem('rt')));
     const item = await once('fetch_orchestration_item', () =>
       provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }),
@@ -145,6 +145,26 @@ describe('postgres: one round trip per provider operation', () => {
       ]),
     );
     assert.equal(group.length, 2);
+    // A fused start's turn, dated by the store's clock as the claimed turn above reported it.
+    const firstTurn = (id: string) => ({
+      ack: turn(id, { historyDelta: [started(id)] }),
+      nowMs: eager.nowMs,
+      claim: null,
+    });
+    const fused = await once('start_orchestration_with_turn', () =>
+      provider.startOrchestrationWithTurn(startItem('rb5'), firstTurn('rb5')),
+    );
+    assert.equal(fused.fused, true);
+    const fusedGroup = await once('start_orchestrations_with_turns', () =>
+      provider.startOrchestrationsWithTurns([
+        { item: startItem('rb6'), turn: firstTurn('rb6') },
+        { item: startItem('rb7'), turn: firstTurn('rb7') },
+      ]),
+    );
+    assert.deepEqual(
+      fusedGroup.map((element) => element.ok && element.outcome.fused),
+      [true, true],
+    );
   });
 
   it('sends nothing at all for arguments refused before SQL', async () => {
@@ -154,6 +174,13 @@ describe('postgres: one round trip per provider operation', () => {
     await assert.rejects(provider.fetchWorkItem({ lockTimeoutMs: 0, tagFilter: { mode: 'any' } }));
     await assert.rejects(provider.fetchOrchestrationItems({ lockTimeoutMs: LOCK_MS, maxItems: 101 }));
     await assert.rejects(provider.startOrchestrationClaimed(startItem('rb4'), { lockTimeoutMs: -1 }));
+    await assert.rejects(
+      provider.startOrchestrationWithTurn(startItem('rb8', { flowKey: 'tenant' }), {
+        ack: turn('rb8'),
+        nowMs: 0,
+        claim: null,
+      }),
+    );
     const [refused] = await provider.ackWorkItems([{ lockToken: '', completion: null }]);
     assert.ok(!refused.ok && refused.error.code === 'invalid_argument', 'a group commit refuses a bad ack on its own');
     await assert.rejects(
