@@ -285,11 +285,11 @@ export class Client {
    * orchestration, it runs the first turn here and one call starts the instance and commits that
    * turn, claiming its activities for idle slots (no turn worker, no fetch, no second call; starts
    * sent meanwhile go together). The store commits it only for a new instance with nothing else
-   * waiting; otherwise it queues the start (and announces it). Null when nothing local could run the turn (or the start has a
-   * flow key, or the store refused the call): the caller then starts the usual way, where a turn
-   * the store cannot take fails its orchestration as on any turn worker, and a start it cannot
-   * take is refused to the caller. `announcesStatus`: the committed turn changed the custom
-   * status, so the store sends a status hint of its own for it.
+   * waiting; otherwise it queues the start (and announces it). Null when nothing local could run
+   * the turn (or the start has a flow key, or the store refused the call): the caller then starts
+   * the usual way, where a turn the store cannot take fails its orchestration as on any turn
+   * worker, and a start it cannot take is refused to the caller. `announcesStatus`: the committed
+   * turn changed the custom status, so the store sends a status hint of its own for it.
    */
   private async startFused(
     item: StartOrchestrationItem,
