@@ -283,6 +283,7 @@ FUNCTION internal_read_batch_state(p_instance_id text, p_execution_id bigint, OU
 FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p_roots_only boolean) RETURNS text[] LANGUAGE plpgsql STABLE SECURITY INVOKER
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_start_orchestration_with_turn(p_instance_id text, p_work_item text, p_turn jsonb, p_exclusive boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_try_instance_locks_in_key_order(p_instance_ids text[]) RETURNS bigint[] LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_wakeup_channel() RETURNS text LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_work_item_lease(p_work_item text, p_lock_token text, p_attempt_count integer, p_session_id text, p_name text, p_version text, p_session_taken_over boolean, p_waited_ms bigint, p_now bigint) RETURNS json LANGUAGE sql STABLE SECURITY INVOKER

@@ -76,6 +76,30 @@ BEGIN
 END;
 $$;
 
+-- The group calls of fused work (ack_work_items_with_turns, start_orchestrations_with_turns): the
+-- advisory locks of p_instance_ids in ascending key order, each TRIED exclusively (what an element
+-- commits alone needs its instance to itself) and else taken shared and waited for (it then falls
+-- back as it would alone). Returns the keys held exclusively.
+CREATE OR REPLACE FUNCTION internal_try_instance_locks_in_key_order(p_instance_ids TEXT[]) RETURNS BIGINT[]
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_key       BIGINT;
+    v_exclusive BIGINT[] := ARRAY[]::BIGINT[];
+BEGIN
+    FOR v_key IN
+        SELECT DISTINCT internal_instance_advisory_key(x) FROM unnest(p_instance_ids) AS x WHERE x IS NOT NULL ORDER BY 1
+    LOOP
+        IF pg_try_advisory_xact_lock(v_key) THEN
+            v_exclusive := v_exclusive || v_key;
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(v_key);
+        END IF;
+    END LOOP;
+    RETURN v_exclusive;
+END;
+$$;
+
 -- The priority level a work item's JSON text carries ("priority", written by TypeScript for
 -- starts and activities above the default level), or NULL when it carries none. The text is
 -- parsed only when it holds '"priority"': payloads are JSON strings inside the item, where a

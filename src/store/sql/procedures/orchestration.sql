@@ -640,8 +640,7 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_starts    jsonb := p_starts; -- parsed once: each field read of a json value parses it all again
-    v_lock      RECORD;
-    v_exclusive BIGINT[] := ARRAY[]::BIGINT[];
+    v_exclusive BIGINT[];
     v_start     jsonb;
     v_result    json;
     v_results   json[] := ARRAY[]::json[];
@@ -650,18 +649,8 @@ BEGIN
         RAISE EXCEPTION 'starts must be a json array of at most 100 elements' USING ERRCODE = 'DX003';
     END IF;
 
-    FOR v_lock IN
-        SELECT DISTINCT internal_instance_advisory_key(a->>'instanceId') AS key
-        FROM jsonb_array_elements(v_starts) AS a
-        WHERE a->>'instanceId' IS NOT NULL
-        ORDER BY 1
-    LOOP
-        IF pg_try_advisory_xact_lock(v_lock.key) THEN
-            v_exclusive := v_exclusive || v_lock.key;
-        ELSE
-            PERFORM pg_advisory_xact_lock_shared(v_lock.key);
-        END IF;
-    END LOOP;
+    v_exclusive := internal_try_instance_locks_in_key_order(
+        ARRAY(SELECT a->>'instanceId' FROM jsonb_array_elements(v_starts) AS a));
     -- Flow control (flow.sql): every key an element's turn would lock, at once and in key order.
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
         PERFORM internal_flow_lock_keys(ARRAY(

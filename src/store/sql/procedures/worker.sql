@@ -502,7 +502,6 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_acks    jsonb := p_acks; -- parsed once, as p_turn above
-    v_lock    RECORD;
     v_ack     jsonb;
     v_result  json;
     v_results json[] := ARRAY[]::json[];
@@ -511,16 +510,8 @@ BEGIN
         RAISE EXCEPTION 'acks must be a json array of at most 100 elements' USING ERRCODE = 'DX003';
     END IF;
 
-    FOR v_lock IN
-        SELECT DISTINCT internal_instance_advisory_key(a->>'instanceId') AS key
-        FROM jsonb_array_elements(v_acks) AS a
-        WHERE a->>'instanceId' IS NOT NULL
-        ORDER BY 1
-    LOOP
-        IF NOT pg_try_advisory_xact_lock(v_lock.key) THEN
-            PERFORM pg_advisory_xact_lock_shared(v_lock.key);
-        END IF;
-    END LOOP;
+    PERFORM internal_try_instance_locks_in_key_order(
+        ARRAY(SELECT a->>'instanceId' FROM jsonb_array_elements(v_acks) AS a));
     -- Flow control (flow.sql): every key an element would lock, at once and in key order.
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
         PERFORM internal_flow_lock_keys(ARRAY(
