@@ -4,10 +4,12 @@
  * orchestration (`pg_stat_user_functions`, track_functions for this run's sessions only), and the
  * PostgreSQL server's CPU per orchestration.
  *
- * `node dist/bench/call-profile.js [count=40] [activities=5] [rounds=3]`: `count` orchestrations of
- * `activities` sequential activities started at once on a Runtime and Client with their defaults
- * (the peer bench's 40x5 workload), `rounds` times on fresh schemas; then one orchestration alone
- * (the calls of one uncontended chain). Prints one JSON document.
+ * `node dist/bench/call-profile.js [count=40] [activities=5] [rounds=3] [shape=chain]`: `count`
+ * orchestrations of `activities` activities started at once on a Runtime and Client with their
+ * defaults, `rounds` times on fresh schemas; then one orchestration alone (the calls of one
+ * uncontended orchestration). `shape` is `chain` (the activities one after another: the peer
+ * bench's 40x5 workload) or `fanout` (all scheduled at once and gathered with `ctx.all`: with
+ * `1 100` the peer bench's fan-out). Prints one JSON document.
  */
 import { performance } from 'node:perf_hooks';
 import { Client, PostgresProvider, Runtime } from '../src/index';
@@ -24,6 +26,8 @@ import {
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const [count, activities, rounds] = [2, 3, 4].map((i, n) => Number(process.argv[i] ?? [40, 5, 3][n]));
+const shape = process.argv[5] ?? 'chain';
+if (shape !== 'chain' && shape !== 'fanout') throw new Error(`shape must be chain or fanout, not ${shape}`);
 
 const callsByOperation = new Map<string, number>();
 type CallFn = (operation: string, params: unknown[], instanceId?: string) => Promise<unknown>;
@@ -51,6 +55,10 @@ async function runRound(schema: string, orchestrations: number): Promise<RoundRe
   const runtime = new Runtime(provider, { logLevel: 'warn' });
   runtime.registerActivity('Noop', (_ctx, input: unknown) => input);
   runtime.registerOrchestration('Chain', function* (ctx, input: number) {
+    if (shape === 'fanout') {
+      const tasks = Array.from({ length: activities }, (_, i) => ctx.scheduleActivity('Noop', input + i));
+      return ((yield ctx.all(tasks)) as unknown[]).length;
+    }
     let value = input;
     for (let i = 0; i < activities; i += 1) value = (yield ctx.scheduleActivity('Noop', value)) as number;
     return value;
@@ -128,7 +136,7 @@ async function main(): Promise<void> {
   const alone: RoundResult[] = [];
   for (let r = 0; r < rounds; r += 1) alone.push(await runRound(`profile_${process.pid}_alone_${r}`, 1));
   process.stdout.write(
-    `${JSON.stringify({ workload: `${count} x ${activities} sequential activities, started at once`, batch: summarise(batch, count), alone: summarise(alone, 1) }, null, 2)}\n`,
+    `${JSON.stringify({ workload: `${count} x ${activities} ${shape === 'chain' ? 'sequential' : 'parallel'} activities, started at once`, batch: summarise(batch, count), alone: summarise(alone, 1) }, null, 2)}\n`,
   );
 }
 

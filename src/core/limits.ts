@@ -28,6 +28,8 @@ export const MAX_SESSION_OWNER_BYTES = 512;
 export const MAX_TURNS_PER_CALL = 100;
 /** Most work items one store call may fetch or acknowledge (the procedures enforce the same bound). */
 export const MAX_WORK_ITEMS_PER_CALL = 1000;
+/** Most completions one fused turn runs on (its own and `alsoCompleted`; the store accepts no more). */
+export const MAX_COMPLETIONS_PER_FUSED_TURN = 100;
 /** Most rows of one page of instances (the procedure enforces the same bound). */
 export const MAX_PAGE_ROWS = 1000;
 /** Most root instances one bulk delete or prune touches unless its filter says otherwise (as the procedure). */

@@ -168,10 +168,16 @@ export interface ActivityClaim {
   lockTimeoutMs: number;
 }
 
+/** Another work item of the same instance whose completion a {@link FusedTurn} also ran on (fan-in). */
+export interface FusedCompletion {
+  lockToken: string;
+  completion: ActivityCompletionItem;
+}
+
 /**
  * A turn the caller ran in-process on an activity's completion (fused completion): replayed on
  * the history of execution `executionId` up to event `lastEventId`, with that completion as its
- * only message.
+ * only message, or with it and those of `alsoCompleted` (in that order).
  */
 export interface FusedTurn {
   executionId: number;
@@ -186,6 +192,12 @@ export interface FusedTurn {
    * free). Default `claim`.
    */
   fallback?: 'claim' | 'release';
+  /**
+   * Fan-in: other work items of the same instance, leased by the caller, whose completions the
+   * turn also ran on. They are acknowledged by the same call, with the turn or, when it cannot be
+   * committed, as plain acks queued before the fallback; one of them refused refuses the call.
+   */
+  alsoCompleted?: readonly FusedCompletion[];
 }
 
 /** The first turn of a new instance, run by the caller in-process on its start (fused start). */

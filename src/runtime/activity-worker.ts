@@ -36,6 +36,7 @@ import {
 import { pushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, workerGate, type QueueGate } from './queue-gate';
 import { handOffInbox, type HandOffInbox } from './handoff-inbox';
+import { FanIn, type WaitingCompletion } from './fan-in';
 import { runWorkerLoop } from './worker-loop';
 import { recordSafetyFetchHit } from './liveness';
 import { log, RUNTIME_TARGET } from './logger';
@@ -122,6 +123,8 @@ export class ActivityWorkerPool implements ActivityTaker {
   private readonly fetches: CallBatcher<FetchWorkItemOptions, WorkItemLease | null> | null;
   /** Acks on their way while their slots already run the next activity (see acknowledge). */
   private readonly pendingAcks = new Set<Promise<void>>();
+  /** Completions waiting for their instance's fused ack in flight (see acknowledge). */
+  private readonly fanIn = new FanIn();
   private slotCount = 0;
 
   constructor(private readonly deps: ActivityWorkerDeps) {
@@ -529,35 +532,93 @@ export class ActivityWorkerPool implements ActivityTaker {
    * fused with that turn (see {@link commitFused}); the activities that turn schedules are
    * claimed by the same call for idle slots or inbox places (see reserveFor), and only when none
    * is free for the calling slot, which then waits for the ack and runs that activity next (no
-   * fetch). Any other ack goes on its way while the slot moves on at once (pipelining); with as
-   * many acks pending as there are slots, the slot waits for one first.
+   * fetch). While a fused ack of the same instance is out, the result waits for it and goes with
+   * the others that waited in the instance's next fused turn (fan-in, see FanIn). Any other ack
+   * goes on its way while the slot moves on at once (pipelining); with as many acks pending as
+   * there are slots, the slot waits for one first.
    */
   private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<WorkItemLease | null> {
-    const turns = this.stopping.signal.aborted ? null : this.turns;
-    const prepared = turns === null || this.fusedAcks === null ? null : await turns.prepareFusedTurn(result);
-    if (prepared?.claimsForCaller === true) return this.commitAck(lease, result, turns, prepared);
-    const pending: Promise<void> = this.commitAck(lease, result, turns, prepared)
-      .then(() => undefined)
-      .finally(() => this.pendingAcks.delete(pending));
+    const turns = this.stopping.signal.aborted || this.fusedAcks === null ? null : this.turns;
+    if (turns === null) return this.pipeline(this.commitAck(lease, result, null, null));
+    const joined = this.fanIn.join(lease, result);
+    if (joined !== null) return this.pipeline(joined);
+    this.fanIn.begin(result.instance);
+    const prepared = await turns.prepareFusedTurn([result], true);
+    if (prepared === null) {
+      this.ackPlainly(this.fanIn.end(result.instance));
+      return this.pipeline(this.commitAck(lease, result, turns, null));
+    }
+    const acked = this.commitAck(lease, result, turns, prepared).finally(() =>
+      this.continueFanIn(result.instance, turns),
+    );
+    return prepared.claimsForCaller ? acked : this.pipeline(acked);
+  }
+
+  /** Lets the slot move on while `ack` is on its way; with as many pending as slots, waits for one first. */
+  private async pipeline(ack: Promise<unknown>): Promise<null> {
+    const pending: Promise<void> = ack.then(() => undefined).finally(() => this.pendingAcks.delete(pending));
     this.pendingAcks.add(pending);
     if (this.pendingAcks.size > this.slotCount) await Promise.race(this.pendingAcks);
     return null;
   }
 
+  /** The fused ack of `instance` came back: the completions that waited for it go in the next one. */
+  private continueFanIn(instance: string, turns: TurnTaker): void {
+    const waiting = this.fanIn.next(instance);
+    if (waiting.length > 0) void this.ackTogether(instance, waiting, turns);
+  }
+
+  /** One fused turn run on all of `waiting` (one instance's), acknowledging them in one call. */
+  private async ackTogether(instance: string, waiting: WaitingCompletion[], turns: TurnTaker): Promise<void> {
+    const prepared = this.stopping.signal.aborted
+      ? null
+      : await turns.prepareFusedTurn(
+          waiting.map((completion) => completion.result),
+          false,
+        );
+    if (prepared === null) {
+      this.ackPlainly([...waiting, ...this.fanIn.end(instance)]);
+      return;
+    }
+    const [first, ...others] = waiting;
+    try {
+      await this.commitAck(first.lease, first.result, turns, prepared, others);
+    } finally {
+      for (const completion of waiting) completion.done();
+      this.continueFanIn(instance, turns);
+    }
+  }
+
+  /** Plain acks, each its own (group commit still sends those that wait together). */
+  private ackPlainly(completions: readonly WaitingCompletion[]): void {
+    for (const { lease, result, done } of completions) void this.commitAck(lease, result, null, null).finally(done);
+  }
+
   /**
-   * Acks the result, fused with `prepared` when there is one; a plain ack also claims the turn it
-   * makes ready when a turn worker is idle. Returns the activity claimed for the calling slot.
+   * Acks the result, fused with `prepared` when there is one (with the results of `others`, of
+   * the same instance, that its turn also ran on); a plain ack also claims the turn it makes
+   * ready when a turn worker is idle. Returns the activity claimed for the calling slot.
    */
   private async commitAck(
     lease: WorkItemLease,
     result: ActivityCompletionItem,
     turns: TurnTaker | null,
     prepared: PreparedFusedTurn | null,
+    others: readonly WaitingCompletion[] = [],
   ): Promise<WorkItemLease | null> {
     const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
     if (turns !== null && prepared !== null) {
-      const fused = await this.commitFused(lease, result, turns, prepared, reservation);
+      const fused = await this.commitFused(lease, result, turns, prepared, reservation, others);
       if (fused.acknowledged) return fused.next;
+      if (others.length > 0) {
+        // Nothing of the call was written: each result is acknowledged on its own.
+        reservation?.cancel();
+        const [next] = await Promise.all([
+          this.commitAck(lease, result, turns, null),
+          ...others.map((other) => this.commitAck(other.lease, other.result, null, null)),
+        ]);
+        return next;
+      }
     }
     const claim = reservation === null ? null : (turns?.turnClaim ?? null);
     let failedAttempts = 0;
@@ -604,13 +665,18 @@ export class ActivityWorkerPool implements ActivityTaker {
     turns: TurnTaker,
     prepared: PreparedFusedTurn,
     reservation: Reservation<OrchestrationItem> | null,
+    others: readonly WaitingCompletion[],
   ): Promise<{ acknowledged: boolean; next: WorkItemLease | null }> {
     const { fusedAcks } = this;
     if (fusedAcks === null) {
       prepared.discarded();
       return { acknowledged: false, next: null };
     }
-    const turn = { ...prepared.turn, fallback: reservation === null ? ('release' as const) : ('claim' as const) };
+    const turn = {
+      ...prepared.turn,
+      fallback: reservation === null ? ('release' as const) : ('claim' as const),
+      alsoCompleted: others.map((other) => ({ lockToken: other.lease.lockToken, completion: other.result })),
+    };
     let failedAttempts = 0;
     try {
       const outcome = await retryThroughOutage(
@@ -635,7 +701,8 @@ export class ActivityWorkerPool implements ActivityTaker {
       return { acknowledged: true, next: null };
     } catch (error) {
       prepared.discarded();
-      if (!isLockLost(error)) return { acknowledged: false, next: null };
+      // A lost lock of one of several results refuses them all: each is then acked on its own.
+      if (!isLockLost(error) || others.length > 0) return { acknowledged: false, next: null };
       reservation?.cancel();
       this.deps.metrics.increment('activityInfraErrors');
       log('warn', RUNTIME_TARGET, `${lockLostReason(failedAttempts)}: ${messageOf(error)}`, {

@@ -93,10 +93,14 @@ export interface TurnTaker {
   /** Reserves one idle turn worker for an instance of `orchestrationName`, if it can run it. */
   reserveFor(orchestrationName: string): Reservation<OrchestrationItem> | null;
   /**
-   * Runs the turn `completion` makes ready on a history known here; null when it cannot. The
-   * calling activity slot takes one of the activities the turn schedules, when it can run one.
+   * Runs the turn `completions` (of one instance) make ready on a history known here; null when
+   * it cannot. With `forCallingSlot`, the calling activity slot takes one of the activities the
+   * turn schedules, when it can run one.
    */
-  prepareFusedTurn(completion: ActivityCompletionItem): Promise<PreparedFusedTurn | null>;
+  prepareFusedTurn(
+    completions: readonly ActivityCompletionItem[],
+    forCallingSlot: boolean,
+  ): Promise<PreparedFusedTurn | null>;
 }
 
 /** True when a worker with `filter` serves activities tagged `tag` (null = untagged). */

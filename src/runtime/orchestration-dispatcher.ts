@@ -155,21 +155,24 @@ export class OrchestrationDispatcher implements TurnTaker {
   }
 
   /**
-   * Fused completion: runs here the turn `completion` makes ready, on the history this dispatcher
-   * remembers from the instance's previous turn, and reserves idle activity slots for what it
-   * schedules. Null when the history is not known here, the turn cannot run or sends messages
-   * (only a turn whose effects stay in its own instance is fused).
+   * Fused completion: runs here the turn `completions` (of one instance) make ready, on the
+   * history this dispatcher remembers from the instance's previous turn, and reserves idle
+   * activity slots for what it schedules (an inbox place too, for the calling slot's chain, with
+   * `forCallingSlot`). Null when the history is not known here, the turn cannot run or sends
+   * messages (only a turn whose effects stay in its own instance is fused).
    */
-  async prepareFusedTurn(completion: ActivityCompletionItem): Promise<PreparedFusedTurn | null> {
+  async prepareFusedTurn(
+    completions: readonly ActivityCompletionItem[],
+    forCallingSlot: boolean,
+  ): Promise<PreparedFusedTurn | null> {
     if (this.stopping.signal.aborted) return null;
-    const known = this.histories.turnOn(completion);
+    const known = this.histories.turnOn(completions);
     if (known === null) return null;
     const { item, lastEventId, storeClockOffsetMs } = known;
     const run = await this.replayUncommitted(item);
     if (run === null || run.ack.orchestratorItems.length > 0) return null;
     const { ack, outcome, writeTraces } = run;
-    if (recordsOnly(ack, outcome)) return null;
-    const eager = this.activities?.reserveFor(ack.workerItems, true) ?? null;
+    const eager = this.activities?.reserveFor(ack.workerItems, forCallingSlot) ?? null;
     const claim = this.activityClaim(eager);
     const callersItem = eager?.callerIndex == null ? null : ack.workerItems[eager.callerIndex];
     return {
@@ -561,15 +564,4 @@ export class OrchestrationDispatcher implements TurnTaker {
       );
     }
   }
-}
-
-/** The turn only records the completion (a fan-out still waiting): a later turn takes it with others. */
-function recordsOnly(ack: OrchestrationTurnAck, outcome: TurnOutcome): boolean {
-  return (
-    outcome.kind === 'continue' &&
-    ack.workerItems.length === 0 &&
-    ack.orchestratorItems.length === 0 &&
-    ack.cancelledActivities.length === 0 &&
-    ack.historyDelta.every((event) => event.kind === 'ActivityCompleted' || event.kind === 'ActivityFailed')
-  );
 }

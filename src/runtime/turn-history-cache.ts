@@ -53,26 +53,27 @@ export class TurnHistoryCache {
   }
 
   /**
-   * The batch a fetch would return if `completion` were the instance's only message now, built
-   * from the remembered history (no lock token: it is not locked), with the id of its last
-   * event; null when this execution's history is not remembered. The entry is taken: one fused
-   * attempt per committed turn. Completions of the same instance that arrive meanwhile (a
-   * fan-out) would be run on the same history, and all but one would fall back after a replay
-   * and a call for nothing; the committing attempt (or the turn worker) remembers the next one.
+   * The batch a fetch would return if `completions` (all of one instance, in that order) were the
+   * instance's only messages now, built from the remembered history (no lock token: it is not
+   * locked), with the id of its last event; null when this execution's history is not remembered.
+   * The entry is taken: one fused attempt per committed turn. Completions of the instance that
+   * arrive while that attempt is out wait for it and go together in the next one (fan-in, see
+   * the activity pool); the committing attempt (or the turn worker) remembers the next history.
    */
   turnOn(
-    completion: ActivityCompletionItem,
+    completions: readonly ActivityCompletionItem[],
   ): { item: OrchestrationItem; lastEventId: number; storeClockOffsetMs: number } | null {
-    const entry = this.entries.get(completion.instance);
-    if (entry === undefined || entry.executionId !== completion.executionId) return null;
-    this.entries.delete(completion.instance);
+    const [first] = completions;
+    const entry = first === undefined ? undefined : this.entries.get(first.instance);
+    if (entry === undefined || completions.some((c) => c.executionId !== entry.executionId)) return null;
+    this.entries.delete(first.instance);
     const item: OrchestrationItem = {
-      instanceId: completion.instance,
+      instanceId: first.instance,
       orchestrationName: entry.orchestrationName,
       orchestrationVersion: entry.orchestrationVersion,
       executionId: entry.executionId,
       history: entry.history,
-      messages: [completion],
+      messages: [...completions],
       lockToken: '',
       attemptCount: 1,
       kvSnapshot: entry.kvSnapshot,

@@ -15,7 +15,7 @@ import type {
   WorkItemAckOutcome,
 } from '../provider/contract';
 import type { ProviderError } from '../provider/errors';
-import { MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
+import { MAX_COMPLETIONS_PER_FUSED_TURN, MAX_TURNS_PER_CALL, MAX_WORK_ITEMS_PER_CALL } from '../core/limits';
 import { buildAckArguments, orchestratorRow, turnClaimArgument } from './ack-arguments';
 import { toProviderError } from './error-mapping';
 import { decodeOrchestrationItem, decodeWorkLeases } from './item-decoding';
@@ -189,13 +189,28 @@ export function fusedAckArguments(
   if (fallback !== 'claim' && fallback !== 'release')
     throw invalidArgument(context, `turn.fallback must be 'claim' or 'release', got ${JSON.stringify(fallback)}`);
   const argument = buildAckArguments(turn.ack, turn.claim);
+  const alsoCompleted = (turn.alsoCompleted ?? []).map((other, index) => {
+    const name = `turn.alsoCompleted[${index}]`;
+    const otherToken = requireId(other?.lockToken, `${name}.lockToken`, context);
+    const { completion: otherCompletion } = other;
+    if (otherCompletion?.type !== 'ActivityCompleted' && otherCompletion?.type !== 'ActivityFailed') {
+      throw invalidArgument(context, `${name}.completion must be ActivityCompleted or ActivityFailed`);
+    }
+    const otherRow = orchestratorRow(otherCompletion, context);
+    if (otherRow.targetInstance !== row.targetInstance || otherToken === lockToken)
+      throw invalidArgument(context, `${name} must be another work item of the completion's instance`);
+    return { lockToken: otherToken, kind: otherRow.kind, workItem: otherRow.workItem };
+  });
+  if (alsoCompleted.length >= MAX_COMPLETIONS_PER_FUSED_TURN)
+    throw invalidArgument(context, `a fused turn runs on at most ${MAX_COMPLETIONS_PER_FUSED_TURN} completions`);
+  const also = alsoCompleted.length === 0 ? '' : `,"alsoCompleted":${JSON.stringify(alsoCompleted)}`;
   return {
     lockToken,
     instanceId: row.targetInstance,
     kind: row.kind,
     workItem: row.workItem,
     claimTurn,
-    turn: `{"executionId":${executionId},"lastEventId":${lastEventId},"fallback":"${fallback}","ack":${argument.ack},"claim":${argument.claim ?? 'null'}}`,
+    turn: `{"executionId":${executionId},"lastEventId":${lastEventId},"fallback":"${fallback}","ack":${argument.ack},"claim":${argument.claim ?? 'null'}${also}}`,
   };
 }
 

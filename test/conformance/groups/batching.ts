@@ -418,6 +418,104 @@ export function defineBatchingTests(factory: ProviderTestFactory): void {
           await provider.ackWorkItem(lease.lockToken, completed(lease.item));
       }));
 
+    it('a fused turn run on several completions of its instance acknowledges them all with it (fan-in)', () =>
+      withHarness(factory, async ({ provider }) => {
+        const leases = await scheduleActivities(provider, 'fi', 3, [0, 1, 2]);
+        const outcome = await provider.ackWorkItemWithTurn!(
+          leases[0].lockToken,
+          completed(leases[0].item),
+          { lockTimeoutMs: LOCK_MS },
+          {
+            executionId: 1,
+            lastEventId: 4,
+            ack: turn('fi', {
+              historyDelta: [
+                event('fi', 1, 5, { kind: 'ActivityCompleted', result: '"done"' }),
+                event('fi', 1, 6, { kind: 'ActivityCompleted', result: '"done"' }),
+              ],
+            }),
+            claim: null,
+            alsoCompleted: [{ lockToken: leases[1].lockToken, completion: completed(leases[1].item) }],
+          },
+        );
+        assert.ok(outcome.fused, 'the turn was committed with both completions');
+        assert.deepEqual(
+          (await provider.readHistory('fi')).map((e) => e.kind),
+          [
+            'OrchestrationStarted',
+            'ActivityScheduled',
+            'ActivityScheduled',
+            'ActivityScheduled',
+            'ActivityCompleted',
+            'ActivityCompleted',
+          ],
+        );
+        assert.equal(await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS }), null, 'nothing was queued');
+        for (const lease of leases.slice(0, 2))
+          await rejectsWith(provider.ackWorkItem(lease.lockToken, completed(lease.item)), 'lock_lost');
+        await provider.ackWorkItem(leases[2].lockToken, completed(leases[2].item));
+        const rest = await fetchItem(provider, 'fi');
+        assert.deepEqual(
+          rest.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)),
+          [leases[2].item.id],
+          'the third activity, not in the turn, is acknowledged on its own',
+        );
+      }));
+
+    it('a fan-in fused ack that cannot commit queues all its completions, and one lost lease refuses it all', () =>
+      withHarness(factory, async ({ provider }) => {
+        const fanIn = (leases: WorkItemLease[]) => ({
+          executionId: 1,
+          lastEventId: 1 + leases.length,
+          ack: turn(leases[0].item.instance, {
+            historyDelta: leases.map((_, i) =>
+              event(leases[0].item.instance, 1, 2 + leases.length + i, { kind: 'ActivityCompleted', result: '"done"' }),
+            ),
+          }),
+          claim: null,
+          alsoCompleted: leases
+            .slice(1)
+            .map((lease) => ({ lockToken: lease.lockToken, completion: completed(lease.item) })),
+        });
+        // Another message waits: no direct commit; the claimed batch holds every completion.
+        const held = await scheduleActivities(provider, 'fj', 2, [0, 1]);
+        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'fj', name: 'other', data: '2' });
+        const outcome = await provider.ackWorkItemWithTurn!(
+          held[0].lockToken,
+          completed(held[0].item),
+          { lockTimeoutMs: LOCK_MS },
+          fanIn(held),
+        );
+        assert.ok(!outcome.fused && outcome.claimedTurn !== null, 'the turn is claimed for the caller to run');
+        assert.deepEqual(
+          outcome.claimedTurn.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)).sort(),
+          ['ExternalRaised', ...held.map((lease) => lease.item.id)].sort(),
+        );
+        assert.equal((await provider.readHistory('fj')).length, 3, 'nothing of the fused turn was written');
+        await provider.ackOrchestrationItem(outcome.claimedTurn.lockToken, turn('fj'));
+
+        // One of the other completions' leases is gone: the call is refused and writes nothing.
+        const lost = await scheduleActivities(provider, 'fk', 2, [0, 1]);
+        await provider.ackWorkItem(lost[1].lockToken, completed(lost[1].item));
+        await rejectsWith(
+          provider.ackWorkItemWithTurn!(
+            lost[0].lockToken,
+            completed(lost[0].item),
+            { lockTimeoutMs: LOCK_MS },
+            fanIn(lost),
+          ),
+          'lock_lost',
+        );
+        const queued = await fetchItem(provider, 'fk');
+        assert.deepEqual(
+          queued.messages.map((m) => (m.type === 'ActivityCompleted' ? m.id : m.type)),
+          [lost[1].item.id],
+          'only the completion acknowledged before was queued',
+        );
+        await provider.ackOrchestrationItem(queued.lockToken, turn('fk'));
+        await provider.ackWorkItem(lost[0].lockToken, completed(lost[0].item));
+      }));
+
     it('a repeat of a fused ack that committed (its reply lost) gets back the activities its turn claimed', () =>
       withHarness(factory, async ({ provider }) => {
         const [lease] = await scheduleActivities(provider, 'fx', 1, [0]);

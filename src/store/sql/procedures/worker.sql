@@ -389,9 +389,10 @@ $$;
 -- p_direct): the instance's advisory lock is taken exclusively (tried: FALSE when busy) and then,
 -- under it, the instance has no instance_locks row (held or expired), no message visible at
 -- p_now, a current execution p_ran.executionId that exists and whose pinned version is in the
--- claim's range, and p_ran.lastEventId as its last event; and the work item p_lock_token is still
--- leased (else the usual path reports it, or recognises a repeat). The turn the caller ran on this
--- completion alone is then exactly the turn a claim would hand out. Writes nothing; the lock,
+-- claim's range, and p_ran.lastEventId as its last event; and the work item p_lock_token and those
+-- of p_ran.alsoCompleted are still leased (else the usual path reports it, or recognises a
+-- repeat). The turn the caller ran on these completions alone is then exactly the turn a claim
+-- would hand out. Writes nothing; the lock,
 -- once taken, is held to the end of the transaction either way (the usual path takes it too).
 -- Errors: DX003 for an invalid version range (as a claim).
 DROP FUNCTION IF EXISTS internal_fused_turn_is_direct(TEXT, json, jsonb, BIGINT);
@@ -422,6 +423,9 @@ BEGIN
                             OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch)
                                 > ROW(v_max[1], v_max[2], v_max[3]), FALSE)
            AND EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.locked_until_ms > p_now)
+           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(p_ran->'alsoCompleted', '[]'::jsonb)) AS a
+                           WHERE NOT EXISTS (SELECT 1 FROM worker_queue w
+                                             WHERE w.lock_token = a->>'lockToken' AND w.locked_until_ms > p_now))
            AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id)
            AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q
                            WHERE q.instance_id = p_instance_id AND q.visible_at_ms <= p_now)
@@ -439,9 +443,14 @@ $$;
 -- ack_work_item_with_turn: fused completion. Acknowledges a work item as ack_work_item does
 -- with p_claim_turn, and when the claimed turn is exactly the one the caller already ran
 -- in-process, commits that turn in the same transaction. p_turn = {executionId, lastEventId,
--- fallback, ack, claim}: the turn was replayed on the history of execution executionId up to event lastEventId
+-- fallback, ack, claim, alsoCompleted?}: the turn was replayed on the history of execution executionId up to event lastEventId
 -- with this completion as its only message; ack and claim are ack_orchestration_item's p_ack and
--- p_claim. The turn is committed only when the claimed batch holds this completion alone, the
+-- p_claim. Fan-in: alsoCompleted = [{lockToken, kind, workItem}] names other work items of the
+-- same instance whose completions the turn also ran on (after this one, in order); they are
+-- acknowledged by the same call, with the turn when it is committed directly, else each as a
+-- plain ack_work_item before this one (so the claimed batch holds them all and the call falls
+-- back); one of them refused (DX001) refuses the whole call, and nothing is written; at most 99.
+-- The turn is committed only when the claimed batch holds this completion alone, the
 -- instance's current execution is executionId and its last event is lastEventId (nobody
 -- committed a turn since the caller's history); otherwise the claimed turn (or none) is returned
 -- as ack_work_item returns it, for the caller to run as usual (the fallback, in the same call);
@@ -463,8 +472,8 @@ $$;
 -- kv rows -> worker_queue rows (no instance_locks or orchestrator_queue row).
 -- Repeats: a repeat of a fused ack that committed, whose turn claimed activities, gets those
 -- activities back (fused, the same leases renewed), as a repeated ack_orchestration_item does.
--- Errors: as ack_work_item (DX001, DX003); DX003 for a missing completion, claim or turn, or a
--- turn that sends messages to another instance; as ack_orchestration_item for the turn (DX003,
+-- Errors: as ack_work_item (DX001, DX003); DX003 for a missing completion, claim or turn, a
+-- turn that sends messages to another instance, or more than 99 alsoCompleted; as ack_orchestration_item for the turn (DX003,
 -- 23505), in which case nothing is written.
 -- Returns: {instanceId, fused: true, claimedWorkItems, committedStatus} when the turn was
 -- committed (as ack_orchestration_item returns them), else {instanceId, fused: false, claimedTurn}.
@@ -516,7 +525,11 @@ BEGIN
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
         PERFORM internal_flow_lock_keys(ARRAY(
             SELECT w.flow_key FROM worker_queue w
-            WHERE w.lock_token IN (SELECT a->>'lockToken' FROM jsonb_array_elements(v_acks) AS a)
+            WHERE w.lock_token IN (SELECT a->>'lockToken' FROM jsonb_array_elements(v_acks) AS a
+                                   UNION ALL
+                                   SELECT c->>'lockToken'
+                                   FROM jsonb_array_elements(v_acks) AS a,
+                                        jsonb_array_elements(COALESCE(a->'turn'->'alsoCompleted', '[]'::jsonb)) AS c)
               AND w.flow_key IS NOT NULL
             UNION
             SELECT unnest(internal_flow_turn_keys(a->'turn'->'ack',
@@ -550,6 +563,8 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_ran        jsonb := p_turn;
+    v_also       jsonb := COALESCE(p_turn->'alsoCompleted', '[]'::jsonb);
+    v_other      jsonb;
     v_now        BIGINT;
     v_result     json;
     v_turn       json;
@@ -559,6 +574,9 @@ DECLARE
 BEGIN
     IF p_work_item IS NULL OR p_claim_turn IS NULL OR v_ran IS NULL OR jsonb_typeof(v_ran->'ack') <> 'object' THEN
         RAISE EXCEPTION 'a fused ack needs a completion, a turn claim and the turn run on it' USING ERRCODE = 'DX003';
+    END IF;
+    IF jsonb_typeof(v_also) <> 'array' OR jsonb_array_length(v_also) >= 100 THEN
+        RAISE EXCEPTION 'a fused turn runs on at most 100 completions' USING ERRCODE = 'DX003';
     END IF;
     -- Nested IFs: the outer test is a plain expression, so a turn that sends nothing (most) runs
     -- no statement for the check.
@@ -573,13 +591,20 @@ BEGIN
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
         PERFORM internal_lock_instances_in_key_order(ARRAY[]::TEXT[], ARRAY[p_instance_id]);
         PERFORM internal_flow_lock_keys(ARRAY(
-            SELECT w.flow_key FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.flow_key IS NOT NULL
+            SELECT w.flow_key FROM worker_queue w
+            WHERE w.lock_token IN (SELECT p_lock_token
+                                   UNION ALL
+                                   SELECT a->>'lockToken' FROM jsonb_array_elements(v_also) AS a)
+              AND w.flow_key IS NOT NULL
             UNION
             SELECT unnest(internal_flow_turn_keys(v_ran->'ack',
                                                   CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END))));
     END IF;
     v_now := internal_current_time_ms();
     IF internal_fused_turn_is_direct(p_lock_token, p_instance_id, p_claim_turn, v_ran, v_now) THEN
+        FOR v_other IN SELECT a FROM jsonb_array_elements(v_also) AS a LOOP
+            v_finished := internal_finish_work_item(v_other->>'lockToken', NULL, NULL, NULL, v_now);
+        END LOOP;
         v_finished := internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
         v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack',
                                                     CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
@@ -609,6 +634,12 @@ BEGIN
         END;
     END IF;
 
+    -- Fan-in that cannot be committed directly: the other completions are queued first, as plain
+    -- acks, so the batch claimed below holds them all and the turn run on them falls back.
+    FOR v_other IN SELECT a FROM jsonb_array_elements(v_also) AS a LOOP
+        PERFORM internal_ack_work_item(v_other->>'lockToken', p_instance_id, v_other->>'kind',
+                                       v_other->>'workItem', NULL, FALSE);
+    END LOOP;
     -- The turn is claimed without its history and KV: they are read only for the fallback.
     v_result := internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, FALSE);
     v_turn := v_result->'claimedTurn';
