@@ -538,12 +538,12 @@ export class ActivityWorkerPool implements ActivityTaker {
    * there are slots, the slot waits for one first.
    */
   private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<WorkItemLease | null> {
-    const turns = this.stopping.signal.aborted || this.fusedAcks === null ? null : this.turns;
-    if (turns === null) return this.pipeline(this.commitAck(lease, result, null, null));
+    const turns = this.stopping.signal.aborted ? null : this.turns;
+    if (turns === null || this.fusedAcks === null) return this.pipeline(this.commitAck(lease, result, turns, null));
     const joined = this.fanIn.join(lease, result);
     if (joined !== null) return this.pipeline(joined);
     this.fanIn.begin(result.instance);
-    const prepared = await turns.prepareFusedTurn([result], true);
+    const prepared = await this.prepareTurn(turns, [result], true);
     if (prepared === null) {
       this.ackPlainly(this.fanIn.end(result.instance));
       return this.pipeline(this.commitAck(lease, result, turns, null));
@@ -572,7 +572,8 @@ export class ActivityWorkerPool implements ActivityTaker {
   private async ackTogether(instance: string, waiting: WaitingCompletion[], turns: TurnTaker): Promise<void> {
     const prepared = this.stopping.signal.aborted
       ? null
-      : await turns.prepareFusedTurn(
+      : await this.prepareTurn(
+          turns,
           waiting.map((completion) => completion.result),
           false,
         );
@@ -586,6 +587,21 @@ export class ActivityWorkerPool implements ActivityTaker {
     } finally {
       for (const completion of waiting) completion.done();
       this.continueFanIn(instance, turns);
+    }
+  }
+
+  /** The fused turn of `results` (see TurnTaker.prepareFusedTurn); null when it cannot run here. */
+  private async prepareTurn(
+    turns: TurnTaker,
+    results: readonly ActivityCompletionItem[],
+    forCallingSlot: boolean,
+  ): Promise<PreparedFusedTurn | null> {
+    try {
+      return await turns.prepareFusedTurn(results, forCallingSlot);
+    } catch (error) {
+      // Not expected (a replay's failure is caught inside): the results still go, plainly.
+      log('warn', RUNTIME_TARGET, `fused turn not run: ${messageOf(error)}`, { instance_id: results[0]?.instance });
+      return null;
     }
   }
 

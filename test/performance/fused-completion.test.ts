@@ -398,3 +398,62 @@ test("a fan-out's completions that arrive while its fused ack is out go together
   const history = await provider.readHistory(id);
   assert.equal(history.filter((event) => event.kind === 'ActivityCompleted').length, 40);
 });
+
+test('a fan-in ack refused as a whole, one of its leases lost, acknowledges each result on its own', async () => {
+  // The store really refuses it: just before the first fan-in ack goes out, the lease of one of
+  // its other completions is expired in the database.
+  const admin = PgExecutor.fromUrl(databaseUrl(), 1);
+  let expired: string | null = null;
+  const expireOne = async (turns: FusedTurn[]): Promise<void> => {
+    const other = turns.find((turn) => (turn.alsoCompleted?.length ?? 0) > 0)?.alsoCompleted?.[0];
+    if (expired !== null || other === undefined) return;
+    expired = other.lockToken;
+    await admin.query(`UPDATE "${schema}".worker_queue SET locked_until_ms = 0 WHERE lock_token = $1`, [expired]);
+  };
+  class ExpiringStore extends ProcedureProvider {
+    override async ackWorkItemWithTurn(
+      lockToken: string,
+      completion: ActivityCompletionItem,
+      claim: TurnClaim,
+      turn: FusedTurn,
+    ): Promise<FusedAckOutcome> {
+      await expireOne([turn]);
+      return super.ackWorkItemWithTurn(lockToken, completion, claim, turn);
+    }
+
+    override async ackWorkItemsWithTurns(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]> {
+      await expireOne(acks.map((ack) => ack.turn));
+      return super.ackWorkItemsWithTurns(acks);
+    }
+  }
+  const provider = new ExpiringStore(PgExecutor.fromUrl(databaseUrl(), 4), schema, 'postgres');
+  opened.push(provider);
+  // A short poll: nothing announces the expired lease, the safety fetch finds it.
+  const runtime = new Runtime(provider, { logLevel: 'error', dispatcherPollIntervalMs: 200 });
+  let runs = 0;
+  runtime.registerActivity('Add', (_ctx, { a, b }: { a: number; b: number }) => {
+    runs += 1;
+    return a + b;
+  });
+  runtime.registerOrchestration('FanOut', function* (ctx, width: number) {
+    const tasks = Array.from({ length: width }, (_, i) => ctx.scheduleActivity('Add', { a: i, b: 1 }));
+    const results = (yield ctx.allTyped(tasks)) as Array<{ ok: number }>;
+    return results.reduce((sum, result) => sum + result.ok, 0);
+  });
+  try {
+    await runtime.start();
+    runtimes.push(runtime);
+    const client = new Client(provider);
+    const id = uid('fan-in-lost');
+    await client.startOrchestration(id, 'FanOut', 40);
+    const result = await client.waitForOrchestration(id, 30_000);
+    assert.notEqual(expired, null, 'a fan-in ack went out');
+    assert.deepEqual([result.status, result.output], ['Completed', 820]);
+    // The others of that call were acknowledged on their own; the expired one ran again.
+    const history = await provider.readHistory(id);
+    assert.equal(history.filter((event) => event.kind === 'ActivityCompleted').length, 40);
+    assert.equal(runs, 41);
+  } finally {
+    await admin.close();
+  }
+});

@@ -14,7 +14,7 @@ import { applyMigrations } from '../../src/store/migrations';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
 import type { ActivityCompletionItem, ActivityExecuteItem } from '../../src/core/types';
-import type { WorkItemLease } from '../../src/provider/contract';
+import type { OrchestrationItem, WorkItemLease } from '../../src/provider/contract';
 import { activity, event, LOCK_MS, seedInstance, started, startItem, turn } from '../conformance/fixtures';
 import { databaseUrl, uniqueSchemaName } from '../helpers/postgres-harness';
 
@@ -271,6 +271,48 @@ describe('postgres: queue announcements per procedure call', () => {
     const taken = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
     assert.equal(taken?.instanceId, 'f4');
     await provider.ackOrchestrationItem(taken.lockToken, turn('f4'));
+  });
+
+  it('taking over a lease or an instance lock that ran out announces one more item of its queue', async () => {
+    // The fetch may have been woken for another item, which its caller then no longer looks for
+    // (one announcement wakes one fetch): without this, that item waited for the safety fetch.
+    const [lease] = await activitiesOf('f5', [2]);
+    await executor.query(`UPDATE "${schema}".worker_queue SET locked_until_ms = 0 WHERE lock_token = $1`, [
+      lease.lockToken,
+    ]);
+    const others: WorkItemLease[] = [];
+    for (;;) {
+      let fetched: WorkItemLease | null = null;
+      const announced = await announcementsOf(async () => {
+        fetched = await provider.fetchWorkItem({ lockTimeoutMs: LOCK_MS, tagFilter: { mode: 'defaultOnly' } });
+      });
+      const taken = fetched as WorkItemLease | null;
+      assert.ok(taken, 'the expired lease is fetchable');
+      if (taken.item.instance !== 'f5') {
+        assert.deepEqual(announced, [], 'a queued item taken for the first time announces nothing');
+        others.push(taken);
+        continue;
+      }
+      assert.equal(taken.attemptCount, 2);
+      assert.deepEqual(announced, ['w:1::1']);
+      await provider.ackWorkItem(taken.lockToken, completion('f5', 2));
+      break;
+    }
+    for (const other of others) await provider.abandonWorkItem(other.lockToken, { ignoreAttempt: true });
+
+    const held = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+    assert.equal(held?.instanceId, 'f5');
+    await executor.query(`UPDATE "${schema}".instance_locks SET locked_until_ms = 0 WHERE instance_id = 'f5'`);
+    let takenOver: OrchestrationItem | null = null;
+    assert.deepEqual(
+      await announcementsOf(async () => {
+        takenOver = await provider.fetchOrchestrationItem({ lockTimeoutMs: LOCK_MS });
+      }),
+      ['o:1::1'],
+    );
+    const turnOfF5 = takenOver as OrchestrationItem | null;
+    assert.equal(turnOfF5?.instanceId, 'f5');
+    await provider.ackOrchestrationItem(turnOfF5.lockToken, turn('f5'));
   });
 
   it('a batch lock that finds the pinned version outside its range announces the instance again', async () => {

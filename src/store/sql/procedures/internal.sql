@@ -282,6 +282,8 @@ $$;
 -- the history and KV snapshot (history and kvSnapshot NULL): a fused ack that commits the turn it
 -- already ran needs neither, and reading them is most of a claim's cost on a long history; it
 -- reads them with internal_add_batch_state only when it falls back to handing the turn out.
+-- Announcements: taking over an instance whose lock ran out announces one more instance ('o'):
+-- the caller may have been woken for another one, which it then no longer looks for.
 -- Locks: pg_try_advisory_xact_lock(instance), the instance_locks row FOR UPDATE, the instance's
 -- visible queue rows (tagged with the new token), then the instance_locks row is written.
 DROP FUNCTION IF EXISTS internal_lock_orchestration_batch(TEXT, BIGINT, INTEGER[], INTEGER[], BIGINT);
@@ -317,6 +319,12 @@ BEGIN
     FOR UPDATE;
     IF FOUND AND v_locked_until > p_now THEN
         RETURN NULL;
+    END IF;
+    IF FOUND THEN
+        -- A lock that ran out is taken over, and nothing announced that: the caller may have been
+        -- woken for another instance, which it then no longer looks for (one announcement wakes
+        -- one fetch). Announce one more (delivered at commit); at worst a fetch finds nothing.
+        PERFORM internal_announce_queue('o', 1, NULL, p_now);
     END IF;
 
     SELECT i.orchestration_name, i.orchestration_version, i.current_execution_id, i.custom_status,

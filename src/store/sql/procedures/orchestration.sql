@@ -30,7 +30,9 @@
 -- (only TRIED: a busy instance is skipped, never waited for) -> its instance_locks row ->
 -- its visible orchestrator_queue rows; one instance after the other, so fetches never wait.
 -- Announcements: an instance skipped because writers hold its advisory lock (shared) is
--- announced again, since a completion they commit may go unannounced (see the loop).
+-- announced again, since a completion they commit may go unannounced (see the loop); taking over
+-- an instance whose lock ran out announces one more (internal_lock_orchestration_batch), since
+-- the fetch may have been woken for another instance.
 -- Errors: DX003 for a lock timeout <= 0, max items outside 1..100, a half or malformed version range.
 -- Returns: json array of {instanceId, orchestrationName, orchestrationVersion, executionId,
 -- history, historyError, messages, lockToken, attemptCount, kvSnapshot, customStatus, waitedMs,

@@ -59,6 +59,8 @@ $$;
 -- Rate limits (flow.sql): an item of a rated key is fetched only with a token of its key's
 -- bucket; without one, the key's fetchable items are deferred to the next token times (announced
 -- with their due time) and the next candidate is tried.
+-- Announcements: taking over an item whose lease ran out announces one more item ('w'), since
+-- the fetch may have been woken for another one that its caller then no longer looks for.
 -- Lock order: worker_queue rows (FOR UPDATE SKIP LOCKED: concurrent workers never get the same
 -- row and never wait for each other) -> the flow_limits row of a rated key (waited for; the one
 -- place a flow_limits row is taken after a worker_queue row: a cycle needs a release or a
@@ -92,6 +94,7 @@ DECLARE
     v_taken_over BOOLEAN;
     v_flow_key   TEXT;
     v_due        BIGINT;
+    v_lapsed     BOOLEAN;
 BEGIN
     IF p_lock_timeout_ms IS NULL OR p_lock_timeout_ms <= 0 THEN
         RAISE EXCEPTION 'lock timeout must be a positive number of milliseconds, got %', p_lock_timeout_ms
@@ -120,7 +123,7 @@ BEGIN
         v_now := internal_wall_clock_ms();
         -- One clock read for both bounds of the rank index, after the statement's snapshot.
         WITH clock AS MATERIALIZED (SELECT internal_wall_clock_ms() AS now_ms)
-        SELECT w.id, w.session_id, w.flow_key INTO v_id, v_session, v_flow_key
+        SELECT w.id, w.session_id, w.flow_key, w.lock_token IS NOT NULL INTO v_id, v_session, v_flow_key, v_lapsed
         FROM worker_queue w
         LEFT JOIN sessions s ON s.session_id = w.session_id AND s.locked_until_ms > v_now
         WHERE w.rank_ms <= (SELECT c.now_ms FROM clock c)
@@ -186,6 +189,13 @@ BEGIN
         WHERE id = v_id
         RETURNING * INTO v_row;
         v_skipped := v_skipped || v_id;
+        IF v_lapsed THEN
+            -- A lease that ran out is taken over, and nothing announced it: this fetch may have
+            -- been woken for another item, which the caller then no longer looks for (one
+            -- announcement wakes one fetch). Announce one more, so that item is not left to the
+            -- safety fetch; at worst a fetch finds nothing.
+            PERFORM internal_announce_queue('w', 1, NULL, v_now);
+        END IF;
 
         SELECT i.orchestration_name, i.orchestration_version INTO v_name, v_version
         FROM instances i WHERE i.instance_id = v_row.instance_id;
