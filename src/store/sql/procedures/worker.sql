@@ -433,9 +433,10 @@ BEGIN
                             OR ROW(e.pinned_major, e.pinned_minor, e.pinned_patch)
                                 > ROW(v_max[1], v_max[2], v_max[3]), FALSE)
            AND EXISTS (SELECT 1 FROM worker_queue w WHERE w.lock_token = p_lock_token AND w.locked_until_ms > p_now)
-           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(p_ran->'alsoCompleted', '[]'::jsonb)) AS a
-                           WHERE NOT EXISTS (SELECT 1 FROM worker_queue w
-                                             WHERE w.lock_token = a->>'lockToken' AND w.locked_until_ms > p_now))
+           AND (p_ran->'alsoCompleted' IS NULL
+                OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_ran->'alsoCompleted') AS a
+                               WHERE NOT EXISTS (SELECT 1 FROM worker_queue w
+                                                 WHERE w.lock_token = a->>'lockToken' AND w.locked_until_ms > p_now)))
            AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id)
            AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q
                            WHERE q.instance_id = p_instance_id AND q.visible_at_ms <= p_now)
@@ -612,9 +613,12 @@ BEGIN
     END IF;
     v_now := internal_current_time_ms();
     IF internal_fused_turn_is_direct(p_lock_token, p_instance_id, p_claim_turn, v_ran, v_now) THEN
-        FOR v_other IN SELECT a FROM jsonb_array_elements(v_also) AS a LOOP
-            v_finished := internal_finish_work_item(v_other->>'lockToken', NULL, NULL, NULL, v_now);
-        END LOOP;
+        -- Guarded: a FOR over an empty array still runs its query, and most turns have no fan-in.
+        IF jsonb_array_length(v_also) > 0 THEN
+            FOR v_other IN SELECT a FROM jsonb_array_elements(v_also) AS a LOOP
+                v_finished := internal_finish_work_item(v_other->>'lockToken', NULL, NULL, NULL, v_now);
+            END LOOP;
+        END IF;
         v_finished := internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
         v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack',
                                                     CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
@@ -646,10 +650,12 @@ BEGIN
 
     -- Fan-in that cannot be committed directly: the other completions are queued first, as plain
     -- acks, so the batch claimed below holds them all and the turn run on them falls back.
-    FOR v_other IN SELECT a FROM jsonb_array_elements(v_also) AS a LOOP
-        PERFORM internal_ack_work_item(v_other->>'lockToken', p_instance_id, v_other->>'kind',
-                                       v_other->>'workItem', NULL, FALSE);
-    END LOOP;
+    IF jsonb_array_length(v_also) > 0 THEN
+        FOR v_other IN SELECT a FROM jsonb_array_elements(v_also) AS a LOOP
+            PERFORM internal_ack_work_item(v_other->>'lockToken', p_instance_id, v_other->>'kind',
+                                           v_other->>'workItem', NULL, FALSE);
+        END LOOP;
+    END IF;
     -- The turn is claimed without its history and KV: they are read only for the fallback.
     v_result := internal_ack_work_item(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn, FALSE);
     v_turn := v_result->'claimedTurn';
