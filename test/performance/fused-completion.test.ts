@@ -14,17 +14,9 @@ import type { HistoryEvent } from '../../src/core/types';
 import type { ScheduledTask } from '../../src/core/descriptors';
 import { PgExecutor } from '../../src/postgres/pg-executor';
 import { ProcedureProvider } from '../../src/store/procedure-provider';
-import type {
-  FusedAckOutcome,
-  FusedTurn,
-  FusedWorkItemAck,
-  FusedWorkItemAckOutcome,
-  Provider,
-  TurnClaim,
-  WorkItemLease,
-} from '../../src/provider/contract';
-import type { ActivityCompletionItem } from '../../src/core/types';
+import type { FusedTurn, Provider, WorkItemLease } from '../../src/provider/contract';
 import { CountingExecutor } from '../helpers/counting-executor';
+import { FusedAckHookStore } from '../helpers/held-fused-ack';
 import { databaseUrl, dropTestSchema, migrateTestSchema, uniqueSchemaName } from '../helpers/postgres-harness';
 
 const schema = uniqueSchemaName('perf_fused');
@@ -350,24 +342,10 @@ test('on a busy runtime each activity slot runs its chain without fetching betwe
 
 test("a fan-out's completions that arrive while its fused ack is out go together in its next fused turn", async () => {
   const fusedTurns: FusedTurn[] = [];
-  class RecordingStore extends ProcedureProvider {
-    override ackWorkItemWithTurn(
-      lockToken: string,
-      completion: ActivityCompletionItem,
-      claim: TurnClaim,
-      turn: FusedTurn,
-    ): Promise<FusedAckOutcome> {
-      fusedTurns.push(turn);
-      return super.ackWorkItemWithTurn(lockToken, completion, claim, turn);
-    }
-
-    override ackWorkItemsWithTurns(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]> {
-      fusedTurns.push(...acks.map((ack) => ack.turn));
-      return super.ackWorkItemsWithTurns(acks);
-    }
-  }
   const executor = new CountingExecutor(PgExecutor.fromUrl(databaseUrl(), 4));
-  const provider = new RecordingStore(executor, schema, 'postgres');
+  const provider = new FusedAckHookStore(executor, schema, (acks) => {
+    fusedTurns.push(...acks.map((ack) => ack.turn));
+  });
   opened.push(provider);
   const runtime = new Runtime(provider, { logLevel: 'warn' });
   runtime.registerActivity('Add', (_ctx, { a, b }: { a: number; b: number }) => a + b);
@@ -410,23 +388,9 @@ test('a fan-in ack refused as a whole, one of its leases lost, acknowledges each
     expired = other.lockToken;
     await admin.query(`UPDATE "${schema}".worker_queue SET locked_until_ms = 0 WHERE lock_token = $1`, [expired]);
   };
-  class ExpiringStore extends ProcedureProvider {
-    override async ackWorkItemWithTurn(
-      lockToken: string,
-      completion: ActivityCompletionItem,
-      claim: TurnClaim,
-      turn: FusedTurn,
-    ): Promise<FusedAckOutcome> {
-      await expireOne([turn]);
-      return super.ackWorkItemWithTurn(lockToken, completion, claim, turn);
-    }
-
-    override async ackWorkItemsWithTurns(acks: readonly FusedWorkItemAck[]): Promise<FusedWorkItemAckOutcome[]> {
-      await expireOne(acks.map((ack) => ack.turn));
-      return super.ackWorkItemsWithTurns(acks);
-    }
-  }
-  const provider = new ExpiringStore(PgExecutor.fromUrl(databaseUrl(), 4), schema, 'postgres');
+  const provider = new FusedAckHookStore(PgExecutor.fromUrl(databaseUrl(), 4), schema, (acks) =>
+    expireOne(acks.map((ack) => ack.turn)),
+  );
   opened.push(provider);
   // A short poll: nothing announces the expired lease, the safety fetch finds it.
   const runtime = new Runtime(provider, { logLevel: 'error', dispatcherPollIntervalMs: 200 });
