@@ -259,6 +259,7 @@ FUNCTION internal_flow_admit_parked(p_key text, p_max bigint, p_mark text, p_now
 FUNCTION internal_flow_announce_next(p_key text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_defer(p_key text, p_due bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_enqueue(p_items jsonb, p_now bigint, p_claim_token text, p_claim_lock_ms bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_flow_group_turn_keys(p_elements jsonb) RETURNS text[] LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_flow_key(p_work_item text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_flow_lock_keys(p_keys text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_pump(p_key text, p_released integer, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER

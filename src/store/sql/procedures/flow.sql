@@ -140,6 +140,20 @@ AS $$
         ORDER BY k)
 $$;
 
+-- The flow keys of the turns of a group call's elements (ack_work_items_with_turns,
+-- start_orchestrations_with_turns): internal_flow_turn_keys of each element's turn {ack, claim},
+-- elements without a turn ack skipped. Read without locks, like internal_flow_turn_keys.
+CREATE OR REPLACE FUNCTION internal_flow_group_turn_keys(p_elements jsonb) RETURNS TEXT[]
+LANGUAGE sql STABLE
+AS $$
+    SELECT ARRAY(
+        SELECT DISTINCT unnest(internal_flow_turn_keys(a->'turn'->'ack',
+                                                       CASE WHEN jsonb_typeof(a->'turn'->'claim') = 'object'
+                                                            THEN a->'turn'->'claim' END))
+        FROM jsonb_array_elements(p_elements) AS a
+        WHERE jsonb_typeof(a->'turn'->'ack') = 'object');
+$$;
+
 -- Enqueues activities (p_items: jsonb array of {instanceId, executionId, activityId, tag,
 -- workItem, priority?, claimIndex?}, in order) at p_now, at their priority levels (default 0): an
 -- activity whose key has no limit is queued as before; one whose key has a limit takes a free

@@ -655,12 +655,7 @@ BEGIN
         ARRAY(SELECT a->>'instanceId' FROM jsonb_array_elements(v_starts) AS a));
     -- Flow control (flow.sql): every key an element's turn would lock, at once and in key order.
     IF EXISTS (SELECT 1 FROM flow_limits) THEN
-        PERFORM internal_flow_lock_keys(ARRAY(
-            SELECT DISTINCT unnest(internal_flow_turn_keys(a->'turn'->'ack',
-                                                           CASE WHEN jsonb_typeof(a->'turn'->'claim') = 'object'
-                                                                THEN a->'turn'->'claim' END))
-            FROM jsonb_array_elements(v_starts) AS a
-            WHERE jsonb_typeof(a->'turn'->'ack') = 'object'));
+        PERFORM internal_flow_lock_keys(internal_flow_group_turn_keys(v_starts));
     END IF;
 
     FOR v_start IN SELECT a FROM jsonb_array_elements(v_starts) AS a LOOP

@@ -543,11 +543,7 @@ BEGIN
                                         jsonb_array_elements(COALESCE(a->'turn'->'alsoCompleted', '[]'::jsonb)) AS c)
               AND w.flow_key IS NOT NULL
             UNION
-            SELECT unnest(internal_flow_turn_keys(a->'turn'->'ack',
-                                                  CASE WHEN jsonb_typeof(a->'turn'->'claim') = 'object'
-                                                       THEN a->'turn'->'claim' END))
-            FROM jsonb_array_elements(v_acks) AS a
-            WHERE jsonb_typeof(a->'turn'->'ack') = 'object'));
+            SELECT unnest(internal_flow_group_turn_keys(v_acks))));
     END IF;
 
     FOR v_ack IN SELECT a FROM jsonb_array_elements(v_acks) AS a LOOP
