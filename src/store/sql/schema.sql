@@ -244,15 +244,15 @@ FUNCTION get_queue_depths() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SE
 FUNCTION get_system_metrics() RETURNS json LANGUAGE sql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION get_throughput(p_since_ms bigint, p_bucket_ms bigint) RETURNS json LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path=durox, pg_catalog, pg_temp
 FUNCTION grant_execute_role(p_role text) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path=durox, pg_catalog, pg_temp
-FUNCTION internal_ack_orchestration_item(p_lock_token text, p_ack jsonb, p_claim jsonb, p_direct boolean, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_ack_orchestration_item(p_lock_token text, p_ack jsonb, p_claim jsonb, p_direct boolean, p_now bigint, p_flow boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_ack_token(p_lock_token text) RETURNS text LANGUAGE sql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_ack_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET plan_cache_mode=force_generic_plan
-FUNCTION internal_ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn jsonb) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_ack_work_item_with_turn(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_claim_turn json, p_turn jsonb, p_flow boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_add_batch_state(p_batch json) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_queue(p_queue text, p_ready bigint, p_earliest_delayed_ms bigint, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_released_instance(p_instance_id text, p_now bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_announce_status(p_instance_id text) RETURNS void LANGUAGE sql VOLATILE SECURITY INVOKER
-FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack jsonb, p_now bigint, p_direct boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_commit_orchestration_turn(p_lock_token text, p_ack jsonb, p_now bigint, p_direct boolean, p_flow boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_current_time_ms() RETURNS bigint LANGUAGE plpgsql STABLE SECURITY INVOKER
 FUNCTION internal_finish_work_item(p_lock_token text, p_instance_id text, p_kind text, p_work_item text, p_now bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_flow_admit_parked(p_key text, p_max bigint, p_mark text, p_now bigint) RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY INVOKER

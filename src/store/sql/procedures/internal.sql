@@ -443,13 +443,16 @@ $$;
 -- message can arrive meanwhile: every enqueue takes it shared) and that the execution exists:
 -- no instance_locks row is read or written, no queue row is consumed, no executions row inserted,
 -- and there is nothing that arrived during the turn to announce.
+-- p_flow: whether flow limits exist, as the caller read it once for its whole call (a limit
+-- created after that read is one created after this call, as for any turn committed before it).
 -- Returns: {instanceId, nowMs, orchestrationName, orchestrationVersion} (the instance's name and
 -- version as stored after the commit, which a claim's leases carry).
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json);
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, json, BIGINT);
 DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, jsonb, BIGINT);
+DROP FUNCTION IF EXISTS internal_commit_orchestration_turn(TEXT, jsonb, BIGINT, BOOLEAN);
 CREATE OR REPLACE FUNCTION internal_commit_orchestration_turn(p_lock_token TEXT, p_ack jsonb, p_now BIGINT,
-                                                              p_direct BOOLEAN DEFAULT FALSE) RETURNS json
+                                                              p_direct BOOLEAN, p_flow BOOLEAN) RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -464,7 +467,6 @@ DECLARE
     v_name           TEXT;
     v_version        TEXT;
     v_status_changed BOOLEAN := COALESCE((p_ack->>'customStatusChanged')::BOOLEAN, FALSE);
-    v_flow           BOOLEAN;
     v_released       TEXT[];
     v_permit         TEXT;
     v_flow_item      RECORD;
@@ -550,28 +552,31 @@ BEGIN
     END IF;
 
     -- At the end of an execution the delta becomes the store seen by the next fetch snapshots.
+    -- Nested IFs: the outer test is a plain expression (no statement on most turns), the inner
+    -- one probe where three statements would find nothing (most executions write no key).
     IF v_status IN ('Completed', 'Failed', 'ContinuedAsNew') THEN
-        DELETE FROM kv_store s USING kv_delta d
-        WHERE d.instance_id = v_instance_id AND d.value IS NULL
-          AND s.instance_id = d.instance_id AND s.key = d.key;
-        INSERT INTO kv_store (instance_id, key, value, last_updated_at_ms)
-        SELECT d.instance_id, d.key, d.value, d.last_updated_at_ms
-        FROM kv_delta d WHERE d.instance_id = v_instance_id AND d.value IS NOT NULL
-        ON CONFLICT (instance_id, key) DO UPDATE
-            SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
-        DELETE FROM kv_delta WHERE instance_id = v_instance_id;
+        IF EXISTS (SELECT 1 FROM kv_delta d WHERE d.instance_id = v_instance_id) THEN
+            DELETE FROM kv_store s USING kv_delta d
+            WHERE d.instance_id = v_instance_id AND d.value IS NULL
+              AND s.instance_id = d.instance_id AND s.key = d.key;
+            INSERT INTO kv_store (instance_id, key, value, last_updated_at_ms)
+            SELECT d.instance_id, d.key, d.value, d.last_updated_at_ms
+            FROM kv_delta d WHERE d.instance_id = v_instance_id AND d.value IS NOT NULL
+            ON CONFLICT (instance_id, key) DO UPDATE
+                SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+            DELETE FROM kv_delta WHERE instance_id = v_instance_id;
+        END IF;
     END IF;
 
     -- Insert first, then cancel: schedule-and-cancel in one turn leaves nothing queued. Each
     -- queue insert announces its rows itself (notifications.sql); an empty list runs no statement.
     -- With flow limits (flow.sql) the keys this turn takes or releases permits of are locked
     -- first, in key order; ack_orchestration_item has usually locked them already.
-    v_flow := EXISTS (SELECT 1 FROM flow_limits);
-    IF v_flow THEN
+    IF p_flow THEN
         PERFORM internal_flow_lock_keys(internal_flow_turn_keys(p_ack, NULL));
     END IF;
     IF jsonb_typeof(v_worker_items) = 'array' AND jsonb_array_length(v_worker_items) > 0 THEN
-        IF v_flow THEN
+        IF p_flow THEN
             PERFORM internal_flow_enqueue(v_worker_items, v_now);
         ELSE
             INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag,
@@ -610,7 +615,7 @@ BEGIN
         -- With flow limits (flow.sql), in the order of the items: a start carrying a flowKey (a
         -- child's or a detached one) takes a permit or is parked instead of queued, and a
         -- cancellation of a parked instance queues its start first. Their keys are locked above.
-        IF v_flow THEN
+        IF p_flow THEN
             FOR v_flow_item IN
                 SELECT t.o, t.n FROM jsonb_array_elements(v_orch_items) WITH ORDINALITY AS t(o, n)
                 WHERE (t.o->>'kind' = 'StartOrchestration' AND strpos(t.o->>'workItem', '"flowKey"') > 0)

@@ -182,28 +182,36 @@ $$;
 -- (internal_commit_orchestration_turn); the caller holds the instance's advisory lock exclusively
 -- and the turn sends messages only to its own instance. p_lock_token then only names the claimed
 -- activities' tokens, so that a repeat of the call finds them. p_now: the calling procedure's
--- clock when it has read it (one time per call), else read here.
+-- clock when it has read it (one time per call), else read here. p_flow: whether flow limits
+-- exist, when the calling procedure has read it (one time per call), else read here.
 DROP FUNCTION IF EXISTS internal_ack_orchestration_item(TEXT, jsonb, jsonb);
 DROP FUNCTION IF EXISTS internal_ack_orchestration_item(TEXT, jsonb, jsonb, BOOLEAN);
+DROP FUNCTION IF EXISTS internal_ack_orchestration_item(TEXT, jsonb, jsonb, BOOLEAN, BIGINT);
 CREATE OR REPLACE FUNCTION internal_ack_orchestration_item(p_lock_token TEXT, p_ack jsonb, p_claim jsonb,
-                                                           p_direct BOOLEAN DEFAULT FALSE, p_now BIGINT DEFAULT NULL)
+                                                           p_direct BOOLEAN DEFAULT FALSE, p_now BIGINT DEFAULT NULL,
+                                                           p_flow BOOLEAN DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_now         BIGINT := COALESCE(p_now, internal_current_time_ms());
-    v_instance_id TEXT;
-    v_lock_ms     BIGINT := (p_claim->>'lockTimeoutMs')::BIGINT;
-    v_name        TEXT;
-    v_version     TEXT;
-    v_leases      json;
-    v_turn        json;
-    v_committed   json;
-    v_pinned      BOOLEAN;
-    v_flow        BOOLEAN;
-    v_limited     TEXT[] := ARRAY[]::TEXT[];
+    v_now            BIGINT := COALESCE(p_now, internal_current_time_ms());
+    v_instance_id    TEXT;
+    v_lock_ms        BIGINT := (p_claim->>'lockTimeoutMs')::BIGINT;
+    v_name           TEXT;
+    v_version        TEXT;
+    v_leases         json;
+    v_turn           json;
+    v_committed      json;
+    v_pinned         BOOLEAN;
+    v_flow           BOOLEAN;
+    v_limited        TEXT[] := ARRAY[]::TEXT[];
     -- Claim positions (1-based) of the activities under a limit, queued by internal_flow_enqueue.
-    v_limited_at  BIGINT[] := ARRAY[]::BIGINT[];
+    v_limited_at     BIGINT[] := ARRAY[]::BIGINT[];
+    -- Claim positions of the activities the turn also cancels.
+    v_cancelled_at   BIGINT[] := ARRAY[]::BIGINT[];
+    v_position       BIGINT;
+    v_lease          jsonb;
+    v_limited_leases jsonb;
 BEGIN
     IF p_claim IS NOT NULL THEN
         IF v_lock_ms IS NULL OR v_lock_ms <= 0 THEN
@@ -248,7 +256,11 @@ BEGIN
     END IF;
 
     -- Flow control (flow.sql): the keys the turn and its claim take or release permits of, in key order.
-    v_flow := EXISTS (SELECT 1 FROM flow_limits);
+    IF p_flow IS NULL THEN
+        v_flow := EXISTS (SELECT 1 FROM flow_limits);
+    ELSE
+        v_flow := p_flow; -- a plain assignment: no statement
+    END IF;
     IF v_flow THEN
         PERFORM internal_flow_lock_keys(internal_flow_turn_keys(p_ack, p_claim));
         -- An activity under a flow limit is claimed only with a permit: it takes a free one
@@ -277,7 +289,7 @@ BEGIN
         END IF;
     END IF;
     -- Assignments, not PERFORM or SELECT: an expression runs without a statement of its own.
-    v_turn := internal_commit_orchestration_turn(p_lock_token, p_ack, v_now, p_direct);
+    v_turn := internal_commit_orchestration_turn(p_lock_token, p_ack, v_now, p_direct, v_flow);
     IF p_ack->>'status' IN ('Completed', 'Failed') THEN
         v_committed := get_instance_status(v_instance_id);
     END IF;
@@ -288,9 +300,20 @@ BEGIN
     v_name := v_turn->>'orchestrationName';
     v_version := v_turn->>'orchestrationVersion';
 
-    -- No branch here depends on whether limits apply (v_limited_at is empty without them): a
-    -- statement whose custom plan could fold such a branch away looks cheaper custom than generic,
-    -- and PostgreSQL then plans it anew on every call (docs/sql.md, "Plans").
+    -- An activity the turn schedules and cancels is not claimed (nor left queued: the commit
+    -- deleted what it queued). Worked out only when the turn cancels something, so that the claim
+    -- below is a plain insert of the claimed positions.
+    IF jsonb_array_length(COALESCE(p_ack->'cancelledActivities', '[]'::jsonb)) > 0 THEN
+        v_cancelled_at := ARRAY(
+            SELECT n FROM jsonb_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
+            WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(p_ack->'cancelledActivities') AS c(item)
+                          WHERE c.item->>'instance' = w->>'instanceId'
+                            AND (c.item->>'executionId')::BIGINT = (w->>'executionId')::BIGINT
+                            AND (c.item->>'activityId')::BIGINT = (w->>'activityId')::BIGINT));
+    END IF;
+    -- No branch here depends on whether limits apply or the turn cancels (the arrays are empty
+    -- then): a statement whose custom plan could fold such a branch away looks cheaper custom
+    -- than generic, and PostgreSQL then plans it anew on every call (docs/sql.md, "Plans").
     WITH claimed AS (
         INSERT INTO worker_queue (work_item, instance_id, execution_id, activity_id, tag, visible_at_ms,
                                   attempt_count, created_at_ms, lock_token, locked_until_ms, priority)
@@ -298,25 +321,33 @@ BEGIN
                w->>'tag', v_now, 1, v_now, internal_ack_token(p_lock_token) || ':' || n, v_now + v_lock_ms,
                COALESCE(internal_json_priority(w), 0)
         FROM jsonb_array_elements(p_claim->'workerItems') WITH ORDINALITY AS t(w, n)
-        WHERE n <> ALL (v_limited_at)
-          AND NOT EXISTS (
-            SELECT 1 FROM jsonb_array_elements(COALESCE(p_ack->'cancelledActivities', '[]'::jsonb)) AS c(item)
-            WHERE c.item->>'instance' = w->>'instanceId'
-              AND (c.item->>'executionId')::BIGINT = (w->>'executionId')::BIGINT
-              AND (c.item->>'activityId')::BIGINT = (w->>'activityId')::BIGINT)
+        WHERE n <> ALL (v_limited_at) AND n <> ALL (v_cancelled_at)
         ORDER BY n
         RETURNING id, work_item, lock_token, attempt_count, session_id)
     SELECT json_agg(internal_work_item_lease(c.work_item, c.lock_token, c.attempt_count, c.session_id,
                                              v_name, v_version, FALSE, 0, v_now) ORDER BY c.id),
            bool_or(c.session_id IS NOT NULL)
     INTO v_leases, v_pinned
-    FROM (SELECT * FROM claimed
-          UNION ALL
-          -- The limited activities claimed with a permit before the commit (still there unless
-          -- the turn cancelled them).
-          SELECT w.id, w.work_item, w.lock_token, w.attempt_count, w.session_id
-          FROM worker_queue w
-          WHERE w.lock_token = ANY (ARRAY(SELECT internal_ack_token(p_lock_token) || ':' || n FROM unnest(v_limited_at) AS n))) c;
+    FROM claimed c;
+    IF array_length(v_limited_at, 1) IS NOT NULL THEN
+        -- The limited activities claimed with a permit before the commit (still there unless the
+        -- turn cancelled them), first: queued earlier in this call, their ids are the lower ones.
+        -- Looked up token by token, apart from the claim above, which then never reads
+        -- worker_queue (docs/sql.md, "Plans": a lookup of a list of keys planned on a young
+        -- table scans the whole table, on every call of that connection).
+        v_limited_leases := '[]'::jsonb;
+        FOREACH v_position IN ARRAY v_limited_at LOOP
+            SELECT internal_work_item_lease(w.work_item, w.lock_token, w.attempt_count, w.session_id,
+                                            v_name, v_version, FALSE, 0, v_now)::jsonb
+            INTO v_lease
+            FROM worker_queue w
+            WHERE w.lock_token = internal_ack_token(p_lock_token) || ':' || v_position;
+            IF FOUND THEN
+                v_limited_leases := v_limited_leases || jsonb_build_array(v_lease);
+            END IF;
+        END LOOP;
+        v_leases := (v_limited_leases || COALESCE(v_leases::jsonb, '[]'::jsonb))::json;
+    END IF;
     IF v_pinned THEN
         RAISE EXCEPTION 'activities pinned to a session cannot be claimed by an ack' USING ERRCODE = 'DX003';
     END IF;

@@ -497,7 +497,7 @@ AS $$
 BEGIN
     -- p_turn parsed once (jsonb): each field read of a json value parses it all again.
     RETURN internal_ack_work_item_with_turn(p_lock_token, p_instance_id, p_kind, p_work_item, p_claim_turn,
-                                            p_turn::jsonb);
+                                            p_turn::jsonb, EXISTS (SELECT 1 FROM flow_limits));
 END;
 $$;
 
@@ -523,6 +523,7 @@ AS $$
 DECLARE
     v_acks    jsonb := p_acks; -- parsed once, as p_turn above
     v_ack     jsonb;
+    v_flow    BOOLEAN;
     v_result  json;
     v_results json[] := ARRAY[]::json[];
 BEGIN
@@ -533,7 +534,8 @@ BEGIN
     PERFORM internal_try_instance_locks_in_key_order(
         ARRAY(SELECT a->>'instanceId' FROM jsonb_array_elements(v_acks) AS a));
     -- Flow control (flow.sql): every key an element would lock, at once and in key order.
-    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+    v_flow := EXISTS (SELECT 1 FROM flow_limits);
+    IF v_flow THEN
         PERFORM internal_flow_lock_keys(ARRAY(
             SELECT w.flow_key FROM worker_queue w
             WHERE w.lock_token IN (SELECT a->>'lockToken' FROM jsonb_array_elements(v_acks) AS a
@@ -551,7 +553,7 @@ BEGIN
             v_result := internal_ack_work_item_with_turn(
                 v_ack->>'lockToken', v_ack->>'instanceId', v_ack->>'kind', v_ack->>'workItem',
                 CASE WHEN jsonb_typeof(v_ack->'claimTurn') = 'object' THEN (v_ack->'claimTurn')::json END,
-                CASE WHEN jsonb_typeof(v_ack->'turn') = 'object' THEN v_ack->'turn' END);
+                CASE WHEN jsonb_typeof(v_ack->'turn') = 'object' THEN v_ack->'turn' END, v_flow);
             v_results := v_results || (v_result::jsonb || '{"ok": true}'::jsonb)::json;
         EXCEPTION WHEN OTHERS THEN
             v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
@@ -562,9 +564,12 @@ END;
 $$;
 
 -- ack_work_item_with_turn's body, on the turn parsed once (jsonb); also called per element by
--- ack_work_items_with_turns.
+-- ack_work_items_with_turns. p_flow: whether flow limits exist, read once by the calling
+-- procedure for its whole call.
+DROP FUNCTION IF EXISTS internal_ack_work_item_with_turn(TEXT, TEXT, TEXT, TEXT, json, jsonb);
 CREATE OR REPLACE FUNCTION internal_ack_work_item_with_turn(p_lock_token TEXT, p_instance_id TEXT, p_kind TEXT,
-                                                            p_work_item TEXT, p_claim_turn json, p_turn jsonb)
+                                                            p_work_item TEXT, p_claim_turn json, p_turn jsonb,
+                                                            p_flow BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -595,7 +600,7 @@ BEGIN
     END IF;
 
     -- Flow control (flow.sql): the item's permit and every key the turn may touch, in key order.
-    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+    IF p_flow THEN
         PERFORM internal_lock_instances_in_key_order(ARRAY[]::TEXT[], ARRAY[p_instance_id]);
         PERFORM internal_flow_lock_keys(ARRAY(
             SELECT w.flow_key FROM worker_queue w
@@ -618,7 +623,7 @@ BEGIN
         v_finished := internal_finish_work_item(p_lock_token, NULL, NULL, NULL, v_now);
         v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack',
                                                     CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
-                                                    TRUE, v_now);
+                                                    TRUE, v_now, p_flow);
         RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
                                  'claimedWorkItems', v_commit->'claimedWorkItems',
                                  'committedStatus', v_commit->'committedStatus');
@@ -636,7 +641,7 @@ BEGIN
         -- releases the claimed turn.
         BEGIN
             v_commit := internal_ack_orchestration_item(internal_ack_token(p_lock_token), v_ran->'ack', v_ran->'claim',
-                                                        FALSE, v_now);
+                                                        FALSE, v_now, p_flow);
             RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
                                      'claimedWorkItems', v_commit->'claimedWorkItems', 'committedStatus', NULL);
         EXCEPTION WHEN SQLSTATE 'DX001' THEN
@@ -676,7 +681,7 @@ BEGIN
 
     v_commit := internal_ack_orchestration_item(v_turn->>'lockToken', v_ran->'ack',
                                                 CASE WHEN jsonb_typeof(v_ran->'claim') = 'object' THEN v_ran->'claim' END,
-                                                FALSE, v_now);
+                                                FALSE, v_now, p_flow);
     RETURN json_build_object('instanceId', v_result->'instanceId', 'fused', TRUE,
                              'claimedWorkItems', v_commit->'claimedWorkItems',
                              'committedStatus', v_commit->'committedStatus');
