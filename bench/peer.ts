@@ -2,9 +2,11 @@
  * The peer scenario (`npm run bench -- --peer dbos`): the same three workloads on Durox
  * (PostgresProvider, Runtime and Client with their defaults) and on DBOS Transact, side by side in
  * one run, each system on a database of its own on the same PostgreSQL server (created and dropped
- * here), each (workload, round) on a fresh schema. Both systems reach the server through their
- * own 0 ms latency proxy, which counts round trips at the wire; only one system runs at a time,
- * and the systems take turns per round.
+ * here), each (workload, round) on a fresh schema. Timed rounds connect directly. Then each system
+ * runs each workload once more through a 0 ms latency proxy of its own, which counts round trips
+ * at the wire, untimed: the proxy runs in this process, and the CPU it spends on every round trip
+ * would slow the chattier system's own work. Only one system runs at a time, and the systems take
+ * turns per round.
  */
 import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
@@ -19,7 +21,8 @@ import { percentile, providerCallCount } from './scenarios';
 /** One system under test; `open` starts it on a fresh store, `close` stops it. */
 export interface PeerSystem {
   name: string;
-  open(): Promise<void>;
+  /** Starts the system on a fresh store in the database at `url`. */
+  open(url: string): Promise<void>;
   close(): Promise<void>;
   /** Starts one 1-activity orchestration and waits for its result. */
   oneActivity(i: number): Promise<void>;
@@ -33,7 +36,7 @@ export interface PeerSystem {
 
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-function durox(url: string): PeerSystem {
+function durox(): PeerSystem {
   let opened = 0;
   let state: { provider: PostgresProvider; runtime: Runtime; client: Client } | null = null;
   const live = (): NonNullable<typeof state> => {
@@ -50,7 +53,7 @@ function durox(url: string): PeerSystem {
   let seq = 0;
   return {
     name: 'Durox',
-    async open() {
+    async open(url) {
       opened += 1;
       const provider = await PostgresProvider.connectWithSchema(url, `durox_${process.pid}_${opened}`);
       const runtime = new Runtime(provider, { logLevel: 'warn' });
@@ -102,18 +105,26 @@ interface Sample {
 
 interface Contender {
   system: PeerSystem;
+  /** The timed rounds' database URL: a direct connection. */
+  directUrl: string;
+  /** The counting round's: through `proxy`. */
+  countedUrl: string;
   proxy: LatencyProxy;
   database: string;
 }
 
-/** Runs `measure` on a freshly opened system after `warmUp`, with its costs over the measured part. */
+/**
+ * Runs `measure` on the system freshly opened on `url` after `warmUp`, with its costs over the
+ * measured part (round trips: those `c.proxy` saw, so 0 on the direct URL).
+ */
 async function measured(
   admin: PgExecutor,
   c: Contender,
+  url: string,
   warmUp: () => Promise<void>,
   measure: () => Promise<{ orchestrations: number; times: number[] }>,
 ): Promise<Sample> {
-  await c.system.open();
+  await c.system.open(url);
   try {
     await warmUp();
     const before = {
@@ -157,7 +168,7 @@ export interface PeerResult {
   sizes: Record<string, number>;
   notes: string[];
   rows: Array<Record<string, string | number | null>>;
-  raw: Record<string, Record<string, Omit<Sample, 'times'> & { timesMs: number[] }>>;
+  raw: Record<string, Record<string, Omit<Sample, 'times'> & { timesMs: number[]; countedOrchestrations: number }>>;
 }
 
 async function createDatabase(admin: PgExecutor, name: string): Promise<void> {
@@ -193,7 +204,7 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
         latencyRounds: 2,
         latencyWarmUp: 5,
         seq5: 40,
-        seq5Rounds: 3,
+        seq5Rounds: 7,
         seq5WarmUp: 8,
         fanWidth: 100,
         fanRounds: 3,
@@ -225,26 +236,44 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
   const contenders: Contender[] = [];
   const raw: PeerResult['raw'] = {};
   const totals: Record<string, Record<string, Sample>> = { latency: {}, sequential5: {}, fanOut: {} };
+  const counts: Record<string, Record<string, Sample>> = { latency: {}, sequential5: {}, fanOut: {} };
   try {
     for (const [key, database] of Object.entries(databases)) {
       await createDatabase(admin, database);
       const proxy = await LatencyProxy.start(server.hostname, Number(server.port || 5432), 0);
-      const url = databaseUrl(options.databaseUrl, database, proxy.port);
-      contenders.push({ system: key === 'durox' ? durox(url) : dbosSystem(dbos, url), proxy, database });
+      contenders.push({
+        system: key === 'durox' ? durox() : dbosSystem(dbos),
+        directUrl: databaseUrl(options.databaseUrl, database),
+        countedUrl: databaseUrl(options.databaseUrl, database, proxy.port),
+        proxy,
+        database,
+      });
     }
-    /** Each round runs every system once; the order flips every round. */
-    const rounds = async (workload: string, count: number, one: (c: Contender) => Promise<Sample>): Promise<void> => {
+    /**
+     * Each round runs every system once, timed, on a direct connection; the order flips every
+     * round. Then one round per system through its proxy, for the round trips.
+     */
+    const rounds = async (
+      workload: string,
+      count: number,
+      one: (c: Contender, url: string) => Promise<Sample>,
+    ): Promise<void> => {
       for (let r = 0; r < count; r += 1) {
         for (const c of r % 2 === 0 ? contenders : [...contenders].reverse()) {
           process.stdout.write(`peer ${workload}: ${c.system.name}, round ${r + 1}/${count}\n`);
-          totals[workload][c.system.name] = add(totals[workload][c.system.name], await one(c));
+          totals[workload][c.system.name] = add(totals[workload][c.system.name], await one(c, c.directUrl));
         }
       }
+      for (const c of contenders) {
+        process.stdout.write(`peer ${workload}: ${c.system.name}, counting round trips\n`);
+        counts[workload][c.system.name] = await one(c, c.countedUrl);
+      }
     };
-    await rounds('latency', sizes.latencyRounds, (c) =>
+    await rounds('latency', sizes.latencyRounds, (c, url) =>
       measured(
         admin,
         c,
+        url,
         async () => {
           for (let i = 0; i < sizes.latencyWarmUp; i += 1) await c.system.oneActivity(i);
         },
@@ -259,10 +288,11 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
         },
       ),
     );
-    await rounds('sequential5', sizes.seq5Rounds, (c) =>
+    await rounds('sequential5', sizes.seq5Rounds, (c, url) =>
       measured(
         admin,
         c,
+        url,
         () => c.system.sequential5(sizes.seq5WarmUp),
         async () => {
           const started = performance.now();
@@ -271,10 +301,11 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
         },
       ),
     );
-    await rounds('fanOut', sizes.fanRounds, (c) =>
+    await rounds('fanOut', sizes.fanRounds, (c, url) =>
       measured(
         admin,
         c,
+        url,
         async () => {
           for (let i = 0; i < sizes.fanWarmUp; i += 1) await c.system.fanOut(sizes.fanWidth);
         },
@@ -293,9 +324,15 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
   }
 
   const rows: PeerResult['rows'] = [];
-  const line = (workload: string, metric: string, value: (s: Sample) => number | null, digits = 1): void => {
-    const d = totals[workload].Durox;
-    const b = totals[workload].DBOS;
+  const line = (
+    workload: string,
+    metric: string,
+    value: (s: Sample) => number | null,
+    digits = 1,
+    from: typeof totals = totals,
+  ): void => {
+    const d = from[workload].Durox;
+    const b = from[workload].DBOS;
     const dv = d === undefined ? null : value(d);
     const bv = b === undefined ? null : value(b);
     rows.push({
@@ -327,15 +364,17 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
     );
     line(
       workload,
-      'round trips / orchestration (wire, 0 ms proxy)',
+      'round trips / orchestration (wire, 0 ms proxy, counting round)',
       perOrchestration((s) => s.wire),
       2,
+      counts,
     );
     line(
       workload,
-      'store calls / orchestration (Durox provider calls)',
+      'store calls / orchestration (Durox provider calls, counting round)',
       perOrchestration((s) => s.calls),
       2,
+      counts,
     );
   };
   const oneLabel = `1 activity x ${sizes.latencyRuns * sizes.latencyRounds}`;
@@ -362,27 +401,36 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
     raw[workload] = {};
     for (const [system, s] of Object.entries(bySystem)) {
       const { times, ...rest } = s;
-      raw[workload][system] = { ...rest, timesMs: times.map((t) => round(workload === 'latency' ? t : t * 1000, 1)) };
+      const counted = counts[workload][system];
+      raw[workload][system] = {
+        ...rest,
+        wire: counted?.wire ?? 0,
+        calls: counted?.calls ?? null,
+        countedOrchestrations: counted?.orchestrations ?? 0,
+        timesMs: times.map((t) => round(workload === 'latency' ? t : t * 1000, 1)),
+      };
     }
   }
   return {
     title:
       `peer: Durox ${versions.durox} vs DBOS Transact ${versions.dbos}, same ` +
-      `PostgreSQL, defaults, both through a 0 ms counting proxy (ratio Durox/DBOS: ` +
-      `below 1 is better for Durox except orchestrations/s)`,
+      `PostgreSQL, defaults, direct connections; round trips counted on one more round ` +
+      `through a 0 ms proxy (ratio Durox/DBOS: below 1 is better for Durox except orchestrations/s)`,
     versions,
     sizes,
     notes: [
       'Each system has a database of its own on the same server (created and dropped ' +
-        'by the bench), a fresh schema per round, and its own 0 ms proxy; only one ' +
-        'system runs at a time, and the order flips every round.',
+        'by the bench) and a fresh schema per round; only one system runs at a time, ' +
+        'and the order flips every round. Timed rounds connect directly.',
       'Warm-up runs on the same store before each measurement are not measured.',
       'PostgreSQL CPU: all postgres processes on the machine over the measured ' +
         'window (includes WAL writer etc. and anything else using the server); "of ' +
         "which this system's backends\": the backends connected to that system's " +
         'database.',
-      'Round trips at the wire: simple queries + extended-protocol Syncs the proxy ' +
-        "saw, both systems' pools and LISTEN connections included.",
+      'Round trips at the wire: simple queries + extended-protocol Syncs a 0 ms proxy ' +
+        "saw on one more, untimed round per workload and system (its own proxy), both systems' " +
+        'pools and LISTEN connections included. The proxy runs in the bench process: timed ' +
+        "through it, the chattier system would also pay the proxy's CPU for each of its round trips.",
       'sequential5 and fan-out: the median over rounds; latency: percentiles over all runs of all rounds.',
       'DBOS runs a workflow started with DBOS.startWorkflow in the starting process ' +
         '(no queue); Durox starts through the Client and its Runtime fetches the work ' +

@@ -103,10 +103,10 @@ function register(DBOS: any): NonNullable<typeof workflows> {
 }
 
 /**
- * DBOS with its defaults on `systemDatabaseUrl`, one fresh system schema per `open` (its
+ * DBOS with its defaults, one fresh system schema per `open` on the database it is given (its
  * migrations run at launch, before anything is measured).
  */
-export function dbosSystem(dbos: LoadedDbos, systemDatabaseUrl: string): PeerSystem {
+export function dbosSystem(dbos: LoadedDbos): PeerSystem {
   const { DBOS } = dbos;
   const wf = register(DBOS);
   let opened = 0;
@@ -114,7 +114,7 @@ export function dbosSystem(dbos: LoadedDbos, systemDatabaseUrl: string): PeerSys
     DBOS.startWorkflow(workflow)(input);
   return {
     name: 'DBOS',
-    async open() {
+    async open(systemDatabaseUrl) {
       opened += 1;
       DBOS.setConfig({
         name: 'durox-bench',
