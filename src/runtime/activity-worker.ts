@@ -8,35 +8,25 @@ import { decodeActivityInput } from '../core/codec';
 import { MAX_PAYLOAD_BYTES } from '../core/limits';
 import { isSystemActivityName } from '../core/system-activities';
 import type { ActivityCompletionItem, ActivityExecuteItem, ErrorDetails } from '../core/types';
-import type {
-  FetchWorkItemOptions,
-  FusedAckOutcome,
-  FusedWorkItemAck,
-  OrchestrationItem,
-  Provider,
-  WorkItemAck,
-  WorkItemLease,
-} from '../provider/contract';
-import { isLockLost, isRetryable } from '../provider/errors';
+import type { FetchWorkItemOptions, Provider, WorkItemLease } from '../provider/contract';
+import { isLockLost } from '../provider/errors';
 import { ActivityContext, CancellationToken } from './activity-context';
 import { FaultLog, messageOf } from './fault-log';
 import { thrownDescription, thrownMessage } from '../core/thrown';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
-import { notifyLocal, wakeSignal } from '../provider/local-wakeups';
-import { CallBatcher, sideBySide } from './call-batcher';
+import { wakeSignal } from '../provider/local-wakeups';
+import { CallBatcher } from './call-batcher';
 import {
   reserveIdle,
   tagAccepted,
   type ActivityReservation,
   type ActivityTaker,
-  type PreparedFusedTurn,
-  type Reservation,
   type TurnTaker,
 } from './eager-dispatch';
 import { pushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, workerGate, type QueueGate } from './queue-gate';
 import { handOffInbox, type HandOffInbox } from './handoff-inbox';
-import { FanIn, type WaitingCompletion } from './fan-in';
+import { CompletionAcks } from './completion-acks';
 import { runWorkerLoop } from './worker-loop';
 import { recordSafetyFetchHit } from './liveness';
 import { log, RUNTIME_TARGET } from './logger';
@@ -45,7 +35,6 @@ import { FIXED, type ResolvedRuntimeOptions } from './options';
 import type { ActivityRegistry } from './registry';
 import type { SessionManager } from './session-manager';
 import { SYSTEM_ACTIVITIES } from './system-activities';
-import { outageRetryPolicy, retryThroughOutage } from '../provider/outage-retry';
 import { sleep, unregisteredBackoffMs } from './timing';
 
 /** What the worker pool needs from its runtime. */
@@ -115,53 +104,14 @@ export class ActivityWorkerPool implements ActivityTaker {
   private readonly held = new Set<HeldActivity>();
   private loops: Array<Promise<void>> = [];
   private inbox: HandOffInbox<WorkItemLease> | null = null;
-  private turns: TurnTaker | null = null;
-  private readonly acks: CallBatcher<WorkItemAck, OrchestrationItem | null>;
-  /** Fused acks (see commitFused): one call out, the ones that wait go together; null: the provider has none. */
-  private readonly fusedAcks: CallBatcher<FusedWorkItemAck, FusedAckOutcome> | null;
+  /** The acknowledgements of results, plain or fused with the turns they unblock. */
+  private readonly completions: CompletionAcks;
   /** Fetches of slots: one out at a time, the ones that wait go together (group fetch; null: the provider has none). */
   private readonly fetches: CallBatcher<FetchWorkItemOptions, WorkItemLease | null> | null;
-  /** Acks on their way while their slots already run the next activity (see acknowledge). */
-  private readonly pendingAcks = new Set<Promise<void>>();
-  /** Completions waiting for their instance's fused ack in flight (see acknowledge). */
-  private readonly fanIn = new FanIn();
-  private slotCount = 0;
 
   constructor(private readonly deps: ActivityWorkerDeps) {
     const { provider } = deps;
-    this.acks = new CallBatcher(
-      {
-        one: (ack) => provider.ackWorkItem(ack.lockToken, ack.completion, ack.claim),
-        many: async (acks) =>
-          (await provider.ackWorkItems(acks)).map((outcome) =>
-            outcome.ok ? { ok: true, value: outcome.claimedTurn } : outcome,
-          ),
-      },
-      FIXED.maxAckCallsInFlight,
-    );
-    const ackWithTurn = provider.ackWorkItemWithTurn?.bind(provider);
-    const ackWithTurns = provider.ackWorkItemsWithTurns?.bind(provider);
-    const one =
-      ackWithTurn && ((ack: FusedWorkItemAck) => ackWithTurn(ack.lockToken, ack.completion, ack.claim, ack.turn));
-    this.fusedAcks =
-      one === undefined
-        ? null
-        : new CallBatcher(
-            {
-              one,
-              many:
-                ackWithTurns === undefined
-                  ? sideBySide(one)
-                  : async (acks) =>
-                      (await ackWithTurns(acks)).map((element) =>
-                        element.ok ? { ok: true as const, value: element.outcome } : element,
-                      ),
-            },
-            provider.callsRunInParallel?.() === true ? FIXED.maxFusedAckCallsInFlight : 1,
-            // A slot waits for its fused ack (it brings the slot's next activity): over a long link
-            // every slot may have its own out, instead of waiting a round trip for the call before.
-            { maxInFlight: deps.options.workerConcurrency, slow: () => provider.callsAreSlow?.() ?? false },
-          );
+    this.completions = new CompletionAcks(deps, this.stopping.signal);
     const fetchGroup = provider.fetchWorkItemGroup?.bind(provider);
     this.fetches =
       fetchGroup === undefined
@@ -178,7 +128,7 @@ export class ActivityWorkerPool implements ActivityTaker {
 
   /** Lets activity acks claim the next turn for `turns` (eager dispatch). */
   handTurnsTo(turns: TurnTaker): void {
-    this.turns = turns;
+    this.completions.handTurnsTo(turns);
   }
 
   reserveFor(items: readonly ActivityExecuteItem[], forCallingSlot = false): ActivityReservation | null {
@@ -197,7 +147,7 @@ export class ActivityWorkerPool implements ActivityTaker {
     const reservation = reserveIdle(this.inbox, indexes.length, (lease) => this.giveBack(lease), !forCallingSlot);
     const reserved = indexes.slice(0, reservation?.count ?? 0);
     // The calling slot runs an item itself only when no other slot or place could take one: it
-    // then waits for its ack. Otherwise it moves on at once (see acknowledge).
+    // then waits for its ack. Otherwise it moves on at once (see CompletionAcks.acknowledge).
     const callerIndex = forCallingSlot ? (indexes[reserved.length] ?? null) : null;
     if (callerIndex === null && reservation === null) return null;
     return { indexes: callerIndex === null ? reserved : [callerIndex, ...reserved], reservation, callerIndex };
@@ -207,7 +157,7 @@ export class ActivityWorkerPool implements ActivityTaker {
   start(): void {
     const { workerConcurrency, tagFilter } = this.deps.options;
     const slots = tagFilter.mode === 'none' ? 0 : workerConcurrency;
-    this.slotCount = slots;
+    this.completions.slotCount = slots;
     allowWaiters(this.stopping.signal, slots);
     // One gate per runtime: credits of one runtime are never consumed by another in this process.
     const gate = workerGate<WorkItemLease>(pushWakeups(this.deps.provider), {
@@ -227,10 +177,10 @@ export class ActivityWorkerPool implements ActivityTaker {
     this.inbox?.setCapacity(0);
     for (const lease of this.inbox?.clear() ?? []) void this.giveBack(lease);
     const all = Promise.all(this.loops)
-      .then(() => Promise.all(this.pendingAcks))
+      .then(() => this.completions.settled())
       .then(() => true);
     return timeoutMs <= 0
-      ? this.held.size === 0 && this.pendingAcks.size === 0
+      ? this.held.size === 0 && this.completions.pendingCount === 0
       : Promise.race([all, sleep(timeoutMs).then(() => false)]);
   }
 
@@ -380,7 +330,7 @@ export class ActivityWorkerPool implements ActivityTaker {
         message: '',
       };
       details.message = displayMessage(details);
-      return this.acknowledge(lease, completion(item, { details }));
+      return this.completions.acknowledge(lease, completion(item, { details }));
     }
     if (isSystemActivityName(item.name)) return this.runSystemActivity(lease);
     const handler = this.deps.activities.get(item.name);
@@ -416,7 +366,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       }
     }
     this.deps.metrics.increment('result' in outcome ? 'activitySuccess' : 'activityAppErrors');
-    return this.acknowledge(lease, completion(item, outcome));
+    return this.completions.acknowledge(lease, completion(item, outcome));
   }
 
   /** Runs a handler under a renewed lock; `lockAgeMs`: how long ago the lock was taken. */
@@ -504,7 +454,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       held.renewer.stop();
       this.held.delete(held);
     }
-    return this.acknowledge(lease, result);
+    return this.completions.acknowledge(lease, result);
   }
 
   /**
@@ -527,208 +477,6 @@ export class ActivityWorkerPool implements ActivityTaker {
     }
   }
 
-  /**
-   * Acknowledges the result. When this runtime can run the turn the result unblocks, the ack is
-   * fused with that turn (see {@link commitFused}); the activities that turn schedules are
-   * claimed by the same call for idle slots or inbox places (see reserveFor), and only when none
-   * is free for the calling slot, which then waits for the ack and runs that activity next (no
-   * fetch). While a fused ack of the same instance is out, the result waits for it and goes with
-   * the others that waited in the instance's next fused turn (fan-in, see FanIn). Any other ack
-   * goes on its way while the slot moves on at once (pipelining); with as many acks pending as
-   * there are slots, the slot waits for one first.
-   */
-  private async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<WorkItemLease | null> {
-    const turns = this.stopping.signal.aborted ? null : this.turns;
-    if (turns === null || this.fusedAcks === null) return this.pipeline(this.commitAck(lease, result, turns, null));
-    const joined = this.fanIn.join(lease, result);
-    if (joined !== null) return this.pipeline(joined);
-    this.fanIn.begin(result.instance);
-    const prepared = await this.prepareTurn(turns, [result], true);
-    if (prepared === null) {
-      this.ackPlainly(this.fanIn.end(result.instance));
-      return this.pipeline(this.commitAck(lease, result, turns, null));
-    }
-    const acked = this.commitAck(lease, result, turns, prepared).finally(() =>
-      this.continueFanIn(result.instance, turns),
-    );
-    return prepared.claimsForCaller ? acked : this.pipeline(acked);
-  }
-
-  /** Lets the slot move on while `ack` is on its way; with as many pending as slots, waits for one first. */
-  private async pipeline(ack: Promise<unknown>): Promise<null> {
-    const pending: Promise<void> = ack.then(() => undefined).finally(() => this.pendingAcks.delete(pending));
-    this.pendingAcks.add(pending);
-    if (this.pendingAcks.size > this.slotCount) await Promise.race(this.pendingAcks);
-    return null;
-  }
-
-  /** The fused ack of `instance` came back: the completions that waited for it go in the next one. */
-  private continueFanIn(instance: string, turns: TurnTaker): void {
-    const waiting = this.fanIn.next(instance);
-    if (waiting.length > 0) void this.ackTogether(instance, waiting, turns);
-  }
-
-  /** One fused turn run on all of `waiting` (one instance's), acknowledging them in one call. */
-  private async ackTogether(instance: string, waiting: WaitingCompletion[], turns: TurnTaker): Promise<void> {
-    const prepared = this.stopping.signal.aborted
-      ? null
-      : await this.prepareTurn(
-          turns,
-          waiting.map((completion) => completion.result),
-          false,
-        );
-    if (prepared === null) {
-      this.ackPlainly([...waiting, ...this.fanIn.end(instance)]);
-      return;
-    }
-    const [first, ...others] = waiting;
-    try {
-      await this.commitAck(first.lease, first.result, turns, prepared, others);
-    } finally {
-      for (const completion of waiting) completion.done();
-      this.continueFanIn(instance, turns);
-    }
-  }
-
-  /** The fused turn of `results` (see TurnTaker.prepareFusedTurn); null when it cannot run here. */
-  private async prepareTurn(
-    turns: TurnTaker,
-    results: readonly ActivityCompletionItem[],
-    forCallingSlot: boolean,
-  ): Promise<PreparedFusedTurn | null> {
-    try {
-      return await turns.prepareFusedTurn(results, forCallingSlot);
-    } catch (error) {
-      // Not expected (a replay's failure is caught inside): the results still go, plainly.
-      log('warn', RUNTIME_TARGET, `fused turn not run: ${messageOf(error)}`, { instance_id: results[0]?.instance });
-      return null;
-    }
-  }
-
-  /** Plain acks, each its own (group commit still sends those that wait together). */
-  private ackPlainly(completions: readonly WaitingCompletion[]): void {
-    for (const { lease, result, done } of completions) void this.commitAck(lease, result, null, null).finally(done);
-  }
-
-  /**
-   * Acks the result, fused with `prepared` when there is one (with the results of `others`, of
-   * the same instance, that its turn also ran on); a plain ack also claims the turn it makes
-   * ready when a turn worker is idle. Returns the activity claimed for the calling slot.
-   */
-  private async commitAck(
-    lease: WorkItemLease,
-    result: ActivityCompletionItem,
-    turns: TurnTaker | null,
-    prepared: PreparedFusedTurn | null,
-    others: readonly WaitingCompletion[] = [],
-  ): Promise<WorkItemLease | null> {
-    const reservation = turns?.reserveFor(lease.orchestrationName) ?? null;
-    if (turns !== null && prepared !== null) {
-      const fused = await this.commitFused(lease, result, turns, prepared, reservation, others);
-      if (fused.acknowledged) return fused.next;
-      if (others.length > 0) {
-        // Nothing of the call was written: each result is acknowledged on its own.
-        reservation?.cancel();
-        const [next] = await Promise.all([
-          this.commitAck(lease, result, turns, null),
-          ...others.map((other) => this.commitAck(other.lease, other.result, null, null)),
-        ]);
-        return next;
-      }
-    }
-    const claim = reservation === null ? null : (turns?.turnClaim ?? null);
-    let failedAttempts = 0;
-    try {
-      const turn = await retryThroughOutage(
-        () => this.acks.submit({ lockToken: lease.lockToken, completion: result, claim }),
-        outageRetryPolicy(this.deps.options.maxOutageMs),
-        isRetryable,
-        {
-          onFailure: (error) => {
-            failedAttempts += 1;
-            this.deps.faults.failed('ack_work_item', error);
-          },
-        },
-      );
-      this.deps.faults.recovered('ack_work_item');
-      reservation?.deliver(turn === null ? [] : [turn]);
-      // Also wakes a polling turn worker for a claimed turn left in the dispatcher's inbox.
-      notifyLocal(this.deps.provider, 'orchestrator');
-    } catch (error) {
-      reservation?.cancel();
-      this.deps.metrics.increment('activityInfraErrors');
-      const why = isLockLost(error) ? lockLostReason(failedAttempts) : 'activity result discarded';
-      log('warn', RUNTIME_TARGET, `${why}: ${messageOf(error)}`, {
-        instance_id: lease.item.instance,
-        activity_name: lease.item.name,
-      });
-    }
-    return null;
-  }
-
-  /**
-   * Fused completion: when the dispatcher of this runtime committed the instance's previous turn,
-   * it runs the turn this result makes ready before any call (`prepared`), and one call commits
-   * the result, that turn and the activities it schedules. This needs no free turn worker: if
-   * the store finds the instance changed, the same call claims the turn for `reservation`'s
-   * worker as a plain ack would or, with no worker reserved, queues and announces it.
-   * `acknowledged` is true when the result is acknowledged (or lost with its lease), false to
-   * acknowledge it the plain way; `next` is the activity claimed for the calling slot.
-   */
-  private async commitFused(
-    lease: WorkItemLease,
-    result: ActivityCompletionItem,
-    turns: TurnTaker,
-    prepared: PreparedFusedTurn,
-    reservation: Reservation<OrchestrationItem> | null,
-    others: readonly WaitingCompletion[],
-  ): Promise<{ acknowledged: boolean; next: WorkItemLease | null }> {
-    const { fusedAcks } = this;
-    if (fusedAcks === null) {
-      prepared.discarded();
-      return { acknowledged: false, next: null };
-    }
-    const turn = {
-      ...prepared.turn,
-      fallback: reservation === null ? ('release' as const) : ('claim' as const),
-      alsoCompleted: others.map((other) => ({ lockToken: other.lease.lockToken, completion: other.result })),
-    };
-    let failedAttempts = 0;
-    try {
-      const outcome = await retryThroughOutage(
-        () => fusedAcks.submit({ lockToken: lease.lockToken, completion: result, claim: turns.turnClaim, turn }),
-        outageRetryPolicy(this.deps.options.maxOutageMs),
-        isRetryable,
-        {
-          onFailure: (error) => {
-            failedAttempts += 1;
-            this.deps.faults.failed('ack_work_item_with_turn', error);
-          },
-        },
-      );
-      if (outcome.fused) {
-        const next = prepared.committed(outcome.claimedWorkItems);
-        reservation?.cancel();
-        return { acknowledged: true, next };
-      }
-      prepared.discarded();
-      reservation?.deliver(outcome.claimedTurn === null ? [] : [outcome.claimedTurn]);
-      notifyLocal(this.deps.provider, 'orchestrator');
-      return { acknowledged: true, next: null };
-    } catch (error) {
-      prepared.discarded();
-      // A lost lock of one of several results refuses them all: each is then acked on its own.
-      if (!isLockLost(error) || others.length > 0) return { acknowledged: false, next: null };
-      reservation?.cancel();
-      this.deps.metrics.increment('activityInfraErrors');
-      log('warn', RUNTIME_TARGET, `${lockLostReason(failedAttempts)}: ${messageOf(error)}`, {
-        instance_id: lease.item.instance,
-        activity_name: lease.item.name,
-      });
-      return { acknowledged: true, next: null };
-    }
-  }
-
   private async abandon(lease: WorkItemLease, delayMs: number): Promise<void> {
     try {
       await this.deps.provider.abandonWorkItem(lease.lockToken, { delayMs });
@@ -744,11 +492,4 @@ export class ActivityWorkerPool implements ActivityTaker {
       );
     }
   }
-}
-
-/** Why an ack was refused for a lost lock, as the log says it. */
-function lockLostReason(failedAttempts: number): string {
-  return failedAttempts > 0
-    ? `activity result not stored by this attempt: an earlier attempt of the ack committed it, or its lease ran out during the outage (${failedAttempts} failed attempt(s)) and the activity runs again`
-    : 'activity result discarded';
 }

@@ -175,7 +175,7 @@ test('every procedure the role or the owner calls pins its search_path and nobod
 test('the role cannot call an internal helper, which would skip the advisory-lock order', async () => {
   await asApp(async (client) => {
     const calls = [
-      `SELECT "${schema}".internal_commit_orchestration_turn('token', '{}'::jsonb, 0)`,
+      `SELECT "${schema}".internal_commit_orchestration_turn('token', '{}'::jsonb, 0, FALSE, FALSE)`,
       `SELECT "${schema}".internal_lock_instances_in_key_order(ARRAY['lp-1'], ARRAY[]::text[])`,
       `SELECT "${schema}".internal_finish_work_item('token', NULL, NULL, NULL, 0)`,
       `SELECT "${schema}".internal_lock_orchestration_batch('lp-1', 1, 1000, NULL, NULL, 0)`,
