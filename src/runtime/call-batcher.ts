@@ -20,13 +20,35 @@ export interface BatchCalls<A, R> {
 }
 
 /** `many` for a store without the group call: the requests go out side by side, one call each. */
-export function sideBySide<A, R>(one: (request: A) => Promise<R>): (requests: A[]) => Promise<Array<CallOutcome<R>>> {
+function sideBySide<A, R>(one: (request: A) => Promise<R>): (requests: A[]) => Promise<Array<CallOutcome<R>>> {
   return async (requests) =>
     (await Promise.allSettled(requests.map(one))).map((settled) =>
       settled.status === 'fulfilled'
         ? { ok: true as const, value: settled.value }
         : { ok: false as const, error: settled.reason as unknown },
     );
+}
+
+/**
+ * A batcher for an operation a store may lack (then null): `one` sends one request; several go in
+ * the store's group call `many` when it has one (each element's `outcome`, or its error), else
+ * side by side.
+ */
+export function optionalBatcher<A, R>(
+  one: ((request: A) => Promise<R>) | undefined,
+  many: ((requests: A[]) => Promise<Array<{ ok: true; outcome: R } | { ok: false; error: unknown }>>) | undefined,
+  maxInFlight: number,
+  whenSlow: { maxInFlight: number; slow: () => boolean } | null = null,
+): CallBatcher<A, R> | null {
+  if (one === undefined) return null;
+  const group =
+    many === undefined
+      ? sideBySide(one)
+      : async (requests: A[]): Promise<Array<CallOutcome<R>>> =>
+          (await many(requests)).map((element) =>
+            element.ok ? { ok: true as const, value: element.outcome } : element,
+          );
+  return new CallBatcher({ one, many: group }, maxInFlight, whenSlow);
 }
 
 interface PendingRequest<A, R> {

@@ -19,7 +19,7 @@ import { isLockLost, isRetryable } from '../provider/errors';
 import { notifyLocal } from '../provider/local-wakeups';
 import { outageRetryPolicy, retryThroughOutage } from '../provider/outage-retry';
 import type { ActivityWorkerDeps } from './activity-worker';
-import { CallBatcher, sideBySide } from './call-batcher';
+import { CallBatcher, optionalBatcher } from './call-batcher';
 import type { PreparedFusedTurn, Reservation, TurnTaker } from './eager-dispatch';
 import { FanIn, type WaitingCompletion } from './fan-in';
 import { messageOf } from './fault-log';
@@ -55,28 +55,14 @@ export class CompletionAcks {
       FIXED.maxAckCallsInFlight,
     );
     const ackWithTurn = provider.ackWorkItemWithTurn?.bind(provider);
-    const ackWithTurns = provider.ackWorkItemsWithTurns?.bind(provider);
-    const one =
-      ackWithTurn && ((ack: FusedWorkItemAck) => ackWithTurn(ack.lockToken, ack.completion, ack.claim, ack.turn));
-    this.fusedAcks =
-      one === undefined
-        ? null
-        : new CallBatcher(
-            {
-              one,
-              many:
-                ackWithTurns === undefined
-                  ? sideBySide(one)
-                  : async (acks) =>
-                      (await ackWithTurns(acks)).map((element) =>
-                        element.ok ? { ok: true as const, value: element.outcome } : element,
-                      ),
-            },
-            provider.callsRunInParallel?.() === true ? FIXED.maxFusedAckCallsInFlight : 1,
-            // A slot waits for its fused ack (it brings the slot's next activity): over a long link
-            // every slot may have its own out, instead of waiting a round trip for the call before.
-            { maxInFlight: deps.options.workerConcurrency, slow: () => provider.callsAreSlow?.() ?? false },
-          );
+    this.fusedAcks = optionalBatcher(
+      ackWithTurn && ((ack: FusedWorkItemAck) => ackWithTurn(ack.lockToken, ack.completion, ack.claim, ack.turn)),
+      provider.ackWorkItemsWithTurns?.bind(provider),
+      provider.callsRunInParallel?.() === true ? FIXED.maxFusedAckCallsInFlight : 1,
+      // A slot waits for its fused ack (it brings the slot's next activity): over a long link
+      // every slot may have its own out, instead of waiting a round trip for the call before.
+      { maxInFlight: deps.options.workerConcurrency, slow: () => provider.callsAreSlow?.() ?? false },
+    );
   }
 
   /** Lets acks claim the next turn for `turns` (eager dispatch) and fuse their turns there. */

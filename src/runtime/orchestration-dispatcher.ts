@@ -21,7 +21,7 @@ import type {
   TurnClaim,
   WorkItemLease,
 } from '../provider/contract';
-import { CallBatcher, sideBySide } from './call-batcher';
+import { CallBatcher, optionalBatcher } from './call-batcher';
 import { isLockLost, isRetryable } from '../provider/errors';
 import { FaultLog, messageOf } from './fault-log';
 import { LockRenewer, renewalIntervalMs } from './lock-renewal';
@@ -103,25 +103,12 @@ export class OrchestrationDispatcher implements TurnTaker {
       FIXED.maxAckCallsInFlight,
     );
     const startOne = provider.startOrchestrationWithTurn?.bind(provider);
-    const startMany = provider.startOrchestrationsWithTurns?.bind(provider);
-    const start = startOne && ((request: FusedStart) => startOne(request.item, request.turn));
-    this.starts =
-      start === undefined
-        ? null
-        : new CallBatcher(
-            {
-              one: start,
-              many:
-                startMany === undefined
-                  ? sideBySide(start)
-                  : async (starts) =>
-                      (await startMany(starts)).map((element) =>
-                        element.ok ? { ok: true as const, value: element.outcome } : element,
-                      ),
-            },
-            // As fused acks: a second call out where calls run side by side.
-            provider.callsRunInParallel?.() === true ? FIXED.maxFusedAckCallsInFlight : 1,
-          );
+    this.starts = optionalBatcher(
+      startOne && ((request: FusedStart) => startOne(request.item, request.turn)),
+      provider.startOrchestrationsWithTurns?.bind(provider),
+      // As fused acks: a second call out where calls run side by side.
+      provider.callsRunInParallel?.() === true ? FIXED.maxFusedAckCallsInFlight : 1,
+    );
   }
 
   start(): void {
