@@ -283,7 +283,7 @@ FUNCTION internal_prune_instance_executions(p_instance_id text, p_keep_last inte
 FUNCTION internal_read_batch_state(p_instance_id text, p_execution_id bigint, OUT out_history json, OUT out_history_error text, OUT out_kv json) RETURNS record LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p_roots_only boolean) RETURNS text[] LANGUAGE plpgsql STABLE SECURITY INVOKER
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-FUNCTION internal_start_orchestration_with_turn(p_instance_id text, p_work_item text, p_turn jsonb, p_exclusive boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_start_orchestration_with_turn(p_instance_id text, p_work_item text, p_turn jsonb, p_exclusive boolean, p_flow boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_try_instance_locks_in_key_order(p_instance_ids text[]) RETURNS bigint[] LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_wakeup_channel() RETURNS text LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER

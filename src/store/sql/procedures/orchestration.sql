@@ -376,6 +376,7 @@ AS $$
 DECLARE
     v_acks    jsonb := p_acks;
     v_element jsonb;
+    v_flow    BOOLEAN;
     v_result  json;
     v_results json[] := ARRAY[]::json[];
 BEGIN
@@ -388,8 +389,9 @@ BEGIN
               JOIN instance_locks l ON l.lock_token = e->>'lockToken'),
         ARRAY(SELECT o->>'targetInstance' FROM jsonb_array_elements(v_acks) AS e,
                      jsonb_array_elements(COALESCE(e->'ack'->'orchestratorItems', '[]'::jsonb)) AS o));
-    -- Flow control (flow.sql): every element's keys at once, in key order.
-    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+    -- Flow control (flow.sql): every element's keys at once, in key order; read once for the call.
+    v_flow := EXISTS (SELECT 1 FROM flow_limits);
+    IF v_flow THEN
         PERFORM internal_flow_lock_keys(ARRAY(
             SELECT DISTINCT k FROM jsonb_array_elements(v_acks) AS e,
                    unnest(internal_flow_turn_keys(e->'ack', CASE WHEN jsonb_typeof(e->'claim') = 'object' THEN e->'claim' END)) AS k));
@@ -398,7 +400,8 @@ BEGIN
     FOR v_element IN SELECT e FROM jsonb_array_elements(v_acks) AS e LOOP
         BEGIN
             v_result := internal_ack_orchestration_item(v_element->>'lockToken', v_element->'ack',
-                                                        CASE WHEN jsonb_typeof(v_element->'claim') = 'object' THEN v_element->'claim' END);
+                                                        CASE WHEN jsonb_typeof(v_element->'claim') = 'object' THEN v_element->'claim' END,
+                                                        p_flow => v_flow);
             v_results := v_results || json_build_object('ok', TRUE, 'instanceId', v_result->'instanceId',
                                                         'claimedWorkItems', v_result->'claimedWorkItems',
                                                         'committedStatus', v_result->'committedStatus');
@@ -650,7 +653,8 @@ BEGIN
     IF NOT v_exclusive THEN
         PERFORM pg_advisory_xact_lock_shared(v_key);
     END IF;
-    RETURN internal_start_orchestration_with_turn(p_instance_id, p_work_item, p_turn::jsonb, v_exclusive);
+    RETURN internal_start_orchestration_with_turn(p_instance_id, p_work_item, p_turn::jsonb, v_exclusive,
+                                                  EXISTS (SELECT 1 FROM flow_limits));
 END;
 $$;
 
@@ -674,6 +678,7 @@ AS $$
 DECLARE
     v_starts    jsonb := p_starts; -- parsed once: each field read of a json value parses it all again
     v_exclusive BIGINT[];
+    v_flow      BOOLEAN;
     v_start     jsonb;
     v_result    json;
     v_results   json[] := ARRAY[]::json[];
@@ -684,8 +689,10 @@ BEGIN
 
     v_exclusive := internal_try_instance_locks_in_key_order(
         ARRAY(SELECT a->>'instanceId' FROM jsonb_array_elements(v_starts) AS a));
-    -- Flow control (flow.sql): every key an element's turn would lock, at once and in key order.
-    IF EXISTS (SELECT 1 FROM flow_limits) THEN
+    -- Flow control (flow.sql): every key an element's turn would lock, at once and in key order;
+    -- read once for the call.
+    v_flow := EXISTS (SELECT 1 FROM flow_limits);
+    IF v_flow THEN
         PERFORM internal_flow_lock_keys(internal_flow_group_turn_keys(v_starts));
     END IF;
 
@@ -694,7 +701,7 @@ BEGIN
             v_result := internal_start_orchestration_with_turn(
                 v_start->>'instanceId', v_start->>'workItem',
                 CASE WHEN jsonb_typeof(v_start->'turn') = 'object' THEN v_start->'turn' END,
-                internal_instance_advisory_key(v_start->>'instanceId') = ANY (v_exclusive));
+                internal_instance_advisory_key(v_start->>'instanceId') = ANY (v_exclusive), v_flow);
             v_results := v_results || (v_result::jsonb || '{"ok": true}'::jsonb)::json;
         EXCEPTION WHEN OTHERS THEN
             v_results := v_results || json_build_object('ok', FALSE, 'code', SQLSTATE, 'message', SQLERRM);
@@ -706,8 +713,10 @@ $$;
 
 -- The body of start_orchestration_with_turn, for a caller that holds the instance's advisory
 -- lock: exclusively (p_exclusive, the turn may be committed) or shared (the start is queued).
+-- p_flow: whether flow limits exist, read once by the calling procedure for its whole call.
+DROP FUNCTION IF EXISTS internal_start_orchestration_with_turn(TEXT, TEXT, jsonb, BOOLEAN);
 CREATE OR REPLACE FUNCTION internal_start_orchestration_with_turn(p_instance_id TEXT, p_work_item TEXT, p_turn jsonb,
-                                                                  p_exclusive BOOLEAN)
+                                                                  p_exclusive BOOLEAN, p_flow BOOLEAN)
 RETURNS json
 LANGUAGE plpgsql
 AS $$
@@ -753,7 +762,7 @@ BEGIN
         v_commit := internal_ack_orchestration_item('start:' || gen_random_uuid(), p_turn->'ack',
                                                     CASE WHEN jsonb_typeof(p_turn->'claim') = 'object'
                                                          THEN p_turn->'claim' END,
-                                                    TRUE, v_now);
+                                                    TRUE, v_now, p_flow);
         RETURN json_build_object('instanceId', p_instance_id, 'fused', TRUE,
                                  'claimedWorkItems', v_commit->'claimedWorkItems',
                                  'committedStatus', v_commit->'committedStatus', 'nowMs', v_now);
