@@ -26,6 +26,7 @@ import {
 import { pushWakeups } from '../provider/push-wakeups';
 import { allowWaiters, workerGate, type QueueGate } from './queue-gate';
 import { handOffInbox, type HandOffInbox } from './handoff-inbox';
+import { InboxCapacity } from './inbox-capacity';
 import { CompletionAcks } from './completion-acks';
 import { runWorkerLoop } from './worker-loop';
 import { recordSafetyFetchHit } from './liveness';
@@ -104,6 +105,8 @@ export class ActivityWorkerPool implements ActivityTaker {
   private readonly held = new Set<HeldActivity>();
   private loops: Array<Promise<void>> = [];
   private inbox: HandOffInbox<WorkItemLease> | null = null;
+  /** Sizes the inbox from how long recent activities ran. */
+  private inboxCapacity = new InboxCapacity(0);
   /** The acknowledgements of results, plain or fused with the turns they unblock. */
   private readonly completions: CompletionAcks;
   /** Fetches of slots: one out at a time, the ones that wait go together (group fetch; null: the provider has none). */
@@ -157,7 +160,6 @@ export class ActivityWorkerPool implements ActivityTaker {
   start(): void {
     const { workerConcurrency, tagFilter } = this.deps.options;
     const slots = tagFilter.mode === 'none' ? 0 : workerConcurrency;
-    this.completions.slotCount = slots;
     allowWaiters(this.stopping.signal, slots);
     // One gate per runtime: credits of one runtime are never consumed by another in this process.
     const gate = workerGate<WorkItemLease>(pushWakeups(this.deps.provider), {
@@ -165,10 +167,18 @@ export class ActivityWorkerPool implements ActivityTaker {
       node: this.deps.options.workerNodeId ?? this.deps.runtimeId,
     });
     const inbox = handOffInbox(gate);
-    // An activity claimed while every slot is busy waits for the first to finish (see reserveFor).
-    inbox.setCapacity(slots);
+    // An activity claimed while every slot is busy waits for the first to finish (see reserveFor):
+    // one place per slot, a few while the activities are short (inbox-capacity.ts).
+    this.inboxCapacity = new InboxCapacity(slots);
     this.inbox = inbox;
+    this.resizeInbox(this.inboxCapacity.current);
     this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot, gate, inbox));
+  }
+
+  /** Inbox places, and as many acks pending at once (each may claim an activity for a place). */
+  private resizeInbox(capacity: number): void {
+    this.inbox?.setCapacity(capacity);
+    this.completions.maxPendingAcks = capacity;
   }
 
   /** Stops fetching and waits up to `timeoutMs` for running activities; true when all finished. */
@@ -417,11 +427,24 @@ export class ActivityWorkerPool implements ActivityTaker {
       provider,
       cancellation: held.cancellation,
     });
+    // The handler's own run time, measured where it starts and settles: not the time this slot
+    // waits for the event loop around it, which says nothing about the activity.
+    let startedAt = 0;
+    let runMs = 0;
     const outcome: Promise<HandlerOutcome> = Promise.resolve()
-      .then(() => handler(ctx, decodeActivityInput(item.input)))
+      .then(() => {
+        startedAt = performance.now();
+        return handler(ctx, decodeActivityInput(item.input));
+      })
       .then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
+        (value) => {
+          runMs = performance.now() - startedAt;
+          return { ok: true as const, value };
+        },
+        (error: unknown) => {
+          runMs = performance.now() - startedAt;
+          return { ok: false as const, error };
+        },
       );
 
     let result: ActivityCompletionItem;
@@ -438,6 +461,7 @@ export class ActivityWorkerPool implements ActivityTaker {
       }
       held.renewer.stop();
       if (held.released) return null;
+      if (!this.stopping.signal.aborted) this.resizeInbox(this.inboxCapacity.record(runMs));
       const encoded = first.ok
         ? encodeResult(item.name, first.value)
         : { details: activityFailure(thrownMessage(first.error)) };

@@ -35,8 +35,12 @@ export class CompletionAcks {
   private readonly pendingAcks = new Set<Promise<void>>();
   /** Completions waiting for their instance's fused ack in flight (see acknowledge). */
   private readonly fanIn = new FanIn();
-  /** The pool's slots: at most this many acks are pending before a slot waits for one. */
-  slotCount = 0;
+  /**
+   * At most this many acks are pending before a slot waits for one: as many as the pool's inbox
+   * places (one per slot, a few while activities are short; inbox-capacity.ts), each of which may
+   * hold the activity a pending ack claims.
+   */
+  maxPendingAcks = 0;
 
   /** `stopping`: the pool's shutdown; once aborted, no ack is fused and no turn claimed. */
   constructor(
@@ -88,7 +92,7 @@ export class CompletionAcks {
    * activity next (no fetch). While a fused ack of the same instance is out, the result waits for it and goes with
    * the others that waited in the instance's next fused turn (fan-in, see FanIn). Any other ack
    * goes on its way while the slot moves on at once (pipelining); with as many acks pending as
-   * there are slots, the slot waits for one first.
+   * the pool has inbox places, the slot waits for one first.
    */
   async acknowledge(lease: WorkItemLease, result: ActivityCompletionItem): Promise<WorkItemLease | null> {
     const turns = this.stopping.aborted ? null : this.turns;
@@ -107,11 +111,11 @@ export class CompletionAcks {
     return prepared.claimsForCaller ? acked : this.pipeline(acked);
   }
 
-  /** Lets the slot move on while `ack` is on its way; with as many pending as slots, waits for one first. */
+  /** Lets the slot move on while `ack` is on its way; with as many pending as inbox places, waits for one first. */
   private async pipeline(ack: Promise<unknown>): Promise<null> {
     const pending: Promise<void> = ack.then(() => undefined).finally(() => this.pendingAcks.delete(pending));
     this.pendingAcks.add(pending);
-    if (this.pendingAcks.size > this.slotCount) await Promise.race(this.pendingAcks);
+    if (this.pendingAcks.size > this.maxPendingAcks) await Promise.race(this.pendingAcks);
     return null;
   }
 
