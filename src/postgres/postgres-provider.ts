@@ -21,6 +21,12 @@ export interface PostgresConnectOptions {
   targetSessionAttrs?: TargetSessionAttrs;
   /** Limit for opening one connection, in ms (default 5000): calls fail over instead of queueing. */
   connectTimeoutMs?: number;
+  /**
+   * Procedure calls as named prepared statements, parsed and planned once per connection (default
+   * true). Set false behind a pooler that hands each transaction another server connection without
+   * tracking prepared statements (PgBouncer in transaction mode before 1.21).
+   */
+  preparedStatements?: boolean;
 }
 
 /** Durox storage on a PostgreSQL server; procedures live in one schema per deployment. */
@@ -75,6 +81,7 @@ function connectionOptions(options: PostgresConnectOptions): PgConnectionOptions
     hosts: options.hosts,
     targetSessionAttrs: options.targetSessionAttrs,
     connectTimeoutMs: options.connectTimeoutMs,
+    preparedStatements: options.preparedStatements,
     onNodeChosen: (node, role, previous) =>
       recordNodeChosen(formatHost(node), describeRole(role), previous === null ? null : formatHost(previous)),
   };

@@ -67,7 +67,7 @@ import {
   resultValue,
 } from './row-decoding';
 import { quoteSchemaName } from './schema-name';
-import type { SqlExecutor } from './sql-executor';
+import type { QueryOptions, SqlExecutor } from './sql-executor';
 import { WakeupHub } from './wakeup-hub';
 import * as batch from './batch-operations';
 import * as parity from './parity-operations';
@@ -83,6 +83,8 @@ import {
 } from './validation';
 
 const STATUSES = new Set(['Running', 'Completed', 'Failed', 'ContinuedAsNew']);
+/** A procedure call's text is one per operation, run again and again: prepared once per connection. */
+const PROCEDURE_CALL: QueryOptions = { prepared: true };
 /** Provider over the Durox stored procedures of one schema. */
 export class ProcedureProvider implements Provider {
   readonly name: string;
@@ -575,7 +577,7 @@ export class ProcedureProvider implements Provider {
       this.callTexts.set(operation, text);
     }
     try {
-      return resultValue(await this.executor.query(text, params));
+      return resultValue(await this.executor.query(text, params, PROCEDURE_CALL));
     } catch (error) {
       throw toProviderError(error, operation, instanceId);
     }

@@ -18,9 +18,18 @@ export type NotificationEvent =
   | { type: 'notification'; channel: string; payload: string }
   | { type: 'disconnected'; error: Error };
 
+/** How a statement is run (see {@link SqlExecutor.query}). */
+export interface QueryOptions {
+  /**
+   * The text is one of the few the caller runs again and again (a procedure call): a server
+   * connection may parse and plan it once and then only bind and execute it.
+   */
+  prepared?: boolean;
+}
+
 export interface SqlExecutor {
   /** Runs one statement in its own implicit transaction: exactly one round trip. */
-  query(text: string, params?: unknown[]): Promise<Row[]>;
+  query(text: string, params?: unknown[], options?: QueryOptions): Promise<Row[]>;
   /**
    * Runs `work` on one dedicated connection. Only the migration runner uses it, to hold a
    * session advisory lock across several migration transactions.

@@ -2,7 +2,7 @@
  * A SqlExecutor wrapper that counts round trips (statements sent), for round-trip assertions. It
  * keeps the wrapped executor's notification channel (`subscribe`), so push wake-ups work through it.
  */
-import type { NotificationEvent, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
+import type { NotificationEvent, QueryOptions, Row, SqlExecutor, SqlSession } from '../../src/store/sql-executor';
 
 export class CountingExecutor implements SqlExecutor {
   /** Statements sent since creation or the last {@link take}. */
@@ -17,11 +17,11 @@ export class CountingExecutor implements SqlExecutor {
     if (inner.subscribe !== undefined) this.subscribe = (setupText, onEvent) => inner.subscribe!(setupText, onEvent);
   }
 
-  query(text: string, params?: unknown[]): Promise<Row[]> {
+  query(text: string, params?: unknown[], options?: QueryOptions): Promise<Row[]> {
     this.count += 1;
     this.texts.push(text);
     this.params.push(params);
-    return this.inner.query(text, params);
+    return this.inner.query(text, params, options);
   }
 
   withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
