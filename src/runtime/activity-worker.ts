@@ -100,13 +100,18 @@ function encodeResult(name: string, value: unknown): { result: string } | { deta
   }
 }
 
+/** The pool's slots: none when the tag filter is `none` (this node runs no activities). */
+function slotCount(options: ResolvedRuntimeOptions): number {
+  return options.tagFilter.mode === 'none' ? 0 : options.workerConcurrency;
+}
+
 export class ActivityWorkerPool implements ActivityTaker {
   private readonly stopping = new AbortController();
   private readonly held = new Set<HeldActivity>();
   private loops: Array<Promise<void>> = [];
   private inbox: HandOffInbox<WorkItemLease> | null = null;
   /** Sizes the inbox from how long recent activities ran. */
-  private inboxCapacity = new InboxCapacity(0);
+  private readonly inboxCapacity: InboxCapacity;
   /** The acknowledgements of results, plain or fused with the turns they unblock. */
   private readonly completions: CompletionAcks;
   /** Fetches of slots: one out at a time, the ones that wait go together (group fetch; null: the provider has none). */
@@ -115,6 +120,7 @@ export class ActivityWorkerPool implements ActivityTaker {
   constructor(private readonly deps: ActivityWorkerDeps) {
     const { provider } = deps;
     this.completions = new CompletionAcks(deps, this.stopping.signal);
+    this.inboxCapacity = new InboxCapacity(slotCount(deps.options));
     const fetchGroup = provider.fetchWorkItemGroup?.bind(provider);
     this.fetches =
       fetchGroup === undefined
@@ -158,8 +164,8 @@ export class ActivityWorkerPool implements ActivityTaker {
 
   /** Starts the slots (none when the tag filter is `none`: this node runs no activities). */
   start(): void {
-    const { workerConcurrency, tagFilter } = this.deps.options;
-    const slots = tagFilter.mode === 'none' ? 0 : workerConcurrency;
+    const { tagFilter } = this.deps.options;
+    const slots = slotCount(this.deps.options);
     allowWaiters(this.stopping.signal, slots);
     // One gate per runtime: credits of one runtime are never consumed by another in this process.
     const gate = workerGate<WorkItemLease>(pushWakeups(this.deps.provider), {
@@ -169,7 +175,6 @@ export class ActivityWorkerPool implements ActivityTaker {
     const inbox = handOffInbox(gate);
     // An activity claimed while every slot is busy waits for the first to finish (see reserveFor):
     // one place per slot, a few while the activities are short (inbox-capacity.ts).
-    this.inboxCapacity = new InboxCapacity(slots);
     this.inbox = inbox;
     this.resizeInbox(this.inboxCapacity.current);
     this.loops = Array.from({ length: slots }, (_, slot) => this.runSlot(slot, gate, inbox));

@@ -18,6 +18,7 @@ export const INBOX_WAIT_BUDGET_MS = 2;
 export const MAX_INBOX_PLACES_PER_SLOT = 4;
 /** Activities remembered: the third longest of them sizes the inbox. */
 const RECENT_ACTIVITIES = 16;
+/** The rank (0: the longest) of the run time that sizes the inbox. */
 const LONG_RANK = 2;
 
 export class InboxCapacity {
