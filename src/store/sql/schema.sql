@@ -211,7 +211,6 @@ CREATE UNIQUE INDEX worker_queue_pkey ON durox.worker_queue USING btree (id)
 CREATE INDEX worker_queue_rank_idx ON durox.worker_queue USING btree (rank_ms, visible_at_ms, id)
 CREATE INDEX worker_queue_session_idx ON durox.worker_queue USING btree (session_id) WHERE (session_id IS NOT NULL)
 
-CREATE TRIGGER history_pin_execution_version AFTER INSERT ON durox.history FOR EACH ROW WHEN ((new.event_type = 'OrchestrationStarted'::text)) EXECUTE FUNCTION durox.internal_pin_execution_version()
 
 FUNCTION abandon_orchestration_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
 FUNCTION abandon_work_item(p_lock_token text, p_delay_ms bigint, p_ignore_attempt boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET plan_cache_mode=force_generic_plan SET search_path=durox, pg_catalog, pg_temp
@@ -278,12 +277,12 @@ FUNCTION internal_json_priority(p_element jsonb) RETURNS smallint LANGUAGE sql I
 FUNCTION internal_lock_instances_in_key_order(p_exclusive text[], p_shared text[]) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_lock_orchestration_batch(p_instance_id text, p_advisory_key bigint, p_lock_timeout_ms bigint, p_min integer[], p_max integer[], p_now bigint, p_lock_token text, p_with_state boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_parse_version_range(p_min_version text, p_max_version text, OUT out_min integer[], OUT out_max integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
-FUNCTION internal_pin_execution_version() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_prune_instance_executions(p_instance_id text, p_keep_last integer, p_completed_before_ms bigint) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_read_batch_state(p_instance_id text, p_execution_id bigint, OUT out_history json, OUT out_history_error text, OUT out_kv json) RETURNS record LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_select_instances_by_filter(p_filter json, p_statuses text[], p_roots_only boolean) RETURNS text[] LANGUAGE plpgsql STABLE SECURITY INVOKER
 FUNCTION internal_send_queue_wakeup(p_queue text, p_ready bigint, p_due_in_ms bigint) RETURNS void LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_start_orchestration_with_turn(p_instance_id text, p_work_item text, p_turn jsonb, p_exclusive boolean, p_flow boolean) RETURNS json LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+FUNCTION internal_started_version(p_history jsonb, OUT out_started boolean, OUT out_pin integer[]) RETURNS record LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
 FUNCTION internal_try_instance_locks_in_key_order(p_instance_ids text[]) RETURNS bigint[] LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 FUNCTION internal_wakeup_channel() RETURNS text LANGUAGE sql STABLE SECURITY INVOKER
 FUNCTION internal_wall_clock_ms() RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY INVOKER

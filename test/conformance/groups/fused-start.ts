@@ -87,6 +87,22 @@ export function defineFusedStartTests(factory: ProviderTestFactory): void {
         assert.equal(next.history.length, 3, 'the next turn replays the fused one');
       }));
 
+    it("pins the execution to its OrchestrationStarted's duroxVersion, as a fetched first turn does", () =>
+      withHarness(factory, async ({ provider }) => {
+        const nowMs = await storeNow(provider);
+        const [first, ...rest] = firstTurn('pinned').historyDelta;
+        const outcome = await provider.startOrchestrationWithTurn!(startItem('pinned'), {
+          ack: firstTurn('pinned', { historyDelta: [{ ...first, duroxVersion: '3.1.0' }, ...rest] }),
+          nowMs,
+          claim: null,
+        });
+        assert.ok(outcome.fused, 'the turn was committed');
+        await provider.enqueueOrchestratorWork({ type: 'ExternalRaised', instance: 'pinned', name: 'e', data: '1' });
+        const versionRange = (min: string, max: string) => ({ lockTimeoutMs: LOCK_MS, versionRange: { min, max } });
+        assert.equal(await provider.fetchOrchestrationItem(versionRange('0.0.0', '3.0.99')), null, '3.1.0 is outside');
+        assert.equal((await provider.fetchOrchestrationItem(versionRange('3.0.0', '3.99.0')))?.instanceId, 'pinned');
+      }));
+
     it('queues the start when the instance exists, and leaves its history alone', () =>
       withHarness(factory, async ({ provider }) => {
         const nowMs = await storeNow(provider);
@@ -185,7 +201,7 @@ export function defineFusedStartTests(factory: ProviderTestFactory): void {
         ]);
       }));
 
-    it('refuses a flow-controlled start, a turn of another instance and a turn messaging another instance', () =>
+    it('refuses a flow-controlled start, a turn of another instance, one not starting with OrchestrationStarted and a turn messaging another instance', () =>
       withHarness(factory, async ({ provider }) => {
         const nowMs = await storeNow(provider);
         await rejectsWith(
@@ -200,6 +216,15 @@ export function defineFusedStartTests(factory: ProviderTestFactory): void {
           provider.startOrchestrationWithTurn!(startItem('mine'), { ack: firstTurn('theirs'), nowMs, claim: null }),
           'invalid_argument',
         );
+        const [, ...withoutStarted] = firstTurn('headless').historyDelta;
+        await rejectsWith(
+          provider.startOrchestrationWithTurn!(startItem('headless'), {
+            ack: firstTurn('headless', { historyDelta: withoutStarted }),
+            nowMs,
+            claim: null,
+          }),
+          'invalid_argument',
+        );
         const messaging = firstTurn('talker', {
           orchestratorItems: [{ type: 'ExternalRaised', instance: 'someone-else', name: 'x', data: '1' }],
         });
@@ -207,7 +232,7 @@ export function defineFusedStartTests(factory: ProviderTestFactory): void {
           provider.startOrchestrationWithTurn!(startItem('talker'), { ack: messaging, nowMs, claim: null }),
           'invalid_argument',
         );
-        for (const instanceId of ['flow', 'mine', 'theirs', 'talker', 'someone-else'])
+        for (const instanceId of ['flow', 'mine', 'theirs', 'headless', 'talker', 'someone-else'])
           assert.equal(
             (await provider.getInstanceStatus(instanceId)).status,
             'NotFound',

@@ -166,35 +166,32 @@ BEGIN
 END;
 $$;
 
--- Stores the pinned version carried by the OrchestrationStarted event an ack appends, in the same
--- transaction as the ack (the executions row is written before the history rows). Every later
--- ack appends other events, so the pinned version never changes for the life of the execution;
--- a continue-as-new execution gets its own from its own OrchestrationStarted. Event data that is
--- not JSON or carries no semver leaves the execution unpinned instead of failing the ack.
-CREATE OR REPLACE FUNCTION internal_pin_execution_version() RETURNS trigger
-LANGUAGE plpgsql
+-- Whether a turn's history delta starts an execution, and the Durox version that pins it: the
+-- duroxVersion of its OrchestrationStarted event (the first of every execution) as INTEGER[3]
+-- (major, minor, patch). out_pin is NULL when the delta has no such event, or when its data is not
+-- JSON or carries no semantic version (the execution then stays unpinned instead of the ack
+-- failing). The turn commit writes the pin with the executions row it inserts, so the pinned
+-- version never changes for the life of the execution; a continue-as-new execution gets its own
+-- from its own OrchestrationStarted. Called as an expression (no statement): an AFTER trigger on
+-- history did this before, at the cost of a trigger call and a second executions row version
+-- per execution.
+CREATE OR REPLACE FUNCTION internal_started_version(p_history jsonb, OUT out_started BOOLEAN, OUT out_pin INTEGER[])
+LANGUAGE plpgsql IMMUTABLE
 AS $$
 DECLARE
-    v_parts TEXT[];
+    v_data TEXT := jsonb_path_query_first(p_history, '$[*] ? (@.eventType == "OrchestrationStarted").eventData')
+                   #>> '{}';
 BEGIN
-    BEGIN
-        v_parts := regexp_match((NEW.event_data::json) ->> 'duroxVersion', '^(\d{1,9})\.(\d{1,9})\.(\d{1,9})');
-    EXCEPTION WHEN invalid_text_representation THEN
-        v_parts := NULL;
-    END;
-    IF v_parts IS NOT NULL THEN
-        UPDATE executions
-        SET pinned_major = v_parts[1]::INTEGER, pinned_minor = v_parts[2]::INTEGER, pinned_patch = v_parts[3]::INTEGER
-        WHERE instance_id = NEW.instance_id AND execution_id = NEW.execution_id;
+    out_started := v_data IS NOT NULL;
+    IF out_started THEN
+        BEGIN
+            out_pin := regexp_match(v_data::json ->> 'duroxVersion', '^(\d{1,9})\.(\d{1,9})\.(\d{1,9})')::INTEGER[];
+        EXCEPTION WHEN invalid_text_representation THEN
+            out_pin := NULL;
+        END;
     END IF;
-    RETURN NULL;
 END;
 $$;
-
-CREATE OR REPLACE TRIGGER history_pin_execution_version
-    AFTER INSERT ON history
-    FOR EACH ROW WHEN (NEW.event_type = 'OrchestrationStarted')
-    EXECUTE FUNCTION internal_pin_execution_version();
 
 -- One activity lease as every procedure that hands out work items returns it (fetch_work_item,
 -- and the activities an ack claims): {workItem, lockToken, attemptCount, orchestrationName,
@@ -427,7 +424,9 @@ $$;
 -- scheduled and cancelled in one turn is gone; cancelled activities are deleted even while a
 -- worker holds them (lock stealing); only the batch tagged by the fetch is consumed, messages
 -- that arrived during the turn stay for the next one; terminal statuses (ContinuedAsNew
--- included) get completed_at_ms and merge kv_delta into kv_store.
+-- included) get completed_at_ms and merge kv_delta into kv_store; a turn that appends the
+-- execution's OrchestrationStarted pins the execution to its duroxVersion
+-- (internal_started_version).
 -- Flow control (flow.sql): activities of a limited key take a permit or are parked; cancelled
 -- ones give their permits on; starts it sends with a flowKey take a permit or are parked, and
 -- its cancellations of parked instances queue their starts; a turn that ends the instance
@@ -440,9 +439,11 @@ $$;
 -- Direct commit (p_direct, ack_work_item_with_turn): the turn of an instance that holds no lock
 -- and has no message waiting, run on the completion the same call acknowledges, which is never
 -- queued. The caller holds the instance's advisory lock exclusively since it checked that (so no
--- message can arrive meanwhile: every enqueue takes it shared) and that the execution exists:
--- no instance_locks row is read or written, no queue row is consumed, no executions row inserted,
--- and there is nothing that arrived during the turn to announce.
+-- message can arrive meanwhile: every enqueue takes it shared) and that the execution exists,
+-- or is started by this turn (start_orchestration_with_turn, whose turn appends the
+-- OrchestrationStarted): no instance_locks row is read or written, no queue row is consumed, no
+-- executions row inserted unless the turn starts the execution, and there is nothing that
+-- arrived during the turn to announce.
 -- p_flow: whether flow limits exist, as the caller read it once for its whole call (a limit
 -- created after that read is one created after this call, as for any turn committed before it).
 -- Returns: {instanceId, nowMs, orchestrationName, orchestrationVersion} (the instance's name and
@@ -474,6 +475,8 @@ DECLARE
     -- The instance's priority level: the ack's (the turn reads it from OrchestrationStarted),
     -- then the stored one after the upsert below.
     v_priority       SMALLINT := internal_json_priority(p_ack);
+    -- Whether the turn starts its execution, and the version that pins it.
+    v_start          RECORD := internal_started_version(p_ack->'history');
 BEGIN
     IF p_direct THEN
         v_instance_id := p_ack->>'instanceId';
@@ -516,10 +519,18 @@ BEGIN
             updated_at_ms = v_now
     RETURNING i.priority, i.orchestration_name, i.orchestration_version INTO v_priority, v_name, v_version;
 
-    IF NOT p_direct THEN
-        INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
-        VALUES (v_instance_id, v_execution_id, 'Running', v_now)
+    -- A direct commit's execution exists, unless its turn starts it (a fused start).
+    IF NOT p_direct OR v_start.out_started THEN
+        INSERT INTO executions (instance_id, execution_id, status, started_at_ms,
+                                pinned_major, pinned_minor, pinned_patch)
+        VALUES (v_instance_id, v_execution_id, 'Running', v_now, v_start.out_pin[1], v_start.out_pin[2], v_start.out_pin[3])
         ON CONFLICT (instance_id, execution_id) DO NOTHING;
+        IF NOT FOUND AND v_start.out_pin IS NOT NULL THEN
+            -- An OrchestrationStarted appended to an execution that has a row pins it all the same.
+            UPDATE executions
+            SET pinned_major = v_start.out_pin[1], pinned_minor = v_start.out_pin[2], pinned_patch = v_start.out_pin[3]
+            WHERE instance_id = v_instance_id AND execution_id = v_execution_id;
+        END IF;
     END IF;
 
     -- No ON CONFLICT: a duplicate event id must fail the whole turn.

@@ -630,13 +630,13 @@ $$;
 -- start again (ignored by the turn); the activities the first call claimed run when their lease
 -- expires, as those of any ack whose reply was lost.
 -- Lock order: the instance's advisory lock (TRIED exclusively; when busy, taken shared and waited
--- for, as enqueue_orchestrator_work) -> executions (insert) -> then as ack_orchestration_item's
--- direct commit: the flow_limits rows of the keys the turn touches (ascending) -> instances ->
--- history -> kv rows -> worker_queue rows (insert) -> orchestrator_queue rows (insert, messages
--- to itself only).
+-- for, as enqueue_orchestrator_work) -> then as ack_orchestration_item's direct commit: the
+-- flow_limits rows of the keys the turn touches (ascending) -> instances -> executions (insert)
+-- -> history -> kv rows -> worker_queue rows (insert) -> orchestrator_queue rows (insert,
+-- messages to itself only).
 -- Errors: DX003 for a missing turn, a work item that is not this instance's start of execution 1
--- or carries a flowKey, an ack of another instance or execution, a turn that sends messages to
--- another instance; as ack_orchestration_item for the turn (DX003, 23505), in which case nothing
+-- or carries a flowKey, an ack of another instance or execution or whose history does not start
+-- with OrchestrationStarted, a turn that sends messages to another instance; as ack_orchestration_item for the turn (DX003, 23505), in which case nothing
 -- is written.
 -- Returns: {instanceId, fused: true, claimedWorkItems, committedStatus, nowMs} when the turn was
 -- committed (as ack_orchestration_item returns them), else {instanceId, fused: false, nowMs}; nowMs
@@ -736,9 +736,11 @@ BEGIN
         RAISE EXCEPTION 'a fused start takes the start of execution 1 of its instance, without a flowKey'
             USING ERRCODE = 'DX003';
     END IF;
+    -- The commit inserts the executions row of a turn that appends OrchestrationStarted.
     IF p_turn->'ack'->>'instanceId' IS DISTINCT FROM p_instance_id
-       OR (p_turn->'ack'->>'executionId')::BIGINT IS DISTINCT FROM 1 THEN
-        RAISE EXCEPTION 'a fused start commits the first turn of execution 1 of its own instance'
+       OR (p_turn->'ack'->>'executionId')::BIGINT IS DISTINCT FROM 1
+       OR p_turn->'ack'->'history'->0->>'eventType' IS DISTINCT FROM 'OrchestrationStarted' THEN
+        RAISE EXCEPTION 'a fused start commits the first turn of execution 1 of its own instance, which starts with OrchestrationStarted'
             USING ERRCODE = 'DX003';
     END IF;
     -- Nested IFs: a turn that sends nothing (most) runs no statement for the check.
@@ -756,9 +758,6 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM orchestrator_queue q WHERE q.instance_id = p_instance_id)
        AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = p_instance_id)
        AND NOT EXISTS (SELECT 1 FROM flow_parked_starts s WHERE s.instance_id = p_instance_id) THEN
-        -- The direct commit writes no executions row (its execution exists); this one is new.
-        INSERT INTO executions (instance_id, execution_id, status, started_at_ms)
-        VALUES (p_instance_id, 1, 'Running', v_now);
         v_commit := internal_ack_orchestration_item('start:' || gen_random_uuid(), p_turn->'ack',
                                                     CASE WHEN jsonb_typeof(p_turn->'claim') = 'object'
                                                          THEN p_turn->'claim' END,
