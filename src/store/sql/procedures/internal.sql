@@ -477,6 +477,7 @@ DECLARE
     v_priority       SMALLINT := internal_json_priority(p_ack);
     -- Whether the turn starts its execution, and the version that pins it.
     v_start          RECORD := internal_started_version(p_ack->'history');
+    v_instance_written BOOLEAN := FALSE;
 BEGIN
     IF p_direct THEN
         v_instance_id := p_ack->>'instanceId';
@@ -498,26 +499,45 @@ BEGIN
         RAISE EXCEPTION 'execution id must be positive, got %', v_execution_id USING ERRCODE = 'DX003';
     END IF;
 
-    INSERT INTO instances AS i (instance_id, orchestration_name, orchestration_version, current_execution_id,
-                                parent_instance_id, custom_status, custom_status_version,
-                                created_at_ms, updated_at_ms, priority)
-    VALUES (v_instance_id, p_ack->>'orchestrationName', p_ack->>'orchestrationVersion', v_execution_id,
-            p_ack->>'parentInstanceId',
-            CASE WHEN v_status_changed THEN p_ack->>'customStatus' END,
-            CASE WHEN v_status_changed THEN 1 ELSE 0 END,
-            v_now, v_now, COALESCE(v_priority, 0))
-    ON CONFLICT (instance_id) DO UPDATE
+    -- The instance row: a direct commit of a running execution updates the row its caller read
+    -- under the advisory lock (a plain UPDATE: no speculative insertion); any other turn may
+    -- create it. Both set the same values.
+    IF p_direct AND NOT v_start.out_started THEN
+        UPDATE instances AS i
         SET priority = COALESCE(v_priority, i.priority),
-            orchestration_name = EXCLUDED.orchestration_name,
-            orchestration_version = COALESCE(EXCLUDED.orchestration_version, i.orchestration_version),
-            current_execution_id = GREATEST(i.current_execution_id, EXCLUDED.current_execution_id),
-            parent_instance_id = COALESCE(i.parent_instance_id, EXCLUDED.parent_instance_id),
-            custom_status = CASE WHEN v_status_changed THEN EXCLUDED.custom_status
-                                 ELSE i.custom_status END,
-            custom_status_version = i.custom_status_version
-                                    + CASE WHEN v_status_changed THEN 1 ELSE 0 END,
+            orchestration_name = p_ack->>'orchestrationName',
+            orchestration_version = COALESCE(p_ack->>'orchestrationVersion', i.orchestration_version),
+            current_execution_id = GREATEST(i.current_execution_id, v_execution_id),
+            parent_instance_id = COALESCE(i.parent_instance_id, p_ack->>'parentInstanceId'),
+            custom_status = CASE WHEN v_status_changed THEN p_ack->>'customStatus' ELSE i.custom_status END,
+            custom_status_version = i.custom_status_version + CASE WHEN v_status_changed THEN 1 ELSE 0 END,
             updated_at_ms = v_now
-    RETURNING i.priority, i.orchestration_name, i.orchestration_version INTO v_priority, v_name, v_version;
+        WHERE i.instance_id = v_instance_id
+        RETURNING i.priority, i.orchestration_name, i.orchestration_version INTO v_priority, v_name, v_version;
+        v_instance_written := FOUND;
+    END IF;
+    IF NOT v_instance_written THEN
+        INSERT INTO instances AS i (instance_id, orchestration_name, orchestration_version, current_execution_id,
+                                    parent_instance_id, custom_status, custom_status_version,
+                                    created_at_ms, updated_at_ms, priority)
+        VALUES (v_instance_id, p_ack->>'orchestrationName', p_ack->>'orchestrationVersion', v_execution_id,
+                p_ack->>'parentInstanceId',
+                CASE WHEN v_status_changed THEN p_ack->>'customStatus' END,
+                CASE WHEN v_status_changed THEN 1 ELSE 0 END,
+                v_now, v_now, COALESCE(v_priority, 0))
+        ON CONFLICT (instance_id) DO UPDATE
+            SET priority = COALESCE(v_priority, i.priority),
+                orchestration_name = EXCLUDED.orchestration_name,
+                orchestration_version = COALESCE(EXCLUDED.orchestration_version, i.orchestration_version),
+                current_execution_id = GREATEST(i.current_execution_id, EXCLUDED.current_execution_id),
+                parent_instance_id = COALESCE(i.parent_instance_id, EXCLUDED.parent_instance_id),
+                custom_status = CASE WHEN v_status_changed THEN EXCLUDED.custom_status
+                                     ELSE i.custom_status END,
+                custom_status_version = i.custom_status_version
+                                        + CASE WHEN v_status_changed THEN 1 ELSE 0 END,
+                updated_at_ms = v_now
+        RETURNING i.priority, i.orchestration_name, i.orchestration_version INTO v_priority, v_name, v_version;
+    END IF;
 
     -- A direct commit's execution exists, unless its turn starts it (a fused start).
     IF NOT p_direct OR v_start.out_started THEN
