@@ -113,12 +113,35 @@ interface Contender {
   database: string;
 }
 
+/** The bench's administrative connection, and whether it may run CHECKPOINT. */
+interface Admin {
+  executor: PgExecutor;
+  checkpoints: boolean;
+}
+
+/**
+ * Whether this role may run CHECKPOINT (a superuser, or pg_checkpoint on PostgreSQL 15+): tried
+ * once; refused for want of privilege, the bench goes on without.
+ */
+async function mayCheckpoint(executor: PgExecutor): Promise<boolean> {
+  try {
+    await executor.query('CHECKPOINT');
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === '42501') return false;
+    throw error;
+  }
+}
+
 /**
  * Runs `measure` on the system freshly opened on `url` after `warmUp`, with its costs over the
- * measured part (round trips: those `c.proxy` saw, so 0 on the direct URL).
+ * measured part (round trips: those `c.proxy` saw, so 0 on the direct URL). A CHECKPOINT just
+ * before the measured part (when allowed) writes out the pages dirtied so far, by this system's
+ * warm-up or by the other system's last round, so that the server's CPU in the window is not
+ * charged with flushing them.
  */
 async function measured(
-  admin: PgExecutor,
+  admin: Admin,
   c: Contender,
   url: string,
   warmUp: () => Promise<void>,
@@ -127,15 +150,16 @@ async function measured(
   await c.system.open(url);
   try {
     await warmUp();
+    if (admin.checkpoints) await admin.executor.query('CHECKPOINT');
     const before = {
       pg: postgresCpuSeconds(),
-      backend: await databaseBackendCpuSeconds(admin, c.database),
+      backend: await databaseBackendCpuSeconds(admin.executor, c.database),
       wire: c.proxy.roundTrips,
       calls: c.system.calls(),
     };
     const { orchestrations, times } = await measure();
     // Read the backends' CPU while their connections are still open.
-    const backend = (await databaseBackendCpuSeconds(admin, c.database)) - before.backend;
+    const backend = (await databaseBackendCpuSeconds(admin.executor, c.database)) - before.backend;
     const calls = c.system.calls();
     return {
       orchestrations,
@@ -201,7 +225,7 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
       }
     : {
         latencyRuns: 100,
-        latencyRounds: 2,
+        latencyRounds: 4,
         latencyWarmUp: 5,
         seq5: 40,
         seq5Rounds: 7,
@@ -230,7 +254,8 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
       `${dbos.dir}${dbos.installedNow ? ', installed now' : ''})\n`,
   );
 
-  const admin = PgExecutor.fromUrl(options.databaseUrl, 1);
+  const adminExecutor = PgExecutor.fromUrl(options.databaseUrl, 1);
+  const admin: Admin = { executor: adminExecutor, checkpoints: await mayCheckpoint(adminExecutor) };
   const server = new URL(options.databaseUrl);
   const databases = { durox: `durox_bench_${process.pid}`, dbos: `dbos_bench_${process.pid}` };
   const contenders: Contender[] = [];
@@ -239,7 +264,7 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
   const counts: Record<string, Record<string, Sample>> = { latency: {}, sequential5: {}, fanOut: {} };
   try {
     for (const [key, database] of Object.entries(databases)) {
-      await createDatabase(admin, database);
+      await createDatabase(admin.executor, database);
       const proxy = await LatencyProxy.start(server.hostname, Number(server.port || 5432), 0);
       contenders.push({
         system: key === 'durox' ? durox() : dbosSystem(dbos),
@@ -319,8 +344,8 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
   } finally {
     for (const c of contenders) await c.proxy.close();
     for (const database of Object.values(databases))
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
-    await admin.close();
+      await admin.executor.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    await admin.executor.close();
   }
 
   const rows: PeerResult['rows'] = [];
@@ -423,6 +448,12 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
         'by the bench) and a fresh schema per round; only one system runs at a time, ' +
         'and the order flips every round. Timed rounds connect directly.',
       'Warm-up runs on the same store before each measurement are not measured.',
+      admin.checkpoints
+        ? 'A CHECKPOINT runs before each measured window (after the warm-up), so that no window ' +
+          "pays for writing out pages dirtied before it (the other system's included); pages a " +
+          'window dirties are written after it, charged to neither system.'
+        : 'No CHECKPOINT before the measured windows (this role may not run one): a window may ' +
+          "pay for writing out pages dirtied before it, the other system's included.",
       'PostgreSQL CPU: all postgres processes on the machine over the measured ' +
         'window (includes WAL writer etc. and anything else using the server); "of ' +
         "which this system's backends\": the backends connected to that system's " +
