@@ -135,10 +135,11 @@ async function mayCheckpoint(executor: PgExecutor): Promise<boolean> {
 
 /**
  * Runs `measure` on the system freshly opened on `url` after `warmUp`, with its costs over the
- * measured part (round trips: those `c.proxy` saw, so 0 on the direct URL). A CHECKPOINT just
- * before the measured part (when allowed) writes out the pages dirtied so far, by this system's
- * warm-up or by the other system's last round, so that the server's CPU in the window is not
- * charged with flushing them.
+ * measured part (round trips: those `c.proxy` saw, so 0 on the direct URL). When allowed, a
+ * CHECKPOINT just before the measured part writes out the pages dirtied so far (by this system's
+ * warm-up, or by the other system's last round), outside the window; one just after it, inside,
+ * writes out the pages the measured part dirtied: the server's CPU of the window pays for
+ * flushing its own pages and no one else's.
  */
 async function measured(
   admin: Admin,
@@ -158,6 +159,7 @@ async function measured(
       calls: c.system.calls(),
     };
     const { orchestrations, times } = await measure();
+    if (admin.checkpoints) await admin.executor.query('CHECKPOINT');
     // Read the backends' CPU while their connections are still open.
     const backend = (await databaseBackendCpuSeconds(admin.executor, c.database)) - before.backend;
     const calls = c.system.calls();
@@ -449,9 +451,9 @@ export async function runPeer(options: { databaseUrl: string; quick: boolean }):
         'and the order flips every round. Timed rounds connect directly.',
       'Warm-up runs on the same store before each measurement are not measured.',
       admin.checkpoints
-        ? 'A CHECKPOINT runs before each measured window (after the warm-up), so that no window ' +
-          "pays for writing out pages dirtied before it (the other system's included); pages a " +
-          'window dirties are written after it, charged to neither system.'
+        ? 'A CHECKPOINT runs just before each measured window (after the warm-up, not measured) and ' +
+          "one at its end (measured, after the timed part): a window's PostgreSQL CPU pays for " +
+          "writing out the pages it dirtied, and for none dirtied before it (the other system's included)."
         : 'No CHECKPOINT before the measured windows (this role may not run one): a window may ' +
           "pay for writing out pages dirtied before it, the other system's included.",
       'PostgreSQL CPU: all postgres processes on the machine over the measured ' +
