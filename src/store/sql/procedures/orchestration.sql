@@ -636,8 +636,8 @@ $$;
 -- messages to itself only).
 -- Errors: DX003 for a missing turn, a work item that is not this instance's start of execution 1
 -- or carries a flowKey, an ack of another instance or execution or whose history does not start
--- with OrchestrationStarted, a turn that sends messages to another instance; as ack_orchestration_item for the turn (DX003, 23505), in which case nothing
--- is written.
+-- with OrchestrationStarted, a turn that sends messages to another instance; as
+-- ack_orchestration_item for the turn (DX003, 23505), in which case nothing is written.
 -- Returns: {instanceId, fused: true, claimedWorkItems, committedStatus, nowMs} when the turn was
 -- committed (as ack_orchestration_item returns them), else {instanceId, fused: false, nowMs}; nowMs
 -- is this call's clock, for the caller to date its next fused start by.
